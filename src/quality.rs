@@ -1,0 +1,361 @@
+//! Casts and data-quality rules, as columnar Polars passes over a parsed frame.
+//!
+//! Pure functions of frames: a text frame from `transform::parse` goes in, a frame with
+//! typed columns and a `__reason` / `__detail` per row comes out. The first failing rule
+//! names the reason, in this order:
+//!
+//! 1. `malformed` / `bad_value` (from parsing: not a JSON object; a container or a NUL
+//!    where a scalar belongs)
+//! 2. `missing_required`: a required field null, absent or blank
+//! 3. `bad_timestamp`, then `bad_number`: present but not castable (an infinite number
+//!    is not a number a measure can hold)
+//! 4. `out_of_range`: see `dataset::Range`; a rating must also be a whole number
+//! 5. `duplicate`: decided later across chunks, see `Dedupe`
+//!
+//! A NaN measure becomes NULL and the row is kept; `__nan` counts them per row.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+
+use crate::dataset::{Dataset, Kind, Range};
+use crate::transform::parse::{COL_DETAIL, COL_ISSUE, COL_LINE, COL_ROW};
+use crate::transform::timestamp;
+
+pub const COL_REASON: &str = "__reason";
+pub const COL_NAN: &str = "__nan";
+
+pub const MISSING_REQUIRED: &str = "missing_required";
+pub const BAD_TIMESTAMP: &str = "bad_timestamp";
+pub const BAD_NUMBER: &str = "bad_number";
+pub const OUT_OF_RANGE: &str = "out_of_range";
+pub const DUPLICATE: &str = "duplicate";
+
+/// Every reason a row can be rejected for, in rule order.
+pub const REASONS: [&str; 7] = [
+    crate::transform::parse::MALFORMED,
+    crate::transform::parse::BAD_VALUE,
+    MISSING_REQUIRED,
+    BAD_TIMESTAMP,
+    BAD_NUMBER,
+    OUT_OF_RANGE,
+    DUPLICATE,
+];
+
+/// How much of an offending value a reject's detail quotes (the raw record is kept whole).
+const QUOTE_CHARS: i64 = 60;
+
+/// One failing condition: when `cond` holds, the row is rejected for `reason`.
+struct Check {
+    cond: Expr,
+    reason: &'static str,
+    detail: Expr,
+}
+
+/// Casts every declared field and decides each row's reason (null when accepted).
+pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame> {
+    let mut casts = Vec::new();
+    let mut missing = Vec::new();
+    let mut bad_ts = Vec::new();
+    let mut bad_num = Vec::new();
+    let mut out_of_range = Vec::new();
+    let mut nans = Vec::new();
+
+    for field in ds.fields {
+        let name = field.name;
+        let raw = col(name);
+        // Blank text counts as absent: an export writes "" where it has nothing.
+        let blank = raw.clone().str().strip_chars(lit(NULL)).str().len_bytes().eq(lit(0u32));
+        let absent = raw.clone().is_null().or(blank.clone());
+        if field.required {
+            missing.push(Check { cond: absent.clone(), reason: MISSING_REQUIRED, detail: lit(format!("{name} is missing")) });
+        }
+        let present = absent.not();
+        let quoted = |what: &str| {
+            concat_str([lit(format!("{name}: {what} '")), raw.clone().str().slice(lit(0), lit(QUOTE_CHARS)), lit("'")], "", true)
+        };
+        match field.kind {
+            Kind::Text => casts.push(raw.clone()),
+            Kind::Timestamp => {
+                let parsed = raw
+                    .clone()
+                    .map(parse_timestamps, GetOutput::from_type(DataType::Datetime(TimeUnit::Microseconds, None)));
+                bad_ts.push(Check {
+                    cond: present.clone().and(parsed.clone().is_null()),
+                    reason: BAD_TIMESTAMP,
+                    detail: quoted("not a timestamp"),
+                });
+                casts.push(when(present).then(parsed).otherwise(lit(NULL).cast(DataType::Datetime(TimeUnit::Microseconds, None))).alias(name));
+            }
+            Kind::Float | Kind::Int => {
+                let number = when(present.clone())
+                    .then(raw.clone().str().strip_chars(lit(NULL)).cast(DataType::Float64))
+                    .otherwise(lit(NULL).cast(DataType::Float64));
+                let is_nan = number.clone().is_nan().fill_null(lit(false));
+                bad_num.push(Check {
+                    cond: present.clone().and(number.clone().is_null().or(number.clone().is_infinite().fill_null(lit(false)))),
+                    reason: BAD_NUMBER,
+                    detail: quoted("not a finite number"),
+                });
+                nans.push(is_nan.clone().cast(DataType::UInt32));
+                let value = when(is_nan).then(lit(NULL).cast(DataType::Float64)).otherwise(number);
+                let mut range_fail = match field.range {
+                    Range::None => lit(false),
+                    Range::Between(lo, hi) => value.clone().lt(lit(lo)).or(value.clone().gt(lit(hi))),
+                    Range::NonNegative => value.clone().lt(lit(0.0)),
+                };
+                if field.kind == Kind::Int {
+                    // Truncating to an integer changes a fractional value (and keeps a whole one).
+                    range_fail = range_fail.or(value.clone().neq(value.clone().cast(DataType::Int64).cast(DataType::Float64)));
+                }
+                let range_text = match field.range {
+                    Range::Between(lo, hi) if field.kind == Kind::Int => format!("a whole number from {lo} to {hi}"),
+                    Range::Between(lo, hi) => format!("in [{lo}, {hi}]"),
+                    Range::NonNegative => "not negative".to_string(),
+                    Range::None => "a whole number".to_string(),
+                };
+                out_of_range.push(Check {
+                    cond: range_fail.fill_null(lit(false)),
+                    reason: OUT_OF_RANGE,
+                    detail: quoted(&format!("must be {range_text}, got")),
+                });
+                let typed = if field.kind == Kind::Int { value.cast(DataType::Int32) } else { value };
+                casts.push(typed.alias(name));
+            }
+        }
+    }
+
+    let checks: Vec<Check> = [missing, bad_ts, bad_num, out_of_range].into_iter().flatten().collect();
+    // Fold from the last rule backwards so the first failing rule wins.
+    let mut reason = col(COL_ISSUE);
+    let mut detail = col(COL_DETAIL);
+    let null_text = || lit(NULL).cast(DataType::String);
+    let (mut r_acc, mut d_acc) = (null_text(), null_text());
+    for c in checks.into_iter().rev() {
+        r_acc = when(c.cond.clone()).then(lit(c.reason)).otherwise(r_acc);
+        d_acc = when(c.cond).then(c.detail).otherwise(d_acc);
+    }
+    reason = when(reason.clone().is_not_null()).then(reason).otherwise(r_acc).alias(COL_REASON);
+    detail = when(col(COL_ISSUE).is_not_null()).then(detail).otherwise(d_acc).alias(COL_DETAIL);
+    let nan_count = if nans.is_empty() { lit(0u32) } else { polars::lazy::dsl::sum_horizontal(nans, true)? };
+
+    let mut select = casts;
+    select.extend([col(COL_ROW), col(COL_LINE), reason, detail, nan_count.cast(DataType::UInt32).alias(COL_NAN)]);
+    parsed.lazy().select(select).collect()
+}
+
+fn parse_timestamps(c: Column) -> PolarsResult<Option<Column>> {
+    let ca = c.str()?;
+    let out: Int64Chunked = ca.iter().map(|s| s.and_then(timestamp::parse_micros)).collect();
+    let out = out.with_name(ca.name().clone()).into_datetime(TimeUnit::Microseconds, None);
+    Ok(Some(out.into_column()))
+}
+
+/// Rejects rows identical (after casting) to a row already accepted in the same load,
+/// across chunks. Keeps a 128-bit digest and the first line of each accepted row.
+#[derive(Default)]
+pub struct Dedupe {
+    seen: HashMap<u128, u64, ahash::RandomState>,
+}
+
+impl Dedupe {
+    /// Marks duplicates among the accepted rows of a checked frame, in row order.
+    pub fn mark(&mut self, ds: &Dataset, checked: DataFrame) -> PolarsResult<DataFrame> {
+        let digests = row_digests(ds, &checked)?;
+        let reasons = checked.column(COL_REASON)?.str()?.clone();
+        let details = checked.column(COL_DETAIL)?.str()?.clone();
+        let lines = checked.column(COL_LINE)?.u64()?.clone();
+        let mut new_reason = StringChunkedBuilder::new(COL_REASON.into(), checked.height());
+        let mut new_detail = StringChunkedBuilder::new(COL_DETAIL.into(), checked.height());
+        for (i, digest) in digests.into_iter().enumerate() {
+            let (reason, detail) = (reasons.get(i), details.get(i));
+            if reason.is_some() {
+                new_reason.append_option(reason);
+                new_detail.append_option(detail);
+                continue;
+            }
+            let line = lines.get(i).unwrap_or_default();
+            match self.seen.get(&digest) {
+                Some(first) => {
+                    new_reason.append_value(DUPLICATE);
+                    new_detail.append_value(format!("same as line {first}"));
+                }
+                None => {
+                    self.seen.insert(digest, line);
+                    new_reason.append_null();
+                    new_detail.append_null();
+                }
+            }
+        }
+        let mut out = checked;
+        out.with_column(new_reason.finish().into_column())?;
+        out.with_column(new_detail.finish().into_column())?;
+        Ok(out)
+    }
+}
+
+/// A digest of each row's declared fields: two independent 64-bit hashes per cell.
+fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let states = [
+        ahash::RandomState::with_seeds(0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344),
+        ahash::RandomState::with_seeds(0xa409_3822, 0x299f_31d0, 0x082e_fa98, 0xec4e_6c89),
+    ];
+    let mut digests = vec![0u128; df.height()];
+    for field in ds.fields {
+        let column = df.column(field.name)?.as_materialized_series().rechunk();
+        let mut fold = |i: usize, cell: &dyn Fn(&mut ahash::AHasher)| {
+            let mut parts = [0u64; 2];
+            for (k, st) in states.iter().enumerate() {
+                let mut h = st.build_hasher();
+                digests[i].hash(&mut h);
+                cell(&mut h);
+                parts[k] = h.finish();
+            }
+            digests[i] = ((parts[0] as u128) << 64) | parts[1] as u128;
+        };
+        match field.kind {
+            Kind::Text => {
+                for (i, v) in column.str()?.into_iter().enumerate() {
+                    fold(i, &|h| v.hash(h));
+                }
+            }
+            Kind::Int => {
+                for (i, v) in column.i32()?.into_iter().enumerate() {
+                    fold(i, &|h| v.hash(h));
+                }
+            }
+            Kind::Float => {
+                for (i, v) in column.f64()?.into_iter().enumerate() {
+                    fold(i, &|h| v.map(f64::to_bits).hash(h));
+                }
+            }
+            Kind::Timestamp => {
+                for (i, v) in column.datetime()?.physical().into_iter().enumerate() {
+                    fold(i, &|h| v.hash(h));
+                }
+            }
+        }
+    }
+    Ok(digests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::{TRACK_EVENTS, WEATHER};
+    use crate::transform::parse::COL_EXTRA;
+
+    /// A parsed-looking frame: text columns for the named fields, nulls for the rest.
+    fn frame(ds: &'static Dataset, rows: &[&[(&str, Option<&str>)]]) -> DataFrame {
+        let n = rows.len();
+        let mut cols: Vec<Column> = ds
+            .fields
+            .iter()
+            .map(|f| {
+                let vals: Vec<Option<&str>> = rows
+                    .iter()
+                    .map(|r| r.iter().find(|(k, _)| *k == f.name).and_then(|(_, v)| *v))
+                    .collect();
+                Column::new(f.name.into(), vals)
+            })
+            .collect();
+        cols.push(Column::new(COL_ROW.into(), (0..n as u32).collect::<Vec<_>>()));
+        cols.push(Column::new(COL_LINE.into(), (1..=n as u64).collect::<Vec<_>>()));
+        cols.push(Column::new(COL_ISSUE.into(), vec![None::<&str>; n]));
+        cols.push(Column::new(COL_DETAIL.into(), vec![None::<&str>; n]));
+        cols.push(Column::new(COL_EXTRA.into(), vec![0u32; n]));
+        DataFrame::new(cols).unwrap()
+    }
+
+    fn reasons(df: &DataFrame) -> Vec<Option<String>> {
+        df.column(COL_REASON).unwrap().str().unwrap().into_iter().map(|s| s.map(str::to_string)).collect()
+    }
+
+    const GOOD_WEATHER: [(&str, Option<&str>); 2] = [("city", Some("Zurich")), ("date_time", Some("2019-06-04 14:05:13"))];
+
+    fn weather(extra: &[(&'static str, Option<&'static str>)]) -> Vec<(&'static str, Option<&'static str>)> {
+        let mut v = GOOD_WEATHER.to_vec();
+        for e in extra {
+            v.retain(|(k, _)| k != &e.0);
+            v.push(*e);
+        }
+        v
+    }
+
+    #[test]
+    fn weather_rules_in_order() {
+        let rows = [
+            weather(&[("humidity", Some("0.43")), ("precipintensity", Some("0.0305"))]),
+            weather(&[("city", None)]),
+            weather(&[("city", Some("  "))]),
+            weather(&[("date_time", Some("soon"))]),
+            weather(&[("humidity", Some("wet"))]),
+            weather(&[("humidity", Some("1.5"))]),
+            weather(&[("windspeed", Some("-1"))]),
+            weather(&[("windspeed", Some("NaN")), ("temperature", Some("nan"))]),
+            weather(&[("temperature", Some("1e400"))]),
+            weather(&[("date_time", Some("soon")), ("humidity", Some("7"))]),
+            weather(&[("visibility", Some(" 10.12 "))]),
+        ];
+        let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
+        let out = check(&WEATHER, frame(&WEATHER, &refs)).unwrap();
+        let r = reasons(&out);
+        let expect = [None, Some(MISSING_REQUIRED), Some(MISSING_REQUIRED), Some(BAD_TIMESTAMP), Some(BAD_NUMBER), Some(OUT_OF_RANGE), Some(OUT_OF_RANGE), None, Some(BAD_NUMBER), Some(BAD_TIMESTAMP), None];
+        assert_eq!(r, expect.iter().map(|e| e.map(str::to_string)).collect::<Vec<_>>());
+        // Never rounded, unlike the original's DECIMAL(6,2).
+        assert_eq!(out.column("precipintensity").unwrap().f64().unwrap().get(0), Some(0.0305));
+        assert_eq!(out.column("visibility").unwrap().f64().unwrap().get(10), Some(10.12));
+        // NaN is stored as NULL and counted.
+        assert_eq!(out.column("windspeed").unwrap().f64().unwrap().get(7), None);
+        assert_eq!(out.column(COL_NAN).unwrap().u32().unwrap().get(7), Some(2));
+        let detail = out.column(COL_DETAIL).unwrap().str().unwrap().get(5).unwrap().to_string();
+        assert!(detail.contains("humidity") && detail.contains("1.5"), "{detail}");
+        assert_eq!(out.column("date_time").unwrap().dtype(), &DataType::Datetime(TimeUnit::Microseconds, None));
+    }
+
+    #[test]
+    fn rating_must_be_a_whole_number_from_one_to_five() {
+        let base = [
+            ("anonymous_id", Some("a")),
+            ("event_name", Some("e")),
+            ("original_timestamp", Some("2019-05-13 14:23:41")),
+            ("sent_time", Some("2019-05-13T14:23:46Z")),
+            ("received_time", Some("2019-05-13 14:23:46")),
+        ];
+        let rows: Vec<Vec<(&str, Option<&str>)>> = [None, Some("5"), Some("\"3\""), Some("3.5"), Some("0"), Some("6"), Some("4.0")]
+            .iter()
+            .map(|rating| {
+                let mut r = base.to_vec();
+                r.push(("properties_rating", *rating));
+                r
+            })
+            .collect();
+        let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
+        let out = check(&TRACK_EVENTS, frame(&TRACK_EVENTS, &refs)).unwrap();
+        let r = reasons(&out);
+        assert_eq!(r[0], None);
+        assert_eq!(r[1], None);
+        assert_eq!(r[2].as_deref(), Some(BAD_NUMBER));
+        assert_eq!(r[3].as_deref(), Some(OUT_OF_RANGE));
+        assert_eq!(r[4].as_deref(), Some(OUT_OF_RANGE));
+        assert_eq!(r[5].as_deref(), Some(OUT_OF_RANGE));
+        assert_eq!(r[6], None);
+        assert_eq!(out.column("properties_rating").unwrap().i32().unwrap().get(6), Some(4));
+        assert_eq!(out.column("sent_time").unwrap().datetime().unwrap().physical().get(0), Some(1_557_757_426_000_000));
+    }
+
+    #[test]
+    fn duplicates_are_found_across_frames_after_casting() {
+        let a = weather(&[("humidity", Some("0.5"))]);
+        let b = weather(&[("humidity", Some("\t0.50"))]); // same after casting
+        let c = weather(&[("humidity", Some("0.6"))]);
+        let bad = weather(&[("city", None)]);
+        let mut dd = Dedupe::default();
+        let first = dd.mark(&WEATHER, check(&WEATHER, frame(&WEATHER, &[&a, &c, &bad, &bad])).unwrap()).unwrap();
+        assert_eq!(reasons(&first), vec![None, None, Some(MISSING_REQUIRED.into()), Some(MISSING_REQUIRED.into())]);
+        let second = dd.mark(&WEATHER, check(&WEATHER, frame(&WEATHER, &[&b, &c])).unwrap()).unwrap();
+        assert_eq!(reasons(&second), vec![Some(DUPLICATE.into()), Some(DUPLICATE.into())]);
+        assert_eq!(second.column(COL_DETAIL).unwrap().str().unwrap().get(0), Some("same as line 1"));
+    }
+}

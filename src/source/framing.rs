@@ -1,0 +1,334 @@
+//! Splits an export into records, whatever its framing.
+//!
+//! The BI tool writes `[`, then one object per line separated by `,` + newline, and usually
+//! never writes the closing `]`. Other files are NDJSON or a standard (pretty-printed)
+//! array. Rather than guessing the framing, the scanner treats `[`, `]`, `,` and whitespace
+//! between top-level values as separators and cuts out each top-level `{...}` by tracking
+//! strings and brackets. It never parses values: that happens later, in parallel.
+//!
+//! A damaged record must not swallow its good neighbours, so the scanner also cuts a
+//! record short where JSON cannot continue: a raw newline inside a string, or an object
+//! opening where none may open (after a value, or at the start of a line after `"key":`,
+//! which is how a truncated BI line followed by the next record looks).
+
+/// Why a span of bytes could not be a record. The span is still kept and quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damage {
+    /// Bytes at the top level that do not start an object (garbage, a bare number, ...).
+    NotAnObject,
+    /// An object cut short before its closing brace.
+    Truncated,
+    /// The file ended inside an object.
+    UnexpectedEof,
+}
+
+impl Damage {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Damage::NotAnObject => "not a JSON object",
+            Damage::Truncated => "record cut short (the next record starts before this one closes)",
+            Damage::UnexpectedEof => "file ends inside this record",
+        }
+    }
+}
+
+/// One record's bytes within a scanned buffer, and the 1-based line it starts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub line: u64,
+    pub start: usize,
+    pub end: usize,
+    pub damage: Option<Damage>,
+}
+
+/// Result of scanning a buffer that may end mid-record.
+#[derive(Debug)]
+pub struct Scan {
+    pub spans: Vec<Span>,
+    /// Offset where unfinished input begins (the buffer's length if none is unfinished).
+    pub resume_at: usize,
+    /// Line number at `resume_at`.
+    pub resume_line: u64,
+}
+
+const MAX_TRACKED_DEPTH: usize = 4096;
+
+/// Scans `buf` starting at the top level on line `line`. With `eof` false, an unfinished
+/// record or line at the end is left for the next call (see `Scan::resume_at`); with
+/// `eof` true it is reported as damaged.
+pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
+    let mut spans = Vec::new();
+    let mut pos = 0usize;
+    let n = buf.len();
+    // A record that had to be re-opened after a cut (see module docs) starts here.
+    let mut pending_start: Option<(usize, u64)> = None;
+    loop {
+        let (start, start_line) = match pending_start.take() {
+            Some(p) => p,
+            None => {
+                // Top level: skip separators.
+                while pos < n {
+                    match buf[pos] {
+                        b'\n' => {
+                            line += 1;
+                            pos += 1;
+                        }
+                        b' ' | b'\t' | b'\r' | b',' | b'[' | b']' => pos += 1,
+                        _ => break,
+                    }
+                }
+                if pos >= n {
+                    return Scan { spans, resume_at: n, resume_line: line };
+                }
+                if buf[pos] != b'{' {
+                    // Garbage up to the end of the line is one damaged record.
+                    match memchr::memchr(b'\n', &buf[pos..]) {
+                        Some(off) => {
+                            let mut end = pos + off;
+                            if end > pos && buf[end - 1] == b'\r' {
+                                end -= 1;
+                            }
+                            spans.push(Span { line, start: pos, end, damage: Some(Damage::NotAnObject) });
+                            pos += off; // the newline is counted by the top-level loop
+                            continue;
+                        }
+                        None if eof => {
+                            spans.push(Span { line, start: pos, end: n, damage: Some(Damage::NotAnObject) });
+                            return Scan { spans, resume_at: n, resume_line: line };
+                        }
+                        None => return Scan { spans, resume_at: pos, resume_line: line },
+                    }
+                }
+                (pos, line)
+            }
+        };
+
+        // Inside a record: `start` is its `{`.
+        let mut stack: Vec<u8> = Vec::with_capacity(8);
+        let mut extra_depth = 0usize; // depth past MAX_TRACKED_DEPTH, tracked as a count only
+        let mut prev: u8 = 0; // last significant byte outside strings
+        let mut at_line_start = false;
+        let mut i = start;
+        let mut line_here = start_line;
+        let mut outcome: Option<(usize, Option<Damage>)> = None; // end, damage
+        while i < n {
+            let b = buf[i];
+            match b {
+                b'"' => {
+                    // Jump through the string.
+                    let mut j = i + 1;
+                    let closed = loop {
+                        match memchr::memchr3(b'"', b'\\', b'\n', &buf[j..]) {
+                            None => break None,
+                            Some(off) => {
+                                let k = j + off;
+                                match buf[k] {
+                                    b'"' => break Some(Ok(k)),
+                                    b'\\' => j = k + 2,
+                                    _ => break Some(Err(k)), // raw newline: the string never closes
+                                }
+                                if j >= n {
+                                    break None;
+                                }
+                            }
+                        }
+                    };
+                    match closed {
+                        Some(Ok(k)) => {
+                            i = k + 1;
+                            prev = b'"';
+                            at_line_start = false;
+                        }
+                        Some(Err(k)) => {
+                            let mut end = k;
+                            if end > start && buf[end - 1] == b'\r' {
+                                end -= 1;
+                            }
+                            outcome = Some((end, Some(Damage::Truncated)));
+                            i = k;
+                            break;
+                        }
+                        None => {
+                            i = n;
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                b'\n' => {
+                    line_here += 1;
+                    at_line_start = true;
+                }
+                b' ' | b'\t' | b'\r' => {}
+                b'{' | b'[' => {
+                    let depth = stack.len() + extra_depth;
+                    if b == b'{' && depth > 0 {
+                        let top = stack.last().copied().unwrap_or(b'{');
+                        let may_open = (prev == b':' && !at_line_start)
+                            || (top == b'[' && (prev == b'[' || prev == b','));
+                        if !may_open {
+                            // The record was cut short; a new one starts here.
+                            let mut end = i;
+                            while end > start && buf[end - 1].is_ascii_whitespace() {
+                                end -= 1;
+                            }
+                            outcome = Some((end, Some(Damage::Truncated)));
+                            pending_start = Some((i, line_here));
+                            break;
+                        }
+                    }
+                    if stack.len() < MAX_TRACKED_DEPTH {
+                        stack.push(b);
+                    } else {
+                        extra_depth += 1;
+                    }
+                    prev = b;
+                    at_line_start = false;
+                }
+                b'}' | b']' => {
+                    if extra_depth > 0 {
+                        extra_depth -= 1;
+                    } else {
+                        stack.pop();
+                    }
+                    prev = b;
+                    at_line_start = false;
+                    if stack.is_empty() && extra_depth == 0 {
+                        outcome = Some((i + 1, None));
+                        i += 1;
+                        break;
+                    }
+                }
+                _ => {
+                    prev = b;
+                    at_line_start = false;
+                }
+            }
+            i += 1;
+        }
+        match outcome {
+            Some((end, damage)) => {
+                spans.push(Span { line: start_line, start, end, damage });
+                if pending_start.is_some() {
+                    line = line_here;
+                    pos = i;
+                } else {
+                    // Lines inside the record were counted in line_here; a string cut by a
+                    // raw newline leaves `i` on that newline for the top level to count.
+                    line = line_here;
+                    pos = i;
+                }
+            }
+            None if eof => {
+                let mut end = n;
+                while end > start && buf[end - 1].is_ascii_whitespace() {
+                    end -= 1;
+                }
+                spans.push(Span { line: start_line, start, end, damage: Some(Damage::UnexpectedEof) });
+                return Scan { spans, resume_at: n, resume_line: line_here };
+            }
+            None => return Scan { spans, resume_at: start, resume_line: start_line },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(input: &str) -> Vec<(u64, String, Option<Damage>)> {
+        let s = scan(input.as_bytes(), 1, true);
+        assert_eq!(s.resume_at, input.len());
+        s.spans
+            .iter()
+            .map(|sp| (sp.line, input[sp.start..sp.end].to_string(), sp.damage))
+            .collect()
+    }
+
+    fn ok(line: u64, s: &str) -> (u64, String, Option<Damage>) {
+        (line, s.to_string(), None)
+    }
+
+    #[test]
+    fn bi_framing_unclosed() {
+        let r = records("[{\"a\":1},\n{\"a\":2},\n{\"a\":3}");
+        assert_eq!(r, vec![ok(1, "{\"a\":1}"), ok(2, "{\"a\":2}"), ok(3, "{\"a\":3}")]);
+    }
+
+    #[test]
+    fn bi_framing_closed_trailing_comma_crlf() {
+        let r = records("[{\"a\":1},\r\n{\"a\":\"x,}\"},\r\n]\r\n");
+        assert_eq!(r, vec![ok(1, "{\"a\":1}"), ok(2, "{\"a\":\"x,}\"}")]);
+    }
+
+    #[test]
+    fn ndjson_and_pretty_array() {
+        let r = records("{\"a\":1}\n{\"a\":2}\n");
+        assert_eq!(r, vec![ok(1, "{\"a\":1}"), ok(2, "{\"a\":2}")]);
+        let pretty = "[\n  {\n    \"a\": {\"b\": [1, {\"c\": 2}]}\n  },\n  {\n    \"a\": 2\n  }\n]\n";
+        let r = records(pretty);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].0, 2);
+        assert_eq!(r[1].0, 5);
+        assert!(r.iter().all(|x| x.2.is_none()));
+    }
+
+    #[test]
+    fn escaped_quotes_do_not_end_strings() {
+        let r = records("{\"a\":\"say \\\"}{\\\" \\\\\"}\n{\"b\":1}");
+        assert_eq!(r, vec![ok(1, "{\"a\":\"say \\\"}{\\\" \\\\\"}"), ok(2, "{\"b\":1}")]);
+    }
+
+    #[test]
+    fn garbage_line_is_kept_as_damaged() {
+        let r = records("[{\"a\":1},\nhello world\n{\"a\":2}");
+        assert_eq!(r[1], (2, "hello world".to_string(), Some(Damage::NotAnObject)));
+        assert_eq!(r[2], ok(3, "{\"a\":2}"));
+    }
+
+    #[test]
+    fn truncated_line_does_not_swallow_next_record() {
+        // cut after a value, after a comma, after a colon, and inside a string
+        for cut in ["{\"a\":1, \"b\":2", "{\"a\":1,", "{\"a\":", "{\"a\":\"xy"] {
+            let input = format!("[{cut}\n{{\"a\":2}},\n{{\"a\":3}}");
+            let r = records(&input);
+            assert_eq!(r.len(), 3, "{input}");
+            assert_eq!(r[0], (1, cut.to_string(), Some(Damage::Truncated)), "{input}");
+            assert_eq!(r[1], ok(2, "{\"a\":2}"), "{input}");
+            assert_eq!(r[2], ok(3, "{\"a\":3}"), "{input}");
+        }
+    }
+
+    #[test]
+    fn eof_inside_record() {
+        let r = records("[{\"a\":1},\n{\"a\":2, \"b\"");
+        assert_eq!(r[1], (2, "{\"a\":2, \"b\"".to_string(), Some(Damage::UnexpectedEof)));
+    }
+
+    #[test]
+    fn unfinished_input_is_left_for_next_call() {
+        let input = b"[{\"a\":1},\n{\"a\":2";
+        let s = scan(input, 1, false);
+        assert_eq!(s.spans.len(), 1);
+        assert_eq!(s.resume_at, 10);
+        assert_eq!(s.resume_line, 2);
+        let s = scan(b"{\"a\":1}\njunk", 1, false);
+        assert_eq!(s.spans.len(), 1);
+        assert_eq!(s.resume_at, 8);
+    }
+
+    #[test]
+    fn empty_and_separator_only_inputs() {
+        for input in ["", "[", "]", "[]", " \n\t\r\n", "[\n,\n]"] {
+            assert!(records(input).is_empty(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let deep = format!("{{\"a\":{}{}}}\n{{\"b\":1}}", "[".repeat(10_000), "]".repeat(10_000));
+        let r = records(&deep);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1], ok(2, "{\"b\":1}"));
+    }
+}

@@ -1,0 +1,131 @@
+//! Text -> microseconds since the Unix epoch, UTC.
+//!
+//! Written by hand rather than with Polars' `strptime` because one column mixes formats
+//! (`2019-05-13 14:23:41`, `2019-05-13T14:23:41.5Z`, `...+02:00`) and strptime takes one
+//! format per column; this accepts exactly what PostgreSQL would store the same way.
+
+/// Parses `YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|+HH[:MM]|-HH[:MM]]`. A time without an
+/// offset is UTC. Second 60 (a leap second) rolls over to the next minute, as in
+/// PostgreSQL. Years 1 to 9999.
+pub fn parse_micros(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let year = digits(&b[0..4])?;
+    let month = digits(&b[5..7])?;
+    let day = digits(&b[8..10])?;
+    let hour = digits(&b[11..13])?;
+    let minute = digits(&b[14..16])?;
+    let second = digits(&b[17..19])?;
+    if b[4] != b'-' || b[7] != b'-' || !(b[10] == b' ' || b[10] == b'T' || b[10] == b't') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if year == 0 || !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut micros: i64 = 0;
+    if let Some((&b'.', frac)) = rest.split_first() {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        // Round to microseconds like PostgreSQL does.
+        let mut scaled: i64 = 0;
+        for (i, d) in frac[..n].iter().enumerate().take(7) {
+            let d = (d - b'0') as i64;
+            if i < 6 {
+                scaled = scaled * 10 + d;
+            } else if d >= 5 {
+                scaled += 1;
+            }
+        }
+        for _ in n..6 {
+            scaled *= 10;
+        }
+        micros = scaled;
+        rest = &frac[n..];
+    }
+    let offset_seconds: i64 = match rest {
+        [] | [b'Z'] | [b'z'] => 0,
+        [sign @ (b'+' | b'-'), tz @ ..] => {
+            let (h, m) = match tz {
+                [h1, h2] => (digits(&[*h1, *h2])?, 0),
+                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?),
+                _ => return None,
+            };
+            if h > 15 || m > 59 {
+                return None;
+            }
+            let secs = (h * 3600 + m * 60) as i64;
+            if *sign == b'+' { secs } else { -secs }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year as i64, month, day);
+    let seconds = days * 86_400 + (hour * 3600 + minute * 60 + second) as i64 - offset_seconds;
+    Some(seconds * 1_000_000 + micros)
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32))
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_557_757_421_000_000; // 2019-05-13 14:23:41 UTC
+
+    #[test]
+    fn export_format_and_iso_variants() {
+        assert_eq!(parse_micros("2019-05-13 14:23:41"), Some(T0));
+        assert_eq!(parse_micros("2019-05-13T14:23:41Z"), Some(T0));
+        assert_eq!(parse_micros(" 2019-05-13T14:23:41.5 "), Some(T0 + 500_000));
+        assert_eq!(parse_micros("2019-05-13T14:23:41.1234567Z"), Some(T0 + 123_457));
+        assert_eq!(parse_micros("2019-05-13T16:23:41+02:00"), Some(T0));
+        assert_eq!(parse_micros("2019-05-13T12:23:41-0200"), Some(T0));
+        assert_eq!(parse_micros("1970-01-01 00:00:00"), Some(0));
+    }
+
+    #[test]
+    fn leap_second_rolls_over_and_calendar_is_checked() {
+        assert_eq!(parse_micros("2016-12-31 23:59:60"), parse_micros("2017-01-01 00:00:00"));
+        assert_eq!(parse_micros("2019-02-29 00:00:00"), None);
+        assert!(parse_micros("2020-02-29 00:00:00").is_some());
+        assert!(parse_micros("0001-01-01 00:00:00").is_some());
+        assert!(parse_micros("9999-12-31 23:59:59").is_some());
+        assert_eq!(parse_micros("0000-01-01 00:00:00"), None);
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_timestamp() {
+        for bad in ["", "2019-05-13", "yesterday", "2019-13-01 00:00:00", "2019-05-13 24:00:00", "2019-05-13 14:23:41.", "2019-05-13 14:23:41 UTC", "2019/05/13 14:23:41", "２019-05-13 14:23:41"] {
+            assert_eq!(parse_micros(bad), None, "{bad}");
+        }
+    }
+}
