@@ -2,9 +2,21 @@
 //!
 //! Modules in the order data moves through them:
 //! `source` (files -> chunks of records) -> `transform` (records -> text frames, casts)
-//! -> `quality` (rules, rejects, duplicates) -> `pg` (binary COPY into staging, atomic swap).
+//! -> `quality` (rules, rejects, duplicates) -> `pg` (binary COPY into staging, atomic
+//! swap). `pipeline` runs those stages side by side for one file; `cmd` holds one file
+//! per command.
 
+pub mod cli;
+pub mod cmd;
 pub mod dataset;
+pub mod error;
+pub mod gen;
+pub mod logging;
+pub mod pg;
+pub mod pipeline;
+pub mod progress;
 pub mod quality;
+pub mod render;
 pub mod source;
+pub mod stats;
 pub mod transform;

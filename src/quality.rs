@@ -137,7 +137,7 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
     }
     reason = when(reason.clone().is_not_null()).then(reason).otherwise(r_acc).alias(COL_REASON);
     detail = when(col(COL_ISSUE).is_not_null()).then(detail).otherwise(d_acc).alias(COL_DETAIL);
-    let nan_count = if nans.is_empty() { lit(0u32) } else { polars::lazy::dsl::sum_horizontal(nans, true)? };
+    let nan_count = nans.into_iter().reduce(|a, b| a + b).unwrap_or(lit(0u32));
 
     let mut select = casts;
     select.extend([col(COL_ROW), col(COL_LINE), reason, detail, nan_count.cast(DataType::UInt32).alias(COL_NAN)]);

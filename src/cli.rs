@@ -1,0 +1,119 @@
+//! The command line, declared once with clap derive. Commands live in `cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::EXIT_CODES_HELP;
+use crate::pg::load::Mode;
+
+#[derive(Parser, Debug)]
+#[command(name = "tier", version, about = "Load messy event exports into PostgreSQL, prove the load is right, and look at the result.", after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Directory with the exports; also holds log/ and the local cluster (pg/).
+    #[arg(long, global = true, default_value = "data", env = "TIER_DATA_DIR")]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load the exports into PostgreSQL (both tables, or the one named).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Load(LoadArgs),
+    /// Write sample exports with a planted share of every known defect.
+    Gen(GenArgs),
+    /// Manage the project-local PostgreSQL cluster under DATA_DIR/pg.
+    Db(DbArgs),
+    /// The whole job on a fresh clone: sample data if DATA_DIR has none, a database if none
+    /// is configured, then load.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Demo(DemoArgs),
+}
+
+/// How to reach PostgreSQL.
+#[derive(Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// postgresql://user[:password]@host:port/db. Else DATABASE_URL, else the PG* variables
+    /// (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE), else localhost:5432, else a local
+    /// cluster under DATA_DIR/pg started from the installed PostgreSQL binaries.
+    #[arg(long, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Schema that holds the tables and the tier_loads ledger.
+    #[arg(long, default_value = "public")]
+    pub schema: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Which dataset to load: track_events or weather. Default: both.
+    #[arg(value_parser = ["track_events", "weather"])]
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// replace: swap in a new table atomically; append: add rows, refusing a file already loaded.
+    #[arg(long, value_enum, default_value = "replace")]
+    pub mode: Mode,
+    /// In append mode, load a file even if the ledger says it was loaded before.
+    #[arg(long)]
+    pub force: bool,
+    /// Accept an input with no records (replace then empties the table).
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Fail, keeping the previous table, when more than this share of records is rejected.
+    #[arg(long, default_value_t = 0.5)]
+    pub max_reject_ratio: f64,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GenArgs {
+    /// Number of track events.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Number of weather rows.
+    #[arg(long, default_value_t = 10_000)]
+    pub weather: u64,
+    /// Random seed: the same seed writes the same files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Share of records with a defect, 0 to 1.
+    #[arg(long, default_value_t = 0.02)]
+    pub defect_share: f64,
+    /// Output directory. Default: DATA_DIR.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub action: DbAction,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum DbAction {
+    /// Create (if needed) and start the local cluster; print its URL.
+    Start,
+    /// Stop the local cluster.
+    Stop,
+    /// Say whether the local cluster is running.
+    Status,
+    /// Print the local cluster's URL.
+    Url,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}

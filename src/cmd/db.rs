@@ -1,0 +1,28 @@
+use anyhow::Result;
+
+use crate::cli::DbAction;
+use crate::pg::embedded::Cluster;
+
+pub fn run(action: DbAction, data_dir: &std::path::Path) -> Result<()> {
+    let cluster = Cluster::for_data_dir(data_dir);
+    match action {
+        DbAction::Start => println!("{}", cluster.start()?),
+        DbAction::Stop => {
+            let was_running = cluster.stop()?;
+            eprintln!("{}", if was_running { "stopped" } else { "not running" });
+        }
+        DbAction::Status => {
+            let running = cluster.is_running()?;
+            match (running, cluster.url()) {
+                (true, Some(url)) => println!("running {url} ({})", cluster.dir.display()),
+                _ if cluster.is_initialised() => println!("stopped ({})", cluster.dir.display()),
+                _ => println!("not created ({})", cluster.dir.display()),
+            }
+        }
+        DbAction::Url => match cluster.url() {
+            Some(url) => println!("{url}"),
+            None => anyhow::bail!("no local cluster in {} yet: run `tier db start`", cluster.dir.display()),
+        },
+    }
+    Ok(())
+}

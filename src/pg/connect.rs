@@ -1,0 +1,244 @@
+//! Where the database is, and connecting to it: `--database-url`, else `DATABASE_URL`,
+//! else the libpq variables, else localhost:5432, else a local cluster under `data/`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use postgres::{Client, Config, NoTls};
+
+use crate::error::Failure;
+
+/// A resolved connection string and where it came from (for messages).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    DatabaseUrlEnv,
+    LibpqEnv,
+    Default,
+    Embedded,
+}
+
+impl Origin {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Origin::Flag => "--database-url",
+            Origin::DatabaseUrlEnv => "DATABASE_URL",
+            Origin::LibpqEnv => "PG* environment variables",
+            Origin::Default => "the default (localhost:5432)",
+            Origin::Embedded => "the local cluster under the data directory",
+        }
+    }
+}
+
+pub const DEFAULT_URL: &str = "postgresql://postgres@localhost:5432/postgres";
+
+/// Resolves the target without connecting. `None` for the flag means not given.
+pub fn resolve(flag: Option<&str>) -> Target {
+    if let Some(url) = flag.filter(|s| !s.is_empty()) {
+        return Target { url: url.to_string(), origin: Origin::Flag };
+    }
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        if !url.is_empty() {
+            return Target { url, origin: Origin::DatabaseUrlEnv };
+        }
+    }
+    if let Some(url) = from_libpq_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty())) {
+        return Target { url, origin: Origin::LibpqEnv };
+    }
+    Target { url: DEFAULT_URL.to_string(), origin: Origin::Default }
+}
+
+/// Builds a URL from `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, if any is set.
+fn from_libpq_env(get: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let vars = ["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"].map(&get);
+    if vars.iter().all(Option::is_none) {
+        return None;
+    }
+    let [host, port, user, password, db] = vars;
+    let host = host.unwrap_or_else(|| "localhost".into());
+    let user = user.unwrap_or_else(|| "postgres".into());
+    let db = db.unwrap_or_else(|| user.clone());
+    let port = port.unwrap_or_else(|| "5432".into());
+    let auth = match password {
+        Some(p) => format!("{}:{}", encode(&user), encode(&p)),
+        None => encode(&user),
+    };
+    Some(if host.starts_with('/') {
+        // A socket directory goes in the query string.
+        format!("postgresql://{auth}@localhost:{port}/{}?host={}", encode(&db), encode(&host))
+    } else {
+        format!("postgresql://{auth}@{host}:{port}/{}", encode(&db))
+    })
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The URL with any password replaced by `***`, for logs and messages.
+pub fn redact(url: &str) -> String {
+    let mut out = url.to_string();
+    // user:password@ in a URL's authority
+    if let Some(scheme_end) = out.find("://") {
+        let auth_start = scheme_end + 3;
+        let rest = &out[auth_start..];
+        let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..auth_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                out.replace_range(auth_start + colon + 1..auth_start + at, "***");
+            }
+        }
+    }
+    // password=... in a query string or a key=value connection string
+    let mut result = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(pos) = rest.find("password=") {
+        let boundary_ok = pos == 0 || matches!(rest.as_bytes()[pos - 1], b'?' | b'&' | b' ');
+        result.push_str(&rest[..pos + 9]);
+        rest = &rest[pos + 9..];
+        if boundary_ok {
+            let end = rest.find(['&', ' ']).unwrap_or(rest.len());
+            result.push_str("***");
+            rest = &rest[end..];
+        }
+    }
+    result.push_str(rest);
+    result
+}
+
+/// Whether an error means the server is not there (refused, reset, unreachable, timed
+/// out), as opposed to one that answered with a refusal of its own.
+pub fn is_transient(err: &postgres::Error) -> bool {
+    if err.as_db_error().is_some() {
+        // 57P03: the server is starting up or shutting down.
+        return err.code().map(|c| c.code() == "57P03").unwrap_or(false);
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(io.kind(), ConnectionRefused | ConnectionReset | ConnectionAborted | TimedOut | NotFound | BrokenPipe);
+        }
+        source = e.source();
+    }
+    err.is_closed() || err.to_string().contains("timed out")
+}
+
+/// Connects, retrying transient failures `attempts` times with growing pauses.
+pub fn connect(target: &Target, attempts: u32) -> Result<Client> {
+    let mut config: Config = target
+        .url
+        .parse()
+        .map_err(|e| Failure::Database(format!("invalid connection string {}: {e}", redact(&target.url))))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    config.application_name("tier");
+    let mut pause = Duration::from_millis(250);
+    let mut last = None;
+    for attempt in 1..=attempts.max(1) {
+        match config.connect(NoTls) {
+            Ok(client) => return Ok(client),
+            Err(e) if is_transient(&e) && attempt < attempts => {
+                tracing::warn!("cannot reach {} (attempt {attempt}/{attempts}): {e}; retrying", redact(&target.url));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(4));
+                last = Some(e);
+            }
+            Err(e) => {
+                last = Some(e);
+                break;
+            }
+        }
+    }
+    let e = last.expect("at least one attempt");
+    Err(Failure::Database(format!(
+        "cannot connect to PostgreSQL at {} (from {}): {}",
+        redact(&target.url),
+        target.origin.describe(),
+        describe(&e)
+    ))
+    .into())
+}
+
+/// A postgres error with its server message, detail and position where there is one.
+pub fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!(" ({d})"));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                s.push_str(&format!(": {inner}"));
+                source = inner.source();
+            }
+            s
+        }
+    }
+}
+
+/// Runs SQL, turning a failure into a database error that says what was being done.
+pub fn exec(client: &mut Client, what: &str, sql: &str) -> Result<()> {
+    client
+        .batch_execute(sql)
+        .map_err(|e| Failure::Database(format!("{what}: {}", describe(&e))))
+        .with_context(|| format!("while running: {}", first_line(sql)))
+}
+
+fn first_line(sql: &str) -> &str {
+    sql.trim().lines().next().unwrap_or("")
+}
+
+/// Quotes an identifier for SQL (schema and table names come from the command line).
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_survive_redaction() {
+        assert_eq!(redact("postgresql://u:s3cret@h:5432/db"), "postgresql://u:***@h:5432/db");
+        assert_eq!(redact("postgresql://u:p%40ss@h/db?sslmode=require"), "postgresql://u:***@h/db?sslmode=require");
+        assert_eq!(redact("postgresql://u@h/db?password=x&sslmode=require"), "postgresql://u@h/db?password=***&sslmode=require");
+        assert_eq!(redact("host=h password=x user=u"), "host=h password=*** user=u");
+        assert_eq!(redact("postgresql://h/db"), "postgresql://h/db");
+    }
+
+    #[test]
+    fn libpq_variables_build_a_url() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        assert_eq!(from_libpq_env(env(&[])), None);
+        assert_eq!(from_libpq_env(env(&[("PGHOST", "db.example")])).unwrap(), "postgresql://postgres@db.example:5432/postgres");
+        assert_eq!(
+            from_libpq_env(env(&[("PGHOST", "h"), ("PGUSER", "tier"), ("PGPASSWORD", "p@ss"), ("PGDATABASE", "tier"), ("PGPORT", "6543")])).unwrap(),
+            "postgresql://tier:p%40ss@h:6543/tier"
+        );
+        assert_eq!(from_libpq_env(env(&[("PGHOST", "/run/pg")])).unwrap(), "postgresql://postgres@localhost:5432/postgres?host=%2Frun%2Fpg");
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(ident("weather"), "\"weather\"");
+        assert_eq!(ident("a\"; drop table x; --"), "\"a\"\"; drop table x; --\"");
+    }
+}

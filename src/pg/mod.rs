@@ -1,0 +1,32 @@
+//! Everything that talks to PostgreSQL through the `postgres` crate: connecting, the
+//! local cluster, binary COPY and the load transaction. (Reads for query/report go
+//! through connectorx elsewhere.)
+
+pub mod connect;
+pub mod copy;
+pub mod embedded;
+pub mod load;
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use connect::{Origin, Target};
+
+/// Finds a database to use: the configured one, or, when nothing is configured and
+/// nothing answers on localhost:5432, the local cluster (started if needed).
+pub fn reach(flag: Option<&str>, data_dir: &Path) -> Result<Target> {
+    let target = connect::resolve(flag);
+    if target.origin != Origin::Default {
+        return Ok(target);
+    }
+    match connect::connect(&target, 1) {
+        Ok(_) => Ok(target),
+        Err(e) => {
+            tracing::info!("nothing configured and {}; using the local cluster", e);
+            let cluster = embedded::Cluster::for_data_dir(data_dir);
+            let url = cluster.start()?;
+            Ok(Target { url, origin: Origin::Embedded })
+        }
+    }
+}

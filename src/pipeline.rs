@@ -1,0 +1,190 @@
+//! One file's load, as three overlapping stages joined by bounded channels:
+//!
+//! ```text
+//! reader thread:  file -> chunks of records (framing, checksum)
+//! this thread:    chunk -> text frame -> casts and rules -> duplicates -> accepted + rejects
+//! writer thread:  binary COPY into the staging table, then swap and commit
+//! ```
+//!
+//! Parsing and rule checks use every core (rayon / Polars) while the writer streams the
+//! previous chunk into Postgres; the channels hold at most two chunks each, so memory is
+//! bounded by the chunk size, not the file size.
+
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use polars::prelude::*;
+
+use crate::dataset::Dataset;
+use crate::error::Failure;
+use crate::pg::copy::Reject;
+use crate::pg::load::{Mode, TableLoad};
+use crate::quality::{self, Dedupe, COL_NAN, COL_REASON};
+use crate::source::{Chunk, RecordReader};
+use crate::stats::LoadStats;
+use crate::transform::parse::{self, COL_DETAIL, COL_EXTRA, COL_LINE, COL_ROW};
+
+pub struct LoadOptions {
+    pub schema: String,
+    pub mode: Mode,
+    pub force: bool,
+    pub allow_empty: bool,
+    pub max_reject_ratio: f64,
+}
+
+/// Progress callbacks (a terminal bar, or nothing).
+pub trait Progress: Send {
+    fn advance(&self, offset: u64, records: u64);
+}
+
+/// The accepted rows and rejects of one chunk, ready for COPY.
+pub struct Checked {
+    pub accepted: DataFrame,
+    pub rejects: Vec<Reject>,
+    pub nan_as_null: u64,
+    pub extra_keys: u64,
+}
+
+/// Parses and checks one chunk. Pure apart from the dedupe state it carries forward.
+pub fn check_chunk(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe) -> PolarsResult<Checked> {
+    let parsed = parse::parse_chunk(ds, chunk)?;
+    let extra_keys = parsed.column(COL_EXTRA)?.u32()?.sum().unwrap_or(0) as u64;
+    let checked = dedupe.mark(ds, quality::check(ds, parsed)?)?;
+    let reason = checked.column(COL_REASON)?.str()?;
+    let accepted_mask = reason.is_null();
+    let nan_as_null = checked
+        .column(COL_NAN)?
+        .u32()?
+        .filter(&accepted_mask)?
+        .sum()
+        .unwrap_or(0) as u64;
+    let accepted = checked.filter(&accepted_mask)?;
+    let rejected = checked.filter(&!&accepted_mask)?;
+    let rows = rejected.column(COL_ROW)?.u32()?;
+    let lines = rejected.column(COL_LINE)?.u64()?;
+    let reasons = rejected.column(COL_REASON)?.str()?;
+    let details = rejected.column(COL_DETAIL)?.str()?;
+    let mut rejects = Vec::with_capacity(rejected.height());
+    for i in 0..rejected.height() {
+        let row = rows.get(i).expect("row numbers are never null") as usize;
+        rejects.push(Reject {
+            line: lines.get(i).unwrap_or_default(),
+            reason: reasons.get(i).unwrap_or_default().to_string(),
+            detail: details.get(i).map(str::to_string),
+            raw: chunk.bytes(&chunk.spans[row]).to_vec(),
+        });
+    }
+    Ok(Checked { accepted, rejects, nan_as_null, extra_keys })
+}
+
+/// Loads one file into one table. `connect` opens the writer's connection.
+pub fn load_file(
+    ds: &'static Dataset,
+    path: &Path,
+    opts: &LoadOptions,
+    client: postgres::Client,
+    progress: Box<dyn Progress>,
+) -> Result<LoadStats> {
+    let started = Instant::now();
+    let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let display = path.display().to_string();
+    let append_checksum = match opts.mode {
+        // Refuse an already-loaded file before doing the work.
+        Mode::Append if !opts.force => Some(checksum_file(path)?),
+        _ => None,
+    };
+    let mut reader = RecordReader::open(path)?;
+
+    // Writer: opens the transaction up front, so a lock wait or a refusal happens first.
+    let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum.as_deref(), opts.force)?;
+    let (to_writer, from_main): (SyncSender<Checked>, Receiver<Checked>) = sync_channel(2);
+    let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || -> Result<TableLoad> {
+        let mut load = load;
+        for batch in from_main {
+            load.write(&batch.accepted, &batch.rejects)?;
+        }
+        Ok(load)
+    })?;
+
+    // Reader: framing and hashing overlap with parsing.
+    let (to_main, from_reader) = sync_channel::<Result<Chunk>>(2);
+    let reader_thread = thread::Builder::new().name("tier-read".into()).spawn(move || -> String {
+        loop {
+            let next = reader.next_chunk();
+            let stop = !matches!(next, Ok(Some(_)));
+            let sent = match next {
+                Ok(Some(c)) => to_main.send(Ok(c)),
+                Ok(None) => break,
+                Err(e) => to_main.send(Err(e)),
+            };
+            if stop || sent.is_err() {
+                break;
+            }
+        }
+        reader.checksum()
+    })?;
+
+    let mut stats = LoadStats { table: ds.name.to_string(), file: display.clone(), file_size, ..Default::default() };
+    let mut dedupe = Dedupe::default();
+    let mut failure: Option<anyhow::Error> = None;
+    for chunk in from_reader {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        let checked = check_chunk(ds, &chunk, &mut dedupe).with_context(|| format!("{display}: checking records near line {}", chunk.spans[0].line))?;
+        stats.records += chunk.spans.len() as u64;
+        stats.loaded += checked.accepted.height() as u64;
+        stats.nan_as_null += checked.nan_as_null;
+        stats.extra_keys += checked.extra_keys;
+        for r in &checked.rejects {
+            *stats.rejected.entry(r.reason.clone()).or_default() += 1;
+        }
+        progress.advance(chunk.offset_end, stats.records);
+        if to_writer.send(checked).is_err() {
+            break; // the writer failed; its error is reported below
+        }
+    }
+    drop(to_writer);
+    let checksum = reader_thread.join().map_err(|_| anyhow!("the reader thread panicked"))?;
+    let load = writer.join().map_err(|_| anyhow!("the writer thread panicked"))??;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    stats.checksum = checksum;
+    stats.seconds = started.elapsed().as_secs_f64();
+
+    if stats.records == 0 && !opts.allow_empty {
+        return Err(Failure::Input(format!("{display}: no records found; the table is left as it was (use --allow-empty to load an empty file)")).into());
+    }
+    let ratio = if stats.records > 0 { stats.rejected_total() as f64 / stats.records as f64 } else { 0.0 };
+    if ratio > opts.max_reject_ratio {
+        let (top, n) = stats.top_reason().unwrap_or(("", 0));
+        return Err(Failure::Input(format!(
+            "{display}: {} of {} records rejected ({:.1}%, over --max-reject-ratio {}), most for {top} ({n}); the table is left as it was",
+            stats.rejected_total(),
+            stats.records,
+            ratio * 100.0,
+            opts.max_reject_ratio
+        ))
+        .into());
+    }
+    load.commit(&stats)?;
+    stats.seconds = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// SHA-256 of a file, as the ledger records it.
+pub fn checksum_file(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).with_context(|| format!("{}: read failed", path.display()))?;
+    Ok(hex::encode(h.finalize()))
+}

@@ -1,0 +1,47 @@
+//! Progress bars on stderr, only when stderr is a terminal.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::pipeline::Progress;
+
+pub struct FileBar {
+    bar: ProgressBar,
+}
+
+impl FileBar {
+    pub fn new(label: &str, bytes: u64, quiet: bool) -> Self {
+        let bar = if quiet || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let b = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template("{prefix:>13} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} ETA {eta}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            b
+        };
+        bar.set_prefix(label.to_string());
+        FileBar { bar }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for FileBar {
+    fn advance(&self, offset: u64, records: u64) {
+        self.bar.set_position(offset);
+        let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_message(format!("{:.0} rows/s", records as f64 / secs));
+    }
+}
+
+impl Progress for std::sync::Arc<FileBar> {
+    fn advance(&self, offset: u64, records: u64) {
+        self.as_ref().advance(offset, records)
+    }
+}

@@ -1,0 +1,3 @@
+//! Turning results into text for people: tables on a terminal.
+
+pub mod summary;

@@ -1,0 +1,37 @@
+//! The end-of-load summary: one row per table.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+
+use crate::quality::REASONS;
+use crate::stats::LoadStats;
+
+pub fn table(all: &[LoadStats]) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec!["table", "records", "loaded", "rejected", "by reason", "warnings", "seconds", "rows/s"]);
+    for s in all {
+        let by_reason: Vec<String> = REASONS
+            .iter()
+            .filter_map(|r| s.rejected.get(*r).map(|n| format!("{r} {n}")))
+            .collect();
+        let mut warnings = Vec::new();
+        if s.nan_as_null > 0 {
+            warnings.push(format!("NaN->NULL {}", s.nan_as_null));
+        }
+        if s.extra_keys > 0 {
+            warnings.push(format!("unknown keys {}", s.extra_keys));
+        }
+        let num = |v: String| Cell::new(v).set_alignment(CellAlignment::Right);
+        t.add_row(vec![
+            Cell::new(&s.table),
+            num(s.records.to_string()),
+            num(s.loaded.to_string()),
+            num(s.rejected_total().to_string()),
+            Cell::new(if by_reason.is_empty() { "-".to_string() } else { by_reason.join("\n") }),
+            Cell::new(if warnings.is_empty() { "-".to_string() } else { warnings.join("\n") }),
+            num(format!("{:.2}", s.seconds)),
+            num(format!("{:.0}", s.rows_per_second())),
+        ]);
+    }
+    t.to_string()
+}
