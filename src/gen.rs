@@ -172,9 +172,9 @@ fn finish(mut obj: Map<String, Value>, prefix: &str, rng: &mut ChaCha8Rng, reaso
     Record { text, reason, nan: nan as u64, extra_keys: extra }
 }
 
-fn malformed(rng: &mut ChaCha8Rng, prefix: &str) -> Record {
+fn malformed(rng: &mut ChaCha8Rng, prefix: &str, key: &str) -> Record {
     let text = if rng.gen_bool(0.5) {
-        format!("{{\"{prefix}event_name\": \"Sign")
+        format!("{{\"{prefix}{key}\": \"Sign")
     } else {
         "#### export error: row could not be rendered ####".to_string()
     };
@@ -185,7 +185,7 @@ fn event(rng: &mut ChaCha8Rng, i: u64, share: f64) -> Record {
     const P: &str = "segment_tracks.";
     let defect = draw(rng, share);
     if defect == Defect::Malformed {
-        return malformed(rng, P);
+        return malformed(rng, P, "event_name");
     }
     if defect == Defect::Duplicate {
         return Record { text: String::new(), reason: Some(DUPLICATE), nan: 0, extra_keys: 0 };
@@ -254,7 +254,7 @@ fn weather(rng: &mut ChaCha8Rng, i: u64, share: f64) -> Record {
     const P: &str = "weather_data.";
     let defect = draw(rng, share);
     if defect == Defect::Malformed {
-        return malformed(rng, P);
+        return malformed(rng, P, "city");
     }
     if defect == Defect::Duplicate {
         return Record { text: String::new(), reason: Some(DUPLICATE), nan: 0, extra_keys: 0 };

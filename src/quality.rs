@@ -141,6 +141,10 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
 
     let mut select = casts;
     select.extend([col(COL_ROW), col(COL_LINE), reason, detail, nan_count.cast(DataType::UInt32).alias(COL_NAN)]);
+    // One chunk per column: Polars 0.49 splits multi-chunk frames in projections and
+    // then trips over its own hoisted literal columns (a height-1 column, a shape error).
+    let mut parsed = parsed;
+    parsed.rechunk_mut();
     parsed.lazy().select(select).collect()
 }
 

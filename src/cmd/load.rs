@@ -44,7 +44,6 @@ pub fn load_all(datasets: &[&'static Dataset], data_dir: &Path, opts: &LoadOptio
         match load_one(ds, &path, opts, target, quiet) {
             Ok(stats) => done.push(stats),
             Err(e) => {
-                tracing::error!("{}: {e:#}", ds.name);
                 record_failure(ds, &path, opts, target, &e);
                 failed.push(e);
             }
@@ -82,8 +81,11 @@ pub fn report_failures(mut failed: Vec<anyhow::Error>) -> Result<()> {
         0 => Ok(()),
         1 => Err(failed.remove(0)),
         n => {
-            let first = failed.remove(0);
-            Err(first.context(format!("{n} tables failed to load (see the messages above)")))
+            let last = failed.pop().expect("n > 1");
+            for e in failed {
+                eprintln!("tier: error: {e:#}");
+            }
+            Err(last.context(format!("{n} tables failed to load")))
         }
     }
 }

@@ -18,6 +18,8 @@ pub enum Damage {
     NotAnObject,
     /// An object cut short before its closing brace.
     Truncated,
+    /// A raw line break inside a string: the line was cut inside a value.
+    OpenString,
     /// The file ended inside an object.
     UnexpectedEof,
 }
@@ -27,6 +29,7 @@ impl Damage {
         match self {
             Damage::NotAnObject => "not a JSON object",
             Damage::Truncated => "record cut short (the next record starts before this one closes)",
+            Damage::OpenString => "line ends inside a string (record cut short)",
             Damage::UnexpectedEof => "file ends inside this record",
         }
     }
@@ -144,7 +147,7 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
                             if end > start && buf[end - 1] == b'\r' {
                                 end -= 1;
                             }
-                            outcome = Some((end, Some(Damage::Truncated)));
+                            outcome = Some((end, Some(Damage::OpenString)));
                             i = k;
                             break;
                         }
@@ -289,7 +292,7 @@ mod tests {
     #[test]
     fn truncated_line_does_not_swallow_next_record() {
         // cut after a value, after a comma, after a colon, and inside a string
-        for cut in ["{\"a\":1, \"b\":2", "{\"a\":1,", "{\"a\":", "{\"a\":\"xy"] {
+        for cut in ["{\"a\":1, \"b\":2", "{\"a\":1,", "{\"a\":"] {
             let input = format!("[{cut}\n{{\"a\":2}},\n{{\"a\":3}}");
             let r = records(&input);
             assert_eq!(r.len(), 3, "{input}");
@@ -297,6 +300,13 @@ mod tests {
             assert_eq!(r[1], ok(2, "{\"a\":2}"), "{input}");
             assert_eq!(r[2], ok(3, "{\"a\":3}"), "{input}");
         }
+    }
+
+    #[test]
+    fn line_cut_inside_a_string() {
+        let r = records("[{\"a\":\"xy\n{\"a\":2}");
+        assert_eq!(r[0], (1, "{\"a\":\"xy".to_string(), Some(Damage::OpenString)));
+        assert_eq!(r[1], ok(2, "{\"a\":2}"));
     }
 
     #[test]

@@ -1,0 +1,142 @@
+//! Shared by the integration tests: a real PostgreSQL, a schema per test, the real binary.
+//!
+//! The server is `TIER_TEST_DATABASE_URL` if set, else 127.0.0.1:5432 if it answers, else a
+//! throwaway cluster started with `tier db start` (which handles running as root). With
+//! none of these the tests fail and say why: they never skip.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use assert_cmd::cargo::CommandCargoExt;
+use postgres::{Client, NoTls};
+
+pub fn tier_bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("tier")
+}
+
+/// The server every test uses.
+pub fn server_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("TIER_TEST_DATABASE_URL") {
+            return url;
+        }
+        let default = "postgresql://postgres@127.0.0.1:5432/postgres".to_string();
+        if Client::connect(&default, NoTls).is_ok() {
+            return default;
+        }
+        // Nothing answers: start a throwaway cluster the way users get one.
+        let dir = std::env::temp_dir().join(format!("tier-test-pg-{}", std::process::id()));
+        let out = Command::cargo_bin("tier")
+            .unwrap()
+            .env("TIER_PG_DIR", &dir)
+            .args(["--data-dir", dir.to_str().unwrap(), "db", "start"])
+            .output()
+            .expect("run tier db start");
+        assert!(
+            out.status.success(),
+            "no PostgreSQL for the tests: nothing at 127.0.0.1:5432, TIER_TEST_DATABASE_URL unset, and \
+             `tier db start` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+}
+
+pub fn client() -> Client {
+    Client::connect(server_url(), NoTls).unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL at {}: {e}", server_url()))
+}
+
+/// A test's own schema and data directory, dropped at the end.
+pub struct Env {
+    pub schema: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new(name: &str) -> Env {
+        let schema = format!("t_{}_{}", name, std::process::id());
+        let mut c = client();
+        c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).unwrap();
+        Env { schema, dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, file: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.dir.path().join(file);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    /// `tier --data-dir DIR <args> --database-url URL --schema S`
+    pub fn tier(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(tier_bin());
+        cmd.arg("--data-dir").arg(self.dir.path()).args(args);
+        cmd.args(["--database-url", server_url(), "--schema", &self.schema]);
+        cmd.env_remove("DATABASE_URL");
+        cmd
+    }
+
+    /// `tier --data-dir DIR <args>`, for commands that take no database flags.
+    pub fn tier_plain(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(tier_bin());
+        cmd.arg("--data-dir").arg(self.dir.path()).args(args);
+        cmd
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        client().query_one(&format!("SELECT count(*) FROM {}.{table}", self.schema), &[]).unwrap().get(0)
+    }
+
+    pub fn query_strings(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let sql = sql.replace("{s}", &self.schema);
+        client()
+            .query(&format!("SELECT * FROM ({sql}) q"), &[])
+            .unwrap()
+            .iter()
+            .map(|r| (0..r.len()).map(|i| r.get::<_, Option<String>>(i)).collect())
+            .collect()
+    }
+
+    /// md5 of a table's contents in a fixed order: equal before and after means untouched.
+    pub fn fingerprint(&self, table: &str) -> String {
+        let sql = format!("SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), 'empty') FROM {}.{table} t", self.schema);
+        client().query_one(&sql, &[]).unwrap().get(0)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Ok(mut c) = Client::connect(server_url(), NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
+    }
+}
+
+/// Runs a command and returns (exit code, stdout, stderr).
+pub fn run(mut cmd: Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run tier");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// One weather record in the export's format.
+pub fn weather_line(city: &str, time: &str, humidity: &str) -> String {
+    format!(
+        "{{\"weather_data.date_time\": \"{time}\", \"weather_data.city\": \"{city}\", \"weather_data.currently_humidity\": {humidity}, \
+         \"weather_data.currently_precipintensity\": 0.0305, \"weather_data.currently_temperature\": 29.09}}"
+    )
+}
+
+pub fn event_line(id: &str, name: &str, time: &str) -> String {
+    format!(
+        "{{\"segment_tracks.original_timestamp_time\": \"{time}\", \"segment_tracks.event_name\": \"{name}\", \
+         \"segment_tracks.context_timezone\": \"Europe/Oslo\", \"segment_tracks.anonymous_id\": \"{id}\", \
+         \"segment_tracks.received_time\": \"{time}\", \"segment_tracks.sent_time\": \"{time}\", \"segment_tracks.properties_rating\": null}}"
+    )
+}

@@ -1,0 +1,123 @@
+//! Loads that die halfway: the previous table and its rejects must stay exactly as they were,
+//! and the next run must succeed.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A data dir with a first, small load done, and a large export ready for the next one.
+fn loaded_env(name: &str) -> (Env, String, String) {
+    let env = Env::new(name);
+    env.write("weather.json", format!("[{}", weather_line("Zurich", "2019-06-04 14:05:13", "0.43")));
+    let (code, _, err) = run(env.tier(&["load", "weather"]));
+    assert_eq!(code, 0, "{err}");
+    let before = (env.fingerprint("weather"), env.fingerprint("weather_rejects"));
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "0", "--weather", "300000", "--seed", "1", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    (env, before.0, before.1)
+}
+
+/// Waits until this schema's load is in the middle of COPY; returns the backend pid.
+fn wait_for_copy(env: &Env, child: &mut Child) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut c = client();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the load ended ({status}) before it could be interrupted");
+        }
+        let rows = c
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE 'COPY%' AND query LIKE '%' || $1 || '%'",
+                &[&env.schema],
+            )
+            .unwrap();
+        if let Some(r) = rows.first() {
+            return r.get(0);
+        }
+        assert!(Instant::now() < deadline, "the load never reached COPY");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn assert_untouched(env: &Env, before: &str, rejects_before: &str) {
+    assert_eq!(env.fingerprint("weather"), before, "the table changed");
+    assert_eq!(env.fingerprint("weather_rejects"), rejects_before, "the rejects changed");
+    let staging: i64 = client()
+        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename LIKE '%tier_new'", &[&env.schema])
+        .unwrap()
+        .get(0);
+    assert_eq!(staging, 0, "a staging table was left behind");
+}
+
+fn spawn_load(env: &Env) -> Child {
+    let mut cmd: Command = env.tier(&["load", "weather"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+fn next_run_succeeds(env: &Env) {
+    let (code, _, err) = run(env.tier(&["load", "weather"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(env.count("weather") > 250_000);
+}
+
+#[test]
+fn sigkill_mid_copy_keeps_the_previous_table() {
+    let (env, before, rejects_before) = loaded_env("sigkill");
+    let mut child = spawn_load(&env);
+    wait_for_copy(&env, &mut child);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // The server notices the dropped connection and rolls back; give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_untouched(&env, &before, &rejects_before);
+    next_run_succeeds(&env);
+}
+
+#[test]
+fn sigint_mid_copy_keeps_the_previous_table() {
+    let (env, before, rejects_before) = loaded_env("sigint");
+    let mut child = spawn_load(&env);
+    wait_for_copy(&env, &mut child);
+    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_untouched(&env, &before, &rejects_before);
+    next_run_succeeds(&env);
+}
+
+#[test]
+fn connection_killed_mid_copy_is_a_clear_error_and_keeps_the_previous_table() {
+    let (env, before, rejects_before) = loaded_env("terminated");
+    let mut child = spawn_load(&env);
+    let pid = wait_for_copy(&env, &mut child);
+    client().execute("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("weather"), "{err}");
+    assert_untouched(&env, &before, &rejects_before);
+    next_run_succeeds(&env);
+}
+
+#[test]
+fn concurrent_loads_of_one_table_are_serialised() {
+    let env = Env::new("concurrent");
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "0", "--weather", "30000", "--seed", "2", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    let children: Vec<Child> = (0..3).map(|_| spawn_load(&env)).collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let ledger = env.query_strings("SELECT status, loaded::text FROM {s}.tier_loads");
+    assert_eq!(ledger.len(), 3);
+    assert!(ledger.iter().all(|r| r[0].as_deref() == Some("ok")));
+    let loaded: i64 = ledger[0][1].as_ref().unwrap().parse().unwrap();
+    assert!(ledger.iter().all(|r| r[1] == ledger[0][1]));
+    assert_eq!(env.count("weather"), loaded, "replace loads must not interleave");
+}

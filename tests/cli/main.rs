@@ -1,0 +1,7 @@
+//! One integration test binary: drives the real `tier` executable against a real
+//! PostgreSQL, each test in its own schema.
+
+mod common;
+mod db;
+mod faults;
+mod load;
