@@ -32,7 +32,7 @@ pub fn server_url() -> &'static str {
         let dir = std::env::temp_dir().join(format!("tier-test-pg-{}", std::process::id()));
         let out = Command::cargo_bin("tier")
             .unwrap()
-            .env("TIER_PG_DIR", &dir)
+            .env("TIER_PG_DIR", dir.join("pg"))
             .args(["--data-dir", dir.to_str().unwrap(), "db", "start"])
             .output()
             .expect("run tier db start");

@@ -83,7 +83,7 @@ fn every_defect_is_loaded_or_quarantined_with_its_reason_and_line() {
     assert_eq!(summary[0]["loaded"], 4);
     assert_eq!(summary[0]["nan_as_null"], 1);
     assert_eq!(summary[0]["extra_keys"], 1);
-    let rejects = env.query_strings("SELECT line::text, reason FROM {s}.weather_rejects ORDER BY line");
+    let rejects = env.query_strings("SELECT r.line::text, r.reason FROM {s}.weather_rejects r ORDER BY r.line");
     let expect = [
         ("5", "missing_required"),
         ("6", "missing_required"),
