@@ -7,6 +7,24 @@ use clap::{Args, Parser, Subcommand};
 use crate::error::EXIT_CODES_HELP;
 use crate::pg::load::Mode;
 
+/// `--mode`, mapped onto the loader's `Mode` (clap stays in this module).
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum ModeArg {
+    /// Swap in a new table atomically.
+    Replace,
+    /// Add rows; a file already in the ledger is refused unless --force.
+    Append,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Replace => Mode::Replace,
+            ModeArg::Append => Mode::Append,
+        }
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "tier", version, about = "Load messy event exports into PostgreSQL, prove the load is right, and look at the result.", after_help = EXIT_CODES_HELP)]
 pub struct Cli {
@@ -60,7 +78,7 @@ pub struct LoadArgs {
     pub conn: ConnArgs,
     /// replace: swap in a new table atomically; append: add rows, refusing a file already loaded.
     #[arg(long, value_enum, default_value = "replace")]
-    pub mode: Mode,
+    pub mode: ModeArg,
     /// In append mode, load a file even if the ledger says it was loaded before.
     #[arg(long)]
     pub force: bool,
@@ -116,4 +134,10 @@ pub enum DbAction {
 pub struct DemoArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
+    /// Track events to generate when DATA_DIR has no exports.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
+    /// Weather rows to generate when DATA_DIR has no exports.
+    #[arg(long, default_value_t = 20_000)]
+    pub weather: u64,
 }

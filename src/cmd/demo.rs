@@ -16,7 +16,7 @@ pub fn run(args: &DemoArgs, data_dir: &Path, quiet: bool) -> Result<()> {
     let missing: Vec<_> = dataset::ALL.iter().filter(|d| !data_dir.join(d.file_name()).exists()).collect();
     if missing.len() == dataset::ALL.len() {
         eprintln!("no exports in {}: generating sample data (tier gen)", data_dir.display());
-        generate(&GenOptions { events: 200_000, weather: 20_000, seed: 42, defect_share: 0.02 }, data_dir)?;
+        generate(&GenOptions { events: args.events, weather: args.weather, seed: 42, defect_share: 0.02 }, data_dir)?;
     }
     let target = pg::reach(args.conn.database_url.as_deref(), data_dir)?;
     eprintln!("loading into {} ({})", connect::redact(&target.url), target.origin.describe());

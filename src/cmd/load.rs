@@ -18,7 +18,7 @@ pub fn run(args: &LoadArgs, data_dir: &Path, quiet: bool) -> Result<()> {
     };
     let opts = LoadOptions {
         schema: args.conn.schema.clone(),
-        mode: args.mode,
+        mode: args.mode.into(),
         force: args.force,
         allow_empty: args.allow_empty,
         max_reject_ratio: args.max_reject_ratio,

@@ -51,7 +51,10 @@ pub fn resolve(flag: Option<&str>) -> Target {
     if let Some(url) = from_libpq_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty())) {
         return Target { url, origin: Origin::LibpqEnv };
     }
-    Target { url: DEFAULT_URL.to_string(), origin: Origin::Default }
+    // TIER_DEFAULT_URL moves the default (the tests point it at a dead port to exercise
+    // the fallback to the local cluster).
+    let url = std::env::var("TIER_DEFAULT_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| DEFAULT_URL.to_string());
+    Target { url, origin: Origin::Default }
 }
 
 /// Builds a URL from `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, if any is set.

@@ -19,7 +19,7 @@ use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::stats::{unix_seconds, LoadStats};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Replace the table (and its rejects) atomically.
     Replace,

@@ -42,3 +42,39 @@ fn local_cluster_starts_loads_and_stops() {
     let (_, status, _) = run(tier(&["db", "status"]));
     assert!(status.starts_with("stopped"), "{status}");
 }
+
+#[test]
+fn demo_on_a_fresh_clone_generates_data_and_falls_back_to_a_local_cluster() {
+    let env = Env::new("demo");
+    let pg_dir = tempfile::Builder::new().prefix("tier-demo-").tempdir_in("/tmp").unwrap();
+    let pg = pg_dir.path().join("pg");
+    let data = env.data().join("data");
+    let mut cmd = std::process::Command::new(tier_bin());
+    cmd.arg("--data-dir").arg(&data).args(["demo", "--events", "2000", "--weather", "300"]);
+    // Nothing configured, and nothing answers at the default address.
+    for var in ["DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("TIER_DEFAULT_URL", "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2");
+    cmd.env("TIER_PG_DIR", &pg);
+    let (code, out, err) = run(cmd);
+    let stop = || {
+        let mut c = env.tier_plain(&["db", "stop"]);
+        c.env("TIER_PG_DIR", &pg);
+        run(c)
+    };
+    if code != 0 {
+        stop();
+        panic!("demo failed: {err}");
+    }
+    assert!(err.contains("generating sample data"), "{err}");
+    assert!(err.contains("local cluster"), "{err}");
+    assert!(out.contains("track_events") && out.contains("weather"), "{out}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("gen-manifest.json")).unwrap()).unwrap();
+    let url = std::fs::read_to_string(pg.join("tier.port")).map(|p| format!("postgresql://postgres@127.0.0.1:{}/postgres", p.trim())).unwrap();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let n: i64 = c.query_one("SELECT count(*) FROM weather", &[]).unwrap().get(0);
+    assert_eq!(n, manifest["weather"]["loaded"].as_i64().unwrap());
+    drop(c);
+    assert_eq!(stop().0, 0);
+}
