@@ -212,15 +212,10 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
         match outcome {
             Some((end, damage)) => {
                 spans.push(Span { line: start_line, start, end, damage });
-                if pending_start.is_some() {
-                    line = line_here;
-                    pos = i;
-                } else {
-                    // Lines inside the record were counted in line_here; a string cut by a
-                    // raw newline leaves `i` on that newline for the top level to count.
-                    line = line_here;
-                    pos = i;
-                }
+                // Lines inside the record were counted in line_here; a string cut by a raw
+                // newline leaves `i` on that newline for the top level to count.
+                line = line_here;
+                pos = i;
             }
             None if eof => {
                 let mut end = n;
