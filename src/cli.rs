@@ -50,6 +50,9 @@ pub enum Command {
     Gen(GenArgs),
     /// Manage the project-local PostgreSQL cluster under DATA_DIR/pg.
     Db(DbArgs),
+    /// Run a saved query and print the result (table, CSV, JSON, NDJSON or Parquet).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Query(QueryArgs),
     /// The whole job on a fresh clone: sample data if DATA_DIR has none, a database if none
     /// is configured, then load.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -65,7 +68,7 @@ pub struct ConnArgs {
     #[arg(long, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Schema that holds the tables and the tier_loads ledger.
-    #[arg(long, default_value = "public")]
+    #[arg(long, default_value = "public", value_parser = schema_name)]
     pub schema: String,
 }
 
@@ -140,4 +143,58 @@ pub struct DemoArgs {
     /// Weather rows to generate when DATA_DIR has no exports.
     #[arg(long, default_value_t = 20_000)]
     pub weather: u64,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum FormatArg {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+    Parquet,
+}
+
+impl From<FormatArg> for crate::render::export::Format {
+    fn from(f: FormatArg) -> Self {
+        use crate::render::export::Format;
+        match f {
+            FormatArg::Table => Format::Table,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Json => Format::Json,
+            FormatArg::Ndjson => Format::Ndjson,
+            FormatArg::Parquet => Format::Parquet,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// The saved query, e.g. queries/daily.sql.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: FormatArg,
+    /// Write here instead of stdout ("-" is stdout).
+    #[arg(long, short)]
+    pub output: Option<String>,
+    /// Fill a :name placeholder: --param name=value (quoted by PostgreSQL, never pasted raw).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub param: Vec<String>,
+    /// Allow the query to write (queries run read-only otherwise).
+    #[arg(long)]
+    pub write: bool,
+    /// Rows shown in table format (0 = all).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+/// Schema names reach SQL and connection options: letters, digits and _, not starting
+/// with a digit, at most 63 bytes (PostgreSQL's limit).
+pub fn schema_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit());
+    if ok { Ok(s.to_string()) } else { Err(format!("{s:?} is not a plain identifier (letters, digits, _)")) }
 }

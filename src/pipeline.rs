@@ -36,7 +36,7 @@ pub struct LoadOptions {
 }
 
 /// Progress callbacks (a terminal bar, or nothing).
-pub trait Progress: Send {
+pub trait Progress {
     fn advance(&self, offset: u64, records: u64);
 }
 
@@ -80,36 +80,19 @@ pub fn check_chunk(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe) -> 
     Ok(Checked { accepted, rejects, nan_as_null, extra_keys })
 }
 
-/// Loads one file into one table. `connect` opens the writer's connection.
-pub fn load_file(
+/// Reads and checks a whole file, handing each chunk's result to `sink` in order (it
+/// returns false to stop early). Returns the counts; the checksum covers every byte read.
+pub fn check_file(
     ds: &'static Dataset,
     path: &Path,
-    opts: &LoadOptions,
-    client: postgres::Client,
-    progress: Box<dyn Progress>,
+    progress: &dyn Progress,
+    mut sink: impl FnMut(Checked) -> bool,
 ) -> Result<LoadStats> {
     let started = Instant::now();
     let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let display = path.display().to_string();
-    let append_checksum = match opts.mode {
-        // Refuse an already-loaded file before doing the work.
-        Mode::Append if !opts.force => Some(checksum_file(path)?),
-        _ => None,
-    };
     let mut reader = RecordReader::open(path)?;
-
-    // Writer: opens the transaction up front, so a lock wait or a refusal happens first.
-    let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum.as_deref(), opts.force)?;
-    let (to_writer, from_main): (SyncSender<Checked>, Receiver<Checked>) = sync_channel(2);
-    let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || -> Result<TableLoad> {
-        let mut load = load;
-        for batch in from_main {
-            load.write(&batch.accepted, &batch.rejects)?;
-        }
-        Ok(load)
-    })?;
-
-    // Reader: framing and hashing overlap with parsing.
+    // Reader thread: framing and hashing overlap with parsing.
     let (to_main, from_reader) = sync_channel::<Result<Chunk>>(2);
     let reader_thread = thread::Builder::new().name("tier-read".into()).spawn(move || -> String {
         loop {
@@ -130,7 +113,7 @@ pub fn load_file(
     let mut stats = LoadStats { table: ds.name.to_string(), file: display.clone(), file_size, ..Default::default() };
     let mut dedupe = Dedupe::default();
     let mut failure: Option<anyhow::Error> = None;
-    for chunk in from_reader {
+    for chunk in from_reader.iter() {
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
@@ -138,7 +121,13 @@ pub fn load_file(
                 break;
             }
         };
-        let checked = check_chunk(ds, &chunk, &mut dedupe).with_context(|| format!("{display}: checking records near line {}", chunk.spans[0].line))?;
+        let checked = match check_chunk(ds, &chunk, &mut dedupe) {
+            Ok(c) => c,
+            Err(e) => {
+                failure = Some(anyhow::Error::new(e).context(format!("{display}: checking records near line {}", chunk.spans[0].line)));
+                break;
+            }
+        };
         stats.records += chunk.spans.len() as u64;
         stats.loaded += checked.accepted.height() as u64;
         stats.nan_as_null += checked.nan_as_null;
@@ -147,18 +136,53 @@ pub fn load_file(
             *stats.rejected.entry(r.reason.clone()).or_default() += 1;
         }
         progress.advance(chunk.offset_end, stats.records);
-        if to_writer.send(checked).is_err() {
-            break; // the writer failed; its error is reported below
+        if !sink(checked) {
+            break;
         }
     }
-    drop(to_writer);
+    drop(from_reader);
     let checksum = reader_thread.join().map_err(|_| anyhow!("the reader thread panicked"))?;
-    let load = writer.join().map_err(|_| anyhow!("the writer thread panicked"))??;
     if let Some(e) = failure {
         return Err(e);
     }
     stats.checksum = checksum;
     stats.seconds = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// Loads one file into one table over `client`.
+pub fn load_file(
+    ds: &'static Dataset,
+    path: &Path,
+    opts: &LoadOptions,
+    client: postgres::Client,
+    progress: &dyn Progress,
+) -> Result<LoadStats> {
+    let started = Instant::now();
+    let display = path.display().to_string();
+    let append_checksum = match opts.mode {
+        // Refuse an already-loaded file before doing the work.
+        Mode::Append if !opts.force => Some(checksum_file(path)?),
+        _ => None,
+    };
+    if std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(Failure::Input(format!("{display}: is a directory, not an export file")).into());
+    }
+    // Writer thread: opens the transaction up front, so a lock wait or a refusal happens first.
+    let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum.as_deref(), opts.force)?;
+    let (to_writer, from_main): (SyncSender<Checked>, Receiver<Checked>) = sync_channel(2);
+    let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || -> Result<TableLoad> {
+        let mut load = load;
+        for batch in from_main {
+            load.write(&batch.accepted, &batch.rejects)?;
+        }
+        Ok(load)
+    })?;
+    let checked = check_file(ds, path, progress, |c| to_writer.send(c).is_ok());
+    drop(to_writer);
+    // The writer's error, if any, explains why the sink stopped: report it first.
+    let load = writer.join().map_err(|_| anyhow!("the writer thread panicked"))??;
+    let mut stats = checked?;
 
     if stats.records == 0 && !opts.allow_empty {
         return Err(Failure::Input(format!("{display}: no records found; the table is left as it was (use --allow-empty to load an empty file)")).into());

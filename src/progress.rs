@@ -39,9 +39,3 @@ impl Progress for FileBar {
         self.bar.set_message(format!("{:.0} rows/s", records as f64 / secs));
     }
 }
-
-impl Progress for std::sync::Arc<FileBar> {
-    fn advance(&self, offset: u64, records: u64) {
-        self.as_ref().advance(offset, records)
-    }
-}

@@ -58,8 +58,8 @@ fn load_one(ds: &'static Dataset, path: &Path, opts: &LoadOptions, target: &conn
     }
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let client = connect::connect(target, 5)?;
-    let bar = std::sync::Arc::new(FileBar::new(ds.name, size, quiet));
-    let result = load_file(ds, path, opts, client, Box::new(bar.clone()));
+    let bar = FileBar::new(ds.name, size, quiet);
+    let result = load_file(ds, path, opts, client, &bar);
     bar.finish();
     result
 }

@@ -5,3 +5,4 @@ pub mod db;
 pub mod demo;
 pub mod gen;
 pub mod load;
+pub mod query;

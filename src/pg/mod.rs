@@ -6,6 +6,7 @@ pub mod connect;
 pub mod copy;
 pub mod embedded;
 pub mod load;
+pub mod quote;
 
 use std::path::Path;
 

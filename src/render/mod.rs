@@ -1,3 +1,6 @@
-//! Turning results into text for people: tables on a terminal.
+//! Turning results into something for people or machines: terminal tables (comfy-table),
+//! files (Polars' writers), the HTML/Markdown report (minijinja, plotters).
 
+pub mod export;
 pub mod summary;
+pub mod table;

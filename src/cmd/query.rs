@@ -1,0 +1,88 @@
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::cli::QueryArgs;
+use crate::error::Failure;
+use crate::pg::{self, connect, quote};
+use crate::read;
+use crate::render::{export, table};
+use crate::sql;
+
+/// A saved query with its placeholders filled, ready to run.
+pub struct Prepared {
+    pub sql: String,
+    pub target: connect::Target,
+}
+
+/// Reads a saved query, fills `:name` placeholders with server-quoted literals and has
+/// PostgreSQL check it, so a mistake is reported with the file, line and column.
+pub fn prepare(path: &Path, params: &[String], database_url: Option<&str>, schema: &str, data_dir: &Path) -> Result<Prepared> {
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))?;
+    let params = sql::parse_params(params).map_err(Failure::Input)?;
+    let wanted: std::collections::BTreeSet<String> = sql::placeholders(&text).into_iter().map(|p| p.name).collect();
+    let missing: Vec<&String> = wanted.iter().filter(|n| !params.contains_key(*n)).collect();
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(|n| format!(":{n}")).collect();
+        return Err(Failure::Input(format!("{}: needs --param for {}", path.display(), list.join(", "))).into());
+    }
+    if let Some(unused) = params.keys().find(|k| !wanted.contains(*k)) {
+        return Err(Failure::Input(format!("{}: has no :{unused} placeholder", path.display())).into());
+    }
+    let target = pg::reach(database_url, data_dir)?;
+    let mut client = connect::connect(&target, 3)?;
+    connect::exec(&mut client, "cannot set the search path", &format!("SET search_path TO {}, public", connect::ident(schema)))?;
+    let mut literals = std::collections::BTreeMap::new();
+    for (name, value) in &params {
+        literals.insert(name.clone(), quote::literal(&mut client, value)?);
+    }
+    let filled = sql::substitute(&text, |name| literals[name].clone());
+    if let Err(e) = quote::check(&mut client, &filled) {
+        let place = e.position.map(|p| line_col(&filled, p)).map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
+        return Err(Failure::Database(format!("{}{place}: {}", path.display(), e.message)).into());
+    }
+    Ok(Prepared { sql: filled, target })
+}
+
+/// 1-based line and column of a 1-based character position.
+fn line_col(text: &str, position: usize) -> (usize, usize) {
+    let before: String = text.chars().take(position.saturating_sub(1)).collect();
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
+pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
+    let prepared = prepare(&args.file, &args.param, args.conn.database_url.as_deref(), &args.conn.schema, data_dir)?;
+    let mut df = read::query_frame(&prepared.target.url, &prepared.sql, !args.write, &args.conn.schema)
+        .with_context(|| format!("{}: query failed", args.file.display()))?;
+    let format = args.format.into();
+    let mut out: Box<dyn Write> = match args.output.as_deref() {
+        None | Some("-") => Box::new(std::io::stdout().lock()),
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| Failure::Input(format!("{path}: cannot create: {e}")))?,
+        )),
+    };
+    if format == export::Format::Table {
+        let (text, note) = table::frame(&df, args.limit);
+        writeln!(out, "{text}")?;
+        writeln!(out, "({} row{})", df.height(), if df.height() == 1 { "" } else { "s" })?;
+        if let Some(note) = note {
+            eprintln!("{note}");
+        }
+    } else {
+        export::write(&mut df, format, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn positions_map_to_lines_and_columns() {
+        assert_eq!(super::line_col("select\n  nope", 10), (2, 3));
+        assert_eq!(super::line_col("x", 1), (1, 1));
+    }
+}

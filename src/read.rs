@@ -1,0 +1,73 @@
+//! SQL -> a Polars DataFrame, through connectorx (the only module that uses it).
+//!
+//! connectorx streams the result with PostgreSQL's binary COPY and builds Arrow arrays
+//! that Polars adopts without copying: one polars, shared with connectorx's `dst_polars`.
+
+use anyhow::Result;
+use connectorx::prelude::*;
+use connectorx::sql::CXQuery;
+use polars::prelude::DataFrame;
+
+use crate::error::Failure;
+use crate::pg::connect::redact;
+
+/// Runs one query with `schema` (a plain identifier, see `cli::schema_name`) first on the search path. With `read_only`, the session is read-only, so a saved query that
+/// tries to write (a data-modifying CTE, `INSERT ... RETURNING`) fails instead.
+pub fn query_frame(url: &str, sql: &str, read_only: bool, schema: &str) -> Result<DataFrame> {
+    // Session settings go in the URL's `options`, so that every connection connectorx
+    // opens (metadata and data) has them: saved queries name tables without a schema,
+    // and read-only makes a saved query that tries to write fail instead.
+    let mut options = format!("-c search_path={schema},public");
+    if read_only {
+        options.push_str(" -c default_transaction_read_only=on");
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let full = format!("{url}{sep}options={}", options.replace(' ', "%20").replace('=', "%3D").replace(',', "%2C"));
+    let source = SourceConn::try_from(full.as_str()).map_err(|e| Failure::Database(format!("invalid connection string {}: {e}", redact(url))))?;
+    let queries = [CXQuery::from(sql)];
+    let pre: Vec<String> = Vec::new();
+    let destination = get_arrow(&source, None, &queries, Some(&pre)).map_err(|e| Failure::Database(clean(&chain(&e), &full)))?;
+    let frame = destination.polars().map_err(|e| Failure::Database(clean(&chain(&e), &full)))?;
+    Ok(utc_naive(frame)?)
+}
+
+/// connectorx errors can quote the connection string; never let a password through.
+fn clean(message: &str, url: &str) -> String {
+    message.replace(url, &redact(url))
+}
+
+/// An error and its causes, the way PostgreSQL said it ("db error" alone says nothing).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = inner.source();
+    }
+    parts.retain(|p| p != "db error");
+    parts.join(": ")
+}
+
+/// timestamptz arrives as a UTC-zoned Datetime; tier keeps every instant in UTC and
+/// builds Polars without its time-zone database, so the zone tag is dropped (the
+/// instant is unchanged).
+fn utc_naive(mut df: DataFrame) -> polars::prelude::PolarsResult<DataFrame> {
+    use polars::prelude::*;
+    let zoned: Vec<(String, TimeUnit)> = df
+        .get_columns()
+        .iter()
+        .filter_map(|c| match c.dtype() {
+            DataType::Datetime(tu, Some(_)) => Some((c.name().to_string(), *tu)),
+            _ => None,
+        })
+        .collect();
+    for (name, tu) in zoned {
+        let physical = df.column(&name)?.datetime()?.physical().clone();
+        let naive = physical.into_datetime(tu, None).into_column();
+        df.with_column(naive)?;
+    }
+    Ok(df)
+}
