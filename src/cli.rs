@@ -50,6 +50,9 @@ pub enum Command {
     Gen(GenArgs),
     /// Manage the project-local PostgreSQL cluster under DATA_DIR/pg.
     Db(DbArgs),
+    /// Compare the source files with what PostgreSQL holds (counts, reasons, days, contents).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Validate(ValidateArgs),
     /// Run a saved query and print the result (table, CSV, JSON, NDJSON or Parquet).
     #[command(after_help = EXIT_CODES_HELP)]
     Query(QueryArgs),
@@ -197,4 +200,16 @@ pub fn schema_name(s: &str) -> Result<String, String> {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !s.starts_with(|c: char| c.is_ascii_digit());
     if ok { Ok(s.to_string()) } else { Err(format!("{s:?} is not a plain identifier (letters, digits, _)")) }
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Which dataset to check: track_events or weather. Default: both.
+    #[arg(value_parser = ["track_events", "weather"])]
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -26,6 +26,8 @@ Exit codes:
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     #[error("{0}")]
+    Differences(String),
+    #[error("{0}")]
     Input(String),
     #[error("{0}")]
     Database(String),
@@ -36,6 +38,7 @@ pub enum Failure {
 impl Failure {
     pub fn code(&self) -> u8 {
         match self {
+            Failure::Differences(_) => EXIT_DIFFERENCES,
             Failure::Input(_) => EXIT_INPUT,
             Failure::Database(_) => EXIT_DATABASE,
             Failure::NoPostgres(_) => EXIT_NO_POSTGRES,

@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::quality::{BAD_NUMBER, BAD_TIMESTAMP, DUPLICATE, MISSING_REQUIRED, OUT_OF_RANGE};
 use crate::transform::parse::MALFORMED;
+use crate::transform::timestamp::civil_from_days;
 
 pub struct GenOptions {
     pub events: u64,
@@ -132,18 +133,6 @@ fn ts(secs: i64) -> String {
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
 }
 
 fn uuid(rng: &mut ChaCha8Rng) -> String {

@@ -22,3 +22,4 @@ pub mod source;
 pub mod sql;
 pub mod stats;
 pub mod transform;
+pub mod validate;

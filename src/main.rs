@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Load(args) => cmd::load::run(args, &cli.data_dir, cli.quiet),
         Command::Gen(args) => cmd::gen::run(args, &cli.data_dir),
         Command::Db(args) => cmd::db::run(args.action, &cli.data_dir),
+        Command::Validate(args) => cmd::validate::run(args, &cli.data_dir, cli.quiet),
         Command::Query(args) => cmd::query::run(args, &cli.data_dir),
         Command::Demo(args) => cmd::demo::run(args, &cli.data_dir, cli.quiet),
     };

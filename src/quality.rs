@@ -199,7 +199,7 @@ impl Dedupe {
 }
 
 /// A digest of each row's declared fields: two independent 64-bit hashes per cell.
-fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
+pub fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
     use std::hash::{BuildHasher, Hash, Hasher};
     let states = [
         ahash::RandomState::with_seeds(0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344),

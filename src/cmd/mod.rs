@@ -6,3 +6,4 @@ pub mod demo;
 pub mod gen;
 pub mod load;
 pub mod query;
+pub mod validate;

@@ -95,6 +95,25 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The UTC calendar day of an instant, as `YYYY-MM-DD`.
+pub fn day_of_micros(us: i64) -> String {
+    let (y, m, d) = civil_from_days(us.div_euclid(86_400_000_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Year, month, day of a day count since 1970-01-01 (inverse of `days_from_civil`).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +129,16 @@ mod tests {
         assert_eq!(parse_micros("2019-05-13T16:23:41+02:00"), Some(T0));
         assert_eq!(parse_micros("2019-05-13T12:23:41-0200"), Some(T0));
         assert_eq!(parse_micros("1970-01-01 00:00:00"), Some(0));
+    }
+
+    #[test]
+    fn days_round_trip() {
+        assert_eq!(day_of_micros(T0), "2019-05-13");
+        assert_eq!(day_of_micros(-1), "1969-12-31");
+        for d in [-800_000i64, -1, 0, 59, 18_000, 2_900_000] {
+            let (y, m, dd) = civil_from_days(d);
+            assert_eq!(days_from_civil(y, m, dd), d);
+        }
     }
 
     #[test]

@@ -1,0 +1,63 @@
+use std::path::Path;
+
+use anyhow::Result;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Color, Table};
+
+use crate::cli::ValidateArgs;
+use crate::dataset::{self, Dataset};
+use crate::error::Failure;
+use crate::pg::{self, connect};
+use crate::progress::FileBar;
+use crate::validate::{compare, read_source, Check};
+
+/// Checks every table (or the one named); differences are an error with exit code 1.
+pub fn run(args: &ValidateArgs, data_dir: &Path, quiet: bool) -> Result<()> {
+    let checks = validate_all(args.table.as_deref(), data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        println!("{}", render(&checks));
+    }
+    verdict(&checks)
+}
+
+pub fn validate_all(table: Option<&str>, data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: bool) -> Result<Vec<Check>> {
+    let datasets: Vec<&'static Dataset> = match table {
+        Some(name) => vec![Dataset::by_name(name).expect("clap only accepts declared tables")],
+        None => dataset::ALL.to_vec(),
+    };
+    let target = pg::reach(database_url, data_dir)?;
+    let mut client = connect::connect(&target, 3)?;
+    let mut checks = Vec::new();
+    for ds in datasets {
+        let path = data_dir.join(ds.file_name());
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let bar = FileBar::new(ds.name, size, quiet);
+        let source = read_source(ds, &path, &bar);
+        bar.finish();
+        checks.extend(compare(ds, &source?, &mut client, &target.url, schema)?);
+    }
+    Ok(checks)
+}
+
+pub fn verdict(checks: &[Check]) -> Result<()> {
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed == 0 {
+        eprintln!("all {} checks match", checks.len());
+        Ok(())
+    } else {
+        Err(Failure::Differences(format!("{failed} of {} checks differ between the source files and PostgreSQL", checks.len())).into())
+    }
+}
+
+pub fn render(checks: &[Check]) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec!["table", "check", "expected", "actual", "diff", ""]);
+    for c in checks {
+        let num = |v: &str| Cell::new(v).set_alignment(CellAlignment::Right);
+        let status = if c.ok { Cell::new("ok").fg(Color::Green) } else { Cell::new("DIFF").fg(Color::Red) };
+        t.add_row(vec![Cell::new(&c.table), Cell::new(&c.check), num(&c.expected), num(&c.actual), num(&c.diff), status]);
+    }
+    t.to_string()
+}

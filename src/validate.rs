@@ -1,0 +1,230 @@
+//! What the source files say against what PostgreSQL holds.
+//!
+//! The source side is read with the load's own reader and rules (`pipeline::check_file`),
+//! never a second implementation. The database side is read back through connectorx.
+//! Both sides reduce rows to the same figures: counts, rows per day, and an
+//! order-independent digest of the loaded rows' contents (the sum of the per-row digests
+//! the duplicate check uses), so an edited value is caught, not only a missing row.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::Result;
+use polars::prelude::*;
+use postgres::Client;
+
+use crate::dataset::Dataset;
+use crate::error::Failure;
+use crate::pg::connect::{describe, ident};
+use crate::pg::load::LEDGER;
+use crate::pipeline::{check_file, Progress};
+use crate::quality::row_digests;
+use crate::read;
+use crate::transform::timestamp::day_of_micros;
+
+/// Rows reduced to what validation compares.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Figures {
+    pub rows: u64,
+    pub per_day: BTreeMap<String, u64>,
+    pub digest: u128,
+}
+
+impl Figures {
+    pub fn add(&mut self, ds: &Dataset, df: &DataFrame) -> PolarsResult<()> {
+        self.rows += df.height() as u64;
+        for d in row_digests(ds, df)? {
+            self.digest = self.digest.wrapping_add(d);
+        }
+        let days = df.column(ds.day_field)?.datetime()?.physical();
+        for us in days.into_iter().flatten() {
+            *self.per_day.entry(day_of_micros(us)).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One comparison.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    pub table: String,
+    pub check: String,
+    pub expected: String,
+    pub actual: String,
+    pub diff: String,
+    pub ok: bool,
+}
+
+fn count_check(table: &str, check: &str, expected: u64, actual: u64) -> Check {
+    let diff = actual as i128 - expected as i128;
+    Check {
+        table: table.into(),
+        check: check.into(),
+        expected: expected.to_string(),
+        actual: actual.to_string(),
+        diff: if diff == 0 { String::new() } else { format!("{diff:+}") },
+        ok: diff == 0,
+    }
+}
+
+fn text_check(table: &str, check: &str, expected: &str, actual: &str) -> Check {
+    let ok = expected == actual;
+    Check { table: table.into(), check: check.into(), expected: expected.into(), actual: actual.into(), diff: if ok { String::new() } else { "differs".into() }, ok }
+}
+
+/// What the file says: the load's counts plus the figures of the accepted rows.
+pub struct SourceSide {
+    pub records: u64,
+    pub rejected: BTreeMap<String, u64>,
+    pub checksum: String,
+    pub loaded: Figures,
+}
+
+pub fn read_source(ds: &'static Dataset, path: &Path, progress: &dyn Progress) -> Result<SourceSide> {
+    if !path.exists() {
+        return Err(Failure::Input(format!("{}: no such file", path.display())).into());
+    }
+    let mut figures = Figures::default();
+    let mut failure = None;
+    let stats = check_file(ds, path, progress, |checked| match figures.add(ds, &checked.accepted) {
+        Ok(()) => true,
+        Err(e) => {
+            failure = Some(e);
+            false
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    Ok(SourceSide { records: stats.records, rejected: stats.rejected, checksum: stats.checksum, loaded: figures })
+}
+
+/// The ledger entry the comparison is made against.
+struct LoadRecord {
+    id: i64,
+    checksum: String,
+    records: i64,
+    append: bool,
+}
+
+/// Compares one table with its source. `client` answers the small questions (ledger,
+/// existence, rejects); the rows themselves come through connectorx from `url`.
+pub fn compare(ds: &'static Dataset, source: &SourceSide, client: &mut Client, url: &str, schema: &str) -> Result<Vec<Check>> {
+    let t = ds.name;
+    let s = ident(schema);
+    let mut checks = Vec::new();
+    let db = |e: postgres::Error| Failure::Database(describe(&e));
+    let exists = |client: &mut Client, table: &str| -> Result<bool> {
+        let row = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{s}.{}", ident(table))]).map_err(db)?;
+        Ok(row.get(0))
+    };
+    // The load of this very file if the ledger has it, else the latest load of the table.
+    let load = if exists(client, LEDGER)? {
+        let sql = format!(
+            "SELECT id, checksum, records, mode = 'append' FROM {s}.{LEDGER} WHERE table_name = $1 AND status = 'ok'
+             ORDER BY (checksum = $2) DESC, id DESC LIMIT 1"
+        );
+        client
+            .query_opt(&sql, &[&t, &source.checksum])
+            .map_err(db)?
+            .map(|r| LoadRecord { id: r.get(0), checksum: r.get(1), records: r.get(2), append: r.get(3) })
+    } else {
+        None
+    };
+    let short = |c: &str| c.chars().take(16).collect::<String>();
+    checks.push(text_check(
+        t,
+        "source checksum (file vs tier_loads)",
+        &short(&source.checksum),
+        &load.as_ref().map(|l| short(&l.checksum)).unwrap_or_else(|| "no load recorded".into()),
+    ));
+    if !exists(client, t)? {
+        checks.push(text_check(t, "table exists", "yes", "missing"));
+        return Ok(checks);
+    }
+    if let Some(l) = &load {
+        checks.push(count_check(t, "records (file vs tier_loads)", source.records, l.records as u64));
+    }
+    // In append mode the table holds many files: compare this file's rows only.
+    let scope = match &load {
+        Some(l) if l.append => format!(" WHERE load_id = {}", l.id),
+        _ => String::new(),
+    };
+    let columns: Vec<String> = ds.fields.iter().map(|f| ident(f.name)).collect();
+    let frame = read::query_frame(url, &format!("SELECT {} FROM {s}.{}{scope}", columns.join(", "), ident(t)), true, schema)?;
+    let mut actual = Figures::default();
+    actual.add(ds, &frame)?;
+    checks.push(count_check(t, "loaded rows", source.loaded.rows, actual.rows));
+
+    let mut rejected_actual: BTreeMap<String, u64> = BTreeMap::new();
+    if exists(client, &ds.rejects_table())? {
+        let sql = format!("SELECT reason, count(*) FROM {s}.{}{scope} GROUP BY reason", ident(&ds.rejects_table()));
+        for row in client.query(&sql, &[]).map_err(db)? {
+            rejected_actual.insert(row.get(0), row.get::<_, i64>(1) as u64);
+        }
+    } else {
+        checks.push(text_check(t, "rejects table exists", "yes", "missing"));
+    }
+    checks.push(count_check(t, "rejected rows", source.rejected.values().sum(), rejected_actual.values().sum()));
+    let reasons: BTreeSet<&String> = source.rejected.keys().chain(rejected_actual.keys()).collect();
+    for r in reasons {
+        let (e, a) = (source.rejected.get(r).copied().unwrap_or(0), rejected_actual.get(r).copied().unwrap_or(0));
+        checks.push(count_check(t, &format!("  rejected: {r}"), e, a));
+    }
+
+    let days: BTreeSet<&String> = source.loaded.per_day.keys().chain(actual.per_day.keys()).collect();
+    let differing: Vec<&String> = days
+        .iter()
+        .copied()
+        .filter(|d| source.loaded.per_day.get(*d) != actual.per_day.get(*d))
+        .collect();
+    let mut days_check = count_check(t, "days with rows", source.loaded.per_day.len() as u64, actual.per_day.len() as u64);
+    if !differing.is_empty() {
+        days_check.ok = false;
+        days_check.diff = format!("{} days differ", differing.len());
+    }
+    checks.push(days_check);
+    for d in differing {
+        let (e, a) = (source.loaded.per_day.get(d).copied().unwrap_or(0), actual.per_day.get(d).copied().unwrap_or(0));
+        checks.push(count_check(t, &format!("  rows on {d}"), e, a));
+    }
+    checks.push(text_check(t, "content digest", &format!("{:032x}", source.loaded.digest), &format!("{:032x}", actual.digest)));
+    Ok(checks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::WEATHER;
+
+    fn frame(cities: &[&str], micros: &[i64], humidity: &[Option<f64>]) -> DataFrame {
+        let mut cols: Vec<Column> = Vec::new();
+        for f in WEATHER.fields {
+            let n = cities.len();
+            cols.push(match f.name {
+                "city" => Column::new("city".into(), cities.to_vec()),
+                "date_time" => Int64Chunked::new("date_time".into(), micros).into_datetime(TimeUnit::Microseconds, None).into_column(),
+                "humidity" => Column::new("humidity".into(), humidity.to_vec()),
+                "preciptype" => Column::new("preciptype".into(), vec![None::<&str>; n]),
+                other => Column::new(other.into(), vec![None::<f64>; n]),
+            });
+        }
+        DataFrame::new(cols).unwrap()
+    }
+
+    #[test]
+    fn figures_ignore_order_and_catch_edits() {
+        let day = 86_400_000_000i64;
+        let a = frame(&["Oslo", "Rome"], &[0, day], &[Some(0.5), None]);
+        let b = frame(&["Rome", "Oslo"], &[day, 0], &[None, Some(0.5)]);
+        let edited = frame(&["Rome", "Oslo"], &[day, 0], &[None, Some(0.51)]);
+        let fig = |df: &DataFrame| {
+            let mut f = Figures::default();
+            f.add(&WEATHER, df).unwrap();
+            f
+        };
+        assert_eq!(fig(&a), fig(&b));
+        assert_ne!(fig(&a).digest, fig(&edited).digest);
+        assert_eq!(fig(&a).per_day, BTreeMap::from([("1970-01-01".to_string(), 1), ("1970-01-02".to_string(), 1)]));
+    }
+}
