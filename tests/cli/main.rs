@@ -5,3 +5,5 @@ mod common;
 mod db;
 mod faults;
 mod load;
+mod query;
+mod validate;

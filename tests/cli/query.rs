@@ -1,0 +1,114 @@
+//! `tier query`: saved SQL through connectorx, parameters, formats, read-only.
+
+use crate::common::*;
+
+fn weather_env(name: &str) -> Env {
+    let env = Env::new(name);
+    let lines = [
+        weather_line("Oslo", "2019-06-04 14:05:13", "0.43"),
+        weather_line("Oslo", "2019-06-05 14:05:13", "0.5"),
+        weather_line("O'Brien; DROP TABLE weather; --", "2019-06-04 14:05:13", "0.61"),
+        weather_line("Zurich", "2019-06-04 14:05:13", "null"),
+    ];
+    env.write("weather.json", format!("[{}", lines.join(",\n")));
+    let (code, _, err) = run(env.tier(&["load", "weather"]));
+    assert_eq!(code, 0, "{err}");
+    env
+}
+
+fn query(env: &Env, sql: &str, extra: &[&str]) -> (i32, String, String) {
+    let path = env.write("q.sql", sql);
+    let mut args = vec!["query", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(env.tier(&args))
+}
+
+#[test]
+fn table_output_has_types_nulls_and_a_row_count() {
+    let env = weather_env("q_table");
+    let (code, out, err) = query(&env, "select city, humidity, date_time from weather order by city, date_time", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("text") && out.contains("double") && out.contains("timestamp (UTC)"), "{out}");
+    assert!(out.contains("NULL"), "{out}");
+    assert!(out.contains("2019-06-05 14:05:13"), "{out}");
+    assert!(out.contains("(4 rows)"), "{out}");
+    let (code, out, err) = query(&env, "select city from weather order by city", &["--limit", "2"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("(4 rows)") && !out.contains("Zurich"), "{out}");
+    assert!(err.contains("showing 2 of 4 rows"), "{err}");
+}
+
+#[test]
+fn parameters_are_data_never_sql() {
+    let env = weather_env("q_params");
+    let sql = "select count(*) as n from weather where city = :city and date_time >= :since::timestamptz";
+    let (code, out, err) = query(&env, sql, &["--param", "city=Oslo", "--param", "since=2019-06-05", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "n\n1");
+    for hostile in ["O'Brien; DROP TABLE weather; --", "x' OR '1'='1", "back\\slash'", "$$; drop table weather; $$"] {
+        let param = format!("city={hostile}");
+        let (code, out, err) = query(&env, sql, &["--param", &param, "--param", "since=2000-01-01", "--format", "csv"]);
+        assert_eq!(code, 0, "{hostile}: {err}");
+        let expected = if hostile.starts_with("O'Brien") { "1" } else { "0" };
+        assert_eq!(out.trim(), format!("n\n{expected}"), "{hostile}");
+    }
+    assert_eq!(env.count("weather"), 4, "the table survived");
+    let (code, _, err) = query(&env, sql, &["--param", "city=nul\u{1}ok", "--param", "since=2000-01-01"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = query(&env, sql, &["--param", "city=Oslo"]);
+    assert_eq!(code, 3);
+    assert!(err.contains(":since"), "{err}");
+    let (code, _, err) = query(&env, sql, &["--param", "city=Oslo", "--param", "since=2000-01-01", "--param", "nope=1"]);
+    assert_eq!(code, 3);
+    assert!(err.contains(":nope"), "{err}");
+}
+
+#[test]
+fn every_output_format() {
+    let env = weather_env("q_formats");
+    let sql = "select city, humidity from weather where city in ('Oslo', 'Zurich') order by city, humidity";
+    let (code, out, _) = query(&env, sql, &["--format", "csv"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "city,humidity\nOslo,0.43\nOslo,0.5\nZurich,\n");
+    let (_, out, _) = query(&env, sql, &["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["city"], "Oslo");
+    assert_eq!(v[2]["humidity"], serde_json::Value::Null);
+    let (_, out, _) = query(&env, sql, &["--format", "ndjson"]);
+    assert_eq!(out.lines().count(), 3);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(out.lines().nth(1).unwrap()).unwrap()["humidity"], 0.5);
+    let parquet = env.data().join("out.parquet");
+    let (code, out, err) = query(&env, sql, &["--format", "parquet", "--output", parquet.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty());
+    let bytes = std::fs::read(&parquet).unwrap();
+    assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
+    let csv = env.data().join("out.csv");
+    let (code, _, _) = query(&env, sql, &["--format", "csv", "-o", csv.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read_to_string(csv).unwrap().lines().count(), 4);
+}
+
+#[test]
+fn queries_are_read_only_unless_write_is_given() {
+    let env = weather_env("q_readonly");
+    let sql = "with gone as (delete from weather returning 1) select count(*) as n from gone";
+    let (code, _, err) = query(&env, sql, &[]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("read-only"), "{err}");
+    assert_eq!(env.count("weather"), 4);
+    let (code, _, err) = query(&env, sql, &["--write", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.count("weather"), 0);
+}
+
+#[test]
+fn sql_errors_name_the_file_line_and_column() {
+    let env = weather_env("q_errors");
+    let (code, _, err) = query(&env, "select city,\n       no_such_column\nfrom weather", &[]);
+    assert_eq!(code, 4);
+    assert!(err.contains("q.sql:2:8") && err.contains("no_such_column"), "{err}");
+    let (code, _, err) = run(env.tier(&["query", "/nonexistent/q.sql"]));
+    assert_eq!(code, 3);
+    assert!(err.contains("/nonexistent/q.sql"), "{err}");
+}
