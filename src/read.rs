@@ -27,7 +27,23 @@ pub fn query_frame(url: &str, sql: &str, read_only: bool, schema: &str) -> Resul
     let queries = [CXQuery::from(sql)];
     let pre: Vec<String> = Vec::new();
     let destination = get_arrow(&source, None, &queries, Some(&pre)).map_err(|e| Failure::Database(clean(&chain(&e), &full)))?;
-    let frame = destination.polars().map_err(|e| Failure::Database(clean(&chain(&e), &full)))?;
+    // connectorx panics (rather than erroring) on a column type this build of Polars
+    // lacks, such as `numeric`; turn that into an error that says what to do.
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| destination.polars()));
+    std::panic::set_hook(previous_hook);
+    let frame = match converted {
+        Ok(r) => r.map_err(|e| Failure::Database(clean(&chain(&e), &full)))?,
+        Err(_) => {
+            return Err(Failure::Input(
+                "the result has a column type tier cannot read (numeric/decimal, arrays, ...): cast it in the \
+                 query, e.g. sum(x)::bigint, avg(x)::float8, round(x, 2)::float8"
+                    .into(),
+            )
+            .into())
+        }
+    };
     Ok(utc_naive(frame)?)
 }
 

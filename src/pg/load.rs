@@ -253,7 +253,7 @@ pub fn insert_ledger(
     let sql = format!(
         "INSERT INTO {s}.{LEDGER} (id, table_name, file, file_size, checksum, started_at, finished_at, records, loaded, rejected,
             rejected_by_reason, warnings, mode, tool_version, status, error)
-         VALUES (COALESCE($1, nextval(pg_get_serial_sequence('{q}.{LEDGER}', 'id'))), $2, $3, $4, $5, to_timestamp($6), now(), $7, $8, $9,
+         VALUES (COALESCE($1, nextval(pg_get_serial_sequence('{q}.{LEDGER}', 'id'))), $2, $3, $4, $5, to_timestamp($6), clock_timestamp(), $7, $8, $9,
             $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15)",
         q = s.replace('\'', "''")
     );
