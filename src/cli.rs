@@ -56,6 +56,9 @@ pub enum Command {
     /// Run a saved query and print the result (table, CSV, JSON, NDJSON or Parquet).
     #[command(after_help = EXIT_CODES_HELP)]
     Query(QueryArgs),
+    /// Run every saved query and write reports/report.html (self-contained) and report.md.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Report(ReportArgs),
     /// The whole job on a fresh clone: sample data if DATA_DIR has none, a database if none
     /// is configured, then load.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -212,4 +215,16 @@ pub struct ValidateArgs {
     /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Directory of saved queries (*.sql).
+    #[arg(long, default_value = "queries")]
+    pub queries: PathBuf,
+    /// Where report.html and report.md go.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
 }

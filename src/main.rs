@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Db(args) => cmd::db::run(args.action, &cli.data_dir),
         Command::Validate(args) => cmd::validate::run(args, &cli.data_dir, cli.quiet),
         Command::Query(args) => cmd::query::run(args, &cli.data_dir),
+        Command::Report(args) => cmd::report::run(args, &cli.data_dir, cli.quiet),
         Command::Demo(args) => cmd::demo::run(args, &cli.data_dir, cli.quiet),
     };
     match result {

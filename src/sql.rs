@@ -113,6 +113,15 @@ pub struct ChartSpec {
     pub kind: ChartKind,
     pub x: String,
     pub y: String,
+    /// How rows sharing an x value combine (`agg=sum|mean|max`, default sum).
+    pub agg: Agg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agg {
+    Sum,
+    Mean,
+    Max,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,15 +158,17 @@ fn parse_chart(spec: &str) -> Option<ChartSpec> {
         "bar" => ChartKind::Bar,
         _ => return None,
     };
-    let (mut x, mut y) = (None, None);
+    let (mut x, mut y, mut agg) = (None, None, Agg::Sum);
     for w in words {
         match w.split_once('=') {
             Some(("x", v)) => x = Some(v.to_string()),
             Some(("y", v)) => y = Some(v.to_string()),
+            Some(("agg", "mean")) => agg = Agg::Mean,
+            Some(("agg", "max")) => agg = Agg::Max,
             _ => {}
         }
     }
-    Some(ChartSpec { kind, x: x?, y: y? })
+    Some(ChartSpec { kind, x: x?, y: y?, agg })
 }
 
 #[cfg(test)]
@@ -195,7 +206,8 @@ mod tests {
     fn header_comments() {
         let h = header("-- title: Events per day\n-- One row per day.\n-- chart: line x=day y=events\nselect 1\n-- chart: bar x=a y=b");
         assert_eq!(h.title.as_deref(), Some("Events per day"));
-        assert_eq!(h.chart, Some(ChartSpec { kind: ChartKind::Line, x: "day".into(), y: "events".into() }));
+        assert_eq!(h.chart, Some(ChartSpec { kind: ChartKind::Line, x: "day".into(), y: "events".into(), agg: Agg::Sum }));
+        assert_eq!(header("-- chart: bar x=a y=b agg=max").chart.unwrap().agg, Agg::Max);
         assert_eq!(h.description, vec!["One row per day."]);
     }
 }

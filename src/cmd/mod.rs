@@ -6,4 +6,5 @@ pub mod demo;
 pub mod gen;
 pub mod load;
 pub mod query;
+pub mod report;
 pub mod validate;

@@ -1,0 +1,122 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::cli::ReportArgs;
+use crate::dataset;
+use crate::error::Failure;
+use crate::pg::{self, connect};
+use crate::read;
+use crate::render::chart;
+use crate::render::report::{render, table_data, QuerySection, Report, Section, Validation};
+use crate::sql;
+
+/// Rows of each query shown in the report.
+const ROWS_SHOWN: usize = 50;
+
+const LATEST_LOADS: &str = "select distinct on (table_name) table_name, file, status, mode, records, loaded, rejected,
+    rejected_by_reason::text as rejected_by_reason, to_char(finished_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') as finished_utc
+    from tier_loads order by table_name, id desc";
+
+pub fn run(args: &ReportArgs, data_dir: &Path, quiet: bool) -> Result<()> {
+    let (html, _) = write_report(&args.queries, &args.out, data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet)?;
+    println!("{}", html.display());
+    Ok(())
+}
+
+/// Runs every query in `queries_dir` and writes `report.html` and `report.md` into
+/// `out_dir`. Returns their paths. A query that fails is shown with its error in the
+/// report, and the command then fails too.
+pub fn write_report(queries_dir: &Path, out_dir: &Path, data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: bool) -> Result<(PathBuf, PathBuf)> {
+    let target = pg::reach(database_url, data_dir)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(queries_dir)
+        .map_err(|e| Failure::Input(format!("{}: cannot list queries: {e}", queries_dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+
+    let loads = match read::query_frame(&target.url, LATEST_LOADS, true, schema) {
+        Ok(df) => Section { table: Some(table_data(&df, ROWS_SHOWN).0), error: None },
+        Err(e) => Section { table: None, error: Some(format!("{e:#}")) },
+    };
+    let validation = validation(data_dir, database_url, schema, quiet)?;
+
+    let mut failed = Vec::new();
+    let mut queries = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).map_err(|e| Failure::Input(format!("{}: cannot read: {e}", file.display())))?;
+        let header = sql::header(&text);
+        let stem = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let mut section = QuerySection {
+            file: file.display().to_string(),
+            anchor: format!("q-{stem}"),
+            title: header.title.clone().unwrap_or_else(|| stem.clone()),
+            description: header.description.join(" "),
+            sql: text.trim().to_string(),
+            table: None,
+            note: None,
+            chart: None,
+            error: None,
+        };
+        if !sql::placeholders(&text).is_empty() {
+            section.error = Some("has :parameters; run it with tier query --param".into());
+            queries.push(section);
+            continue;
+        }
+        match read::query_frame(&target.url, &text, true, schema) {
+            Ok(df) => {
+                let (table, note) = table_data(&df, ROWS_SHOWN);
+                section.table = Some(table);
+                section.note = note;
+                if let Some(spec) = &header.chart {
+                    match chart::svg(spec, &df) {
+                        Ok(svg) => section.chart = Some(svg),
+                        Err(e) => tracing::warn!("{}: no chart: {e:#}", file.display()),
+                    }
+                }
+            }
+            Err(e) => {
+                section.error = Some(format!("{e:#}"));
+                failed.push(file.display().to_string());
+            }
+        }
+        queries.push(section);
+    }
+
+    let report = Report {
+        title: "tier load report".into(),
+        generated_utc: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+        database: connect::redact(&target.url),
+        schema: schema.to_string(),
+        version: env!("CARGO_PKG_VERSION"),
+        loads,
+        validation,
+        queries,
+    };
+    let (html, md) = render(&report)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| Failure::Input(format!("{}: cannot create: {e}", out_dir.display())))?;
+    let (html_path, md_path) = (out_dir.join("report.html"), out_dir.join("report.md"));
+    std::fs::write(&html_path, html).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", html_path.display())))?;
+    std::fs::write(&md_path, md).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", md_path.display())))?;
+    if !failed.is_empty() {
+        return Err(Failure::Database(format!("report written to {}, but these queries failed: {}", html_path.display(), failed.join(", "))).into());
+    }
+    Ok((html_path, md_path))
+}
+
+/// Validation when the source files are at hand; otherwise the reason it was not run.
+fn validation(data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: bool) -> Result<Validation> {
+    let missing: Vec<String> = dataset::ALL
+        .iter()
+        .map(|d| data_dir.join(d.file_name()))
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Validation { ran: false, ok: false, failed: 0, checks: vec![], reason: Some(format!("source files not found: {}", missing.join(", "))) });
+    }
+    let checks = super::validate::validate_all(None, data_dir, database_url, schema, quiet)?;
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    Ok(Validation { ran: true, ok: failed == 0, failed, checks, reason: None })
+}

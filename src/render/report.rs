@@ -1,0 +1,105 @@
+//! The report as a self-contained HTML page (inline CSS and SVG, nothing fetched) and
+//! as Markdown, from minijinja templates compiled into the binary.
+
+use anyhow::{Context, Result};
+use minijinja::Environment;
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::render::table::{type_name, value_text};
+use crate::validate::Check;
+
+#[derive(Serialize)]
+pub struct Report {
+    pub title: String,
+    pub generated_utc: String,
+    pub database: String,
+    pub schema: String,
+    pub version: &'static str,
+    pub loads: Section,
+    pub validation: Validation,
+    pub queries: Vec<QuerySection>,
+}
+
+/// A table or the reason there is none.
+#[derive(Serialize, Default)]
+pub struct Section {
+    pub table: Option<TableData>,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Validation {
+    pub ran: bool,
+    pub ok: bool,
+    pub failed: usize,
+    pub checks: Vec<Check>,
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct QuerySection {
+    pub file: String,
+    pub anchor: String,
+    pub title: String,
+    pub description: String,
+    pub sql: String,
+    pub table: Option<TableData>,
+    pub note: Option<String>,
+    pub chart: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct TableData {
+    pub columns: Vec<ColumnHead>,
+    pub rows: Vec<Vec<CellData>>,
+}
+
+#[derive(Serialize)]
+pub struct ColumnHead {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub numeric: bool,
+}
+
+#[derive(Serialize)]
+pub struct CellData {
+    pub text: String,
+    pub numeric: bool,
+    pub null: bool,
+}
+
+/// The first `limit` rows of a frame as template data, and a note when rows were cut.
+pub fn table_data(df: &DataFrame, limit: usize) -> (TableData, Option<String>) {
+    let columns = df
+        .get_columns()
+        .iter()
+        .map(|c| ColumnHead { name: c.name().to_string(), type_: type_name(c.dtype()), numeric: c.dtype().is_primitive_numeric() })
+        .collect();
+    let shown = df.height().min(limit);
+    let rows = (0..shown)
+        .map(|i| {
+            df.get_columns()
+                .iter()
+                .map(|c| {
+                    let v = c.get(i).unwrap_or(AnyValue::Null);
+                    CellData { null: v.is_null(), text: value_text(&v), numeric: c.dtype().is_primitive_numeric() }
+                })
+                .collect()
+        })
+        .collect();
+    let note = (shown < df.height()).then(|| format!("first {shown} of {} rows", df.height()));
+    (TableData { columns, rows }, note)
+}
+
+/// Renders (html, markdown).
+pub fn render(report: &Report) -> Result<(String, String)> {
+    let mut env = Environment::new();
+    env.add_template("report.html", include_str!("templates/report.html"))?;
+    env.add_template("report.md", include_str!("templates/report.md"))?;
+    let html = env.get_template("report.html")?.render(report).context("rendering the HTML report")?;
+    let md = env.get_template("report.md")?.render(report).context("rendering the Markdown report")?;
+    Ok((html, md))
+}
