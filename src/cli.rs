@@ -60,7 +60,7 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Report(ReportArgs),
     /// The whole job on a fresh clone: sample data if DATA_DIR has none, a database if none
-    /// is configured, then load.
+    /// is configured, then load, validate and write the report.
     #[command(after_help = EXIT_CODES_HELP)]
     Demo(DemoArgs),
 }
@@ -149,6 +149,12 @@ pub struct DemoArgs {
     /// Weather rows to generate when DATA_DIR has no exports.
     #[arg(long, default_value_t = 20_000)]
     pub weather: u64,
+    /// Directory of saved queries for the report.
+    #[arg(long, default_value = "queries")]
+    pub queries: PathBuf,
+    /// Where the report goes.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]

@@ -26,6 +26,18 @@ pub fn run(args: &DemoArgs, data_dir: &Path, quiet: bool) -> Result<()> {
         println!("{}", summary::table(&done));
     }
     super::load::report_failures(failed)?;
-    eprintln!("done: tables {} in schema {}; rejects in <table>_rejects; history in tier_loads", dataset::ALL.iter().map(|d| d.name).collect::<Vec<_>>().join(", "), opts.schema);
-    Ok(())
+    let url = Some(target.url.as_str());
+    eprintln!("validating: source files against PostgreSQL");
+    let checks = super::validate::validate_all(None, data_dir, url, &opts.schema, quiet)?;
+    println!("{}", super::validate::render(&checks));
+    let verdict = super::validate::verdict(&checks);
+    let (html, md) = super::report::write_report(&args.queries, &args.out, data_dir, url, &opts.schema, quiet)?;
+    eprintln!(
+        "done: tables {} in schema {} (rejects in <table>_rejects, history in tier_loads)\nreport: {} (and {})",
+        dataset::ALL.iter().map(|d| d.name).collect::<Vec<_>>().join(", "),
+        opts.schema,
+        html.display(),
+        md.display()
+    );
+    verdict
 }

@@ -50,7 +50,9 @@ fn demo_on_a_fresh_clone_generates_data_and_falls_back_to_a_local_cluster() {
     let pg = pg_dir.path().join("pg");
     let data = env.data().join("data");
     let mut cmd = std::process::Command::new(tier_bin());
-    cmd.arg("--data-dir").arg(&data).args(["demo", "--events", "2000", "--weather", "300"]);
+    let reports = env.data().join("reports");
+    cmd.arg("--data-dir").arg(&data).args(["demo", "--events", "2000", "--weather", "300", "--queries", concat!(env!("CARGO_MANIFEST_DIR"), "/queries")]);
+    cmd.arg("--out").arg(&reports);
     // Nothing configured, and nothing answers at the default address.
     for var in ["DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"] {
         cmd.env_remove(var);
@@ -70,6 +72,8 @@ fn demo_on_a_fresh_clone_generates_data_and_falls_back_to_a_local_cluster() {
     assert!(err.contains("generating sample data"), "{err}");
     assert!(err.contains("local cluster"), "{err}");
     assert!(out.contains("track_events") && out.contains("weather"), "{out}");
+    assert!(out.contains("content digest") && err.contains("checks match"), "validated: {out}{err}");
+    assert!(err.contains("report: ") && reports.join("report.html").exists() && reports.join("report.md").exists(), "{err}");
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("gen-manifest.json")).unwrap()).unwrap();
     let url = std::fs::read_to_string(pg.join("tier.port")).map(|p| format!("postgresql://postgres@127.0.0.1:{}/postgres", p.trim())).unwrap();
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();

@@ -6,4 +6,5 @@ mod db;
 mod faults;
 mod load;
 mod query;
+mod report;
 mod validate;
