@@ -218,9 +218,15 @@ pub struct ValidateArgs {
     pub table: Option<String>,
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// Print the checks as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// table (for people) or json (for machines).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: CheckFormat,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckFormat {
+    Table,
+    Json,
 }
 
 #[derive(Args, Debug)]

@@ -3,7 +3,7 @@ use std::path::Path;
 use anyhow::Result;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Color, Table};
 
-use crate::cli::ValidateArgs;
+use crate::cli::{CheckFormat, ValidateArgs};
 use crate::dataset::{self, Dataset};
 use crate::error::Failure;
 use crate::pg::{self, connect};
@@ -13,7 +13,7 @@ use crate::validate::{compare, read_source, Check};
 /// Checks every table (or the one named); differences are an error with exit code 1.
 pub fn run(args: &ValidateArgs, data_dir: &Path, quiet: bool) -> Result<()> {
     let checks = validate_all(args.table.as_deref(), data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet)?;
-    if args.json {
+    if args.format == CheckFormat::Json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
         println!("{}", render(&checks));

@@ -18,7 +18,7 @@ fn loaded(name: &str) -> Env {
 
 /// Runs validate expecting differences; returns the failing checks as (table, check).
 fn failing(env: &Env) -> Vec<(String, String)> {
-    let (code, out, err) = run(env.tier(&["validate", "--json"]));
+    let (code, out, err) = run(env.tier(&["validate", "--format", "json"]));
     assert_eq!(code, 1, "{out}{err}");
     let checks: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     checks
