@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The benchmark: tier load against PostgreSQL's own COPY, in one run, on this machine.
+#
+#   bench/run.sh [EVENTS ...]        default: 1000000 4000000
+#
+# For each size it generates the exports with `tier gen` (weather = EVENTS / 10), loads them
+# into a fresh database, then measures the floor: the loaded rows dumped with COPY TO and read
+# back with the server's own `COPY ... FROM` (CSV) into empty tables of the same shape. Then
+# `tier validate`, and a large `tier query` to Parquet and CSV against psql's `\copy`. Prints
+# seconds, rows/s, MB/s, peak RSS and the ratios. Not part of `cargo test`.
+#
+# Needs: a PostgreSQL superuser at BENCH_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
+# psql, GNU time. Scratch space: BENCH_DIR (default /tmp/tier-bench), about 1 GB per million events.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZES=("$@")
+[ ${#SIZES[@]} -eq 0 ] && SIZES=(1000000 4000000)
+BENCH_URL="${BENCH_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
+BENCH_DIR="${BENCH_DIR:-/tmp/tier-bench}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tier-target}"
+cargo build --release --quiet
+TIER="$CARGO_TARGET_DIR/release/tier"
+DB=tier_bench
+DB_URL="${BENCH_URL%/*}/$DB"
+mkdir -p "$BENCH_DIR"
+chmod 755 "$BENCH_DIR"   # the server reads the floor's CSV files from here
+
+psql_admin() { psql "$BENCH_URL" -qAtX -v ON_ERROR_STOP=1 "$@"; }
+psql_db() { psql "$DB_URL" -qAtX -v ON_ERROR_STOP=1 "$@"; }
+
+# Runs a command under GNU time; sets SECS, RSS_MB, CPU.
+timed() {
+    local out="$BENCH_DIR/time.txt"
+    /usr/bin/time -f "%e %M %P" -o "$out" "$@" >/dev/null
+    read -r SECS RSS_KB CPU < "$out"
+    RSS_MB=$((RSS_KB / 1024))
+}
+
+# Seconds of wall time for a SQL statement run by the server (psql's \timing).
+server_secs() {
+    psql_db -c '\timing on' -c "$1" | awk '/^Time:/ { gsub(",", "", $2); s += $2 } END { printf "%.2f", s / 1000 }'
+}
+
+ROWS=()
+row() { ROWS+=("$(printf '%-10s %-34s %12s %9s %12s %9s %9s %7s  %s' "$@")"); }
+
+for EVENTS in "${SIZES[@]}"; do
+    WEATHER=$((EVENTS / 10))
+    DATA="$BENCH_DIR/data-$EVENTS"
+    if [ ! -f "$DATA/gen-manifest.json" ]; then
+        "$TIER" -q gen --events "$EVENTS" --weather "$WEATHER" --seed 1 --out "$DATA"
+    fi
+    BYTES=$(( $(stat -c %s "$DATA/track_events.json") + $(stat -c %s "$DATA/weather.json") ))
+    MB=$(awk -v b="$BYTES" 'BEGIN { printf "%.0f", b / 1048576 }')
+    RECORDS=$((EVENTS + WEATHER))
+
+    psql_admin -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+    timed "$TIER" -q --data-dir "$DATA" load --database-url "$DB_URL"
+    LOAD=$SECS
+    row "$EVENTS" "tier load (both files)" "$RECORDS" "$SECS" "$(awk -v r=$RECORDS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \
+        "$(awk -v m=$MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" ""
+
+    # The floor: the same final rows through the server's own CSV COPY into empty tables.
+    FLOOR=0
+    for T in track_events weather; do
+        psql_db -c "DROP TABLE IF EXISTS floor_$T" -c "CREATE TABLE floor_$T (LIKE $T)"
+        psql_db -c "\\copy $T TO '$BENCH_DIR/floor_$T.csv' (FORMAT csv)"
+        S=$(server_secs "COPY floor_$T FROM '$BENCH_DIR/floor_$T.csv' (FORMAT csv)")
+        FLOOR=$(awk -v a=$FLOOR -v b=$S 'BEGIN{print a+b}')
+    done
+    LOADED=$(psql_db -c "SELECT (SELECT count(*) FROM track_events) + (SELECT count(*) FROM weather)")
+    row "$EVENTS" "floor: COPY FROM csv (server)" "$LOADED" "$FLOOR" "$(awk -v r=$LOADED -v s=$FLOOR 'BEGIN{printf "%.0f", r/s}')" "" "" "" \
+        "load/floor $(awk -v a=$LOAD -v b=$FLOOR 'BEGIN{printf "%.2fx", a/b}')"
+    rm -f "$BENCH_DIR"/floor_*.csv
+    psql_db -c "DROP TABLE floor_track_events" -c "DROP TABLE floor_weather"
+
+    timed "$TIER" -q --data-dir "$DATA" validate --database-url "$DB_URL"
+    row "$EVENTS" "tier validate (both files)" "$RECORDS" "$SECS" "$(awk -v r=$RECORDS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \
+        "$(awk -v m=$MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" "validate/load $(awk -v a=$SECS -v b=$LOAD 'BEGIN{printf "%.2fx", a/b}')"
+
+    # A large result: every event.
+    Q="$BENCH_DIR/all_events.sql"
+    echo "select * from track_events" > "$Q"
+    N=$(psql_db -c "SELECT count(*) FROM track_events")
+    timed psql "$DB_URL" -qAtX -c "\\copy (select * from track_events) TO '$BENCH_DIR/psql.csv' CSV"
+    PSQL=$SECS
+    row "$EVENTS" "psql \\copy to CSV" "$N" "$SECS" "$(awk -v r=$N -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" ""
+    for FMT in csv parquet; do
+        timed "$TIER" -q query "$Q" --database-url "$DB_URL" --format "$FMT" --output "$BENCH_DIR/out.$FMT"
+        row "$EVENTS" "tier query to $FMT" "$N" "$SECS" "$(awk -v r=$N -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" \
+            "query/psql $(awk -v a=$SECS -v b=$PSQL 'BEGIN{printf "%.2fx", a/b}')"
+    done
+    rm -f "$BENCH_DIR"/psql.csv "$BENCH_DIR"/out.*
+done
+
+echo
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); PostgreSQL $(psql_admin -c 'SHOW server_version')"
+printf '%-10s %-34s %12s %9s %12s %9s %9s %7s  %s\n' events step rows seconds rows/s MB/s "peak RSS" CPU ratio
+for r in "${ROWS[@]}"; do echo "$r"; done
