@@ -120,9 +120,26 @@ impl Dataset {
     }
 
     /// Index of the field a JSON key belongs to. Keys may carry the view prefix or not.
+    /// A hash lookup: this runs for every key of every record.
     pub fn field_index(&self, key: &str) -> Option<usize> {
-        let bare = key.strip_prefix(self.prefix).unwrap_or(key);
-        self.fields.iter().position(|f| f.key == bare || f.name == bare)
+        self.key_map().get(key).copied()
+    }
+
+    /// Every spelling of every key (prefixed, bare, column name) -> field index.
+    fn key_map(&self) -> &'static std::collections::HashMap<String, usize, ahash::RandomState> {
+        use std::sync::OnceLock;
+        type Map = std::collections::HashMap<String, usize, ahash::RandomState>;
+        static MAPS: [OnceLock<Map>; 2] = [OnceLock::new(), OnceLock::new()];
+        let slot = ALL.iter().position(|d| std::ptr::eq(*d, self)).expect("datasets are the declared statics");
+        MAPS[slot].get_or_init(|| {
+            let mut m = Map::default();
+            for (i, f) in self.fields.iter().enumerate() {
+                for k in [format!("{}{}", self.prefix, f.key), f.key.to_string(), f.name.to_string(), format!("{}{}", self.prefix, f.name)] {
+                    m.entry(k).or_insert(i);
+                }
+            }
+            m
+        })
     }
 
     pub fn field(&self, name: &str) -> Option<&Field> {

@@ -50,9 +50,34 @@ pub struct Checked {
 
 /// Parses and checks one chunk. Pure apart from the dedupe state it carries forward.
 pub fn check_chunk(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe) -> PolarsResult<Checked> {
+    check_chunk_timed(ds, chunk, dedupe, &mut StageTimes::default())
+}
+
+/// Where one file's time went, per stage (logged with -v; see the README's profile).
+#[derive(Default, Debug)]
+pub struct StageTimes {
+    pub wait_read: std::time::Duration,
+    pub parse: std::time::Duration,
+    pub rules: std::time::Duration,
+    pub dedupe: std::time::Duration,
+    pub split: std::time::Duration,
+    pub wait_write: std::time::Duration,
+}
+
+fn check_chunk_timed(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t: &mut StageTimes) -> PolarsResult<Checked> {
+    let mut clock = Instant::now();
+    let mut lap = |d: &mut std::time::Duration| {
+        let now = Instant::now();
+        *d += now - clock;
+        clock = now;
+    };
     let parsed = parse::parse_chunk(ds, chunk)?;
+    lap(&mut t.parse);
     let extra_keys = parsed.column(COL_EXTRA)?.u32()?.sum().unwrap_or(0) as u64;
-    let checked = dedupe.mark(ds, quality::check(ds, parsed)?)?;
+    let checked = quality::check(ds, parsed)?;
+    lap(&mut t.rules);
+    let checked = dedupe.mark(ds, checked)?;
+    lap(&mut t.dedupe);
     let reason = checked.column(COL_REASON)?.str()?;
     let accepted_mask = reason.is_null();
     let nan_as_null = checked
@@ -77,6 +102,7 @@ pub fn check_chunk(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe) -> 
             raw: chunk.bytes(&chunk.spans[row]).to_vec(),
         });
     }
+    lap(&mut t.split);
     Ok(Checked { accepted, rejects, nan_as_null, extra_keys })
 }
 
@@ -113,7 +139,10 @@ pub fn check_file(
     let mut stats = LoadStats { table: ds.name.to_string(), file: display.clone(), file_size, ..Default::default() };
     let mut dedupe = Dedupe::default();
     let mut failure: Option<anyhow::Error> = None;
+    let mut times = StageTimes::default();
+    let mut waited = Instant::now();
     for chunk in from_reader.iter() {
+        times.wait_read += waited.elapsed();
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
@@ -121,7 +150,7 @@ pub fn check_file(
                 break;
             }
         };
-        let checked = match check_chunk(ds, &chunk, &mut dedupe) {
+        let checked = match check_chunk_timed(ds, &chunk, &mut dedupe, &mut times) {
             Ok(c) => c,
             Err(e) => {
                 failure = Some(anyhow::Error::new(e).context(format!("{display}: checking records near line {}", chunk.spans[0].line)));
@@ -136,10 +165,15 @@ pub fn check_file(
             *stats.rejected.entry(r.reason.clone()).or_default() += 1;
         }
         progress.advance(chunk.offset_end, stats.records);
-        if !sink(checked) {
+        let sent = Instant::now();
+        let more = sink(checked);
+        times.wait_write += sent.elapsed();
+        waited = Instant::now();
+        if !more {
             break;
         }
     }
+    tracing::info!("{}: stage seconds {times:.2?}", stats.file);
     drop(from_reader);
     let checksum = reader_thread.join().map_err(|_| anyhow!("the reader thread panicked"))?;
     if let Some(e) = failure {
@@ -173,9 +207,14 @@ pub fn load_file(
     let (to_writer, from_main): (SyncSender<Checked>, Receiver<Checked>) = sync_channel(2);
     let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || -> Result<TableLoad> {
         let mut load = load;
+        let started = Instant::now();
+        let mut busy = std::time::Duration::ZERO;
         for batch in from_main {
+            let t = Instant::now();
             load.write(&batch.accepted, &batch.rejects)?;
+            busy += t.elapsed();
         }
+        tracing::info!("COPY writer: busy {busy:.2?} of {:.2?}", started.elapsed());
         Ok(load)
     })?;
     let checked = check_file(ds, path, progress, |c| to_writer.send(c).is_ok());
@@ -204,11 +243,10 @@ pub fn load_file(
     Ok(stats)
 }
 
-/// SHA-256 of a file, as the ledger records it.
+/// BLAKE3 of a file, as the ledger records it.
 pub fn checksum_file(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
     let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut h = Sha256::new();
+    let mut h = blake3::Hasher::new();
     std::io::copy(&mut f, &mut h).with_context(|| format!("{}: read failed", path.display()))?;
-    Ok(hex::encode(h.finalize()))
+    Ok(h.finalize().to_hex().to_string())
 }

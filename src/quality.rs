@@ -64,9 +64,8 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
     for field in ds.fields {
         let name = field.name;
         let raw = col(name);
-        // Blank text counts as absent: an export writes "" where it has nothing.
-        let blank = raw.clone().str().strip_chars(lit(NULL)).str().len_bytes().eq(lit(0u32));
-        let absent = raw.clone().is_null().or(blank.clone());
+        // The parser already turned blank values of these fields into nulls.
+        let absent = raw.clone().is_null();
         if field.required {
             missing.push(Check { cond: absent.clone(), reason: MISSING_REQUIRED, detail: lit(format!("{name} is missing")) });
         }
@@ -89,7 +88,7 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
             }
             Kind::Float | Kind::Int => {
                 let number = when(present.clone())
-                    .then(raw.clone().str().strip_chars(lit(NULL)).cast(DataType::Float64))
+                    .then(raw.clone().cast(DataType::Float64))
                     .otherwise(lit(NULL).cast(DataType::Float64));
                 let is_nan = number.clone().is_nan().fill_null(lit(false));
                 bad_num.push(Check {
@@ -127,25 +126,37 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
 
     let checks: Vec<Check> = [missing, bad_ts, bad_num, out_of_range].into_iter().flatten().collect();
     // Fold from the last rule backwards so the first failing rule wins.
-    let mut reason = col(COL_ISSUE);
-    let mut detail = col(COL_DETAIL);
     let null_text = || lit(NULL).cast(DataType::String);
     let (mut r_acc, mut d_acc) = (null_text(), null_text());
     for c in checks.into_iter().rev() {
         r_acc = when(c.cond.clone()).then(lit(c.reason)).otherwise(r_acc);
         d_acc = when(c.cond).then(c.detail).otherwise(d_acc);
     }
-    reason = when(reason.clone().is_not_null()).then(reason).otherwise(r_acc).alias(COL_REASON);
-    detail = when(col(COL_ISSUE).is_not_null()).then(detail).otherwise(d_acc).alias(COL_DETAIL);
+    let reason = when(col(COL_ISSUE).is_not_null()).then(col(COL_ISSUE)).otherwise(r_acc).alias(COL_REASON);
+    let detail = when(col(COL_ISSUE).is_not_null()).then(col(COL_DETAIL)).otherwise(d_acc).alias(COL_DETAIL);
     let nan_count = nans.into_iter().reduce(|a, b| a + b).unwrap_or(lit(0u32));
 
-    let mut select = casts;
-    select.extend([col(COL_ROW), col(COL_LINE), reason, detail, nan_count.cast(DataType::UInt32).alias(COL_NAN)]);
     // One chunk per column: Polars 0.49 splits multi-chunk frames in projections and
     // then trips over its own hoisted literal columns (a height-1 column, a shape error).
     let mut parsed = parsed;
     parsed.rechunk_mut();
-    parsed.lazy().select(select).collect()
+
+    // Pass 1, every row: casts, reasons, NaN counts. `when` evaluates all its branches on
+    // all rows, so the details (string building) are left to pass 2.
+    let mut select = casts;
+    select.extend([col(COL_ROW), col(COL_LINE), reason, nan_count.cast(DataType::UInt32).alias(COL_NAN)]);
+    let mut checked = parsed.clone().lazy().select(select).collect()?;
+
+    // Pass 2, rejected rows only (usually few): the detail that says what was wrong.
+    let rejected = checked.column(COL_REASON)?.str()?.is_not_null();
+    let details = parsed.filter(&rejected)?.lazy().select([detail]).collect()?;
+    let mut details = details.column(COL_DETAIL)?.str()?.into_iter();
+    let detail_column: StringChunked = rejected
+        .into_iter()
+        .map(|r| if r == Some(true) { details.next().flatten() } else { None })
+        .collect();
+    checked.with_column(detail_column.with_name(COL_DETAIL.into()).into_column())?;
+    Ok(checked)
 }
 
 fn parse_timestamps(c: Column) -> PolarsResult<Option<Column>> {
@@ -198,50 +209,46 @@ impl Dedupe {
     }
 }
 
-/// A digest of each row's declared fields: two independent 64-bit hashes per cell.
+/// A digest of each row's declared fields: two 64-bit lanes, each fed every cell's hash
+/// under its own key, mixed so that column order matters. Columnar: one pass per column.
 pub fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
-    use std::hash::{BuildHasher, Hash, Hasher};
     let states = [
         ahash::RandomState::with_seeds(0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344),
         ahash::RandomState::with_seeds(0xa409_3822, 0x299f_31d0, 0x082e_fa98, 0xec4e_6c89),
     ];
-    let mut digests = vec![0u128; df.height()];
+    let n = df.height();
+    let (mut a, mut b) = (vec![0u64; n], vec![0u64; n]);
+    let mut mix = |i: usize, h1: u64, h2: u64| {
+        a[i] = (a[i] ^ h1).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23);
+        b[i] = (b[i].rotate_left(17) ^ h2).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    };
     for field in ds.fields {
         let column = df.column(field.name)?.as_materialized_series().rechunk();
-        let mut fold = |i: usize, cell: &dyn Fn(&mut ahash::AHasher)| {
-            let mut parts = [0u64; 2];
-            for (k, st) in states.iter().enumerate() {
-                let mut h = st.build_hasher();
-                digests[i].hash(&mut h);
-                cell(&mut h);
-                parts[k] = h.finish();
-            }
-            digests[i] = ((parts[0] as u128) << 64) | parts[1] as u128;
-        };
         match field.kind {
             Kind::Text => {
                 for (i, v) in column.str()?.into_iter().enumerate() {
-                    fold(i, &|h| v.hash(h));
+                    mix(i, states[0].hash_one(v), states[1].hash_one(v));
                 }
             }
             Kind::Int => {
                 for (i, v) in column.i32()?.into_iter().enumerate() {
-                    fold(i, &|h| v.hash(h));
+                    mix(i, states[0].hash_one(v), states[1].hash_one(v));
                 }
             }
             Kind::Float => {
                 for (i, v) in column.f64()?.into_iter().enumerate() {
-                    fold(i, &|h| v.map(f64::to_bits).hash(h));
+                    let bits = v.map(f64::to_bits);
+                    mix(i, states[0].hash_one(bits), states[1].hash_one(bits));
                 }
             }
             Kind::Timestamp => {
                 for (i, v) in column.datetime()?.physical().into_iter().enumerate() {
-                    fold(i, &|h| v.hash(h));
+                    mix(i, states[0].hash_one(v), states[1].hash_one(v));
                 }
             }
         }
     }
-    Ok(digests)
+    Ok(a.into_iter().zip(b).map(|(a, b)| ((a as u128) << 64) | b as u128).collect())
 }
 
 #[cfg(test)]
@@ -292,7 +299,7 @@ mod tests {
         let rows = [
             weather(&[("humidity", Some("0.43")), ("precipintensity", Some("0.0305"))]),
             weather(&[("city", None)]),
-            weather(&[("city", Some("  "))]),
+            weather(&[("date_time", None)]),
             weather(&[("date_time", Some("soon"))]),
             weather(&[("humidity", Some("wet"))]),
             weather(&[("humidity", Some("1.5"))]),
@@ -300,7 +307,7 @@ mod tests {
             weather(&[("windspeed", Some("NaN")), ("temperature", Some("nan"))]),
             weather(&[("temperature", Some("1e400"))]),
             weather(&[("date_time", Some("soon")), ("humidity", Some("7"))]),
-            weather(&[("visibility", Some(" 10.12 "))]),
+            weather(&[("visibility", Some("10.12"))]),
         ];
         let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
         let out = check(&WEATHER, frame(&WEATHER, &refs)).unwrap();
@@ -352,7 +359,7 @@ mod tests {
     #[test]
     fn duplicates_are_found_across_frames_after_casting() {
         let a = weather(&[("humidity", Some("0.5"))]);
-        let b = weather(&[("humidity", Some("\t0.50"))]); // same after casting
+        let b = weather(&[("humidity", Some("0.50"))]); // same after casting
         let c = weather(&[("humidity", Some("0.6"))]);
         let bad = weather(&[("city", None)]);
         let mut dd = Dedupe::default();
