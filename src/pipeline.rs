@@ -46,6 +46,8 @@ pub struct Checked {
     pub rejects: Vec<Reject>,
     pub nan_as_null: u64,
     pub extra_keys: u64,
+    /// `quality::row_digests` of the accepted rows, in order.
+    pub accepted_digests: Vec<u128>,
 }
 
 /// Parses and checks one chunk. Pure apart from the dedupe state it carries forward.
@@ -76,7 +78,7 @@ fn check_chunk_timed(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t
     let extra_keys = parsed.column(COL_EXTRA)?.u32()?.sum().unwrap_or(0) as u64;
     let checked = quality::check(ds, parsed)?;
     lap(&mut t.rules);
-    let checked = dedupe.mark(ds, checked)?;
+    let (checked, accepted_digests) = dedupe.mark(ds, checked)?;
     lap(&mut t.dedupe);
     let reason = checked.column(COL_REASON)?.str()?;
     let accepted_mask = reason.is_null();
@@ -103,7 +105,7 @@ fn check_chunk_timed(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t
         });
     }
     lap(&mut t.split);
-    Ok(Checked { accepted, rejects, nan_as_null, extra_keys })
+    Ok(Checked { accepted, rejects, nan_as_null, extra_keys, accepted_digests })
 }
 
 /// Reads and checks a whole file, handing each chunk's result to `sink` in order (it

@@ -174,14 +174,16 @@ pub struct Dedupe {
 }
 
 impl Dedupe {
-    /// Marks duplicates among the accepted rows of a checked frame, in row order.
-    pub fn mark(&mut self, ds: &Dataset, checked: DataFrame) -> PolarsResult<DataFrame> {
+    /// Marks duplicates among the accepted rows of a checked frame, in row order. Also
+    /// returns the digests of the rows still accepted (validation sums them).
+    pub fn mark(&mut self, ds: &Dataset, checked: DataFrame) -> PolarsResult<(DataFrame, Vec<u128>)> {
         let digests = row_digests(ds, &checked)?;
         let reasons = checked.column(COL_REASON)?.str()?.clone();
         let details = checked.column(COL_DETAIL)?.str()?.clone();
         let lines = checked.column(COL_LINE)?.u64()?.clone();
         let mut new_reason = StringChunkedBuilder::new(COL_REASON.into(), checked.height());
         let mut new_detail = StringChunkedBuilder::new(COL_DETAIL.into(), checked.height());
+        let mut accepted = Vec::with_capacity(checked.height());
         for (i, digest) in digests.into_iter().enumerate() {
             let (reason, detail) = (reasons.get(i), details.get(i));
             if reason.is_some() {
@@ -197,6 +199,7 @@ impl Dedupe {
                 }
                 None => {
                     self.seen.insert(digest, line);
+                    accepted.push(digest);
                     new_reason.append_null();
                     new_detail.append_null();
                 }
@@ -205,7 +208,7 @@ impl Dedupe {
         let mut out = checked;
         out.with_column(new_reason.finish().into_column())?;
         out.with_column(new_detail.finish().into_column())?;
-        Ok(out)
+        Ok((out, accepted))
     }
 }
 
@@ -363,9 +366,9 @@ mod tests {
         let c = weather(&[("humidity", Some("0.6"))]);
         let bad = weather(&[("city", None)]);
         let mut dd = Dedupe::default();
-        let first = dd.mark(&WEATHER, check(&WEATHER, frame(&WEATHER, &[&a, &c, &bad, &bad])).unwrap()).unwrap();
+        let first = dd.mark(&WEATHER, check(&WEATHER, frame(&WEATHER, &[&a, &c, &bad, &bad])).unwrap()).unwrap().0;
         assert_eq!(reasons(&first), vec![None, None, Some(MISSING_REQUIRED.into()), Some(MISSING_REQUIRED.into())]);
-        let second = dd.mark(&WEATHER, check(&WEATHER, frame(&WEATHER, &[&b, &c])).unwrap()).unwrap();
+        let second = dd.mark(&WEATHER, check(&WEATHER, frame(&WEATHER, &[&b, &c])).unwrap()).unwrap().0;
         assert_eq!(reasons(&second), vec![Some(DUPLICATE.into()), Some(DUPLICATE.into())]);
         assert_eq!(second.column(COL_DETAIL).unwrap().str().unwrap().get(0), Some("same as line 1"));
     }

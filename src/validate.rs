@@ -5,6 +5,7 @@
 //! Both sides reduce rows to the same figures: counts, rows per day, and an
 //! order-independent digest of the loaded rows' contents (the sum of the per-row digests
 //! the duplicate check uses), so an edited value is caught, not only a missing row.
+//! The two sides are read at the same time (see `cmd::validate`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -32,9 +33,15 @@ pub struct Figures {
 
 impl Figures {
     pub fn add(&mut self, ds: &Dataset, df: &DataFrame) -> PolarsResult<()> {
+        let digests = row_digests(ds, df)?;
+        self.add_digested(ds, df, &digests)
+    }
+
+    /// Like `add`, with the rows' digests already computed (the duplicate check has them).
+    pub fn add_digested(&mut self, ds: &Dataset, df: &DataFrame, digests: &[u128]) -> PolarsResult<()> {
         self.rows += df.height() as u64;
-        for d in row_digests(ds, df)? {
-            self.digest = self.digest.wrapping_add(d);
+        for d in digests {
+            self.digest = self.digest.wrapping_add(*d);
         }
         let days = df.column(ds.day_field)?.datetime()?.physical();
         for us in days.into_iter().flatten() {
@@ -86,7 +93,7 @@ pub fn read_source(ds: &'static Dataset, path: &Path, progress: &dyn Progress) -
     }
     let mut figures = Figures::default();
     let mut failure = None;
-    let stats = check_file(ds, path, progress, |checked| match figures.add(ds, &checked.accepted) {
+    let stats = check_file(ds, path, progress, |checked| match figures.add_digested(ds, &checked.accepted, &checked.accepted_digests) {
         Ok(()) => true,
         Err(e) => {
             failure = Some(e);
@@ -100,96 +107,109 @@ pub fn read_source(ds: &'static Dataset, path: &Path, progress: &dyn Progress) -
 }
 
 /// The ledger entry the comparison is made against.
-struct LoadRecord {
+pub struct LoadRecord {
     id: i64,
     checksum: String,
     records: i64,
     append: bool,
 }
 
-/// Compares one table with its source. `client` answers the small questions (ledger,
-/// existence, rejects); the rows themselves come through connectorx from `url`.
-pub fn compare(ds: &'static Dataset, source: &SourceSide, client: &mut Client, url: &str, schema: &str) -> Result<Vec<Check>> {
+/// What PostgreSQL holds for one table.
+pub struct DatabaseSide {
+    load: Option<LoadRecord>,
+    table_exists: bool,
+    rejects_exist: bool,
+    loaded: Figures,
+    rejected: BTreeMap<String, u64>,
+}
+
+/// Reads one table's side: the ledger entry for the file with `checksum` (else the table's
+/// latest load), the rows' figures through connectorx from `url`, and the rejects.
+pub fn read_database(ds: &'static Dataset, client: &mut Client, url: &str, schema: &str, checksum: &str) -> Result<DatabaseSide> {
     let t = ds.name;
     let s = ident(schema);
-    let mut checks = Vec::new();
     let db = |e: postgres::Error| Failure::Database(describe(&e));
     let exists = |client: &mut Client, table: &str| -> Result<bool> {
         let row = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{s}.{}", ident(table))]).map_err(db)?;
         Ok(row.get(0))
     };
-    // The load of this very file if the ledger has it, else the latest load of the table.
     let load = if exists(client, LEDGER)? {
         let sql = format!(
             "SELECT id, checksum, records, mode = 'append' FROM {s}.{LEDGER} WHERE table_name = $1 AND status = 'ok'
              ORDER BY (checksum = $2) DESC, id DESC LIMIT 1"
         );
         client
-            .query_opt(&sql, &[&t, &source.checksum])
+            .query_opt(&sql, &[&t, &checksum])
             .map_err(db)?
             .map(|r| LoadRecord { id: r.get(0), checksum: r.get(1), records: r.get(2), append: r.get(3) })
     } else {
         None
     };
-    let short = |c: &str| c.chars().take(16).collect::<String>();
-    checks.push(text_check(
-        t,
-        "source checksum (file vs tier_loads)",
-        &short(&source.checksum),
-        &load.as_ref().map(|l| short(&l.checksum)).unwrap_or_else(|| "no load recorded".into()),
-    ));
-    if !exists(client, t)? {
-        checks.push(text_check(t, "table exists", "yes", "missing"));
-        return Ok(checks);
-    }
-    if let Some(l) = &load {
-        checks.push(count_check(t, "records (file vs tier_loads)", source.records, l.records as u64));
+    let mut side = DatabaseSide { load, table_exists: exists(client, t)?, rejects_exist: false, loaded: Figures::default(), rejected: BTreeMap::new() };
+    if !side.table_exists {
+        return Ok(side);
     }
     // In append mode the table holds many files: compare this file's rows only.
-    let scope = match &load {
+    let scope = match &side.load {
         Some(l) if l.append => format!(" WHERE load_id = {}", l.id),
         _ => String::new(),
     };
     let columns: Vec<String> = ds.fields.iter().map(|f| ident(f.name)).collect();
     let frame = read::query_frame(url, &format!("SELECT {} FROM {s}.{}{scope}", columns.join(", "), ident(t)), true, schema)?;
-    let mut actual = Figures::default();
-    actual.add(ds, &frame)?;
-    checks.push(count_check(t, "loaded rows", source.loaded.rows, actual.rows));
-
-    let mut rejected_actual: BTreeMap<String, u64> = BTreeMap::new();
-    if exists(client, &ds.rejects_table())? {
+    side.loaded.add(ds, &frame)?;
+    side.rejects_exist = exists(client, &ds.rejects_table())?;
+    if side.rejects_exist {
         let sql = format!("SELECT reason, count(*) FROM {s}.{}{scope} GROUP BY reason", ident(&ds.rejects_table()));
         for row in client.query(&sql, &[]).map_err(db)? {
-            rejected_actual.insert(row.get(0), row.get::<_, i64>(1) as u64);
+            side.rejected.insert(row.get(0), row.get::<_, i64>(1) as u64);
         }
-    } else {
+    }
+    Ok(side)
+}
+
+/// Compares one table's two sides, check by check.
+pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Check> {
+    let t = ds.name;
+    let mut checks = Vec::new();
+    let short = |c: &str| c.chars().take(16).collect::<String>();
+    checks.push(text_check(
+        t,
+        "source checksum (file vs tier_loads)",
+        &short(&source.checksum),
+        &db.load.as_ref().map(|l| short(&l.checksum)).unwrap_or_else(|| "no load recorded".into()),
+    ));
+    if !db.table_exists {
+        checks.push(text_check(t, "table exists", "yes", "missing"));
+        return checks;
+    }
+    if let Some(l) = &db.load {
+        checks.push(count_check(t, "records (file vs tier_loads)", source.records, l.records as u64));
+    }
+    checks.push(count_check(t, "loaded rows", source.loaded.rows, db.loaded.rows));
+    if !db.rejects_exist {
         checks.push(text_check(t, "rejects table exists", "yes", "missing"));
     }
-    checks.push(count_check(t, "rejected rows", source.rejected.values().sum(), rejected_actual.values().sum()));
-    let reasons: BTreeSet<&String> = source.rejected.keys().chain(rejected_actual.keys()).collect();
+    checks.push(count_check(t, "rejected rows", source.rejected.values().sum(), db.rejected.values().sum()));
+    let reasons: BTreeSet<&String> = source.rejected.keys().chain(db.rejected.keys()).collect();
     for r in reasons {
-        let (e, a) = (source.rejected.get(r).copied().unwrap_or(0), rejected_actual.get(r).copied().unwrap_or(0));
+        let (e, a) = (source.rejected.get(r).copied().unwrap_or(0), db.rejected.get(r).copied().unwrap_or(0));
         checks.push(count_check(t, &format!("  rejected: {r}"), e, a));
     }
-
-    let days: BTreeSet<&String> = source.loaded.per_day.keys().chain(actual.per_day.keys()).collect();
-    let differing: Vec<&String> = days
-        .iter()
-        .copied()
-        .filter(|d| source.loaded.per_day.get(*d) != actual.per_day.get(*d))
-        .collect();
-    let mut days_check = count_check(t, "days with rows", source.loaded.per_day.len() as u64, actual.per_day.len() as u64);
+    let (expected_days, actual_days) = (&source.loaded.per_day, &db.loaded.per_day);
+    let days: BTreeSet<&String> = expected_days.keys().chain(actual_days.keys()).collect();
+    let differing: Vec<&String> = days.iter().copied().filter(|d| expected_days.get(*d) != actual_days.get(*d)).collect();
+    let mut days_check = count_check(t, "days with rows", expected_days.len() as u64, actual_days.len() as u64);
     if !differing.is_empty() {
         days_check.ok = false;
         days_check.diff = format!("{} days differ", differing.len());
     }
     checks.push(days_check);
     for d in differing {
-        let (e, a) = (source.loaded.per_day.get(d).copied().unwrap_or(0), actual.per_day.get(d).copied().unwrap_or(0));
+        let (e, a) = (expected_days.get(d).copied().unwrap_or(0), actual_days.get(d).copied().unwrap_or(0));
         checks.push(count_check(t, &format!("  rows on {d}"), e, a));
     }
-    checks.push(text_check(t, "content digest", &format!("{:032x}", source.loaded.digest), &format!("{:032x}", actual.digest)));
-    Ok(checks)
+    checks.push(text_check(t, "content digest", &format!("{:032x}", source.loaded.digest), &format!("{:032x}", db.loaded.digest)));
+    checks
 }
 
 #[cfg(test)]

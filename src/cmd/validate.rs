@@ -8,7 +8,8 @@ use crate::dataset::{self, Dataset};
 use crate::error::Failure;
 use crate::pg::{self, connect};
 use crate::progress::FileBar;
-use crate::validate::{compare, read_source, Check};
+use crate::pipeline::checksum_file;
+use crate::validate::{compare, read_database, read_source, Check};
 
 /// Checks every table (or the one named); differences are an error with exit code 1.
 pub fn run(args: &ValidateArgs, data_dir: &Path, quiet: bool) -> Result<()> {
@@ -27,15 +28,24 @@ pub fn validate_all(table: Option<&str>, data_dir: &Path, database_url: Option<&
         None => dataset::ALL.to_vec(),
     };
     let target = pg::reach(database_url, data_dir)?;
-    let mut client = connect::connect(&target, 3)?;
     let mut checks = Vec::new();
     for ds in datasets {
         let path = data_dir.join(ds.file_name());
+        if !path.exists() {
+            return Err(Failure::Input(format!("{}: no such file", path.display())).into());
+        }
+        // The checksum picks the ledger entry, which decides what the database side reads;
+        // with it known, both sides are read at once (the file here, PostgreSQL there).
+        let checksum = checksum_file(&path)?;
+        let mut client = connect::connect(&target, 3)?;
+        let (url, schema_owned) = (target.url.clone(), schema.to_string());
+        let database = std::thread::spawn(move || read_database(ds, &mut client, &url, &schema_owned, &checksum));
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let bar = FileBar::new(ds.name, size, quiet);
         let source = read_source(ds, &path, &bar);
         bar.finish();
-        checks.extend(compare(ds, &source?, &mut client, &target.url, schema)?);
+        let database = database.join().map_err(|_| anyhow::anyhow!("the database reader panicked"))??;
+        checks.extend(compare(ds, &source?, &database));
     }
     Ok(checks)
 }
