@@ -167,10 +167,12 @@ fn parse_timestamps(c: Column) -> PolarsResult<Option<Column>> {
 }
 
 /// Rejects rows identical (after casting) to a row already accepted in the same load,
-/// across chunks. Keeps a 128-bit digest and the first line of each accepted row.
+/// across chunks. Keeps a 128-bit digest and the first line of each accepted row:
+/// 24 bytes a row (`[u64; 2]` and `u32` pack tighter than a 16-byte-aligned `u128`).
+/// This is the one part of a load whose memory grows with the file.
 #[derive(Default)]
 pub struct Dedupe {
-    seen: HashMap<u128, u64, ahash::RandomState>,
+    seen: HashMap<[u64; 2], u32, ahash::RandomState>,
 }
 
 impl Dedupe {
@@ -192,13 +194,15 @@ impl Dedupe {
                 continue;
             }
             let line = lines.get(i).unwrap_or_default();
-            match self.seen.get(&digest) {
+            let key = [(digest >> 64) as u64, digest as u64];
+            match self.seen.get(&key) {
                 Some(first) => {
                     new_reason.append_value(DUPLICATE);
                     new_detail.append_value(format!("same as line {first}"));
                 }
                 None => {
-                    self.seen.insert(digest, line);
+                    // Lines past u32::MAX only blur the "same as line" detail.
+                    self.seen.insert(key, line.min(u32::MAX as u64) as u32);
                     accepted.push(digest);
                     new_reason.append_null();
                     new_detail.append_null();

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 pub use framing::{Damage, Span};
 
 /// Bytes read per block. Several blocks are in flight at once (read, parse, COPY).
-pub const BLOCK_SIZE: usize = 32 << 20;
+pub const BLOCK_SIZE: usize = 16 << 20;
 
 /// A run of whole records and the bytes they live in.
 pub struct Chunk {
