@@ -3,6 +3,7 @@
 
 mod common;
 mod db;
+mod docker;
 mod faults;
 mod load;
 mod query;
