@@ -5,6 +5,7 @@ mod common;
 mod db;
 mod docker;
 mod faults;
+mod hostile;
 mod load;
 mod query;
 mod report;
