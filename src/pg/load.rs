@@ -38,6 +38,8 @@ impl Mode {
 
 pub const LEDGER: &str = "tier_loads";
 const STAGING_SUFFIX: &str = "__tier_new";
+/// The replaced tables, between the swap and their drop just after the commit.
+const OLD_SUFFIX: &str = "__tier_old";
 
 /// Column definitions of a dataset's table, from its declaration.
 pub fn table_ddl(ds: &Dataset) -> String {
@@ -205,24 +207,51 @@ impl TableLoad {
     }
 
     /// Swaps the staging tables in (replace), records the load in the ledger and commits.
+    ///
+    /// The old tables are renamed aside, not dropped, inside the transaction: a query that
+    /// started before the commit and waits on the swap's lock then reads the old table
+    /// instead of failing on a dropped one. They are dropped right after the commit (and,
+    /// should that not happen, at the start of the next load).
     pub fn commit(mut self, stats: &LoadStats) -> Result<i64> {
         let s = ident(&self.schema);
+        let mut aside = Vec::new();
         if self.mode == Mode::Replace {
-            let table = ident(self.ds.name);
-            let rejects = ident(&self.ds.rejects_table());
-            let swap = format!(
-                "DROP TABLE IF EXISTS {s}.{table};
-                 ALTER TABLE {staged} RENAME TO {table};
-                 DROP TABLE IF EXISTS {s}.{rejects};
-                 ALTER TABLE {staged_rejects} RENAME TO {rejects};
-                 ANALYZE {s}.{table};",
-                staged = self.data_target,
-                staged_rejects = self.rejects_target,
-            );
-            exec(&mut self.client, &format!("cannot swap in the new {} (a view depending on it?)", self.ds.name), &swap)?;
+            for (live, staged) in [(self.ds.name.to_string(), &self.data_target), (self.ds.rejects_table(), &self.rejects_target)] {
+                let views: i64 = self
+                    .client
+                    .query_one(
+                        "SELECT count(DISTINCT r.ev_class) FROM pg_depend d JOIN pg_rewrite r ON d.objid = r.oid
+                         WHERE d.refobjid = to_regclass($1) AND r.ev_class <> d.refobjid",
+                        &[&format!("{s}.{}", ident(&live))],
+                    )
+                    .map_err(|e| Failure::Database(describe(&e)))?
+                    .get(0);
+                if views > 0 {
+                    return Err(Failure::Database(format!(
+                        "{views} view(s) depend on {live}; replacing the table would leave them on the old rows. \
+                         Drop them (and recreate them after the load), or use --mode append"
+                    ))
+                    .into());
+                }
+                let old = ident(&format!("{live}{OLD_SUFFIX}"));
+                let live_q = ident(&live);
+                let swap = format!(
+                    "DROP TABLE IF EXISTS {s}.{old};
+                     ALTER TABLE IF EXISTS {s}.{live_q} RENAME TO {old};
+                     ALTER TABLE {staged} RENAME TO {live_q};"
+                );
+                exec(&mut self.client, &format!("cannot swap in the new {live}"), &swap)?;
+                aside.push(format!("{s}.{old}"));
+            }
+            exec(&mut self.client, "ANALYZE failed", &format!("ANALYZE {s}.{}", ident(self.ds.name)))?;
         }
         insert_ledger(&mut self.client, &self.schema, Some(self.load_id), stats, self.mode, self.started, "ok", None)?;
         exec(&mut self.client, "commit failed", "COMMIT")?;
+        if !aside.is_empty() {
+            if let Err(e) = exec(&mut self.client, "dropping the previous tables", &format!("DROP TABLE IF EXISTS {}", aside.join(", "))) {
+                tracing::warn!("the load is committed, but the previous tables were not dropped ({e:#}); the next load drops them");
+            }
+        }
         Ok(self.load_id)
     }
 }

@@ -121,3 +121,129 @@ fn concurrent_loads_of_one_table_are_serialised() {
     assert!(ledger.iter().all(|r| r[1] == ledger[0][1]));
     assert_eq!(env.count("weather"), loaded, "replace loads must not interleave");
 }
+
+#[test]
+fn queries_during_replace_loads_see_the_old_or_the_new_table_never_an_error() {
+    let env = Env::new("swapquery");
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "0", "--weather", "20000", "--seed", "4", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(run(env.tier(&["load", "weather"])).0, 0);
+    let expected = env.count("weather");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let schema = env.schema.clone();
+    let flag = stop.clone();
+    let reader = std::thread::spawn(move || {
+        let mut c = client();
+        let mut seen = 0;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let n: i64 = c
+                .query_one(&format!("SELECT count(*) FROM {schema}.weather"), &[])
+                .unwrap_or_else(|e| panic!("a query during the swap failed: {e}"))
+                .get(0);
+            assert_eq!(n, expected, "a reader saw a partial table");
+            seen += 1;
+        }
+        seen
+    });
+    for _ in 0..3 {
+        let (code, _, err) = run(env.tier(&["load", "weather"]));
+        assert_eq!(code, 0, "{err}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 10);
+    let leftovers: i64 = client()
+        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename LIKE '%\\_\\_tier\\_%'", &[&env.schema])
+        .unwrap()
+        .get(0);
+    assert_eq!(leftovers, 0);
+}
+
+#[test]
+fn a_view_on_the_table_makes_replace_fail_cleanly() {
+    let env = Env::new("views");
+    env.write("weather.json", format!("[{}", weather_line("Oslo", "2019-06-04 10:00:00", "0.5")));
+    assert_eq!(run(env.tier(&["load", "weather"])).0, 0);
+    client().batch_execute(&format!("CREATE VIEW {s}.oslo AS SELECT * FROM {s}.weather WHERE city = 'Oslo'", s = env.schema)).unwrap();
+    let before = env.fingerprint("weather");
+    let (code, _, err) = run(env.tier(&["load", "weather"]));
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("view") && err.contains("--mode append"), "{err}");
+    assert_eq!(env.fingerprint("weather"), before);
+    assert_eq!(run(env.tier(&["load", "weather", "--mode", "append", "--force"])).0, 0);
+}
+
+#[test]
+fn an_unwritable_log_directory_does_not_stop_a_load() {
+    let env = Env::new("nolog");
+    env.write("weather.json", format!("[{}", weather_line("Oslo", "2019-06-04 10:00:00", "0.5")));
+    env.write("log", "a file where the log directory should be");
+    let (code, _, err) = run(env.tier(&["load", "weather"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not logging to"), "{err}");
+    assert_eq!(env.count("weather"), 1);
+}
+
+/// The local cluster lets a test stop and start the server under a running load.
+#[test]
+fn server_restart_mid_load_and_a_server_that_comes_up_late() {
+    let env = Env::new("restart");
+    let pg_dir = tempfile::Builder::new().prefix("tier-restart-").tempdir_in("/tmp").unwrap();
+    let pg = pg_dir.path().join("pg");
+    let db = |action: &str| {
+        let mut c = env.tier_plain(&["db", action]);
+        c.env("TIER_PG_DIR", &pg);
+        run(c)
+    };
+    let (code, url, err) = db("start");
+    assert_eq!(code, 0, "{err}");
+    let url = url.trim().to_string();
+    let tier = |args: &[&str]| {
+        let mut c = env.tier_plain(args);
+        c.args(["--database-url", &url]).env("TIER_PG_DIR", &pg);
+        c
+    };
+    let data = env.data().to_str().unwrap().to_string();
+    env.write("weather.json", format!("[{}", weather_line("Oslo", "2019-06-04 10:00:00", "0.5")));
+    assert_eq!(run(tier(&["load", "weather"])).0, 0);
+    let fingerprint = || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let r: String = c.query_one("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM weather t", &[]).unwrap().get(0);
+        r
+    };
+    let before = fingerprint();
+    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "0", "--weather", "300000", "--seed", "1", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+
+    // Stopped mid-COPY: a clear error, the old table intact after the restart.
+    let mut child = tier(&["load", "weather"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let n: i64 = c.query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE 'COPY%'", &[]).unwrap().get(0);
+        if n > 0 {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the load ended before the server could be stopped");
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(db("stop").0, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert_eq!(db("start").0, 0);
+    assert_eq!(fingerprint(), before, "the previous table survived the restart");
+
+    // Refused at first, the server comes up while tier retries: the load goes through.
+    assert_eq!(db("stop").0, 0);
+    let child = tier(&["load", "weather"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(db("start").0, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("retrying"), "the refusals were retried: {err}");
+    assert_ne!(fingerprint(), before);
+    assert_eq!(db("stop").0, 0);
+}
