@@ -4,29 +4,52 @@
 //! that Polars adopts without copying: one polars, shared with connectorx's `dst_polars`.
 
 use anyhow::Result;
-use connectorx::prelude::*;
+use connectorx::destinations::arrow::ArrowDestination;
+use connectorx::prelude::Dispatcher;
+use connectorx::sources::postgres::{BinaryProtocol, PostgresSource};
 use connectorx::sql::CXQuery;
+use connectorx::transports::PostgresArrowTransport;
 use polars::prelude::DataFrame;
 
 use crate::error::Failure;
 use crate::pg::connect::redact;
 
+/// connectorx's binary-protocol reader over the connector `pg::tls` chose (what its
+/// `get_arrow` does, minus the TLS modes it cannot verify). A macro, because the two
+/// connector types meet connectorx's trait bounds only as concrete types.
+macro_rules! dispatch {
+    ($config:expr, $tls:expr, $tls_type:ty, $destination:expr, $queries:expr) => {{
+        PostgresSource::<BinaryProtocol, $tls_type>::new($config, $tls, $queries.len())
+            .map_err(|e| chain(&e))
+            .and_then(|source| {
+                Dispatcher::<_, _, PostgresArrowTransport<BinaryProtocol, $tls_type>>::new(source, $destination, $queries, None)
+                    .run()
+                    .map_err(|e| chain(&e))
+            })
+    }};
+}
+
 /// Runs one query with `schema` (a plain identifier, see `cli::schema_name`) first on the search path. With `read_only`, the session is read-only, so a saved query that
 /// tries to write (a data-modifying CTE, `INSERT ... RETURNING`) fails instead.
 pub fn query_frame(url: &str, sql: &str, read_only: bool, schema: &str) -> Result<DataFrame> {
-    // Session settings go in the URL's `options`, so that every connection connectorx
-    // opens (metadata and data) has them: saved queries name tables without a schema,
-    // and read-only makes a saved query that tries to write fail instead.
+    // Session settings go in the connection's options, so that every connection
+    // connectorx opens (metadata and data) has them: saved queries name tables without a
+    // schema, and read-only makes a saved query that tries to write fail instead.
+    let tls = crate::pg::tls::settings(url)?;
+    let mut config = crate::pg::connect::parse_config(&tls)?;
     let mut options = format!("-c search_path={schema},public");
     if read_only {
         options.push_str(" -c default_transaction_read_only=on");
     }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let full = format!("{url}{sep}options={}", options.replace(' ', "%20").replace('=', "%3D").replace(',', "%2C"));
-    let source = SourceConn::try_from(full.as_str()).map_err(|e| Failure::Database(format!("invalid connection string {}: {e}", redact(url))))?;
+    config.options(&options);
+    config.application_name("tier");
     let queries = [CXQuery::from(sql)];
-    let pre: Vec<String> = Vec::new();
-    let destination = get_arrow(&source, None, &queries, Some(&pre)).map_err(|e| Failure::Database(clean(&chain(&e), &full)))?;
+    let mut destination = ArrowDestination::new();
+    let run = match tls.connector()? {
+        Some(connector) => dispatch!(config, connector, postgres_openssl::MakeTlsConnector, &mut destination, &queries),
+        None => dispatch!(config, postgres::NoTls, postgres::NoTls, &mut destination, &queries),
+    };
+    run.map_err(|e| Failure::Database(clean(&e, url)))?;
     // connectorx panics (rather than erroring) on a column type this build of Polars
     // lacks, such as `numeric`; turn that into an error that says what to do.
     let previous_hook = std::panic::take_hook();
@@ -34,7 +57,7 @@ pub fn query_frame(url: &str, sql: &str, read_only: bool, schema: &str) -> Resul
     let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| destination.polars()));
     std::panic::set_hook(previous_hook);
     let frame = match converted {
-        Ok(r) => r.map_err(|e| Failure::Database(clean(&chain(&e), &full)))?,
+        Ok(r) => r.map_err(|e| Failure::Database(clean(&chain(&e), url)))?,
         Err(_) => {
             return Err(Failure::Input(
                 "the result has a column type tier cannot read (numeric/decimal, arrays, ...): cast it in the \

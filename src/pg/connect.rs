@@ -140,10 +140,9 @@ pub fn is_transient(err: &postgres::Error) -> bool {
 
 /// Connects, retrying transient failures `attempts` times with growing pauses.
 pub fn connect(target: &Target, attempts: u32) -> Result<Client> {
-    let mut config: Config = target
-        .url
-        .parse()
-        .map_err(|e| Failure::Database(format!("invalid connection string {}: {e}", redact(&target.url))))?;
+    let tls = super::tls::settings(&target.url)?;
+    let mut config = parse_config(&tls)?;
+    let connector = tls.connector()?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
@@ -151,7 +150,11 @@ pub fn connect(target: &Target, attempts: u32) -> Result<Client> {
     let mut pause = Duration::from_millis(250);
     let mut last = None;
     for attempt in 1..=attempts.max(1) {
-        match config.connect(NoTls) {
+        let attempt_result = match &connector {
+            Some(c) => config.connect(c.clone()),
+            None => config.connect(NoTls),
+        };
+        match attempt_result {
             Ok(client) => return Ok(client),
             Err(e) if is_transient(&e) && attempt < attempts => {
                 tracing::warn!("cannot reach {} (attempt {attempt}/{attempts}): {e}; retrying", redact(&target.url));
@@ -173,6 +176,16 @@ pub fn connect(target: &Target, attempts: u32) -> Result<Client> {
         describe(&e)
     ))
     .into())
+}
+
+/// rust-postgres' config for a URL whose TLS options `tls::settings` took out.
+pub fn parse_config(tls: &super::tls::Settings) -> Result<Config> {
+    let mut config: Config = tls
+        .url
+        .parse()
+        .map_err(|e| Failure::Database(format!("invalid connection string {}: {e}", redact(&tls.url))))?;
+    config.ssl_mode(tls.ssl_mode());
+    Ok(config)
 }
 
 /// A postgres error with its server message, detail and position where there is one.

@@ -7,6 +7,7 @@ pub mod copy;
 pub mod embedded;
 pub mod load;
 pub mod quote;
+pub mod tls;
 
 use std::path::Path;
 

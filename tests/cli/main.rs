@@ -9,4 +9,5 @@ mod hostile;
 mod load;
 mod query;
 mod report;
+mod security;
 mod validate;
