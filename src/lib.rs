@@ -23,3 +23,8 @@ pub mod sql;
 pub mod stats;
 pub mod transform;
 pub mod validate;
+
+/// The properties the fuzz target checks, replayed over its corpus by `cargo test`.
+#[cfg(test)]
+#[path = "../fuzz/check_records.rs"]
+mod check_records;

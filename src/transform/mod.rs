@@ -2,4 +2,5 @@
 //! strptime cannot do for mixed formats. The rules live in `quality`.
 
 pub mod parse;
+pub mod record;
 pub mod timestamp;

@@ -1,0 +1,26 @@
+//! Arbitrary bytes through the framing scanner and both record parsers.
+#![no_main]
+#![allow(dead_code)]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../../src/dataset.rs"]
+pub mod dataset;
+#[path = "../../src/source/framing.rs"]
+pub mod framing;
+#[path = "../../src/transform/record.rs"]
+pub mod record;
+#[path = "../check_records.rs"]
+mod check_records;
+
+// The module paths tier's own sources use.
+mod source {
+    pub use super::framing;
+}
+mod transform {
+    pub use super::record;
+}
+
+fuzz_target!(|data: &[u8]| {
+    check_records::check(data);
+});
