@@ -10,4 +10,5 @@ mod load;
 mod query;
 mod report;
 mod security;
+mod soak;
 mod validate;
