@@ -113,7 +113,7 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
     DataFrame::new(columns)
 }
 
-/// Parses one record into `cells` (one per declared field) and returns how many keys it
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::dataset::{TRACK_EVENTS, WEATHER};

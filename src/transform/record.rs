@@ -24,6 +24,7 @@ pub enum Cell<'a> {
     Container(&'static str),
 }
 
+/// Parses one record into `cells` (one per declared field) and returns how many keys it
 /// had that the dataset does not declare. Errors carry a reason and a detail.
 pub fn parse_record<'a>(ds: &'static Dataset, bytes: &'a [u8], cells: &mut Vec<Cell<'a>>, hints: &mut KeyHints) -> Result<u32, (&'static str, String)> {
     if let Some(result) = parse_flat(ds, bytes, cells, hints) {

@@ -247,3 +247,17 @@ fn server_restart_mid_load_and_a_server_that_comes_up_late() {
     assert_ne!(fingerprint(), before);
     assert_eq!(db("stop").0, 0);
 }
+
+#[test]
+fn a_full_disk_under_the_log_does_not_stop_or_corrupt_a_load() {
+    let env = Env::new("fulldisk");
+    env.write("weather.json", format!("[{}", weather_line("Oslo", "2019-06-04 10:00:00", "0.5")));
+    // Every write to the log file fails with ENOSPC, as on a full disk.
+    std::fs::create_dir_all(env.data().join("log")).unwrap();
+    std::os::unix::fs::symlink("/dev/full", env.data().join("log/tier.log")).unwrap();
+    let (code, _, err) = run(env.tier(&["-v", "load", "weather"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.count("weather"), 1);
+    let (code, _, err) = run(env.tier(&["validate", "weather"]));
+    assert_eq!(code, 0, "{err}");
+}
