@@ -140,3 +140,36 @@ pub fn event_line(id: &str, name: &str, time: &str) -> String {
          \"segment_tracks.received_time\": \"{time}\", \"segment_tracks.sent_time\": \"{time}\", \"segment_tracks.properties_rating\": null}}"
     )
 }
+
+/// A throwaway local cluster (`tier db`, in /tmp so the server's account can reach it),
+/// for tests that stop, restart or reconfigure a server. Stopped when dropped.
+pub struct LocalCluster {
+    pub dir: tempfile::TempDir,
+    pub pg: PathBuf,
+    pub url: String,
+}
+
+impl LocalCluster {
+    pub fn start(env: &Env, name: &str) -> LocalCluster {
+        let dir = tempfile::Builder::new().prefix(&format!("tier-{name}-")).tempdir_in("/tmp").unwrap();
+        let pg = dir.path().join("pg");
+        let mut cluster = LocalCluster { dir, pg, url: String::new() };
+        let (code, url, err) = cluster.db(env, "start");
+        assert_eq!(code, 0, "{err}");
+        cluster.url = url.trim().to_string();
+        cluster
+    }
+
+    /// `tier db ACTION` for this cluster.
+    pub fn db(&self, env: &Env, action: &str) -> (i32, String, String) {
+        let mut c = env.tier_plain(&["db", action]);
+        c.env("TIER_PG_DIR", &self.pg);
+        run(c)
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(tier_bin()).args(["db", "stop"]).env("TIER_PG_DIR", &self.pg).arg("--data-dir").arg(self.dir.path()).output();
+    }
+}

@@ -188,16 +188,9 @@ fn an_unwritable_log_directory_does_not_stop_a_load() {
 #[test]
 fn server_restart_mid_load_and_a_server_that_comes_up_late() {
     let env = Env::new("restart");
-    let pg_dir = tempfile::Builder::new().prefix("tier-restart-").tempdir_in("/tmp").unwrap();
-    let pg = pg_dir.path().join("pg");
-    let db = |action: &str| {
-        let mut c = env.tier_plain(&["db", action]);
-        c.env("TIER_PG_DIR", &pg);
-        run(c)
-    };
-    let (code, url, err) = db("start");
-    assert_eq!(code, 0, "{err}");
-    let url = url.trim().to_string();
+    let cluster = LocalCluster::start(&env, "restart");
+    let (pg, url) = (cluster.pg.clone(), cluster.url.clone());
+    let db = |action: &str| cluster.db(&env, action);
     let tier = |args: &[&str]| {
         let mut c = env.tier_plain(args);
         c.args(["--database-url", &url]).env("TIER_PG_DIR", &pg);

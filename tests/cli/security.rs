@@ -76,18 +76,11 @@ fn self_signed(dir: &Path, name: &str) -> (String, String) {
 #[test]
 fn sslmode_is_honoured_on_every_connection_path() {
     let env = Env::new("tls");
-    let pg_dir = tempfile::Builder::new().prefix("tier-tls-").tempdir_in("/tmp").unwrap();
-    let pg = pg_dir.path().join("pg");
-    let db = |action: &str| {
-        let mut c = env.tier_plain(&["db", action]);
-        c.env("TIER_PG_DIR", &pg);
-        run(c)
-    };
-    let (code, url, err) = db("start");
-    assert_eq!(code, 0, "{err}");
-    let url = url.trim().to_string();
+    let cluster = LocalCluster::start(&env, "tls");
+    let (pg, url) = (cluster.pg.clone(), cluster.url.clone());
+    let db = |action: &str| cluster.db(&env, action);
     // TLS on, and plain TCP refused, so a load that works is a load that was encrypted.
-    let certs = pg_dir.path().join("certs");
+    let certs = cluster.dir.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
     let (crt, key) = self_signed(&certs, "server");
     let (other_ca, _) = self_signed(&certs, "other");
