@@ -10,10 +10,10 @@ pub fn table(all: &[LoadStats]) -> String {
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(vec!["table", "records", "loaded", "rejected", "by reason", "warnings", "seconds", "rows/s"]);
     for s in all {
-        let by_reason: Vec<String> = REASONS
-            .iter()
-            .filter_map(|r| s.rejected.get(*r).map(|n| format!("{r} {n}")))
-            .collect();
+        // Most rejected first, so the rule that rejected the most leads.
+        let mut counts: Vec<(&str, u64)> = REASONS.iter().filter_map(|r| s.rejected.get(*r).map(|n| (*r, *n))).collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        let by_reason: Vec<String> = counts.iter().map(|(r, n)| format!("{r} {n}")).collect();
         let mut warnings = Vec::new();
         if s.nan_as_null > 0 {
             warnings.push(format!("NaN->NULL {}", s.nan_as_null));
