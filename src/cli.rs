@@ -85,9 +85,18 @@ pub struct LoadArgs {
     pub table: Option<String>,
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// replace: swap in a new table atomically; append: add rows, refusing a file already loaded.
-    #[arg(long, value_enum, default_value = "replace")]
-    pub mode: ModeArg,
+    /// replace: swap in a new table atomically; append: add rows, refusing a file already
+    /// loaded. Default: replace, or append with --from.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Load these into TABLE instead of DATA_DIR/TABLE.json: files, directories (their
+    /// *.json and *.json.gz) or globs ('data/track_events/*.json.gz'). Each file is its own
+    /// append, recorded by checksum, so a re-run after a crash loads only what is missing.
+    #[arg(long = "from", value_name = "PATH|GLOB", requires = "table")]
+    pub from: Vec<String>,
+    /// Files loaded at the same time with --from.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// In append mode, load a file even if the ledger says it was loaded before.
     #[arg(long)]
     pub force: bool,

@@ -29,6 +29,9 @@ pub enum Failure {
     Differences(String),
     #[error("{0}")]
     Input(String),
+    /// An append of a file the ledger already holds (a multi-file load skips it).
+    #[error("{0}")]
+    AlreadyLoaded(String),
     #[error("{0}")]
     Database(String),
     #[error("{0}")]
@@ -39,7 +42,7 @@ impl Failure {
     pub fn code(&self) -> u8 {
         match self {
             Failure::Differences(_) => EXIT_DIFFERENCES,
-            Failure::Input(_) => EXIT_INPUT,
+            Failure::Input(_) | Failure::AlreadyLoaded(_) => EXIT_INPUT,
             Failure::Database(_) => EXIT_DATABASE,
             Failure::NoPostgres(_) => EXIT_NO_POSTGRES,
         }

@@ -40,6 +40,13 @@ pub trait Progress {
     fn advance(&self, offset: u64, records: u64);
 }
 
+/// No progress display (loads running side by side).
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn advance(&self, _: u64, _: u64) {}
+}
+
 /// The accepted rows and rejects of one chunk, ready for COPY.
 pub struct Checked {
     pub accepted: DataFrame,
@@ -196,16 +203,19 @@ pub fn load_file(
 ) -> Result<LoadStats> {
     let started = Instant::now();
     let display = path.display().to_string();
-    let append_checksum = match opts.mode {
-        // Refuse an already-loaded file before doing the work.
-        Mode::Append if !opts.force => Some(checksum_file(path)?),
+    // Appends are recorded (and refused) by the file's own checksum, computed first so a
+    // file already loaded is refused before the work; for a .gz file that is the
+    // compressed bytes, as they sit on disk.
+    let file_checksum = match (opts.mode, crate::source::is_gzip(path)) {
+        (Mode::Append, _) | (_, true) => Some(checksum_file(path)?),
         _ => None,
     };
+    let append_checksum = file_checksum.as_deref().filter(|_| opts.mode == Mode::Append && !opts.force);
     if std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
         return Err(Failure::Input(format!("{display}: is a directory, not an export file")).into());
     }
     // Writer thread: opens the transaction up front, so a lock wait or a refusal happens first.
-    let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum.as_deref(), opts.force)?;
+    let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum, opts.force)?;
     let (to_writer, from_main): (SyncSender<Checked>, Receiver<Checked>) = sync_channel(2);
     let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || -> Result<TableLoad> {
         let mut load = load;
@@ -224,6 +234,9 @@ pub fn load_file(
     // The writer's error, if any, explains why the sink stopped: report it first.
     let load = writer.join().map_err(|_| anyhow!("the writer thread panicked"))??;
     let mut stats = checked?;
+    if let Some(sum) = file_checksum {
+        stats.checksum = sum;
+    }
 
     if stats.records == 0 && !opts.allow_empty {
         return Err(Failure::Input(format!("{display}: no records found; the table is left as it was (use --allow-empty to load an empty file)")).into());

@@ -2,7 +2,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::cli::LoadArgs;
+use crate::cli::{LoadArgs, ModeArg};
+use crate::pg::load::Mode;
 use crate::dataset::{self, Dataset};
 use crate::error::Failure;
 use crate::pg::{self, connect};
@@ -16,16 +17,25 @@ pub fn run(args: &LoadArgs, data_dir: &Path, quiet: bool) -> Result<()> {
         Some(name) => vec![Dataset::by_name(name).expect("clap only accepts declared tables")],
         None => dataset::ALL.to_vec(),
     };
+    let default_mode = if args.from.is_empty() { ModeArg::Replace } else { ModeArg::Append };
     let opts = LoadOptions {
         schema: args.conn.schema.clone(),
-        mode: args.mode.into(),
+        mode: args.mode.unwrap_or(default_mode).into(),
         force: args.force,
         allow_empty: args.allow_empty,
         max_reject_ratio: args.max_reject_ratio,
     };
+    let files = if args.from.is_empty() { Vec::new() } else { expand(&args.from)? };
+    if files.len() > 1 && opts.mode == Mode::Replace {
+        return Err(Failure::Input(format!("{} files: replace loads one file; load many with --mode append", files.len())).into());
+    }
     let target = pg::reach(args.conn.database_url.as_deref(), data_dir)?;
     tracing::info!("loading into {} (from {})", connect::redact(&target.url), target.origin.describe());
-    let (done, failed) = load_all(&datasets, data_dir, &opts, &target, quiet);
+    let (done, failed) = if files.is_empty() {
+        load_all(&datasets, data_dir, &opts, &target, quiet)
+    } else {
+        load_many(datasets[0], &files, &opts, &target, args.jobs as usize)
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&done)?);
     } else if !done.is_empty() {
@@ -88,4 +98,77 @@ pub fn report_failures(mut failed: Vec<anyhow::Error>) -> Result<()> {
             Err(last.context(format!("{n} tables failed to load")))
         }
     }
+}
+
+/// Files from `--from` arguments: files, directories (their *.json and *.json.gz, sorted)
+/// and globs. An argument that matches nothing is an error.
+pub fn expand(specs: &[String]) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for spec in specs {
+        let path = Path::new(spec);
+        let mut found: Vec<std::path::PathBuf> = if path.is_dir() {
+            std::fs::read_dir(path)
+                .map_err(|e| Failure::Input(format!("{spec}: cannot list: {e}")))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+                    p.is_file() && (name.ends_with(".json") || name.ends_with(".json.gz"))
+                })
+                .collect()
+        } else if spec.contains(['*', '?', '[']) {
+            glob::glob(spec)
+                .map_err(|e| Failure::Input(format!("{spec}: not a valid pattern: {e}")))?
+                .filter_map(|p| p.ok())
+                .filter(|p| p.is_file())
+                .collect()
+        } else {
+            vec![path.to_path_buf()]
+        };
+        if found.is_empty() {
+            return Err(Failure::Input(format!("{spec}: no export files there")).into());
+        }
+        found.sort();
+        files.extend(found);
+    }
+    files.dedup();
+    Ok(files)
+}
+
+/// Loads many files into one table, `jobs` at a time, each file its own transaction and
+/// ledger entry. Files the ledger already holds are skipped, so a re-run after a crash
+/// loads only what is missing.
+fn load_many(ds: &'static Dataset, files: &[std::path::PathBuf], opts: &LoadOptions, target: &connect::Target, jobs: usize) -> (Vec<LoadStats>, Vec<anyhow::Error>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::new());
+    let failed = Mutex::new(Vec::new());
+    let skipped = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(files.len()) {
+            scope.spawn(|| loop {
+                let Some(path) = files.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
+                let result = connect::connect(target, 5).and_then(|client| load_file(ds, path, opts, client, &crate::pipeline::NoProgress));
+                match result {
+                    Ok(stats) => {
+                        tracing::info!("{}: {} loaded, {} rejected", path.display(), stats.loaded, stats.rejected_total());
+                        done.lock().unwrap().push(stats);
+                    }
+                    Err(e) if e.chain().any(|c| matches!(c.downcast_ref::<Failure>(), Some(Failure::AlreadyLoaded(_)))) => {
+                        tracing::info!("{}: already loaded, skipped", path.display());
+                        skipped.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => {
+                        record_failure(ds, path, opts, target, &e);
+                        failed.lock().unwrap().push(e);
+                    }
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap();
+    done.sort_by(|a, b| a.file.cmp(&b.file));
+    let skipped = skipped.into_inner();
+    eprintln!("{} of {} files loaded{}", done.len(), files.len(), if skipped > 0 { format!(", {skipped} already loaded (skipped)") } else { String::new() });
+    (done, failed.into_inner().unwrap())
 }

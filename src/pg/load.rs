@@ -122,8 +122,29 @@ impl TableLoad {
         ensure_ledger(&mut client, schema)?;
         let s = ident(schema);
         let (table, rejects) = (ds.name.to_string(), ds.rejects_table());
+        let ddl = table_ddl(ds);
+        if mode == Mode::Append {
+            // Created in a transaction of their own, under the DDL lock, so that appends of
+            // different files can run side by side.
+            exec(
+                &mut client,
+                "cannot create the tables",
+                &format!(
+                    "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tier:ddl'));
+                     CREATE TABLE IF NOT EXISTS {s}.{} (\n  {ddl}\n);
+                     CREATE TABLE IF NOT EXISTS {s}.{} (\n  {REJECTS_DDL}\n); COMMIT;",
+                    ident(&table),
+                    ident(&rejects)
+                ),
+            )?;
+        }
         exec(&mut client, "cannot start the load transaction", "BEGIN")?;
-        let lock_key = format!("tier:{schema}.{table}");
+        // Replace loads of a table wait for each other. Appends lock per file, so different
+        // files load in parallel while the same file never loads twice at once.
+        let lock_key = match (mode, append_checksum) {
+            (Mode::Append, Some(sum)) => format!("tier:{schema}.{table}:{sum}"),
+            _ => format!("tier:{schema}.{table}"),
+        };
         client
             .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_key])
             .map_err(|e| Failure::Database(format!("cannot lock {table}: {}", describe(&e))))?;
@@ -136,13 +157,12 @@ impl TableLoad {
                 .map_err(|e| Failure::Database(describe(&e)))?;
             if let Some(row) = row {
                 let (id, file): (i64, String) = (row.get(0), row.get(1));
-                return Err(Failure::Input(format!(
+                return Err(Failure::AlreadyLoaded(format!(
                     "{source_file}: already loaded into {table} (load {id}, from {file}, same checksum); use --force to load it again"
                 ))
                 .into());
             }
         }
-        let ddl = table_ddl(ds);
         let (data_target, rejects_target) = match mode {
             Mode::Replace => {
                 let (t, r) = (format!("{s}.{}", ident(&format!("{table}{STAGING_SUFFIX}"))), format!("{s}.{}", ident(&format!("{rejects}{STAGING_SUFFIX}"))));
@@ -153,15 +173,7 @@ impl TableLoad {
                 )?;
                 (t, r)
             }
-            Mode::Append => {
-                let (t, r) = (format!("{s}.{}", ident(&table)), format!("{s}.{}", ident(&rejects)));
-                exec(
-                    &mut client,
-                    "cannot create the tables",
-                    &format!("CREATE TABLE IF NOT EXISTS {t} (\n  {ddl}\n); CREATE TABLE IF NOT EXISTS {r} (\n  {REJECTS_DDL}\n);"),
-                )?;
-                (t, r)
-            }
+            Mode::Append => (format!("{s}.{}", ident(&table)), format!("{s}.{}", ident(&rejects))),
         };
         let load_id: i64 = client
             .query_one(&format!("SELECT nextval(pg_get_serial_sequence('{}.{LEDGER}', 'id'))", s.replace('\'', "''")), &[])

@@ -8,7 +8,7 @@ use crate::stats::LoadStats;
 pub fn table(all: &[LoadStats]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(vec!["table", "records", "loaded", "rejected", "by reason", "warnings", "seconds", "rows/s"]);
+    t.set_header(vec!["table", "file", "records", "loaded", "rejected", "by reason", "warnings", "seconds", "rows/s"]);
     for s in all {
         // Most rejected first, so the rule that rejected the most leads.
         let mut counts: Vec<(&str, u64)> = REASONS.iter().filter_map(|r| s.rejected.get(*r).map(|n| (*r, *n))).collect();
@@ -24,6 +24,7 @@ pub fn table(all: &[LoadStats]) -> String {
         let num = |v: String| Cell::new(v).set_alignment(CellAlignment::Right);
         t.add_row(vec![
             Cell::new(&s.table),
+            Cell::new(std::path::Path::new(&s.file).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()),
             num(s.records.to_string()),
             num(s.loaded.to_string()),
             num(s.rejected_total().to_string()),

@@ -41,15 +41,26 @@ pub struct RecordReader<R> {
     block_size: usize,
 }
 
-impl RecordReader<File> {
+impl RecordReader<Box<dyn Read + Send>> {
+    /// Opens an export; a `.gz` file is decompressed on the fly.
     pub fn open(path: &Path) -> Result<Self> {
         let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
         if meta.is_dir() {
             bail!("{}: is a directory, not an export file", path.display());
         }
         let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-        Ok(Self::new(file, path))
+        let input: Box<dyn Read + Send> = if is_gzip(path) {
+            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file)))
+        } else {
+            Box::new(file)
+        };
+        Ok(Self::new(input, path))
     }
+}
+
+/// Whether a path names a gzip-compressed export (`.json.gz`, `.gz`).
+pub fn is_gzip(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }
 
 impl<R: Read> RecordReader<R> {

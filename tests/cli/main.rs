@@ -7,6 +7,7 @@ mod docker;
 mod faults;
 mod hostile;
 mod load;
+mod many;
 mod query;
 mod report;
 mod security;
