@@ -94,6 +94,10 @@ pub struct LoadArgs {
     /// append, recorded by checksum, so a re-run after a crash loads only what is missing.
     #[arg(long = "from", value_name = "PATH|GLOB", requires = "table")]
     pub from: Vec<String>,
+    /// Also write the accepted rows as Parquet under DIR, partitioned by day
+    /// (DIR/<table>/date=YYYY-MM-DD/part-<load>.parquet), once the database load commits.
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
     /// Files loaded at the same time with --from.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
@@ -208,6 +212,9 @@ pub struct QueryArgs {
     /// Rows shown in table format (0 = all).
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Run the SQL over a lake written by `load --lake DIR` with Polars, no PostgreSQL needed.
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
 }
 
 /// Schema names reach SQL and connection options: letters, digits and _, not starting

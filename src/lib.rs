@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod dataset;
 pub mod error;
 pub mod gen;
+pub mod lake;
 pub mod logging;
 pub mod pg;
 pub mod pipeline;

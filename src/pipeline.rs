@@ -20,6 +20,7 @@ use polars::prelude::*;
 
 use crate::dataset::Dataset;
 use crate::error::Failure;
+use crate::lake::LakeWriter;
 use crate::pg::copy::Reject;
 use crate::pg::load::{Mode, TableLoad};
 use crate::quality::{self, Dedupe, COL_NAN, COL_REASON};
@@ -33,6 +34,8 @@ pub struct LoadOptions {
     pub force: bool,
     pub allow_empty: bool,
     pub max_reject_ratio: f64,
+    /// Also write accepted rows to this lake (see `lake`).
+    pub lake: Option<std::path::PathBuf>,
 }
 
 /// Progress callbacks (a terminal bar, or nothing).
@@ -216,6 +219,7 @@ pub fn load_file(
     }
     // Writer thread: opens the transaction up front, so a lock wait or a refusal happens first.
     let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum, opts.force)?;
+    let load_id = load.load_id;
     let (to_writer, from_main): (SyncSender<Checked>, Receiver<Checked>) = sync_channel(2);
     let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || -> Result<TableLoad> {
         let mut load = load;
@@ -229,10 +233,59 @@ pub fn load_file(
         tracing::info!("COPY writer: busy {busy:.2?} of {:.2?}", started.elapsed());
         Ok(load)
     })?;
-    let checked = check_file(ds, path, progress, |c| to_writer.send(c).is_ok());
+    let mut lake = match &opts.lake {
+        Some(root) => Some(LakeWriter::new(root, ds, opts.mode, &load_id.to_string())?),
+        None => None,
+    };
+    let mut lake_error = None;
+    let checked = check_file(ds, path, progress, |c| {
+        if let Some(l) = lake.as_mut() {
+            if let Err(e) = l.write(&c.accepted) {
+                lake_error = Some(e);
+                return false;
+            }
+        }
+        to_writer.send(c).is_ok()
+    });
     drop(to_writer);
+    let result = finish_load(writer, checked, lake_error, lake.as_mut(), &display, file_checksum, opts, started);
+    match (result, lake) {
+        (Ok((load, stats)), lake) => {
+            load.commit(&stats)?;
+            if let Some(l) = lake {
+                l.publish().context("the database load is committed, but the lake could not be updated; load again to repair it")?;
+            }
+            let mut stats = stats;
+            stats.seconds = started.elapsed().as_secs_f64();
+            Ok(stats)
+        }
+        (Err(e), lake) => {
+            if let Some(l) = lake {
+                l.abandon();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Everything between the last chunk and the commit: the writer's result, the counts'
+/// verdicts (empty input, too many rejects), the lake files closed.
+#[allow(clippy::too_many_arguments)]
+fn finish_load(
+    writer: thread::JoinHandle<Result<TableLoad>>,
+    checked: Result<LoadStats>,
+    lake_error: Option<anyhow::Error>,
+    lake: Option<&mut LakeWriter>,
+    display: &str,
+    file_checksum: Option<String>,
+    opts: &LoadOptions,
+    started: Instant,
+) -> Result<(TableLoad, LoadStats)> {
     // The writer's error, if any, explains why the sink stopped: report it first.
     let load = writer.join().map_err(|_| anyhow!("the writer thread panicked"))??;
+    if let Some(e) = lake_error {
+        return Err(e.context(format!("{display}: writing the lake failed; nothing was loaded")));
+    }
     let mut stats = checked?;
     if let Some(sum) = file_checksum {
         stats.checksum = sum;
@@ -253,9 +306,11 @@ pub fn load_file(
         ))
         .into());
     }
-    load.commit(&stats)?;
+    if let Some(l) = lake {
+        l.finish()?;
+    }
     stats.seconds = started.elapsed().as_secs_f64();
-    Ok(stats)
+    Ok((load, stats))
 }
 
 /// BLAKE3 of a file, as the ledger records it.

@@ -20,7 +20,7 @@ pub fn run(args: &DemoArgs, data_dir: &Path, quiet: bool) -> Result<()> {
     }
     let target = pg::reach(args.conn.database_url.as_deref(), data_dir)?;
     eprintln!("loading into {} ({})", connect::redact(&target.url), target.origin.describe());
-    let opts = LoadOptions { schema: args.conn.schema.clone(), mode: Mode::Replace, force: false, allow_empty: false, max_reject_ratio: 0.5 };
+    let opts = LoadOptions { schema: args.conn.schema.clone(), mode: Mode::Replace, force: false, allow_empty: false, max_reject_ratio: 0.5, lake: None };
     let (done, failed) = super::load::load_all(&dataset::ALL, data_dir, &opts, &target, quiet);
     if !done.is_empty() {
         println!("{}", summary::table(&done));

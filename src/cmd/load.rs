@@ -24,6 +24,7 @@ pub fn run(args: &LoadArgs, data_dir: &Path, quiet: bool) -> Result<()> {
         force: args.force,
         allow_empty: args.allow_empty,
         max_reject_ratio: args.max_reject_ratio,
+        lake: args.lake.clone(),
     };
     let files = if args.from.is_empty() { Vec::new() } else { expand(&args.from)? };
     if files.len() > 1 && opts.mode == Mode::Replace {

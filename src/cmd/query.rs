@@ -45,6 +45,18 @@ pub fn prepare(path: &Path, params: &[String], database_url: Option<&str>, schem
     Ok(Prepared { sql: filled, target })
 }
 
+/// The query over the lake. Parameters become standard SQL string literals (quotes
+/// doubled): Polars' SQL has no bound parameters, and nothing here can write.
+fn lake_frame(args: &QueryArgs, root: &Path) -> Result<polars::prelude::DataFrame> {
+    let text = std::fs::read_to_string(&args.file).map_err(|e| Failure::Input(format!("{}: cannot read: {e}", args.file.display())))?;
+    let params = sql::parse_params(&args.param).map_err(Failure::Input)?;
+    if let Some(p) = sql::placeholders(&text).into_iter().find(|p| !params.contains_key(&p.name)) {
+        return Err(Failure::Input(format!("{}: needs --param for :{}", args.file.display(), p.name)).into());
+    }
+    let filled = sql::substitute(&text, |name| format!("'{}'", params[name].replace('\'', "''")));
+    crate::lake::query(root, &filled).map_err(|e| Failure::Input(format!("{}: {e:#}", args.file.display())).into())
+}
+
 /// 1-based line and column of a 1-based character position.
 fn line_col(text: &str, position: usize) -> (usize, usize) {
     let before: String = text.chars().take(position.saturating_sub(1)).collect();
@@ -54,9 +66,14 @@ fn line_col(text: &str, position: usize) -> (usize, usize) {
 }
 
 pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
-    let prepared = prepare(&args.file, &args.param, args.conn.database_url.as_deref(), &args.conn.schema, data_dir)?;
-    let mut df = read::query_frame(&prepared.target.url, &prepared.sql, !args.write, &args.conn.schema)
-        .with_context(|| format!("{}: query failed", args.file.display()))?;
+    let mut df = match &args.lake {
+        Some(root) => lake_frame(args, root)?,
+        None => {
+            let prepared = prepare(&args.file, &args.param, args.conn.database_url.as_deref(), &args.conn.schema, data_dir)?;
+            read::query_frame(&prepared.target.url, &prepared.sql, !args.write, &args.conn.schema)
+                .with_context(|| format!("{}: query failed", args.file.display()))?
+        }
+    };
     let format = args.format.into();
     let mut out: Box<dyn Write> = match args.output.as_deref() {
         None | Some("-") => Box::new(std::io::stdout().lock()),
