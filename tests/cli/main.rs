@@ -6,6 +6,7 @@ mod db;
 mod docker;
 mod faults;
 mod hostile;
+mod lake;
 mod load;
 mod many;
 mod query;
