@@ -212,6 +212,13 @@ pub struct QueryArgs {
     /// Rows shown in table format (0 = all).
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Read the result over several connections at once, split into ranges of this integer
+    /// column of the result (rows then come back range by range).
+    #[arg(long, value_name = "COLUMN", value_parser = schema_name)]
+    pub partition_on: Option<String>,
+    /// How many ranges (and connections) with --partition-on.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub partitions: u16,
     /// Run the SQL over a lake written by `load --lake DIR` with Polars, no PostgreSQL needed.
     #[arg(long, value_name = "DIR")]
     pub lake: Option<PathBuf>,

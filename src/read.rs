@@ -32,6 +32,25 @@ macro_rules! dispatch {
 /// Runs one query with `schema` (a plain identifier, see `cli::schema_name`) first on the search path. With `read_only`, the session is read-only, so a saved query that
 /// tries to write (a data-modifying CTE, `INSERT ... RETURNING`) fails instead.
 pub fn query_frame(url: &str, sql: &str, read_only: bool, schema: &str) -> Result<DataFrame> {
+    query_frame_split(url, &[sql.to_string()], read_only, schema)
+}
+
+/// Splits a query into `parts` ranges of an integer column between `min` and `max`, for
+/// connectorx to read over that many connections at once (rows come back range by range).
+pub fn partition_queries(sql: &str, column: &str, min: i64, max: i64, parts: usize) -> Vec<String> {
+    let parts = parts.max(1) as i64;
+    let span = (max - min) / parts + 1;
+    (0..parts)
+        .map(|i| {
+            let lo = min + i * span;
+            let hi = lo + span;
+            format!("SELECT * FROM ({sql}) AS tier_part WHERE \"{column}\" >= {lo} AND \"{column}\" < {hi}")
+        })
+        .collect()
+}
+
+/// Runs several queries whose results stack into one frame, one connection each.
+pub fn query_frame_split(url: &str, sqls: &[String], read_only: bool, schema: &str) -> Result<DataFrame> {
     // Session settings go in the connection's options, so that every connection
     // connectorx opens (metadata and data) has them: saved queries name tables without a
     // schema, and read-only makes a saved query that tries to write fail instead.
@@ -43,7 +62,7 @@ pub fn query_frame(url: &str, sql: &str, read_only: bool, schema: &str) -> Resul
     }
     config.options(&options);
     config.application_name("tier");
-    let queries = [CXQuery::from(sql)];
+    let queries: Vec<CXQuery<String>> = sqls.iter().map(CXQuery::from).collect();
     let mut destination = ArrowDestination::new();
     let run = match tls.connector()? {
         Some(connector) => dispatch!(config, connector, postgres_openssl::MakeTlsConnector, &mut destination, &queries),

@@ -14,11 +14,13 @@ use crate::sql;
 pub struct Prepared {
     pub sql: String,
     pub target: connect::Target,
+    /// Range bounds of --partition-on's column, when given and the result is not empty.
+    pub bounds: Option<(i64, i64)>,
 }
 
 /// Reads a saved query, fills `:name` placeholders with server-quoted literals and has
 /// PostgreSQL check it, so a mistake is reported with the file, line and column.
-pub fn prepare(path: &Path, params: &[String], database_url: Option<&str>, schema: &str, data_dir: &Path) -> Result<Prepared> {
+pub fn prepare(path: &Path, params: &[String], database_url: Option<&str>, schema: &str, data_dir: &Path, partition_on: Option<&str>) -> Result<Prepared> {
     let text = std::fs::read_to_string(path).map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))?;
     let params = sql::parse_params(params).map_err(Failure::Input)?;
     let wanted: std::collections::BTreeSet<String> = sql::placeholders(&text).into_iter().map(|p| p.name).collect();
@@ -42,7 +44,11 @@ pub fn prepare(path: &Path, params: &[String], database_url: Option<&str>, schem
         let place = e.position.map(|p| line_col(&filled, p)).map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
         return Err(Failure::Database(format!("{}{place}: {}", path.display(), e.message)).into());
     }
-    Ok(Prepared { sql: filled, target })
+    let bounds = match partition_on {
+        Some(column) => quote::bounds(&mut client, &filled, column)?,
+        None => None,
+    };
+    Ok(Prepared { sql: filled, target, bounds })
 }
 
 /// The query over the lake. Parameters become standard SQL string literals (quotes
@@ -69,8 +75,12 @@ pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
     let mut df = match &args.lake {
         Some(root) => lake_frame(args, root)?,
         None => {
-            let prepared = prepare(&args.file, &args.param, args.conn.database_url.as_deref(), &args.conn.schema, data_dir)?;
-            read::query_frame(&prepared.target.url, &prepared.sql, !args.write, &args.conn.schema)
+            let prepared = prepare(&args.file, &args.param, args.conn.database_url.as_deref(), &args.conn.schema, data_dir, args.partition_on.as_deref())?;
+            let sqls = match (&args.partition_on, prepared.bounds) {
+                (Some(column), Some((min, max))) => read::partition_queries(&prepared.sql, column, min, max, args.partitions as usize),
+                _ => vec![prepared.sql.clone()],
+            };
+            read::query_frame_split(&prepared.target.url, &sqls, !args.write, &args.conn.schema)
                 .with_context(|| format!("{}: query failed", args.file.display()))?
         }
     };

@@ -112,3 +112,23 @@ fn sql_errors_name_the_file_line_and_column() {
     assert_eq!(code, 3);
     assert!(err.contains("/nonexistent/q.sql"), "{err}");
 }
+
+#[test]
+fn partitioned_reads_return_the_same_rows() {
+    let env = weather_env("q_partitions");
+    let sql = "select city, humidity, extract(epoch from date_time)::bigint as ts from weather";
+    let (code, whole, err) = query(&env, &format!("{sql} order by ts, city"), &["--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    for parts in ["1", "2", "3", "7"] {
+        let (code, out, err) = query(&env, sql, &["--format", "csv", "--partition-on", "ts", "--partitions", parts]);
+        assert_eq!(code, 0, "{err}");
+        let mut got: Vec<&str> = out.lines().skip(1).collect();
+        let mut want: Vec<&str> = whole.lines().skip(1).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{parts} partitions");
+    }
+    let (code, _, err) = query(&env, sql, &["--partition-on", "nope"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("nope"), "{err}");
+}
