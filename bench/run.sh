@@ -79,17 +79,20 @@ for EVENTS in "${SIZES[@]}"; do
     row "$EVENTS" "tier validate (both files)" "$RECORDS" "$SECS" "$(awk -v r=$RECORDS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \
         "$(awk -v m=$MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" "validate/load $(awk -v a=$SECS -v b=$LOAD 'BEGIN{printf "%.2fx", a/b}')"
 
-    # A large result: every event.
+    # A large result: every event, with an integer column to split the read on.
     Q="$BENCH_DIR/all_events.sql"
-    echo "select * from track_events" > "$Q"
+    SQL="select *, extract(epoch from original_timestamp)::bigint as ts from track_events"
+    echo "$SQL" > "$Q"
     N=$(psql_db -c "SELECT count(*) FROM track_events")
-    timed psql "$DB_URL" -qAtX -c "\\copy (select * from track_events) TO '$BENCH_DIR/psql.csv' CSV"
+    timed psql "$DB_URL" -qAtX -c "\\copy ($SQL) TO '$BENCH_DIR/psql.csv' CSV"
     PSQL=$SECS
     row "$EVENTS" "psql \\copy to CSV" "$N" "$SECS" "$(awk -v r=$N -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" ""
     for FMT in csv parquet; do
-        timed "$TIER" -q query "$Q" --database-url "$DB_URL" --format "$FMT" --output "$BENCH_DIR/out.$FMT"
-        row "$EVENTS" "tier query to $FMT" "$N" "$SECS" "$(awk -v r=$N -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" \
-            "query/psql $(awk -v a=$SECS -v b=$PSQL 'BEGIN{printf "%.2fx", a/b}')"
+        for PARTS in 1 2; do
+            timed "$TIER" -q query "$Q" --database-url "$DB_URL" --format "$FMT" --output "$BENCH_DIR/out.$FMT" --partition-on ts --partitions "$PARTS"
+            row "$EVENTS" "tier query to $FMT ($PARTS connection$([ "$PARTS" = 1 ] || echo s))" "$N" "$SECS" "$(awk -v r=$N -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" \
+                "query/psql $(awk -v a=$SECS -v b=$PSQL 'BEGIN{printf "%.2fx", a/b}')"
+        done
     done
     rm -f "$BENCH_DIR"/psql.csv "$BENCH_DIR"/out.*
 done
