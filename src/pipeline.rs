@@ -169,6 +169,12 @@ pub fn check_file(
                 break;
             }
         };
+        if stats.records == 0 && chunk.offset_end > 0 && !crate::source::is_gzip(path) {
+            // Size the duplicate set once, from the first chunk's records per byte: growing
+            // it by doubling would hold the old and the new table at once at the end.
+            let estimate = file_size as f64 * chunk.spans.len() as f64 / chunk.offset_end as f64;
+            dedupe.reserve((estimate * 1.02) as usize);
+        }
         stats.records += chunk.spans.len() as u64;
         stats.loaded += checked.accepted.height() as u64;
         stats.nan_as_null += checked.nan_as_null;

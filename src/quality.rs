@@ -176,6 +176,11 @@ pub struct Dedupe {
 }
 
 impl Dedupe {
+    /// Makes room for about `rows` accepted rows up front.
+    pub fn reserve(&mut self, rows: usize) {
+        self.seen.reserve(rows.saturating_sub(self.seen.len()));
+    }
+
     /// Marks duplicates among the accepted rows of a checked frame, in row order. Also
     /// returns the digests of the rows still accepted (validation sums them).
     pub fn mark(&mut self, ds: &Dataset, checked: DataFrame) -> PolarsResult<(DataFrame, Vec<u128>)> {
