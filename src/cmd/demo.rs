@@ -29,7 +29,7 @@ pub fn run(args: &DemoArgs, data_dir: &Path, quiet: bool) -> Result<()> {
     let url = Some(target.url.as_str());
     eprintln!("validating: source files against PostgreSQL");
     let checks = super::validate::validate_all(None, data_dir, url, &opts.schema, quiet)?;
-    println!("{}", super::validate::render(&checks));
+    println!("{}", crate::render::checks::table(&checks));
     let verdict = super::validate::verdict(&checks);
     let (html, md) = super::report::write_report(&args.queries, &args.out, data_dir, url, &opts.schema, quiet)?;
     eprintln!(

@@ -1,7 +1,6 @@
 use std::path::Path;
 
 use anyhow::Result;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Color, Table};
 
 use crate::cli::{CheckFormat, ValidateArgs};
 use crate::dataset::{self, Dataset};
@@ -17,7 +16,7 @@ pub fn run(args: &ValidateArgs, data_dir: &Path, quiet: bool) -> Result<()> {
     if args.format == CheckFormat::Json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
-        println!("{}", render(&checks));
+        println!("{}", crate::render::checks::table(&checks));
     }
     verdict(&checks)
 }
@@ -58,16 +57,4 @@ pub fn verdict(checks: &[Check]) -> Result<()> {
     } else {
         Err(Failure::Differences(format!("{failed} of {} checks differ between the source files and PostgreSQL", checks.len())).into())
     }
-}
-
-pub fn render(checks: &[Check]) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(vec!["table", "check", "expected", "actual", "diff", ""]);
-    for c in checks {
-        let num = |v: &str| Cell::new(v).set_alignment(CellAlignment::Right);
-        let status = if c.ok { Cell::new("ok").fg(Color::Green) } else { Cell::new("DIFF").fg(Color::Red) };
-        t.add_row(vec![Cell::new(&c.table), Cell::new(&c.check), num(&c.expected), num(&c.actual), num(&c.diff), status]);
-    }
-    t.to_string()
 }

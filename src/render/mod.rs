@@ -2,6 +2,7 @@
 //! files (Polars' writers), the HTML/Markdown report (minijinja, plotters).
 
 pub mod chart;
+pub mod checks;
 pub mod export;
 pub mod report;
 pub mod summary;
