@@ -231,7 +231,11 @@ pub fn schema_name(s: &str) -> Result<String, String> {
         && s.len() <= 63
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !s.starts_with(|c: char| c.is_ascii_digit());
-    if ok { Ok(s.to_string()) } else { Err(format!("{s:?} is not a plain identifier (letters, digits, _)")) }
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not a plain identifier (letters, digits, _)"))
+    }
 }
 
 #[derive(Args, Debug)]

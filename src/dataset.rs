@@ -134,7 +134,8 @@ impl Dataset {
         MAPS[slot].get_or_init(|| {
             let mut m = Map::default();
             for (i, f) in self.fields.iter().enumerate() {
-                for k in [format!("{}{}", self.prefix, f.key), f.key.to_string(), f.name.to_string(), format!("{}{}", self.prefix, f.name)] {
+                for k in [format!("{}{}", self.prefix, f.key), f.key.to_string(), f.name.to_string(), format!("{}{}", self.prefix, f.name)]
+                {
                     m.entry(k).or_insert(i);
                 }
             }

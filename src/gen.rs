@@ -204,7 +204,11 @@ fn event(rng: &mut ChaCha8Rng, i: u64, share: f64) -> Record {
     put("sent_time", json!(ts(t + 5)));
     let rating = if rng.gen_bool(0.1) {
         let r = rng.gen_range(1..=5);
-        if rng.gen_bool(0.3) { json!(r.to_string()) } else { json!(r) }
+        if rng.gen_bool(0.3) {
+            json!(r.to_string())
+        } else {
+            json!(r)
+        }
     } else {
         Value::Null
     };

@@ -49,13 +49,8 @@ impl LakeWriter {
             return Ok(());
         }
         let frame = accepted.select(self.ds.fields.iter().map(|f| f.name))?;
-        let days: StringChunked = frame
-            .column(self.ds.day_field)?
-            .datetime()?
-            .physical()
-            .into_iter()
-            .map(|us| us.map(day_of_micros))
-            .collect();
+        let days: StringChunked =
+            frame.column(self.ds.day_field)?.datetime()?.physical().into_iter().map(|us| us.map(day_of_micros)).collect();
         // A chunk spans a day or two: one filter per day beats a general group-by here.
         let distinct: std::collections::BTreeSet<&str> = days.into_iter().map(|d| d.unwrap_or("unknown")).collect();
         for day in distinct {
@@ -67,7 +62,8 @@ impl LakeWriter {
                 std::collections::btree_map::Entry::Vacant(e) => {
                     let dir = self.staging.join(format!("date={day}"));
                     std::fs::create_dir_all(&dir).with_context(|| format!("lake: cannot create {}", dir.display()))?;
-                    let file = File::create(dir.join(&self.file_name)).with_context(|| format!("lake: cannot write in {}", dir.display()))?;
+                    let file =
+                        File::create(dir.join(&self.file_name)).with_context(|| format!("lake: cannot write in {}", dir.display()))?;
                     e.insert(ParquetWriter::new(file).with_compression(ParquetCompression::Snappy).batched(&rows.schema())?)
                 }
             };

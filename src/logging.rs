@@ -17,11 +17,8 @@ pub fn init(verbose: u8, quiet: bool, data_dir: &Path) -> Option<WorkerGuard> {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("tier={level},warn")));
-    let stderr = fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .with_filter(filter);
+    let stderr =
+        fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).with_target(false).with_filter(filter);
 
     let log_dir = data_dir.join("log");
     let (file_layer, guard, problem) = match std::fs::create_dir_all(&log_dir).and_then(|_| probe(&log_dir)) {

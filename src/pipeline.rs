@@ -92,12 +92,7 @@ fn check_chunk_timed(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t
     lap(&mut t.dedupe);
     let reason = checked.column(COL_REASON)?.str()?;
     let accepted_mask = reason.is_null();
-    let nan_as_null = checked
-        .column(COL_NAN)?
-        .u32()?
-        .filter(&accepted_mask)?
-        .sum()
-        .unwrap_or(0) as u64;
+    let nan_as_null = checked.column(COL_NAN)?.u32()?.filter(&accepted_mask)?.sum().unwrap_or(0) as u64;
     let accepted = checked.filter(&accepted_mask)?;
     let rejected = checked.filter(&!&accepted_mask)?;
     let rows = rejected.column(COL_ROW)?.u32()?;
@@ -120,12 +115,7 @@ fn check_chunk_timed(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t
 
 /// Reads and checks a whole file, handing each chunk's result to `sink` in order (it
 /// returns false to stop early). Returns the counts; the checksum covers every byte read.
-pub fn check_file(
-    ds: &'static Dataset,
-    path: &Path,
-    progress: &dyn Progress,
-    mut sink: impl FnMut(Checked) -> bool,
-) -> Result<LoadStats> {
+pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mut sink: impl FnMut(Checked) -> bool) -> Result<LoadStats> {
     let started = Instant::now();
     let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let display = path.display().to_string();
@@ -298,7 +288,10 @@ fn finish_load(
     }
 
     if stats.records == 0 && !opts.allow_empty {
-        return Err(Failure::Input(format!("{display}: no records found; the table is left as it was (use --allow-empty to load an empty file)")).into());
+        return Err(Failure::Input(format!(
+            "{display}: no records found; the table is left as it was (use --allow-empty to load an empty file)"
+        ))
+        .into());
     }
     let ratio = if stats.records > 0 { stats.rejected_total() as f64 / stats.records as f64 } else { 0.0 };
     if ratio > opts.max_reject_ratio {

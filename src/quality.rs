@@ -76,20 +76,18 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
         match field.kind {
             Kind::Text => casts.push(raw.clone()),
             Kind::Timestamp => {
-                let parsed = raw
-                    .clone()
-                    .map(parse_timestamps, GetOutput::from_type(DataType::Datetime(TimeUnit::Microseconds, None)));
+                let parsed = raw.clone().map(parse_timestamps, GetOutput::from_type(DataType::Datetime(TimeUnit::Microseconds, None)));
                 bad_ts.push(Check {
                     cond: present.clone().and(parsed.clone().is_null()),
                     reason: BAD_TIMESTAMP,
                     detail: quoted("not a timestamp"),
                 });
-                casts.push(when(present).then(parsed).otherwise(lit(NULL).cast(DataType::Datetime(TimeUnit::Microseconds, None))).alias(name));
+                casts.push(
+                    when(present).then(parsed).otherwise(lit(NULL).cast(DataType::Datetime(TimeUnit::Microseconds, None))).alias(name),
+                );
             }
             Kind::Float | Kind::Int => {
-                let number = when(present.clone())
-                    .then(raw.clone().cast(DataType::Float64))
-                    .otherwise(lit(NULL).cast(DataType::Float64));
+                let number = when(present.clone()).then(raw.clone().cast(DataType::Float64)).otherwise(lit(NULL).cast(DataType::Float64));
                 let is_nan = number.clone().is_nan().fill_null(lit(false));
                 bad_num.push(Check {
                     cond: present.clone().and(number.clone().is_null().or(number.clone().is_infinite().fill_null(lit(false)))),
@@ -151,10 +149,8 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
     let rejected = checked.column(COL_REASON)?.str()?.is_not_null();
     let details = parsed.filter(&rejected)?.lazy().select([detail]).collect()?;
     let mut details = details.column(COL_DETAIL)?.str()?.into_iter();
-    let detail_column: StringChunked = rejected
-        .into_iter()
-        .map(|r| if r == Some(true) { details.next().flatten() } else { None })
-        .collect();
+    let detail_column: StringChunked =
+        rejected.into_iter().map(|r| if r == Some(true) { details.next().flatten() } else { None }).collect();
     checked.with_column(detail_column.with_name(COL_DETAIL.into()).into_column())?;
     Ok(checked)
 }
@@ -276,10 +272,7 @@ mod tests {
             .fields
             .iter()
             .map(|f| {
-                let vals: Vec<Option<&str>> = rows
-                    .iter()
-                    .map(|r| r.iter().find(|(k, _)| *k == f.name).and_then(|(_, v)| *v))
-                    .collect();
+                let vals: Vec<Option<&str>> = rows.iter().map(|r| r.iter().find(|(k, _)| *k == f.name).and_then(|(_, v)| *v)).collect();
                 Column::new(f.name.into(), vals)
             })
             .collect();
@@ -324,7 +317,19 @@ mod tests {
         let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
         let out = check(&WEATHER, frame(&WEATHER, &refs)).unwrap();
         let r = reasons(&out);
-        let expect = [None, Some(MISSING_REQUIRED), Some(MISSING_REQUIRED), Some(BAD_TIMESTAMP), Some(BAD_NUMBER), Some(OUT_OF_RANGE), Some(OUT_OF_RANGE), None, Some(BAD_NUMBER), Some(BAD_TIMESTAMP), None];
+        let expect = [
+            None,
+            Some(MISSING_REQUIRED),
+            Some(MISSING_REQUIRED),
+            Some(BAD_TIMESTAMP),
+            Some(BAD_NUMBER),
+            Some(OUT_OF_RANGE),
+            Some(OUT_OF_RANGE),
+            None,
+            Some(BAD_NUMBER),
+            Some(BAD_TIMESTAMP),
+            None,
+        ];
         assert_eq!(r, expect.iter().map(|e| e.map(str::to_string)).collect::<Vec<_>>());
         // Never rounded, unlike the original's DECIMAL(6,2).
         assert_eq!(out.column("precipintensity").unwrap().f64().unwrap().get(0), Some(0.0305));

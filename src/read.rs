@@ -19,13 +19,11 @@ use crate::pg::connect::redact;
 /// connector types meet connectorx's trait bounds only as concrete types.
 macro_rules! dispatch {
     ($config:expr, $tls:expr, $tls_type:ty, $destination:expr, $queries:expr) => {{
-        PostgresSource::<BinaryProtocol, $tls_type>::new($config, $tls, $queries.len())
-            .map_err(|e| chain(&e))
-            .and_then(|source| {
-                Dispatcher::<_, _, PostgresArrowTransport<BinaryProtocol, $tls_type>>::new(source, $destination, $queries, None)
-                    .run()
-                    .map_err(|e| chain(&e))
-            })
+        PostgresSource::<BinaryProtocol, $tls_type>::new($config, $tls, $queries.len()).map_err(|e| chain(&e)).and_then(|source| {
+            Dispatcher::<_, _, PostgresArrowTransport<BinaryProtocol, $tls_type>>::new(source, $destination, $queries, None)
+                .run()
+                .map_err(|e| chain(&e))
+        })
     }};
 }
 

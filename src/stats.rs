@@ -30,7 +30,11 @@ impl LoadStats {
     }
 
     pub fn rows_per_second(&self) -> f64 {
-        if self.seconds > 0.0 { self.records as f64 / self.seconds } else { 0.0 }
+        if self.seconds > 0.0 {
+            self.records as f64 / self.seconds
+        } else {
+            0.0
+        }
     }
 
     /// The reason that rejected the most rows, if any.

@@ -76,7 +76,14 @@ fn count_check(table: &str, check: &str, expected: u64, actual: u64) -> Check {
 
 fn text_check(table: &str, check: &str, expected: &str, actual: &str) -> Check {
     let ok = expected == actual;
-    Check { table: table.into(), check: check.into(), expected: expected.into(), actual: actual.into(), diff: if ok { String::new() } else { "differs".into() }, ok }
+    Check {
+        table: table.into(),
+        check: check.into(),
+        expected: expected.into(),
+        actual: actual.into(),
+        diff: if ok { String::new() } else { "differs".into() },
+        ok,
+    }
 }
 
 /// What the file says: the load's counts plus the figures of the accepted rows.
@@ -138,14 +145,22 @@ pub fn read_database(ds: &'static Dataset, client: &mut Client, url: &str, schem
             "SELECT id, checksum, records, mode = 'append' FROM {s}.{LEDGER} WHERE table_name = $1 AND status = 'ok'
              ORDER BY (checksum = $2) DESC, id DESC LIMIT 1"
         );
-        client
-            .query_opt(&sql, &[&t, &checksum])
-            .map_err(db)?
-            .map(|r| LoadRecord { id: r.get(0), checksum: r.get(1), records: r.get(2), append: r.get(3) })
+        client.query_opt(&sql, &[&t, &checksum]).map_err(db)?.map(|r| LoadRecord {
+            id: r.get(0),
+            checksum: r.get(1),
+            records: r.get(2),
+            append: r.get(3),
+        })
     } else {
         None
     };
-    let mut side = DatabaseSide { load, table_exists: exists(client, t)?, rejects_exist: false, loaded: Figures::default(), rejected: BTreeMap::new() };
+    let mut side = DatabaseSide {
+        load,
+        table_exists: exists(client, t)?,
+        rejects_exist: false,
+        loaded: Figures::default(),
+        rejected: BTreeMap::new(),
+    };
     if !side.table_exists {
         return Ok(side);
     }

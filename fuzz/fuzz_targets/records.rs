@@ -4,14 +4,14 @@
 
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../check_records.rs"]
+mod check_records;
 #[path = "../../src/dataset.rs"]
 pub mod dataset;
 #[path = "../../src/source/framing.rs"]
 pub mod framing;
 #[path = "../../src/transform/record.rs"]
 pub mod record;
-#[path = "../check_records.rs"]
-mod check_records;
 
 // The module paths tier's own sources use.
 mod source {

@@ -5,9 +5,9 @@ use anyhow::Result;
 use crate::cli::DemoArgs;
 use crate::dataset;
 use crate::gen::{generate, GenOptions};
+use crate::pg::load::Mode;
 use crate::pg::{self, connect};
 use crate::pipeline::LoadOptions;
-use crate::pg::load::Mode;
 use crate::render::summary;
 
 /// Sample data when DATA_DIR has no exports, a database when none is configured, then
@@ -20,7 +20,14 @@ pub fn run(args: &DemoArgs, data_dir: &Path, quiet: bool) -> Result<()> {
     }
     let target = pg::reach(args.conn.database_url.as_deref(), data_dir)?;
     eprintln!("loading into {} ({})", connect::redact(&target.url), target.origin.describe());
-    let opts = LoadOptions { schema: args.conn.schema.clone(), mode: Mode::Replace, force: false, allow_empty: false, max_reject_ratio: 0.5, lake: None };
+    let opts = LoadOptions {
+        schema: args.conn.schema.clone(),
+        mode: Mode::Replace,
+        force: false,
+        allow_empty: false,
+        max_reject_ratio: 0.5,
+        lake: None,
+    };
     let (done, failed) = super::load::load_all(&dataset::ALL, data_dir, &opts, &target, quiet);
     if !done.is_empty() {
         println!("{}", summary::table(&done));

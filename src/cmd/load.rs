@@ -3,9 +3,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::{LoadArgs, ModeArg};
-use crate::pg::load::Mode;
 use crate::dataset::{self, Dataset};
 use crate::error::Failure;
+use crate::pg::load::Mode;
 use crate::pg::{self, connect};
 use crate::pipeline::{load_file, LoadOptions};
 use crate::progress::FileBar;
@@ -47,7 +47,13 @@ pub fn run(args: &LoadArgs, data_dir: &Path, quiet: bool) -> Result<()> {
 
 /// Loads each dataset from `DATA_DIR/<table>.json`, each in its own transaction. A
 /// failed table is reported and the others still load (like ripgrep with a bad file).
-pub fn load_all(datasets: &[&'static Dataset], data_dir: &Path, opts: &LoadOptions, target: &connect::Target, quiet: bool) -> (Vec<LoadStats>, Vec<anyhow::Error>) {
+pub fn load_all(
+    datasets: &[&'static Dataset],
+    data_dir: &Path,
+    opts: &LoadOptions,
+    target: &connect::Target,
+    quiet: bool,
+) -> (Vec<LoadStats>, Vec<anyhow::Error>) {
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for ds in datasets {
@@ -80,7 +86,16 @@ fn record_failure(ds: &Dataset, path: &Path, opts: &LoadOptions, target: &connec
     let stats = LoadStats { table: ds.name.to_string(), file: path.display().to_string(), ..Default::default() };
     let attempt = connect::connect(target, 1).and_then(|mut c| {
         pg::load::ensure_ledger(&mut c, &opts.schema)?;
-        pg::load::insert_ledger(&mut c, &opts.schema, None, &stats, opts.mode, std::time::SystemTime::now(), "failed", Some(&format!("{err:#}")))
+        pg::load::insert_ledger(
+            &mut c,
+            &opts.schema,
+            None,
+            &stats,
+            opts.mode,
+            std::time::SystemTime::now(),
+            "failed",
+            Some(&format!("{err:#}")),
+        )
     });
     if let Err(e) = attempt {
         tracing::debug!("could not record the failure in the ledger: {e:#}");
@@ -138,7 +153,13 @@ pub fn expand(specs: &[String]) -> Result<Vec<std::path::PathBuf>> {
 /// Loads many files into one table, `jobs` at a time, each file its own transaction and
 /// ledger entry. Files the ledger already holds are skipped, so a re-run after a crash
 /// loads only what is missing.
-fn load_many(ds: &'static Dataset, files: &[std::path::PathBuf], opts: &LoadOptions, target: &connect::Target, jobs: usize) -> (Vec<LoadStats>, Vec<anyhow::Error>) {
+fn load_many(
+    ds: &'static Dataset,
+    files: &[std::path::PathBuf],
+    opts: &LoadOptions,
+    target: &connect::Target,
+    jobs: usize,
+) -> (Vec<LoadStats>, Vec<anyhow::Error>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let next = AtomicUsize::new(0);
@@ -170,6 +191,11 @@ fn load_many(ds: &'static Dataset, files: &[std::path::PathBuf], opts: &LoadOpti
     let mut done = done.into_inner().unwrap();
     done.sort_by(|a, b| a.file.cmp(&b.file));
     let skipped = skipped.into_inner();
-    eprintln!("{} of {} files loaded{}", done.len(), files.len(), if skipped > 0 { format!(", {skipped} already loaded (skipped)") } else { String::new() });
+    eprintln!(
+        "{} of {} files loaded{}",
+        done.len(),
+        files.len(),
+        if skipped > 0 { format!(", {skipped} already loaded (skipped)") } else { String::new() }
+    );
     (done, failed.into_inner().unwrap())
 }

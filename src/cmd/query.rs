@@ -20,7 +20,14 @@ pub struct Prepared {
 
 /// Reads a saved query, fills `:name` placeholders with server-quoted literals and has
 /// PostgreSQL check it, so a mistake is reported with the file, line and column.
-pub fn prepare(path: &Path, params: &[String], database_url: Option<&str>, schema: &str, data_dir: &Path, partition_on: Option<&str>) -> Result<Prepared> {
+pub fn prepare(
+    path: &Path,
+    params: &[String],
+    database_url: Option<&str>,
+    schema: &str,
+    data_dir: &Path,
+    partition_on: Option<&str>,
+) -> Result<Prepared> {
     let text = std::fs::read_to_string(path).map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))?;
     let params = sql::parse_params(params).map_err(Failure::Input)?;
     let wanted: std::collections::BTreeSet<String> = sql::placeholders(&text).into_iter().map(|p| p.name).collect();
@@ -75,7 +82,14 @@ pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
     let mut df = match &args.lake {
         Some(root) => lake_frame(args, root)?,
         None => {
-            let prepared = prepare(&args.file, &args.param, args.conn.database_url.as_deref(), &args.conn.schema, data_dir, args.partition_on.as_deref())?;
+            let prepared = prepare(
+                &args.file,
+                &args.param,
+                args.conn.database_url.as_deref(),
+                &args.conn.schema,
+                data_dir,
+                args.partition_on.as_deref(),
+            )?;
             let sqls = match (&args.partition_on, prepared.bounds) {
                 (Some(column), Some((min, max))) => read::partition_queries(&prepared.sql, column, min, max, args.partitions as usize),
                 _ => vec![prepared.sql.clone()],

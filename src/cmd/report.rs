@@ -27,7 +27,14 @@ pub fn run(args: &ReportArgs, data_dir: &Path, quiet: bool) -> Result<()> {
 /// Runs every query in `queries_dir` and writes `report.html` and `report.md` into
 /// `out_dir`. Returns their paths. A query that fails is shown with its error in the
 /// report, and the command then fails too.
-pub fn write_report(queries_dir: &Path, out_dir: &Path, data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: bool) -> Result<(PathBuf, PathBuf)> {
+pub fn write_report(
+    queries_dir: &Path,
+    out_dir: &Path,
+    data_dir: &Path,
+    database_url: Option<&str>,
+    schema: &str,
+    quiet: bool,
+) -> Result<(PathBuf, PathBuf)> {
     let target = pg::reach(database_url, data_dir)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(queries_dir)
         .map_err(|e| Failure::Input(format!("{}: cannot list queries: {e}", queries_dir.display())))?
@@ -100,21 +107,28 @@ pub fn write_report(queries_dir: &Path, out_dir: &Path, data_dir: &Path, databas
     std::fs::write(&html_path, html).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", html_path.display())))?;
     std::fs::write(&md_path, md).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", md_path.display())))?;
     if !failed.is_empty() {
-        return Err(Failure::Database(format!("report written to {}, but these queries failed: {}", html_path.display(), failed.join(", "))).into());
+        return Err(Failure::Database(format!(
+            "report written to {}, but these queries failed: {}",
+            html_path.display(),
+            failed.join(", ")
+        ))
+        .into());
     }
     Ok((html_path, md_path))
 }
 
 /// Validation when the source files are at hand; otherwise the reason it was not run.
 fn validation(data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: bool) -> Result<Validation> {
-    let missing: Vec<String> = dataset::ALL
-        .iter()
-        .map(|d| data_dir.join(d.file_name()))
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
+    let missing: Vec<String> =
+        dataset::ALL.iter().map(|d| data_dir.join(d.file_name())).filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
     if !missing.is_empty() {
-        return Ok(Validation { ran: false, ok: false, failed: 0, checks: vec![], reason: Some(format!("source files not found: {}", missing.join(", "))) });
+        return Ok(Validation {
+            ran: false,
+            ok: false,
+            failed: 0,
+            checks: vec![],
+            reason: Some(format!("source files not found: {}", missing.join(", "))),
+        });
     }
     let checks = super::validate::validate_all(None, data_dir, database_url, schema, quiet)?;
     let failed = checks.iter().filter(|c| !c.ok).count();

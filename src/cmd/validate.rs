@@ -6,8 +6,8 @@ use crate::cli::{CheckFormat, ValidateArgs};
 use crate::dataset::{self, Dataset};
 use crate::error::Failure;
 use crate::pg::{self, connect};
-use crate::progress::FileBar;
 use crate::pipeline::checksum_file;
+use crate::progress::FileBar;
 use crate::validate::{compare, read_database, read_source, Check};
 
 /// Checks every table (or the one named); differences are an error with exit code 1.

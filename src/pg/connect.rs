@@ -180,10 +180,8 @@ pub fn connect(target: &Target, attempts: u32) -> Result<Client> {
 
 /// rust-postgres' config for a URL whose TLS options `tls::settings` took out.
 pub fn parse_config(tls: &super::tls::Settings) -> Result<Config> {
-    let mut config: Config = tls
-        .url
-        .parse()
-        .map_err(|e| Failure::Database(format!("invalid connection string {}: {e}", redact(&tls.url))))?;
+    let mut config: Config =
+        tls.url.parse().map_err(|e| Failure::Database(format!("invalid connection string {}: {e}", redact(&tls.url))))?;
     config.ssl_mode(tls.ssl_mode());
     Ok(config)
 }
@@ -242,14 +240,19 @@ mod tests {
 
     #[test]
     fn libpq_variables_build_a_url() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let env =
+            |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
         assert_eq!(from_libpq_env(env(&[])), None);
         assert_eq!(from_libpq_env(env(&[("PGHOST", "db.example")])).unwrap(), "postgresql://postgres@db.example:5432/postgres");
         assert_eq!(
-            from_libpq_env(env(&[("PGHOST", "h"), ("PGUSER", "tier"), ("PGPASSWORD", "p@ss"), ("PGDATABASE", "tier"), ("PGPORT", "6543")])).unwrap(),
+            from_libpq_env(env(&[("PGHOST", "h"), ("PGUSER", "tier"), ("PGPASSWORD", "p@ss"), ("PGDATABASE", "tier"), ("PGPORT", "6543")]))
+                .unwrap(),
             "postgresql://tier:p%40ss@h:6543/tier"
         );
-        assert_eq!(from_libpq_env(env(&[("PGHOST", "/run/pg")])).unwrap(), "postgresql://postgres@localhost:5432/postgres?host=%2Frun%2Fpg");
+        assert_eq!(
+            from_libpq_env(env(&[("PGHOST", "/run/pg")])).unwrap(),
+            "postgresql://postgres@localhost:5432/postgres?host=%2Frun%2Fpg"
+        );
     }
 
     #[test]

@@ -103,12 +103,15 @@ impl Cluster {
             std::os::unix::fs::chown(&self.dir, Some(user.uid), Some(user.gid))
                 .with_context(|| format!("cannot hand {} to user {}", self.dir.display(), user.name))?;
         }
-        let out = self.run_as_owner(
-            Command::new(bin.join("initdb"))
-                .arg("-D")
-                .arg(&self.dir)
-                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-instructions"]),
-        )?;
+        let out = self.run_as_owner(Command::new(bin.join("initdb")).arg("-D").arg(&self.dir).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-instructions",
+        ]))?;
         if !out.status.success() {
             return Err(Failure::NoPostgres(format!(
                 "initdb failed in {}: {}",

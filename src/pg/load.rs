@@ -43,11 +43,8 @@ const OLD_SUFFIX: &str = "__tier_old";
 
 /// Column definitions of a dataset's table, from its declaration.
 pub fn table_ddl(ds: &Dataset) -> String {
-    let mut cols: Vec<String> = ds
-        .fields
-        .iter()
-        .map(|f| format!("{} {}{}", ident(f.name), f.kind.sql_type(), if f.required { " NOT NULL" } else { "" }))
-        .collect();
+    let mut cols: Vec<String> =
+        ds.fields.iter().map(|f| format!("{} {}{}", ident(f.name), f.kind.sql_type(), if f.required { " NOT NULL" } else { "" })).collect();
     cols.push("load_id bigint NOT NULL".into());
     cols.join(",\n  ")
 }
@@ -165,7 +162,10 @@ impl TableLoad {
         }
         let (data_target, rejects_target) = match mode {
             Mode::Replace => {
-                let (t, r) = (format!("{s}.{}", ident(&format!("{table}{STAGING_SUFFIX}"))), format!("{s}.{}", ident(&format!("{rejects}{STAGING_SUFFIX}"))));
+                let (t, r) = (
+                    format!("{s}.{}", ident(&format!("{table}{STAGING_SUFFIX}"))),
+                    format!("{s}.{}", ident(&format!("{rejects}{STAGING_SUFFIX}"))),
+                );
                 exec(
                     &mut client,
                     "cannot create the staging tables",

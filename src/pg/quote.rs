@@ -39,9 +39,7 @@ pub fn check(client: &mut Client, sql: &str) -> std::result::Result<(), SqlError
 /// the query into ranges); `None` when the result is empty.
 pub fn bounds(client: &mut Client, sql: &str, column: &str) -> Result<Option<(i64, i64)>> {
     let q = format!("SELECT min(\"{column}\")::bigint, max(\"{column}\")::bigint FROM ({sql}) AS tier_bounds");
-    let row = client
-        .query_one(&q, &[])
-        .map_err(|e| Failure::Database(format!("--partition-on {column}: {}", describe(&e))))?;
+    let row = client.query_one(&q, &[]).map_err(|e| Failure::Database(format!("--partition-on {column}: {}", describe(&e))))?;
     Ok(match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
         (Some(a), Some(b)) => Some((a, b)),
         _ => None,

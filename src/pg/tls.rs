@@ -63,7 +63,11 @@ pub fn settings(url: &str) -> Result<Settings> {
         Some("require") => Mode::Require,
         Some("verify-ca") => Mode::VerifyCa,
         Some("verify-full") => Mode::VerifyFull,
-        Some(other) => return Err(Failure::Database(format!("sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full")).into()),
+        Some(other) => {
+            return Err(
+                Failure::Database(format!("sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full")).into()
+            )
+        }
     };
     let mut root_cert = get.get("sslrootcert").map(PathBuf::from);
     if root_cert.is_none() && matches!(mode, Mode::VerifyCa | Mode::VerifyFull) {
@@ -105,9 +109,7 @@ impl Settings {
         let tls_error = |e: openssl::error::ErrorStack| Failure::Database(format!("TLS setup failed: {e}"));
         let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls_error)?;
         if let Some(ca) = &self.root_cert {
-            builder
-                .set_ca_file(ca)
-                .map_err(|e| Failure::Database(format!("cannot read sslrootcert {}: {e}", ca.display())))?;
+            builder.set_ca_file(ca).map_err(|e| Failure::Database(format!("cannot read sslrootcert {}: {e}", ca.display())))?;
         }
         if let Some((cert, key)) = &self.client_cert {
             builder.set_certificate_file(cert, SslFiletype::PEM).map_err(tls_error)?;

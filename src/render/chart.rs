@@ -53,10 +53,7 @@ pub fn svg(spec: &ChartSpec, df: &DataFrame) -> Result<String> {
             ChartKind::Bar => {
                 chart
                     .draw_series(
-                        Histogram::vertical(&chart)
-                            .style(COLOR.filled())
-                            .margin(6)
-                            .data(values.iter().enumerate().map(|(i, v)| (i, *v))),
+                        Histogram::vertical(&chart).style(COLOR.filled()).margin(6).data(values.iter().enumerate().map(|(i, v)| (i, *v))),
                     )
                     .map_err(|e| anyhow!("{e}"))?;
             }

@@ -17,7 +17,11 @@ pub fn frame(df: &DataFrame, limit: usize) -> (String, Option<String>) {
             .map(|c| {
                 let v = c.get(i).unwrap_or(AnyValue::Null);
                 let cell = Cell::new(value_text(&v));
-                if c.dtype().is_primitive_numeric() { cell.set_alignment(CellAlignment::Right) } else { cell }
+                if c.dtype().is_primitive_numeric() {
+                    cell.set_alignment(CellAlignment::Right)
+                } else {
+                    cell
+                }
             })
             .collect();
         t.add_row(row);

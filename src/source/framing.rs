@@ -167,8 +167,7 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
                     let depth = stack.len() + extra_depth;
                     if b == b'{' && depth > 0 {
                         let top = stack.last().copied().unwrap_or(b'{');
-                        let may_open = (prev == b':' && !at_line_start)
-                            || (top == b'[' && (prev == b'[' || prev == b','));
+                        let may_open = (prev == b':' && !at_line_start) || (top == b'[' && (prev == b'[' || prev == b','));
                         if !may_open {
                             // The record was cut short; a new one starts here.
                             let mut end = i;
@@ -237,10 +236,7 @@ mod tests {
     fn records(input: &str) -> Vec<(u64, String, Option<Damage>)> {
         let s = scan(input.as_bytes(), 1, true);
         assert_eq!(s.resume_at, input.len());
-        s.spans
-            .iter()
-            .map(|sp| (sp.line, input[sp.start..sp.end].to_string(), sp.damage))
-            .collect()
+        s.spans.iter().map(|sp| (sp.line, input[sp.start..sp.end].to_string(), sp.damage)).collect()
     }
 
     fn ok(line: u64, s: &str) -> (u64, String, Option<Damage>) {

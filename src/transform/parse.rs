@@ -44,7 +44,6 @@ fn empty_frame(ds: &'static Dataset) -> DataFrame {
     parse_spans(ds, &[], &[], 0).expect("an empty frame always builds")
 }
 
-
 struct Builders {
     fields: Vec<StringChunkedBuilder>,
     row: PrimitiveChunkedBuilder<UInt32Type>,
@@ -148,10 +147,8 @@ mod tests {
 
     #[test]
     fn blank_means_absent_where_a_value_is_required_or_cast() {
-        let df = parse(
-            &WEATHER,
-            "{\"city\": \"  \", \"currently_humidity\": \" 0.5 \", \"currently_preciptype\": \" \", \"date_time\": \"\"}",
-        );
+        let df =
+            parse(&WEATHER, "{\"city\": \"  \", \"currently_humidity\": \" 0.5 \", \"currently_preciptype\": \" \", \"date_time\": \"\"}");
         assert_eq!(text(&df, "city", 0), None);
         assert_eq!(text(&df, "date_time", 0), None);
         assert_eq!(text(&df, "humidity", 0).as_deref(), Some("0.5"));
@@ -170,7 +167,14 @@ mod tests {
         let issues: Vec<_> = (0..6).map(|i| text(&df, COL_ISSUE, i)).collect();
         assert_eq!(
             issues,
-            vec![None, Some("malformed".into()), Some("bad_value".into()), Some("malformed".into()), Some("bad_value".into()), Some("malformed".into())]
+            vec![
+                None,
+                Some("malformed".into()),
+                Some("bad_value".into()),
+                Some("malformed".into()),
+                Some("bad_value".into()),
+                Some("malformed".into())
+            ]
         );
         let lines: Vec<_> = df.column(COL_LINE).unwrap().u64().unwrap().into_no_null_iter().collect();
         assert_eq!(lines, vec![1, 2, 3, 4, 5, 6]);

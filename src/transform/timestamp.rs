@@ -62,7 +62,11 @@ pub fn parse_micros(s: &str) -> Option<i64> {
                 return None;
             }
             let secs = (h * 3600 + m * 60) as i64;
-            if *sign == b'+' { secs } else { -secs }
+            if *sign == b'+' {
+                secs
+            } else {
+                -secs
+            }
         }
         _ => return None,
     };
@@ -153,7 +157,17 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_timestamp() {
-        for bad in ["", "2019-05-13", "yesterday", "2019-13-01 00:00:00", "2019-05-13 24:00:00", "2019-05-13 14:23:41.", "2019-05-13 14:23:41 UTC", "2019/05/13 14:23:41", "２019-05-13 14:23:41"] {
+        for bad in [
+            "",
+            "2019-05-13",
+            "yesterday",
+            "2019-13-01 00:00:00",
+            "2019-05-13 24:00:00",
+            "2019-05-13 14:23:41.",
+            "2019-05-13 14:23:41 UTC",
+            "2019/05/13 14:23:41",
+            "２019-05-13 14:23:41",
+        ] {
             assert_eq!(parse_micros(bad), None, "{bad}");
         }
     }

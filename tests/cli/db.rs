@@ -51,7 +51,15 @@ fn demo_on_a_fresh_clone_generates_data_and_falls_back_to_a_local_cluster() {
     let data = env.data().join("data");
     let mut cmd = std::process::Command::new(tier_bin());
     let reports = env.data().join("reports");
-    cmd.arg("--data-dir").arg(&data).args(["demo", "--events", "2000", "--weather", "300", "--queries", concat!(env!("CARGO_MANIFEST_DIR"), "/queries")]);
+    cmd.arg("--data-dir").arg(&data).args([
+        "demo",
+        "--events",
+        "2000",
+        "--weather",
+        "300",
+        "--queries",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/queries"),
+    ]);
     cmd.arg("--out").arg(&reports);
     // Nothing configured, and nothing answers at the default address.
     for var in ["DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"] {
@@ -75,7 +83,8 @@ fn demo_on_a_fresh_clone_generates_data_and_falls_back_to_a_local_cluster() {
     assert!(out.contains("content digest") && err.contains("checks match"), "validated: {out}{err}");
     assert!(err.contains("report: ") && reports.join("report.html").exists() && reports.join("report.md").exists(), "{err}");
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("gen-manifest.json")).unwrap()).unwrap();
-    let url = std::fs::read_to_string(pg.join("tier.port")).map(|p| format!("postgresql://postgres@127.0.0.1:{}/postgres", p.trim())).unwrap();
+    let url =
+        std::fs::read_to_string(pg.join("tier.port")).map(|p| format!("postgresql://postgres@127.0.0.1:{}/postgres", p.trim())).unwrap();
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let n: i64 = c.query_one("SELECT count(*) FROM weather", &[]).unwrap().get(0);
     assert_eq!(n, manifest["weather"]["loaded"].as_i64().unwrap());

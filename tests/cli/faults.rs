@@ -213,7 +213,10 @@ fn server_restart_mid_load_and_a_server_that_comes_up_late() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        let n: i64 = c.query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE 'COPY%'", &[]).unwrap().get(0);
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE 'COPY%'", &[])
+            .unwrap()
+            .get(0);
         if n > 0 {
             break;
         }

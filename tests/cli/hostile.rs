@@ -62,7 +62,8 @@ fn load(env: &Env, file: &Path) -> Outcome {
 fn every_hostile_file_is_loaded_or_refused_cleanly() {
     let env = Env::new("hostile");
     let baseline = env.write("baseline.json", format!("[{}", weather_line("Bergen", "2019-06-04 10:00:00", "0.5")));
-    let mut files: Vec<_> = std::fs::read_dir(CORPUS).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(CORPUS).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
     files.sort();
     assert!(files.len() >= 40, "the corpus has {} files", files.len());
     let mut refused = Vec::new();

@@ -6,14 +6,20 @@ fn per_day(env: &Env, lake: &str, table: &str) -> Vec<(String, i64)> {
     let q = env.write("days.sql", format!("select date, count(*) as n from {table} group by date order by date"));
     let (code, out, err) = run(env.tier_plain(&["query", "--lake", lake, q.to_str().unwrap(), "--format", "csv"]));
     assert_eq!(code, 0, "{err}");
-    out.lines().skip(1).map(|l| {
-        let (d, n) = l.split_once(',').unwrap();
-        (d.to_string(), n.parse().unwrap())
-    }).collect()
+    out.lines()
+        .skip(1)
+        .map(|l| {
+            let (d, n) = l.split_once(',').unwrap();
+            (d.to_string(), n.parse().unwrap())
+        })
+        .collect()
 }
 
 fn pg_per_day(env: &Env, table: &str, column: &str) -> Vec<(String, i64)> {
-    let sql = format!("SELECT to_char(({column} AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD'), count(*) FROM {}.{table} GROUP BY 1 ORDER BY 1", env.schema);
+    let sql = format!(
+        "SELECT to_char(({column} AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD'), count(*) FROM {}.{table} GROUP BY 1 ORDER BY 1",
+        env.schema
+    );
     client().query(&sql, &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect()
 }
 
@@ -32,7 +38,8 @@ fn the_lake_follows_the_database_through_replace_append_and_failure() {
         assert_eq!(per_day(&env, &lake_s, "track_events"), pg_per_day(&env, "track_events", "original_timestamp"));
         assert_eq!(per_day(&env, &lake_s, "weather"), pg_per_day(&env, "weather", "date_time"));
     }
-    let day_dirs: Vec<String> = std::fs::read_dir(lake.join("weather")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    let day_dirs: Vec<String> =
+        std::fs::read_dir(lake.join("weather")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
     assert!(day_dirs.iter().all(|d| d.starts_with("date=20")), "{day_dirs:?}");
 
     // A failed load leaves the lake as it was.
@@ -47,7 +54,8 @@ fn the_lake_follows_the_database_through_replace_append_and_failure() {
 
     // Appends add one file per day per load.
     let more = env.data().join("more");
-    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "10", "--weather", "300", "--seed", "9", "--out", more.to_str().unwrap()]));
+    let (code, _, err) =
+        run(env.tier_plain(&["gen", "--events", "10", "--weather", "300", "--seed", "9", "--out", more.to_str().unwrap()]));
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(env.tier(&["load", "weather", "--from", more.join("weather.json").to_str().unwrap(), "--lake", &lake_s]));
     assert_eq!(code, 0, "{err}");
@@ -60,18 +68,31 @@ fn the_lake_follows_the_database_through_replace_append_and_failure() {
 fn lake_queries_need_no_database_and_take_parameters_as_data() {
     let env = Env::new("lakeq");
     let lake = env.data().join("lake");
-    env.write("weather.json", format!("[{},\n{}", weather_line("Oslo", "2019-06-04 10:00:00", "0.5"), weather_line("O'Brien", "2019-06-05 10:00:00", "0.6")));
+    env.write(
+        "weather.json",
+        format!("[{},\n{}", weather_line("Oslo", "2019-06-04 10:00:00", "0.5"), weather_line("O'Brien", "2019-06-05 10:00:00", "0.6")),
+    );
     let (code, _, err) = run(env.tier(&["load", "weather", "--lake", lake.to_str().unwrap()]));
     assert_eq!(code, 0, "{err}");
     let q = env.write("q.sql", "select count(*) as n from weather where city = :city");
     for (city, n) in [("Oslo", "1"), ("O'Brien", "1"), ("x' or '1'='1", "0")] {
-        let mut c = env.tier_plain(&["query", "--lake", lake.to_str().unwrap(), q.to_str().unwrap(), "--format", "csv", "--param", &format!("city={city}")]);
+        let mut c = env.tier_plain(&[
+            "query",
+            "--lake",
+            lake.to_str().unwrap(),
+            q.to_str().unwrap(),
+            "--format",
+            "csv",
+            "--param",
+            &format!("city={city}"),
+        ]);
         c.env("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none");
         let (code, out, err) = run(c);
         assert_eq!(code, 0, "{city}: {err}");
         assert_eq!(out.trim(), format!("n\n{n}"), "{city}");
     }
-    let (code, _, err) = run(env.tier_plain(&["query", "--lake", env.data().join("nope").to_str().unwrap(), q.to_str().unwrap(), "--param", "city=x"]));
+    let (code, _, err) =
+        run(env.tier_plain(&["query", "--lake", env.data().join("nope").to_str().unwrap(), q.to_str().unwrap(), "--param", "city=x"]));
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("no lake tables"), "{err}");
 }

@@ -58,20 +58,20 @@ fn every_defect_is_loaded_or_quarantined_with_its_reason_and_line() {
     let env = Env::new("defects");
     let good = weather_line("Zurich", "2019-06-04 14:05:13", "0.43");
     let lines: Vec<Vec<u8>> = vec![
-        good.clone().into_bytes(),                                                                 // 1 ok
-        weather_line("Oslo", "2019-06-04 14:05:13", "NaN").into_bytes(),                           // 2 ok, NaN -> NULL
+        good.clone().into_bytes(),                                       // 1 ok
+        weather_line("Oslo", "2019-06-04 14:05:13", "NaN").into_bytes(), // 2 ok, NaN -> NULL
         b"{\"weather_data.city\": \"Paris\", \"weather_data.date_time\": \"2019-06-04 14:00:00\", \"x.extra\": [1]}".to_vec(), // 3 ok, extra key
-        weather_line("Rome", "2019-06-04 14:05:13", "\"0.7\"").into_bytes(),                       // 4 ok, quoted number
+        weather_line("Rome", "2019-06-04 14:05:13", "\"0.7\"").into_bytes(), // 4 ok, quoted number
         b"{\"weather_data.city\": null, \"weather_data.date_time\": \"2019-06-04 14:00:00\"}".to_vec(), // 5 missing
-        b"{\"weather_data.city\": \"Oslo\"}".to_vec(),                                              // 6 missing (absent)
-        weather_line("Oslo", "04.06.2019", "0.5").into_bytes(),                                    // 7 bad_timestamp
-        weather_line("Oslo", "2019-06-04 14:05:13", "\"wet\"").into_bytes(),                       // 8 bad_number
-        weather_line("Oslo", "2019-06-04 14:05:13", "1.5").into_bytes(),                           // 9 out_of_range
-        good.clone().into_bytes(),                                                                 // 10 duplicate of 1
-        b"#### not json ####".to_vec(),                                                            // 11 malformed
+        b"{\"weather_data.city\": \"Oslo\"}".to_vec(),                       // 6 missing (absent)
+        weather_line("Oslo", "04.06.2019", "0.5").into_bytes(),              // 7 bad_timestamp
+        weather_line("Oslo", "2019-06-04 14:05:13", "\"wet\"").into_bytes(), // 8 bad_number
+        weather_line("Oslo", "2019-06-04 14:05:13", "1.5").into_bytes(),     // 9 out_of_range
+        good.clone().into_bytes(),                                           // 10 duplicate of 1
+        b"#### not json ####".to_vec(),                                      // 11 malformed
         b"{\"weather_data.city\": \"\xff\xfe\", \"weather_data.date_time\": \"2019-06-04 14:00:00\"}".to_vec(), // 12 malformed (UTF-8)
         b"{\"weather_data.city\": {\"name\": \"Oslo\"}, \"weather_data.date_time\": \"2019-06-04 14:00:00\"}".to_vec(), // 13 bad_value
-        b"{\"weather_data.city\": \"Ber".to_vec(),                                                  // 14 malformed (cut)
+        b"{\"weather_data.city\": \"Ber".to_vec(),                           // 14 malformed (cut)
     ];
     let mut file = b"[".to_vec();
     file.extend(lines.join(&b",\n"[..]));
@@ -98,12 +98,12 @@ fn every_defect_is_loaded_or_quarantined_with_its_reason_and_line() {
     ];
     assert_eq!(rejects, expect.iter().map(|(l, r)| vec![Some(l.to_string()), Some(r.to_string())]).collect::<Vec<_>>());
     // The exact bytes of the invalid UTF-8 record are kept.
-    let raw: Vec<u8> = client()
-        .query_one(&format!("SELECT raw_bytes FROM {}.weather_rejects WHERE line = 12", env.schema), &[])
-        .unwrap()
-        .get(0);
+    let raw: Vec<u8> =
+        client().query_one(&format!("SELECT raw_bytes FROM {}.weather_rejects WHERE line = 12", env.schema), &[]).unwrap().get(0);
     assert_eq!(raw, lines[11]);
-    let ledger = env.query_strings("SELECT records::text, loaded::text, rejected::text, status, (rejected_by_reason->>'malformed') FROM {s}.tier_loads");
+    let ledger = env.query_strings(
+        "SELECT records::text, loaded::text, rejected::text, status, (rejected_by_reason->>'malformed') FROM {s}.tier_loads",
+    );
     assert_eq!(ledger, vec![vec![Some("14".into()), Some("4".into()), Some("10".into()), Some("ok".into()), Some("3".into())]]);
     let nan = env.query_strings("SELECT coalesce(humidity::text, 'NULL') FROM {s}.weather WHERE city = 'Oslo'");
     assert_eq!(nan, vec![vec![Some("NULL".into())]]);
@@ -113,7 +113,8 @@ fn every_defect_is_loaded_or_quarantined_with_its_reason_and_line() {
 fn generated_exports_round_trip_to_the_planted_counts() {
     let env = Env::new("roundtrip");
     let data = env.data().to_str().unwrap().to_string();
-    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "5000", "--weather", "800", "--seed", "9", "--defect-share", "0.2", "--out", &data]));
+    let (code, _, err) =
+        run(env.tier_plain(&["gen", "--events", "5000", "--weather", "800", "--seed", "9", "--defect-share", "0.2", "--out", &data]));
     assert_eq!(code, 0, "{err}");
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(env.data().join("gen-manifest.json")).unwrap()).unwrap();
     let (code, _, err) = run(env.tier(&["load"]));
@@ -122,7 +123,10 @@ fn generated_exports_round_trip_to_the_planted_counts() {
         let planted = &manifest[table];
         let row = client()
             .query_one(
-                &format!("SELECT records, loaded, rejected, rejected_by_reason::text, warnings::text FROM {}.tier_loads WHERE table_name = $1", env.schema),
+                &format!(
+                    "SELECT records, loaded, rejected, rejected_by_reason::text, warnings::text FROM {}.tier_loads WHERE table_name = $1",
+                    env.schema
+                ),
                 &[&table],
             )
             .unwrap();
@@ -225,8 +229,22 @@ fn track_events_keep_every_column() {
          to_char(original_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), to_char(sent_time AT TIME ZONE 'UTC', 'HH24:MI:SS'), to_char(received_time AT TIME ZONE 'UTC', 'HH24:MI:SS') FROM {s}.track_events",
     );
     let expect = [
-        "97311ADA-DF6E-4534-8741-01EF9CE8A1E6", "3.0.5.2", "Tier", "3.0.5", "11551203-2950-4157-B927-4488468B7086", "Apple", "iPhone11,6", "ios", "iOS", "12.2",
-        "Europe/Oslo", "Signup Started", "4", "2019-05-13 14:23:41", "14:23:46", "14:23:46",
+        "97311ADA-DF6E-4534-8741-01EF9CE8A1E6",
+        "3.0.5.2",
+        "Tier",
+        "3.0.5",
+        "11551203-2950-4157-B927-4488468B7086",
+        "Apple",
+        "iPhone11,6",
+        "ios",
+        "iOS",
+        "12.2",
+        "Europe/Oslo",
+        "Signup Started",
+        "4",
+        "2019-05-13 14:23:41",
+        "14:23:46",
+        "14:23:46",
     ];
     assert_eq!(row, vec![expect.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>()]);
 }

@@ -14,7 +14,19 @@ fn twenty_files_a_crash_and_a_rerun_load_each_file_exactly_once() {
     let mut expected_rows = 0i64;
     for seed in 0..20u64 {
         let set = env.data().join(format!("gen{seed}"));
-        let (code, _, err) = run(env.tier_plain(&["gen", "--events", "1500", "--weather", "1", "--seed", &seed.to_string(), "--defect-share", "0.05", "--out", set.to_str().unwrap()]));
+        let (code, _, err) = run(env.tier_plain(&[
+            "gen",
+            "--events",
+            "1500",
+            "--weather",
+            "1",
+            "--seed",
+            &seed.to_string(),
+            "--defect-share",
+            "0.05",
+            "--out",
+            set.to_str().unwrap(),
+        ]));
         assert_eq!(code, 0, "{err}");
         let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(set.join("gen-manifest.json")).unwrap()).unwrap();
         expected_rows += manifest["track_events"]["loaded"].as_i64().unwrap();
@@ -22,7 +34,10 @@ fn twenty_files_a_crash_and_a_rerun_load_each_file_exactly_once() {
         if seed % 2 == 0 {
             std::fs::write(files.join(format!("day-{seed:02}.json")), export).unwrap();
         } else {
-            let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(files.join(format!("day-{seed:02}.json.gz"))).unwrap(), flate2::Compression::fast());
+            let mut gz = flate2::write::GzEncoder::new(
+                std::fs::File::create(files.join(format!("day-{seed:02}.json.gz"))).unwrap(),
+                flate2::Compression::fast(),
+            );
             gz.write_all(&export).unwrap();
             gz.finish().unwrap();
         }
@@ -34,7 +49,8 @@ fn twenty_files_a_crash_and_a_rerun_load_each_file_exactly_once() {
     };
 
     // A crash partway: SIGKILL once a few files are in.
-    let mut child = env.tier(&["load", "track_events", "--from", &dir, "--jobs", "2"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        env.tier(&["load", "track_events", "--from", &dir, "--jobs", "2"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while ok_loads() < 5 {
         assert!(child.try_wait().unwrap().is_none(), "the load finished before it could be killed");

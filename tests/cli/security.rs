@@ -66,9 +66,21 @@ fn openssl(args: &[&str]) {
 fn self_signed(dir: &Path, name: &str) -> (String, String) {
     let (crt, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
     openssl(&[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        "-keyout", key.to_str().unwrap(), "-out", crt.to_str().unwrap(),
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        crt.to_str().unwrap(),
     ]);
     (crt.display().to_string(), key.display().to_string())
 }
@@ -93,7 +105,11 @@ fn sslmode_is_honoured_on_every_connection_path() {
     }
     let mut conf = std::fs::OpenOptions::new().append(true).open(pg.join("postgresql.conf")).unwrap();
     std::io::Write::write_all(&mut conf, b"\nssl = on\n").unwrap();
-    std::fs::write(pg.join("pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n").unwrap();
+    std::fs::write(
+        pg.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+    )
+    .unwrap();
     assert_eq!(db("stop").0, 0);
     assert_eq!(db("start").0, 0);
 

@@ -6,7 +6,8 @@ use crate::common::*;
 fn loaded(name: &str) -> Env {
     let env = Env::new(name);
     let data = env.data().to_str().unwrap().to_string();
-    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "3000", "--weather", "600", "--seed", "5", "--defect-share", "0.1", "--out", &data]));
+    let (code, _, err) =
+        run(env.tier_plain(&["gen", "--events", "3000", "--weather", "600", "--seed", "5", "--defect-share", "0.1", "--out", &data]));
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(env.tier(&["load"]));
     assert_eq!(code, 0, "{err}");
