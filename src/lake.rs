@@ -49,14 +49,18 @@ impl LakeWriter {
             return Ok(());
         }
         let frame = accepted.select(self.ds.fields.iter().map(|f| f.name))?;
-        let days: StringChunked =
-            frame.column(self.ds.day_field)?.datetime()?.physical().into_iter().map(|us| us.map(day_of_micros)).collect();
+        // Day numbers, not strings: one division per row, a label per distinct day.
+        const MICROS_PER_DAY: i64 = 86_400_000_000;
+        let days: Int64Chunked = frame.column(self.ds.day_field)?.datetime()?.physical().apply_values(|us| us.div_euclid(MICROS_PER_DAY));
         // A chunk spans a day or two: one filter per day beats a general group-by here.
-        let distinct: std::collections::BTreeSet<&str> = days.into_iter().map(|d| d.unwrap_or("unknown")).collect();
+        let distinct: std::collections::BTreeSet<Option<i64>> = days.into_iter().collect();
         for day in distinct {
-            let mask = if day == "unknown" { days.is_null() } else { days.equal(day) };
+            let mask = match day {
+                Some(d) => days.equal(d),
+                None => days.is_null(),
+            };
             let rows = frame.filter(&mask)?;
-            let day = day.to_string();
+            let day = day.map(|d| day_of_micros(d * MICROS_PER_DAY)).unwrap_or_else(|| "unknown".into());
             let writer = match self.writers.entry(day.clone()) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {

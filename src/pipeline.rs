@@ -60,11 +60,6 @@ pub struct Checked {
     pub accepted_digests: Vec<u128>,
 }
 
-/// Parses and checks one chunk. Pure apart from the dedupe state it carries forward.
-pub fn check_chunk(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe) -> PolarsResult<Checked> {
-    check_chunk_timed(ds, chunk, dedupe, &mut StageTimes::default())
-}
-
 /// Where one file's time went, per stage (logged with -v; see the README's profile).
 #[derive(Default, Debug)]
 pub struct StageTimes {
@@ -76,7 +71,9 @@ pub struct StageTimes {
     pub wait_write: std::time::Duration,
 }
 
-fn check_chunk_timed(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t: &mut StageTimes) -> PolarsResult<Checked> {
+/// Parses and checks one chunk, adding its time per stage to `t`. Pure apart from the
+/// dedupe state it carries forward.
+fn check_chunk(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t: &mut StageTimes) -> PolarsResult<Checked> {
     let mut clock = Instant::now();
     let mut lap = |d: &mut std::time::Duration| {
         let now = Instant::now();
@@ -152,7 +149,7 @@ pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mu
                 break;
             }
         };
-        let checked = match check_chunk_timed(ds, &chunk, &mut dedupe, &mut times) {
+        let checked = match check_chunk(ds, &chunk, &mut dedupe, &mut times) {
             Ok(c) => c,
             Err(e) => {
                 failure = Some(anyhow::Error::new(e).context(format!("{display}: checking records near line {}", chunk.spans[0].line)));
@@ -202,6 +199,9 @@ pub fn load_file(
 ) -> Result<LoadStats> {
     let started = Instant::now();
     let display = path.display().to_string();
+    if std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(Failure::Input(format!("{display}: is a directory, not an export file")).into());
+    }
     // Appends are recorded (and refused) by the file's own checksum, computed first so a
     // file already loaded is refused before the work; for a .gz file that is the
     // compressed bytes, as they sit on disk.
@@ -210,9 +210,6 @@ pub fn load_file(
         _ => None,
     };
     let append_checksum = file_checksum.as_deref().filter(|_| opts.mode == Mode::Append && !opts.force);
-    if std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(Failure::Input(format!("{display}: is a directory, not an export file")).into());
-    }
     // Writer thread: opens the transaction up front, so a lock wait or a refusal happens first.
     let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum, opts.force)?;
     let load_id = load.load_id;
@@ -244,7 +241,7 @@ pub fn load_file(
         to_writer.send(c).is_ok()
     });
     drop(to_writer);
-    let result = finish_load(writer, checked, lake_error, lake.as_mut(), &display, file_checksum, opts, started);
+    let result = finish_load(writer, checked, lake_error, lake.as_mut(), &display, file_checksum, opts);
     match (result, lake) {
         (Ok((load, stats)), lake) => {
             load.commit(&stats)?;
@@ -266,7 +263,6 @@ pub fn load_file(
 
 /// Everything between the last chunk and the commit: the writer's result, the counts'
 /// verdicts (empty input, too many rejects), the lake files closed.
-#[allow(clippy::too_many_arguments)]
 fn finish_load(
     writer: thread::JoinHandle<Result<TableLoad>>,
     checked: Result<LoadStats>,
@@ -275,7 +271,6 @@ fn finish_load(
     display: &str,
     file_checksum: Option<String>,
     opts: &LoadOptions,
-    started: Instant,
 ) -> Result<(TableLoad, LoadStats)> {
     // The writer's error, if any, explains why the sink stopped: report it first.
     let load = writer.join().map_err(|_| anyhow!("the writer thread panicked"))??;
@@ -308,7 +303,6 @@ fn finish_load(
     if let Some(l) = lake {
         l.finish()?;
     }
-    stats.seconds = started.elapsed().as_secs_f64();
     Ok((load, stats))
 }
 

@@ -27,8 +27,9 @@ macro_rules! dispatch {
     }};
 }
 
-/// Runs one query with `schema` (a plain identifier, see `cli::schema_name`) first on the search path. With `read_only`, the session is read-only, so a saved query that
-/// tries to write (a data-modifying CTE, `INSERT ... RETURNING`) fails instead.
+/// Runs one query with `schema` (a plain identifier, see `cli::schema_name`) first on
+/// the search path. With `read_only` the session is read-only, so a saved query that tries
+/// to write (a data-modifying CTE, `INSERT ... RETURNING`) fails instead.
 pub fn query_frame(url: &str, sql: &str, read_only: bool, schema: &str) -> Result<DataFrame> {
     query_frame_split(url, &[sql.to_string()], read_only, schema)
 }
@@ -68,7 +69,8 @@ pub fn query_frame_split(url: &str, sqls: &[String], read_only: bool, schema: &s
     };
     run.map_err(|e| Failure::Database(clean(&e, url)))?;
     // connectorx panics (rather than erroring) on a column type this build of Polars
-    // lacks, such as `numeric`; turn that into an error that says what to do.
+    // lacks, such as `numeric`; turn that into an error that says what to do. The quiet
+    // panic hook is process-wide for this moment; no other thread is expected to panic.
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| destination.polars()));

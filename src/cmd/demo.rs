@@ -38,7 +38,7 @@ pub fn run(args: &DemoArgs, data_dir: &Path, quiet: bool) -> Result<()> {
     let checks = super::validate::validate_all(None, data_dir, url, &opts.schema, quiet)?;
     println!("{}", crate::render::checks::table(&checks));
     let verdict = super::validate::verdict(&checks);
-    let (html, md) = super::report::write_report(&args.queries, &args.out, data_dir, url, &opts.schema, quiet)?;
+    let (html, md) = super::report::write_report(&args.queries, &args.out, data_dir, url, &opts.schema, quiet, Some(checks))?;
     eprintln!(
         "done: tables {} in schema {} (rejects in <table>_rejects, history in tier_loads)\nreport: {} (and {})",
         dataset::ALL.iter().map(|d| d.name).collect::<Vec<_>>().join(", "),
