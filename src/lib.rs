@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod dataset;
+pub mod dedupe;
 pub mod error;
 pub mod gen;
 pub mod lake;

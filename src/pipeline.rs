@@ -19,11 +19,12 @@ use anyhow::{anyhow, Context, Result};
 use polars::prelude::*;
 
 use crate::dataset::Dataset;
+use crate::dedupe::Dedupe;
 use crate::error::Failure;
 use crate::lake::LakeWriter;
 use crate::pg::copy::Reject;
 use crate::pg::load::{Mode, TableLoad};
-use crate::quality::{self, Dedupe, COL_NAN, COL_REASON};
+use crate::quality::{self, COL_NAN, COL_REASON};
 use crate::source::{Chunk, RecordReader};
 use crate::stats::LoadStats;
 use crate::transform::parse::{self, COL_DETAIL, COL_EXTRA, COL_LINE, COL_ROW};
@@ -56,8 +57,6 @@ pub struct Checked {
     pub rejects: Vec<Reject>,
     pub nan_as_null: u64,
     pub extra_keys: u64,
-    /// `quality::row_digests` of the accepted rows, in order.
-    pub accepted_digests: Vec<u128>,
 }
 
 /// Where one file's time went, per stage (logged with -v; see the README's profile).
@@ -72,8 +71,8 @@ pub struct StageTimes {
 }
 
 /// Parses and checks one chunk, adding its time per stage to `t`. Pure apart from the
-/// dedupe state it carries forward.
-fn check_chunk(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t: &mut StageTimes) -> PolarsResult<Checked> {
+/// duplicate check's state, which it carries forward.
+fn check_chunk(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<Checked> {
     let mut clock = Instant::now();
     let mut lap = |d: &mut std::time::Duration| {
         let now = Instant::now();
@@ -85,8 +84,24 @@ fn check_chunk(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t: &mut
     let extra_keys = parsed.column(COL_EXTRA)?.u32()?.sum().unwrap_or(0) as u64;
     let checked = quality::check(ds, parsed)?;
     lap(&mut t.rules);
-    let (checked, accepted_digests) = dedupe.mark(ds, checked)?;
+    let raw = |row: usize| chunk.bytes(&chunk.spans[row]).to_vec();
+    let checked = dedupe.mark(ds, checked, raw)?;
     lap(&mut t.dedupe);
+    let mut out = split(checked, raw)?;
+    out.extra_keys = extra_keys;
+    lap(&mut t.split);
+    Ok(out)
+}
+
+/// The rows the duplicate check held back, decided once the whole file is read.
+fn check_held(dedupe: Dedupe) -> Result<Option<Checked>> {
+    let Some(held) = dedupe.finish()? else { return Ok(None) };
+    let raw = &held.raw;
+    Ok(Some(split(held.checked, |row| raw[row].clone())?))
+}
+
+/// Splits a checked frame into accepted rows and rejects (with their raw records).
+fn split(checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> PolarsResult<Checked> {
     let reason = checked.column(COL_REASON)?.str()?;
     let accepted_mask = reason.is_null();
     let nan_as_null = checked.column(COL_NAN)?.u32()?.filter(&accepted_mask)?.sum().unwrap_or(0) as u64;
@@ -98,16 +113,14 @@ fn check_chunk(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t: &mut
     let details = rejected.column(COL_DETAIL)?.str()?;
     let mut rejects = Vec::with_capacity(rejected.height());
     for i in 0..rejected.height() {
-        let row = rows.get(i).expect("row numbers are never null") as usize;
         rejects.push(Reject {
             line: lines.get(i).unwrap_or_default(),
             reason: reasons.get(i).unwrap_or_default().to_string(),
             detail: details.get(i).map(str::to_string),
-            raw: chunk.bytes(&chunk.spans[row]).to_vec(),
+            raw: raw(rows.get(i).expect("row numbers are never null") as usize),
         });
     }
-    lap(&mut t.split);
-    Ok(Checked { accepted, rejects, nan_as_null, extra_keys, accepted_digests })
+    Ok(Checked { accepted, rejects, nan_as_null, extra_keys: 0 })
 }
 
 /// Reads and checks a whole file, handing each chunk's result to `sink` in order (it
@@ -138,6 +151,7 @@ pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mu
     let mut stats = LoadStats { table: ds.name.to_string(), file: display.clone(), file_size, ..Default::default() };
     let mut dedupe = Dedupe::default();
     let mut failure: Option<anyhow::Error> = None;
+    let mut stopped = false;
     let mut times = StageTimes::default();
     let mut waited = Instant::now();
     for chunk in from_reader.iter() {
@@ -149,33 +163,33 @@ pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mu
                 break;
             }
         };
+        if stats.records == 0 && chunk.offset_end > 0 && !crate::source::is_gzip(path) {
+            // Size the duplicate filter from the first chunk's records per byte.
+            let estimate = file_size as f64 * chunk.spans.len() as f64 / chunk.offset_end as f64;
+            dedupe.expect((estimate * 1.02) as usize);
+        }
         let checked = match check_chunk(ds, &chunk, &mut dedupe, &mut times) {
             Ok(c) => c,
             Err(e) => {
-                failure = Some(anyhow::Error::new(e).context(format!("{display}: checking records near line {}", chunk.spans[0].line)));
+                failure = Some(e.context(format!("{display}: checking records near line {}", chunk.spans[0].line)));
                 break;
             }
         };
-        if stats.records == 0 && chunk.offset_end > 0 && !crate::source::is_gzip(path) {
-            // Size the duplicate set once, from the first chunk's records per byte: growing
-            // it by doubling would hold the old and the new table at once at the end.
-            let estimate = file_size as f64 * chunk.spans.len() as f64 / chunk.offset_end as f64;
-            dedupe.reserve((estimate * 1.02) as usize);
-        }
         stats.records += chunk.spans.len() as u64;
-        stats.loaded += checked.accepted.height() as u64;
-        stats.nan_as_null += checked.nan_as_null;
-        stats.extra_keys += checked.extra_keys;
-        for r in &checked.rejects {
-            *stats.rejected.entry(r.reason.clone()).or_default() += 1;
-        }
         progress.advance(chunk.offset_end, stats.records);
-        let sent = Instant::now();
-        let more = sink(checked);
-        times.wait_write += sent.elapsed();
-        waited = Instant::now();
-        if !more {
+        if !deliver(&mut stats, checked, &mut sink, &mut times) {
+            stopped = true;
             break;
+        }
+        waited = Instant::now();
+    }
+    if failure.is_none() && !stopped {
+        match check_held(dedupe) {
+            Ok(Some(held)) => {
+                deliver(&mut stats, held, &mut sink, &mut times);
+            }
+            Ok(None) => {}
+            Err(e) => failure = Some(e.context(format!("{display}: deciding the rows held by the duplicate check"))),
         }
     }
     tracing::info!("{}: stage seconds {times:.2?}", stats.file);
@@ -187,6 +201,20 @@ pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mu
     stats.checksum = checksum;
     stats.seconds = started.elapsed().as_secs_f64();
     Ok(stats)
+}
+
+/// Counts one checked batch and hands it to `sink`; false when the sink wants no more.
+fn deliver(stats: &mut LoadStats, checked: Checked, sink: &mut impl FnMut(Checked) -> bool, times: &mut StageTimes) -> bool {
+    stats.loaded += checked.accepted.height() as u64;
+    stats.nan_as_null += checked.nan_as_null;
+    stats.extra_keys += checked.extra_keys;
+    for r in &checked.rejects {
+        *stats.rejected.entry(r.reason.clone()).or_default() += 1;
+    }
+    let sent = Instant::now();
+    let more = sink(checked);
+    times.wait_write += sent.elapsed();
+    more
 }
 
 /// Loads one file into one table over `client`.

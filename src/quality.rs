@@ -10,11 +10,9 @@
 //! 3. `bad_timestamp`, then `bad_number`: present but not castable (an infinite number
 //!    is not a number a measure can hold)
 //! 4. `out_of_range`: see `dataset::Range`; a rating must also be a whole number
-//! 5. `duplicate`: decided later across chunks, see `Dedupe`
+//! 5. `duplicate`: decided later across chunks, see `dedupe`
 //!
 //! A NaN measure becomes NULL and the row is kept; `__nan` counts them per row.
-
-use std::collections::HashMap;
 
 use polars::prelude::*;
 
@@ -162,111 +160,14 @@ fn parse_timestamps(c: Column) -> PolarsResult<Option<Column>> {
     Ok(Some(out.into_column()))
 }
 
-/// Rejects rows identical (after casting) to a row already accepted in the same load,
-/// across chunks. Keeps a 128-bit digest and the first line of each accepted row:
-/// 24 bytes a row (`[u64; 2]` and `u32` pack tighter than a 16-byte-aligned `u128`).
-/// This is the one part of a load whose memory grows with the file.
-#[derive(Default)]
-pub struct Dedupe {
-    seen: HashMap<[u64; 2], u32, ahash::RandomState>,
-}
-
-impl Dedupe {
-    /// Makes room for about `rows` accepted rows up front.
-    pub fn reserve(&mut self, rows: usize) {
-        self.seen.reserve(rows.saturating_sub(self.seen.len()));
-    }
-
-    /// Marks duplicates among the accepted rows of a checked frame, in row order. Also
-    /// returns the digests of the rows still accepted (validation sums them).
-    pub fn mark(&mut self, ds: &Dataset, checked: DataFrame) -> PolarsResult<(DataFrame, Vec<u128>)> {
-        let digests = row_digests(ds, &checked)?;
-        let reasons = checked.column(COL_REASON)?.str()?.clone();
-        let details = checked.column(COL_DETAIL)?.str()?.clone();
-        let lines = checked.column(COL_LINE)?.u64()?.clone();
-        let mut new_reason = StringChunkedBuilder::new(COL_REASON.into(), checked.height());
-        let mut new_detail = StringChunkedBuilder::new(COL_DETAIL.into(), checked.height());
-        let mut accepted = Vec::with_capacity(checked.height());
-        for (i, digest) in digests.into_iter().enumerate() {
-            let (reason, detail) = (reasons.get(i), details.get(i));
-            if reason.is_some() {
-                new_reason.append_option(reason);
-                new_detail.append_option(detail);
-                continue;
-            }
-            let line = lines.get(i).unwrap_or_default();
-            let key = [(digest >> 64) as u64, digest as u64];
-            match self.seen.get(&key) {
-                Some(first) => {
-                    new_reason.append_value(DUPLICATE);
-                    new_detail.append_value(format!("same as line {first}"));
-                }
-                None => {
-                    // Lines past u32::MAX only blur the "same as line" detail.
-                    self.seen.insert(key, line.min(u32::MAX as u64) as u32);
-                    accepted.push(digest);
-                    new_reason.append_null();
-                    new_detail.append_null();
-                }
-            }
-        }
-        let mut out = checked;
-        out.with_column(new_reason.finish().into_column())?;
-        out.with_column(new_detail.finish().into_column())?;
-        Ok((out, accepted))
-    }
-}
-
-/// A digest of each row's declared fields: two 64-bit lanes, each fed every cell's hash
-/// under its own key, mixed so that column order matters. Columnar: one pass per column.
-pub fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
-    let states = [
-        ahash::RandomState::with_seeds(0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344),
-        ahash::RandomState::with_seeds(0xa409_3822, 0x299f_31d0, 0x082e_fa98, 0xec4e_6c89),
-    ];
-    let n = df.height();
-    let (mut a, mut b) = (vec![0u64; n], vec![0u64; n]);
-    let mut mix = |i: usize, h1: u64, h2: u64| {
-        a[i] = (a[i] ^ h1).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23);
-        b[i] = (b[i].rotate_left(17) ^ h2).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
-    };
-    for field in ds.fields {
-        let column = df.column(field.name)?.as_materialized_series().rechunk();
-        match field.kind {
-            Kind::Text => {
-                for (i, v) in column.str()?.into_iter().enumerate() {
-                    mix(i, states[0].hash_one(v), states[1].hash_one(v));
-                }
-            }
-            Kind::Int => {
-                for (i, v) in column.i32()?.into_iter().enumerate() {
-                    mix(i, states[0].hash_one(v), states[1].hash_one(v));
-                }
-            }
-            Kind::Float => {
-                for (i, v) in column.f64()?.into_iter().enumerate() {
-                    let bits = v.map(f64::to_bits);
-                    mix(i, states[0].hash_one(bits), states[1].hash_one(bits));
-                }
-            }
-            Kind::Timestamp => {
-                for (i, v) in column.datetime()?.physical().into_iter().enumerate() {
-                    mix(i, states[0].hash_one(v), states[1].hash_one(v));
-                }
-            }
-        }
-    }
-    Ok(a.into_iter().zip(b).map(|(a, b)| ((a as u128) << 64) | b as u128).collect())
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dataset::{TRACK_EVENTS, WEATHER};
     use crate::transform::parse::COL_EXTRA;
 
     /// A parsed-looking frame: text columns for the named fields, nulls for the rest.
-    fn frame(ds: &'static Dataset, rows: &[&[(&str, Option<&str>)]]) -> DataFrame {
+    pub(crate) fn frame(ds: &'static Dataset, rows: &[&[(&str, Option<&str>)]]) -> DataFrame {
         let n = rows.len();
         let mut cols: Vec<Column> = ds
             .fields
@@ -284,13 +185,13 @@ mod tests {
         DataFrame::new(cols).unwrap()
     }
 
-    fn reasons(df: &DataFrame) -> Vec<Option<String>> {
+    pub(crate) fn reasons(df: &DataFrame) -> Vec<Option<String>> {
         df.column(COL_REASON).unwrap().str().unwrap().into_iter().map(|s| s.map(str::to_string)).collect()
     }
 
     const GOOD_WEATHER: [(&str, Option<&str>); 2] = [("city", Some("Zurich")), ("date_time", Some("2019-06-04 14:05:13"))];
 
-    fn weather(extra: &[(&'static str, Option<&'static str>)]) -> Vec<(&'static str, Option<&'static str>)> {
+    pub(crate) fn weather(extra: &[(&'static str, Option<&'static str>)]) -> Vec<(&'static str, Option<&'static str>)> {
         let mut v = GOOD_WEATHER.to_vec();
         for e in extra {
             v.retain(|(k, _)| k != &e.0);
@@ -371,19 +272,5 @@ mod tests {
         assert_eq!(r[6], None);
         assert_eq!(out.column("properties_rating").unwrap().i32().unwrap().get(6), Some(4));
         assert_eq!(out.column("sent_time").unwrap().datetime().unwrap().physical().get(0), Some(1_557_757_426_000_000));
-    }
-
-    #[test]
-    fn duplicates_are_found_across_frames_after_casting() {
-        let a = weather(&[("humidity", Some("0.5"))]);
-        let b = weather(&[("humidity", Some("0.50"))]); // same after casting
-        let c = weather(&[("humidity", Some("0.6"))]);
-        let bad = weather(&[("city", None)]);
-        let mut dd = Dedupe::default();
-        let first = dd.mark(&WEATHER, check(&WEATHER, frame(&WEATHER, &[&a, &c, &bad, &bad])).unwrap()).unwrap().0;
-        assert_eq!(reasons(&first), vec![None, None, Some(MISSING_REQUIRED.into()), Some(MISSING_REQUIRED.into())]);
-        let second = dd.mark(&WEATHER, check(&WEATHER, frame(&WEATHER, &[&b, &c])).unwrap()).unwrap().0;
-        assert_eq!(reasons(&second), vec![Some(DUPLICATE.into()), Some(DUPLICATE.into())]);
-        assert_eq!(second.column(COL_DETAIL).unwrap().str().unwrap().get(0), Some("same as line 1"));
     }
 }

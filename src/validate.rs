@@ -1,11 +1,13 @@
 //! What the source files say against what PostgreSQL holds.
 //!
 //! The source side is read with the load's own reader and rules (`pipeline::check_file`),
-//! never a second implementation. The database side is read back through connectorx.
-//! Both sides reduce rows to the same figures: counts, rows per day, and an
-//! order-independent digest of the loaded rows' contents (the sum of the per-row digests
-//! the duplicate check uses), so an edited value is caught, not only a missing row.
-//! The two sides are read at the same time (see `cmd::validate`).
+//! never a second implementation. Both sides reduce rows to the same figures: per day,
+//! the rows and the sum of PostgreSQL's 64-bit row hash (`hash_record_extended`), an
+//! order-independent digest of the contents, so an edited value is caught, not only a
+//! missing row, and the day it sits on is named. The database computes its side in one
+//! aggregate query (in parallel, next to the data) instead of sending every row back;
+//! this side computes the same hashes with `pg::hash`. The two sides are worked out at
+//! the same time (see `cmd::validate`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -13,42 +15,87 @@ use std::path::Path;
 use anyhow::Result;
 use polars::prelude::*;
 use postgres::Client;
+use rayon::prelude::*;
 
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, Kind};
 use crate::error::Failure;
 use crate::pg::connect::{describe, ident};
+use crate::pg::hash;
 use crate::pg::load::LEDGER;
 use crate::pipeline::{check_file, Progress};
-use crate::quality::row_digests;
-use crate::read;
 use crate::transform::timestamp::day_of_micros;
 
-/// Rows reduced to what validation compares.
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// One day's rows, reduced.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Day {
+    pub rows: u64,
+    /// The sum of the rows' hashes (as PostgreSQL's signed bigints, summed exactly).
+    pub digest: i128,
+}
+
+/// Rows reduced to what validation compares, by day (days since 1970-01-01).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Figures {
-    pub rows: u64,
-    pub per_day: BTreeMap<String, u64>,
-    pub digest: u128,
+    pub days: BTreeMap<i64, Day>,
 }
 
 impl Figures {
-    pub fn add(&mut self, ds: &Dataset, df: &DataFrame) -> PolarsResult<()> {
-        let digests = row_digests(ds, df)?;
-        self.add_digested(ds, df, &digests)
+    pub fn rows(&self) -> u64 {
+        self.days.values().map(|d| d.rows).sum()
     }
 
-    /// Like `add`, with the rows' digests already computed (the duplicate check has them).
-    pub fn add_digested(&mut self, ds: &Dataset, df: &DataFrame, digests: &[u128]) -> PolarsResult<()> {
-        self.rows += df.height() as u64;
-        for d in digests {
-            self.digest = self.digest.wrapping_add(*d);
-        }
-        let days = df.column(ds.day_field)?.datetime()?.physical();
-        for us in days.into_iter().flatten() {
-            *self.per_day.entry(day_of_micros(us)).or_default() += 1;
+    pub fn digest(&self) -> i128 {
+        self.days.values().map(|d| d.digest).sum()
+    }
+
+    /// Adds a frame of rows with the dataset's declared columns.
+    pub fn add(&mut self, ds: &Dataset, df: &DataFrame) -> PolarsResult<()> {
+        let hashes = row_hashes(ds, df)?;
+        let days = df.column(ds.day_field)?.datetime()?.physical().rechunk();
+        for (us, h) in days.into_iter().zip(hashes) {
+            // The day field is required, so never null in loaded rows.
+            let day = self.days.entry(us.unwrap_or_default().div_euclid(MICROS_PER_DAY)).or_default();
+            day.rows += 1;
+            day.digest += h as i64 as i128;
         }
         Ok(())
     }
+}
+
+/// `hash_record_extended(row, 0)` of each row, as the server computes it over the
+/// declared columns in declared order. In parallel over slices of rows.
+pub fn row_hashes(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u64>> {
+    const SLICE: usize = 8192;
+    let df = df.select(ds.fields.iter().map(|f| f.name))?;
+    let n = df.height();
+    let starts: Vec<usize> = (0..n).step_by(SLICE).collect();
+    let parts: Vec<PolarsResult<Vec<u64>>> = starts
+        .into_par_iter()
+        .map(|lo| {
+            let part = df.slice(lo as i64, SLICE);
+            let mut out = vec![0u64; part.height()];
+            for field in ds.fields {
+                let column = part.column(field.name)?.as_materialized_series().rechunk();
+                let mut fold = |i: usize, h: Option<u64>| out[i] = hash::combine(out[i], h.unwrap_or(0));
+                match field.kind {
+                    Kind::Text => column.str()?.iter().enumerate().for_each(|(i, v)| fold(i, v.map(|v| hash::text(v, 0)))),
+                    Kind::Int => column.i32()?.iter().enumerate().for_each(|(i, v)| fold(i, v.map(|v| hash::int4(v, 0)))),
+                    Kind::Float => column.f64()?.iter().enumerate().for_each(|(i, v)| fold(i, v.map(|v| hash::float8(v, 0)))),
+                    Kind::Timestamp => {
+                        column.datetime()?.physical().iter().enumerate().for_each(|(i, v)| fold(i, v.map(|v| hash::timestamp(v, 0))))
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .collect();
+    let mut all = Vec::with_capacity(n);
+    for p in parts {
+        all.extend(p?);
+    }
+    Ok(all)
 }
 
 /// One comparison.
@@ -100,7 +147,7 @@ pub fn read_source(ds: &'static Dataset, path: &Path, progress: &dyn Progress) -
     }
     let mut figures = Figures::default();
     let mut failure = None;
-    let stats = check_file(ds, path, progress, |checked| match figures.add_digested(ds, &checked.accepted, &checked.accepted_digests) {
+    let stats = check_file(ds, path, progress, |checked| match figures.add(ds, &checked.accepted) {
         Ok(()) => true,
         Err(e) => {
             failure = Some(e);
@@ -131,8 +178,8 @@ pub struct DatabaseSide {
 }
 
 /// Reads one table's side: the ledger entry for the file with `checksum` (else the table's
-/// latest load), the rows' figures through connectorx from `url`, and the rejects.
-pub fn read_database(ds: &'static Dataset, client: &mut Client, url: &str, schema: &str, checksum: &str) -> Result<DatabaseSide> {
+/// latest load), the rows' figures (one aggregate query) and the rejects.
+pub fn read_database(ds: &'static Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<DatabaseSide> {
     let t = ds.name;
     let s = ident(schema);
     let db = |e: postgres::Error| Failure::Database(describe(&e));
@@ -170,8 +217,23 @@ pub fn read_database(ds: &'static Dataset, client: &mut Client, url: &str, schem
         _ => String::new(),
     };
     let columns: Vec<String> = ds.fields.iter().map(|f| ident(f.name)).collect();
-    let frame = read::query_frame(url, &format!("SELECT {} FROM {s}.{}{scope}", columns.join(", "), ident(t)), true, schema)?;
-    side.loaded.add(ds, &frame)?;
+    // Per day: rows, and the sum of the row hashes as an exact numeric (text here, as the
+    // postgres crate has no numeric type); the day (UTC, whatever the session's time zone) as
+    // days since 1970-01-01.
+    let sql = format!(
+        "SELECT (r.{day} AT TIME ZONE 'UTC')::date - date '1970-01-01', count(*), sum(hash_record_extended(r, 0))::text
+         FROM (SELECT {cols} FROM {s}.{t}{scope}) r GROUP BY 1",
+        day = ident(ds.day_field),
+        cols = columns.join(", "),
+        t = ident(t),
+    );
+    for row in client.query(&sql, &[]).map_err(db)? {
+        let day: i32 = row.get(0);
+        let rows: i64 = row.get(1);
+        let digest: String = row.get(2);
+        let digest = digest.parse::<i128>().map_err(|e| anyhow::anyhow!("the server's digest sum {digest:?} is not an integer: {e}"))?;
+        side.loaded.days.insert(day as i64, Day { rows: rows as u64, digest });
+    }
     side.rejects_exist = exists(client, &ds.rejects_table())?;
     if side.rejects_exist {
         let sql = format!("SELECT reason, count(*) FROM {s}.{}{scope} GROUP BY reason", ident(&ds.rejects_table()));
@@ -200,7 +262,7 @@ pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Chec
     if let Some(l) = &db.load {
         checks.push(count_check(t, "records (file vs tier_loads)", source.records, l.records as u64));
     }
-    checks.push(count_check(t, "loaded rows", source.loaded.rows, db.loaded.rows));
+    checks.push(count_check(t, "loaded rows", source.loaded.rows(), db.loaded.rows()));
     if !db.rejects_exist {
         checks.push(text_check(t, "rejects table exists", "yes", "missing"));
     }
@@ -210,21 +272,43 @@ pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Chec
         let (e, a) = (source.rejected.get(r).copied().unwrap_or(0), db.rejected.get(r).copied().unwrap_or(0));
         checks.push(count_check(t, &format!("  rejected: {r}"), e, a));
     }
-    let (expected_days, actual_days) = (&source.loaded.per_day, &db.loaded.per_day);
-    let days: BTreeSet<&String> = expected_days.keys().chain(actual_days.keys()).collect();
-    let differing: Vec<&String> = days.iter().copied().filter(|d| expected_days.get(*d) != actual_days.get(*d)).collect();
-    let mut days_check = count_check(t, "days with rows", expected_days.len() as u64, actual_days.len() as u64);
+    let (expected, actual) = (&source.loaded.days, &db.loaded.days);
+    let days: BTreeSet<&i64> = expected.keys().chain(actual.keys()).collect();
+    let get = |m: &BTreeMap<i64, Day>, d: &i64| m.get(d).copied().unwrap_or_default();
+    let differing: Vec<&i64> = days.iter().copied().filter(|d| get(expected, d).rows != get(actual, d).rows).collect();
+    let mut days_check = count_check(t, "days with rows", expected.len() as u64, actual.len() as u64);
     if !differing.is_empty() {
         days_check.ok = false;
         days_check.diff = format!("{} days differ", differing.len());
     }
     checks.push(days_check);
     for d in differing {
-        let (e, a) = (expected_days.get(d).copied().unwrap_or(0), actual_days.get(d).copied().unwrap_or(0));
-        checks.push(count_check(t, &format!("  rows on {d}"), e, a));
+        checks.push(count_check(t, &format!("  rows on {}", day_name(*d)), get(expected, d).rows, get(actual, d).rows));
     }
-    checks.push(text_check(t, "content digest", &format!("{:032x}", source.loaded.digest), &format!("{:032x}", db.loaded.digest)));
+    let mut digest = text_check(t, "content digest", &digest_text(source.loaded.digest()), &digest_text(db.loaded.digest()));
+    // Days with the same rows but other contents: an edited value.
+    let edited: Vec<String> = days
+        .iter()
+        .filter(|d| get(expected, d).rows == get(actual, d).rows && get(expected, d).digest != get(actual, d).digest)
+        .map(|d| day_name(**d))
+        .collect();
+    if !edited.is_empty() {
+        digest.ok = false;
+        let shown: Vec<&str> = edited.iter().take(5).map(String::as_str).collect();
+        let more = if edited.len() > 5 { format!(" and {} more", edited.len() - 5) } else { String::new() };
+        digest.diff = format!("contents differ on {}{more}", shown.join(", "));
+    }
+    checks.push(digest);
     checks
+}
+
+fn day_name(day: i64) -> String {
+    day_of_micros(day * MICROS_PER_DAY)
+}
+
+/// A digest sum, whole (the sum of signed 64-bit hashes, as the server prints it).
+fn digest_text(sum: i128) -> String {
+    sum.to_string()
 }
 
 #[cfg(test)]
@@ -259,7 +343,9 @@ mod tests {
             f
         };
         assert_eq!(fig(&a), fig(&b));
-        assert_ne!(fig(&a).digest, fig(&edited).digest);
-        assert_eq!(fig(&a).per_day, BTreeMap::from([("1970-01-01".to_string(), 1), ("1970-01-02".to_string(), 1)]));
+        assert_ne!(fig(&a).digest(), fig(&edited).digest());
+        assert_eq!(fig(&a).days[&1], fig(&edited).days[&1]);
+        assert_ne!(fig(&a).days[&0], fig(&edited).days[&0]);
+        assert_eq!(fig(&a).days.iter().map(|(d, f)| (*d, f.rows)).collect::<Vec<_>>(), vec![(0, 1), (1, 1)]);
     }
 }

@@ -7,7 +7,8 @@ use crate::cli::QueryArgs;
 use crate::error::Failure;
 use crate::pg::{self, connect, quote};
 use crate::read;
-use crate::render::{export, table};
+use crate::render::export::{self, Batches};
+use crate::render::table;
 use crate::sql;
 
 /// A saved query with its placeholders filled, ready to run.
@@ -79,32 +80,28 @@ fn line_col(text: &str, position: usize) -> (usize, usize) {
 }
 
 pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
+    let format = args.format.into();
     let mut df = match &args.lake {
         Some(root) => lake_frame(args, root)?,
         None => {
-            let prepared = prepare(
-                &args.file,
-                &args.param,
-                args.conn.database_url.as_deref(),
-                &args.conn.schema,
-                data_dir,
-                args.partition_on.as_deref(),
-            )?;
-            let sqls = match (&args.partition_on, prepared.bounds) {
-                (Some(column), Some((min, max))) => read::partition_queries(&prepared.sql, column, min, max, args.partitions as usize),
-                _ => vec![prepared.sql.clone()],
-            };
-            read::query_frame_split(&prepared.target.url, &sqls, !args.write, &args.conn.schema)
-                .with_context(|| format!("{}: query failed", args.file.display()))?
+            let (prepared, sqls) = prepare_args(args, data_dir)?;
+            let read_only = !args.write;
+            let failed = || format!("{}: query failed", args.file.display());
+            if export::streams(format) {
+                // Written batch by batch as the rows arrive: never held whole. A file is
+                // written beside its final name and renamed once complete, so a query that
+                // fails halfway leaves no partial file (and an earlier one untouched).
+                let mut out = StreamedOutput::create(args.output.as_deref())?;
+                let mut batches = Batches::new(format, out.writer());
+                read::query_batches(&prepared.target.url, &sqls, read_only, &args.conn.schema, |batch| batches.write(batch))
+                    .with_context(failed)?;
+                batches.finish()?;
+                return out.complete();
+            }
+            read::query_frame_split(&prepared.target.url, &sqls, read_only, &args.conn.schema).with_context(failed)?
         }
     };
-    let format = args.format.into();
-    let mut out: Box<dyn Write> = match args.output.as_deref() {
-        None | Some("-") => Box::new(std::io::stdout().lock()),
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(|e| Failure::Input(format!("{path}: cannot create: {e}")))?,
-        )),
-    };
+    let mut out = open_output(args)?;
     if format == export::Format::Table {
         let (text, note) = table::frame(&df, args.limit);
         writeln!(out, "{text}")?;
@@ -117,6 +114,71 @@ pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// The prepared query and the SQL to run: split into --partitions ranges of
+/// --partition-on's column (its bounds are only looked up when there is more than one).
+fn prepare_args(args: &QueryArgs, data_dir: &Path) -> Result<(Prepared, Vec<String>)> {
+    let partition_on = args.partition_on.as_deref().filter(|_| args.partitions > 1);
+    let prepared = prepare(&args.file, &args.param, args.conn.database_url.as_deref(), &args.conn.schema, data_dir, partition_on)?;
+    let sqls = match (partition_on, prepared.bounds) {
+        (Some(column), Some((min, max))) => read::partition_queries(&prepared.sql, column, min, max, args.partitions as usize),
+        _ => vec![prepared.sql.clone()],
+    };
+    Ok((prepared, sqls))
+}
+
+/// --output's file, or stdout.
+fn open_output(args: &QueryArgs) -> Result<Box<dyn Write>> {
+    Ok(match args.output.as_deref() {
+        None | Some("-") => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| Failure::Input(format!("{path}: cannot create: {e}")))?,
+        )),
+    })
+}
+
+/// Where a streamed result goes: stdout, or a temporary file renamed to --output's path
+/// when complete.
+enum StreamedOutput {
+    Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    File { path: String, file: std::io::BufWriter<tempfile::NamedTempFile> },
+}
+
+impl StreamedOutput {
+    fn create(path: Option<&str>) -> Result<StreamedOutput> {
+        Ok(match path {
+            None | Some("-") => StreamedOutput::Stdout(std::io::BufWriter::new(std::io::stdout().lock())),
+            Some(path) => {
+                let dir = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let mut builder = tempfile::Builder::new();
+                builder.prefix(".tier-query-");
+                // As File::create would: 0666 less the umask (a temporary file is 0600).
+                #[cfg(unix)]
+                builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+                let file = builder.tempfile_in(dir).map_err(|e| Failure::Input(format!("{path}: cannot create: {e}")))?;
+                StreamedOutput::File { path: path.to_string(), file: std::io::BufWriter::with_capacity(1 << 20, file) }
+            }
+        })
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            StreamedOutput::Stdout(w) => w,
+            StreamedOutput::File { file, .. } => file,
+        }
+    }
+
+    fn complete(self) -> Result<()> {
+        match self {
+            StreamedOutput::Stdout(mut w) => w.flush()?,
+            StreamedOutput::File { path, file } => {
+                let file = file.into_inner().map_err(|e| Failure::Input(format!("{path}: cannot write: {}", e.error())))?;
+                file.persist(&path).map_err(|e| Failure::Input(format!("{path}: cannot create: {}", e.error)))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -37,8 +37,8 @@ pub fn validate_all(table: Option<&str>, data_dir: &Path, database_url: Option<&
         // with it known, both sides are read at once (the file here, PostgreSQL there).
         let checksum = checksum_file(&path)?;
         let mut client = connect::connect(&target, 3)?;
-        let (url, schema_owned) = (target.url.clone(), schema.to_string());
-        let database = std::thread::spawn(move || read_database(ds, &mut client, &url, &schema_owned, &checksum));
+        let schema_owned = schema.to_string();
+        let database = std::thread::spawn(move || read_database(ds, &mut client, &schema_owned, &checksum));
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let bar = FileBar::new(ds.name, size, quiet);
         let source = read_source(ds, &path, &bar);

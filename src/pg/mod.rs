@@ -5,6 +5,7 @@
 pub mod connect;
 pub mod copy;
 pub mod embedded;
+pub mod hash;
 pub mod load;
 pub mod quote;
 pub mod tls;

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use polars::io::parquet::write::BatchedWriter as ParquetBatches;
 use polars::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,4 +26,60 @@ pub fn write(df: &mut DataFrame, format: Format, out: &mut dyn Write) -> Result<
         Format::Table => unreachable!("tables are rendered by render::table"),
     }
     Ok(())
+}
+
+/// Writes a result that arrives in batches (see `read::query_batches`), each as it comes:
+/// CSV and NDJSON batches simply follow one another, Parquet gets a row group per batch.
+/// The first batch may be empty; it fixes the columns (and the CSV header).
+pub struct Batches<W: Write> {
+    format: Format,
+    out: Option<W>,
+    parquet: Option<ParquetBatches<W>>,
+    header_written: bool,
+}
+
+impl<W: Write> Batches<W> {
+    /// For the formats that `streams`; the caller flushes `out` after `finish`.
+    pub fn new(format: Format, out: W) -> Batches<W> {
+        assert!(streams(format), "{format:?} is written whole");
+        Batches { format, out: Some(out), parquet: None, header_written: false }
+    }
+
+    pub fn write(&mut self, mut batch: DataFrame) -> Result<()> {
+        match self.format {
+            Format::Parquet => {
+                if self.parquet.is_none() {
+                    let out = self.out.take().expect("the output is only taken once");
+                    self.parquet = Some(ParquetWriter::new(out).batched(&batch.schema())?);
+                }
+                if batch.height() > 0 {
+                    self.parquet.as_mut().expect("created above").write_batch(&batch)?;
+                }
+            }
+            Format::Csv => {
+                let out = self.out.as_mut().expect("kept for CSV");
+                CsvWriter::new(out).include_header(!self.header_written).finish(&mut batch)?;
+                self.header_written = true;
+            }
+            Format::Ndjson if batch.height() > 0 => {
+                JsonWriter::new(self.out.as_mut().expect("kept for NDJSON")).with_json_format(JsonFormat::JsonLines).finish(&mut batch)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Finishes the file (Parquet's footer).
+    pub fn finish(self) -> Result<()> {
+        if let Some(p) = self.parquet {
+            p.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `format` can be written a batch at a time (CSV, NDJSON, Parquet); the others
+/// need the whole result (`write`).
+pub fn streams(format: Format) -> bool {
+    matches!(format, Format::Csv | Format::Ndjson | Format::Parquet)
 }

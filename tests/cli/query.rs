@@ -132,3 +132,47 @@ fn partitioned_reads_return_the_same_rows() {
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("nope"), "{err}");
 }
+
+#[test]
+fn large_results_stream_whole_in_every_file_format() {
+    let env = weather_env("q_stream");
+    // Several of the reader's 64K-row batches, from two connections.
+    let sql = "select x::bigint as x, (x % 7)::float8 / 2 as half, 'row ' || x as label from generate_series(1, 150000) x";
+    let extra = ["--partition-on", "x", "--partitions", "2"];
+    let (code, out, err) = query(&env, sql, &[&["--format", "csv"], &extra[..]].concat());
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("x,half,label"), "one header");
+    let xs: std::collections::BTreeSet<u64> = lines.map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    assert_eq!((xs.len(), xs.first(), xs.last()), (150_000, Some(&1), Some(&150_000)));
+    let (code, out, _) = query(&env, sql, &[&["--format", "ndjson"], &extra[..]].concat());
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 150_000);
+    let parquet = env.data().join("big.parquet");
+    let (code, _, err) = query(&env, sql, &[&["--format", "parquet", "-o", parquet.to_str().unwrap()], &extra[..]].concat());
+    assert_eq!(code, 0, "{err}");
+    use polars::prelude::*;
+    let df = ParquetReader::new(std::fs::File::open(&parquet).unwrap()).finish().unwrap();
+    assert_eq!(df.height(), 150_000);
+    assert_eq!(df.column("x").unwrap().as_materialized_series().sum::<i64>().unwrap(), 150_000 * 150_001 / 2);
+    assert_eq!(df.column("label").unwrap().dtype(), &DataType::String);
+}
+
+#[test]
+fn a_query_that_fails_midway_leaves_no_partial_file() {
+    let env = weather_env("q_partial");
+    let csv = env.data().join("keep.csv");
+    std::fs::write(&csv, "earlier\n").unwrap();
+    // The server has sent 100,000 rows (written as batches) when the division fails.
+    let sql = "select x, 1 / (100001 - x) as y from generate_series(1, 200000) x";
+    let (code, _, err) = query(&env, sql, &["--format", "csv", "-o", csv.to_str().unwrap()]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("division by zero"), "{err}");
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), "earlier\n", "the earlier file is untouched");
+    let leftovers: Vec<_> = std::fs::read_dir(env.data())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tier-query-"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file is left: {leftovers:?}");
+}

@@ -58,6 +58,8 @@ fn an_edited_value_is_caught() {
     sql(&env, "UPDATE {s}.weather SET humidity = 0.4242 WHERE ctid = (SELECT min(ctid) FROM {s}.weather)");
     let f = failing(&env);
     assert_eq!(f, vec![("weather".to_string(), "content digest".to_string())]);
+    let (_, out, _) = run(env.tier(&["validate", "--format", "json"]));
+    assert!(out.contains("contents differ on "), "the day of the edit is named: {out}");
 }
 
 #[test]
@@ -91,4 +93,46 @@ fn validate_cannot_check_without_files_or_database() {
     cmd.env_remove("DATABASE_URL");
     let (code, _, err) = run(cmd);
     assert_eq!(code, 4, "{err}");
+}
+
+/// `pg::hash` must agree with the server's own functions, value for value: validate compares
+/// sums of them. Lengths 0-40 cover every tail of the 12-byte blocks.
+#[test]
+fn client_side_hashes_match_the_servers() {
+    use tier::pg::hash;
+    let mut db = client();
+    let texts: Vec<String> =
+        (0..41).map(|n| (0..n).map(|i| char::from(b'a' + ((i * 7 + n) % 26) as u8)).collect()).chain(["Zürich ✓".to_string()]).collect();
+    for seed in [0i64, 1, -5, 0x1234_5678_9abc] {
+        for t in &texts {
+            let server: i64 = db.query_one("SELECT hashtextextended($1, $2)", &[t, &seed]).unwrap().get(0);
+            assert_eq!(hash::text(t, seed as u64) as i64, server, "text {t:?} seed {seed}");
+        }
+        for v in [0i32, 1, -1, 5, i32::MAX, i32::MIN, 123_456] {
+            let server: i64 = db.query_one("SELECT hashint4extended($1, $2)", &[&v, &seed]).unwrap().get(0);
+            assert_eq!(hash::int4(v, seed as u64) as i64, server, "int4 {v} seed {seed}");
+        }
+        for v in [0.0f64, -0.0, 0.0305, -12.5, 1e300, f64::MIN_POSITIVE, 29.09] {
+            let server: i64 = db.query_one("SELECT hashfloat8extended($1, $2)", &[&v, &seed]).unwrap().get(0);
+            assert_eq!(hash::float8(v, seed as u64) as i64, server, "float8 {v} seed {seed}");
+        }
+        for (text, unix_micros) in [
+            ("2019-05-13 14:23:41", 1_557_757_421_000_000i64),
+            ("1969-12-31 23:59:59.5", -500_000),
+            ("2000-01-01 00:00:00", 946_684_800_000_000),
+        ] {
+            let server: i64 = db.query_one("SELECT timestamp_hash_extended($1::text::timestamp, $2)", &[&text, &seed]).unwrap().get(0);
+            assert_eq!(hash::timestamp(unix_micros, seed as u64) as i64, server, "timestamp {text} seed {seed}");
+        }
+    }
+    // A whole row, NULLs included, as validate asks for it.
+    let server: i64 = db
+        .query_one("SELECT hash_record_extended(r, 0) FROM (SELECT 'Oslo'::text, NULL::float8, 0.5::float8, 3::int4, '2019-05-13 14:23:41'::timestamp) r", &[])
+        .unwrap()
+        .get(0);
+    let mut h = 0u64;
+    for e in [hash::text("Oslo", 0), 0, hash::float8(0.5, 0), hash::int4(3, 0), hash::timestamp(1_557_757_421_000_000, 0)] {
+        h = hash::combine(h, e);
+    }
+    assert_eq!(h as i64, server);
 }
