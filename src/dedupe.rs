@@ -20,8 +20,9 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use fastbloom::BloomFilter;
 use polars::prelude::*;
 
-use crate::dataset::{Dataset, Kind};
+use crate::dataset::Dataset;
 use crate::quality::{COL_REASON, DUPLICATE};
+use crate::rows::{self, Cell};
 use crate::transform::parse::{COL_DETAIL, COL_LINE, COL_ROW};
 
 /// Chance matches the filter may let through, as a share of rows.
@@ -228,46 +229,26 @@ pub enum DedupeError {
     TempFile(std::io::Error),
 }
 
-/// A digest of each row's declared fields: two 64-bit lanes, each fed every cell's hash
-/// under its own key, mixed so that column order matters. Columnar: one pass per column.
+/// A 128-bit digest of each row's declared fields: two 64-bit lanes, each fed every cell's
+/// hash under its own key, mixed so that column order matters.
 pub fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
-    let states = [
+    let keys = [
         ahash::RandomState::with_seeds(0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344),
         ahash::RandomState::with_seeds(0xa409_3822, 0x299f_31d0, 0x082e_fa98, 0xec4e_6c89),
     ];
-    let n = df.height();
-    let (mut a, mut b) = (vec![0u64; n], vec![0u64; n]);
-    let mut mix = |i: usize, h1: u64, h2: u64| {
-        a[i] = (a[i] ^ h1).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23);
-        b[i] = (b[i].rotate_left(17) ^ h2).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
-    };
-    for field in ds.fields {
-        let column = df.column(field.name)?.as_materialized_series().rechunk();
-        match field.kind {
-            Kind::Text => {
-                for (i, v) in column.str()?.into_iter().enumerate() {
-                    mix(i, states[0].hash_one(v), states[1].hash_one(v));
-                }
-            }
-            Kind::Int => {
-                for (i, v) in column.i32()?.into_iter().enumerate() {
-                    mix(i, states[0].hash_one(v), states[1].hash_one(v));
-                }
-            }
-            Kind::Float => {
-                for (i, v) in column.f64()?.into_iter().enumerate() {
-                    let bits = v.map(f64::to_bits);
-                    mix(i, states[0].hash_one(bits), states[1].hash_one(bits));
-                }
-            }
-            Kind::Timestamp => {
-                for (i, v) in column.datetime()?.physical().into_iter().enumerate() {
-                    mix(i, states[0].hash_one(v), states[1].hash_one(v));
-                }
-            }
+    fn cell_hash(key: &ahash::RandomState, cell: Cell<'_>) -> u64 {
+        match cell {
+            Cell::Text(v) => key.hash_one(v),
+            Cell::Int(v) => key.hash_one(v),
+            Cell::Float(v) => key.hash_one(v.map(f64::to_bits)),
+            Cell::Timestamp(v) => key.hash_one(v),
         }
     }
-    Ok(a.into_iter().zip(b).map(|(a, b)| ((a as u128) << 64) | b as u128).collect())
+    let lanes = rows::fold(ds, df, (0u64, 0u64), |(a, b), cell| {
+        *a = (*a ^ cell_hash(&keys[0], cell)).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23);
+        *b = (b.rotate_left(17) ^ cell_hash(&keys[1], cell)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    })?;
+    Ok(lanes.into_iter().map(|(a, b)| ((a as u128) << 64) | b as u128).collect())
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod progress;
 pub mod quality;
 pub mod read;
 pub mod render;
+pub mod rows;
 pub mod source;
 pub mod sql;
 pub mod stats;

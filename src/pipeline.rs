@@ -1,14 +1,15 @@
-//! One file's load, as three overlapping stages joined by bounded channels:
+//! One file's load, as four overlapping stages joined by bounded channels:
 //!
 //! ```text
 //! reader thread:  file -> chunks of records (framing, checksum)
-//! this thread:    chunk -> text frame -> casts and rules -> duplicates -> accepted + rejects
+//! rules thread:   chunk -> text frame -> casts and rules
+//! this thread:    duplicates (in file order) -> accepted + rejects -> sink
 //! writer thread:  binary COPY into the staging table, then swap and commit
 //! ```
 //!
-//! Parsing and rule checks use every core (rayon / Polars) while the writer streams the
-//! previous chunk into Postgres; the channels hold at most two chunks each, so memory is
-//! bounded by the chunk size, not the file size.
+//! Parsing, rule checks and row digests use every core (rayon / Polars) while the writer
+//! streams an earlier chunk into Postgres; the channels hold one or two chunks each, so
+//! memory is bounded by the chunk size, not the file size.
 
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -60,36 +61,61 @@ pub struct Checked {
 }
 
 /// Where one file's time went, per stage (logged with -v; see the README's profile).
+/// The rules thread's stages (`wait_read`, `parse`, `rules`) overlap with the others.
 #[derive(Default, Debug)]
 pub struct StageTimes {
     pub wait_read: std::time::Duration,
     pub parse: std::time::Duration,
     pub rules: std::time::Duration,
+    pub wait_rules: std::time::Duration,
     pub dedupe: std::time::Duration,
     pub split: std::time::Duration,
     pub wait_write: std::time::Duration,
 }
 
-/// Parses and checks one chunk, adding its time per stage to `t`. Pure apart from the
-/// duplicate check's state, which it carries forward.
-fn check_chunk(ds: &'static Dataset, chunk: &Chunk, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<Checked> {
-    let mut clock = Instant::now();
-    let mut lap = |d: &mut std::time::Duration| {
-        let now = Instant::now();
-        *d += now - clock;
-        clock = now;
-    };
+impl StageTimes {
+    fn add(&mut self, other: &StageTimes) {
+        self.wait_read += other.wait_read;
+        self.parse += other.parse;
+        self.rules += other.rules;
+        self.wait_rules += other.wait_rules;
+        self.dedupe += other.dedupe;
+        self.split += other.split;
+        self.wait_write += other.wait_write;
+    }
+}
+
+/// A chunk with its rows parsed, cast and checked by every rule but `duplicate`.
+struct Ruled {
+    chunk: Chunk,
+    checked: DataFrame,
+    extra_keys: u64,
+}
+
+/// Parses and checks one chunk (everything but duplicates, which need the rows before it),
+/// adding its time per stage to `t`.
+fn rule_chunk(ds: &'static Dataset, chunk: &Chunk, t: &mut StageTimes) -> PolarsResult<(DataFrame, u64)> {
+    let clock = Instant::now();
     let parsed = parse::parse_chunk(ds, chunk)?;
-    lap(&mut t.parse);
+    let parsed_at = Instant::now();
+    t.parse += parsed_at - clock;
     let extra_keys = parsed.column(COL_EXTRA)?.u32()?.sum().unwrap_or(0) as u64;
     let checked = quality::check(ds, parsed)?;
-    lap(&mut t.rules);
+    t.rules += parsed_at.elapsed();
+    Ok((checked, extra_keys))
+}
+
+/// Marks a ruled chunk's duplicates and splits it into accepted rows and rejects.
+fn finish_chunk(ds: &'static Dataset, ruled: Ruled, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<Checked> {
+    let clock = Instant::now();
+    let chunk = &ruled.chunk;
     let raw = |row: usize| chunk.bytes(&chunk.spans[row]).to_vec();
-    let checked = dedupe.mark(ds, checked, raw)?;
-    lap(&mut t.dedupe);
+    let checked = dedupe.mark(ds, ruled.checked, raw)?;
+    let marked_at = Instant::now();
+    t.dedupe += marked_at - clock;
     let mut out = split(checked, raw)?;
-    out.extra_keys = extra_keys;
-    lap(&mut t.split);
+    out.extra_keys = ruled.extra_keys;
+    t.split += marked_at.elapsed();
     Ok(out)
 }
 
@@ -131,15 +157,15 @@ pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mu
     let display = path.display().to_string();
     let mut reader = RecordReader::open(path)?;
     // Reader thread: framing and hashing overlap with parsing.
-    let (to_main, from_reader) = sync_channel::<Result<Chunk>>(2);
+    let (to_rules, from_reader) = sync_channel::<Result<Chunk>>(2);
     let reader_thread = thread::Builder::new().name("tier-read".into()).spawn(move || -> String {
         loop {
             let next = reader.next_chunk();
             let stop = !matches!(next, Ok(Some(_)));
             let sent = match next {
-                Ok(Some(c)) => to_main.send(Ok(c)),
+                Ok(Some(c)) => to_rules.send(Ok(c)),
                 Ok(None) => break,
-                Err(e) => to_main.send(Err(e)),
+                Err(e) => to_rules.send(Err(e)),
             };
             if stop || sent.is_err() {
                 break;
@@ -148,35 +174,60 @@ pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mu
         reader.checksum()
     })?;
 
+    // Rules thread: parsing and rule checks of one chunk overlap with the duplicate check,
+    // the split and the sink (COPY, or validate's figures) of the chunk before.
+    let (to_main, from_rules) = sync_channel::<Result<Ruled>>(1);
+    let rules_display = display.clone();
+    let rules_thread = thread::Builder::new().name("tier-rules".into()).spawn(move || -> StageTimes {
+        let mut times = StageTimes::default();
+        let mut waited = Instant::now();
+        for chunk in from_reader.iter() {
+            times.wait_read += waited.elapsed();
+            let ruled = chunk.and_then(|chunk| match rule_chunk(ds, &chunk, &mut times) {
+                Ok((checked, extra_keys)) => Ok(Ruled { chunk, checked, extra_keys }),
+                Err(e) => {
+                    Err(anyhow::Error::new(e).context(format!("{rules_display}: checking records near line {}", chunk.spans[0].line)))
+                }
+            });
+            let stop = ruled.is_err();
+            if to_main.send(ruled).is_err() || stop {
+                break;
+            }
+            waited = Instant::now();
+        }
+        times
+    })?;
+
     let mut stats = LoadStats { table: ds.name.to_string(), file: display.clone(), file_size, ..Default::default() };
     let mut dedupe = Dedupe::default();
     let mut failure: Option<anyhow::Error> = None;
     let mut stopped = false;
     let mut times = StageTimes::default();
     let mut waited = Instant::now();
-    for chunk in from_reader.iter() {
-        times.wait_read += waited.elapsed();
-        let chunk = match chunk {
-            Ok(c) => c,
+    for ruled in from_rules.iter() {
+        times.wait_rules += waited.elapsed();
+        let ruled = match ruled {
+            Ok(r) => r,
             Err(e) => {
                 failure = Some(e);
                 break;
             }
         };
-        if stats.records == 0 && chunk.offset_end > 0 && !crate::source::is_gzip(path) {
+        let (records, offset_end, first_line) = (ruled.chunk.spans.len() as u64, ruled.chunk.offset_end, ruled.chunk.spans[0].line);
+        if stats.records == 0 && offset_end > 0 && !crate::source::is_gzip(path) {
             // Size the duplicate filter from the first chunk's records per byte.
-            let estimate = file_size as f64 * chunk.spans.len() as f64 / chunk.offset_end as f64;
+            let estimate = file_size as f64 * records as f64 / offset_end as f64;
             dedupe.expect((estimate * 1.02) as usize);
         }
-        let checked = match check_chunk(ds, &chunk, &mut dedupe, &mut times) {
+        let checked = match finish_chunk(ds, ruled, &mut dedupe, &mut times) {
             Ok(c) => c,
             Err(e) => {
-                failure = Some(e.context(format!("{display}: checking records near line {}", chunk.spans[0].line)));
+                failure = Some(e.context(format!("{display}: checking records near line {first_line}")));
                 break;
             }
         };
-        stats.records += chunk.spans.len() as u64;
-        progress.advance(chunk.offset_end, stats.records);
+        stats.records += records;
+        progress.advance(offset_end, stats.records);
         if !deliver(&mut stats, checked, &mut sink, &mut times) {
             stopped = true;
             break;
@@ -192,8 +243,11 @@ pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mu
             Err(e) => failure = Some(e.context(format!("{display}: deciding the rows held by the duplicate check"))),
         }
     }
+    // Stopping early: the closed channels stop the rules thread, and it the reader.
+    drop(from_rules);
+    let rule_times = rules_thread.join().map_err(|_| anyhow!("the rules thread panicked"))?;
+    times.add(&rule_times);
     tracing::info!("{}: stage seconds {times:.2?}", stats.file);
-    drop(from_reader);
     let checksum = reader_thread.join().map_err(|_| anyhow!("the reader thread panicked"))?;
     if let Some(e) = failure {
         return Err(e);

@@ -2,12 +2,29 @@
 
 use std::io::IsTerminal;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::pipeline::Progress;
 
 pub struct FileBar {
     bar: ProgressBar,
+}
+
+/// Bars for files read at the same time, one line each.
+pub struct FileBars {
+    group: MultiProgress,
+    quiet: bool,
+}
+
+impl FileBars {
+    pub fn new(quiet: bool) -> Self {
+        FileBars { group: MultiProgress::new(), quiet }
+    }
+
+    pub fn add(&self, label: &str, bytes: u64) -> FileBar {
+        let FileBar { bar } = FileBar::new(label, bytes, self.quiet);
+        FileBar { bar: self.group.add(bar) }
+    }
 }
 
 impl FileBar {

@@ -15,14 +15,14 @@ use std::path::Path;
 use anyhow::Result;
 use polars::prelude::*;
 use postgres::Client;
-use rayon::prelude::*;
 
-use crate::dataset::{Dataset, Kind};
+use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::pg::connect::{describe, ident};
 use crate::pg::hash;
 use crate::pg::load::LEDGER;
 use crate::pipeline::{check_file, Progress};
+use crate::rows::{self, Cell};
 use crate::transform::timestamp::day_of_micros;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -65,37 +65,17 @@ impl Figures {
 }
 
 /// `hash_record_extended(row, 0)` of each row, as the server computes it over the
-/// declared columns in declared order. In parallel over slices of rows.
+/// declared columns in declared order (a NULL counts as 0).
 pub fn row_hashes(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u64>> {
-    const SLICE: usize = 8192;
-    let df = df.select(ds.fields.iter().map(|f| f.name))?;
-    let n = df.height();
-    let starts: Vec<usize> = (0..n).step_by(SLICE).collect();
-    let parts: Vec<PolarsResult<Vec<u64>>> = starts
-        .into_par_iter()
-        .map(|lo| {
-            let part = df.slice(lo as i64, SLICE);
-            let mut out = vec![0u64; part.height()];
-            for field in ds.fields {
-                let column = part.column(field.name)?.as_materialized_series().rechunk();
-                let mut fold = |i: usize, h: Option<u64>| out[i] = hash::combine(out[i], h.unwrap_or(0));
-                match field.kind {
-                    Kind::Text => column.str()?.iter().enumerate().for_each(|(i, v)| fold(i, v.map(|v| hash::text(v, 0)))),
-                    Kind::Int => column.i32()?.iter().enumerate().for_each(|(i, v)| fold(i, v.map(|v| hash::int4(v, 0)))),
-                    Kind::Float => column.f64()?.iter().enumerate().for_each(|(i, v)| fold(i, v.map(|v| hash::float8(v, 0)))),
-                    Kind::Timestamp => {
-                        column.datetime()?.physical().iter().enumerate().for_each(|(i, v)| fold(i, v.map(|v| hash::timestamp(v, 0))))
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .collect();
-    let mut all = Vec::with_capacity(n);
-    for p in parts {
-        all.extend(p?);
-    }
-    Ok(all)
+    rows::fold(ds, df, 0u64, |h, cell| {
+        let element = match cell {
+            Cell::Text(v) => v.map(|v| hash::text(v, 0)),
+            Cell::Int(v) => v.map(|v| hash::int4(v, 0)),
+            Cell::Float(v) => v.map(|v| hash::float8(v, 0)),
+            Cell::Timestamp(v) => v.map(|v| hash::timestamp(v, 0)),
+        };
+        *h = hash::combine(*h, element.unwrap_or(0));
+    })
 }
 
 /// One comparison.
@@ -177,45 +157,70 @@ pub struct DatabaseSide {
     rejected: BTreeMap<String, u64>,
 }
 
-/// Reads one table's side: the ledger entry for the file with `checksum` (else the table's
-/// latest load), the rows' figures (one aggregate query) and the rejects.
-pub fn read_database(ds: &'static Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<DatabaseSide> {
-    let t = ds.name;
-    let s = ident(schema);
-    let db = |e: postgres::Error| Failure::Database(describe(&e));
-    let exists = |client: &mut Client, table: &str| -> Result<bool> {
-        let row = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{s}.{}", ident(table))]).map_err(db)?;
-        Ok(row.get(0))
-    };
-    let load = if exists(client, LEDGER)? {
-        let sql = format!(
-            "SELECT id, checksum, records, mode = 'append' FROM {s}.{LEDGER} WHERE table_name = $1 AND status = 'ok'
-             ORDER BY (checksum = $2) DESC, id DESC LIMIT 1"
-        );
-        client.query_opt(&sql, &[&t, &checksum]).map_err(db)?.map(|r| LoadRecord {
-            id: r.get(0),
-            checksum: r.get(1),
-            records: r.get(2),
-            append: r.get(3),
-        })
-    } else {
-        None
-    };
-    let mut side = DatabaseSide {
-        load,
-        table_exists: exists(client, t)?,
-        rejects_exist: false,
-        loaded: Figures::default(),
-        rejected: BTreeMap::new(),
-    };
-    if !side.table_exists {
-        return Ok(side);
+/// Reads one table's side while the file is still being read, before its checksum (which
+/// names the file's ledger entry) is known: the figures of the table's latest load. `settle`
+/// then fixes the guess up once the checksum is known.
+pub fn read_database(ds: &'static Dataset, client: &mut Client, schema: &str) -> Result<DatabaseSide> {
+    let load = ledger_entry(ds, client, schema, None)?;
+    let table_exists = exists(client, schema, ds.name)?;
+    let mut side = DatabaseSide { load, table_exists, rejects_exist: false, loaded: Figures::default(), rejected: BTreeMap::new() };
+    if side.table_exists {
+        read_rows(ds, client, schema, &mut side)?;
     }
-    // In append mode the table holds many files: compare this file's rows only.
-    let scope = match &side.load {
+    Ok(side)
+}
+
+/// Settles a side read by `read_database` on the ledger entry of the file with `checksum`
+/// (else the latest load). Only when that entry scopes other rows than the guess (an older
+/// file of an append-mode table) are the figures read again.
+pub fn settle(ds: &'static Dataset, client: &mut Client, schema: &str, mut side: DatabaseSide, checksum: &str) -> Result<DatabaseSide> {
+    let load = ledger_entry(ds, client, schema, Some(checksum))?;
+    let reread = side.table_exists && scope(&load) != scope(&side.load);
+    side.load = load;
+    if reread {
+        read_rows(ds, client, schema, &mut side)?;
+    }
+    Ok(side)
+}
+
+fn db(e: postgres::Error) -> anyhow::Error {
+    Failure::Database(describe(&e)).into()
+}
+
+fn exists(client: &mut Client, schema: &str, table: &str) -> Result<bool> {
+    let row = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{}.{}", ident(schema), ident(table))]).map_err(db)?;
+    Ok(row.get(0))
+}
+
+/// The table's ledger entry with `checksum` if there is one, else its latest.
+fn ledger_entry(ds: &Dataset, client: &mut Client, schema: &str, checksum: Option<&str>) -> Result<Option<LoadRecord>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT id, checksum, records, mode = 'append' FROM {}.{LEDGER} WHERE table_name = $1 AND status = 'ok'
+         ORDER BY (checksum = $2) IS TRUE DESC, id DESC LIMIT 1",
+        ident(schema)
+    );
+    Ok(client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)?.map(|r| LoadRecord {
+        id: r.get(0),
+        checksum: r.get(1),
+        records: r.get(2),
+        append: r.get(3),
+    }))
+}
+
+/// In append mode the table holds many files: the rows of this file's load only.
+fn scope(load: &Option<LoadRecord>) -> String {
+    match load {
         Some(l) if l.append => format!(" WHERE load_id = {}", l.id),
         _ => String::new(),
-    };
+    }
+}
+
+/// The loaded rows' figures (one aggregate query) and the rejects, in `side.load`'s scope.
+fn read_rows(ds: &'static Dataset, client: &mut Client, schema: &str, side: &mut DatabaseSide) -> Result<()> {
+    let (s, t, scope) = (ident(schema), ident(ds.name), scope(&side.load));
     let columns: Vec<String> = ds.fields.iter().map(|f| ident(f.name)).collect();
     // Per day: rows, and the sum of the row hashes as an exact numeric (text here, as the
     // postgres crate has no numeric type); the day (UTC, whatever the session's time zone) as
@@ -225,8 +230,8 @@ pub fn read_database(ds: &'static Dataset, client: &mut Client, schema: &str, ch
          FROM (SELECT {cols} FROM {s}.{t}{scope}) r GROUP BY 1",
         day = ident(ds.day_field),
         cols = columns.join(", "),
-        t = ident(t),
     );
+    side.loaded = Figures::default();
     for row in client.query(&sql, &[]).map_err(db)? {
         let day: i32 = row.get(0);
         let rows: i64 = row.get(1);
@@ -234,14 +239,15 @@ pub fn read_database(ds: &'static Dataset, client: &mut Client, schema: &str, ch
         let digest = digest.parse::<i128>().map_err(|e| anyhow::anyhow!("the server's digest sum {digest:?} is not an integer: {e}"))?;
         side.loaded.days.insert(day as i64, Day { rows: rows as u64, digest });
     }
-    side.rejects_exist = exists(client, &ds.rejects_table())?;
+    side.rejects_exist = exists(client, schema, &ds.rejects_table())?;
+    side.rejected.clear();
     if side.rejects_exist {
         let sql = format!("SELECT reason, count(*) FROM {s}.{}{scope} GROUP BY reason", ident(&ds.rejects_table()));
         for row in client.query(&sql, &[]).map_err(db)? {
             side.rejected.insert(row.get(0), row.get::<_, i64>(1) as u64);
         }
     }
-    Ok(side)
+    Ok(())
 }
 
 /// Compares one table's two sides, check by check.

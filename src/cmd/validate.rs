@@ -6,9 +6,8 @@ use crate::cli::{CheckFormat, ValidateArgs};
 use crate::dataset::{self, Dataset};
 use crate::error::Failure;
 use crate::pg::{self, connect};
-use crate::pipeline::checksum_file;
-use crate::progress::FileBar;
-use crate::validate::{compare, read_database, read_source, Check};
+use crate::progress::FileBars;
+use crate::validate::{compare, read_database, read_source, settle, Check};
 
 /// Checks every table (or the one named); differences are an error with exit code 1.
 pub fn run(args: &ValidateArgs, data_dir: &Path, quiet: bool) -> Result<()> {
@@ -27,26 +26,40 @@ pub fn validate_all(table: Option<&str>, data_dir: &Path, database_url: Option<&
         None => dataset::ALL.to_vec(),
     };
     let target = pg::reach(database_url, data_dir)?;
-    let mut checks = Vec::new();
-    for ds in datasets {
+    for ds in &datasets {
         let path = data_dir.join(ds.file_name());
         if !path.exists() {
             return Err(Failure::Input(format!("{}: no such file", path.display())).into());
         }
-        // The checksum picks the ledger entry, which decides what the database side reads;
-        // with it known, both sides are read at once (the file here, PostgreSQL there).
-        let checksum = checksum_file(&path)?;
-        let mut client = connect::connect(&target, 3)?;
-        let schema_owned = schema.to_string();
-        let database = std::thread::spawn(move || read_database(ds, &mut client, &schema_owned, &checksum));
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let bar = FileBar::new(ds.name, size, quiet);
-        let source = read_source(ds, &path, &bar);
-        bar.finish();
-        let database = database.join().map_err(|_| anyhow::anyhow!("the database reader panicked"))??;
-        checks.extend(compare(ds, &source?, &database));
+    }
+    // The tables are independent: each is checked on its own threads, all at once.
+    let bars = FileBars::new(quiet);
+    let results: Vec<Result<Vec<Check>>> = std::thread::scope(|scope| {
+        let running: Vec<_> =
+            datasets.iter().map(|ds| scope.spawn(|| validate_table(ds, &data_dir.join(ds.file_name()), &target, schema, &bars))).collect();
+        running.into_iter().map(|r| r.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a validation thread panicked")))).collect()
+    });
+    let mut checks = Vec::new();
+    for r in results {
+        checks.extend(r?);
     }
     Ok(checks)
+}
+
+/// One table: the file here and PostgreSQL there at the same time (guessing the file's
+/// load until the file's checksum, read with it, settles which one it is).
+fn validate_table(ds: &'static Dataset, path: &Path, target: &connect::Target, schema: &str, bars: &FileBars) -> Result<Vec<Check>> {
+    let mut client = connect::connect(target, 3)?;
+    let schema_owned = schema.to_string();
+    let database = std::thread::spawn(move || read_database(ds, &mut client, &schema_owned).map(|side| (side, client)));
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let bar = bars.add(ds.name, size);
+    let source = read_source(ds, path, &bar);
+    bar.finish();
+    let (database, mut client) = database.join().map_err(|_| anyhow::anyhow!("the database reader panicked"))??;
+    let source = source?;
+    let database = settle(ds, &mut client, schema, database, &source.checksum)?;
+    Ok(compare(ds, &source, &database))
 }
 
 pub fn verdict(checks: &[Check]) -> Result<()> {

@@ -80,8 +80,20 @@ fn sigint_mid_copy_keeps_the_previous_table() {
     let (env, before, rejects_before) = loaded_env("sigint");
     let mut child = spawn_load(&env);
     wait_for_copy(&env, &mut child);
-    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(ok.success());
+    // Frozen first, so that a busy machine cannot let the load finish before the signal
+    // lands: SIGINT is then delivered the moment it runs again.
+    let signal = |name: &str| assert!(Command::new("kill").args([name, &child.id().to_string()]).status().unwrap().success());
+    signal("-STOP");
+    let copying: i64 = client()
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE 'COPY%' AND query LIKE '%' || $1 || '%'",
+            &[&env.schema],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(copying, 1, "the load is still in COPY when stopped");
+    signal("-INT");
+    signal("-CONT");
     let status = child.wait().unwrap();
     assert!(!status.success());
     std::thread::sleep(Duration::from_millis(500));

@@ -95,6 +95,35 @@ fn validate_cannot_check_without_files_or_database() {
     assert_eq!(code, 4, "{err}");
 }
 
+#[test]
+fn each_appended_file_is_checked_against_its_own_rows() {
+    let env = Env::new("v_append");
+    let first = [weather_line("Oslo", "2019-06-04 14:05:13", "0.43"), weather_line("Oslo", "2019-06-05 14:05:13", "0.5")];
+    let second = [weather_line("Bern", "2019-06-06 10:00:00", "0.7")];
+    for lines in [&first[..], &second[..]] {
+        env.write("weather.json", format!("[{}]", lines.join(",\n")));
+        let (code, _, err) = run(env.tier(&["load", "weather", "--mode", "append"]));
+        assert_eq!(code, 0, "{err}");
+    }
+    // The latest file: the first guess is right.
+    let (code, out, err) = run(env.tier(&["validate", "weather"]));
+    assert_eq!(code, 0, "{out}{err}");
+    // The older file: its own load's rows, not the latest's and not the whole table's.
+    env.write("weather.json", format!("[{}]", first.join(",\n")));
+    let (code, out, err) = run(env.tier(&["validate", "weather", "--format", "json"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let checks: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let rows = checks.iter().find(|c| c["check"] == "loaded rows").unwrap();
+    assert_eq!((rows["expected"].as_str(), rows["actual"].as_str()), (Some("2"), Some("2")), "{out}");
+    // An edit in the older file's rows is caught there.
+    sql(&env, "UPDATE {s}.weather SET humidity = 0.44 WHERE humidity = 0.43");
+    let (code, out, err) = run(env.tier(&["validate", "weather", "--format", "json"]));
+    assert_eq!(code, 1, "{out}{err}");
+    let checks: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let failed: Vec<&str> = checks.iter().filter(|c| c["ok"] == false).map(|c| c["check"].as_str().unwrap()).collect();
+    assert_eq!(failed, vec!["content digest"], "{out}");
+}
+
 /// `pg::hash` must agree with the server's own functions, value for value: validate compares
 /// sums of them. Lengths 0-40 cover every tail of the 12-byte blocks.
 #[test]
