@@ -147,7 +147,7 @@ impl Dedupe {
             return Ok(checked);
         }
         let keep = BooleanChunked::from_slice("keep".into(), &keep);
-        self.held.push(checked.filter(&!&keep)?);
+        self.held.push(detached(checked.filter(&!&keep)?)?);
         Ok(checked.filter(&keep)?)
     }
 
@@ -209,6 +209,21 @@ impl Dedupe {
         checked.with_column(Column::new(COL_ROW.into(), (0..n as u32).collect::<Vec<u32>>()))?;
         Ok(Some(Resolved { checked, raw: self.held_raw }))
     }
+}
+
+/// A copy of `df` whose strings are its own: a filtered string column still points into
+/// the whole chunk's buffers, and held rows outlive their chunk (holding on to every
+/// chunk with a duplicate in it grew memory with the file).
+fn detached(df: DataFrame) -> PolarsResult<DataFrame> {
+    let columns = df
+        .get_columns()
+        .iter()
+        .map(|c| match c.dtype() {
+            DataType::String => Ok(StringChunked::from_iter_options(c.name().clone(), c.str()?.iter()).into_column()),
+            _ => Ok(c.clone()),
+        })
+        .collect::<PolarsResult<Vec<Column>>>()?;
+    DataFrame::new(columns)
 }
 
 fn concat_frames(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
@@ -322,6 +337,18 @@ mod tests {
         assert_eq!(details[2].as_deref(), Some("same as line 1"));
         assert_eq!(details[4].as_deref(), Some("same as line 2"));
         assert_eq!(details[5].as_deref(), Some("same as line 1"));
+    }
+
+    #[test]
+    fn held_rows_do_not_keep_their_chunk_alive() {
+        let long: Vec<String> = (0..10_000).map(|i| format!("{i:0>100}")).collect();
+        let df = DataFrame::new(vec![Column::new("s".into(), long)]).unwrap();
+        let one = df.filter(&BooleanChunked::from_iter((0..10_000).map(|i| i == 7))).unwrap();
+        let buffers = |df: &DataFrame| df.column("s").unwrap().str().unwrap().downcast_iter().map(|a| a.total_buffer_len()).sum::<usize>();
+        assert!(buffers(&one) > 500_000, "a filtered column shares the whole buffer");
+        let held = detached(one).unwrap();
+        assert!(buffers(&held) < 1_000, "a held row owns only its own bytes");
+        assert_eq!(held.column("s").unwrap().str().unwrap().get(0), Some(format!("{:0>100}", 7).as_str()));
     }
 
     #[test]

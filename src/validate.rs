@@ -64,15 +64,20 @@ impl Figures {
     }
 }
 
-/// `hash_record_extended(row, 0)` of each row, as the server computes it over the
-/// declared columns in declared order (a NULL counts as 0).
+/// The seed of the row hashes. Not 0: under seed 0 PostgreSQL hashes a float's 0.0 like a
+/// NULL (both 0), so an edit between the two would not change the digest.
+pub const ROW_HASH_SEED: u64 = 1;
+
+/// `hash_record_extended(row, ROW_HASH_SEED)` of each row, as the server computes it over
+/// the declared columns in declared order (a NULL counts as 0).
 pub fn row_hashes(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u64>> {
+    const S: u64 = ROW_HASH_SEED;
     rows::fold(ds, df, 0u64, |h, cell| {
         let element = match cell {
-            Cell::Text(v) => v.map(|v| hash::text(v, 0)),
-            Cell::Int(v) => v.map(|v| hash::int4(v, 0)),
-            Cell::Float(v) => v.map(|v| hash::float8(v, 0)),
-            Cell::Timestamp(v) => v.map(|v| hash::timestamp(v, 0)),
+            Cell::Text(v) => v.map(|v| hash::text(v, S)),
+            Cell::Int(v) => v.map(|v| hash::int4(v, S)),
+            Cell::Float(v) => v.map(|v| hash::float8(v, S)),
+            Cell::Timestamp(v) => v.map(|v| hash::timestamp(v, S)),
         };
         *h = hash::combine(*h, element.unwrap_or(0));
     })
@@ -226,7 +231,7 @@ fn read_rows(ds: &'static Dataset, client: &mut Client, schema: &str, side: &mut
     // postgres crate has no numeric type); the day (UTC, whatever the session's time zone) as
     // days since 1970-01-01.
     let sql = format!(
-        "SELECT (r.{day} AT TIME ZONE 'UTC')::date - date '1970-01-01', count(*), sum(hash_record_extended(r, 0))::text
+        "SELECT (r.{day} AT TIME ZONE 'UTC')::date - date '1970-01-01', count(*), sum(hash_record_extended(r, {ROW_HASH_SEED}))::text
          FROM (SELECT {cols} FROM {s}.{t}{scope}) r GROUP BY 1",
         day = ident(ds.day_field),
         cols = columns.join(", "),

@@ -44,6 +44,21 @@ fn a_deleted_row_is_caught() {
 }
 
 #[test]
+fn a_zero_turned_null_is_caught() {
+    let env = Env::new("v_zero_null");
+    let lines = [weather_line("Oslo", "2019-06-04 14:05:13", "0.0"), weather_line("Oslo", "2019-06-05 14:05:13", "0.5")];
+    env.write("weather.json", format!("[{}]", lines.join(",\n")));
+    let (code, _, err) = run(env.tier(&["load", "weather"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(env.tier(&["validate", "weather"]));
+    assert_eq!(code, 0, "{out}{err}");
+    sql(&env, "UPDATE {s}.weather SET humidity = NULL WHERE humidity = 0");
+    let (code, out, err) = run(env.tier(&["validate", "weather", "--format", "json"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("contents differ on 2019-06-04"), "{out}");
+}
+
+#[test]
 fn an_extra_row_is_caught() {
     let env = loaded("v_extra");
     sql(&env, "INSERT INTO {s}.track_events SELECT * FROM {s}.track_events LIMIT 1");
@@ -155,13 +170,25 @@ fn client_side_hashes_match_the_servers() {
         }
     }
     // A whole row, NULLs included, as validate asks for it.
+    let seed = tier::validate::ROW_HASH_SEED;
     let server: i64 = db
-        .query_one("SELECT hash_record_extended(r, 0) FROM (SELECT 'Oslo'::text, NULL::float8, 0.5::float8, 3::int4, '2019-05-13 14:23:41'::timestamp) r", &[])
+        .query_one(
+            "SELECT hash_record_extended(r, $1) FROM (SELECT 'Oslo'::text, NULL::float8, 0.5::float8, 0.0::float8, 3::int4, '2019-05-13 14:23:41'::timestamp) r",
+            &[&(seed as i64)],
+        )
         .unwrap()
         .get(0);
     let mut h = 0u64;
-    for e in [hash::text("Oslo", 0), 0, hash::float8(0.5, 0), hash::int4(3, 0), hash::timestamp(1_557_757_421_000_000, 0)] {
+    for e in [
+        hash::text("Oslo", seed),
+        0,
+        hash::float8(0.5, seed),
+        hash::float8(0.0, seed),
+        hash::int4(3, seed),
+        hash::timestamp(1_557_757_421_000_000, seed),
+    ] {
         h = hash::combine(h, e);
     }
     assert_eq!(h as i64, server);
+    assert_ne!(hash::float8(0.0, seed), 0, "under this seed a 0.0 does not hash like a NULL");
 }
