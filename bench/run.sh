@@ -42,6 +42,14 @@ server_secs() {
     psql_db -c '\timing on' -c "$1" | awk '/^Time:/ { gsub(",", "", $2); s += $2 } END { printf "%.2f", s / 1000 }'
 }
 
+# How much two busy threads get done here, relative to one: 2.0 on two real cores; less where
+# the two vCPUs share a physical core or the host is busy. Every ratio below depends on it.
+spin() { awk 'BEGIN { for (i = 0; i < 3e7; i++) s += i * i }'; }
+spin_secs() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'; }
+ONE=$(spin_secs spin)
+TWO=$(spin_secs eval 'spin & spin & wait')
+CAPACITY=$(awk -v one="$ONE" -v two="$TWO" 'BEGIN { printf "%.2f", 2 * one / two }')
+
 ROWS=()
 row() { ROWS+=("$(printf '%-10s %-34s %12s %9s %12s %9s %9s %7s  %s' "$@")"); }
 
@@ -99,5 +107,6 @@ done
 
 echo
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); PostgreSQL $(psql_admin -c 'SHOW server_version')"
+echo "parallel capacity: two busy threads do ${CAPACITY}x the work of one (2.00 on two free cores)"
 printf '%-10s %-34s %12s %9s %12s %9s %9s %7s  %s\n' events step rows seconds rows/s MB/s "peak RSS" CPU ratio
 for r in "${ROWS[@]}"; do echo "$r"; done
