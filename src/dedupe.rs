@@ -110,10 +110,11 @@ impl Dedupe {
         false
     }
 
-    /// Takes a checked frame and its rows' `row_digests`; returns the rows decided now: the accepted rows the filter
+    /// Takes a checked frame and returns the rows decided now: the accepted rows the filter
     /// has not seen, and the rejected ones. Accepted rows it may have seen are held back
     /// (with their raw records, `raw(row)`) until `finish`.
-    pub fn mark(&mut self, checked: DataFrame, digests: &[u128], raw: impl Fn(usize) -> Vec<u8>) -> Result<DataFrame, DedupeError> {
+    pub fn mark(&mut self, ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> Result<DataFrame, DedupeError> {
+        let digests = row_digests(ds, &checked)?;
         let reasons = checked.column(COL_REASON)?.str()?.clone();
         let lines = checked.column(COL_LINE)?.u64()?.clone();
         let rows = checked.column(COL_ROW)?.u32()?.clone();
@@ -123,7 +124,7 @@ impl Dedupe {
             let file = tempfile::tempfile().map_err(DedupeError::TempFile)?;
             self.seen = Some(BufWriter::with_capacity(1 << 20, file));
         }
-        for (i, &digest) in digests.iter().enumerate() {
+        for (i, digest) in digests.into_iter().enumerate() {
             if reasons.get(i).is_some() {
                 keep.push(true);
                 continue;
@@ -292,8 +293,7 @@ mod tests {
             let lines: Vec<u64> = (line + 1..=line + rows.len() as u64).collect();
             line += rows.len() as u64;
             df.with_column(Column::new(COL_LINE.into(), lines)).unwrap();
-            let digests = row_digests(&WEATHER, &df).unwrap();
-            let out = dd.mark(df, &digests, |row| format!("raw {row}").into_bytes()).unwrap();
+            let out = dd.mark(&WEATHER, df, |row| format!("raw {row}").into_bytes()).unwrap();
             collect(&out, &mut by_line);
         }
         if let Some(r) = dd.finish().unwrap() {

@@ -1,10 +1,10 @@
 //! One file's load, as four overlapping stages joined by bounded channels:
 //!
 //! ```text
-//! reader thread:   file -> chunks of records (framing, checksum)
-//! rules threads:   chunk -> text frame -> casts and rules -> row digests (see CheckOptions)
-//! this thread:     duplicates (in file order) -> accepted + rejects -> sink
-//! writer thread:   binary COPY into the staging table, then swap and commit
+//! reader thread:  file -> chunks of records (framing, checksum)
+//! rules thread:   chunk -> text frame -> casts and rules
+//! this thread:    duplicates (in file order) -> accepted + rejects -> sink
+//! writer thread:  binary COPY into the staging table, then swap and commit
 //! ```
 //!
 //! Parsing, rule checks and row digests use every core (rayon / Polars) while the writer
@@ -20,7 +20,7 @@ use anyhow::{anyhow, Context, Result};
 use polars::prelude::*;
 
 use crate::dataset::Dataset;
-use crate::dedupe::{self, Dedupe};
+use crate::dedupe::Dedupe;
 use crate::error::Failure;
 use crate::lake::LakeWriter;
 use crate::pg::copy::Reject;
@@ -85,54 +85,32 @@ impl StageTimes {
     }
 }
 
-/// How a file is read and checked. `rules_threads` parse and check chunks side by side
-/// (each also uses rayon and Polars' pool inside, so one chunk's serial steps overlap with
-/// another's parallel ones): a load uses one, as the database's ingest needs the other
-/// core and a second cost memory without making the load faster; `validate` uses two (7%
-/// faster there).
-#[derive(Debug, Clone, Copy)]
-pub struct CheckOptions {
-    pub rules_threads: usize,
-    /// Bytes read per chunk (see `source::BLOCK_SIZE`).
-    pub block_size: usize,
-}
-
-impl CheckOptions {
-    pub const LOAD: CheckOptions = CheckOptions { rules_threads: 1, block_size: crate::source::BLOCK_SIZE };
-    pub const VALIDATE: CheckOptions = CheckOptions { rules_threads: 2, block_size: crate::source::BLOCK_SIZE };
-}
-
-/// A chunk with its rows parsed, cast and checked by every rule but `duplicate`, and the
-/// rows' digests for that check.
+/// A chunk with its rows parsed, cast and checked by every rule but `duplicate`.
 struct Ruled {
     chunk: Chunk,
     checked: DataFrame,
-    digests: Vec<u128>,
     extra_keys: u64,
 }
 
 /// Parses and checks one chunk (everything but duplicates, which need the rows before it),
 /// adding its time per stage to `t`.
-fn rule_chunk(ds: &'static Dataset, chunk: Chunk, t: &mut StageTimes) -> PolarsResult<Ruled> {
+fn rule_chunk(ds: &'static Dataset, chunk: &Chunk, t: &mut StageTimes) -> PolarsResult<(DataFrame, u64)> {
     let clock = Instant::now();
-    let parsed = parse::parse_chunk(ds, &chunk)?;
+    let parsed = parse::parse_chunk(ds, chunk)?;
     let parsed_at = Instant::now();
     t.parse += parsed_at - clock;
     let extra_keys = parsed.column(COL_EXTRA)?.u32()?.sum().unwrap_or(0) as u64;
     let checked = quality::check(ds, parsed)?;
-    let ruled_at = Instant::now();
-    t.rules += ruled_at - parsed_at;
-    let digests = dedupe::row_digests(ds, &checked)?;
-    t.dedupe += ruled_at.elapsed();
-    Ok(Ruled { chunk, checked, digests, extra_keys })
+    t.rules += parsed_at.elapsed();
+    Ok((checked, extra_keys))
 }
 
 /// Marks a ruled chunk's duplicates and splits it into accepted rows and rejects.
-fn finish_chunk(ruled: Ruled, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<Checked> {
+fn finish_chunk(ds: &'static Dataset, ruled: Ruled, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<Checked> {
     let clock = Instant::now();
     let chunk = &ruled.chunk;
     let raw = |row: usize| chunk.bytes(&chunk.spans[row]).to_vec();
-    let checked = dedupe.mark(ruled.checked, &ruled.digests, raw)?;
+    let checked = dedupe.mark(ds, ruled.checked, raw)?;
     let marked_at = Instant::now();
     t.dedupe += marked_at - clock;
     let mut out = split(checked, raw)?;
@@ -173,29 +151,21 @@ fn split(checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> PolarsResult<Che
 
 /// Reads and checks a whole file, handing each chunk's result to `sink` in order (it
 /// returns false to stop early). Returns the counts; the checksum covers every byte read.
-pub fn check_file(
-    ds: &'static Dataset,
-    path: &Path,
-    progress: &dyn Progress,
-    options: CheckOptions,
-    mut sink: impl FnMut(Checked) -> bool,
-) -> Result<LoadStats> {
-    let rules_threads = options.rules_threads.max(1);
+pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mut sink: impl FnMut(Checked) -> bool) -> Result<LoadStats> {
     let started = Instant::now();
     let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let display = path.display().to_string();
-    let mut reader = RecordReader::open(path)?.with_block_size(options.block_size);
-    // Reader thread: framing and hashing overlap with parsing. Chunks are numbered, as the
-    // rules threads may finish them out of order.
-    let (to_rules, from_reader) = sync_channel::<(u64, Result<Chunk>)>(rules_threads);
+    let mut reader = RecordReader::open(path)?;
+    // Reader thread: framing and hashing overlap with parsing.
+    let (to_rules, from_reader) = sync_channel::<Result<Chunk>>(2);
     let reader_thread = thread::Builder::new().name("tier-read".into()).spawn(move || -> String {
-        for seq in 0u64.. {
+        loop {
             let next = reader.next_chunk();
             let stop = !matches!(next, Ok(Some(_)));
             let sent = match next {
-                Ok(Some(c)) => to_rules.send((seq, Ok(c))),
+                Ok(Some(c)) => to_rules.send(Ok(c)),
                 Ok(None) => break,
-                Err(e) => to_rules.send((seq, Err(e))),
+                Err(e) => to_rules.send(Err(e)),
             };
             if stop || sent.is_err() {
                 break;
@@ -204,45 +174,29 @@ pub fn check_file(
         reader.checksum()
     })?;
 
-    // Rules threads: parsing, rule checks and digests of the next chunks overlap with the
-    // duplicate check, the split and the sink (COPY, or validate's figures) of this one.
-    let (to_main, from_rules) = sync_channel::<(u64, Result<Ruled>)>(rules_threads);
-    let from_reader = std::sync::Arc::new(std::sync::Mutex::new(from_reader));
-    let mut rules = Vec::with_capacity(rules_threads);
-    for _ in 0..rules_threads {
-        let (from_reader, to_main, display) = (from_reader.clone(), to_main.clone(), display.clone());
-        rules.push(thread::Builder::new().name("tier-rules".into()).spawn(move || -> StageTimes {
-            let mut times = StageTimes::default();
-            loop {
-                let waited = Instant::now();
-                let next = from_reader.lock().map(|r| r.recv());
-                times.wait_read += waited.elapsed();
-                let Ok(Ok((seq, chunk))) = next else { break };
-                let ruled = chunk.and_then(|chunk| {
-                    let line = chunk.spans[0].line;
-                    rule_chunk(ds, chunk, &mut times)
-                        .map_err(|e| anyhow::Error::new(e).context(format!("{display}: checking records near line {line}")))
-                });
-                let stop = ruled.is_err();
-                if to_main.send((seq, ruled)).is_err() || stop {
-                    break;
+    // Rules thread: parsing and rule checks of one chunk overlap with the duplicate check,
+    // the split and the sink (COPY, or validate's figures) of the chunk before.
+    let (to_main, from_rules) = sync_channel::<Result<Ruled>>(1);
+    let rules_display = display.clone();
+    let rules_thread = thread::Builder::new().name("tier-rules".into()).spawn(move || -> StageTimes {
+        let mut times = StageTimes::default();
+        let mut waited = Instant::now();
+        for chunk in from_reader.iter() {
+            times.wait_read += waited.elapsed();
+            let ruled = chunk.and_then(|chunk| match rule_chunk(ds, &chunk, &mut times) {
+                Ok((checked, extra_keys)) => Ok(Ruled { chunk, checked, extra_keys }),
+                Err(e) => {
+                    Err(anyhow::Error::new(e).context(format!("{rules_display}: checking records near line {}", chunk.spans[0].line)))
                 }
+            });
+            let stop = ruled.is_err();
+            if to_main.send(ruled).is_err() || stop {
+                break;
             }
-            times
-        })?);
-    }
-    drop(to_main);
-    // Chunks back in file order: the duplicate check needs the rows before.
-    let mut pending = std::collections::BTreeMap::new();
-    let mut next_seq = 0u64;
-    let mut in_order = std::iter::from_fn(|| loop {
-        if let Some(ruled) = pending.remove(&next_seq) {
-            next_seq += 1;
-            return Some(ruled);
+            waited = Instant::now();
         }
-        let (seq, ruled) = from_rules.recv().ok()?;
-        pending.insert(seq, ruled);
-    });
+        times
+    })?;
 
     let mut stats = LoadStats { table: ds.name.to_string(), file: display.clone(), file_size, ..Default::default() };
     let mut dedupe = Dedupe::default();
@@ -250,7 +204,7 @@ pub fn check_file(
     let mut stopped = false;
     let mut times = StageTimes::default();
     let mut waited = Instant::now();
-    while let Some(ruled) = in_order.next() {
+    for ruled in from_rules.iter() {
         times.wait_rules += waited.elapsed();
         let ruled = match ruled {
             Ok(r) => r,
@@ -265,7 +219,7 @@ pub fn check_file(
             let estimate = file_size as f64 * records as f64 / offset_end as f64;
             dedupe.expect((estimate * 1.02) as usize);
         }
-        let checked = match finish_chunk(ruled, &mut dedupe, &mut times) {
+        let checked = match finish_chunk(ds, ruled, &mut dedupe, &mut times) {
             Ok(c) => c,
             Err(e) => {
                 failure = Some(e.context(format!("{display}: checking records near line {first_line}")));
@@ -289,11 +243,10 @@ pub fn check_file(
             Err(e) => failure = Some(e.context(format!("{display}: deciding the rows held by the duplicate check"))),
         }
     }
-    // Stopping early: the closed channels stop the rules threads, and they the reader.
-    drop(in_order);
-    for thread in rules {
-        times.add(&thread.join().map_err(|_| anyhow!("a rules thread panicked"))?);
-    }
+    // Stopping early: the closed channels stop the rules thread, and it the reader.
+    drop(from_rules);
+    let rule_times = rules_thread.join().map_err(|_| anyhow!("the rules thread panicked"))?;
+    times.add(&rule_times);
     tracing::info!("{}: stage seconds {times:.2?}", stats.file);
     let checksum = reader_thread.join().map_err(|_| anyhow!("the reader thread panicked"))?;
     if let Some(e) = failure {
@@ -360,7 +313,7 @@ pub fn load_file(
         None => None,
     };
     let mut lake_error = None;
-    let checked = check_file(ds, path, progress, CheckOptions::LOAD, |c| {
+    let checked = check_file(ds, path, progress, |c| {
         if let Some(l) = lake.as_mut() {
             if let Err(e) = l.write(&c.accepted) {
                 lake_error = Some(e);
@@ -441,54 +394,4 @@ pub fn checksum_file(path: &Path) -> Result<String> {
     let mut h = blake3::Hasher::new();
     std::io::copy(&mut f, &mut h).with_context(|| format!("{}: read failed", path.display()))?;
     Ok(h.finalize().to_hex().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dataset::WEATHER;
-    use crate::transform::parse::COL_LINE;
-
-    /// Every row's fate by line: accepted, or the reject's reason and detail.
-    fn outcome(path: &Path, options: CheckOptions) -> (Vec<(u64, String)>, LoadStats) {
-        let mut rows = Vec::new();
-        let stats = check_file(&WEATHER, path, &NoProgress, options, |checked| {
-            for line in checked.accepted.column(COL_LINE).unwrap().u64().unwrap().into_iter().flatten() {
-                rows.push((line, "accepted".to_string()));
-            }
-            for r in checked.rejects {
-                rows.push((r.line, format!("{} {}", r.reason, r.detail.unwrap_or_default())));
-            }
-            true
-        })
-        .unwrap();
-        rows.sort();
-        (rows, stats)
-    }
-
-    #[test]
-    fn chunks_checked_side_by_side_give_the_file_order_result() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("weather.json");
-        let mut lines = Vec::new();
-        for i in 0..3000 {
-            // Every 7th row repeats an earlier one (often from another chunk), every 11th is bad.
-            let n = if i % 7 == 6 { i / 3 } else { i };
-            let humidity = if i % 11 == 10 { "\"wet\"".to_string() } else { format!("0.{:04}", n) };
-            lines.push(format!(
-                "{{\"weather_data.date_time\": \"2019-06-04 14:{:02}:{:02}\", \"weather_data.city\": \"City {}\", \"weather_data.currently_humidity\": {humidity}}}",
-                (n / 60) % 60,
-                n % 60,
-                n / 3600
-            ));
-        }
-        std::fs::write(&path, format!("[{}]", lines.join(",\n"))).unwrap();
-        let (serial, serial_stats) = outcome(&path, CheckOptions { rules_threads: 1, block_size: 1 << 20 });
-        let (parallel, parallel_stats) = outcome(&path, CheckOptions { rules_threads: 3, block_size: 4096 });
-        assert_eq!(serial.len(), 3000);
-        assert!(serial.iter().any(|(_, o)| o.starts_with("duplicate same as line")), "the file has duplicates");
-        assert!(serial.iter().any(|(_, o)| o.starts_with("bad_number")), "the file has bad rows");
-        assert_eq!(parallel, serial, "small chunks on three threads decide every row as one chunk does");
-        assert_eq!((parallel_stats.loaded, parallel_stats.checksum), (serial_stats.loaded, serial_stats.checksum));
-    }
 }

@@ -21,7 +21,7 @@ use crate::error::Failure;
 use crate::pg::connect::{describe, ident};
 use crate::pg::hash;
 use crate::pg::load::LEDGER;
-use crate::pipeline::{check_file, CheckOptions, Progress};
+use crate::pipeline::{check_file, Progress};
 use crate::rows::{self, Cell};
 use crate::transform::timestamp::day_of_micros;
 
@@ -132,7 +132,7 @@ pub fn read_source(ds: &'static Dataset, path: &Path, progress: &dyn Progress) -
     }
     let mut figures = Figures::default();
     let mut failure = None;
-    let stats = check_file(ds, path, progress, CheckOptions::VALIDATE, |checked| match figures.add(ds, &checked.accepted) {
+    let stats = check_file(ds, path, progress, |checked| match figures.add(ds, &checked.accepted) {
         Ok(()) => true,
         Err(e) => {
             failure = Some(e);
