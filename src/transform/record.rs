@@ -75,6 +75,10 @@ pub fn parse_flat<'a>(
         }
         i
     };
+    // UTF-8 is checked once per record (SIMD) rather than once per value: every value is
+    // then a slice of `text` cut at ASCII bytes, so it is valid too. A record that is not
+    // UTF-8 goes the slow way, which says where.
+    let text = simdutf8::basic::from_utf8(b).ok()?;
     cells.clear();
     cells.resize_with(ds.fields.len(), || Cell::Null);
     let mut seen = 0u64;
@@ -97,7 +101,7 @@ pub fn parse_flat<'a>(
             if b[key_end] != b'"' {
                 return None;
             }
-            let key = plain_str(&b[i + 1..key_end])?;
+            let key = plain_str(text, i + 1, key_end)?;
             i = ws(key_end + 1);
             if b.get(i) != Some(&b':') {
                 return None;
@@ -109,12 +113,12 @@ pub fn parse_flat<'a>(
                     if b[close] != b'"' {
                         return None;
                     }
-                    (Cell::Text(Cow::Borrowed(plain_str(&b[i + 1..close])?)), close + 1)
+                    (Cell::Text(Cow::Borrowed(plain_str(text, i + 1, close)?)), close + 1)
                 }
                 b'{' | b'[' => return None,
                 _ => {
                     let end = i + b[i..].iter().position(|c| matches!(c, b',' | b'}' | b' ' | b'\t' | b'\r' | b'\n'))?;
-                    let token = std::str::from_utf8(&b[i..end]).ok()?;
+                    let token = text.get(i..end)?;
                     let cell = match token {
                         "null" => Cell::Null,
                         "true" | "false" | "NaN" | "-NaN" | "Infinity" | "-Infinity" => Cell::Text(Cow::Borrowed(token)),
@@ -179,12 +183,13 @@ impl KeyHints {
     }
 }
 
-/// A JSON string body with no escapes: valid UTF-8 and no control characters.
-fn plain_str(body: &[u8]) -> Option<&str> {
-    if body.iter().any(|&c| c < 0x20) {
+/// The JSON string body `text[start..end]` if it needs no unescaping: no control characters.
+fn plain_str(text: &str, start: usize, end: usize) -> Option<&str> {
+    let body = text.get(start..end)?;
+    if body.bytes().any(|c| c < 0x20) {
         return None;
     }
-    std::str::from_utf8(body).ok()
+    Some(body)
 }
 
 /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
