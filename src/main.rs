@@ -7,7 +7,20 @@ use clap::Parser;
 use tier::cli::{Cli, Command};
 use tier::{cmd, error, logging};
 
+/// Caps glibc's malloc at two arenas, before any thread starts. With one arena per thread
+/// (the pipeline's four and rayon's) glibc kept freed chunk buffers in each, and a load's
+/// peak memory grew with the file: 240 MB at 1 M events, 345 MB at 4 M; capped, 250 and
+/// 265 MB at the same speed. (mimalloc was flat too, but at 370-400 MB.)
+fn cap_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a malloc parameter; called first thing, on the only thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn main() -> ExitCode {
+    cap_malloc_arenas();
     let cli = Cli::parse();
     let _log_guard = logging::init(cli.verbose, cli.quiet, &cli.data_dir);
     let result = match &cli.command {
