@@ -9,8 +9,8 @@ use tier::{cmd, error, logging};
 
 /// Caps glibc's malloc at two arenas, before any thread starts. With one arena per thread
 /// (the pipeline's four and rayon's) glibc kept freed chunk buffers in each, and a load's
-/// peak memory grew with the file: 240 MB at 1 M events, 345 MB at 4 M; capped, 250 and
-/// 265 MB at the same speed. (mimalloc was flat too, but at 370-400 MB.)
+/// peak memory grew with the file: 240 MB at 1 M events, 345 MB at 4 M; capped, 253 and
+/// 297 MB in the benchmark, at the same speed. (mimalloc was flat too, but at 370-400 MB.)
 fn cap_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a malloc parameter; called first thing, on the only thread.
