@@ -15,6 +15,12 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Whether the bare `NaN` / `Infinity` tokens some exporters write (not JSON) are read
+    /// for this field: only numbers can hold them.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Kind::Int | Kind::Float)
+    }
+
     pub fn sql_type(self) -> &'static str {
         match self {
             Kind::Text => "text",

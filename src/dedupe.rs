@@ -241,7 +241,7 @@ pub enum DedupeError {
     #[error(transparent)]
     Polars(#[from] PolarsError),
     #[error("the duplicate check's temporary file (in {dir}) failed: {0}", dir = std::env::temp_dir().display())]
-    TempFile(std::io::Error),
+    TempFile(#[source] std::io::Error),
 }
 
 /// A 128-bit digest of each row's declared fields: two 64-bit lanes, each fed every cell's

@@ -134,7 +134,7 @@ pub fn tables(root: &Path) -> Result<Vec<(String, LazyFrame)>> {
         out.push((ds.name.to_string(), lf));
     }
     if out.is_empty() {
-        anyhow::bail!("{}: no lake tables here (load with --lake first)", root.display());
+        return Err(crate::error::Failure::Input(format!("{}: no lake tables here (load with --lake first)", root.display())).into());
     }
     Ok(out)
 }

@@ -9,7 +9,8 @@
 //! 2. `missing_required`: a required field null, absent or blank
 //! 3. `bad_timestamp`, then `bad_number`: present but not castable (an infinite number
 //!    is not a number a measure can hold)
-//! 4. `out_of_range`: see `dataset::Range`; a rating must also be a whole number
+//! 4. `out_of_range`: see `dataset::Range`; an integer must also be a whole number as
+//!    written (`4.0` is, `4.9999999999999999` is not)
 //! 5. `duplicate`: decided later across chunks, see `dedupe`
 //!
 //! A NaN measure becomes NULL and the row is kept; `__nan` counts them per row.
@@ -18,7 +19,7 @@ use polars::prelude::*;
 
 use crate::dataset::{Dataset, Kind, Range};
 use crate::transform::parse::{COL_DETAIL, COL_ISSUE, COL_LINE, COL_ROW};
-use crate::transform::timestamp;
+use crate::transform::{number, timestamp};
 
 pub const COL_REASON: &str = "__reason";
 pub const COL_NAN: &str = "__nan";
@@ -84,29 +85,44 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
                     when(present).then(parsed).otherwise(lit(NULL).cast(DataType::Datetime(TimeUnit::Microseconds, None))).alias(name),
                 );
             }
-            Kind::Float | Kind::Int => {
-                let number = when(present.clone()).then(raw.clone().cast(DataType::Float64)).otherwise(lit(NULL).cast(DataType::Float64));
+            Kind::Float => {
+                let number = raw.clone().map(parse_floats, GetOutput::from_type(DataType::Float64));
                 let is_nan = number.clone().is_nan().fill_null(lit(false));
-                bad_num.push(Check {
-                    cond: present.clone().and(number.clone().is_null().or(number.clone().is_infinite().fill_null(lit(false)))),
-                    reason: BAD_NUMBER,
-                    detail: quoted("not a finite number"),
-                });
+                bad_num.push(Check { cond: present.clone().and(number.clone().is_null()), reason: BAD_NUMBER, detail: quoted("not a finite number") });
                 nans.push(is_nan.clone().cast(DataType::UInt32));
                 let value = when(is_nan).then(lit(NULL).cast(DataType::Float64)).otherwise(number);
-                let mut range_fail = match field.range {
-                    Range::None => lit(false),
-                    Range::Between(lo, hi) => value.clone().lt(lit(lo)).or(value.clone().gt(lit(hi))),
-                    Range::NonNegative => value.clone().lt(lit(0.0)),
+                let (range_fail, range_text) = match field.range {
+                    Range::None => (lit(false), String::new()),
+                    Range::Between(lo, hi) => (value.clone().lt(lit(lo)).or(value.clone().gt(lit(hi))), format!("in [{lo}, {hi}]")),
+                    Range::NonNegative => (value.clone().lt(lit(0.0)), "not negative".to_string()),
                 };
-                if field.kind == Kind::Int {
-                    // Truncating to an integer changes a fractional value (and keeps a whole one).
-                    range_fail = range_fail.or(value.clone().neq(value.clone().cast(DataType::Int64).cast(DataType::Float64)));
+                out_of_range.push(Check {
+                    cond: range_fail.fill_null(lit(false)),
+                    reason: OUT_OF_RANGE,
+                    detail: quoted(&format!("must be {range_text}, got")),
+                });
+                casts.push(value.alias(name));
+            }
+            Kind::Int => {
+                // Whether the text is a whole number is decided from its digits (see
+                // `number::parse_int`), so the class and the value are read separately.
+                let class = raw.clone().map(int_classes, GetOutput::from_type(DataType::UInt32));
+                let value = raw.clone().map(int_values, GetOutput::from_type(DataType::Int64));
+                bad_num.push(Check {
+                    cond: present.clone().and(class.clone().eq(lit(INT_INVALID))),
+                    reason: BAD_NUMBER,
+                    detail: quoted("not an integer"),
+                });
+                nans.push(class.clone().eq(lit(INT_NAN)).fill_null(lit(false)).cast(DataType::UInt32));
+                let mut range_fail = class.clone().eq(lit(INT_NOT_WHOLE));
+                if let Range::Between(lo, hi) = field.range {
+                    range_fail = range_fail.or(value.clone().lt(lit(lo)).or(value.clone().gt(lit(hi))));
+                } else if field.range == Range::NonNegative {
+                    range_fail = range_fail.or(value.clone().lt(lit(0)));
                 }
                 let range_text = match field.range {
-                    Range::Between(lo, hi) if field.kind == Kind::Int => format!("a whole number from {lo} to {hi}"),
-                    Range::Between(lo, hi) => format!("in [{lo}, {hi}]"),
-                    Range::NonNegative => "not negative".to_string(),
+                    Range::Between(lo, hi) => format!("a whole number from {lo} to {hi}"),
+                    Range::NonNegative => "a whole number, not negative".to_string(),
                     Range::None => "a whole number".to_string(),
                 };
                 out_of_range.push(Check {
@@ -114,8 +130,7 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
                     reason: OUT_OF_RANGE,
                     detail: quoted(&format!("must be {range_text}, got")),
                 });
-                let typed = if field.kind == Kind::Int { value.cast(DataType::Int32) } else { value };
-                casts.push(typed.alias(name));
+                casts.push(value.cast(DataType::Int32).alias(name));
             }
         }
     }
@@ -151,6 +166,51 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
         rejected.into_iter().map(|r| if r == Some(true) { details.next().flatten() } else { None }).collect();
     checked.with_column(detail_column.with_name(COL_DETAIL.into()).into_column())?;
     Ok(checked)
+}
+
+fn parse_floats(c: Column) -> PolarsResult<Option<Column>> {
+    let ca = c.str()?;
+    let out: Float64Chunked = ca
+        .iter()
+        .map(|s| match number::parse_float(s?) {
+            number::Float::Value(v) => Some(v),
+            number::Float::NaN => Some(f64::NAN),
+            number::Float::Invalid => None,
+        })
+        .collect();
+    Ok(Some(out.with_name(ca.name().clone()).into_column()))
+}
+
+const INT_OK: u32 = 0;
+const INT_NAN: u32 = 1;
+const INT_NOT_WHOLE: u32 = 2;
+const INT_INVALID: u32 = 3;
+
+fn int_classes(c: Column) -> PolarsResult<Option<Column>> {
+    let ca = c.str()?;
+    let out: UInt32Chunked = ca
+        .iter()
+        .map(|s| match s.map(|s| number::parse_int(s, 32)) {
+            None | Some(number::Int::Value(_)) => INT_OK,
+            Some(number::Int::NaN) => INT_NAN,
+            Some(number::Int::NotWhole) => INT_NOT_WHOLE,
+            Some(number::Int::Invalid) => INT_INVALID,
+        })
+        .map(Some)
+        .collect();
+    Ok(Some(out.with_name(ca.name().clone()).into_column()))
+}
+
+fn int_values(c: Column) -> PolarsResult<Option<Column>> {
+    let ca = c.str()?;
+    let out: Int64Chunked = ca
+        .iter()
+        .map(|s| match number::parse_int(s?, 32) {
+            number::Int::Value(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    Ok(Some(out.with_name(ca.name().clone()).into_column()))
 }
 
 fn parse_timestamps(c: Column) -> PolarsResult<Option<Column>> {
@@ -214,6 +274,10 @@ pub(crate) mod tests {
             weather(&[("temperature", Some("1e400"))]),
             weather(&[("date_time", Some("soon")), ("humidity", Some("7"))]),
             weather(&[("visibility", Some("10.12"))]),
+            // Underflow is out of a double's range for the server, and so a reject here.
+            weather(&[("precipintensity", Some("1e-400"))]),
+            weather(&[("precipintensity", Some("-2e-324"))]),
+            weather(&[("temperature", Some("Infinity"))]),
         ];
         let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
         let out = check(&WEATHER, frame(&WEATHER, &refs)).unwrap();
@@ -230,6 +294,9 @@ pub(crate) mod tests {
             Some(BAD_NUMBER),
             Some(BAD_TIMESTAMP),
             None,
+            Some(BAD_NUMBER),
+            Some(BAD_NUMBER),
+            Some(BAD_NUMBER),
         ];
         assert_eq!(r, expect.iter().map(|e| e.map(str::to_string)).collect::<Vec<_>>());
         // Never rounded, unlike the original's DECIMAL(6,2).
@@ -252,7 +319,20 @@ pub(crate) mod tests {
             ("sent_time", Some("2019-05-13T14:23:46Z")),
             ("received_time", Some("2019-05-13 14:23:46")),
         ];
-        let rows: Vec<Vec<(&str, Option<&str>)>> = [None, Some("5"), Some("\"3\""), Some("3.5"), Some("0"), Some("6"), Some("4.0")]
+        let rows: Vec<Vec<(&str, Option<&str>)>> = [
+            None,
+            Some("5"),
+            Some("\"3\""),
+            Some("3.5"),
+            Some("0"),
+            Some("6"),
+            Some("4.0"),
+            Some("4.9999999999999999"),
+            Some("5.0000000000000001"),
+            Some("40e-1"),
+            Some("99999999999"),
+            Some("NaN"),
+        ]
             .iter()
             .map(|rating| {
                 let mut r = base.to_vec();
@@ -271,6 +351,16 @@ pub(crate) mod tests {
         assert_eq!(r[5].as_deref(), Some(OUT_OF_RANGE));
         assert_eq!(r[6], None);
         assert_eq!(out.column("properties_rating").unwrap().i32().unwrap().get(6), Some(4));
+        // Whole or not as written, not as the nearest double (which is 5.0 for both).
+        assert_eq!(r[7].as_deref(), Some(OUT_OF_RANGE));
+        assert_eq!(r[8].as_deref(), Some(OUT_OF_RANGE));
+        assert_eq!(r[9], None);
+        assert_eq!(out.column("properties_rating").unwrap().i32().unwrap().get(9), Some(4));
+        // Too large for an integer: the server refuses it, so does tier.
+        assert_eq!(r[10].as_deref(), Some(BAD_NUMBER));
+        assert_eq!(r[11], None);
+        assert_eq!(out.column("properties_rating").unwrap().i32().unwrap().get(11), None);
+        assert_eq!(out.column(COL_NAN).unwrap().u32().unwrap().get(11), Some(1));
         assert_eq!(out.column("sent_time").unwrap().datetime().unwrap().physical().get(0), Some(1_557_757_426_000_000));
     }
 }

@@ -57,14 +57,29 @@ pub fn query_frame(url: &str, sql: &str, read_only: bool, schema: &str) -> Resul
 
 /// Splits a query into `parts` ranges of an integer column between `min` and `max`, for
 /// connectorx to read over that many connections at once (rows come back range by range).
+/// Boundaries are computed in 128 bits, so the ends of the 64-bit range split like any
+/// other; the first range has no lower bound and takes the NULLs, the last has no upper
+/// bound, so every row is in exactly one range and every literal is a valid `bigint`.
 pub fn partition_queries(sql: &str, column: &str, min: i64, max: i64, parts: usize) -> Vec<String> {
-    let parts = parts.max(1) as i64;
-    let span = (max - min) / parts + 1;
+    let width = max as i128 - min as i128 + 1;
+    let parts = (parts.max(1) as i128).min(width.max(1));
+    let column = crate::pg::connect::ident(column);
+    // Boundary i is where range i starts: min + floor(i * width / parts), within (min, max].
+    let boundary = |i: i128| min as i128 + i * width / parts;
     (0..parts)
         .map(|i| {
-            let lo = min + i * span;
-            let hi = lo + span;
-            format!("SELECT * FROM ({sql}) AS tier_part WHERE \"{column}\" >= {lo} AND \"{column}\" < {hi}")
+            let mut conditions = Vec::new();
+            if i > 0 {
+                conditions.push(format!("{column} >= {}", boundary(i)));
+            }
+            if i + 1 < parts {
+                conditions.push(format!("{column} < {}", boundary(i + 1)));
+            }
+            let mut filter = conditions.join(" AND ");
+            if i == 0 {
+                filter = if filter.is_empty() { "TRUE".into() } else { format!("({filter}) OR {column} IS NULL") };
+            }
+            format!("SELECT * FROM ({sql}) AS tier_part WHERE {filter}")
         })
         .collect()
 }

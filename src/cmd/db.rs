@@ -1,6 +1,7 @@
 use anyhow::Result;
 
 use crate::cli::DbAction;
+use crate::error::Failure;
 use crate::pg::embedded::Cluster;
 
 pub fn run(action: DbAction, data_dir: &std::path::Path) -> Result<()> {
@@ -21,7 +22,7 @@ pub fn run(action: DbAction, data_dir: &std::path::Path) -> Result<()> {
         }
         DbAction::Url => match cluster.url() {
             Some(url) => println!("{url}"),
-            None => anyhow::bail!("no local cluster in {} yet: run `tier db start`", cluster.dir.display()),
+            None => return Err(Failure::NoPostgres(format!("no local cluster in {} yet: run `tier db start`", cluster.dir.display())).into()),
         },
     }
     Ok(())

@@ -28,6 +28,7 @@ pub fn prepare(
     schema: &str,
     data_dir: &Path,
     partition_on: Option<&str>,
+    read_only: bool,
 ) -> Result<Prepared> {
     let text = std::fs::read_to_string(path).map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))?;
     let params = sql::parse_params(params).map_err(Failure::Input)?;
@@ -43,6 +44,11 @@ pub fn prepare(
     let target = pg::reach(database_url, data_dir)?;
     let mut client = connect::connect(&target, 3)?;
     connect::exec(&mut client, "cannot set the search path", &format!("SET search_path TO {}, public", connect::ident(schema)))?;
+    if read_only {
+        // Every statement of a query without --write runs read-only, the bounds of
+        // --partition-on included (they run the query's SQL).
+        connect::exec(&mut client, "cannot make the session read-only", "SET default_transaction_read_only = on")?;
+    }
     let mut literals = std::collections::BTreeMap::new();
     for (name, value) in &params {
         literals.insert(name.clone(), quote::literal(&mut client, value)?);
@@ -120,7 +126,8 @@ pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
 /// --partition-on's column (its bounds are only looked up when there is more than one).
 fn prepare_args(args: &QueryArgs, data_dir: &Path) -> Result<(Prepared, Vec<String>)> {
     let partition_on = args.partition_on.as_deref().filter(|_| args.partitions > 1);
-    let prepared = prepare(&args.file, &args.param, args.conn.database_url.as_deref(), &args.conn.schema, data_dir, partition_on)?;
+    let prepared =
+        prepare(&args.file, &args.param, args.conn.database_url.as_deref(), &args.conn.schema, data_dir, partition_on, !args.write)?;
     let sqls = match (partition_on, prepared.bounds) {
         (Some(column), Some((min, max))) => read::partition_queries(&prepared.sql, column, min, max, args.partitions as usize),
         _ => vec![prepared.sql.clone()],

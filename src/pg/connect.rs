@@ -80,15 +80,6 @@ fn from_libpq_env(get: impl Fn(&str) -> Option<String>) -> Option<String> {
     })
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The URL with any password replaced by `***`, for logs and messages.
 pub fn redact(url: &str) -> String {
     let mut out = url.to_string();
@@ -178,12 +169,56 @@ pub fn connect(target: &Target, attempts: u32) -> Result<Client> {
     .into())
 }
 
-/// rust-postgres' config for a URL whose TLS options `tls::settings` took out.
+/// rust-postgres' config for a URL whose TLS options `tls::settings` took out. Without a
+/// password in the URL, one is looked up in the libpq password file (`passfile=` in the
+/// URL, `PGPASSFILE` or `~/.pgpass`), which rust-postgres does not read by itself.
 pub fn parse_config(tls: &super::tls::Settings) -> Result<Config> {
-    let mut config: Config =
-        tls.url.parse().map_err(|e| Failure::Database(format!("invalid connection string {}: {e}", redact(&tls.url))))?;
+    let (url, passfile) = take_param(&tls.url, "passfile");
+    let mut config: Config = url.parse().map_err(|e| Failure::Database(format!("invalid connection string {}: {e}", redact(&url))))?;
     config.ssl_mode(tls.ssl_mode());
+    if config.get_password().is_none() {
+        if let Some(file) = super::passfile::path(passfile.as_deref()) {
+            let host = match config.get_hosts().first() {
+                Some(postgres::config::Host::Tcp(h)) => h.clone(),
+                Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+                None => "localhost".to_string(),
+            };
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            let user = config.get_user().unwrap_or("postgres").to_string();
+            let database = config.get_dbname().unwrap_or(&user).to_string();
+            if let Some(password) = super::passfile::lookup(&file, &host, port, &database, &user) {
+                config.password(password);
+            }
+        }
+    }
     Ok(config)
+}
+
+/// The URL without one query parameter, and that parameter's (percent-decoded) value.
+fn take_param(url: &str, name: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else { return (url.to_string(), None) };
+    let mut value = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some((k, v)) if k == name => {
+                value = Some(super::tls::percent_decode(v));
+                false
+            }
+            _ => !pair.is_empty(),
+        })
+        .collect();
+    (if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) }, value)
+}
+
+/// Percent-encodes a value for a URL (everything but unreserved characters).
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A postgres error with its server message, detail and position where there is one.
@@ -253,6 +288,15 @@ mod tests {
             from_libpq_env(env(&[("PGHOST", "/run/pg")])).unwrap(),
             "postgresql://postgres@localhost:5432/postgres?host=%2Frun%2Fpg"
         );
+    }
+
+    #[test]
+    fn passfile_leaves_the_url() {
+        let (url, file) = take_param("postgresql://u@h/db?passfile=%2Ftmp%2Fpg%20pass&application_name=x", "passfile");
+        assert_eq!(url, "postgresql://u@h/db?application_name=x");
+        assert_eq!(file.as_deref(), Some("/tmp/pg pass"));
+        assert_eq!(take_param("postgresql://u@h/db?passfile=x", "passfile").0, "postgresql://u@h/db");
+        assert_eq!(take_param("postgresql://u@h/db", "passfile"), ("postgresql://u@h/db".to_string(), None));
     }
 
     #[test]

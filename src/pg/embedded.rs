@@ -4,8 +4,13 @@
 //! PostgreSQL refuses to run as root. When tier runs as root (CI, containers), the
 //! cluster directory is handed to an unprivileged account (`postgres` if it exists, else
 //! `nobody`) and `initdb` / `pg_ctl` run as that account.
+//!
+//! The cluster has a generated superuser password (scram-sha-256), kept in the cluster
+//! directory in a password file of mode 0600 that its URL names; nothing prints it.
 
+use std::io::Write;
 use std::net::TcpListener;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -13,6 +18,8 @@ use std::process::{Command, Output};
 
 use anyhow::{Context, Result};
 
+use super::connect::encode;
+use super::passfile;
 use crate::error::Failure;
 
 pub struct Cluster {
@@ -20,6 +27,8 @@ pub struct Cluster {
 }
 
 const PORT_FILE: &str = "tier.port";
+/// The superuser's password, in libpq's password file format, mode 0600.
+const PASSWORD_FILE: &str = "tier.pgpass";
 
 impl Cluster {
     /// The cluster for a data directory (`DATA_DIR/pg`), or `TIER_PG_DIR` when set.
@@ -37,8 +46,16 @@ impl Cluster {
         std::fs::read_to_string(self.dir.join(PORT_FILE)).ok()?.trim().parse().ok()
     }
 
+    /// The cluster's URL. It carries no password: it names the cluster's password file
+    /// (`passfile`, as libpq reads it), so printing it gives nothing away and psql accepts it.
     pub fn url(&self) -> Option<String> {
-        self.port().map(|p| format!("postgresql://postgres@127.0.0.1:{p}/postgres"))
+        let port = self.port()?;
+        let passfile = self.dir.join(PASSWORD_FILE);
+        Some(match passfile.exists() {
+            true => format!("postgresql://postgres@127.0.0.1:{port}/postgres?passfile={}", encode(&passfile.display().to_string())),
+            // A cluster made before clusters had passwords.
+            false => format!("postgresql://postgres@127.0.0.1:{port}/postgres"),
+        })
     }
 
     pub fn is_running(&self) -> Result<bool> {
@@ -57,7 +74,7 @@ impl Cluster {
             self.init(&bin)?;
         }
         if !self.is_running()? {
-            let port = self.port().context("the cluster has no port file")?;
+            let port = self.port().ok_or_else(|| self.no_port_file())?;
             let log = self.dir.join("server.log");
             let options = format!("-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''");
             let out = self.run_as_owner(
@@ -81,7 +98,7 @@ impl Cluster {
             }
             tracing::info!("started local PostgreSQL in {} on port {port}", self.dir.display());
         }
-        self.url().context("the cluster has no port file")
+        Ok(self.url().ok_or_else(|| self.no_port_file())?)
     }
 
     pub fn stop(&self) -> Result<bool> {
@@ -91,7 +108,7 @@ impl Cluster {
         let bin = bindir()?;
         let out = self.run_as_owner(Command::new(bin.join("pg_ctl")).arg("-D").arg(&self.dir).args(["-m", "fast", "-w", "stop"]))?;
         if !out.status.success() {
-            anyhow::bail!("pg_ctl stop failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            return Err(Failure::Database(format!("pg_ctl stop failed in {}: {}", self.dir.display(), String::from_utf8_lossy(&out.stderr).trim())).into());
         }
         Ok(true)
     }
@@ -103,15 +120,23 @@ impl Cluster {
             std::os::unix::fs::chown(&self.dir, Some(user.uid), Some(user.gid))
                 .with_context(|| format!("cannot hand {} to user {}", self.dir.display(), user.name))?;
         }
-        let out = self.run_as_owner(Command::new(bin.join("initdb")).arg("-D").arg(&self.dir).args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-instructions",
-        ]))?;
+        // A generated password and scram-sha-256, never trust: the server listens on a TCP
+        // port any local user could reach. initdb reads the password from a file only the
+        // server's account can read, removed right after; the data directory must be empty.
+        let password: String = rand::Rng::sample_iter(rand::rngs::OsRng, &rand::distributions::Alphanumeric).take(32).map(char::from).collect();
+        let pwfile = tempfile::NamedTempFile::new().context("cannot create a temporary file for initdb's password")?;
+        std::fs::write(pwfile.path(), &password)?;
+        if let Some(user) = service_user()? {
+            std::os::unix::fs::chown(pwfile.path(), Some(user.uid), Some(user.gid))?;
+        }
+        let out = self.run_as_owner(
+            Command::new(bin.join("initdb"))
+                .arg("-D")
+                .arg(&self.dir)
+                .args(["-U", "postgres", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-instructions"])
+                .arg(format!("--pwfile={}", pwfile.path().display())),
+        )?;
+        drop(pwfile);
         if !out.status.success() {
             return Err(Failure::NoPostgres(format!(
                 "initdb failed in {}: {}",
@@ -124,8 +149,14 @@ impl Cluster {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let port_file = self.dir.join(PORT_FILE);
         std::fs::write(&port_file, port.to_string())?;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(self.dir.join(PASSWORD_FILE))?;
+        file.write_all(passfile::line("127.0.0.1", port, "postgres", &password).as_bytes())?;
         tracing::info!("created local PostgreSQL cluster in {}", self.dir.display());
         Ok(())
+    }
+
+    fn no_port_file(&self) -> Failure {
+        Failure::NoPostgres(format!("{}: the cluster has no {PORT_FILE} file; remove the directory to create a new cluster", self.dir.display()))
     }
 
     fn run_as_owner(&self, cmd: &mut Command) -> Result<Output> {

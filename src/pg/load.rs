@@ -3,8 +3,9 @@
 //!
 //! Readers see the old table until the commit; any failure before it (a bad file, a lost
 //! connection, the process killed) rolls everything back, so the previous table and its
-//! rejects stay exactly as they were. A transaction-scoped advisory lock serialises two
-//! loads of the same table instead of interleaving them.
+//! rejects stay exactly as they were. Transaction-scoped advisory locks order loads of the
+//! same table: a replace excludes every other load of it, appends exclude only each other's
+//! file. A replace marks the loads it supersedes `replaced` in the ledger.
 
 use std::io::Write;
 use std::time::SystemTime;
@@ -136,15 +137,22 @@ impl TableLoad {
             )?;
         }
         exec(&mut client, "cannot start the load transaction", "BEGIN")?;
-        // Replace loads of a table wait for each other. Appends lock per file, so different
-        // files load in parallel while the same file never loads twice at once.
-        let lock_key = match (mode, append_checksum) {
-            (Mode::Append, Some(sum)) => format!("tier:{schema}.{table}:{sum}"),
-            _ => format!("tier:{schema}.{table}"),
+        // The table's key: a replace takes it exclusively, an append shared, so a replace
+        // waits for running appends and appends wait for a running replace (an append that
+        // committed into the table a replace then swaps out would be in the ledger as `ok`
+        // with its rows gone). Appends also lock their file, so different files load side
+        // by side while the same file never loads twice at once.
+        let table_key = format!("tier:{schema}.{table}");
+        let table_lock = match mode {
+            Mode::Replace => "SELECT pg_advisory_xact_lock(hashtext($1))",
+            Mode::Append => "SELECT pg_advisory_xact_lock_shared(hashtext($1))",
         };
-        client
-            .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_key])
-            .map_err(|e| Failure::Database(format!("cannot lock {table}: {}", describe(&e))))?;
+        client.execute(table_lock, &[&table_key]).map_err(|e| Failure::Database(format!("cannot lock {table}: {}", describe(&e))))?;
+        if let (Mode::Append, Some(sum)) = (mode, append_checksum) {
+            client
+                .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("{table_key}:{sum}")])
+                .map_err(|e| Failure::Database(format!("cannot lock {table}: {}", describe(&e))))?;
+        }
         if let (Mode::Append, Some(sum), false) = (mode, append_checksum, force) {
             let row = client
                 .query_opt(
@@ -256,6 +264,11 @@ impl TableLoad {
                 aside.push(format!("{s}.{old}"));
             }
             exec(&mut self.client, "ANALYZE failed", &format!("ANALYZE {s}.{}", ident(self.ds.name)))?;
+            // The loads whose rows this replace swaps out are no longer in the table: the
+            // ledger's `ok` loads of a table are exactly those whose rows it holds.
+            self.client
+                .execute(&format!("UPDATE {s}.{LEDGER} SET status = 'replaced' WHERE table_name = $1 AND status = 'ok'"), &[&self.ds.name])
+                .map_err(|e| Failure::Database(format!("cannot update {LEDGER}: {}", describe(&e))))?;
         }
         insert_ledger(&mut self.client, &self.schema, Some(self.load_id), stats, self.mode, self.started, "ok", None)?;
         exec(&mut self.client, "commit failed", "COMMIT")?;

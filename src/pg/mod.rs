@@ -7,6 +7,7 @@ pub mod copy;
 pub mod embedded;
 pub mod hash;
 pub mod load;
+pub mod passfile;
 pub mod quote;
 pub mod tls;
 

@@ -38,7 +38,8 @@ pub fn check(client: &mut Client, sql: &str) -> std::result::Result<(), SqlError
 /// The smallest and largest value of an integer column of a query's result (for splitting
 /// the query into ranges); `None` when the result is empty.
 pub fn bounds(client: &mut Client, sql: &str, column: &str) -> Result<Option<(i64, i64)>> {
-    let q = format!("SELECT min(\"{column}\")::bigint, max(\"{column}\")::bigint FROM ({sql}) AS tier_bounds");
+    let c = super::connect::ident(column);
+    let q = format!("SELECT min({c})::bigint, max({c})::bigint FROM ({sql}) AS tier_bounds");
     let row = client.query_one(&q, &[]).map_err(|e| Failure::Database(format!("--partition-on {column}: {}", describe(&e))))?;
     Ok(match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
         (Some(a), Some(b)) => Some((a, b)),

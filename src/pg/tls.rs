@@ -134,7 +134,7 @@ impl Settings {
     }
 }
 
-fn percent_decode(v: &str) -> String {
+pub fn percent_decode(v: &str) -> String {
     let b = v.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

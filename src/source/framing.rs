@@ -10,6 +10,14 @@
 //! record short where JSON cannot continue: a raw newline inside a string, or an object
 //! opening where none may open (after a value, or at the start of a line after `"key":`,
 //! which is how a truncated BI line followed by the next record looks).
+//!
+//! A record whose `{` has content after it on the same line is a line record (the BI
+//! framing, NDJSON, a compact array): it ends at its line end once its brackets are still
+//! open there and the next line starts an object, so an unclosed `[` cannot turn the
+//! following lines' objects into its elements. A pretty-printed record (`{` alone on its
+//! line) may span lines. A closer that does not match the open bracket (`]` for `{`) is
+//! not popped, and text after a record's closing brace on the same line belongs to that
+//! record: one damaged line stays one rejected record.
 
 /// Why a span of bytes could not be a record. The span is still kept and quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +30,10 @@ pub enum Damage {
     OpenString,
     /// The file ended inside an object.
     UnexpectedEof,
+    /// A `]` or `}` that closes no bracket that is open.
+    StrayCloser,
+    /// Text after the record's closing brace on the same line.
+    TrailingText,
 }
 
 impl Damage {
@@ -31,6 +43,8 @@ impl Damage {
             Damage::Truncated => "record cut short (the next record starts before this one closes)",
             Damage::OpenString => "line ends inside a string (record cut short)",
             Damage::UnexpectedEof => "file ends inside this record",
+            Damage::StrayCloser => "a closing bracket that matches no open one",
+            Damage::TrailingText => "text after the record's closing brace",
         }
     }
 }
@@ -111,6 +125,8 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
         let mut extra_depth = 0usize; // depth past MAX_TRACKED_DEPTH, tracked as a count only
         let mut prev: u8 = 0; // last significant byte outside strings
         let mut at_line_start = false;
+        let mut stray = false; // a closer matched nothing open
+        let line_record = !opens_alone_on_its_line(&buf[start + 1..]);
         let mut i = start;
         let mut line_here = start_line;
         let mut outcome: Option<(usize, Option<Damage>)> = None; // end, damage
@@ -159,6 +175,26 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
                     continue;
                 }
                 b'\n' => {
+                    if line_record {
+                        // Brackets are still open at this line's end: the record ends here
+                        // if the next line starts an object.
+                        match next_significant(buf, i + 1) {
+                            Some(k) if buf[k] == b'{' => {
+                                let mut end = i;
+                                while end > start && buf[end - 1].is_ascii_whitespace() {
+                                    end -= 1;
+                                }
+                                outcome = Some((end, Some(if stray { Damage::StrayCloser } else { Damage::Truncated })));
+                                break;
+                            }
+                            None if !eof => {
+                                // Cannot tell yet: scan this record again with more input.
+                                i = n;
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
                     line_here += 1;
                     at_line_start = true;
                 }
@@ -190,13 +226,40 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
                 b'}' | b']' => {
                     if extra_depth > 0 {
                         extra_depth -= 1;
-                    } else {
+                    } else if stack.last() == Some(&if b == b'}' { b'{' } else { b'[' }) {
                         stack.pop();
+                    } else {
+                        // Closes nothing that is open: damage, but not the record's end.
+                        stray = true;
                     }
                     prev = b;
                     at_line_start = false;
                     if stack.is_empty() && extra_depth == 0 {
-                        outcome = Some((i + 1, None));
+                        // What follows on the same line must be separators or the next
+                        // record; anything else is part of this damaged record.
+                        let mut k = i + 1;
+                        while k < n && matches!(buf[k], b' ' | b'\t' | b'\r' | b',' | b'[' | b']') {
+                            k += 1;
+                        }
+                        if k == n && !eof {
+                            i = n;
+                            break;
+                        }
+                        if k < n && !matches!(buf[k], b'\n' | b'{') {
+                            let stop = memchr::memchr2(b'\n', b'{', &buf[k..]);
+                            if stop.is_none() && !eof {
+                                i = n;
+                                break;
+                            }
+                            let mut end = k + stop.unwrap_or(n - k);
+                            i = end;
+                            while end > start && buf[end - 1].is_ascii_whitespace() {
+                                end -= 1;
+                            }
+                            outcome = Some((end, Some(Damage::TrailingText)));
+                            break;
+                        }
+                        outcome = Some((i + 1, stray.then_some(Damage::StrayCloser)));
                         i += 1;
                         break;
                     }
@@ -227,6 +290,17 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
             None => return Scan { spans, resume_at: start, resume_line: start_line },
         }
     }
+}
+
+/// Whether an object's `{` (the bytes after it given) is the last thing on its line: the
+/// mark of a pretty-printed record, which may span lines.
+fn opens_alone_on_its_line(after: &[u8]) -> bool {
+    after.iter().find(|c| !matches!(c, b' ' | b'\t' | b'\r')).is_none_or(|c| *c == b'\n')
+}
+
+/// The first byte from `from` on that is not whitespace or a comma, if the buffer has one.
+fn next_significant(buf: &[u8], from: usize) -> Option<usize> {
+    buf[from..].iter().position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b',')).map(|k| from + k)
 }
 
 #[cfg(test)]
@@ -331,5 +405,48 @@ mod tests {
         let r = records(&deep);
         assert_eq!(r.len(), 2);
         assert_eq!(r[1], ok(2, "{\"b\":1}"));
+    }
+
+    #[test]
+    fn unclosed_bracket_does_not_swallow_the_next_lines() {
+        // An unclosed array or a stray `[` / `{[` leaves brackets open at the line's end;
+        // the next line's object must start a record of its own, in the BI framing and NDJSON.
+        for cut in ["{\"os_name\": [1, 2,", "{\"os_name\": [1, 2", "{[", "{\"a\": 1, [", "{\"a\": {\"b\": [{\"c\": 1},"] {
+            for (open, sep) in [("[", ",\n"), ("", "\n"), ("[", ",\r\n")] {
+                let input = format!("{open}{cut}{sep}{{\"a\":2}}{sep}{{\"a\":3}}{sep}");
+                let r = records(&input);
+                assert_eq!(r.len(), 3, "{input:?}: {r:?}");
+                assert!(r[0].1 == cut || r[0].1 == format!("{cut},"), "{input:?}: {r:?}");
+                assert!(r[0].2.is_some(), "{input:?}");
+                assert_eq!(r[1], ok(2, "{\"a\":2}"), "{input:?}");
+                assert_eq!(r[2], ok(3, "{\"a\":3}"), "{input:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_damaged_line_is_one_record() {
+        for bad in ["{\"a\": 1]}", "{\"a\": [1}]}", "{\"a\": 1}}", "{\"a\": 1}]x", "{\"a\": 1} \"b\": 2}", "{\"a\": 1]"] {
+            let input = format!("[{bad},\n{{\"a\":2}},\n{{\"a\":3}}]");
+            let r = records(&input);
+            assert_eq!(r.len(), 3, "{input:?}: {r:?}");
+            assert_eq!(r[0].0, 1);
+            assert!(r[0].2.is_some(), "{bad} must be damaged: {r:?}");
+            assert!(bad.starts_with(r[0].1.trim_end_matches(',')), "{bad}: {r:?}");
+            assert_eq!(r[1], ok(2, "{\"a\":2}"), "{input:?}");
+            assert_eq!(r[2], ok(3, "{\"a\":3}"), "{input:?}");
+        }
+        // Several records on one line (a compact array) are still several records.
+        let r = records("[{\"a\":1},{\"a\":2}, {\"a\":3}]");
+        assert_eq!(r, vec![ok(1, "{\"a\":1}"), ok(1, "{\"a\":2}"), ok(1, "{\"a\":3}")]);
+    }
+
+    #[test]
+    fn pretty_records_may_hold_objects_at_line_starts() {
+        let pretty = "[\n  {\n    \"a\": [\n      {\"c\": 1},\n      {\"c\": 2}\n    ],\n    \"b\": 1\n  },\n  {\n    \"a\": 2\n  }\n]\n";
+        let r = records(pretty);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(r.iter().all(|x| x.2.is_none()), "{r:?}");
+        assert_eq!((r[0].0, r[1].0), (2, 9));
     }
 }

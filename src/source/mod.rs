@@ -7,7 +7,9 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+
+use crate::error::Failure;
 
 pub use framing::{Damage, Span};
 
@@ -46,7 +48,7 @@ impl RecordReader<Box<dyn Read + Send>> {
     pub fn open(path: &Path) -> Result<Self> {
         let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
         if meta.is_dir() {
-            bail!("{}: is a directory, not an export file", path.display());
+            return Err(Failure::Input(format!("{}: is a directory, not an export file", path.display())).into());
         }
         let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
         let input: Box<dyn Read + Send> = if is_gzip(path) {

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::dataset::{Dataset, Kind};
 use crate::source::{Chunk, Span};
+use crate::transform::number;
 use crate::transform::record::{parse_record, Cell, KeyHints};
 pub use crate::transform::record::{BAD_VALUE, MALFORMED};
 
@@ -24,7 +25,8 @@ pub const COL_EXTRA: &str = "__extra";
 const TASK_RECORDS: usize = 2048;
 
 /// Parses every record of a chunk. The frame has one row per span, in order. Values of
-/// required and non-text fields are trimmed, and blank ones become null.
+/// non-text fields are trimmed of PostgreSQL's whitespace; blank ones, and blank values of
+/// required fields, become null.
 pub fn parse_chunk(ds: &'static Dataset, chunk: &Chunk) -> PolarsResult<DataFrame> {
     let parts: Vec<DataFrame> = chunk
         .spans
@@ -81,12 +83,16 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
                 for ((builder, cell), field) in b.fields.iter_mut().zip(cells.drain(..)).zip(ds.fields) {
                     match cell {
                         Cell::Null => builder.append_null(),
-                        // Blank is absent for what must be present or cast (an export writes
-                        // "" where it has nothing); surrounding spaces never matter there.
-                        Cell::Text(t) if field.required || field.kind != Kind::Text => match t.trim() {
+                        // Blank is absent for what must be cast (an export writes "" where it
+                        // has nothing). Around a cast value only the whitespace PostgreSQL's
+                        // input functions skip is trimmed, so the cast sees what they see.
+                        Cell::Text(t) if field.kind != Kind::Text => match number::trim_pg(&t) {
                             "" => builder.append_null(),
                             trimmed => builder.append_value(trimmed),
                         },
+                        // A required text that is blank is missing; any other text is
+                        // stored exactly as sent.
+                        Cell::Text(t) if field.required && t.trim().is_empty() => builder.append_null(),
                         Cell::Text(t) => builder.append_value(&t),
                         Cell::Container(_) => unreachable!("containers are reported as issues"),
                     }

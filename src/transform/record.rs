@@ -41,11 +41,20 @@ pub fn parse_record<'a>(
             cells.clear();
             // The export writes bare NaN (and hostile files Infinity): quote such tokens so
             // they reach the numeric cast as text, which knows what to do with them.
-            let Some(patched) = quote_bare_tokens(bytes) else {
+            let Some((patched, quoted_at)) = quote_bare_tokens(bytes) else {
                 return Err((MALFORMED, first_error));
             };
             let mut owned_cells = Vec::with_capacity(ds.fields.len());
             let extra = parse_json(ds, &patched, &mut owned_cells).map_err(|_| (MALFORMED, first_error))?;
+            // Only numbers may be written as the bare tokens: in any other field they are
+            // not JSON, and loading them as the text "NaN" would invent a value.
+            let offsets = value_offsets(ds, &patched);
+            for (field, offset) in ds.fields.iter().zip(offsets) {
+                if let Some(at) = offset.filter(|at| quoted_at.contains(at) && !field.kind.is_numeric()) {
+                    let token = patched[at + 1..].split(|&c| c == b'"').next().unwrap_or_default();
+                    return Err((MALFORMED, bare_token_detail(field.name, &String::from_utf8_lossy(token))));
+                }
+            }
             check_cells(ds, &owned_cells)?;
             cells.extend(owned_cells.into_iter().map(|c| match c {
                 Cell::Text(t) => Cell::Text(Cow::Owned(t.into_owned())),
@@ -121,7 +130,15 @@ pub fn parse_flat<'a>(
                     let token = text.get(i..end)?;
                     let cell = match token {
                         "null" => Cell::Null,
-                        "true" | "false" | "NaN" | "-NaN" | "Infinity" | "-Infinity" => Cell::Text(Cow::Borrowed(token)),
+                        "true" | "false" => Cell::Text(Cow::Borrowed(token)),
+                        "NaN" | "-NaN" | "Infinity" | "-Infinity" => {
+                            let field = hints.lookup(ds, position, key);
+                            if let Some(f) = field.filter(|&f| !ds.fields[f].kind.is_numeric()) {
+                                cells.clear();
+                                return Some(Err((MALFORMED, bare_token_detail(ds.fields[f].name, token))));
+                            }
+                            Cell::Text(Cow::Borrowed(token))
+                        }
                         t if is_json_number(t.as_bytes()) => Cell::Text(Cow::Borrowed(t)),
                         _ => return None,
                     };
@@ -343,13 +360,27 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
     }
 }
 
+fn bare_token_detail(field: &str, token: &str) -> String {
+    format!("{field}: bare {token} is not JSON (read only where a number belongs)")
+}
+
+/// Where each declared field's value starts in a record serde_json accepts (byte offset).
+fn value_offsets(ds: &'static Dataset, bytes: &[u8]) -> Vec<Option<usize>> {
+    let mut raw: Vec<Option<&RawValue>> = vec![None; ds.fields.len()];
+    let (mut extra, mut duplicate) = (0, None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let _ = RecordSeed { ds, raw: &mut raw, extra: &mut extra, duplicate: &mut duplicate }.deserialize(&mut de);
+    raw.iter().map(|v| v.map(|v| v.get().as_ptr() as usize - bytes.as_ptr() as usize)).collect()
+}
+
 /// Quotes the non-standard tokens `NaN`, `-NaN`, `Infinity` and `-Infinity` where they
-/// stand as values outside strings. `None` if there were none (the error is elsewhere).
-fn quote_bare_tokens(bytes: &[u8]) -> Option<Vec<u8>> {
+/// stand as values outside strings, and says where each quoted token now starts. `None`
+/// if there were none (the error is elsewhere).
+fn quote_bare_tokens(bytes: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
     const TOKENS: [&[u8]; 4] = [b"-Infinity", b"Infinity", b"-NaN", b"NaN"];
     let mut out = Vec::with_capacity(bytes.len() + 8);
     let mut in_string = false;
-    let mut changed = false;
+    let mut quoted_at = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -375,18 +406,18 @@ fn quote_bare_tokens(bytes: &[u8]) -> Option<Vec<u8>> {
         if let Some(t) = TOKENS.iter().find(|t| bytes[i..].starts_with(t)) {
             let next = bytes.get(i + t.len()).copied().unwrap_or(b' ');
             if !next.is_ascii_alphanumeric() {
+                quoted_at.push(out.len());
                 out.push(b'"');
                 out.extend_from_slice(t);
                 out.push(b'"');
                 i += t.len();
-                changed = true;
                 continue;
             }
         }
         out.push(b);
         i += 1;
     }
-    changed.then_some(out)
+    (!quoted_at.is_empty()).then_some((out, quoted_at))
 }
 
 #[cfg(test)]
@@ -475,9 +506,30 @@ mod tests {
 
     #[test]
     fn bare_tokens_are_quoted_outside_strings_only() {
-        assert_eq!(quote_bare_tokens(b"{\"a\": NaN, \"b\": \"NaN\"}").unwrap(), b"{\"a\": \"NaN\", \"b\": \"NaN\"}");
-        assert_eq!(quote_bare_tokens(b"{\"a\":-Infinity}").unwrap(), b"{\"a\":\"-Infinity\"}");
+        assert_eq!(quote_bare_tokens(b"{\"a\": NaN, \"b\": \"NaN\"}").unwrap(), (b"{\"a\": \"NaN\", \"b\": \"NaN\"}".to_vec(), vec![6]));
+        assert_eq!(quote_bare_tokens(b"{\"a\":-Infinity}").unwrap(), (b"{\"a\":\"-Infinity\"}".to_vec(), vec![5]));
         assert_eq!(quote_bare_tokens(b"{\"a\": \"x NaN\"}"), None);
         assert_eq!(quote_bare_tokens(b"{\"a\": NaNa}"), None);
+    }
+
+    #[test]
+    fn bare_tokens_are_read_only_for_numbers() {
+        let parse = |bytes: &[u8]| {
+            let mut cells = Vec::new();
+            parse_record(&WEATHER, bytes, &mut cells, &mut KeyHints::default()).map(|_| cells.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>())
+        };
+        // Fast path (no escapes) and the serde_json path (an escape elsewhere in the record).
+        for tail in ["", ", \"x\": \"\\u00fc\""] {
+            for token in ["NaN", "-NaN", "Infinity", "-Infinity"] {
+                let text = format!("{{\"city\": {token}, \"date_time\": \"2019-06-04 14:05:13\"{tail}}}");
+                let err = parse(text.as_bytes()).unwrap_err();
+                assert_eq!(err.0, MALFORMED, "{text}");
+                assert!(err.1.contains("city") && err.1.contains(token), "{text}: {}", err.1);
+                let text = format!("{{\"city\": \"Oslo\", \"currently_humidity\": {token}{tail}}}");
+                assert!(parse(text.as_bytes()).is_ok(), "{text}");
+            }
+        }
+        // An undeclared key may hold them: it is not loaded.
+        assert!(parse(b"{\"city\": \"Oslo\", \"other\": NaN}").is_ok());
     }
 }

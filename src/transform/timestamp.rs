@@ -4,12 +4,16 @@
 //! (`2019-05-13 14:23:41`, `2019-05-13T14:23:41.5Z`, `...+02:00`) and strptime takes one
 //! format per column; this accepts exactly what PostgreSQL would store the same way.
 
-/// Parses `YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|+HH[:MM]|-HH[:MM]]`. A time without an
-/// offset is UTC. Second 60 (a leap second) rolls over to the next minute, as in
-/// PostgreSQL. Years 1 to 9999.
+/// Parses `YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|+HH[:MM]|-HH[:MM]]`, giving the value
+/// PostgreSQL's `timestamptz` input gives for the same text (TimeZone UTC), or `None`
+/// where it would refuse or where tier accepts less (see the README). A time without an
+/// offset is UTC. The fraction rounds as the server rounds it: parsed as a double, scaled
+/// to microseconds and rounded half to even. Second 60 (a leap second) rolls over to the
+/// next minute, and `24:00:00` is the next midnight, as in PostgreSQL; a leap second with
+/// a fraction is refused, as there. Years 1 to 9999.
 pub fn parse_micros(s: &str) -> Option<i64> {
-    let b = s.trim().as_bytes();
-    if b.len() < 19 {
+    let b = crate::transform::number::trim_pg(s).as_bytes();
+    if b.len() < 19 || b.len() > MAX_LEN {
         return None;
     }
     let year = digits(&b[0..4])?;
@@ -24,7 +28,7 @@ pub fn parse_micros(s: &str) -> Option<i64> {
     if year == 0 || !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
-    if hour > 23 || minute > 59 || second > 60 {
+    if hour > 24 || minute > 59 || second > 60 {
         return None;
     }
     let mut rest = &b[19..];
@@ -34,21 +38,14 @@ pub fn parse_micros(s: &str) -> Option<i64> {
         if n == 0 {
             return None;
         }
-        // Round to microseconds like PostgreSQL does.
-        let mut scaled: i64 = 0;
-        for (i, d) in frac[..n].iter().enumerate().take(7) {
-            let d = (d - b'0') as i64;
-            if i < 6 {
-                scaled = scaled * 10 + d;
-            } else if d >= 5 {
-                scaled += 1;
-            }
-        }
-        for _ in n..6 {
-            scaled *= 10;
-        }
-        micros = scaled;
+        // PostgreSQL: `rint(strtod(".ddd") * 1000000)`. Rust's parse rounds correctly, as
+        // strtod does, so `.1234565` -> 123456 and `.0000005` -> 0, like the server.
+        let fraction: f64 = std::str::from_utf8(&rest[..=n]).ok()?.parse().ok()?;
+        micros = (fraction * 1_000_000.0).round_ties_even() as i64;
         rest = &frac[n..];
+    }
+    if (second == 60 && micros > 0) || (hour == 24 && (minute > 0 || second > 0 || micros > 0)) {
+        return None;
     }
     let offset_seconds: i64 = match rest {
         [] | [b'Z'] | [b'z'] => 0,
@@ -74,6 +71,10 @@ pub fn parse_micros(s: &str) -> Option<i64> {
     let seconds = days * 86_400 + (hour * 3600 + minute * 60 + second) as i64 - offset_seconds;
     Some(seconds * 1_000_000 + micros)
 }
+
+/// Longer texts are refused: the server's own limit is about this size (its field buffer),
+/// and nothing longer is a timestamp an export writes.
+const MAX_LEN: usize = 64;
 
 fn digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32))
@@ -130,6 +131,15 @@ mod tests {
         assert_eq!(parse_micros("2019-05-13T14:23:41Z"), Some(T0));
         assert_eq!(parse_micros(" 2019-05-13T14:23:41.5 "), Some(T0 + 500_000));
         assert_eq!(parse_micros("2019-05-13T14:23:41.1234567Z"), Some(T0 + 123_457));
+        // Rounded as the server rounds: the fraction as a double, half to even.
+        assert_eq!(parse_micros("2019-05-13 14:23:41.0000005"), Some(T0));
+        assert_eq!(parse_micros("2019-05-13 14:23:41.1234565"), Some(T0 + 123_456));
+        assert_eq!(parse_micros("2019-05-13 14:23:41.1234574999999999999999"), Some(T0 + 123_458));
+        assert_eq!(parse_micros("2019-05-13 14:23:40.9999996"), Some(T0));
+        // ASCII whitespace only, as the server trims it.
+        assert_eq!(parse_micros("\t2019-05-13 14:23:41\x0b"), Some(T0));
+        assert_eq!(parse_micros("\u{a0}2019-05-13 14:23:41"), None);
+        assert_eq!(parse_micros("2019-05-13 14:23:41\u{3000}"), None);
         assert_eq!(parse_micros("2019-05-13T16:23:41+02:00"), Some(T0));
         assert_eq!(parse_micros("2019-05-13T12:23:41-0200"), Some(T0));
         assert_eq!(parse_micros("1970-01-01 00:00:00"), Some(0));
@@ -153,6 +163,11 @@ mod tests {
         assert!(parse_micros("0001-01-01 00:00:00").is_some());
         assert!(parse_micros("9999-12-31 23:59:59").is_some());
         assert_eq!(parse_micros("0000-01-01 00:00:00"), None);
+        // The server refuses a leap second with a fraction, and takes 24:00:00 as midnight.
+        assert_eq!(parse_micros("2016-12-31 23:59:60.5"), None);
+        assert_eq!(parse_micros("2016-12-31 23:59:60.0000004"), parse_micros("2017-01-01 00:00:00"));
+        assert_eq!(parse_micros("2019-05-12 24:00:00"), parse_micros("2019-05-13 00:00:00"));
+        assert_eq!(parse_micros("2019-05-12 24:00:01"), None);
     }
 
     #[test]
@@ -162,7 +177,7 @@ mod tests {
             "2019-05-13",
             "yesterday",
             "2019-13-01 00:00:00",
-            "2019-05-13 24:00:00",
+            "2019-05-13 25:00:00",
             "2019-05-13 14:23:41.",
             "2019-05-13 14:23:41 UTC",
             "2019/05/13 14:23:41",
