@@ -16,7 +16,8 @@ Exit codes:
   0  success
   1  validate: source and database differ
   2  bad command line
-  3  bad input: a file missing, unreadable or empty, too many rejected rows, already loaded
+  3  bad input: a file missing, unreadable or empty, a directory where a file belongs, an
+     unwritable temporary directory, too many rejected rows, already loaded
   4  database error: cannot connect, COPY or SQL failed (the previous tables are kept)
   5  no PostgreSQL configured or reachable, and none could be started locally
   70 internal error (a bug: please report it)";

@@ -88,7 +88,11 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
             Kind::Float => {
                 let number = raw.clone().map(parse_floats, GetOutput::from_type(DataType::Float64));
                 let is_nan = number.clone().is_nan().fill_null(lit(false));
-                bad_num.push(Check { cond: present.clone().and(number.clone().is_null()), reason: BAD_NUMBER, detail: quoted("not a finite number") });
+                bad_num.push(Check {
+                    cond: present.clone().and(number.clone().is_null()),
+                    reason: BAD_NUMBER,
+                    detail: quoted("not a finite number"),
+                });
                 nans.push(is_nan.clone().cast(DataType::UInt32));
                 let value = when(is_nan).then(lit(NULL).cast(DataType::Float64)).otherwise(number);
                 let (range_fail, range_text) = match field.range {
@@ -333,13 +337,13 @@ pub(crate) mod tests {
             Some("99999999999"),
             Some("NaN"),
         ]
-            .iter()
-            .map(|rating| {
-                let mut r = base.to_vec();
-                r.push(("properties_rating", *rating));
-                r
-            })
-            .collect();
+        .iter()
+        .map(|rating| {
+            let mut r = base.to_vec();
+            r.push(("properties_rating", *rating));
+            r
+        })
+        .collect();
         let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
         let out = check(&TRACK_EVENTS, frame(&TRACK_EVENTS, &refs)).unwrap();
         let r = reasons(&out);

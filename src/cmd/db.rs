@@ -22,7 +22,9 @@ pub fn run(action: DbAction, data_dir: &std::path::Path) -> Result<()> {
         }
         DbAction::Url => match cluster.url() {
             Some(url) => println!("{url}"),
-            None => return Err(Failure::NoPostgres(format!("no local cluster in {} yet: run `tier db start`", cluster.dir.display())).into()),
+            None => {
+                return Err(Failure::NoPostgres(format!("no local cluster in {} yet: run `tier db start`", cluster.dir.display())).into())
+            }
         },
     }
     Ok(())

@@ -10,8 +10,8 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -108,7 +108,12 @@ impl Cluster {
         let bin = bindir()?;
         let out = self.run_as_owner(Command::new(bin.join("pg_ctl")).arg("-D").arg(&self.dir).args(["-m", "fast", "-w", "stop"]))?;
         if !out.status.success() {
-            return Err(Failure::Database(format!("pg_ctl stop failed in {}: {}", self.dir.display(), String::from_utf8_lossy(&out.stderr).trim())).into());
+            return Err(Failure::Database(format!(
+                "pg_ctl stop failed in {}: {}",
+                self.dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+            .into());
         }
         Ok(true)
     }
@@ -123,7 +128,8 @@ impl Cluster {
         // A generated password and scram-sha-256, never trust: the server listens on a TCP
         // port any local user could reach. initdb reads the password from a file only the
         // server's account can read, removed right after; the data directory must be empty.
-        let password: String = rand::Rng::sample_iter(rand::rngs::OsRng, &rand::distributions::Alphanumeric).take(32).map(char::from).collect();
+        let password: String =
+            rand::Rng::sample_iter(rand::rngs::OsRng, &rand::distributions::Alphanumeric).take(32).map(char::from).collect();
         let pwfile = tempfile::NamedTempFile::new().context("cannot create a temporary file for initdb's password")?;
         std::fs::write(pwfile.path(), &password)?;
         if let Some(user) = service_user()? {
@@ -156,7 +162,10 @@ impl Cluster {
     }
 
     fn no_port_file(&self) -> Failure {
-        Failure::NoPostgres(format!("{}: the cluster has no {PORT_FILE} file; remove the directory to create a new cluster", self.dir.display()))
+        Failure::NoPostgres(format!(
+            "{}: the cluster has no {PORT_FILE} file; remove the directory to create a new cluster",
+            self.dir.display()
+        ))
     }
 
     fn run_as_owner(&self, cmd: &mut Command) -> Result<Output> {

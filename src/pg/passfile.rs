@@ -66,10 +66,8 @@ mod tests {
     fn reads_lines_as_libpq_does() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pgpass");
-        let text = format!(
-            "# comment\nother:5432:*:postgres:nope\n{}*:*:db\\:x:*:second\n",
-            line("127.0.0.1", 6543, "postgres", "p:a\\ss")
-        );
+        let text =
+            format!("# comment\nother:5432:*:postgres:nope\n{}*:*:db\\:x:*:second\n", line("127.0.0.1", 6543, "postgres", "p:a\\ss"));
         std::fs::write(&file, text).unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(lookup(&file, "127.0.0.1", 6543, "postgres", "postgres").as_deref(), Some("p:a\\ss"));

@@ -516,7 +516,8 @@ mod tests {
     fn bare_tokens_are_read_only_for_numbers() {
         let parse = |bytes: &[u8]| {
             let mut cells = Vec::new();
-            parse_record(&WEATHER, bytes, &mut cells, &mut KeyHints::default()).map(|_| cells.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>())
+            parse_record(&WEATHER, bytes, &mut cells, &mut KeyHints::default())
+                .map(|_| cells.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>())
         };
         // Fast path (no escapes) and the serde_json path (an escape elsewhere in the record).
         for tail in ["", ", \"x\": \"\\u00fc\""] {

@@ -9,8 +9,8 @@
 /// where it would refuse or where tier accepts less (see the README). A time without an
 /// offset is UTC. The fraction rounds as the server rounds it: parsed as a double, scaled
 /// to microseconds and rounded half to even. Second 60 (a leap second) rolls over to the
-/// next minute, and `24:00:00` is the next midnight, as in PostgreSQL; a leap second with
-/// a fraction is refused, as there. Years 1 to 9999.
+/// next minute, and `24:00:00` is the next midnight, as in PostgreSQL; a time of day past
+/// 24:00:00 (`23:59:60.5`) is refused, as there. Years 1 to 9999.
 pub fn parse_micros(s: &str) -> Option<i64> {
     let b = crate::transform::number::trim_pg(s).as_bytes();
     if b.len() < 19 || b.len() > MAX_LEN {
@@ -44,7 +44,9 @@ pub fn parse_micros(s: &str) -> Option<i64> {
         micros = (fraction * 1_000_000.0).round_ties_even() as i64;
         rest = &frac[n..];
     }
-    if (second == 60 && micros > 0) || (hour == 24 && (minute > 0 || second > 0 || micros > 0)) {
+    // Hour 24 and second 60 are allowed, but the time of day may not pass 24:00:00 (the
+    // server's `time_overflows`): 23:59:60.5 is refused, 12:30:60.5 is 12:31:00.5.
+    if ((hour * 60 + minute) * 60 + second) as i64 * 1_000_000 + micros > 86_400_000_000 {
         return None;
     }
     let offset_seconds: i64 = match rest {
@@ -165,6 +167,7 @@ mod tests {
         assert_eq!(parse_micros("0000-01-01 00:00:00"), None);
         // The server refuses a leap second with a fraction, and takes 24:00:00 as midnight.
         assert_eq!(parse_micros("2016-12-31 23:59:60.5"), None);
+        assert_eq!(parse_micros("2016-12-31 12:30:60.5"), parse_micros("2016-12-31 12:31:00.5"));
         assert_eq!(parse_micros("2016-12-31 23:59:60.0000004"), parse_micros("2017-01-01 00:00:00"));
         assert_eq!(parse_micros("2019-05-12 24:00:00"), parse_micros("2019-05-13 00:00:00"));
         assert_eq!(parse_micros("2019-05-12 24:00:01"), None);

@@ -25,7 +25,7 @@ pub fn server_url() -> &'static str {
             return url;
         }
         let default = "postgresql://postgres@127.0.0.1:5432/postgres".to_string();
-        if Client::connect(&default, NoTls).is_ok() {
+        if connect(&default).is_ok() {
             return default;
         }
         // Nothing answers: start a throwaway cluster the way users get one.
@@ -46,8 +46,33 @@ pub fn server_url() -> &'static str {
     })
 }
 
+/// Connects to a URL as tier prints it: a local cluster's URL names its password file
+/// (`passfile=`, which libpq reads and the postgres crate does not).
+pub fn connect(url: &str) -> Result<Client, postgres::Error> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut password = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| match p.strip_prefix("passfile=") {
+            Some(file) => {
+                let file = file.replace("%2F", "/").replace("%2f", "/");
+                let line = std::fs::read_to_string(file).expect("the cluster's password file");
+                password = line.trim().rsplit(':').next().map(str::to_string);
+                false
+            }
+            None => !p.is_empty(),
+        })
+        .collect();
+    let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    let mut config: postgres::Config = url.parse()?;
+    if let Some(p) = password {
+        config.password(p);
+    }
+    config.connect(NoTls)
+}
+
 pub fn client() -> Client {
-    Client::connect(server_url(), NoTls).unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL at {}: {e}", server_url()))
+    connect(server_url()).unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL at {}: {e}", server_url()))
 }
 
 /// A test's own schema and data directory, dropped at the end.
@@ -113,7 +138,7 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        if let Ok(mut c) = Client::connect(server_url(), NoTls) {
+        if let Ok(mut c) = connect(server_url()) {
             let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
         }
     }

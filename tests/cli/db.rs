@@ -32,7 +32,7 @@ fn local_cluster_starts_loads_and_stops() {
     load.env_remove("DATABASE_URL");
     let (code, _, err) = run(load);
     assert_eq!(code, 0, "{err}");
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut c = connect(&url).unwrap();
     let n: i64 = c.query_one("SELECT count(*) FROM weather", &[]).unwrap().get(0);
     assert_eq!(n, 1);
     drop(c);
@@ -83,9 +83,10 @@ fn demo_on_a_fresh_clone_generates_data_and_falls_back_to_a_local_cluster() {
     assert!(out.contains("content digest") && err.contains("checks match"), "validated: {out}{err}");
     assert!(err.contains("report: ") && reports.join("report.html").exists() && reports.join("report.md").exists(), "{err}");
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("gen-manifest.json")).unwrap()).unwrap();
-    let url =
-        std::fs::read_to_string(pg.join("tier.port")).map(|p| format!("postgresql://postgres@127.0.0.1:{}/postgres", p.trim())).unwrap();
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut url_cmd = env.tier_plain(&["db", "url"]);
+    url_cmd.env("TIER_PG_DIR", &pg);
+    let url = run(url_cmd).1.trim().to_string();
+    let mut c = connect(&url).unwrap();
     let n: i64 = c.query_one("SELECT count(*) FROM weather", &[]).unwrap().get(0);
     assert_eq!(n, manifest["weather"]["loaded"].as_i64().unwrap());
     drop(c);

@@ -214,7 +214,7 @@ fn server_restart_mid_load_and_a_server_that_comes_up_late() {
     env.write("weather.json", format!("[{}", weather_line("Oslo", "2019-06-04 10:00:00", "0.5")));
     assert_eq!(run(tier(&["load", "weather"])).0, 0);
     let fingerprint = || {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut c = connect(&url).unwrap();
         let r: String = c.query_one("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM weather t", &[]).unwrap().get(0);
         r
     };
@@ -226,7 +226,7 @@ fn server_restart_mid_load_and_a_server_that_comes_up_late() {
     let mut child = tier(&["load", "weather"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut c = connect(&url).unwrap();
         let n: i64 = c
             .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE 'COPY%'", &[])
             .unwrap()

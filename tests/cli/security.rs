@@ -122,13 +122,15 @@ fn sslmode_is_honoured_on_every_connection_path() {
     let (code, _, err) = tier(&["load", "weather"], &url);
     assert_eq!(code, 4, "a plain connection is refused: {err}");
 
-    let require = format!("{url}?sslmode=require");
+    // The cluster's URL already has a query (its password file).
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let require = format!("{url}{sep}sslmode=require");
     let (code, _, err) = tier(&["load", "weather"], &require);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = tier(&["validate", "weather"], &require);
     assert_eq!(code, 0, "{out}{err}");
 
-    let full = format!("{url}?sslmode=verify-full&sslrootcert={crt}");
+    let full = format!("{url}{sep}sslmode=verify-full&sslrootcert={crt}");
     let q = env.write("ssl.sql", "select ssl::text as ssl from pg_stat_ssl where pid = pg_backend_pid()");
     let (code, out, err) = tier(&["query", q.to_str().unwrap(), "--format", "csv"], &full);
     assert_eq!(code, 0, "{err}");
@@ -136,7 +138,7 @@ fn sslmode_is_honoured_on_every_connection_path() {
     let (code, _, err) = tier(&["load", "weather"], &full);
     assert_eq!(code, 0, "{err}");
 
-    let wrong_ca = format!("{url}?sslmode=verify-full&sslrootcert={other_ca}");
+    let wrong_ca = format!("{url}{sep}sslmode=verify-full&sslrootcert={other_ca}");
     let (code, _, err) = tier(&["load", "weather"], &wrong_ca);
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("certificate"), "{err}");
