@@ -37,15 +37,24 @@ pub struct Cli {
     /// Directory with the exports; also holds log/ and the local cluster (pg/).
     #[arg(long, global = true, default_value = "data", env = "TIER_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// Directory of dataset contracts (<name>.toml). Without one, the two shipped examples.
+    #[arg(long, global = true, value_name = "DIR", env = "TIER_DATASETS")]
+    pub datasets: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Load the exports into PostgreSQL (both tables, or the one named).
+    /// Load the exports into PostgreSQL (every declared dataset, or the one named).
     #[command(after_help = EXIT_CODES_HELP)]
     Load(LoadArgs),
+    /// List the declared datasets and their columns; `datasets check` validates every contract.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Datasets(DatasetsArgs),
+    /// Read exports and print a contract for them (every record, all cores).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Infer(InferArgs),
     /// Write sample exports with a planted share of every known defect.
     Gen(GenArgs),
     /// Manage the project-local PostgreSQL cluster under DATA_DIR/pg.
@@ -80,8 +89,7 @@ pub struct ConnArgs {
 
 #[derive(Args, Debug)]
 pub struct LoadArgs {
-    /// Which dataset to load: track_events or weather. Default: both.
-    #[arg(value_parser = ["track_events", "weather"])]
+    /// Which dataset to load (a declared name). Default: every declared dataset.
     pub table: Option<String>,
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -113,6 +121,31 @@ pub struct LoadArgs {
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DatasetsArgs {
+    #[command(subcommand)]
+    pub action: Option<DatasetsAction>,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum DatasetsAction {
+    /// Validate every contract file; each mistake as FILE:line:column: message.
+    Check,
+}
+
+#[derive(Args, Debug)]
+pub struct InferArgs {
+    /// Export files (.json, .json.gz), directories or globs: all of them are read.
+    #[arg(required = true, value_name = "FILE|DIR|GLOB")]
+    pub files: Vec<String>,
+    /// The dataset's name. Default: the first file's name without extensions.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write the contract to DATASETS/<name>.toml instead of stdout (never over an existing one).
+    #[arg(long)]
+    pub write: bool,
 }
 
 #[derive(Args, Debug)]
@@ -224,6 +257,22 @@ pub struct QueryArgs {
     pub lake: Option<PathBuf>,
 }
 
+impl Cli {
+    /// The command line with the declared dataset names as the possible values of the
+    /// commands that take one (so `--help` and completion list them).
+    pub fn command_with(datasets: &[String]) -> clap::Command {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        if !datasets.is_empty() {
+            for sub in ["load", "validate"] {
+                let names = datasets.to_vec();
+                cmd = cmd.mut_subcommand(sub, |c| c.mut_arg("table", |a| a.value_parser(clap::builder::PossibleValuesParser::new(names))));
+            }
+        }
+        cmd
+    }
+}
+
 /// Schema names reach SQL and connection options: letters, digits and _, not starting
 /// with a digit, at most 63 bytes (PostgreSQL's limit).
 pub fn schema_name(s: &str) -> Result<String, String> {
@@ -240,8 +289,7 @@ pub fn schema_name(s: &str) -> Result<String, String> {
 
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
-    /// Which dataset to check: track_events or weather. Default: both.
-    #[arg(value_parser = ["track_events", "weather"])]
+    /// Which dataset to check (a declared name). Default: every declared dataset.
     pub table: Option<String>,
     #[command(flatten)]
     pub conn: ConnArgs,

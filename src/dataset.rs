@@ -1,180 +1,249 @@
-//! The two datasets, declared once. This declaration drives the JSON parser (which keys
-//! to pick), the casts, the quality rules, the Postgres DDL, the COPY encoder and
-//! validation: nothing else in the crate names a column.
+//! A dataset as its contract declares it (`datasets/<name>.toml`, read by `contract`):
+//! the table, where each column's value sits in a record, its type and its rules. This
+//! declaration drives the JSON parser (which keys to pick), the casts, the quality rules,
+//! the Postgres DDL, the COPY encoder, validation and the lake: no module names a column.
+//! No Polars here: the fuzz target (fuzz/) builds this module on its own.
 
-/// The type a field is cast to, and stored as.
+use std::collections::HashMap;
+
+/// The type a column is cast to, and stored as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Text,
-    /// A 1-5 style integer, stored as `integer`.
-    Int,
-    /// A measure, stored as `double precision` (never rounded, unlike the original's DECIMAL(6,2)).
-    Float,
-    /// `YYYY-MM-DD HH:MM:SS` or ISO 8601, UTC unless an offset is given; stored as `timestamptz`.
+    /// `integer` (32 bits).
+    Integer,
+    /// `bigint` (64 bits).
+    Bigint,
+    /// `double precision`: never rounded, unlike the original's DECIMAL(6,2).
+    Double,
+    /// `numeric`: exact decimals, kept as written.
+    Numeric,
+    Boolean,
+    /// `timestamptz`; naive input read as UTC, or in the column's declared time zone.
     Timestamp,
+    Date,
+    /// `jsonb`: any JSON value, objects and arrays included.
+    Json,
 }
 
 impl Kind {
-    /// Whether the bare `NaN` / `Infinity` tokens some exporters write (not JSON) are read
-    /// for this field: only numbers can hold them.
-    pub fn is_numeric(self) -> bool {
-        matches!(self, Kind::Int | Kind::Float)
+    pub const ALL: [Kind; 9] =
+        [Kind::Text, Kind::Integer, Kind::Bigint, Kind::Double, Kind::Numeric, Kind::Boolean, Kind::Timestamp, Kind::Date, Kind::Json];
+
+    /// The name contracts use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Integer => "integer",
+            Kind::Bigint => "bigint",
+            Kind::Double => "double",
+            Kind::Numeric => "numeric",
+            Kind::Boolean => "boolean",
+            Kind::Timestamp => "timestamp",
+            Kind::Date => "date",
+            Kind::Json => "json",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 
     pub fn sql_type(self) -> &'static str {
         match self {
             Kind::Text => "text",
-            Kind::Int => "integer",
-            Kind::Float => "double precision",
+            Kind::Integer => "integer",
+            Kind::Bigint => "bigint",
+            Kind::Double => "double precision",
+            Kind::Numeric => "numeric",
+            Kind::Boolean => "boolean",
             Kind::Timestamp => "timestamptz",
+            Kind::Date => "date",
+            Kind::Json => "jsonb",
+        }
+    }
+
+    /// Whether the bare `NaN` / `Infinity` tokens some exporters write (not JSON) are read
+    /// for this column: only numbers can hold them.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Kind::Integer | Kind::Bigint | Kind::Double | Kind::Numeric)
+    }
+
+    /// Whether `min` / `max` apply.
+    pub fn is_ordered_number(self) -> bool {
+        self.is_numeric()
+    }
+}
+
+/// Where a column's value sits in a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// A top-level key (which may contain dots, as the BI exports' keys do).
+    Plain(String),
+    /// A JSON Pointer into nested objects: `/context/app/version` is `["context", "app", "version"]`.
+    Pointer(Vec<String>),
+}
+
+impl Key {
+    /// `"/a/b"` is a JSON Pointer (with `~1` for `/` and `~0` for `~`); anything else a plain key.
+    pub fn parse(text: &str) -> Key {
+        match text.strip_prefix('/') {
+            Some(rest) => Key::Pointer(rest.split('/').map(|s| s.replace("~1", "/").replace("~0", "~")).collect()),
+            None => Key::Plain(text.to_string()),
+        }
+    }
+
+    pub fn display(&self) -> String {
+        match self {
+            Key::Plain(k) => k.clone(),
+            Key::Pointer(parts) => parts.iter().map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1"))).collect(),
         }
     }
 }
 
-/// A range check applied after casting (rule `out_of_range`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Range {
-    None,
-    /// Inclusive bounds.
-    Between(f64, f64),
-    NonNegative,
+/// The rules a value must pass after its cast, besides `required`.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Inclusive bounds, as decimal text (compared exactly for every number type).
+    pub min: Option<String>,
+    pub max: Option<String>,
+    /// The values allowed, as text (numbers compared as numbers).
+    pub allowed: Vec<String>,
+    /// A regular expression a text must match (anywhere, unless anchored).
+    pub pattern: Option<String>,
+    /// The most characters a text may have.
+    pub max_length: Option<usize>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Field {
     /// Column name in Postgres and in frames.
-    pub name: &'static str,
-    /// Key in the export, without the view prefix.
-    pub key: &'static str,
+    pub name: String,
+    pub key: Key,
     pub kind: Kind,
     pub required: bool,
-    pub range: Range,
+    pub rules: Rules,
+    /// For timestamps: the IANA zone naive input is read in (default UTC).
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug)]
 pub struct Dataset {
-    /// Table name; also the default file stem (`<name>.json`).
-    pub name: &'static str,
-    /// The BI view prefix the export puts before every key (`segment_tracks.`).
-    pub prefix: &'static str,
-    pub fields: &'static [Field],
-    /// The timestamp field that places a row on a day (validation, reports, lake).
-    pub day_field: &'static str,
+    /// Table name.
+    pub name: String,
+    /// The default input under the data directory: a file, a directory or a glob.
+    pub file: String,
+    /// A prefix the export puts before every top-level key (`segment_tracks.`), stripped.
+    pub prefix: String,
+    pub fields: Vec<Field>,
+    /// The timestamp or date column that places a row on a day (validation, lake).
+    pub day_field: Option<String>,
+    /// The columns that identify a row for the duplicate check; empty: the whole row.
+    pub unique: Vec<String>,
+    /// The contract file it was read from.
+    pub source: String,
+    /// Every spelling of every top-level key -> field index.
+    keys: HashMap<String, usize, ahash::RandomState>,
+    /// Top-level keys that lead into nested objects -> the fields whose pointer starts there.
+    heads: HashMap<String, Vec<usize>, ahash::RandomState>,
 }
-
-const fn f(name: &'static str, key: &'static str, kind: Kind, required: bool, range: Range) -> Field {
-    Field { name, key, kind, required, range }
-}
-
-use Kind::*;
-
-pub static TRACK_EVENTS: Dataset = Dataset {
-    name: "track_events",
-    prefix: "segment_tracks.",
-    day_field: "original_timestamp",
-    fields: &[
-        f("anonymous_id", "anonymous_id", Text, true, Range::None),
-        f("app_build", "context_app_build", Text, false, Range::None),
-        f("app_name", "context_app_name", Text, false, Range::None),
-        f("app_version", "context_app_version", Text, false, Range::None),
-        f("device_id", "context_device_id", Text, false, Range::None),
-        f("device_manufacturer", "context_device_manufacturer", Text, false, Range::None),
-        f("device_model", "context_device_model", Text, false, Range::None),
-        f("device_type", "context_device_type", Text, false, Range::None),
-        f("os_name", "context_os_name", Text, false, Range::None),
-        f("os_version", "context_os_version", Text, false, Range::None),
-        f("timezone", "context_timezone", Text, false, Range::None),
-        f("event_name", "event_name", Text, true, Range::None),
-        f("properties_rating", "properties_rating", Int, false, Range::Between(1.0, 5.0)),
-        f("original_timestamp", "original_timestamp_time", Timestamp, true, Range::None),
-        f("sent_time", "sent_time", Timestamp, true, Range::None),
-        f("received_time", "received_time", Timestamp, true, Range::None),
-    ],
-};
-
-pub static WEATHER: Dataset = Dataset {
-    name: "weather",
-    prefix: "weather_data.",
-    day_field: "date_time",
-    fields: &[
-        f("city", "city", Text, true, Range::None),
-        f("date_time", "date_time", Timestamp, true, Range::None),
-        f("apparenttemperature", "currently_apparenttemperature", Float, false, Range::None),
-        f("humidity", "currently_humidity", Float, false, Range::Between(0.0, 1.0)),
-        f("precipintensity", "currently_precipintensity", Float, false, Range::NonNegative),
-        f("precipprobability", "currently_precipprobability", Float, false, Range::Between(0.0, 1.0)),
-        f("preciptype", "currently_preciptype", Text, false, Range::None),
-        f("temperature", "currently_temperature", Float, false, Range::None),
-        f("visibility", "currently_visibility", Float, false, Range::NonNegative),
-        f("windspeed", "currently_windspeed", Float, false, Range::NonNegative),
-    ],
-};
-
-pub static ALL: [&Dataset; 2] = [&TRACK_EVENTS, &WEATHER];
 
 impl Dataset {
-    pub fn by_name(name: &str) -> Option<&'static Dataset> {
-        ALL.iter().copied().find(|d| d.name == name)
-    }
-
-    pub fn file_name(&self) -> String {
-        format!("{}.json", self.name)
+    /// Builds the key lookups. `fields` must have distinct names (the contract checks).
+    pub fn new(
+        name: String,
+        file: String,
+        prefix: String,
+        fields: Vec<Field>,
+        day_field: Option<String>,
+        unique: Vec<String>,
+        source: String,
+    ) -> Dataset {
+        let mut keys: HashMap<String, usize, ahash::RandomState> = HashMap::default();
+        let mut heads: HashMap<String, Vec<usize>, ahash::RandomState> = HashMap::default();
+        for (i, f) in fields.iter().enumerate() {
+            match &f.key {
+                Key::Plain(k) => {
+                    for spelling in [format!("{prefix}{k}"), k.clone()] {
+                        keys.entry(spelling).or_insert(i);
+                    }
+                }
+                Key::Pointer(parts) => {
+                    for spelling in [format!("{prefix}{}", parts[0]), parts[0].clone()] {
+                        let list = heads.entry(spelling).or_default();
+                        if !list.contains(&i) {
+                            list.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        // The column name as a key too, where no other field's key claims it.
+        for (i, f) in fields.iter().enumerate() {
+            if matches!(f.key, Key::Plain(_)) {
+                for spelling in [f.name.clone(), format!("{prefix}{}", f.name)] {
+                    if !heads.contains_key(&spelling) {
+                        keys.entry(spelling).or_insert(i);
+                    }
+                }
+            }
+        }
+        Dataset { name, file, prefix, fields, day_field, unique, source, keys, heads }
     }
 
     pub fn rejects_table(&self) -> String {
         format!("{}_rejects", self.name)
     }
 
-    /// Index of the field a JSON key belongs to. Keys may carry the view prefix or not.
+    /// Index of the field a top-level JSON key belongs to. Keys may carry the prefix or not.
     /// A hash lookup: this runs for every key of every record.
     pub fn field_index(&self, key: &str) -> Option<usize> {
-        self.key_map().get(key).copied()
+        self.keys.get(key).copied()
     }
 
-    /// Every spelling of every key (prefixed, bare, column name) -> field index.
-    fn key_map(&self) -> &'static std::collections::HashMap<String, usize, ahash::RandomState> {
-        use std::sync::OnceLock;
-        type Map = std::collections::HashMap<String, usize, ahash::RandomState>;
-        static MAPS: [OnceLock<Map>; 2] = [OnceLock::new(), OnceLock::new()];
-        let slot = ALL.iter().position(|d| std::ptr::eq(*d, self)).expect("datasets are the declared statics");
-        MAPS[slot].get_or_init(|| {
-            let mut m = Map::default();
-            for (i, f) in self.fields.iter().enumerate() {
-                for k in [format!("{}{}", self.prefix, f.key), f.key.to_string(), f.name.to_string(), format!("{}{}", self.prefix, f.name)]
-                {
-                    m.entry(k).or_insert(i);
-                }
-            }
-            m
-        })
+    /// The fields whose JSON Pointer starts at this top-level key, if any.
+    pub fn nested_fields(&self, key: &str) -> Option<&[usize]> {
+        self.heads.get(key).map(Vec::as_slice)
+    }
+
+    /// Whether any column reads a nested value.
+    pub fn has_nested(&self) -> bool {
+        !self.heads.is_empty()
     }
 
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }
+
+    pub fn column_names(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|f| f.name.as_str())
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A dataset for unit tests, from contract text (see `contract`).
+    pub(crate) fn from_toml(text: &str) -> &'static Dataset {
+        Box::leak(Box::new(crate::contract::parse(text, "test.toml").unwrap()))
+    }
+
     #[test]
-    fn keys_map_with_or_without_prefix() {
-        let d = &TRACK_EVENTS;
+    fn keys_map_with_or_without_prefix_and_pointers_by_head() {
+        let d = from_toml(
+            "name = \"t\"\nkey_prefix = \"segment_tracks.\"\n\
+             [[column]]\nname = \"app_build\"\nkey = \"context_app_build\"\ntype = \"text\"\n\
+             [[column]]\nname = \"version\"\nkey = \"/context/app/version\"\ntype = \"text\"\n",
+        );
         let i = d.field_index("segment_tracks.context_app_build").unwrap();
         assert_eq!(d.fields[i].name, "app_build");
         assert_eq!(d.field_index("context_app_build"), Some(i));
         assert_eq!(d.field_index("app_build"), Some(i));
-        let t = d.field_index("segment_tracks.original_timestamp_time").unwrap();
-        assert_eq!(d.fields[t].name, "original_timestamp");
         assert_eq!(d.field_index("segment_tracks.nope"), None);
-        assert_eq!(WEATHER.fields[WEATHER.field_index("weather_data.currently_humidity").unwrap()].name, "humidity");
-    }
-
-    #[test]
-    fn day_fields_are_declared_timestamps() {
-        for d in ALL {
-            assert_eq!(d.field(d.day_field).unwrap().kind, Kind::Timestamp);
-        }
+        assert_eq!(d.nested_fields("context"), Some(&[1][..]));
+        assert_eq!(d.nested_fields("segment_tracks.context"), Some(&[1][..]));
+        assert_eq!(Key::parse("/a~1b/c~0d"), Key::Pointer(vec!["a/b".into(), "c~d".into()]));
+        assert_eq!(Key::parse("/a~1b/c~0d").display(), "/a~1b/c~0d");
     }
 }

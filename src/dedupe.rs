@@ -20,7 +20,7 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use fastbloom::BloomFilter;
 use polars::prelude::*;
 
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, Field};
 use crate::quality::{COL_REASON, DUPLICATE};
 use crate::rows::{self, Cell};
 use crate::transform::parse::{COL_DETAIL, COL_LINE, COL_ROW};
@@ -244,8 +244,9 @@ pub enum DedupeError {
     TempFile(#[source] std::io::Error),
 }
 
-/// A 128-bit digest of each row's declared fields: two 64-bit lanes, each fed every cell's
-/// hash under its own key, mixed so that column order matters.
+/// A 128-bit digest of each row's identity: its `unique` columns, or every declared column
+/// when the contract names none. Two 64-bit lanes, each fed every cell's hash under its
+/// own key, mixed so that column order matters.
 pub fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
     let keys = [
         ahash::RandomState::with_seeds(0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344),
@@ -253,13 +254,18 @@ pub fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
     ];
     fn cell_hash(key: &ahash::RandomState, cell: Cell<'_>) -> u64 {
         match cell {
-            Cell::Text(v) => key.hash_one(v),
-            Cell::Int(v) => key.hash_one(v),
-            Cell::Float(v) => key.hash_one(v.map(f64::to_bits)),
-            Cell::Timestamp(v) => key.hash_one(v),
+            Cell::Text(v) | Cell::Numeric(v) | Cell::Json(v) => key.hash_one(v),
+            Cell::Integer(v) | Cell::Date(v) => key.hash_one(v),
+            Cell::Bigint(v) | Cell::Timestamp(v) => key.hash_one(v),
+            Cell::Double(v) => key.hash_one(v.map(f64::to_bits)),
+            Cell::Boolean(v) => key.hash_one(v),
         }
     }
-    let lanes = rows::fold(ds, df, (0u64, 0u64), |(a, b), cell| {
+    let fields: Vec<&Field> = match ds.unique.is_empty() {
+        true => ds.fields.iter().collect(),
+        false => ds.unique.iter().filter_map(|name| ds.field(name)).collect(),
+    };
+    let lanes = rows::fold(&fields, df, (0u64, 0u64), |(a, b), cell| {
         *a = (*a ^ cell_hash(&keys[0], cell)).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23);
         *b = (b.rotate_left(17) ^ cell_hash(&keys[1], cell)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     })?;
@@ -269,7 +275,6 @@ pub fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::WEATHER;
     use crate::quality::check;
     use crate::quality::tests::{frame, reasons, weather};
     use crate::quality::MISSING_REQUIRED;
@@ -289,11 +294,11 @@ mod tests {
         let mut held = 0;
         for rows in frames {
             let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
-            let mut df = check(&WEATHER, frame(&WEATHER, &refs)).unwrap();
+            let mut df = check(crate::contract::example("weather"), frame(crate::contract::example("weather"), &refs)).unwrap();
             let lines: Vec<u64> = (line + 1..=line + rows.len() as u64).collect();
             line += rows.len() as u64;
             df.with_column(Column::new(COL_LINE.into(), lines)).unwrap();
-            let out = dd.mark(&WEATHER, df, |row| format!("raw {row}").into_bytes()).unwrap();
+            let out = dd.mark(crate::contract::example("weather"), df, |row| format!("raw {row}").into_bytes()).unwrap();
             collect(&out, &mut by_line);
         }
         if let Some(r) = dd.finish().unwrap() {

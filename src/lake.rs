@@ -48,10 +48,18 @@ impl LakeWriter {
         if accepted.height() == 0 {
             return Ok(());
         }
-        let frame = accepted.select(self.ds.fields.iter().map(|f| f.name))?;
+        let frame = accepted.select(self.ds.column_names())?;
+        let Some(day_field) = &self.ds.day_field else {
+            // No day column: one file per load, unpartitioned.
+            return self.writer(None, &frame)?.write_batch(&frame).map_err(Into::into);
+        };
         // Day numbers, not strings: one division per row, a label per distinct day.
         const MICROS_PER_DAY: i64 = 86_400_000_000;
-        let days: Int64Chunked = frame.column(self.ds.day_field)?.datetime()?.physical().apply_values(|us| us.div_euclid(MICROS_PER_DAY));
+        let column = frame.column(day_field)?;
+        let days: Int64Chunked = match column.dtype() {
+            DataType::Date => column.date()?.physical().cast(&DataType::Int64)?.i64()?.clone(),
+            _ => column.datetime()?.physical().apply_values(|us| us.div_euclid(MICROS_PER_DAY)),
+        };
         // A chunk spans a day or two: one filter per day beats a general group-by here.
         let distinct: std::collections::BTreeSet<Option<i64>> = days.into_iter().collect();
         for day in distinct {
@@ -61,19 +69,26 @@ impl LakeWriter {
             };
             let rows = frame.filter(&mask)?;
             let day = day.map(|d| day_of_micros(d * MICROS_PER_DAY)).unwrap_or_else(|| "unknown".into());
-            let writer = match self.writers.entry(day.clone()) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let dir = self.staging.join(format!("date={day}"));
-                    std::fs::create_dir_all(&dir).with_context(|| format!("lake: cannot create {}", dir.display()))?;
-                    let file =
-                        File::create(dir.join(&self.file_name)).with_context(|| format!("lake: cannot write in {}", dir.display()))?;
-                    e.insert(ParquetWriter::new(file).with_compression(ParquetCompression::Snappy).batched(&rows.schema())?)
-                }
-            };
-            writer.write_batch(&rows)?;
+            self.writer(Some(format!("date={day}")), &rows)?.write_batch(&rows)?;
         }
         Ok(())
+    }
+
+    /// The open file of a partition (`date=...`), or of the whole load when unpartitioned.
+    fn writer(&mut self, partition: Option<String>, rows: &DataFrame) -> Result<&mut polars::io::parquet::write::BatchedWriter<File>> {
+        let key = partition.clone().unwrap_or_default();
+        Ok(match self.writers.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let dir = match &partition {
+                    Some(p) => self.staging.join(p),
+                    None => self.staging.clone(),
+                };
+                std::fs::create_dir_all(&dir).with_context(|| format!("lake: cannot create {}", dir.display()))?;
+                let file = File::create(dir.join(&self.file_name)).with_context(|| format!("lake: cannot write in {}", dir.display()))?;
+                e.insert(ParquetWriter::new(file).with_compression(ParquetCompression::Snappy).batched(&rows.schema())?)
+            }
+        })
     }
 
     /// Closes the files. Call before the database commit; `publish` after it.
@@ -86,7 +101,7 @@ impl LakeWriter {
 
     /// Moves the load's files into the lake.
     pub fn publish(self) -> Result<()> {
-        let table_dir = self.root.join(self.ds.name);
+        let table_dir = self.root.join(&self.ds.name);
         match self.mode {
             Mode::Replace => {
                 let old = self.root.join(STAGING).join(format!("{}-replaced", self.ds.name));
@@ -100,6 +115,13 @@ impl LakeWriter {
             Mode::Append => {
                 for entry in std::fs::read_dir(&self.staging)? {
                     let day_dir = entry?.path();
+                    if day_dir.is_file() {
+                        // Unpartitioned: the load's one file.
+                        std::fs::create_dir_all(&table_dir)?;
+                        std::fs::rename(&day_dir, table_dir.join(&self.file_name))
+                            .with_context(|| format!("lake: cannot publish into {}", table_dir.display()))?;
+                        continue;
+                    }
                     let target = table_dir.join(day_dir.file_name().expect("a day directory"));
                     std::fs::create_dir_all(&target)?;
                     std::fs::rename(day_dir.join(&self.file_name), target.join(&self.file_name))
@@ -120,18 +142,25 @@ impl LakeWriter {
 /// The lake's tables as lazy frames (every table directory under `root`), for SQL.
 pub fn tables(root: &Path) -> Result<Vec<(String, LazyFrame)>> {
     let mut out = Vec::new();
-    for ds in crate::dataset::ALL {
-        let dir = root.join(ds.name);
-        if !dir.is_dir() {
-            continue;
-        }
+    if !root.is_dir() {
+        return Err(crate::error::Failure::Input(format!("{}: no lake tables here (load with --lake first)", root.display())).into());
+    }
+    let mut dirs: Vec<(String, PathBuf)> = std::fs::read_dir(root)
+        .with_context(|| format!("lake: cannot read {}", root.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| (e.file_name().to_string_lossy().to_string(), e.path()))
+        .filter(|(name, _)| !name.starts_with('_') && !name.starts_with('.'))
+        .collect();
+    dirs.sort();
+    for (name, dir) in dirs {
         let args = ScanArgsParquet {
             hive_options: polars::io::HiveOptions { enabled: Some(true), hive_start_idx: 0, schema: None, try_parse_dates: false },
             ..Default::default()
         };
         let pattern = format!("{}/**/*.parquet", dir.display());
         let lf = LazyFrame::scan_parquet(&pattern, args).with_context(|| format!("lake: cannot read {}", dir.display()))?;
-        out.push((ds.name.to_string(), lf));
+        out.push((name, lf));
     }
     if out.is_empty() {
         return Err(crate::error::Failure::Input(format!("{}: no lake tables here (load with --lake first)", root.display())).into());

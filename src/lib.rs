@@ -8,10 +8,12 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod contract;
 pub mod dataset;
 pub mod dedupe;
 pub mod error;
 pub mod gen;
+pub mod infer;
 pub mod lake;
 pub mod logging;
 pub mod pg;

@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 use tier::cli::{Cli, Command};
-use tier::{cmd, error, logging};
+use tier::{cmd, contract, error, logging};
 
 /// Caps glibc's malloc at two arenas, before any thread starts. With one arena per thread
 /// (the pipeline's four and rayon's) glibc kept freed chunk buffers in each, and a load's
@@ -21,16 +21,27 @@ fn cap_malloc_arenas() {
 
 fn main() -> ExitCode {
     cap_malloc_arenas();
-    let cli = Cli::parse();
+    // The contracts come first: their names are the command line's possible values. A
+    // broken contract is reported by the commands that need it (and `datasets check`).
+    let (datasets_dir, explicit) = cmd::datasets_dir_from_args();
+    let catalog = contract::load(&datasets_dir, explicit);
+    let names = catalog.as_ref().map(|c| c.names()).unwrap_or_default();
+    let cli = match Cli::from_arg_matches(&Cli::command_with(&names).get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let _log_guard = logging::init(cli.verbose, cli.quiet, &cli.data_dir);
+    let catalog = || catalog.as_ref().map_err(|e| anyhow::anyhow!(error::Failure::Input(e.to_string())));
     let result = match &cli.command {
-        Command::Load(args) => cmd::load::run(args, &cli.data_dir, cli.quiet),
+        Command::Load(args) => catalog().and_then(|c| cmd::load::run(args, c, &cli.data_dir, cli.quiet)),
+        Command::Datasets(args) => cmd::datasets::run(args, &datasets_dir, explicit),
+        Command::Infer(args) => cmd::infer::run(args, &datasets_dir),
         Command::Gen(args) => cmd::gen::run(args, &cli.data_dir),
         Command::Db(args) => cmd::db::run(args.action, &cli.data_dir),
-        Command::Validate(args) => cmd::validate::run(args, &cli.data_dir, cli.quiet),
+        Command::Validate(args) => catalog().and_then(|c| cmd::validate::run(args, c, &cli.data_dir, cli.quiet)),
         Command::Query(args) => cmd::query::run(args, &cli.data_dir),
-        Command::Report(args) => cmd::report::run(args, &cli.data_dir, cli.quiet),
-        Command::Demo(args) => cmd::demo::run(args, &cli.data_dir, cli.quiet),
+        Command::Report(args) => catalog().and_then(|c| cmd::report::run(args, c, &cli.data_dir, cli.quiet)),
+        Command::Demo(args) => catalog().and_then(|c| cmd::demo::run(args, c, &cli.data_dir, cli.quiet)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

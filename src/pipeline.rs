@@ -30,6 +30,7 @@ use crate::source::{Chunk, RecordReader};
 use crate::stats::LoadStats;
 use crate::transform::parse::{self, COL_DETAIL, COL_EXTRA, COL_LINE, COL_ROW};
 
+#[derive(Clone)]
 pub struct LoadOptions {
     pub schema: String,
     pub mode: Mode,
@@ -198,7 +199,7 @@ pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mu
         times
     })?;
 
-    let mut stats = LoadStats { table: ds.name.to_string(), file: display.clone(), file_size, ..Default::default() };
+    let mut stats = LoadStats { table: ds.name.clone(), file: display.clone(), file_size, ..Default::default() };
     let mut dedupe = Dedupe::default();
     let mut failure: Option<anyhow::Error> = None;
     let mut stopped = false;

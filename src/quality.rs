@@ -1,233 +1,390 @@
-//! Casts and data-quality rules, as columnar Polars passes over a parsed frame.
-//!
-//! Pure functions of frames: a text frame from `transform::parse` goes in, a frame with
-//! typed columns and a `__reason` / `__detail` per row comes out. The first failing rule
-//! names the reason, in this order:
+//! Casts and data-quality rules: a text frame from `transform::parse` goes in, a frame with
+//! typed columns and a `__reason` / `__detail` per row comes out. Each column is cast in
+//! one pass over its text (the columns in parallel), with the casts that agree with
+//! PostgreSQL's input functions (`transform::number`, `timestamp`, `json`). The first
+//! failing rule names the reason, in this order (then in column order):
 //!
 //! 1. `malformed` / `bad_value` (from parsing: not a JSON object; a container or a NUL
 //!    where a scalar belongs)
-//! 2. `missing_required`: a required field null, absent or blank
-//! 3. `bad_timestamp`, then `bad_number`: present but not castable (an infinite number
-//!    is not a number a measure can hold)
-//! 4. `out_of_range`: see `dataset::Range`; an integer must also be a whole number as
-//!    written (`4.0` is, `4.9999999999999999` is not)
-//! 5. `duplicate`: decided later across chunks, see `dedupe`
+//! 2. `missing_required`: a required column null, absent or blank
+//! 3. the casts: `bad_timestamp`, `bad_date`, `bad_number`, `bad_boolean`, and `bad_value`
+//!    for a JSON value jsonb cannot store
+//! 4. `out_of_range`: outside `min` / `max`; an integer must also be whole as written
+//! 5. `not_allowed`, `pattern_mismatch`, `too_long`: the other rules of the contract
+//! 6. `duplicate`: decided later across chunks, see `dedupe`
 //!
-//! A NaN measure becomes NULL and the row is kept; `__nan` counts them per row.
+//! A NaN number becomes NULL and the row is kept; `__nan` counts them per row.
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
-use crate::dataset::{Dataset, Kind, Range};
-use crate::transform::parse::{COL_DETAIL, COL_ISSUE, COL_LINE, COL_ROW};
-use crate::transform::{number, timestamp};
+use crate::dataset::{Dataset, Field, Kind};
+use crate::transform::number::{self, Float, Int, NumericError};
+use crate::transform::parse::{BAD_VALUE, COL_DETAIL, COL_ISSUE, COL_LINE, COL_ROW, MALFORMED};
+use crate::transform::{json, timestamp};
 
 pub const COL_REASON: &str = "__reason";
 pub const COL_NAN: &str = "__nan";
 
 pub const MISSING_REQUIRED: &str = "missing_required";
 pub const BAD_TIMESTAMP: &str = "bad_timestamp";
+pub const BAD_DATE: &str = "bad_date";
 pub const BAD_NUMBER: &str = "bad_number";
+pub const BAD_BOOLEAN: &str = "bad_boolean";
 pub const OUT_OF_RANGE: &str = "out_of_range";
+pub const NOT_ALLOWED: &str = "not_allowed";
+pub const PATTERN_MISMATCH: &str = "pattern_mismatch";
+pub const TOO_LONG: &str = "too_long";
 pub const DUPLICATE: &str = "duplicate";
 
 /// Every reason a row can be rejected for, in rule order.
-pub const REASONS: [&str; 7] = [
-    crate::transform::parse::MALFORMED,
-    crate::transform::parse::BAD_VALUE,
+pub const REASONS: [&str; 12] = [
+    MALFORMED,
+    BAD_VALUE,
     MISSING_REQUIRED,
     BAD_TIMESTAMP,
+    BAD_DATE,
     BAD_NUMBER,
+    BAD_BOOLEAN,
     OUT_OF_RANGE,
+    NOT_ALLOWED,
+    PATTERN_MISMATCH,
+    TOO_LONG,
     DUPLICATE,
 ];
 
 /// How much of an offending value a reject's detail quotes (the raw record is kept whole).
-const QUOTE_CHARS: i64 = 60;
+const QUOTE_CHARS: usize = 60;
 
-/// One failing condition: when `cond` holds, the row is rejected for `reason`.
-struct Check {
-    cond: Expr,
-    reason: &'static str,
-    detail: Expr,
+/// A failed rule of one column, ranked: a lower rank is an earlier rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fail {
+    Missing = 1,
+    BadTimestamp,
+    BadDate,
+    BadNumber,
+    BadBoolean,
+    BadJson,
+    OutOfRange,
+    NotAllowed,
+    Pattern,
+    TooLong,
 }
 
-/// Casts every declared field and decides each row's reason (null when accepted).
+impl Fail {
+    fn reason(self) -> &'static str {
+        match self {
+            Fail::Missing => MISSING_REQUIRED,
+            Fail::BadTimestamp => BAD_TIMESTAMP,
+            Fail::BadDate => BAD_DATE,
+            Fail::BadNumber => BAD_NUMBER,
+            Fail::BadBoolean => BAD_BOOLEAN,
+            Fail::BadJson => BAD_VALUE,
+            Fail::OutOfRange => OUT_OF_RANGE,
+            Fail::NotAllowed => NOT_ALLOWED,
+            Fail::Pattern => PATTERN_MISMATCH,
+            Fail::TooLong => TOO_LONG,
+        }
+    }
+}
+
+/// One column cast: the typed column, its failures (row, rule) and its NaN rows.
+struct Cast {
+    column: Column,
+    fails: Vec<(u32, Fail)>,
+    nans: Vec<u32>,
+}
+
+/// Casts every declared column and decides each row's reason (null when accepted).
 pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame> {
-    let mut casts = Vec::new();
-    let mut missing = Vec::new();
-    let mut bad_ts = Vec::new();
-    let mut bad_num = Vec::new();
-    let mut out_of_range = Vec::new();
-    let mut nans = Vec::new();
-
-    for field in ds.fields {
-        let name = field.name;
-        let raw = col(name);
-        // The parser already turned blank values of these fields into nulls.
-        let absent = raw.clone().is_null();
-        if field.required {
-            missing.push(Check { cond: absent.clone(), reason: MISSING_REQUIRED, detail: lit(format!("{name} is missing")) });
-        }
-        let present = absent.not();
-        let quoted = |what: &str| {
-            concat_str([lit(format!("{name}: {what} '")), raw.clone().str().slice(lit(0), lit(QUOTE_CHARS)), lit("'")], "", true)
-        };
-        match field.kind {
-            Kind::Text => casts.push(raw.clone()),
-            Kind::Timestamp => {
-                let parsed = raw.clone().map(parse_timestamps, GetOutput::from_type(DataType::Datetime(TimeUnit::Microseconds, None)));
-                bad_ts.push(Check {
-                    cond: present.clone().and(parsed.clone().is_null()),
-                    reason: BAD_TIMESTAMP,
-                    detail: quoted("not a timestamp"),
-                });
-                casts.push(
-                    when(present).then(parsed).otherwise(lit(NULL).cast(DataType::Datetime(TimeUnit::Microseconds, None))).alias(name),
-                );
-            }
-            Kind::Float => {
-                let number = raw.clone().map(parse_floats, GetOutput::from_type(DataType::Float64));
-                let is_nan = number.clone().is_nan().fill_null(lit(false));
-                bad_num.push(Check {
-                    cond: present.clone().and(number.clone().is_null()),
-                    reason: BAD_NUMBER,
-                    detail: quoted("not a finite number"),
-                });
-                nans.push(is_nan.clone().cast(DataType::UInt32));
-                let value = when(is_nan).then(lit(NULL).cast(DataType::Float64)).otherwise(number);
-                let (range_fail, range_text) = match field.range {
-                    Range::None => (lit(false), String::new()),
-                    Range::Between(lo, hi) => (value.clone().lt(lit(lo)).or(value.clone().gt(lit(hi))), format!("in [{lo}, {hi}]")),
-                    Range::NonNegative => (value.clone().lt(lit(0.0)), "not negative".to_string()),
-                };
-                out_of_range.push(Check {
-                    cond: range_fail.fill_null(lit(false)),
-                    reason: OUT_OF_RANGE,
-                    detail: quoted(&format!("must be {range_text}, got")),
-                });
-                casts.push(value.alias(name));
-            }
-            Kind::Int => {
-                // Whether the text is a whole number is decided from its digits (see
-                // `number::parse_int`), so the class and the value are read separately.
-                let class = raw.clone().map(int_classes, GetOutput::from_type(DataType::UInt32));
-                let value = raw.clone().map(int_values, GetOutput::from_type(DataType::Int64));
-                bad_num.push(Check {
-                    cond: present.clone().and(class.clone().eq(lit(INT_INVALID))),
-                    reason: BAD_NUMBER,
-                    detail: quoted("not an integer"),
-                });
-                nans.push(class.clone().eq(lit(INT_NAN)).fill_null(lit(false)).cast(DataType::UInt32));
-                let mut range_fail = class.clone().eq(lit(INT_NOT_WHOLE));
-                if let Range::Between(lo, hi) = field.range {
-                    range_fail = range_fail.or(value.clone().lt(lit(lo)).or(value.clone().gt(lit(hi))));
-                } else if field.range == Range::NonNegative {
-                    range_fail = range_fail.or(value.clone().lt(lit(0)));
-                }
-                let range_text = match field.range {
-                    Range::Between(lo, hi) => format!("a whole number from {lo} to {hi}"),
-                    Range::NonNegative => "a whole number, not negative".to_string(),
-                    Range::None => "a whole number".to_string(),
-                };
-                out_of_range.push(Check {
-                    cond: range_fail.fill_null(lit(false)),
-                    reason: OUT_OF_RANGE,
-                    detail: quoted(&format!("must be {range_text}, got")),
-                });
-                casts.push(value.cast(DataType::Int32).alias(name));
-            }
-        }
-    }
-
-    let checks: Vec<Check> = [missing, bad_ts, bad_num, out_of_range].into_iter().flatten().collect();
-    // Fold from the last rule backwards so the first failing rule wins.
-    let null_text = || lit(NULL).cast(DataType::String);
-    let (mut r_acc, mut d_acc) = (null_text(), null_text());
-    for c in checks.into_iter().rev() {
-        r_acc = when(c.cond.clone()).then(lit(c.reason)).otherwise(r_acc);
-        d_acc = when(c.cond).then(c.detail).otherwise(d_acc);
-    }
-    let reason = when(col(COL_ISSUE).is_not_null()).then(col(COL_ISSUE)).otherwise(r_acc).alias(COL_REASON);
-    let detail = when(col(COL_ISSUE).is_not_null()).then(col(COL_DETAIL)).otherwise(d_acc).alias(COL_DETAIL);
-    let nan_count = nans.into_iter().reduce(|a, b| a + b).unwrap_or(lit(0u32));
-
-    // One chunk per column: Polars 0.49 splits multi-chunk frames in projections and
-    // then trips over its own hoisted literal columns (a height-1 column, a shape error).
     let mut parsed = parsed;
     parsed.rechunk_mut();
+    let n = parsed.height();
+    let casts: Vec<Cast> = ds
+        .fields
+        .par_iter()
+        .map(|field| cast_column(field, parsed.column(&field.name)?.str()?))
+        .collect::<PolarsResult<_>>()?;
 
-    // Pass 1, every row: casts, reasons, NaN counts. `when` evaluates all its branches on
-    // all rows, so the details (string building) are left to pass 2.
-    let mut select = casts;
-    select.extend([col(COL_ROW), col(COL_LINE), reason, nan_count.cast(DataType::UInt32).alias(COL_NAN)]);
-    let mut checked = parsed.clone().lazy().select(select).collect()?;
-
-    // Pass 2, rejected rows only (usually few): the detail that says what was wrong.
-    let rejected = checked.column(COL_REASON)?.str()?.is_not_null();
-    let details = parsed.filter(&rejected)?.lazy().select([detail]).collect()?;
-    let mut details = details.column(COL_DETAIL)?.str()?.into_iter();
-    let detail_column: StringChunked =
-        rejected.into_iter().map(|r| if r == Some(true) { details.next().flatten() } else { None }).collect();
-    checked.with_column(detail_column.with_name(COL_DETAIL.into()).into_column())?;
-    Ok(checked)
+    // The first failing rule of each row: the lowest rank, then the first column.
+    let mut first: Vec<Option<(Fail, usize)>> = vec![None; n];
+    let mut nan_count = vec![0u32; n];
+    for (f, cast) in casts.iter().enumerate() {
+        for &(row, fail) in &cast.fails {
+            let slot = &mut first[row as usize];
+            if slot.is_none_or(|(best, _)| fail < best) {
+                *slot = Some((fail, f));
+            }
+        }
+        for &row in &cast.nans {
+            nan_count[row as usize] += 1;
+        }
+    }
+    let issues = parsed.column(COL_ISSUE)?.str()?;
+    let issue_details = parsed.column(COL_DETAIL)?.str()?;
+    let mut reasons = StringChunkedBuilder::new(COL_REASON.into(), n);
+    let mut details = StringChunkedBuilder::new(COL_DETAIL.into(), n);
+    for (row, fail) in first.iter().enumerate() {
+        match (issues.get(row), fail) {
+            (Some(issue), _) => {
+                reasons.append_value(issue);
+                details.append_option(issue_details.get(row));
+            }
+            (None, Some((fail, f))) => {
+                let field = &ds.fields[*f];
+                let raw = parsed.column(&field.name)?.str()?.get(row);
+                reasons.append_value(fail.reason());
+                details.append_value(detail(field, *fail, raw));
+            }
+            (None, None) => {
+                reasons.append_null();
+                details.append_null();
+            }
+        }
+    }
+    let mut columns: Vec<Column> = casts.into_iter().map(|c| c.column).collect();
+    columns.push(parsed.column(COL_ROW)?.clone());
+    columns.push(parsed.column(COL_LINE)?.clone());
+    columns.push(reasons.finish().into_column());
+    columns.push(details.finish().into_column());
+    columns.push(Column::new(COL_NAN.into(), nan_count));
+    DataFrame::new(columns)
 }
 
-fn parse_floats(c: Column) -> PolarsResult<Option<Column>> {
-    let ca = c.str()?;
-    let out: Float64Chunked = ca
-        .iter()
-        .map(|s| match number::parse_float(s?) {
-            number::Float::Value(v) => Some(v),
-            number::Float::NaN => Some(f64::NAN),
-            number::Float::Invalid => None,
-        })
-        .collect();
-    Ok(Some(out.with_name(ca.name().clone()).into_column()))
+/// What a failed rule says, quoting the offending value.
+fn detail(field: &Field, fail: Fail, raw: Option<&str>) -> String {
+    let name = &field.name;
+    let quoted: String = raw.unwrap_or_default().chars().take(QUOTE_CHARS).collect();
+    let r = &field.rules;
+    match fail {
+        Fail::Missing => format!("{name} is missing"),
+        Fail::BadTimestamp => format!("{name}: not a timestamp '{quoted}'"),
+        Fail::BadDate => format!("{name}: not a date (YYYY-MM-DD) '{quoted}'"),
+        Fail::BadNumber if matches!(field.kind, Kind::Integer | Kind::Bigint) => {
+            format!("{name}: not an {} '{quoted}'", field.kind.sql_type())
+        }
+        Fail::BadNumber => format!("{name}: not a finite number '{quoted}'"),
+        Fail::BadBoolean => format!("{name}: not a boolean '{quoted}'"),
+        Fail::BadJson => format!("{name}: {}", json::parse(raw.unwrap_or("null")).err().unwrap_or_default()),
+        Fail::OutOfRange => {
+            let whole = matches!(field.kind, Kind::Integer | Kind::Bigint);
+            let range = match (&r.min, &r.max) {
+                (Some(lo), Some(hi)) if whole => format!("a whole number from {lo} to {hi}"),
+                (Some(lo), Some(hi)) => format!("in [{lo}, {hi}]"),
+                (Some(lo), None) if lo.trim_start_matches(['0', '.']).is_empty() => "not negative".to_string(),
+                (Some(lo), None) => format!("at least {lo}"),
+                (None, Some(hi)) => format!("at most {hi}"),
+                (None, None) => "a whole number".to_string(),
+            };
+            format!("{name}: must be {range}, got '{quoted}'")
+        }
+        Fail::NotAllowed => format!("{name}: '{quoted}' is not one of {}", r.allowed.join(", ")),
+        Fail::Pattern => format!("{name}: '{quoted}' does not match {}", r.pattern.as_deref().unwrap_or_default()),
+        Fail::TooLong => format!("{name}: longer than {} characters", r.max_length.unwrap_or_default()),
+    }
 }
 
-const INT_OK: u32 = 0;
-const INT_NAN: u32 = 1;
-const INT_NOT_WHOLE: u32 = 2;
-const INT_INVALID: u32 = 3;
-
-fn int_classes(c: Column) -> PolarsResult<Option<Column>> {
-    let ca = c.str()?;
-    let out: UInt32Chunked = ca
-        .iter()
-        .map(|s| match s.map(|s| number::parse_int(s, 32)) {
-            None | Some(number::Int::Value(_)) => INT_OK,
-            Some(number::Int::NaN) => INT_NAN,
-            Some(number::Int::NotWhole) => INT_NOT_WHOLE,
-            Some(number::Int::Invalid) => INT_INVALID,
-        })
-        .map(Some)
-        .collect();
-    Ok(Some(out.with_name(ca.name().clone()).into_column()))
+/// Casts one text column to its declared type and runs its rules.
+fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
+    let mut fails = Vec::new();
+    let mut nans = Vec::new();
+    let name = field.name.as_str().into();
+    let required = field.required;
+    // Per value: the cast, or a failure; `None` input is absent.
+    let each = |row: usize, v: Option<&str>, fails: &mut Vec<(u32, Fail)>| -> Option<()> {
+        if v.is_none() && required {
+            fails.push((row as u32, Fail::Missing));
+        }
+        v.map(|_| ())
+    };
+    let rules = &field.rules;
+    let in_range = |value: &str| {
+        rules.min.as_deref().is_none_or(|lo| number::cmp_decimal(value, lo) != std::cmp::Ordering::Less)
+            && rules.max.as_deref().is_none_or(|hi| number::cmp_decimal(value, hi) != std::cmp::Ordering::Greater)
+    };
+    let allowed = |value: &str, numeric: bool| {
+        rules.allowed.is_empty()
+            || rules.allowed.iter().any(|a| if numeric { number::cmp_decimal(a, value).is_eq() } else { a == value })
+    };
+    let column = match field.kind {
+        Kind::Text => {
+            let pattern = rules.pattern.as_deref().map(|p| regex::Regex::new(p).expect("checked by the contract"));
+            for (row, v) in text.iter().enumerate() {
+                let Some(()) = each(row, v, &mut fails) else { continue };
+                let v = v.expect("present");
+                if !allowed(v, false) {
+                    fails.push((row as u32, Fail::NotAllowed));
+                } else if pattern.as_ref().is_some_and(|p| !p.is_match(v)) {
+                    fails.push((row as u32, Fail::Pattern));
+                } else if rules.max_length.is_some_and(|m| v.chars().count() > m) {
+                    fails.push((row as u32, Fail::TooLong));
+                }
+            }
+            text.clone().with_name(name).into_column()
+        }
+        Kind::Integer | Kind::Bigint => {
+            let bits = if field.kind == Kind::Integer { 32 } else { 64 };
+            let mut out = PrimitiveChunkedBuilder::<Int64Type>::new(name, text.len());
+            for (row, v) in text.iter().enumerate() {
+                let value = each(row, v, &mut fails).and_then(|()| match number::parse_int(v.expect("present"), bits) {
+                    Int::Value(i) => {
+                        let t = i.to_string();
+                        if !in_range(&t) {
+                            fails.push((row as u32, Fail::OutOfRange));
+                        } else if !allowed(&t, true) {
+                            fails.push((row as u32, Fail::NotAllowed));
+                        }
+                        Some(i)
+                    }
+                    Int::NaN => {
+                        nans.push(row as u32);
+                        None
+                    }
+                    Int::NotWhole => {
+                        fails.push((row as u32, Fail::OutOfRange));
+                        None
+                    }
+                    Int::Invalid => {
+                        fails.push((row as u32, Fail::BadNumber));
+                        None
+                    }
+                });
+                out.append_option(value);
+            }
+            let column = out.finish().into_column();
+            if bits == 32 {
+                column.cast(&DataType::Int32)?
+            } else {
+                column
+            }
+        }
+        Kind::Double => {
+            let mut out = PrimitiveChunkedBuilder::<Float64Type>::new(name, text.len());
+            let bounded = rules.min.is_some() || rules.max.is_some();
+            for (row, v) in text.iter().enumerate() {
+                let value = each(row, v, &mut fails).and_then(|()| match number::parse_float(v.expect("present")) {
+                    Float::Value(x) => {
+                        // The bounds compare with the value as stored (a double), exactly.
+                        if bounded && !in_range(&exact_decimal(x)) {
+                            fails.push((row as u32, Fail::OutOfRange));
+                        }
+                        Some(x)
+                    }
+                    Float::NaN => {
+                        nans.push(row as u32);
+                        None
+                    }
+                    Float::Invalid => {
+                        fails.push((row as u32, Fail::BadNumber));
+                        None
+                    }
+                });
+                out.append_option(value);
+            }
+            out.finish().into_column()
+        }
+        Kind::Numeric => {
+            let mut out = StringChunkedBuilder::new(name, text.len());
+            for (row, v) in text.iter().enumerate() {
+                let value = each(row, v, &mut fails).and_then(|()| match number::parse_numeric(v.expect("present")) {
+                    Ok(canonical) => {
+                        if !in_range(&canonical) {
+                            fails.push((row as u32, Fail::OutOfRange));
+                        } else if !allowed(&canonical, true) {
+                            fails.push((row as u32, Fail::NotAllowed));
+                        }
+                        Some(canonical)
+                    }
+                    Err(NumericError::NaN) => {
+                        nans.push(row as u32);
+                        None
+                    }
+                    Err(NumericError::Invalid) => {
+                        fails.push((row as u32, Fail::BadNumber));
+                        None
+                    }
+                });
+                out.append_option(value);
+            }
+            out.finish().into_column()
+        }
+        Kind::Boolean => {
+            let mut out = BooleanChunkedBuilder::new(name, text.len());
+            for (row, v) in text.iter().enumerate() {
+                let value = each(row, v, &mut fails).and_then(|()| {
+                    let b = number::parse_bool(v.expect("present"));
+                    if b.is_none() {
+                        fails.push((row as u32, Fail::BadBoolean));
+                    }
+                    b
+                });
+                out.append_option(value);
+            }
+            out.finish().into_column()
+        }
+        Kind::Timestamp => {
+            let zone = field.timezone.as_deref().map(|z| timestamp::Zone::named(z).expect("checked by the contract"));
+            let mut out = PrimitiveChunkedBuilder::<Int64Type>::new(name, text.len());
+            for (row, v) in text.iter().enumerate() {
+                let value = each(row, v, &mut fails).and_then(|()| {
+                    let v = v.expect("present");
+                    let t = match &zone {
+                        Some(z) => timestamp::parse_micros_in(v, z),
+                        None => timestamp::parse_micros(v),
+                    };
+                    if t.is_none() {
+                        fails.push((row as u32, Fail::BadTimestamp));
+                    }
+                    t
+                });
+                out.append_option(value);
+            }
+            out.finish().into_datetime(TimeUnit::Microseconds, None).into_column()
+        }
+        Kind::Date => {
+            let mut out = PrimitiveChunkedBuilder::<Int32Type>::new(name, text.len());
+            for (row, v) in text.iter().enumerate() {
+                let value = each(row, v, &mut fails).and_then(|()| {
+                    let d = timestamp::parse_date(v.expect("present"));
+                    if d.is_none() {
+                        fails.push((row as u32, Fail::BadDate));
+                    }
+                    d
+                });
+                out.append_option(value);
+            }
+            out.finish().into_date().into_column()
+        }
+        Kind::Json => {
+            for (row, v) in text.iter().enumerate() {
+                let Some(()) = each(row, v, &mut fails) else { continue };
+                if json::parse(v.expect("present")).is_err() {
+                    fails.push((row as u32, Fail::BadJson));
+                }
+            }
+            // Values that fail are nulled: the row is rejected, and nothing else reads them.
+            text.clone().with_name(name).into_column()
+        }
+    };
+    Ok(Cast { column, fails, nans })
 }
 
-fn int_values(c: Column) -> PolarsResult<Option<Column>> {
-    let ca = c.str()?;
-    let out: Int64Chunked = ca
-        .iter()
-        .map(|s| match number::parse_int(s?, 32) {
-            number::Int::Value(v) => Some(v),
-            _ => None,
-        })
-        .collect();
-    Ok(Some(out.with_name(ca.name().clone()).into_column()))
-}
-
-fn parse_timestamps(c: Column) -> PolarsResult<Option<Column>> {
-    let ca = c.str()?;
-    let out: Int64Chunked = ca.iter().map(|s| s.and_then(timestamp::parse_micros)).collect();
-    let out = out.with_name(ca.name().clone()).into_datetime(TimeUnit::Microseconds, None);
-    Ok(Some(out.into_column()))
+/// A double as exact decimal text (every finite double is a finite decimal), so that a
+/// bound like `max = 1` compares with the value stored, never with a rounded print.
+fn exact_decimal(x: f64) -> String {
+    let s = format!("{x:.1100}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::dataset::{TRACK_EVENTS, WEATHER};
+    use crate::contract::example;
     use crate::transform::parse::COL_EXTRA;
 
     /// A parsed-looking frame: text columns for the named fields, nulls for the rest.
@@ -238,7 +395,7 @@ pub(crate) mod tests {
             .iter()
             .map(|f| {
                 let vals: Vec<Option<&str>> = rows.iter().map(|r| r.iter().find(|(k, _)| *k == f.name).and_then(|(_, v)| *v)).collect();
-                Column::new(f.name.into(), vals)
+                Column::new(f.name.as_str().into(), vals)
             })
             .collect();
         cols.push(Column::new(COL_ROW.into(), (0..n as u32).collect::<Vec<_>>()));
@@ -282,9 +439,13 @@ pub(crate) mod tests {
             weather(&[("precipintensity", Some("1e-400"))]),
             weather(&[("precipintensity", Some("-2e-324"))]),
             weather(&[("temperature", Some("Infinity"))]),
+            // Bounds compare with the stored double exactly: 1.0000000000000001 is 1.0.
+            weather(&[("humidity", Some("1.0000000000000001"))]),
+            weather(&[("humidity", Some("1.000000000000001"))]),
         ];
+        let ws = example("weather");
         let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
-        let out = check(&WEATHER, frame(&WEATHER, &refs)).unwrap();
+        let out = check(ws, frame(ws, &refs)).unwrap();
         let r = reasons(&out);
         let expect = [
             None,
@@ -301,6 +462,8 @@ pub(crate) mod tests {
             Some(BAD_NUMBER),
             Some(BAD_NUMBER),
             Some(BAD_NUMBER),
+            None,
+            Some(OUT_OF_RANGE),
         ];
         assert_eq!(r, expect.iter().map(|e| e.map(str::to_string)).collect::<Vec<_>>());
         // Never rounded, unlike the original's DECIMAL(6,2).
@@ -310,7 +473,9 @@ pub(crate) mod tests {
         assert_eq!(out.column("windspeed").unwrap().f64().unwrap().get(7), None);
         assert_eq!(out.column(COL_NAN).unwrap().u32().unwrap().get(7), Some(2));
         let detail = out.column(COL_DETAIL).unwrap().str().unwrap().get(5).unwrap().to_string();
-        assert!(detail.contains("humidity") && detail.contains("1.5"), "{detail}");
+        assert!(detail.contains("humidity") && detail.contains("1.5") && detail.contains("[0, 1]"), "{detail}");
+        let detail = out.column(COL_DETAIL).unwrap().str().unwrap().get(6).unwrap().to_string();
+        assert!(detail.contains("not negative"), "{detail}");
         assert_eq!(out.column("date_time").unwrap().dtype(), &DataType::Datetime(TimeUnit::Microseconds, None));
     }
 
@@ -344,8 +509,9 @@ pub(crate) mod tests {
             r
         })
         .collect();
+        let te = example("track_events");
         let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
-        let out = check(&TRACK_EVENTS, frame(&TRACK_EVENTS, &refs)).unwrap();
+        let out = check(te, frame(te, &refs)).unwrap();
         let r = reasons(&out);
         assert_eq!(r[0], None);
         assert_eq!(r[1], None);
@@ -366,5 +532,50 @@ pub(crate) mod tests {
         assert_eq!(out.column("properties_rating").unwrap().i32().unwrap().get(11), None);
         assert_eq!(out.column(COL_NAN).unwrap().u32().unwrap().get(11), Some(1));
         assert_eq!(out.column("sent_time").unwrap().datetime().unwrap().physical().get(0), Some(1_557_757_426_000_000));
+    }
+
+    #[test]
+    fn every_type_and_rule() {
+        let ds = crate::dataset::tests::from_toml(
+            "name = \"t\"\n\
+             [[column]]\nname = \"code\"\ntype = \"text\"\nallowed = [\"a\", \"b\"]\n\
+             [[column]]\nname = \"email\"\ntype = \"text\"\npattern = \"^[^@]+@[^@]+$\"\nmax_length = 12\n\
+             [[column]]\nname = \"n\"\ntype = \"bigint\"\nmin = -5\nallowed = [-5, 7, 9223372036854775807]\n\
+             [[column]]\nname = \"amount\"\ntype = \"numeric\"\nmax = \"99.99\"\n\
+             [[column]]\nname = \"ok\"\ntype = \"boolean\"\n\
+             [[column]]\nname = \"day\"\ntype = \"date\"\n\
+             [[column]]\nname = \"at\"\ntype = \"timestamp\"\ntimezone = \"Europe/Oslo\"\n\
+             [[column]]\nname = \"doc\"\ntype = \"json\"\n",
+        );
+        let cases: Vec<(Vec<(&str, Option<&str>)>, Option<&str>)> = vec![
+            (vec![("code", Some("a")), ("email", Some("x@y.z")), ("n", Some("9223372036854775807")), ("amount", Some("99.990"))], None),
+            (vec![("code", Some("c"))], Some(NOT_ALLOWED)),
+            (vec![("email", Some("nope"))], Some(PATTERN_MISMATCH)),
+            (vec![("email", Some("long.name@example.org"))], Some(TOO_LONG)),
+            (vec![("n", Some("8"))], Some(NOT_ALLOWED)),
+            (vec![("n", Some("-6"))], Some(OUT_OF_RANGE)),
+            (vec![("n", Some("9223372036854775808"))], Some(BAD_NUMBER)),
+            (vec![("amount", Some("99.991"))], Some(OUT_OF_RANGE)),
+            (vec![("amount", Some("1e2000"))], Some(BAD_NUMBER)),
+            (vec![("ok", Some("yes")), ("day", Some("2019-05-13")), ("at", Some("2019-06-04 14:00:00"))], None),
+            (vec![("ok", Some("maybe"))], Some(BAD_BOOLEAN)),
+            (vec![("day", Some("13.05.2019"))], Some(BAD_DATE)),
+            (vec![("at", Some("later"))], Some(BAD_TIMESTAMP)),
+            (vec![("doc", Some("{\"a\": [1, 2]}"))], None),
+            (vec![("doc", Some("{\"a\": \"\\u0000\"}"))], Some(BAD_VALUE)),
+            // The first rule in rule order wins, whatever the column order.
+            (vec![("code", Some("c")), ("ok", Some("maybe"))], Some(BAD_BOOLEAN)),
+        ];
+        let rows: Vec<&[(&str, Option<&str>)]> = cases.iter().map(|(r, _)| r.as_slice()).collect();
+        let out = check(ds, frame(ds, &rows)).unwrap();
+        let got = reasons(&out);
+        for (i, (row, want)) in cases.iter().enumerate() {
+            assert_eq!(got[i].as_deref(), *want, "{row:?}: {:?}", out.column(COL_DETAIL).unwrap().str().unwrap().get(i));
+        }
+        assert_eq!(out.column("amount").unwrap().str().unwrap().get(0), Some("99.990"));
+        assert_eq!(out.column("n").unwrap().i64().unwrap().get(0), Some(i64::MAX));
+        assert_eq!(out.column("ok").unwrap().bool().unwrap().get(9), Some(true));
+        assert_eq!(out.column("day").unwrap().date().unwrap().physical().get(9), Some(18029));
+        assert_eq!(out.column("at").unwrap().datetime().unwrap().physical().get(9), Some(1_559_649_600_000_000));
     }
 }

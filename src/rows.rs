@@ -6,41 +6,54 @@
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::dataset::{Dataset, Kind};
+use crate::dataset::{Field, Kind};
 
 /// One typed cell, as the declared schema casts it (NULL as `None`).
 #[derive(Debug, Clone, Copy)]
 pub enum Cell<'a> {
     Text(Option<&'a str>),
-    Int(Option<i32>),
-    Float(Option<f64>),
+    Integer(Option<i32>),
+    Bigint(Option<i64>),
+    Double(Option<f64>),
+    /// Canonical decimal text (see `transform::number::parse_numeric`).
+    Numeric(Option<&'a str>),
+    Boolean(Option<bool>),
     /// Microseconds since 1970-01-01 UTC.
     Timestamp(Option<i64>),
+    /// Days since 1970-01-01.
+    Date(Option<i32>),
+    /// JSON text.
+    Json(Option<&'a str>),
 }
 
 /// Rows per parallel task: large enough to amortise the slicing, small enough to spread.
 const SLICE: usize = 16 * 1024;
 
-/// Folds each row's declared cells, in declared order, into a state that starts as `init`.
-pub fn fold<S>(ds: &Dataset, df: &DataFrame, init: S, step: impl Fn(&mut S, Cell<'_>) + Sync) -> PolarsResult<Vec<S>>
+/// Folds each row's cells of `fields` (in that order) into a state that starts as `init`.
+pub fn fold<S>(fields: &[&Field], df: &DataFrame, init: S, step: impl Fn(&mut S, Cell<'_>) + Sync) -> PolarsResult<Vec<S>>
 where
     S: Clone + Send + Sync,
 {
-    let df = df.select(ds.fields.iter().map(|f| f.name))?;
+    let df = df.select(fields.iter().map(|f| f.name.as_str()))?;
     let starts: Vec<usize> = (0..df.height()).step_by(SLICE).collect();
     let parts: Vec<PolarsResult<Vec<S>>> = starts
         .into_par_iter()
         .map(|lo| {
             let part = df.slice(lo as i64, SLICE);
             let mut out = vec![init.clone(); part.height()];
-            for field in ds.fields {
-                let column = part.column(field.name)?.as_materialized_series().rechunk();
+            for field in fields {
+                let column = part.column(&field.name)?.as_materialized_series().rechunk();
                 let cells = out.iter_mut();
                 match field.kind {
                     Kind::Text => cells.zip(column.str()?).for_each(|(s, v)| step(s, Cell::Text(v))),
-                    Kind::Int => cells.zip(column.i32()?).for_each(|(s, v)| step(s, Cell::Int(v))),
-                    Kind::Float => cells.zip(column.f64()?).for_each(|(s, v)| step(s, Cell::Float(v))),
+                    Kind::Integer => cells.zip(column.i32()?).for_each(|(s, v)| step(s, Cell::Integer(v))),
+                    Kind::Bigint => cells.zip(column.i64()?).for_each(|(s, v)| step(s, Cell::Bigint(v))),
+                    Kind::Double => cells.zip(column.f64()?).for_each(|(s, v)| step(s, Cell::Double(v))),
+                    Kind::Numeric => cells.zip(column.str()?).for_each(|(s, v)| step(s, Cell::Numeric(v))),
+                    Kind::Boolean => cells.zip(column.bool()?).for_each(|(s, v)| step(s, Cell::Boolean(v))),
                     Kind::Timestamp => cells.zip(column.datetime()?.physical()).for_each(|(s, v)| step(s, Cell::Timestamp(v))),
+                    Kind::Date => cells.zip(column.date()?.physical()).for_each(|(s, v)| step(s, Cell::Date(v))),
+                    Kind::Json => cells.zip(column.str()?).for_each(|(s, v)| step(s, Cell::Json(v))),
                 }
             }
             Ok(out)

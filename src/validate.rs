@@ -23,6 +23,7 @@ use crate::pg::hash;
 use crate::pg::load::LEDGER;
 use crate::pipeline::{check_file, Progress};
 use crate::rows::{self, Cell};
+use crate::transform::json;
 use crate::transform::timestamp::day_of_micros;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -53,16 +54,28 @@ impl Figures {
     /// Adds a frame of rows with the dataset's declared columns.
     pub fn add(&mut self, ds: &Dataset, df: &DataFrame) -> PolarsResult<()> {
         let hashes = row_hashes(ds, df)?;
-        let days = df.column(ds.day_field)?.datetime()?.physical().rechunk();
-        for (us, h) in days.into_iter().zip(hashes) {
-            // The day field is required, so never null in loaded rows.
-            let day = self.days.entry(us.unwrap_or_default().div_euclid(MICROS_PER_DAY)).or_default();
+        for (day, h) in days_of(ds, df)?.into_iter().zip(hashes) {
+            let day = self.days.entry(day).or_default();
             day.rows += 1;
             day.digest += h as i64 as i128;
         }
         Ok(())
     }
 }
+
+/// Each row's day (days since 1970-01-01) by the dataset's `day` column; without one, or
+/// for a NULL day, `NO_DAY`: the rows form one group.
+fn days_of(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<i64>> {
+    let Some(day) = &ds.day_field else { return Ok(vec![NO_DAY; df.height()]) };
+    let column = df.column(day)?;
+    Ok(match column.dtype() {
+        DataType::Date => column.date()?.physical().into_iter().map(|d| d.map_or(NO_DAY, i64::from)).collect(),
+        _ => column.datetime()?.physical().into_iter().map(|us| us.map_or(NO_DAY, |us| us.div_euclid(MICROS_PER_DAY))).collect(),
+    })
+}
+
+/// The group of rows with no day (a dataset without `day`, or a NULL day).
+pub const NO_DAY: i64 = i64::MIN;
 
 /// The seed of the row hashes. Not 0: under seed 0 PostgreSQL hashes a float's 0.0 like a
 /// NULL (both 0), so an edit between the two would not change the digest.
@@ -72,12 +85,19 @@ pub const ROW_HASH_SEED: u64 = 1;
 /// the declared columns in declared order (a NULL counts as 0).
 pub fn row_hashes(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u64>> {
     const S: u64 = ROW_HASH_SEED;
-    rows::fold(ds, df, 0u64, |h, cell| {
+    let fields: Vec<&crate::dataset::Field> = ds.fields.iter().collect();
+    rows::fold(&fields, df, 0u64, |h, cell| {
         let element = match cell {
             Cell::Text(v) => v.map(|v| hash::text(v, S)),
-            Cell::Int(v) => v.map(|v| hash::int4(v, S)),
-            Cell::Float(v) => v.map(|v| hash::float8(v, S)),
+            Cell::Integer(v) => v.map(|v| hash::int4(v, S)),
+            Cell::Bigint(v) => v.map(|v| hash::int8(v, S)),
+            Cell::Double(v) => v.map(|v| hash::float8(v, S)),
+            Cell::Numeric(v) => v.map(|v| hash::numeric(v, S)),
+            Cell::Boolean(v) => v.map(|v| hash::boolean(v, S)),
             Cell::Timestamp(v) => v.map(|v| hash::timestamp(v, S)),
+            Cell::Date(v) => v.map(|v| hash::date(v, S)),
+            // Accepted rows hold values jsonb can store (the cast checked).
+            Cell::Json(v) => v.and_then(|v| json::parse(v).ok()).map(|j| hash::jsonb(&j, S)),
         };
         *h = hash::combine(*h, element.unwrap_or(0));
     })
@@ -171,7 +191,7 @@ pub fn read_database(ds: &'static Dataset, client: &mut Client, schema: &str) ->
     // sorting keeps a large table's rows from spilling to disk (there are few days).
     client.batch_execute("SET max_parallel_workers_per_gather = 0; SET enable_sort = off").map_err(db)?;
     let load = ledger_entry(ds, client, schema, None)?;
-    let table_exists = exists(client, schema, ds.name)?;
+    let table_exists = exists(client, schema, &ds.name)?;
     let mut side = DatabaseSide { load, table_exists, rejects_exist: false, loaded: Figures::default(), rejected: BTreeMap::new() };
     if side.table_exists {
         read_rows(ds, client, schema, &mut side)?;
@@ -229,24 +249,28 @@ fn scope(load: &Option<LoadRecord>) -> String {
 
 /// The loaded rows' figures (one aggregate query) and the rejects, in `side.load`'s scope.
 fn read_rows(ds: &'static Dataset, client: &mut Client, schema: &str, side: &mut DatabaseSide) -> Result<()> {
-    let (s, t, scope) = (ident(schema), ident(ds.name), scope(&side.load));
-    let columns: Vec<String> = ds.fields.iter().map(|f| ident(f.name)).collect();
+    let (s, t, scope) = (ident(schema), ident(&ds.name), scope(&side.load));
+    let columns: Vec<String> = ds.column_names().map(ident).collect();
     // Per day: rows, and the sum of the row hashes as an exact numeric (text here, as the
     // postgres crate has no numeric type); the day (UTC, whatever the session's time zone) as
-    // days since 1970-01-01.
+    // days since 1970-01-01, NULL without a day column.
+    let day = match &ds.day_field {
+        Some(d) if ds.field(d).is_some_and(|f| f.kind == crate::dataset::Kind::Date) => format!("r.{} - date '1970-01-01'", ident(d)),
+        Some(d) => format!("(r.{} AT TIME ZONE 'UTC')::date - date '1970-01-01'", ident(d)),
+        None => "NULL::int".to_string(),
+    };
     let sql = format!(
-        "SELECT (r.{day} AT TIME ZONE 'UTC')::date - date '1970-01-01', count(*), sum(hash_record_extended(r, {ROW_HASH_SEED}))::text
+        "SELECT {day}, count(*), sum(hash_record_extended(r, {ROW_HASH_SEED}))::text
          FROM (SELECT {cols} FROM {s}.{t}{scope}) r GROUP BY 1",
-        day = ident(ds.day_field),
         cols = columns.join(", "),
     );
     side.loaded = Figures::default();
     for row in client.query(&sql, &[]).map_err(db)? {
-        let day: i32 = row.get(0);
+        let day: Option<i32> = row.get(0);
         let rows: i64 = row.get(1);
         let digest: String = row.get(2);
         let digest = digest.parse::<i128>().map_err(|e| anyhow::anyhow!("the server's digest sum {digest:?} is not an integer: {e}"))?;
-        side.loaded.days.insert(day as i64, Day { rows: rows as u64, digest });
+        side.loaded.days.insert(day.map_or(NO_DAY, i64::from), Day { rows: rows as u64, digest });
     }
     side.rejects_exist = exists(client, schema, &ds.rejects_table())?;
     side.rejected.clear();
@@ -261,7 +285,7 @@ fn read_rows(ds: &'static Dataset, client: &mut Client, schema: &str, side: &mut
 
 /// Compares one table's two sides, check by check.
 pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Check> {
-    let t = ds.name;
+    let t = ds.name.as_str();
     let mut checks = Vec::new();
     let short = |c: &str| c.chars().take(16).collect::<String>();
     checks.push(text_check(
@@ -318,6 +342,9 @@ pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Chec
 }
 
 fn day_name(day: i64) -> String {
+    if day == NO_DAY {
+        return "(no day)".to_string();
+    }
     day_of_micros(day * MICROS_PER_DAY)
 }
 
@@ -329,13 +356,12 @@ fn digest_text(sum: i128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::WEATHER;
 
     fn frame(cities: &[&str], micros: &[i64], humidity: &[Option<f64>]) -> DataFrame {
         let mut cols: Vec<Column> = Vec::new();
-        for f in WEATHER.fields {
+        for f in &crate::contract::example("weather").fields {
             let n = cities.len();
-            cols.push(match f.name {
+            cols.push(match f.name.as_str() {
                 "city" => Column::new("city".into(), cities.to_vec()),
                 "date_time" => Int64Chunked::new("date_time".into(), micros).into_datetime(TimeUnit::Microseconds, None).into_column(),
                 "humidity" => Column::new("humidity".into(), humidity.to_vec()),
@@ -354,7 +380,7 @@ mod tests {
         let edited = frame(&["Rome", "Oslo"], &[day, 0], &[None, Some(0.51)]);
         let fig = |df: &DataFrame| {
             let mut f = Figures::default();
-            f.add(&WEATHER, df).unwrap();
+            f.add(crate::contract::example("weather"), df).unwrap();
             f
         };
         assert_eq!(fig(&a), fig(&b));

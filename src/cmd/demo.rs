@@ -3,7 +3,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::DemoArgs;
-use crate::dataset;
+use crate::contract::Catalog;
 use crate::gen::{generate, GenOptions};
 use crate::pg::load::Mode;
 use crate::pg::{self, connect};
@@ -12,9 +12,10 @@ use crate::render::summary;
 
 /// Sample data when DATA_DIR has no exports, a database when none is configured, then
 /// the load of both tables.
-pub fn run(args: &DemoArgs, data_dir: &Path, quiet: bool) -> Result<()> {
-    let missing: Vec<_> = dataset::ALL.iter().filter(|d| !data_dir.join(d.file_name()).exists()).collect();
-    if missing.len() == dataset::ALL.len() {
+pub fn run(args: &DemoArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> Result<()> {
+    let datasets = &catalog.datasets;
+    let missing = datasets.iter().filter(|d| super::load::inputs(d, data_dir).is_err()).count();
+    if missing == datasets.len() {
         eprintln!("no exports in {}: generating sample data (tier gen)", data_dir.display());
         generate(&GenOptions { events: args.events, weather: args.weather, seed: 42, defect_share: 0.02 }, data_dir)?;
     }
@@ -28,20 +29,21 @@ pub fn run(args: &DemoArgs, data_dir: &Path, quiet: bool) -> Result<()> {
         max_reject_ratio: 0.5,
         lake: None,
     };
-    let (done, failed) = super::load::load_all(&dataset::ALL, data_dir, &opts, &target, quiet);
+    let (done, failed) = super::load::load_all(datasets, data_dir, &opts, None, &target, quiet, 2);
     if !done.is_empty() {
         println!("{}", summary::table(&done));
     }
     super::load::report_failures(failed)?;
     let url = Some(target.url.as_str());
     eprintln!("validating: source files against PostgreSQL");
-    let checks = super::validate::validate_all(None, data_dir, url, &opts.schema, quiet)?;
+    let checks = super::validate::validate_all(datasets, data_dir, url, &opts.schema, quiet)?;
     println!("{}", crate::render::checks::table(&checks));
     let verdict = super::validate::verdict(&checks);
-    let (html, md) = super::report::write_report(&args.queries, &args.out, data_dir, url, &opts.schema, quiet, Some(checks))?;
+    let context = super::report::Context { datasets, data_dir, database_url: url, schema: &opts.schema, quiet };
+    let (html, md) = super::report::write_report(&args.queries, &args.out, &context, Some(checks))?;
     eprintln!(
         "done: tables {} in schema {} (rejects in <table>_rejects, history in tier_loads)\nreport: {} (and {})",
-        dataset::ALL.iter().map(|d| d.name).collect::<Vec<_>>().join(", "),
+        catalog.names().join(", "),
         opts.schema,
         html.display(),
         md.display()

@@ -1,9 +1,10 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::cli::{LoadArgs, ModeArg};
-use crate::dataset::{self, Dataset};
+use crate::cli::LoadArgs;
+use crate::contract::Catalog;
+use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::pg::load::Mode;
 use crate::pg::{self, connect};
@@ -12,15 +13,15 @@ use crate::progress::FileBar;
 use crate::render::summary;
 use crate::stats::LoadStats;
 
-pub fn run(args: &LoadArgs, data_dir: &Path, quiet: bool) -> Result<()> {
+pub fn run(args: &LoadArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> Result<()> {
     let datasets: Vec<&'static Dataset> = match &args.table {
-        Some(name) => vec![Dataset::by_name(name).expect("clap only accepts declared tables")],
-        None => dataset::ALL.to_vec(),
+        Some(name) => vec![catalog.get(name)?],
+        None => catalog.datasets.clone(),
     };
-    let default_mode = if args.from.is_empty() { ModeArg::Replace } else { ModeArg::Append };
+    let explicit_mode = args.mode.map(Mode::from);
     let opts = LoadOptions {
         schema: args.conn.schema.clone(),
-        mode: args.mode.unwrap_or(default_mode).into(),
+        mode: explicit_mode.unwrap_or(if args.from.is_empty() { Mode::Replace } else { Mode::Append }),
         force: args.force,
         allow_empty: args.allow_empty,
         max_reject_ratio: args.max_reject_ratio,
@@ -33,7 +34,7 @@ pub fn run(args: &LoadArgs, data_dir: &Path, quiet: bool) -> Result<()> {
     let target = pg::reach(args.conn.database_url.as_deref(), data_dir)?;
     tracing::info!("loading into {} (from {})", connect::redact(&target.url), target.origin.describe());
     let (done, failed) = if files.is_empty() {
-        load_all(&datasets, data_dir, &opts, &target, quiet)
+        load_all(&datasets, data_dir, &opts, explicit_mode, &target, quiet, args.jobs as usize)
     } else {
         load_many(datasets[0], &files, &opts, &target, args.jobs as usize)
     };
@@ -45,23 +46,62 @@ pub fn run(args: &LoadArgs, data_dir: &Path, quiet: bool) -> Result<()> {
     report_failures(failed)
 }
 
-/// Loads each dataset from `DATA_DIR/<table>.json`, each in its own transaction. A
-/// failed table is reported and the others still load (like ripgrep with a bad file).
+/// A dataset's default input under the data directory (its contract's `file`): one file,
+/// or the files of a directory or glob.
+pub fn inputs(ds: &Dataset, data_dir: &Path) -> Result<Vec<PathBuf>> {
+    let spec = data_dir.join(&ds.file);
+    // A name with an export's extension is one file, even if something else stands there
+    // (the reader then says what is wrong with it).
+    let names_a_file = [".json", ".json.gz", ".gz", ".ndjson", ".jsonl"].iter().any(|x| ds.file.to_ascii_lowercase().ends_with(x));
+    if spec.is_file() || (names_a_file && !ds.file.contains(['*', '?', '['])) || !(spec.is_dir() || ds.file.contains(['*', '?', '['])) {
+        if !spec.exists() {
+            return Err(Failure::Input(format!("{}: no such file (run `tier gen` for sample data)", spec.display())).into());
+        }
+        return Ok(vec![spec]);
+    }
+    expand(&[spec.display().to_string()])
+}
+
+/// Loads each dataset from its input under the data directory, each in its own
+/// transaction. A failed table is reported and the others still load (like ripgrep with
+/// a bad file). A dataset whose input is many files appends each (unless `mode` says
+/// otherwise, which then must fit).
 pub fn load_all(
     datasets: &[&'static Dataset],
     data_dir: &Path,
     opts: &LoadOptions,
+    explicit_mode: Option<Mode>,
     target: &connect::Target,
     quiet: bool,
+    jobs: usize,
 ) -> (Vec<LoadStats>, Vec<anyhow::Error>) {
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for ds in datasets {
-        let path = data_dir.join(ds.file_name());
-        match load_one(ds, &path, opts, target, quiet) {
+        let files = match inputs(ds, data_dir) {
+            Ok(f) => f,
+            Err(e) => {
+                failed.push(e);
+                continue;
+            }
+        };
+        let single = files.len() == 1 && data_dir.join(&ds.file).is_file();
+        if !single {
+            if explicit_mode == Some(Mode::Replace) {
+                failed.push(Failure::Input(format!("{}: {} files; replace loads one file, use --mode append", ds.file, files.len())).into());
+                continue;
+            }
+            let many_opts = LoadOptions { mode: Mode::Append, ..opts.clone() };
+            let (d, f) = load_many(ds, &files, &many_opts, target, jobs.max(1));
+            done.extend(d);
+            failed.extend(f);
+            continue;
+        }
+        let path = &files[0];
+        match load_one(ds, path, opts, target, quiet) {
             Ok(stats) => done.push(stats),
             Err(e) => {
-                record_failure(ds, &path, opts, target, &e);
+                record_failure(ds, path, opts, target, &e);
                 failed.push(e);
             }
         }
@@ -75,7 +115,7 @@ fn load_one(ds: &'static Dataset, path: &Path, opts: &LoadOptions, target: &conn
     }
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let client = connect::connect(target, 5)?;
-    let bar = FileBar::new(ds.name, size, quiet);
+    let bar = FileBar::new(&ds.name, size, quiet);
     let result = load_file(ds, path, opts, client, &bar);
     bar.finish();
     result
@@ -83,7 +123,7 @@ fn load_one(ds: &'static Dataset, path: &Path, opts: &LoadOptions, target: &conn
 
 /// Puts a failed load on record in the ledger, if the database can still be reached.
 fn record_failure(ds: &Dataset, path: &Path, opts: &LoadOptions, target: &connect::Target, err: &anyhow::Error) {
-    let stats = LoadStats { table: ds.name.to_string(), file: path.display().to_string(), ..Default::default() };
+    let stats = LoadStats { table: ds.name.clone(), file: path.display().to_string(), ..Default::default() };
     let attempt = connect::connect(target, 1).and_then(|mut c| {
         pg::load::ensure_ledger(&mut c, &opts.schema)?;
         pg::load::insert_ledger(

@@ -3,7 +3,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::cli::ReportArgs;
-use crate::dataset;
+use crate::contract::Catalog;
+use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::pg::{self, connect};
 use crate::read;
@@ -19,8 +20,18 @@ const LATEST_LOADS: &str = "select distinct on (table_name) table_name, file, st
     rejected_by_reason::text as rejected_by_reason, to_char(finished_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') as finished_utc
     from tier_loads order by table_name, id desc";
 
-pub fn run(args: &ReportArgs, data_dir: &Path, quiet: bool) -> Result<()> {
-    let (html, _) = write_report(&args.queries, &args.out, data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet, None)?;
+/// Where the report's figures come from.
+pub struct Context<'a> {
+    pub datasets: &'a [&'static Dataset],
+    pub data_dir: &'a Path,
+    pub database_url: Option<&'a str>,
+    pub schema: &'a str,
+    pub quiet: bool,
+}
+
+pub fn run(args: &ReportArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> Result<()> {
+    let context = Context { datasets: &catalog.datasets, data_dir, database_url: args.conn.database_url.as_deref(), schema: &args.conn.schema, quiet };
+    let (html, _) = write_report(&args.queries, &args.out, &context, None)?;
     println!("{}", html.display());
     Ok(())
 }
@@ -29,15 +40,8 @@ pub fn run(args: &ReportArgs, data_dir: &Path, quiet: bool) -> Result<()> {
 /// `out_dir`. Returns their paths. A query that fails is shown with its error in the
 /// report, and the command then fails too. `checks` is a validation already run (the demo
 /// prints it first); without it the report validates when the source files are at hand.
-pub fn write_report(
-    queries_dir: &Path,
-    out_dir: &Path,
-    data_dir: &Path,
-    database_url: Option<&str>,
-    schema: &str,
-    quiet: bool,
-    checks: Option<Vec<Check>>,
-) -> Result<(PathBuf, PathBuf)> {
+pub fn write_report(queries_dir: &Path, out_dir: &Path, context: &Context, checks: Option<Vec<Check>>) -> Result<(PathBuf, PathBuf)> {
+    let Context { data_dir, database_url, schema, quiet, .. } = *context;
     let target = pg::reach(database_url, data_dir)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(queries_dir)
         .map_err(|e| Failure::Input(format!("{}: cannot list queries: {e}", queries_dir.display())))?
@@ -52,7 +56,7 @@ pub fn write_report(
     };
     let validation = match checks {
         Some(checks) => validation_of(checks),
-        None => validation(data_dir, database_url, schema, quiet)?,
+        None => validation(context.datasets, data_dir, database_url, schema, quiet)?,
     };
 
     let mut failed = Vec::new();
@@ -124,9 +128,8 @@ pub fn write_report(
 }
 
 /// Validation when the source files are at hand; otherwise the reason it was not run.
-fn validation(data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: bool) -> Result<Validation> {
-    let missing: Vec<String> =
-        dataset::ALL.iter().map(|d| data_dir.join(d.file_name())).filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
+fn validation(datasets: &[&'static Dataset], data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: bool) -> Result<Validation> {
+    let missing: Vec<String> = datasets.iter().filter(|d| super::load::inputs(d, data_dir).is_err()).map(|d| data_dir.join(&d.file).display().to_string()).collect();
     if !missing.is_empty() {
         return Ok(Validation {
             ran: false,
@@ -136,7 +139,7 @@ fn validation(data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: 
             reason: Some(format!("source files not found: {}", missing.join(", "))),
         });
     }
-    Ok(validation_of(super::validate::validate_all(None, data_dir, database_url, schema, quiet)?))
+    Ok(validation_of(super::validate::validate_all(datasets, data_dir, database_url, schema, quiet)?))
 }
 
 fn validation_of(checks: Vec<Check>) -> Validation {

@@ -3,15 +3,20 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::{CheckFormat, ValidateArgs};
-use crate::dataset::{self, Dataset};
+use crate::contract::Catalog;
+use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::pg::{self, connect};
 use crate::progress::FileBars;
 use crate::validate::{compare, read_database, read_source, settle, Check};
 
 /// Checks every table (or the one named); differences are an error with exit code 1.
-pub fn run(args: &ValidateArgs, data_dir: &Path, quiet: bool) -> Result<()> {
-    let checks = validate_all(args.table.as_deref(), data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet)?;
+pub fn run(args: &ValidateArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> Result<()> {
+    let datasets = match &args.table {
+        Some(name) => vec![catalog.get(name)?],
+        None => catalog.datasets.clone(),
+    };
+    let checks = validate_all(&datasets, data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet)?;
     if args.format == CheckFormat::Json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
@@ -20,28 +25,27 @@ pub fn run(args: &ValidateArgs, data_dir: &Path, quiet: bool) -> Result<()> {
     verdict(&checks)
 }
 
-pub fn validate_all(table: Option<&str>, data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: bool) -> Result<Vec<Check>> {
-    let datasets: Vec<&'static Dataset> = match table {
-        Some(name) => vec![Dataset::by_name(name).expect("clap only accepts declared tables")],
-        None => dataset::ALL.to_vec(),
-    };
+/// Checks each dataset's input files against what PostgreSQL holds for them.
+pub fn validate_all(datasets: &[&'static Dataset], data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: bool) -> Result<Vec<Check>> {
     let target = pg::reach(database_url, data_dir)?;
-    for ds in &datasets {
-        let path = data_dir.join(ds.file_name());
-        if !path.exists() {
-            return Err(Failure::Input(format!("{}: no such file", path.display())).into());
+    let mut work: Vec<(&'static Dataset, std::path::PathBuf)> = Vec::new();
+    for ds in datasets {
+        for path in super::load::inputs(ds, data_dir)? {
+            work.push((ds, path));
         }
     }
-    // The tables are independent: each is checked on its own threads, all at once.
+    // The files are independent: each is checked on its own threads.
+    // Two at a time: each file already keeps several threads busy.
     let bars = FileBars::new(quiet);
-    let results: Vec<Result<Vec<Check>>> = std::thread::scope(|scope| {
-        let running: Vec<_> =
-            datasets.iter().map(|ds| scope.spawn(|| validate_table(ds, &data_dir.join(ds.file_name()), &target, schema, &bars))).collect();
-        running.into_iter().map(|r| r.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a validation thread panicked")))).collect()
-    });
     let mut checks = Vec::new();
-    for r in results {
-        checks.extend(r?);
+    for batch in work.chunks(2) {
+        let results: Vec<Result<Vec<Check>>> = std::thread::scope(|scope| {
+            let running: Vec<_> = batch.iter().map(|(ds, path)| scope.spawn(|| validate_table(ds, path, &target, schema, &bars))).collect();
+            running.into_iter().map(|r| r.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a validation thread panicked")))).collect()
+        });
+        for r in results {
+            checks.extend(r?);
+        }
     }
     Ok(checks)
 }
@@ -53,7 +57,7 @@ fn validate_table(ds: &'static Dataset, path: &Path, target: &connect::Target, s
     let schema_owned = schema.to_string();
     let database = std::thread::spawn(move || read_database(ds, &mut client, &schema_owned).map(|side| (side, client)));
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let bar = bars.add(ds.name, size);
+    let bar = bars.add(&ds.name, size);
     let source = read_source(ds, path, &bar);
     bar.finish();
     let (database, mut client) = database.join().map_err(|_| anyhow::anyhow!("the database reader panicked"))??;

@@ -22,27 +22,40 @@ pub fn trailer(out: &mut Vec<u8>) {
     out.extend_from_slice(&(-1i16).to_be_bytes());
 }
 
+/// Days from the Unix epoch to PostgreSQL's (2000-01-01).
+const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
+
 enum Cells<'a> {
     Text(&'a StringChunked),
-    Int(&'a Int32Chunked),
-    Float(&'a Float64Chunked),
-    Time(&'a Int64Chunked),
+    Integer(&'a Int32Chunked),
+    Bigint(&'a Int64Chunked),
+    Double(&'a Float64Chunked),
+    Numeric(&'a StringChunked),
+    Boolean(&'a BooleanChunked),
+    Timestamp(&'a Int64Chunked),
+    Date(&'a Int32Chunked),
+    Json(&'a StringChunked),
 }
 
 /// Appends every row of `frame` (the dataset's fields, then `load_id`) to `out`.
 pub fn encode_rows(ds: &Dataset, frame: &DataFrame, load_id: i64, out: &mut Vec<u8>) -> PolarsResult<()> {
-    let mut frame = frame.select(ds.fields.iter().map(|f| f.name))?;
+    let mut frame = frame.select(ds.column_names())?;
     frame.rechunk_mut();
     let columns: Vec<Cells> = ds
         .fields
         .iter()
         .map(|f| {
-            let c = frame.column(f.name)?;
+            let c = frame.column(&f.name)?;
             Ok(match f.kind {
                 Kind::Text => Cells::Text(c.str()?),
-                Kind::Int => Cells::Int(c.i32()?),
-                Kind::Float => Cells::Float(c.f64()?),
-                Kind::Timestamp => Cells::Time(c.datetime()?.physical()),
+                Kind::Integer => Cells::Integer(c.i32()?),
+                Kind::Bigint => Cells::Bigint(c.i64()?),
+                Kind::Double => Cells::Double(c.f64()?),
+                Kind::Numeric => Cells::Numeric(c.str()?),
+                Kind::Boolean => Cells::Boolean(c.bool()?),
+                Kind::Timestamp => Cells::Timestamp(c.datetime()?.physical()),
+                Kind::Date => Cells::Date(c.date()?.physical()),
+                Kind::Json => Cells::Json(c.str()?),
             })
         })
         .collect::<PolarsResult<_>>()?;
@@ -53,14 +66,46 @@ pub fn encode_rows(ds: &Dataset, frame: &DataFrame, load_id: i64, out: &mut Vec<
         for c in &columns {
             match c {
                 Cells::Text(a) => text(out, a.get(i).map(str::as_bytes)),
-                Cells::Int(a) => fixed(out, a.get(i).map(i32::to_be_bytes)),
-                Cells::Float(a) => fixed(out, a.get(i).map(f64::to_be_bytes)),
-                Cells::Time(a) => fixed(out, a.get(i).map(|us| (us - PG_EPOCH_OFFSET_MICROS).to_be_bytes())),
+                Cells::Integer(a) => fixed(out, a.get(i).map(i32::to_be_bytes)),
+                Cells::Bigint(a) => fixed(out, a.get(i).map(i64::to_be_bytes)),
+                Cells::Double(a) => fixed(out, a.get(i).map(f64::to_be_bytes)),
+                Cells::Numeric(a) => numeric(out, a.get(i)),
+                Cells::Boolean(a) => fixed(out, a.get(i).map(|b| [b as u8])),
+                Cells::Timestamp(a) => fixed(out, a.get(i).map(|us| (us - PG_EPOCH_OFFSET_MICROS).to_be_bytes())),
+                Cells::Date(a) => fixed(out, a.get(i).map(|d| (d - PG_EPOCH_OFFSET_DAYS).to_be_bytes())),
+                Cells::Json(a) => jsonb(out, a.get(i)),
             }
         }
         fixed(out, Some(load_id.to_be_bytes()));
     }
     Ok(())
+}
+
+/// jsonb's binary format: a version byte (1), then the JSON text.
+fn jsonb(out: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        Some(j) => {
+            out.extend_from_slice(&(j.len() as i32 + 1).to_be_bytes());
+            out.push(1);
+            out.extend_from_slice(j.as_bytes());
+        }
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
+}
+
+/// A canonical decimal in `numeric`'s binary form: ndigits, weight, sign, dscale, digits.
+fn numeric(out: &mut Vec<u8>, v: Option<&str>) {
+    let Some(v) = v else { return text(out, None) };
+    let g = crate::transform::number::groups(v);
+    let len = 8 + 2 * g.digits.len();
+    out.extend_from_slice(&(len as i32).to_be_bytes());
+    out.extend_from_slice(&(g.digits.len() as i16).to_be_bytes());
+    out.extend_from_slice(&g.weight.to_be_bytes());
+    out.extend_from_slice(&(if g.negative { 0x4000u16 } else { 0 }).to_be_bytes());
+    out.extend_from_slice(&g.scale.to_be_bytes());
+    for d in g.digits {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
 }
 
 /// A quarantined record, as stored in `<table>_rejects`.

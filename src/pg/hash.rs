@@ -133,6 +133,89 @@ pub fn text(v: &str, seed: u64) -> u64 {
     bytes(v.as_bytes(), seed)
 }
 
+/// `hashcharextended`, which `boolean` uses.
+pub fn boolean(v: bool, seed: u64) -> u64 {
+    uint32(v as u32, seed)
+}
+
+/// Days from the Unix epoch to PostgreSQL's (2000-01-01).
+const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
+
+/// `hashint4extended` of a `date` (days since 2000-01-01), from Unix days.
+pub fn date(unix_days: i32, seed: u64) -> u64 {
+    int4(unix_days - PG_EPOCH_OFFSET_DAYS, seed)
+}
+
+/// `hash_numeric_extended` of a canonical decimal: lookup3 of its base-10000 digits (as
+/// the server's native little-endian int16s) without leading or trailing zero groups,
+/// XORed with the weight of the first; the sign and the scale are not hashed (1.0 and 1
+/// hash alike, as they compare equal). Zero hashes as `seed - 1`.
+pub fn numeric(canonical: &str, seed: u64) -> u64 {
+    let g = crate::transform::number::groups(canonical);
+    if g.digits.is_empty() {
+        return seed.wrapping_sub(1);
+    }
+    let digits: Vec<u8> = g.digits.iter().flat_map(|d| d.to_le_bytes()).collect();
+    bytes(&digits, seed) ^ (g.weight as i64 as u64)
+}
+
+/// `jsonb_hash_extended`: every scalar (keys included) in jsonb's order, each folding the
+/// running hash one bit to the left in both halves; the start of an array or an object
+/// XORs in its flag.
+pub fn jsonb(value: &crate::transform::json::Jsonb, seed: u64) -> u64 {
+    use crate::transform::json::Jsonb;
+    const JB_FARRAY: u64 = 0x4000_0000;
+    const JB_FOBJECT: u64 = 0x2000_0000;
+    fn rotate(h: u64) -> u64 {
+        ((h << 1) & 0xffff_fffe_ffff_fffe) | ((h >> 31) & 0x0000_0001_0000_0001)
+    }
+    fn scalar(v: &Jsonb, hash: &mut u64, seed: u64) {
+        let tmp = match v {
+            Jsonb::Null => seed.wrapping_add(1),
+            Jsonb::String(s) => bytes(s.as_bytes(), seed),
+            Jsonb::Number(n) => numeric(n, seed),
+            Jsonb::Bool(b) if seed != 0 => boolean(*b, seed),
+            Jsonb::Bool(b) => {
+                if *b {
+                    2
+                } else {
+                    4
+                }
+            }
+            Jsonb::Array(_) | Jsonb::Object(_) => unreachable!("containers are walked"),
+        };
+        *hash = rotate(*hash) ^ tmp;
+    }
+    fn walk(v: &Jsonb, hash: &mut u64, seed: u64) {
+        match v {
+            Jsonb::Array(items) => {
+                *hash ^= (JB_FARRAY << 32) | JB_FARRAY;
+                for item in items {
+                    walk(item, hash, seed);
+                }
+            }
+            Jsonb::Object(entries) => {
+                *hash ^= (JB_FOBJECT << 32) | JB_FOBJECT;
+                for (k, item) in entries {
+                    scalar(&Jsonb::String(k.clone()), hash, seed);
+                    walk(item, hash, seed);
+                }
+            }
+            other => scalar(other, hash, seed),
+        }
+    }
+    let mut hash = 0u64;
+    match value {
+        // A scalar document is stored as a one-element "raw scalar" array.
+        Jsonb::Array(_) | Jsonb::Object(_) => walk(value, &mut hash, seed),
+        scalar_value => {
+            hash ^= (JB_FARRAY << 32) | JB_FARRAY;
+            scalar(scalar_value, &mut hash, seed);
+        }
+    }
+    hash
+}
+
 /// One step of `hash_record_extended`: `result * 31 + element` (a NULL element is 0).
 pub fn combine(result: u64, element: u64) -> u64 {
     (result << 5).wrapping_sub(result).wrapping_add(element)

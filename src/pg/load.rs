@@ -45,7 +45,7 @@ const OLD_SUFFIX: &str = "__tier_old";
 /// Column definitions of a dataset's table, from its declaration.
 pub fn table_ddl(ds: &Dataset) -> String {
     let mut cols: Vec<String> =
-        ds.fields.iter().map(|f| format!("{} {}{}", ident(f.name), f.kind.sql_type(), if f.required { " NOT NULL" } else { "" })).collect();
+        ds.fields.iter().map(|f| format!("{} {}{}", ident(&f.name), f.kind.sql_type(), if f.required { " NOT NULL" } else { "" })).collect();
     cols.push("load_id bigint NOT NULL".into());
     cols.join(",\n  ")
 }
@@ -208,7 +208,7 @@ impl TableLoad {
             copy::header(&mut self.buf);
             copy::encode_rows(self.ds, accepted, self.load_id, &mut self.buf)?;
             copy::trailer(&mut self.buf);
-            let columns: Vec<String> = self.ds.fields.iter().map(|f| ident(f.name)).chain(["load_id".to_string()]).collect();
+            let columns: Vec<String> = self.ds.column_names().map(ident).chain(["load_id".to_string()]).collect();
             let sql = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", self.data_target, columns.join(", "));
             copy_in(&mut self.client, &sql, &self.buf).with_context(|| format!("COPY into {} failed", self.ds.name))?;
         }
@@ -236,7 +236,7 @@ impl TableLoad {
         let s = ident(&self.schema);
         let mut aside = Vec::new();
         if self.mode == Mode::Replace {
-            for (live, staged) in [(self.ds.name.to_string(), &self.data_target), (self.ds.rejects_table(), &self.rejects_target)] {
+            for (live, staged) in [(self.ds.name.clone(), &self.data_target), (self.ds.rejects_table(), &self.rejects_target)] {
                 let views: i64 = self
                     .client
                     .query_one(
@@ -263,7 +263,7 @@ impl TableLoad {
                 exec(&mut self.client, &format!("cannot swap in the new {live}"), &swap)?;
                 aside.push(format!("{s}.{old}"));
             }
-            exec(&mut self.client, "ANALYZE failed", &format!("ANALYZE {s}.{}", ident(self.ds.name)))?;
+            exec(&mut self.client, "ANALYZE failed", &format!("ANALYZE {s}.{}", ident(&self.ds.name)))?;
             // The loads whose rows this replace swaps out are no longer in the table: the
             // ledger's `ok` loads of a table are exactly those whose rows it holds.
             self.client

@@ -58,3 +58,43 @@ pub fn type_name(dt: &DataType) -> String {
         other => other.to_string(),
     }
 }
+
+/// A dataset's columns as a terminal table: where each value comes from, its type and rules.
+pub fn dataset(ds: &crate::dataset::Dataset) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut title = format!("{} ({}", ds.name, ds.source);
+    if let Some(day) = &ds.day_field {
+        title.push_str(&format!("; day: {day}"));
+    }
+    if !ds.unique.is_empty() {
+        title.push_str(&format!("; unique: {}", ds.unique.join(", ")));
+    }
+    title.push_str(&format!("; input: {})", ds.file));
+    t.set_header(["column", "key", "type", "required", "rules"]);
+    for f in &ds.fields {
+        let r = &f.rules;
+        let mut rules = Vec::new();
+        if let Some(m) = &r.min {
+            rules.push(format!("min {m}"));
+        }
+        if let Some(m) = &r.max {
+            rules.push(format!("max {m}"));
+        }
+        if !r.allowed.is_empty() {
+            rules.push(format!("allowed {}", r.allowed.join("|")));
+        }
+        if let Some(p) = &r.pattern {
+            rules.push(format!("pattern {p}"));
+        }
+        if let Some(m) = r.max_length {
+            rules.push(format!("max_length {m}"));
+        }
+        if let Some(z) = &f.timezone {
+            rules.push(format!("timezone {z}"));
+        }
+        let key = format!("{}{}", if matches!(f.key, crate::dataset::Key::Plain(_)) { ds.prefix.as_str() } else { "" }, f.key.display());
+        t.add_row([f.name.clone(), key, f.kind.name().to_string(), if f.required { "yes".into() } else { String::new() }, rules.join(", ")]);
+    }
+    format!("{title}\n{t}")
+}

@@ -58,7 +58,7 @@ struct Builders {
 fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usize) -> PolarsResult<DataFrame> {
     let n = spans.len();
     let mut b = Builders {
-        fields: ds.fields.iter().map(|f| StringChunkedBuilder::new(f.name.into(), n)).collect(),
+        fields: ds.fields.iter().map(|f| StringChunkedBuilder::new(f.name.as_str().into(), n)).collect(),
         row: PrimitiveChunkedBuilder::new(COL_ROW.into(), n),
         line: PrimitiveChunkedBuilder::new(COL_LINE.into(), n),
         issue: StringChunkedBuilder::new(COL_ISSUE.into(), n),
@@ -80,7 +80,7 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
                 b.issue.append_null();
                 b.detail.append_null();
                 b.extra.append_value(extra);
-                for ((builder, cell), field) in b.fields.iter_mut().zip(cells.drain(..)).zip(ds.fields) {
+                for ((builder, cell), field) in b.fields.iter_mut().zip(cells.drain(..)).zip(&ds.fields) {
                     match cell {
                         Cell::Null => builder.append_null(),
                         // Blank is absent for what must be cast (an export writes "" where it
@@ -121,7 +121,6 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::{TRACK_EVENTS, WEATHER};
     use crate::source::framing;
 
     fn parse(ds: &'static Dataset, input: &str) -> DataFrame {
@@ -137,7 +136,7 @@ mod tests {
     #[test]
     fn values_become_text_whatever_their_json_type() {
         let df = parse(
-            &WEATHER,
+            crate::contract::example("weather"),
             "[{\"weather_data.city\": \"Z\\u00fcrich\", \"weather_data.currently_humidity\": 0.43, \
              \"currently_temperature\": \"10.12\", \"weather_data.currently_windspeed\": NaN, \"extra\": 1},\n",
         );
@@ -154,7 +153,7 @@ mod tests {
     #[test]
     fn blank_means_absent_where_a_value_is_required_or_cast() {
         let df =
-            parse(&WEATHER, "{\"city\": \"  \", \"currently_humidity\": \" 0.5 \", \"currently_preciptype\": \" \", \"date_time\": \"\"}");
+            parse(crate::contract::example("weather"), "{\"city\": \"  \", \"currently_humidity\": \" 0.5 \", \"currently_preciptype\": \" \", \"date_time\": \"\"}");
         assert_eq!(text(&df, "city", 0), None);
         assert_eq!(text(&df, "date_time", 0), None);
         assert_eq!(text(&df, "humidity", 0).as_deref(), Some("0.5"));
@@ -165,7 +164,7 @@ mod tests {
     #[test]
     fn broken_records_get_an_issue_and_keep_their_line() {
         let df = parse(
-            &TRACK_EVENTS,
+            crate::contract::example("track_events"),
             "[{\"segment_tracks.event_name\": \"a\"},\n[1,2],\n{\"event_name\": {\"x\":1}},\n\
              {\"event_name\": \"a\", \"event_name\": \"b\"},\n{\"event_name\": \"nul\\u0000\"},\n{\"a\": tru}\n",
         );

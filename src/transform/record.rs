@@ -7,10 +7,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::dataset::Dataset;
+use crate::dataset::{self, Dataset, Kind};
 
 /// Reasons a record fails before any column is cast. Names are stored in `<table>_rejects`.
 pub const MALFORMED: &str = "malformed";
@@ -52,7 +52,7 @@ pub fn parse_record<'a>(
             for (field, offset) in ds.fields.iter().zip(offsets) {
                 if let Some(at) = offset.filter(|at| quoted_at.contains(at) && !field.kind.is_numeric()) {
                     let token = patched[at + 1..].split(|&c| c == b'"').next().unwrap_or_default();
-                    return Err((MALFORMED, bare_token_detail(field.name, &String::from_utf8_lossy(token))));
+                    return Err((MALFORMED, bare_token_detail(&field.name, &String::from_utf8_lossy(token))));
                 }
             }
             check_cells(ds, &owned_cells)?;
@@ -90,7 +90,7 @@ pub fn parse_flat<'a>(
     let text = simdutf8::basic::from_utf8(b).ok()?;
     cells.clear();
     cells.resize_with(ds.fields.len(), || Cell::Null);
-    let mut seen = 0u64;
+    hints.clear_seen(ds.fields.len());
     let mut extra = 0u32;
     let mut duplicate: Option<&str> = None;
     let mut i = ws(0);
@@ -122,7 +122,12 @@ pub fn parse_flat<'a>(
                     if b[close] != b'"' {
                         return None;
                     }
-                    (Cell::Text(Cow::Borrowed(plain_str(text, i + 1, close)?)), close + 1)
+                    // A `json` column keeps the value as JSON: the string with its quotes.
+                    let body = match hints.lookup(ds, position, key) {
+                        Some(f) if ds.fields[f].kind == Kind::Json => text.get(i..close + 1)?,
+                        _ => plain_str(text, i + 1, close)?,
+                    };
+                    (Cell::Text(Cow::Borrowed(body)), close + 1)
                 }
                 b'{' | b'[' => return None,
                 _ => {
@@ -135,7 +140,7 @@ pub fn parse_flat<'a>(
                             let field = hints.lookup(ds, position, key);
                             if let Some(f) = field.filter(|&f| !ds.fields[f].kind.is_numeric()) {
                                 cells.clear();
-                                return Some(Err((MALFORMED, bare_token_detail(ds.fields[f].name, token))));
+                                return Some(Err((MALFORMED, bare_token_detail(&ds.fields[f].name, token))));
                             }
                             Cell::Text(Cow::Borrowed(token))
                         }
@@ -148,13 +153,12 @@ pub fn parse_flat<'a>(
             let field = hints.lookup(ds, position, key);
             position += 1;
             match field {
-                Some(f) if seen & (1 << f) != 0 => {
+                Some(f) if !hints.see(f) => {
                     duplicate.get_or_insert(key);
                 }
-                Some(f) => {
-                    seen |= 1 << f;
-                    cells[f] = cell;
-                }
+                Some(f) => cells[f] = cell,
+                // A key that leads to nested columns holds a scalar here: they are absent.
+                None if ds.nested_fields(key).is_some() => {}
                 None => extra += 1,
             }
             i = ws(end);
@@ -180,10 +184,24 @@ pub fn parse_flat<'a>(
 
 /// The records of one export list their keys in the same order, so per key position the
 /// last key seen there (and its field) is remembered: most lookups become one comparison.
+/// Also the fields a record has set so far (a bit each, any number of columns).
 #[derive(Default)]
-pub struct KeyHints(Vec<(String, Option<usize>)>);
+pub struct KeyHints(Vec<(String, Option<usize>)>, Vec<u64>);
 
 impl KeyHints {
+    fn clear_seen(&mut self, fields: usize) {
+        self.1.clear();
+        self.1.resize(fields.div_ceil(64), 0);
+    }
+
+    /// Marks a field set; false if it was already.
+    fn see(&mut self, f: usize) -> bool {
+        let (word, bit) = (f / 64, 1u64 << (f % 64));
+        let fresh = self.1[word] & bit == 0;
+        self.1[word] |= bit;
+        fresh
+    }
+
     fn lookup(&mut self, ds: &Dataset, position: usize, key: &str) -> Option<usize> {
         if let Some((k, f)) = self.0.get(position) {
             if k == key {
@@ -250,6 +268,8 @@ fn is_json_number(t: &[u8]) -> bool {
 pub fn check_cells(ds: &Dataset, cells: &[Cell]) -> Result<(), (&'static str, String)> {
     for (field, cell) in ds.fields.iter().zip(cells) {
         match cell {
+            // A `json` column takes any value; jsonb's own limits are checked with its cast.
+            _ if field.kind == Kind::Json => {}
             Cell::Container(kind) => {
                 return Err((BAD_VALUE, format!("{}: expected a scalar, found {kind}", field.name)));
             }
@@ -264,24 +284,70 @@ pub fn check_cells(ds: &Dataset, cells: &[Cell]) -> Result<(), (&'static str, St
 
 pub fn parse_json<'a>(ds: &'static Dataset, bytes: &'a [u8], cells: &mut Vec<Cell<'a>>) -> Result<u32, String> {
     cells.clear();
+    let (raw, extra) = resolve(ds, bytes)?;
+    for (value, field) in raw.into_iter().zip(&ds.fields) {
+        cells.push(match value {
+            None => Cell::Null,
+            Some(v) => cell_of(v, field.kind).map_err(|e| describe_json_error(&e))?,
+        });
+    }
+    Ok(extra)
+}
+
+/// Each declared field's raw value in a record (top-level keys, then JSON Pointers into
+/// nested objects), and how many top-level keys no field reads.
+fn resolve<'a>(ds: &'static Dataset, bytes: &'a [u8]) -> Result<(Vec<Option<&'a RawValue>>, u32), String> {
     let mut raw: Vec<Option<&'a RawValue>> = vec![None; ds.fields.len()];
+    let mut heads: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::new();
     let mut extra = 0u32;
     let mut duplicate: Option<String> = None;
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    RecordSeed { ds, raw: &mut raw, extra: &mut extra, duplicate: &mut duplicate }
+    RecordSeed { ds, raw: &mut raw, heads: &mut heads, extra: &mut extra, duplicate: &mut duplicate }
         .deserialize(&mut de)
         .and_then(|_| de.end())
         .map_err(|e| describe_json_error(&e))?;
     if let Some(key) = duplicate {
         return Err(format!("key {key:?} appears twice"));
     }
-    for value in raw {
-        cells.push(match value {
-            None => Cell::Null,
-            Some(v) => cell_of(v).map_err(|e| describe_json_error(&e))?,
-        });
+    for (head, value) in &heads {
+        for &f in ds.nested_fields(head).unwrap_or_default() {
+            let dataset::Key::Pointer(parts) = &ds.fields[f].key else { continue };
+            if raw[f].is_none() {
+                raw[f] = descend(value, &parts[1..]).map_err(|e| describe_json_error(&e))?;
+            }
+        }
     }
-    Ok(extra)
+    Ok((raw, extra))
+}
+
+/// The value at `path` below `value`; `None` where an object or key is missing (absent).
+fn descend<'a>(value: &'a RawValue, path: &[String]) -> Result<Option<&'a RawValue>, serde_json::Error> {
+    let Some((first, rest)) = path.split_first() else { return Ok(Some(value)) };
+    if !value.get().starts_with('{') {
+        return Ok(None);
+    }
+    let entries: Vec<(Cow<'a, str>, &'a RawValue)> = serde_json::Deserializer::from_str(value.get()).deserialize_map(Entries)?;
+    match entries.into_iter().rev().find(|(k, _)| k == first) {
+        Some((_, v)) => descend(v, rest),
+        None => Ok(None),
+    }
+}
+
+/// An object's entries in input order, values left raw.
+struct Entries;
+
+impl<'de> Visitor<'de> for Entries {
+    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut out = Vec::new();
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            out.push((k, map.next_value::<&'de RawValue>()?));
+        }
+        Ok(out)
+    }
 }
 
 fn describe_json_error(e: &serde_json::Error) -> String {
@@ -290,10 +356,12 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     format!("invalid JSON: {e}")
 }
 
-fn cell_of(v: &RawValue) -> Result<Cell<'_>, serde_json::Error> {
+fn cell_of(v: &RawValue, kind: Kind) -> Result<Cell<'_>, serde_json::Error> {
     let text = v.get();
     Ok(match text.as_bytes()[0] {
         b'n' => Cell::Null,
+        // A `json` column keeps any value as JSON text.
+        _ if kind == Kind::Json => Cell::Text(Cow::Borrowed(text)),
         b'"' if !text.contains('\\') => Cell::Text(Cow::Borrowed(&text[1..text.len() - 1])),
         b'"' => Cell::Text(Cow::Owned(serde_json::from_str::<String>(text)?)),
         b'{' => Cell::Container("an object"),
@@ -305,6 +373,7 @@ fn cell_of(v: &RawValue) -> Result<Cell<'_>, serde_json::Error> {
 struct RecordSeed<'s, 'a> {
     ds: &'static Dataset,
     raw: &'s mut Vec<Option<&'a RawValue>>,
+    heads: &'s mut Vec<(Cow<'a, str>, &'a RawValue)>,
     extra: &'s mut u32,
     duplicate: &'s mut Option<String>,
 }
@@ -324,14 +393,25 @@ impl<'de, 's> Visitor<'de> for RecordSeed<'s, 'de> {
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let value: &'de RawValue = map.next_value()?;
+            let nested = self.ds.nested_fields(&key).is_some();
             match self.ds.field_index(&key) {
                 Some(i) if self.raw[i].is_some() => {
                     if self.duplicate.is_none() {
-                        *self.duplicate = Some(key.into_owned());
+                        *self.duplicate = Some(key.clone().into_owned());
                     }
                 }
                 Some(i) => self.raw[i] = Some(value),
+                None if nested => {}
                 None => *self.extra += 1,
+            }
+            if nested {
+                if self.heads.iter().any(|(k, _)| *k == key) {
+                    if self.duplicate.is_none() {
+                        *self.duplicate = Some(key.into_owned());
+                    }
+                } else {
+                    self.heads.push((key, value));
+                }
             }
         }
         Ok(())
@@ -366,17 +446,16 @@ fn bare_token_detail(field: &str, token: &str) -> String {
 
 /// Where each declared field's value starts in a record serde_json accepts (byte offset).
 fn value_offsets(ds: &'static Dataset, bytes: &[u8]) -> Vec<Option<usize>> {
-    let mut raw: Vec<Option<&RawValue>> = vec![None; ds.fields.len()];
-    let (mut extra, mut duplicate) = (0, None);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let _ = RecordSeed { ds, raw: &mut raw, extra: &mut extra, duplicate: &mut duplicate }.deserialize(&mut de);
-    raw.iter().map(|v| v.map(|v| v.get().as_ptr() as usize - bytes.as_ptr() as usize)).collect()
+    match resolve(ds, bytes) {
+        Ok((raw, _)) => raw.iter().map(|v| v.map(|v| v.get().as_ptr() as usize - bytes.as_ptr() as usize)).collect(),
+        Err(_) => vec![None; ds.fields.len()],
+    }
 }
 
 /// Quotes the non-standard tokens `NaN`, `-NaN`, `Infinity` and `-Infinity` where they
 /// stand as values outside strings, and says where each quoted token now starts. `None`
 /// if there were none (the error is elsewhere).
-fn quote_bare_tokens(bytes: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
+pub(crate) fn quote_bare_tokens(bytes: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
     const TOKENS: [&[u8]; 4] = [b"-Infinity", b"Infinity", b"-NaN", b"NaN"];
     let mut out = Vec::with_capacity(bytes.len() + 8);
     let mut in_string = false;
@@ -423,7 +502,6 @@ fn quote_bare_tokens(bytes: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::{TRACK_EVENTS, WEATHER};
     use crate::source::framing;
 
     /// The fast path and serde_json agree on every record either of them accepts.
@@ -464,7 +542,7 @@ mod tests {
         }
         let mut fast_hits = 0;
         for bytes in &samples {
-            for ds in [&TRACK_EVENTS, &WEATHER] {
+            for ds in [crate::contract::example("track_events"), crate::contract::example("weather")] {
                 let mut fast = Vec::new();
                 let Some(f) = parse_flat(ds, bytes, &mut fast, &mut KeyHints::default()) else { continue };
                 fast_hits += 1;
@@ -516,7 +594,7 @@ mod tests {
     fn bare_tokens_are_read_only_for_numbers() {
         let parse = |bytes: &[u8]| {
             let mut cells = Vec::new();
-            parse_record(&WEATHER, bytes, &mut cells, &mut KeyHints::default())
+            parse_record(crate::contract::example("weather"), bytes, &mut cells, &mut KeyHints::default())
                 .map(|_| cells.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>())
         };
         // Fast path (no escapes) and the serde_json path (an escape elsewhere in the record).

@@ -12,6 +12,23 @@
 /// next minute, and `24:00:00` is the next midnight, as in PostgreSQL; a time of day past
 /// 24:00:00 (`23:59:60.5`) is refused, as there. Years 1 to 9999.
 pub fn parse_micros(s: &str) -> Option<i64> {
+    let (naive, offset) = parse_parts(s)?;
+    Some(naive - offset.unwrap_or(0) * 1_000_000)
+}
+
+/// Like `parse_micros`, with naive input (no offset) read as local time in `zone`, as the
+/// server reads it with that TimeZone: a time that a change to summer time skips is read
+/// with the offset before the change, one that the change back repeats as the later one.
+pub fn parse_micros_in(s: &str, zone: &Zone) -> Option<i64> {
+    let (naive, offset) = parse_parts(s)?;
+    match offset {
+        Some(o) => Some(naive - o * 1_000_000),
+        None => zone.to_utc(naive),
+    }
+}
+
+/// The local time as microseconds (as if UTC), and the offset in seconds when one is given.
+fn parse_parts(s: &str) -> Option<(i64, Option<i64>)> {
     let b = crate::transform::number::trim_pg(s).as_bytes();
     if b.len() < 19 || b.len() > MAX_LEN {
         return None;
@@ -49,8 +66,9 @@ pub fn parse_micros(s: &str) -> Option<i64> {
     if ((hour * 60 + minute) * 60 + second) as i64 * 1_000_000 + micros > 86_400_000_000 {
         return None;
     }
-    let offset_seconds: i64 = match rest {
-        [] | [b'Z'] | [b'z'] => 0,
+    let offset_seconds: Option<i64> = match rest {
+        [] => None,
+        [b'Z'] | [b'z'] => Some(0),
         [sign @ (b'+' | b'-'), tz @ ..] => {
             let (h, m) = match tz {
                 [h1, h2] => (digits(&[*h1, *h2])?, 0),
@@ -61,22 +79,59 @@ pub fn parse_micros(s: &str) -> Option<i64> {
                 return None;
             }
             let secs = (h * 3600 + m * 60) as i64;
-            if *sign == b'+' {
-                secs
-            } else {
-                -secs
-            }
+            Some(if *sign == b'+' { secs } else { -secs })
         }
         _ => return None,
     };
     let days = days_from_civil(year as i64, month, day);
-    let seconds = days * 86_400 + (hour * 3600 + minute * 60 + second) as i64 - offset_seconds;
-    Some(seconds * 1_000_000 + micros)
+    let seconds = days * 86_400 + (hour * 3600 + minute * 60 + second) as i64;
+    Some((seconds * 1_000_000 + micros, offset_seconds))
 }
 
 /// Longer texts are refused: the server's own limit is about this size (its field buffer),
 /// and nothing longer is a timestamp an export writes.
 const MAX_LEN: usize = 64;
+
+/// A time zone naive timestamps are read in.
+pub struct Zone(chrono_tz::Tz);
+
+impl Zone {
+    pub fn named(name: &str) -> Option<Zone> {
+        name.parse::<chrono_tz::Tz>().ok().map(Zone)
+    }
+
+    /// Local microseconds (as if UTC) -> UTC microseconds, resolved as PostgreSQL does.
+    fn to_utc(&self, local: i64) -> Option<i64> {
+        use chrono::{Offset, TimeZone};
+        let naive = chrono::DateTime::from_timestamp_micros(local)?.naive_utc();
+        let offset = match self.0.offset_from_local_datetime(&naive) {
+            chrono::LocalResult::Single(o) => o.fix(),
+            chrono::LocalResult::Ambiguous(_, later) => later.fix(),
+            // Skipped by a change to summer time: the offset in force before the change.
+            chrono::LocalResult::None => self.0.offset_from_utc_datetime(&(naive - chrono::Duration::hours(24))).fix(),
+        };
+        Some(local - offset.local_minus_utc() as i64 * 1_000_000)
+    }
+}
+
+/// Whether a contract's `timezone` names a zone tier knows.
+pub fn is_zone(name: &str) -> bool {
+    Zone::named(name).is_some()
+}
+
+/// `YYYY-MM-DD` -> days since 1970-01-01 (years 1 to 9999), as the server's `date` input
+/// reads that form; other forms the server reads are refused (see the README).
+pub fn parse_date(s: &str) -> Option<i32> {
+    let b = crate::transform::number::trim_pg(s).as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (year, month, day) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    if year == 0 || !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(year as i64, month, day) as i32)
+}
 
 fn digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32))
@@ -145,6 +200,22 @@ mod tests {
         assert_eq!(parse_micros("2019-05-13T16:23:41+02:00"), Some(T0));
         assert_eq!(parse_micros("2019-05-13T12:23:41-0200"), Some(T0));
         assert_eq!(parse_micros("1970-01-01 00:00:00"), Some(0));
+    }
+
+    #[test]
+    fn zones_and_dates() {
+        let oslo = Zone::named("Europe/Oslo").unwrap();
+        let at = |s: &str| parse_micros_in(s, &oslo);
+        assert_eq!(at("2019-06-04 14:00:00"), parse_micros("2019-06-04 12:00:00"));
+        assert_eq!(at("2019-06-04 14:00:00Z"), parse_micros("2019-06-04 14:00:00"));
+        // As the server resolves them: the repeated hour as the later, the skipped one with
+        // the offset before the change.
+        assert_eq!(at("2019-10-27 02:30:00"), parse_micros("2019-10-27 01:30:00"));
+        assert_eq!(at("2019-03-31 02:30:00"), parse_micros("2019-03-31 01:30:00"));
+        assert!(Zone::named("Mars/Base").is_none());
+        assert_eq!(parse_date("1970-01-02"), Some(1));
+        assert_eq!(parse_date(" 2019-02-29"), None);
+        assert_eq!(parse_date("2019-05-13 00:00:00"), None);
     }
 
     #[test]

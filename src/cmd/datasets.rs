@@ -1,0 +1,48 @@
+//! `tier datasets`: the declared datasets and their columns; `tier datasets check`.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::cli::{DatasetsAction, DatasetsArgs};
+use crate::contract;
+use crate::dataset::Dataset;
+use crate::error::Failure;
+
+pub fn run(args: &DatasetsArgs, dir: &Path, explicit: bool) -> Result<()> {
+    let checked = contract::check_dir(dir, explicit)?;
+    match args.action {
+        Some(DatasetsAction::Check) => {
+            let mut errors = 0;
+            for (file, result) in &checked.files {
+                match result {
+                    Ok(ds) => println!("{file}: ok ({}, {} columns)", ds.name, ds.fields.len()),
+                    Err(list) => {
+                        errors += list.len();
+                        for e in list {
+                            println!("{e}");
+                        }
+                    }
+                }
+            }
+            if errors > 0 {
+                return Err(Failure::Input(format!("{errors} mistake(s) in the contracts in {}", checked.origin)).into());
+            }
+            eprintln!("{} contract(s) in {}: all valid", checked.files.len(), checked.origin);
+            Ok(())
+        }
+        None => {
+            let catalog = contract::load(dir, explicit)?;
+            eprintln!("datasets from {}", catalog.origin);
+            for ds in &catalog.datasets {
+                println!("{}", crate::render::table::dataset(ds));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One line per dataset for messages: name, input and columns.
+pub fn describe(ds: &Dataset) -> String {
+    format!("{} ({}, {} columns)", ds.name, ds.file, ds.fields.len())
+}

@@ -1,0 +1,42 @@
+//! `tier infer FILE...`: a contract for exports nobody has described yet.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::cli::InferArgs;
+use crate::error::Failure;
+use crate::infer;
+
+pub fn run(args: &InferArgs, datasets_dir: &Path) -> Result<()> {
+    let files = super::load::expand(&args.files)?;
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => {
+            let first = files[0].file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let stem = first.split('.').next().unwrap_or_default().to_string();
+            stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+        }
+    };
+    let profile = infer::profile(&files)?;
+    if profile.records == 0 {
+        return Err(Failure::Input(format!("{}: no records to infer a contract from", args.files.join(", "))).into());
+    }
+    // The input as the contract's `file`: the argument as given when it is one.
+    let file = if args.files.len() == 1 { args.files[0].clone() } else { files[0].display().to_string() };
+    let text = infer::contract(&profile, &name, &file);
+    // What comes out must read back as a contract (the same reader as every command).
+    crate::contract::parse(&text, "(inferred)").map_err(|e| Failure::Input(format!("the inferred contract does not read back: {e}")))?;
+    if args.write {
+        std::fs::create_dir_all(datasets_dir).map_err(|e| Failure::Input(format!("{}: cannot create: {e}", datasets_dir.display())))?;
+        let path = datasets_dir.join(format!("{name}.toml"));
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
+            Failure::Input(format!("{}: cannot write ({e}); an existing contract is never overwritten", path.display()))
+        })?;
+        std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", path.display())))?;
+        eprintln!("wrote {} ({} records, {} columns)", path.display(), profile.records, profile.columns.len());
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}

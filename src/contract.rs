@@ -1,0 +1,426 @@
+//! Contract files -> datasets. One TOML file per dataset, `datasets/<name>.toml`; a broken
+//! contract is refused before anything is read, with `FILE:line:column` and what is wrong.
+//! The only user of the `toml` crate.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::dataset::{Dataset, Field, Key, Kind, Rules};
+use crate::error::Failure;
+use crate::transform::{number, timestamp};
+
+/// The shipped examples, used when no contract directory exists (an installed binary, a
+/// container): the same files as `datasets/` in the repository.
+const EXAMPLES: [(&str, &str); 2] =
+    [("track_events.toml", include_str!("../datasets/track_events.toml")), ("weather.toml", include_str!("../datasets/weather.toml"))];
+
+/// The declared datasets, in name order.
+pub struct Catalog {
+    pub datasets: Vec<&'static Dataset>,
+    /// Where they were read from (or a note that they are the built-in examples).
+    pub origin: String,
+}
+
+impl Catalog {
+    pub fn get(&self, name: &str) -> Result<&'static Dataset, Failure> {
+        self.datasets.iter().copied().find(|d| d.name == name).ok_or_else(|| {
+            Failure::Input(format!("no dataset {name:?} in {} (declared: {})", self.origin, self.names().join(", ")))
+        })
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.datasets.iter().map(|d| d.name.clone()).collect()
+    }
+}
+
+/// One mistake in a contract, where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ContractError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+/// Reads every `*.toml` in `dir`. `explicit` says the directory was asked for (flag or
+/// environment): then a missing one is an error, else the built-in examples stand in.
+pub fn load(dir: &Path, explicit: bool) -> Result<Catalog, Failure> {
+    let results = check_dir(dir, explicit)?;
+    let mut errors = Vec::new();
+    let mut datasets: Vec<&'static Dataset> = Vec::new();
+    for (_, result) in results.files {
+        match result {
+            Ok(ds) => datasets.push(Box::leak(Box::new(ds))),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        return Err(Failure::Input(format!("broken contract:\n{}", list.join("\n"))));
+    }
+    datasets.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Catalog { datasets, origin: results.origin })
+}
+
+/// Every contract of a directory, each read on its own.
+pub struct Checked {
+    pub origin: String,
+    pub files: Vec<(String, Result<Dataset, Vec<ContractError>>)>,
+}
+
+pub fn check_dir(dir: &Path, explicit: bool) -> Result<Checked, Failure> {
+    if !dir.is_dir() {
+        if explicit || dir.exists() {
+            return Err(Failure::Input(format!("{}: no such directory of dataset contracts", dir.display())));
+        }
+        let files = EXAMPLES.iter().map(|(name, text)| (name.to_string(), parse_all(text, &format!("(built-in) {name}")))).collect();
+        return Ok(Checked { origin: "the built-in examples (no datasets/ directory here)".into(), files });
+    }
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut files = Vec::new();
+    let mut names: Vec<(String, String)> = Vec::new();
+    for path in paths {
+        let shown = path.display().to_string();
+        let result = match std::fs::read_to_string(&path) {
+            Ok(text) => parse_all(&text, &shown).and_then(|ds| {
+                let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+                if stem != ds.name {
+                    return Err(vec![at(&shown, 1, 1, format!("declares dataset {:?}; its file must be named {}.toml", ds.name, ds.name))]);
+                }
+                if let Some((_, other)) = names.iter().find(|(n, _)| *n == ds.name) {
+                    return Err(vec![at(&shown, 1, 1, format!("dataset {:?} is declared twice (also in {other})", ds.name))]);
+                }
+                names.push((ds.name.clone(), shown.clone()));
+                Ok(ds)
+            }),
+            Err(e) => Err(vec![at(&shown, 1, 1, format!("cannot read: {e}"))]),
+        };
+        files.push((shown, result));
+    }
+    if files.is_empty() {
+        return Err(Failure::Input(format!("{}: no dataset contracts (*.toml) here; `tier infer FILE --name NAME --write` makes one", dir.display())));
+    }
+    Ok(Checked { origin: dir.display().to_string(), files })
+}
+
+fn at(file: &str, line: usize, column: usize, message: String) -> ContractError {
+    ContractError { file: file.to_string(), line, column, message }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContract {
+    name: Spanned<String>,
+    file: Option<Spanned<String>>,
+    key_prefix: Option<Spanned<String>>,
+    day: Option<Spanned<String>>,
+    unique: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(rename = "column", default)]
+    columns: Vec<Spanned<RawColumn>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    name: Spanned<String>,
+    key: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    #[serde(default)]
+    required: bool,
+    min: Option<Spanned<toml::Value>>,
+    max: Option<Spanned<toml::Value>>,
+    allowed: Option<Spanned<Vec<toml::Value>>>,
+    pattern: Option<Spanned<String>>,
+    max_length: Option<Spanned<i64>>,
+    timezone: Option<Spanned<String>>,
+}
+
+/// Parses one contract (for tests and for `load`); the first mistake is the error.
+pub fn parse(text: &str, file: &str) -> Result<Dataset, ContractError> {
+    parse_all(text, file).map_err(|mut e| e.remove(0))
+}
+
+/// Parses one contract, reporting every mistake found.
+pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> {
+    let raw: RawContract = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| locate(text, s.start)).unwrap_or((1, 1));
+        vec![at(file, line, column, e.message().trim().to_string())]
+    })?;
+    let mut errors = Errors { text, file, list: Vec::new() };
+
+    if !is_identifier(raw.name.get_ref()) {
+        errors.fail(raw.name.span(), format!("name {:?} must be a plain identifier (letters, digits, _; not starting with a digit)", raw.name.get_ref()));
+    } else if raw.name.get_ref() == crate::pg::load::LEDGER || raw.name.get_ref().ends_with("_rejects") {
+        errors.fail(raw.name.span(), format!("name {:?} is taken by tier's own tables", raw.name.get_ref()));
+    }
+    let name = raw.name.into_inner();
+
+    let mut fields: Vec<Field> = Vec::new();
+    let mut key_owner: Vec<(String, String)> = Vec::new();
+    for column in raw.columns {
+        let c = column.into_inner();
+        let column_name = c.name.get_ref().clone();
+        if !is_identifier(&column_name) {
+            errors.fail(c.name.span(), format!("column name {column_name:?} must be a plain identifier"));
+        } else if column_name == "load_id" {
+            errors.fail(c.name.span(), "column name \"load_id\" is tier's own (it links a row to its load)".into());
+        } else if fields.iter().any(|f| f.name == column_name) {
+            errors.fail(c.name.span(), format!("duplicate column {column_name:?}"));
+        }
+        let Some(kind) = Kind::from_name(c.kind.get_ref()) else {
+            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            errors.fail(c.kind.span(), format!("unknown type {:?} (one of {})", c.kind.get_ref(), names.join(", ")));
+            continue;
+        };
+        let key = match &c.key {
+            Some(k) if k.get_ref().is_empty() => {
+                errors.fail(k.span(), "key must not be empty".into());
+                Key::Plain(column_name.clone())
+            }
+            Some(k) => Key::parse(k.get_ref()),
+            None => Key::Plain(column_name.clone()),
+        };
+        let shown_key = key.display();
+        if let Some((_, owner)) = key_owner.iter().find(|(k, _)| *k == shown_key) {
+            let span = c.key.as_ref().map(|k| k.span()).unwrap_or(c.name.span());
+            errors.fail(span, format!("key {shown_key:?} is already read by column {owner:?}"));
+        }
+        key_owner.push((shown_key, column_name.clone()));
+
+        let mut rules = Rules::default();
+        for (bound, slot) in [(&c.min, &mut rules.min), (&c.max, &mut rules.max)] {
+            let Some(b) = bound else { continue };
+            if !kind.is_ordered_number() {
+                errors.fail(b.span(), format!("min / max apply to number columns, not {}", kind.name()));
+                continue;
+            }
+            match decimal_text(b.get_ref()) {
+                Some(text) => *slot = Some(text),
+                None => errors.fail(b.span(), "min / max must be a number".into()),
+            }
+        }
+        if let (Some(lo), Some(hi)) = (&rules.min, &rules.max) {
+            if number::cmp_decimal(lo, hi) == std::cmp::Ordering::Greater {
+                errors.fail(c.max.as_ref().expect("max given").span(), format!("max {hi} is below min {lo}"));
+            }
+        }
+        if let Some(allowed) = &c.allowed {
+            if !matches!(kind, Kind::Text | Kind::Integer | Kind::Bigint | Kind::Numeric) {
+                errors.fail(allowed.span(), format!("allowed applies to text, integer, bigint and numeric columns, not {}", kind.name()));
+            } else if allowed.get_ref().is_empty() {
+                errors.fail(allowed.span(), "allowed must list at least one value".into());
+            }
+            for v in allowed.get_ref() {
+                let text = match (kind, v) {
+                    (Kind::Text, toml::Value::String(s)) => Some(s.clone()),
+                    (Kind::Text, _) => None,
+                    (_, v) => decimal_text(v).filter(|t| kind == Kind::Numeric || matches!(number::parse_int(t, 64), number::Int::Value(_))),
+                };
+                match text {
+                    Some(t) => rules.allowed.push(t),
+                    None => {
+                        errors.fail(allowed.span(), format!("allowed value {v} is not a {}", kind.name()));
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(p) = &c.pattern {
+            if kind != Kind::Text {
+                errors.fail(p.span(), format!("pattern applies to text columns, not {}", kind.name()));
+            } else if let Err(e) = regex::Regex::new(p.get_ref()) {
+                errors.fail(p.span(), format!("pattern is not a valid regular expression: {}", e.to_string().lines().last().unwrap_or_default().trim()));
+            } else {
+                rules.pattern = Some(p.get_ref().clone());
+            }
+        }
+        if let Some(m) = &c.max_length {
+            if kind != Kind::Text {
+                errors.fail(m.span(), format!("max_length applies to text columns, not {}", kind.name()));
+            } else if *m.get_ref() < 1 {
+                errors.fail(m.span(), "max_length must be at least 1".into());
+            } else {
+                rules.max_length = Some(*m.get_ref() as usize);
+            }
+        }
+        let mut timezone = None;
+        if let Some(tz) = &c.timezone {
+            if kind != Kind::Timestamp {
+                errors.fail(tz.span(), format!("timezone applies to timestamp columns, not {}", kind.name()));
+            } else if !timestamp::is_zone(tz.get_ref()) {
+                errors.fail(tz.span(), format!("unknown time zone {:?} (an IANA name such as Europe/Oslo, or UTC)", tz.get_ref()));
+            } else {
+                timezone = Some(tz.get_ref().clone());
+            }
+        }
+        fields.push(Field { name: column_name, key, kind, required: c.required, rules, timezone });
+    }
+    if fields.is_empty() && errors.list.is_empty() {
+        errors.fail(text.len()..text.len(), "no columns: declare at least one [[column]]".into());
+    }
+
+    let day = raw.day.and_then(|d| match fields.iter().find(|f| f.name == *d.get_ref()) {
+        Some(f) if matches!(f.kind, Kind::Timestamp | Kind::Date) => Some(d.into_inner()),
+        Some(f) => {
+            errors.fail(d.span(), format!("day must name a timestamp or date column; {:?} is {}", f.name, f.kind.name()));
+            None
+        }
+        None => {
+            errors.fail(d.span(), format!("day names no declared column: {:?}", d.get_ref()));
+            None
+        }
+    });
+    let mut unique = Vec::new();
+    if let Some(u) = raw.unique {
+        if u.get_ref().is_empty() {
+            errors.fail(u.span(), "unique must name at least one column (leave it out to compare whole rows)".into());
+        }
+        for col in u.into_inner() {
+            if !fields.iter().any(|f| f.name == *col.get_ref()) {
+                errors.fail(col.span(), format!("unique names no declared column: {:?}", col.get_ref()));
+            } else if unique.contains(col.get_ref()) {
+                errors.fail(col.span(), format!("unique names {:?} twice", col.get_ref()));
+            } else {
+                unique.push(col.into_inner());
+            }
+        }
+    }
+    let prefix = raw.key_prefix.map(Spanned::into_inner).unwrap_or_default();
+    let file_default = raw.file.map(Spanned::into_inner).unwrap_or_else(|| format!("{name}.json"));
+    if !errors.list.is_empty() {
+        return Err(errors.list);
+    }
+    Ok(Dataset::new(name, file_default, prefix, fields, day, unique, file.to_string()))
+}
+
+/// The mistakes found so far in one contract.
+struct Errors<'a> {
+    text: &'a str,
+    file: &'a str,
+    list: Vec<ContractError>,
+}
+
+impl Errors<'_> {
+    fn fail(&mut self, span: std::ops::Range<usize>, message: String) {
+        let (line, column) = locate(self.text, span.start);
+        self.list.push(at(self.file, line, column, message));
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn locate(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 63
+}
+
+/// A TOML number or numeric string as decimal text, if it is one.
+fn decimal_text(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) if f.is_finite() => Some(format!("{f}")),
+        toml::Value::String(s) => number::parse_numeric(s).ok(),
+        _ => None,
+    }
+}
+
+/// A shipped example, for unit tests.
+#[cfg(test)]
+pub fn example(name: &str) -> &'static Dataset {
+    use std::sync::OnceLock;
+    static SETS: OnceLock<Vec<&'static Dataset>> = OnceLock::new();
+    let sets = SETS.get_or_init(|| EXAMPLES.iter().map(|(file, text)| &*Box::leak(Box::new(parse(text, file).unwrap()))).collect());
+    sets.iter().copied().find(|d| d.name == name).expect("a shipped example")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        parse(text, "d.toml").err().map(|e| e.to_string()).unwrap_or_else(|| "no error".into())
+    }
+
+    const HEAD: &str = "name = \"rides\"\n";
+
+    #[test]
+    fn a_contract_reads_into_a_dataset() {
+        let ds = parse(
+            "name = \"weather\"\nfile = \"weather.json\"\nkey_prefix = \"weather_data.\"\nday = \"date_time\"\nunique = [\"city\", \"date_time\"]\n\
+             [[column]]\nname = \"city\"\ntype = \"text\"\nrequired = true\n\
+             [[column]]\nname = \"date_time\"\ntype = \"timestamp\"\nrequired = true\n\
+             [[column]]\nname = \"humidity\"\nkey = \"currently_humidity\"\ntype = \"double\"\nmin = 0\nmax = 1\n\
+             [[column]]\nname = \"preciptype\"\nkey = \"currently_preciptype\"\ntype = \"text\"\nallowed = [\"rain\", \"snow\"]\n",
+            "weather.toml",
+        )
+        .unwrap();
+        assert_eq!(ds.name, "weather");
+        assert_eq!(ds.prefix, "weather_data.");
+        assert_eq!(ds.day_field.as_deref(), Some("date_time"));
+        assert_eq!(ds.unique, ["city", "date_time"]);
+        assert_eq!(ds.fields[2].rules.min.as_deref(), Some("0"));
+        assert_eq!(ds.fields[2].key, Key::Plain("currently_humidity".into()));
+        assert_eq!(ds.fields[3].rules.allowed, ["rain", "snow"]);
+    }
+
+    #[test]
+    fn every_kind_of_mistake_is_located() {
+        let cases: &[(&str, &str)] = &[
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"texte\"\n", "d.toml:4:8: unknown type \"texte\""),
+            ("name = \"rides\"\ncolour = 1\n[[column]]\nname = \"a\"\ntype = \"text\"\n", "d.toml:2:1: unknown field `colour`"),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"text\"\n[[column]]\nname = \"a\"\ntype = \"text\"\n", "d.toml:6:8: duplicate column \"a\""),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"text\"\nmin = 1\n", "d.toml:5:7: min / max apply to number columns, not text"),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"integer\"\npattern = \"x\"\n", "d.toml:5:11: pattern applies to text columns"),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"text\"\npattern = \"(\"\n", "d.toml:5:11: pattern is not a valid regular expression"),
+            ("name = \"rides\"\nday = \"a\"\n[[column]]\nname = \"a\"\ntype = \"text\"\n", "d.toml:2:7: day must name a timestamp or date column"),
+            ("name = \"rides\"\nday = \"b\"\n[[column]]\nname = \"a\"\ntype = \"text\"\n", "d.toml:2:7: day names no declared column"),
+            ("name = \"rides\"\nunique = [\"b\"]\n[[column]]\nname = \"a\"\ntype = \"text\"\n", "d.toml:2:11: unique names no declared column"),
+            ("name = \"ri des\"\n[[column]]\nname = \"a\"\ntype = \"text\"\n", "d.toml:1:8: name \"ri des\" must be a plain identifier"),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"double\"\nmin = 5\nmax = 1\n", "d.toml:6:7: max 1 is below min 5"),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"integer\"\nallowed = [1, 2.5]\n", "d.toml:5:11: allowed value 2.5 is not a integer"),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"timestamp\"\ntimezone = \"Mars/Base\"\n", "d.toml:5:12: unknown time zone"),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"text\"\nmax_length = 0\n", "d.toml:5:14: max_length must be at least 1"),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\n", "d.toml:2:1: missing field `type`"),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\nkey = \"x\"\ntype = \"text\"\n[[column]]\nname = \"b\"\nkey = \"x\"\ntype = \"text\"\n", "d.toml:8:7: key \"x\" is already read by column \"a\""),
+            ("name = \"rides\"\n", "d.toml:2:1: no columns"),
+            ("name = \"rides\"\n[[column]\n", "d.toml:2:"),
+        ];
+        for (text, want) in cases {
+            let got = error(text);
+            assert!(got.starts_with(want), "{text:?}\n  got:  {got}\n  want: {want}");
+        }
+        let _ = HEAD;
+    }
+
+    #[test]
+    fn the_shipped_examples_parse() {
+        for (name, text) in EXAMPLES {
+            let ds = parse(text, name).unwrap();
+            assert_eq!(format!("{}.toml", ds.name), name);
+            assert!(ds.day_field.is_some());
+        }
+    }
+}

@@ -1,0 +1,635 @@
+//! Exports -> a contract: every record of every file is read (the load's own framing
+//! reader, records parsed on all cores), and each key's values are profiled: how often it
+//! is present and null, how many distinct values it has, its range, and the narrowest
+//! type every present value fits. Nested objects become JSON Pointer keys (to a depth of
+//! three); arrays, and objects deeper than that, become `json` columns.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use rayon::prelude::*;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::dataset::Kind;
+use crate::source::RecordReader;
+use crate::transform::{number, timestamp};
+
+/// Objects nested deeper than this are kept whole, as `json`.
+const MAX_DEPTH: usize = 3;
+/// Distinct values counted exactly up to this many per column.
+const DISTINCT_CAP: usize = 10_000;
+/// Columns with at most this many distinct values list them (a suggestion for `allowed`).
+const FEW_VALUES: usize = 8;
+
+/// What one column's values were like.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnProfile {
+    /// Records where the key was there with a non-null value.
+    pub present: u64,
+    /// Records where it was there as null.
+    pub nulls: u64,
+    /// Which types every present value fits so far.
+    pub fits: Fits,
+    /// Values that fit no narrower type than text, for the comments (up to three).
+    pub examples_not_narrower: Vec<String>,
+    pub distinct: HashSet<String, ahash::RandomState>,
+    pub distinct_overflow: bool,
+    /// The smallest and largest number (canonical decimals) or timestamp (micros) or length.
+    pub min_number: Option<String>,
+    pub max_number: Option<String>,
+    pub min_time: Option<i64>,
+    pub max_time: Option<i64>,
+    pub min_len: Option<usize>,
+    pub max_len: Option<usize>,
+    /// Values of each narrower kind, counted (to say "98% are timestamps").
+    pub timestamps: u64,
+    pub numbers: u64,
+}
+
+/// The types every value seen fits (all true before the first value).
+#[derive(Debug, Clone, Copy)]
+pub struct Fits {
+    pub integer: bool,
+    pub bigint: bool,
+    pub double: bool,
+    pub boolean: bool,
+    pub timestamp: bool,
+    pub date: bool,
+    pub json: bool,
+}
+
+impl Default for Fits {
+    fn default() -> Self {
+        Fits { integer: true, bigint: true, double: true, boolean: true, timestamp: true, date: true, json: false }
+    }
+}
+
+impl ColumnProfile {
+    /// The narrowest type every present value fits.
+    pub fn kind(&self) -> Kind {
+        let f = self.fits;
+        if self.present == 0 {
+            return Kind::Text;
+        }
+        if f.json {
+            Kind::Json
+        } else if f.boolean {
+            Kind::Boolean
+        } else if f.integer {
+            Kind::Integer
+        } else if f.bigint {
+            Kind::Bigint
+        } else if f.double {
+            Kind::Double
+        } else if f.date {
+            Kind::Date
+        } else if f.timestamp {
+            Kind::Timestamp
+        } else {
+            Kind::Text
+        }
+    }
+
+    fn add(&mut self, value: Value) {
+        match value {
+            Value::Null => self.nulls += 1,
+            Value::Container(text) => {
+                self.present += 1;
+                self.fits = Fits { integer: false, bigint: false, double: false, boolean: false, timestamp: false, date: false, json: true };
+                self.note_distinct(text);
+            }
+            Value::Bool(b) => {
+                self.present += 1;
+                let f = &mut self.fits;
+                (f.integer, f.bigint, f.double, f.timestamp, f.date) = (false, false, false, false, false);
+                self.note_distinct(if b { "true" } else { "false" });
+            }
+            Value::Number(text) | Value::Text(text) => {
+                let quoted = matches!(value, Value::Text(_));
+                self.present += 1;
+                self.note_distinct(text);
+                self.min_len = Some(self.min_len.map_or(text.chars().count(), |m| m.min(text.chars().count())));
+                self.max_len = Some(self.max_len.map_or(text.chars().count(), |m| m.max(text.chars().count())));
+                let f = &mut self.fits;
+                // A JSON string "true" is a boolean to the cast; a number never is.
+                f.boolean &= quoted && matches!(text.trim(), "true" | "false");
+                let int = number::parse_int(text, 64);
+                let whole = matches!(int, number::Int::Value(_));
+                f.bigint &= whole;
+                f.integer &= matches!(int, number::Int::Value(v) if i32::try_from(v).is_ok());
+                let double = number::parse_float(text);
+                match double {
+                    number::Float::Value(_) | number::Float::NaN => {
+                        self.numbers += 1;
+                        if let Ok(canonical) = number::parse_numeric(text) {
+                            if self.min_number.as_deref().is_none_or(|m| number::cmp_decimal(&canonical, m).is_lt()) {
+                                self.min_number = Some(canonical.clone());
+                            }
+                            if self.max_number.as_deref().is_none_or(|m| number::cmp_decimal(&canonical, m).is_gt()) {
+                                self.max_number = Some(canonical);
+                            }
+                        }
+                    }
+                    number::Float::Invalid => f.double = false,
+                }
+                if matches!(double, number::Float::NaN) {
+                    f.integer = false;
+                    f.bigint = false;
+                }
+                let date = quoted.then(|| timestamp::parse_date(text)).flatten();
+                f.date &= date.is_some();
+                let instant = quoted.then(|| timestamp::parse_micros(text)).flatten();
+                f.timestamp &= instant.is_some();
+                if let Some(t) = instant.or(date.map(|d| d as i64 * 86_400_000_000)) {
+                    self.timestamps += 1;
+                    self.min_time = Some(self.min_time.map_or(t, |m| m.min(t)));
+                    self.max_time = Some(self.max_time.map_or(t, |m| m.max(t)));
+                }
+                if !(f.boolean || f.double || f.timestamp || f.date) && self.examples_not_narrower.len() < 3 {
+                    let shown: String = text.chars().take(40).collect();
+                    if !self.examples_not_narrower.contains(&shown) {
+                        self.examples_not_narrower.push(shown);
+                    }
+                }
+            }
+        }
+    }
+
+    fn note_distinct(&mut self, text: &str) {
+        if self.distinct_overflow {
+            return;
+        }
+        if self.distinct.len() >= DISTINCT_CAP && !self.distinct.contains(text) {
+            self.distinct_overflow = true;
+            self.distinct.clear();
+            return;
+        }
+        if !self.distinct.contains(text) {
+            self.distinct.insert(text.to_string());
+        }
+    }
+
+    fn merge(&mut self, other: ColumnProfile) {
+        self.present += other.present;
+        self.nulls += other.nulls;
+        let (a, b) = (&mut self.fits, other.fits);
+        a.integer &= b.integer;
+        a.bigint &= b.bigint;
+        a.double &= b.double;
+        a.boolean &= b.boolean;
+        a.timestamp &= b.timestamp;
+        a.date &= b.date;
+        a.json |= b.json;
+        for e in other.examples_not_narrower {
+            if self.examples_not_narrower.len() < 3 && !self.examples_not_narrower.contains(&e) {
+                self.examples_not_narrower.push(e);
+            }
+        }
+        if other.distinct_overflow {
+            self.distinct_overflow = true;
+            self.distinct.clear();
+        } else {
+            for v in other.distinct {
+                self.note_distinct(&v);
+            }
+        }
+        for (mine, theirs, less) in [(&mut self.min_number, other.min_number, true), (&mut self.max_number, other.max_number, false)] {
+            if let Some(t) = theirs {
+                let replace = mine.as_deref().is_none_or(|m| if less { number::cmp_decimal(&t, m).is_lt() } else { number::cmp_decimal(&t, m).is_gt() });
+                if replace {
+                    *mine = Some(t);
+                }
+            }
+        }
+        self.min_time = opt(self.min_time, other.min_time, i64::min);
+        self.max_time = opt(self.max_time, other.max_time, i64::max);
+        self.min_len = opt(self.min_len, other.min_len, usize::min);
+        self.max_len = opt(self.max_len, other.max_len, usize::max);
+        self.timestamps += other.timestamps;
+        self.numbers += other.numbers;
+    }
+}
+
+fn opt<T: Copy>(a: Option<T>, b: Option<T>, f: fn(T, T) -> T) -> Option<T> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(f(x, y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// A value as inference sees it.
+enum Value<'a> {
+    Null,
+    Bool(bool),
+    Number(&'a str),
+    Text(&'a str),
+    /// An array, or an object nested too deep: kept as JSON text.
+    Container(&'a str),
+}
+
+/// What all records said.
+#[derive(Debug, Default)]
+pub struct Profile {
+    pub records: u64,
+    /// Records that are not JSON objects (they would be rejected as `malformed`).
+    pub malformed: u64,
+    /// Per key (a top-level key, or a JSON Pointer), in first-seen order.
+    pub columns: BTreeMap<String, (u64, ColumnProfile)>,
+    next_order: u64,
+}
+
+impl Profile {
+    fn column(&mut self, key: &str) -> &mut ColumnProfile {
+        if !self.columns.contains_key(key) {
+            self.columns.insert(key.to_string(), (self.next_order, ColumnProfile::default()));
+            self.next_order += 1;
+        }
+        &mut self.columns.get_mut(key).expect("inserted").1
+    }
+
+    fn add_record(&mut self, bytes: &[u8]) {
+        self.records += 1;
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            self.malformed += 1;
+            return;
+        };
+        let Ok(entries) = object_entries(text) else {
+            self.malformed += 1;
+            return;
+        };
+        self.add_object(&entries, "", 1);
+    }
+
+    fn add_object(&mut self, entries: &[(String, &RawValue)], path: &str, depth: usize) {
+        for (key, raw) in entries {
+            // Top-level keys stay plain (they may hold dots); nested ones become pointers.
+            let name = if depth == 1 { key.clone() } else { format!("{path}/{}", key.replace('~', "~0").replace('/', "~1")) };
+            let text = raw.get();
+            match text.as_bytes()[0] {
+                b'{' if depth < MAX_DEPTH => match object_entries(text) {
+                    Ok(inner) => {
+                        let base = if depth == 1 { format!("/{}", key.replace('~', "~0").replace('/', "~1")) } else { name.clone() };
+                        self.add_object(&inner, &base, depth + 1)
+                    }
+                    Err(_) => self.column(&name).add(Value::Container(text)),
+                },
+                b'{' | b'[' => self.column(&name).add(Value::Container(text)),
+                b'n' => self.column(&name).add(Value::Null),
+                b't' => self.column(&name).add(Value::Bool(true)),
+                b'f' => self.column(&name).add(Value::Bool(false)),
+                b'"' => {
+                    let s: String = serde_json::from_str(text).unwrap_or_default();
+                    self.column(&name).add(Value::Text(&s));
+                }
+                _ => self.column(&name).add(Value::Number(text)),
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Profile) {
+        self.records += other.records;
+        self.malformed += other.malformed;
+        let mut incoming: Vec<(String, (u64, ColumnProfile))> = other.columns.into_iter().collect();
+        incoming.sort_by_key(|(_, (order, _))| *order);
+        for (key, (_, col)) in incoming {
+            let _ = self.column(&key);
+            self.columns.get_mut(&key).expect("inserted").1.merge(col);
+        }
+    }
+}
+
+/// A record's top-level entries (the export's `NaN` tokens read as numbers).
+fn object_entries(text: &str) -> Result<Vec<(String, &RawValue)>, serde_json::Error> {
+    struct Entries;
+    impl<'de> Visitor<'de> for Entries {
+        type Value = Vec<(String, &'de RawValue)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            let mut out = Vec::new();
+            while let Some(k) = map.next_key::<String>()? {
+                out.push((k, map.next_value::<&'de RawValue>()?));
+            }
+            Ok(out)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries = de.deserialize_map(Entries)?;
+    de.end()?;
+    Ok(entries)
+}
+
+/// Reads every record of `files` and profiles them.
+pub fn profile(files: &[PathBuf]) -> Result<Profile> {
+    let mut total = Profile::default();
+    for path in files {
+        let mut reader = RecordReader::open(path)?;
+        while let Some(chunk) = reader.next_chunk()? {
+            let part = chunk
+                .spans
+                .par_chunks(2048)
+                .map(|spans| {
+                    let mut p = Profile::default();
+                    for span in spans {
+                        if span.damage.is_some() {
+                            p.records += 1;
+                            p.malformed += 1;
+                            continue;
+                        }
+                        let bytes = chunk.bytes(span);
+                        // The export's bare NaN (not JSON): a number to inference, as to the load.
+                        match crate::transform::record::quote_bare_tokens(bytes) {
+                            Some((patched, _)) if std::str::from_utf8(bytes).is_ok_and(|t| object_entries(t).is_err()) => p.add_record(&patched),
+                            _ => p.add_record(bytes),
+                        }
+                    }
+                    p
+                })
+                .reduce(Profile::default, |mut a, b| {
+                    a.merge(b);
+                    a
+                });
+            total.merge(part);
+        }
+    }
+    Ok(total)
+}
+
+/// The longest prefix ending in `.` that every top-level key shares (`segment_tracks.`).
+fn common_prefix(keys: &[&str]) -> String {
+    let Some(first) = keys.first() else { return String::new() };
+    let mut len = first.len();
+    for k in &keys[1..] {
+        len = len.min(k.len());
+        len = first.bytes().zip(k.bytes()).take(len).take_while(|(a, b)| a == b).count();
+    }
+    match first[..len].rfind('.') {
+        Some(dot) if keys.iter().all(|k| k.len() > dot + 1) => first[..=dot].to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A column name from a key: snake_case, letters, digits and `_` only.
+fn column_name(key: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in key.trim_start_matches('/').chars() {
+        if c.is_ascii_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            prev_lower = false;
+        } else if c.is_ascii_alphanumeric() {
+            out.push(c);
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        } else {
+            if !out.ends_with('_') {
+                out.push('_');
+            }
+            prev_lower = false;
+        }
+    }
+    let out = out.trim_matches('_').to_string();
+    match out.chars().next() {
+        None => "column".to_string(),
+        Some(c) if c.is_ascii_digit() => format!("c_{out}"),
+        _ if out == "load_id" => "source_load_id".to_string(),
+        _ => out.chars().take(63).collect(),
+    }
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "0%".into();
+    }
+    let p = part as f64 * 100.0 / whole as f64;
+    if p == 100.0 || p == 0.0 || p >= 10.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The contract text for a profile: every column with its evidence as comments.
+pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
+    let mut order: Vec<(&String, &(u64, ColumnProfile))> = profile.columns.iter().collect();
+    order.sort_by_key(|(_, (o, _))| *o);
+    // Top-level keys, and the first step of each pointer: the keys records have at the top.
+    let mut top_level: Vec<String> = Vec::new();
+    for (k, _) in &order {
+        let head = match k.strip_prefix('/') {
+            Some(rest) => rest.split('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~"),
+            None => k.to_string(),
+        };
+        if !top_level.contains(&head) {
+            top_level.push(head);
+        }
+    }
+    let top_refs: Vec<&str> = top_level.iter().map(String::as_str).collect();
+    let prefix = common_prefix(&top_refs);
+    let mut out = String::new();
+    let _ = writeln!(out, "# Inferred by tier {} from {} records ({} not JSON objects).", env!("CARGO_PKG_VERSION"), profile.records, profile.malformed);
+    let _ = writeln!(out, "# Review it: rename columns, add rules (min / max, allowed, pattern, max_length), set `unique`.");
+    let _ = writeln!(out, "name = {}", toml_string(name));
+    let _ = writeln!(out, "file = {}", toml_string(file));
+    if !prefix.is_empty() {
+        let _ = writeln!(out, "key_prefix = {}", toml_string(&prefix));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut blocks = String::new();
+    let mut day: Option<String> = None;
+    for (key, (_, col)) in order {
+        // The prefix goes: the contract's `key_prefix` puts it back when reading.
+        let escaped_prefix = format!("/{}", prefix.replace('~', "~0").replace('/', "~1"));
+        let bare = match key.strip_prefix(escaped_prefix.as_str()) {
+            Some(rest) if !prefix.is_empty() && key.starts_with('/') => format!("/{rest}"),
+            _ if key.starts_with('/') => key.clone(),
+            _ => key.strip_prefix(prefix.as_str()).unwrap_or(key).to_string(),
+        };
+        let mut column = column_name(&bare);
+        while names.contains(&column) {
+            column.push('_');
+        }
+        names.push(column.clone());
+        let kind = col.kind();
+        if day.is_none() && matches!(kind, Kind::Timestamp | Kind::Date) {
+            day = Some(column.clone());
+        }
+        let _ = writeln!(blocks, "\n[[column]]");
+        let _ = writeln!(blocks, "name = {}", toml_string(&column));
+        if bare != column {
+            let _ = writeln!(blocks, "key = {}", toml_string(&bare));
+        }
+        let _ = writeln!(blocks, "type = {}", toml_string(kind.name()));
+        if col.present == profile.records && col.present > 0 {
+            let _ = writeln!(blocks, "required = true");
+        }
+        // The evidence.
+        let absent = profile.records - col.present - col.nulls;
+        let distinct = if col.distinct_overflow { format!("more than {DISTINCT_CAP}") } else { col.distinct.len().to_string() };
+        let mut evidence = format!(
+            "# present {}, null {}, absent {}, distinct {distinct}",
+            percent(col.present, profile.records),
+            percent(col.nulls, profile.records),
+            percent(absent, profile.records)
+        );
+        match kind {
+            Kind::Integer | Kind::Bigint | Kind::Double => {
+                if let (Some(lo), Some(hi)) = (&col.min_number, &col.max_number) {
+                    let _ = write!(evidence, ", min {lo}, max {hi}");
+                }
+            }
+            Kind::Timestamp | Kind::Date => {
+                if let (Some(lo), Some(hi)) = (col.min_time, col.max_time) {
+                    let _ = write!(evidence, ", from {} to {}", timestamp::day_of_micros(lo), timestamp::day_of_micros(hi));
+                }
+            }
+            Kind::Text => {
+                if let (Some(lo), Some(hi)) = (col.min_len, col.max_len) {
+                    let _ = write!(evidence, ", length {lo} to {hi}");
+                }
+            }
+            _ => {}
+        }
+        let _ = writeln!(blocks, "{evidence}");
+        if matches!(kind, Kind::Text | Kind::Integer | Kind::Bigint) && !col.distinct_overflow && !col.distinct.is_empty() {
+            if col.distinct.len() <= FEW_VALUES && col.present >= 20 {
+                let mut values: Vec<&String> = col.distinct.iter().collect();
+                values.sort();
+                let list: Vec<String> =
+                    values.iter().map(|v| if kind == Kind::Text { toml_string(v) } else { v.to_string() }).collect();
+                let _ = writeln!(blocks, "# few values: allowed = [{}]", list.join(", "));
+            }
+        }
+        if kind == Kind::Text && col.present > 0 {
+            // Say when most values fit a narrower type: a human decides whether the rest
+            // are defects (to reject) or real values.
+            let share = |n: u64| n as f64 / col.present as f64;
+            if share(col.timestamps) >= 0.9 {
+                let _ = writeln!(
+                    blocks,
+                    "# {} of values are timestamps; the rest (e.g. {}) keep this column text",
+                    percent(col.timestamps, col.present),
+                    col.examples_not_narrower.iter().map(|e| toml_string(e)).collect::<Vec<_>>().join(", ")
+                );
+            } else if share(col.numbers) >= 0.9 {
+                let _ = writeln!(
+                    blocks,
+                    "# {} of values are numbers; the rest (e.g. {}) keep this column text",
+                    percent(col.numbers, col.present),
+                    col.examples_not_narrower.iter().map(|e| toml_string(e)).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        if col.present == 0 {
+            let _ = writeln!(blocks, "# never present with a value: the type is a guess");
+        }
+    }
+    if let Some(d) = day {
+        let _ = writeln!(out, "day = {}   # suggested: the first timestamp column", toml_string(&d));
+    }
+    out.push_str(&blocks);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile_of(lines: &[&str]) -> Profile {
+        let mut p = Profile::default();
+        for l in lines {
+            let mut part = Profile::default();
+            part.add_record(l.as_bytes());
+            p.merge(part);
+        }
+        p
+    }
+
+    fn kinds(p: &Profile) -> BTreeMap<String, Kind> {
+        p.columns.iter().map(|(k, (_, c))| (k.clone(), c.kind())).collect()
+    }
+
+    #[test]
+    fn narrowest_type_every_value_fits() {
+        let p = profile_of(&[
+            r#"{"i": 1, "mixed": 1, "big": 3000000000, "s": "12", "b": true, "bs": "false", "t": "2019-05-13 14:23:41", "z": "2019-05-13T14:23:41Z", "d": "2019-05-13", "n": null, "arr": [1], "o": {"a": {"b": {"c": 1}}}}"#,
+            r#"{"i": 2, "mixed": 1.5, "big": 1, "s": "-7", "b": false, "bs": "true", "t": "2019-05-14 00:00:00", "z": "2019-05-13T14:23:41.5+02:00", "d": "2019-05-14", "n": null, "arr": [], "o": {"a": {"x": "y"}}}"#,
+            r#"{"i": 3, "mixed": 2, "s": "x", "t": "2019-05-14T01:00:00", "n": null}"#,
+        ]);
+        let k = kinds(&p);
+        assert_eq!(k["i"], Kind::Integer);
+        assert_eq!(k["mixed"], Kind::Double);
+        assert_eq!(k["big"], Kind::Bigint);
+        assert_eq!(k["s"], Kind::Text);
+        assert_eq!(k["b"], Kind::Boolean);
+        assert_eq!(k["bs"], Kind::Boolean);
+        assert_eq!(k["t"], Kind::Timestamp);
+        assert_eq!(k["z"], Kind::Timestamp);
+        assert_eq!(k["d"], Kind::Date);
+        assert_eq!(k["n"], Kind::Text, "all null: a guess");
+        assert_eq!(k["arr"], Kind::Json);
+        // Nested objects become pointers, deeper than three levels json.
+        assert_eq!(k["/o/a/b"], Kind::Json);
+        assert_eq!(k["/o/a/x"], Kind::Text);
+        let i = &p.columns["i"].1;
+        assert_eq!((i.present, i.min_number.as_deref(), i.max_number.as_deref()), (3, Some("1"), Some("3")));
+        assert_eq!(p.columns["big"].1.present, 2);
+    }
+
+    #[test]
+    fn integers_as_strings_and_nan_numbers() {
+        let p = profile_of(&[r#"{"a": "5", "b": "NaN", "c": 1}"#, r#"{"a": "6", "b": "1.5", "c": "NaN"}"#]);
+        let k = kinds(&p);
+        assert_eq!(k["a"], Kind::Integer);
+        assert_eq!(k["b"], Kind::Double);
+        assert_eq!(k["c"], Kind::Double);
+    }
+
+    #[test]
+    fn contract_text_reads_back() {
+        let mut lines = Vec::new();
+        for i in 0..30 {
+            lines.push(format!(
+                r#"{{"segment_tracks.messageId": "m{i}", "segment_tracks.event_name": "{}", "segment_tracks.sent_at": "2019-05-13 14:23:{:02}", "segment_tracks.context": {{"app": {{"version": "1.{}"}}}}}}"#,
+                if i % 2 == 0 { "open" } else { "close" },
+                i,
+                i % 3
+            ));
+        }
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let p = profile_of(&refs);
+        let text = contract(&p, "events", "events.json");
+        let ds = crate::contract::parse(&text, "inferred.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(ds.prefix, "segment_tracks.");
+        assert_eq!(ds.day_field.as_deref(), Some("sent_at"));
+        let names: Vec<&str> = ds.column_names().collect();
+        assert_eq!(names, ["message_id", "event_name", "sent_at", "context_app_version"]);
+        assert!(ds.fields.iter().all(|f| f.required));
+        assert!(text.contains("allowed = [\"close\", \"open\"]"), "{text}");
+        assert_eq!(column_name("/context/app/version"), "context_app_version");
+        assert_eq!(column_name("userAgentID"), "user_agent_id");
+    }
+}
