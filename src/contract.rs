@@ -26,9 +26,11 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn get(&self, name: &str) -> Result<&'static Dataset, Failure> {
-        self.datasets.iter().copied().find(|d| d.name == name).ok_or_else(|| {
-            Failure::Input(format!("no dataset {name:?} in {} (declared: {})", self.origin, self.names().join(", ")))
-        })
+        self.datasets
+            .iter()
+            .copied()
+            .find(|d| d.name == name)
+            .ok_or_else(|| Failure::Input(format!("no dataset {name:?} in {} (declared: {})", self.origin, self.names().join(", "))))
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -112,7 +114,10 @@ pub fn check_dir(dir: &Path, explicit: bool) -> Result<Checked, Failure> {
         files.push((shown, result));
     }
     if files.is_empty() {
-        return Err(Failure::Input(format!("{}: no dataset contracts (*.toml) here; `tier infer FILE --name NAME --write` makes one", dir.display())));
+        return Err(Failure::Input(format!(
+            "{}: no dataset contracts (*.toml) here; `tier infer FILE --name NAME --write` makes one",
+            dir.display()
+        )));
     }
     Ok(Checked { origin: dir.display().to_string(), files })
 }
@@ -164,7 +169,10 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
     let mut errors = Errors { text, file, list: Vec::new() };
 
     if !is_identifier(raw.name.get_ref()) {
-        errors.fail(raw.name.span(), format!("name {:?} must be a plain identifier (letters, digits, _; not starting with a digit)", raw.name.get_ref()));
+        errors.fail(
+            raw.name.span(),
+            format!("name {:?} must be a plain identifier (letters, digits, _; not starting with a digit)", raw.name.get_ref()),
+        );
     } else if raw.name.get_ref() == crate::pg::load::LEDGER || raw.name.get_ref().ends_with("_rejects") {
         errors.fail(raw.name.span(), format!("name {:?} is taken by tier's own tables", raw.name.get_ref()));
     }
@@ -229,7 +237,9 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
                 let text = match (kind, v) {
                     (Kind::Text, toml::Value::String(s)) => Some(s.clone()),
                     (Kind::Text, _) => None,
-                    (_, v) => decimal_text(v).filter(|t| kind == Kind::Numeric || matches!(number::parse_int(t, 64), number::Int::Value(_))),
+                    (_, v) => {
+                        decimal_text(v).filter(|t| kind == Kind::Numeric || matches!(number::parse_int(t, 64), number::Int::Value(_)))
+                    }
                 };
                 match text {
                     Some(t) => rules.allowed.push(t),
@@ -244,7 +254,10 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
             if kind != Kind::Text {
                 errors.fail(p.span(), format!("pattern applies to text columns, not {}", kind.name()));
             } else if let Err(e) = regex::Regex::new(p.get_ref()) {
-                errors.fail(p.span(), format!("pattern is not a valid regular expression: {}", e.to_string().lines().last().unwrap_or_default().trim()));
+                errors.fail(
+                    p.span(),
+                    format!("pattern is not a valid regular expression: {}", e.to_string().lines().last().unwrap_or_default().trim()),
+                );
             } else {
                 rules.pattern = Some(p.get_ref().clone());
             }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use rayon::prelude::*;
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::Deserializer;
 use serde_json::value::RawValue;
 
 use crate::dataset::Kind;
@@ -98,7 +98,8 @@ impl ColumnProfile {
             Value::Null => self.nulls += 1,
             Value::Container(text) => {
                 self.present += 1;
-                self.fits = Fits { integer: false, bigint: false, double: false, boolean: false, timestamp: false, date: false, json: true };
+                self.fits =
+                    Fits { integer: false, bigint: false, double: false, boolean: false, timestamp: false, date: false, json: true };
                 self.note_distinct(text);
             }
             Value::Bool(b) => {
@@ -198,7 +199,9 @@ impl ColumnProfile {
         }
         for (mine, theirs, less) in [(&mut self.min_number, other.min_number, true), (&mut self.max_number, other.max_number, false)] {
             if let Some(t) = theirs {
-                let replace = mine.as_deref().is_none_or(|m| if less { number::cmp_decimal(&t, m).is_lt() } else { number::cmp_decimal(&t, m).is_gt() });
+                let replace =
+                    mine.as_deref()
+                        .is_none_or(|m| if less { number::cmp_decimal(&t, m).is_lt() } else { number::cmp_decimal(&t, m).is_gt() });
                 if replace {
                     *mine = Some(t);
                 }
@@ -304,24 +307,10 @@ impl Profile {
 
 /// A record's top-level entries (the export's `NaN` tokens read as numbers).
 fn object_entries(text: &str) -> Result<Vec<(String, &RawValue)>, serde_json::Error> {
-    struct Entries;
-    impl<'de> Visitor<'de> for Entries {
-        type Value = Vec<(String, &'de RawValue)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-            let mut out = Vec::new();
-            while let Some(k) = map.next_key::<String>()? {
-                out.push((k, map.next_value::<&'de RawValue>()?));
-            }
-            Ok(out)
-        }
-    }
     let mut de = serde_json::Deserializer::from_str(text);
-    let entries = de.deserialize_map(Entries)?;
+    let entries = de.deserialize_map(crate::transform::record::Entries)?;
     de.end()?;
-    Ok(entries)
+    Ok(entries.into_iter().map(|(k, v)| (k.into_owned(), v)).collect())
 }
 
 /// Reads every record of `files` and profiles them.
@@ -344,7 +333,9 @@ pub fn profile(files: &[PathBuf]) -> Result<Profile> {
                         let bytes = chunk.bytes(span);
                         // The export's bare NaN (not JSON): a number to inference, as to the load.
                         match crate::transform::record::quote_bare_tokens(bytes) {
-                            Some((patched, _)) if std::str::from_utf8(bytes).is_ok_and(|t| object_entries(t).is_err()) => p.add_record(&patched),
+                            Some((patched, _)) if std::str::from_utf8(bytes).is_ok_and(|t| object_entries(t).is_err()) => {
+                                p.add_record(&patched)
+                            }
                             _ => p.add_record(bytes),
                         }
                     }
@@ -450,7 +441,13 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
     let top_refs: Vec<&str> = top_level.iter().map(String::as_str).collect();
     let prefix = common_prefix(&top_refs);
     let mut out = String::new();
-    let _ = writeln!(out, "# Inferred by tier {} from {} records ({} not JSON objects).", env!("CARGO_PKG_VERSION"), profile.records, profile.malformed);
+    let _ = writeln!(
+        out,
+        "# Inferred by tier {} from {} records ({} not JSON objects).",
+        env!("CARGO_PKG_VERSION"),
+        profile.records,
+        profile.malformed
+    );
     let _ = writeln!(out, "# Review it: rename columns, add rules (min / max, allowed, pattern, max_length), set `unique`.");
     let _ = writeln!(out, "name = {}", toml_string(name));
     let _ = writeln!(out, "file = {}", toml_string(file));
@@ -518,8 +515,7 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
             if col.distinct.len() <= FEW_VALUES && col.present >= 20 {
                 let mut values: Vec<&String> = col.distinct.iter().collect();
                 values.sort();
-                let list: Vec<String> =
-                    values.iter().map(|v| if kind == Kind::Text { toml_string(v) } else { v.to_string() }).collect();
+                let list: Vec<String> = values.iter().map(|v| if kind == Kind::Text { toml_string(v) } else { v.to_string() }).collect();
                 let _ = writeln!(blocks, "# few values: allowed = [{}]", list.join(", "));
             }
         }

@@ -100,11 +100,8 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
     let mut parsed = parsed;
     parsed.rechunk_mut();
     let n = parsed.height();
-    let casts: Vec<Cast> = ds
-        .fields
-        .par_iter()
-        .map(|field| cast_column(field, parsed.column(&field.name)?.str()?))
-        .collect::<PolarsResult<_>>()?;
+    let casts: Vec<Cast> =
+        ds.fields.par_iter().map(|field| cast_column(field, parsed.column(&field.name)?.str()?)).collect::<PolarsResult<_>>()?;
 
     // The first failing rule of each row: the lowest rank, then the first column.
     let mut first: Vec<Option<(Fail, usize)>> = vec![None; n];
@@ -203,8 +200,7 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
             && rules.max.as_deref().is_none_or(|hi| number::cmp_decimal(value, hi) != std::cmp::Ordering::Greater)
     };
     let allowed = |value: &str, numeric: bool| {
-        rules.allowed.is_empty()
-            || rules.allowed.iter().any(|a| if numeric { number::cmp_decimal(a, value).is_eq() } else { a == value })
+        rules.allowed.is_empty() || rules.allowed.iter().any(|a| if numeric { number::cmp_decimal(a, value).is_eq() } else { a == value })
     };
     let column = match field.kind {
         Kind::Text => {

@@ -30,9 +30,10 @@ pub fn run(args: &InferArgs, datasets_dir: &Path) -> Result<()> {
     if args.write {
         std::fs::create_dir_all(datasets_dir).map_err(|e| Failure::Input(format!("{}: cannot create: {e}", datasets_dir.display())))?;
         let path = datasets_dir.join(format!("{name}.toml"));
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
-            Failure::Input(format!("{}: cannot write ({e}); an existing contract is never overwritten", path.display()))
-        })?;
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
+                Failure::Input(format!("{}: cannot write ({e}); an existing contract is never overwritten", path.display()))
+            })?;
         std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", path.display())))?;
         eprintln!("wrote {} ({} records, {} columns)", path.display(), profile.records, profile.columns.len());
     } else {

@@ -88,7 +88,8 @@ pub fn load_all(
         let single = files.len() == 1 && data_dir.join(&ds.file).is_file();
         if !single {
             if explicit_mode == Some(Mode::Replace) {
-                failed.push(Failure::Input(format!("{}: {} files; replace loads one file, use --mode append", ds.file, files.len())).into());
+                failed
+                    .push(Failure::Input(format!("{}: {} files; replace loads one file, use --mode append", ds.file, files.len())).into());
                 continue;
             }
             let many_opts = LoadOptions { mode: Mode::Append, ..opts.clone() };

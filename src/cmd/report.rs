@@ -30,7 +30,13 @@ pub struct Context<'a> {
 }
 
 pub fn run(args: &ReportArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> Result<()> {
-    let context = Context { datasets: &catalog.datasets, data_dir, database_url: args.conn.database_url.as_deref(), schema: &args.conn.schema, quiet };
+    let context = Context {
+        datasets: &catalog.datasets,
+        data_dir,
+        database_url: args.conn.database_url.as_deref(),
+        schema: &args.conn.schema,
+        quiet,
+    };
     let (html, _) = write_report(&args.queries, &args.out, &context, None)?;
     println!("{}", html.display());
     Ok(())
@@ -129,7 +135,11 @@ pub fn write_report(queries_dir: &Path, out_dir: &Path, context: &Context, check
 
 /// Validation when the source files are at hand; otherwise the reason it was not run.
 fn validation(datasets: &[&'static Dataset], data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: bool) -> Result<Validation> {
-    let missing: Vec<String> = datasets.iter().filter(|d| super::load::inputs(d, data_dir).is_err()).map(|d| data_dir.join(&d.file).display().to_string()).collect();
+    let missing: Vec<String> = datasets
+        .iter()
+        .filter(|d| super::load::inputs(d, data_dir).is_err())
+        .map(|d| data_dir.join(&d.file).display().to_string())
+        .collect();
     if !missing.is_empty() {
         return Ok(Validation {
             ran: false,

@@ -26,7 +26,13 @@ pub fn run(args: &ValidateArgs, catalog: &Catalog, data_dir: &Path, quiet: bool)
 }
 
 /// Checks each dataset's input files against what PostgreSQL holds for them.
-pub fn validate_all(datasets: &[&'static Dataset], data_dir: &Path, database_url: Option<&str>, schema: &str, quiet: bool) -> Result<Vec<Check>> {
+pub fn validate_all(
+    datasets: &[&'static Dataset],
+    data_dir: &Path,
+    database_url: Option<&str>,
+    schema: &str,
+    quiet: bool,
+) -> Result<Vec<Check>> {
     let target = pg::reach(database_url, data_dir)?;
     let mut work: Vec<(&'static Dataset, std::path::PathBuf)> = Vec::new();
     for ds in datasets {

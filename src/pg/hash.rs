@@ -161,7 +161,7 @@ pub fn numeric(canonical: &str, seed: u64) -> u64 {
 
 /// `jsonb_hash_extended`: every scalar (keys included) in jsonb's order, each folding the
 /// running hash one bit to the left in both halves; the start of an array or an object
-/// XORs in its flag.
+/// XORs in its flag. An empty array or object hashes as the seed.
 pub fn jsonb(value: &crate::transform::json::Jsonb, seed: u64) -> u64 {
     use crate::transform::json::Jsonb;
     const JB_FARRAY: u64 = 0x4000_0000;
@@ -206,6 +206,9 @@ pub fn jsonb(value: &crate::transform::json::Jsonb, seed: u64) -> u64 {
     }
     let mut hash = 0u64;
     match value {
+        // An empty document hashes as the seed.
+        Jsonb::Array(items) if items.is_empty() => return seed,
+        Jsonb::Object(entries) if entries.is_empty() => return seed,
         // A scalar document is stored as a one-element "raw scalar" array.
         Jsonb::Array(_) | Jsonb::Object(_) => walk(value, &mut hash, seed),
         scalar_value => {

@@ -44,8 +44,11 @@ const OLD_SUFFIX: &str = "__tier_old";
 
 /// Column definitions of a dataset's table, from its declaration.
 pub fn table_ddl(ds: &Dataset) -> String {
-    let mut cols: Vec<String> =
-        ds.fields.iter().map(|f| format!("{} {}{}", ident(&f.name), f.kind.sql_type(), if f.required { " NOT NULL" } else { "" })).collect();
+    let mut cols: Vec<String> = ds
+        .fields
+        .iter()
+        .map(|f| format!("{} {}{}", ident(&f.name), f.kind.sql_type(), if f.required { " NOT NULL" } else { "" }))
+        .collect();
     cols.push("load_id bigint NOT NULL".into());
     cols.join(",\n  ")
 }

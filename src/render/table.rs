@@ -94,7 +94,13 @@ pub fn dataset(ds: &crate::dataset::Dataset) -> String {
             rules.push(format!("timezone {z}"));
         }
         let key = format!("{}{}", if matches!(f.key, crate::dataset::Key::Plain(_)) { ds.prefix.as_str() } else { "" }, f.key.display());
-        t.add_row([f.name.clone(), key, f.kind.name().to_string(), if f.required { "yes".into() } else { String::new() }, rules.join(", ")]);
+        t.add_row([
+            f.name.clone(),
+            key,
+            f.kind.name().to_string(),
+            if f.required { "yes".into() } else { String::new() },
+            rules.join(", "),
+        ]);
     }
     format!("{title}\n{t}")
 }

@@ -3,12 +3,11 @@
 //! to check a value the server would refuse (a `\u0000` escape, a number out of
 //! `numeric`'s range) and to hash it as `jsonb_hash_extended` does (see `pg::hash`).
 
-use std::fmt;
-
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::Deserializer;
 use serde_json::value::RawValue;
 
 use crate::transform::number;
+use crate::transform::record::Entries;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Jsonb {
@@ -52,6 +51,7 @@ fn tree(raw: &RawValue) -> Result<Jsonb, String> {
                 .map_err(|e| format!("invalid JSON: {e}"))?
                 .into_iter()
                 .map(|(k, v)| {
+                    let k = k.into_owned();
                     if k.contains('\0') {
                         return Err("a \\u0000 escape, which jsonb cannot store".to_string());
                     }
@@ -72,26 +72,6 @@ fn tree(raw: &RawValue) -> Result<Jsonb, String> {
         }
         _ => Jsonb::Number(number::parse_numeric(text).map_err(|_| format!("the number {text} is out of numeric's range"))?),
     })
-}
-
-/// An object's entries in input order, values left raw.
-struct Entries;
-
-impl<'de> Visitor<'de> for Entries {
-    type Value = Vec<(String, &'de RawValue)>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-        let mut out = Vec::new();
-        while let Some(k) = map.next_key::<String>()? {
-            out.push((k, map.next_value::<&'de RawValue>()?));
-        }
-        Ok(out)
-    }
-    fn visit_seq<S: SeqAccess<'de>>(self, _: S) -> Result<Self::Value, S::Error> {
-        Err(de::Error::custom("not an object"))
-    }
 }
 
 #[cfg(test)]

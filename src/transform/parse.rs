@@ -152,8 +152,10 @@ mod tests {
 
     #[test]
     fn blank_means_absent_where_a_value_is_required_or_cast() {
-        let df =
-            parse(crate::contract::example("weather"), "{\"city\": \"  \", \"currently_humidity\": \" 0.5 \", \"currently_preciptype\": \" \", \"date_time\": \"\"}");
+        let df = parse(
+            crate::contract::example("weather"),
+            "{\"city\": \"  \", \"currently_humidity\": \" 0.5 \", \"currently_preciptype\": \" \", \"date_time\": \"\"}",
+        );
         assert_eq!(text(&df, "city", 0), None);
         assert_eq!(text(&df, "date_time", 0), None);
         assert_eq!(text(&df, "humidity", 0).as_deref(), Some("0.5"));

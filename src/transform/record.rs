@@ -333,8 +333,8 @@ fn descend<'a>(value: &'a RawValue, path: &[String]) -> Result<Option<&'a RawVal
     }
 }
 
-/// An object's entries in input order, values left raw.
-struct Entries;
+/// An object's entries in input order, values left raw (also read by `json` and `infer`).
+pub(crate) struct Entries;
 
 impl<'de> Visitor<'de> for Entries {
     type Value = Vec<(Cow<'de, str>, &'de RawValue)>;

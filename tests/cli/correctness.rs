@@ -408,6 +408,48 @@ mod differential {
             }
         }
         assert!(compared > 1000, "{compared} doubles compared");
+        // numeric: the same canonical text as the server's output (scale kept).
+        let mut numerics = 0;
+        for text in &texts {
+            let theirs: Option<String> = server(&mut c, "SELECT $1::text::numeric::text", text).map(|r| r.get(0));
+            match tier::transform::number::parse_numeric(text) {
+                Ok(ours) => {
+                    assert_eq!(Some(&ours), theirs.as_ref(), "{text:?} as numeric");
+                    numerics += 1;
+                }
+                // Policy: NaN is stored as NULL; beyond 1000 digits or exponents, refused.
+                // (the server's numeric reads NaN but not -NaN; both are NULL here)
+                Err(tier::transform::number::NumericError::NaN) => assert!(matches!(theirs.as_deref(), Some("NaN") | None), "{text:?}"),
+                Err(tier::transform::number::NumericError::Invalid) => {
+                    let lower = text.trim().to_ascii_lowercase();
+                    let policy = lower.contains("inf") || lower.contains("e9999") || lower.len() > 1000;
+                    assert!(theirs.is_none() || policy, "{text:?}: tier refuses, PostgreSQL reads {theirs:?}");
+                }
+            }
+        }
+        assert!(numerics > 1000, "{numerics} numerics compared");
+    }
+
+    #[test]
+    fn booleans_and_dates_agree_with_the_server() {
+        let mut c = client();
+        let booleans = [
+            "t", "f", "true", "false", "TRUE", "tRuE", "tr", "tru", "fa", "fals", "y", "ye", "yes", "n", "no", "on", "off", "of", "o", "1", "0",
+            " true ", "\ttrue\n", "\u{a0}true", "2", "-1", "truee", "yess", "oui", "", " ", "on ", "t rue",
+        ];
+        for text in booleans {
+            let theirs: Option<bool> = server(&mut c, "SELECT $1::text::boolean", text).map(|r| r.get(0));
+            assert_eq!(tier::transform::number::parse_bool(text), theirs, "{text:?} as boolean");
+        }
+        let dates = ["2019-05-13", "0001-01-01", "9999-12-31", "2020-02-29", "2019-02-29", "2019-13-01", "2019-04-31", " 2019-05-13 ", "1969-12-31"];
+        for text in dates {
+            let theirs: Option<i32> = server(&mut c, "SELECT $1::text::date - date '1970-01-01'", text).map(|r| r.get(0));
+            assert_eq!(tier::transform::timestamp::parse_date(text), theirs, "{text:?} as date");
+        }
+        // Forms the server reads and tier refuses (README, "Casts").
+        for text in ["2019-5-13", "13.05.2019", "May 13 2019", "20190513", "2019-05-13 14:23:41", "2019-05-13T00:00:00Z"] {
+            assert_eq!(tier::transform::timestamp::parse_date(text), None, "{text:?}");
+        }
     }
 }
 

@@ -168,6 +168,43 @@ fn client_side_hashes_match_the_servers() {
             let server: i64 = db.query_one("SELECT timestamp_hash_extended($1::text::timestamp, $2)", &[&text, &seed]).unwrap().get(0);
             assert_eq!(hash::timestamp(unix_micros, seed as u64) as i64, server, "timestamp {text} seed {seed}");
         }
+        for v in [0i64, 1, -1, i64::MAX, i64::MIN, 1 << 40, -(1 << 33) + 7] {
+            let server: i64 = db.query_one("SELECT hashint8extended($1, $2)", &[&v, &seed]).unwrap().get(0);
+            assert_eq!(hash::int8(v, seed as u64) as i64, server, "int8 {v} seed {seed}");
+        }
+        for v in [true, false] {
+            let server: i64 = db.query_one("SELECT hashcharextended($1::bool::int::\"char\", $2)", &[&v, &seed]).unwrap().get(0);
+            let via_record: i64 = db.query_one("SELECT hash_record_extended(row($1::bool), $2)", &[&v, &seed]).unwrap().get(0);
+            assert_eq!(hash::boolean(v, seed as u64) as i64, server, "bool {v} seed {seed}");
+            assert_eq!(hash::combine(0, hash::boolean(v, seed as u64)) as i64, via_record, "bool in a row {v} seed {seed}");
+        }
+        for (text, unix_days) in [("1970-01-01", 0i32), ("2000-01-01", 10_957), ("1969-12-31", -1), ("2019-05-13", 18_029)] {
+            let server: i64 = db.query_one("SELECT hash_record_extended(row($1::text::date), $2)", &[&text, &seed]).unwrap().get(0);
+            assert_eq!(hash::combine(0, hash::date(unix_days, seed as u64)) as i64, server, "date {text} seed {seed}");
+        }
+        // numeric: the digits without the scale's zeros; sign and scale not hashed.
+        for text in ["0", "0.00", "1", "1.0", "-1", "12345.6789", "0.000012", "100000000", "-99999999999999999999.5", "1e-30", "7.10"] {
+            let canonical = tier::transform::number::parse_numeric(text).unwrap();
+            let server: i64 = db.query_one("SELECT hash_numeric_extended($1::text::numeric, $2)", &[&text, &seed]).unwrap().get(0);
+            assert_eq!(hash::numeric(&canonical, seed as u64) as i64, server, "numeric {text} seed {seed}");
+        }
+        // jsonb: sorted keys, duplicates dropped, numbers as numeric, scalars as raw-scalar arrays.
+        for text in [
+            "null",
+            "true",
+            "false",
+            "1.50",
+            "\"x\"",
+            "[]",
+            "{}",
+            "[1, \"a\", null, true, [false, {\"k\": 2}]]",
+            r#"{"bb": 1, "a": [true, null, "x"], "b": 2.50, "a": 3e2, "é": {"deep": {"er": []}}}"#,
+            r#"{"app": {"version": "1.2", "build": 7}, "device": {"type": "ios"}}"#,
+        ] {
+            let tree = tier::transform::json::parse(text).unwrap();
+            let server: i64 = db.query_one("SELECT jsonb_hash_extended($1::text::jsonb, $2)", &[&text, &seed]).unwrap().get(0);
+            assert_eq!(hash::jsonb(&tree, seed as u64) as i64, server, "jsonb {text} seed {seed}");
+        }
     }
     // A whole row, NULLs included, as validate asks for it.
     let seed = tier::validate::ROW_HASH_SEED;
