@@ -454,6 +454,8 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
     if !prefix.is_empty() {
         let _ = writeln!(out, "key_prefix = {}", toml_string(&prefix));
     }
+    // Records that parsed: a truncated line says nothing about which keys are optional.
+    let parsed = profile.records - profile.malformed;
     let mut names: Vec<String> = Vec::new();
     let mut blocks = String::new();
     let mut day: Option<String> = None;
@@ -480,17 +482,17 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
             let _ = writeln!(blocks, "key = {}", toml_string(&bare));
         }
         let _ = writeln!(blocks, "type = {}", toml_string(kind.name()));
-        if col.present == profile.records && col.present > 0 {
+        if col.present == parsed && col.present > 0 {
             let _ = writeln!(blocks, "required = true");
         }
         // The evidence.
-        let absent = profile.records - col.present - col.nulls;
+        let absent = parsed.saturating_sub(col.present + col.nulls);
         let distinct = if col.distinct_overflow { format!("more than {DISTINCT_CAP}") } else { col.distinct.len().to_string() };
         let mut evidence = format!(
             "# present {}, null {}, absent {}, distinct {distinct}",
-            percent(col.present, profile.records),
-            percent(col.nulls, profile.records),
-            percent(absent, profile.records)
+            percent(col.present, parsed),
+            percent(col.nulls, parsed),
+            percent(absent, parsed)
         );
         match kind {
             Kind::Integer | Kind::Bigint | Kind::Double => {

@@ -286,11 +286,11 @@ pub fn load_file(
         return Err(Failure::Input(format!("{display}: is a directory, not an export file")).into());
     }
     // Appends are recorded (and refused) by the file's own checksum, computed first so a
-    // file already loaded is refused before the work; for a .gz file that is the
-    // compressed bytes, as they sit on disk.
-    let file_checksum = match (opts.mode, crate::source::is_gzip(path)) {
-        (Mode::Append, _) | (_, true) => Some(checksum_file(path)?),
-        _ => None,
+    // file already loaded is refused before the work (the reader hashes the same bytes,
+    // as stored: compressed for a .gz file).
+    let file_checksum = match opts.mode {
+        Mode::Append => Some(checksum_file(path)?),
+        Mode::Replace => None,
     };
     let append_checksum = file_checksum.as_deref().filter(|_| opts.mode == Mode::Append && !opts.force);
     // Writer thread: opens the transaction up front, so a lock wait or a refusal happens first.

@@ -52,7 +52,7 @@ pub fn inputs(ds: &Dataset, data_dir: &Path) -> Result<Vec<PathBuf>> {
     let spec = data_dir.join(&ds.file);
     // A name with an export's extension is one file, even if something else stands there
     // (the reader then says what is wrong with it).
-    let names_a_file = [".json", ".json.gz", ".gz", ".ndjson", ".jsonl"].iter().any(|x| ds.file.to_ascii_lowercase().ends_with(x));
+    let names_a_file = EXPORT_ENDINGS.iter().chain(&[".gz"]).any(|x| ds.file.to_ascii_lowercase().ends_with(x));
     if spec.is_file() || (names_a_file && !ds.file.contains(['*', '?', '['])) || !(spec.is_dir() || ds.file.contains(['*', '?', '['])) {
         if !spec.exists() {
             return Err(Failure::Input(format!("{}: no such file (run `tier gen` for sample data)", spec.display())).into());
@@ -157,8 +157,11 @@ pub fn report_failures(mut failed: Vec<anyhow::Error>) -> Result<()> {
     }
 }
 
-/// Files from `--from` arguments: files, directories (their *.json and *.json.gz, sorted)
-/// and globs. An argument that matches nothing is an error.
+/// What an export file's name ends in (plain, or gzipped).
+const EXPORT_ENDINGS: [&str; 6] = [".json", ".json.gz", ".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz"];
+
+/// Files from `--from` arguments: files, directories (their export files: .json, .ndjson,
+/// .jsonl, each maybe .gz; sorted) and globs. An argument that matches nothing is an error.
 pub fn expand(specs: &[String]) -> Result<Vec<std::path::PathBuf>> {
     let mut files = Vec::new();
     for spec in specs {
@@ -169,7 +172,7 @@ pub fn expand(specs: &[String]) -> Result<Vec<std::path::PathBuf>> {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-                    p.is_file() && (name.ends_with(".json") || name.ends_with(".json.gz"))
+                    p.is_file() && EXPORT_ENDINGS.iter().any(|x| name.ends_with(x))
                 })
                 .collect()
         } else if spec.contains(['*', '?', '[']) {

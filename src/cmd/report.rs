@@ -9,7 +9,7 @@ use crate::error::Failure;
 use crate::pg::{self, connect};
 use crate::read;
 use crate::render::chart;
-use crate::render::report::{render, table_data, QuerySection, Report, Section, Validation};
+use crate::render::report::{render, table_data, DatasetSection, QuerySection, Report, Section, Validation};
 use crate::sql;
 use crate::validate::Check;
 
@@ -60,6 +60,7 @@ pub fn write_report(queries_dir: &Path, out_dir: &Path, context: &Context, check
         Ok(df) => Section { table: Some(table_data(&df, ROWS_SHOWN).0), error: None },
         Err(e) => Section { table: None, error: Some(format!("{e:#}")) },
     };
+    let datasets = context.datasets.iter().map(|ds| dataset_section(ds, &target.url, schema)).collect();
     let validation = match checks {
         Some(checks) => validation_of(checks),
         None => validation(context.datasets, data_dir, database_url, schema, quiet)?,
@@ -114,6 +115,7 @@ pub fn write_report(queries_dir: &Path, out_dir: &Path, context: &Context, check
         schema: schema.to_string(),
         version: env!("CARGO_PKG_VERSION"),
         loads,
+        datasets,
         validation,
         queries,
     };
@@ -131,6 +133,66 @@ pub fn write_report(queries_dir: &Path, out_dir: &Path, context: &Context, check
         .into());
     }
     Ok((html_path, md_path))
+}
+
+/// A dataset's rejects per reason and column profile, each computed by the server in one query.
+fn dataset_section(ds: &Dataset, url: &str, schema: &str) -> DatasetSection {
+    let section = |sql: String| match read::query_frame(url, &sql, true, schema) {
+        Ok(df) => Section { table: Some(table_data(&df, 200).0), error: None },
+        Err(e) => Section { table: None, error: Some(format!("{e:#}")) },
+    };
+    let (s, rejects) = (connect::ident(schema), connect::ident(&ds.rejects_table()));
+    DatasetSection {
+        name: ds.name.clone(),
+        anchor: format!("d-{}", ds.name),
+        source: ds.source.clone(),
+        rejects: section(format!("SELECT reason, count(*)::bigint AS rejected FROM {s}.{rejects} GROUP BY reason ORDER BY 2 DESC, 1")),
+        profile: section(profile_sql(ds, schema)),
+    }
+}
+
+/// Per column: rows, present (not NULL), distinct, min and max (lengths for text), and the
+/// most common values where they say something (text, boolean, integers).
+fn profile_sql(ds: &Dataset, schema: &str) -> String {
+    use crate::dataset::Kind;
+    let table = format!("{}.{}", connect::ident(schema), connect::ident(&ds.name));
+    let parts: Vec<String> = ds
+        .fields
+        .iter()
+        .map(|f| {
+            let c = connect::ident(&f.name);
+            let (min, max) = match f.kind {
+                Kind::Text => (format!("min(length({c}))::text"), format!("max(length({c}))::text")),
+                Kind::Timestamp => (
+                    format!("to_char(min({c}) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"),
+                    format!("to_char(max({c}) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"),
+                ),
+                Kind::Boolean | Kind::Json => ("NULL::text".into(), "NULL::text".into()),
+                _ => (format!("min({c})::text"), format!("max({c})::text")),
+            };
+            let top = match f.kind {
+                Kind::Text | Kind::Boolean | Kind::Integer | Kind::Bigint => format!(
+                    "(SELECT string_agg(v, ', ') FROM (SELECT {c}::text || ' (' || count(*) || ')' AS v FROM {table} WHERE {c} IS NOT NULL                      GROUP BY {c} ORDER BY count(*) DESC, {c}::text LIMIT 5) top)"
+                ),
+                _ => "NULL::text".into(),
+            };
+            format!(
+                "SELECT {i}::bigint AS position, {name} AS column, {kind} AS type, count(*)::bigint AS rows, count({c})::bigint AS present,                  count(DISTINCT {c})::bigint AS distinct, {min} AS min, {max} AS max, {top} AS top_values FROM {table}",
+                i = ds.fields.iter().position(|g| g.name == f.name).unwrap_or(0),
+                name = sql_text(&f.name),
+                kind = sql_text(f.kind.name()),
+            )
+        })
+        .collect();
+    format!(
+        "SELECT \"column\", type, rows, present, \"distinct\", min, max, top_values FROM ({}) p ORDER BY position",
+        parts.join("\nUNION ALL\n")
+    )
+}
+
+/// A string literal (the names are plain identifiers, checked by the contract).
+fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Validation when the source files are at hand; otherwise the reason it was not run.

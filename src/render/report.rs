@@ -17,8 +17,19 @@ pub struct Report {
     pub schema: String,
     pub version: &'static str,
     pub loads: Section,
+    pub datasets: Vec<DatasetSection>,
     pub validation: Validation,
     pub queries: Vec<QuerySection>,
+}
+
+/// One declared dataset: its rows and rejects per reason, and a profile of each column.
+#[derive(Serialize)]
+pub struct DatasetSection {
+    pub name: String,
+    pub anchor: String,
+    pub source: String,
+    pub rejects: Section,
+    pub profile: Section,
 }
 
 /// A table or the reason there is none.

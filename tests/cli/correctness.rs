@@ -434,14 +434,55 @@ mod differential {
     fn booleans_and_dates_agree_with_the_server() {
         let mut c = client();
         let booleans = [
-            "t", "f", "true", "false", "TRUE", "tRuE", "tr", "tru", "fa", "fals", "y", "ye", "yes", "n", "no", "on", "off", "of", "o", "1", "0",
-            " true ", "\ttrue\n", "\u{a0}true", "2", "-1", "truee", "yess", "oui", "", " ", "on ", "t rue",
+            "t",
+            "f",
+            "true",
+            "false",
+            "TRUE",
+            "tRuE",
+            "tr",
+            "tru",
+            "fa",
+            "fals",
+            "y",
+            "ye",
+            "yes",
+            "n",
+            "no",
+            "on",
+            "off",
+            "of",
+            "o",
+            "1",
+            "0",
+            " true ",
+            "\ttrue\n",
+            "\u{a0}true",
+            "2",
+            "-1",
+            "truee",
+            "yess",
+            "oui",
+            "",
+            " ",
+            "on ",
+            "t rue",
         ];
         for text in booleans {
             let theirs: Option<bool> = server(&mut c, "SELECT $1::text::boolean", text).map(|r| r.get(0));
             assert_eq!(tier::transform::number::parse_bool(text), theirs, "{text:?} as boolean");
         }
-        let dates = ["2019-05-13", "0001-01-01", "9999-12-31", "2020-02-29", "2019-02-29", "2019-13-01", "2019-04-31", " 2019-05-13 ", "1969-12-31"];
+        let dates = [
+            "2019-05-13",
+            "0001-01-01",
+            "9999-12-31",
+            "2020-02-29",
+            "2019-02-29",
+            "2019-13-01",
+            "2019-04-31",
+            " 2019-05-13 ",
+            "1969-12-31",
+        ];
         for text in dates {
             let theirs: Option<i32> = server(&mut c, "SELECT $1::text::date - date '1970-01-01'", text).map(|r| r.get(0));
             assert_eq!(tier::transform::timestamp::parse_date(text), theirs, "{text:?} as date");

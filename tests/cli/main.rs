@@ -2,6 +2,7 @@
 //! PostgreSQL, each test in its own schema.
 
 mod common;
+mod contracts;
 mod correctness;
 mod db;
 mod docker;

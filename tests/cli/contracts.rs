@@ -1,0 +1,355 @@
+//! Any export, not just two: a third dataset end to end (infer -> edit -> load -> validate
+//! -> query -> report -> lake), and contracts that are broken.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// What a correct load of the generated log must report.
+#[derive(Default, Debug)]
+struct Planted {
+    records: u64,
+    loaded: u64,
+    rejected: BTreeMap<&'static str, u64>,
+    /// Loaded rows per `event`.
+    events: BTreeMap<String, u64>,
+    amount_sum_cents: i64,
+}
+
+/// A raw event log as a customer-data platform writes it: newline-delimited, gzipped,
+/// several files, nested `context` and `properties`, camelCase keys, ISO timestamps with
+/// `Z`, a `messageId`. Every 17th record carries one planted defect.
+fn write_cdp_log(dir: &Path, files: usize, per_file: usize) -> Planted {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut planted = Planted::default();
+    let events = ["Ride Started", "Ride Ended", "App Opened", "Payment Done"];
+    let mut n = 0u64;
+    for f in 0..files {
+        let path = dir.join(format!("part-{f:03}.ndjson.gz"));
+        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+        let mut last_line = String::new();
+        for i in 0..per_file {
+            n += 1;
+            let event = events[(n % 4) as usize];
+            let cents = 100 + (n % 900) as i64;
+            let second = n % 60;
+            let mut timestamp = format!("2019-05-{:02}T14:{:02}:{second:02}.{:03}Z", 13 + f, n % 60, n % 1000);
+            let mut amount = format!("{}.{:02}", cents / 100, cents % 100);
+            let mut rating = (1 + n % 5).to_string();
+            let mut currency = ["EUR", "NOK", "SEK"][(n % 3) as usize].to_string();
+            let mut message_id = format!("\"messageId\": \"m-{n:06}\", ");
+            let mut reason: Option<&'static str> = None;
+            let mut line = None;
+            if n % 17 == 0 {
+                reason = Some(match (n / 17) % 7 {
+                    0 => {
+                        message_id.clear();
+                        "missing_required"
+                    }
+                    1 => {
+                        timestamp = "yesterday".into();
+                        "bad_timestamp"
+                    }
+                    2 => {
+                        amount = "\"a lot\"".into();
+                        "bad_number"
+                    }
+                    3 => {
+                        rating = "7".into();
+                        "out_of_range"
+                    }
+                    4 => {
+                        currency = "XXX".into();
+                        "not_allowed"
+                    }
+                    5 => {
+                        // the line cut short by the exporter
+                        line = Some(format!("{{\"messageId\": \"m-{n:06}\", \"type\": \"track\", \"context\": {{\"app\": [1, 2,"));
+                        "malformed"
+                    }
+                    _ if !last_line.is_empty() => {
+                        line = Some(last_line.clone());
+                        "duplicate"
+                    }
+                    _ => {
+                        message_id.clear();
+                        "missing_required"
+                    }
+                });
+            }
+            let line = line.unwrap_or_else(|| {
+                format!(
+                    "{{{message_id}\"type\": \"track\", \"event\": \"{event}\", \"userId\": \"u-{}\", \"timestamp\": \"{timestamp}\", \
+                     \"sentAt\": \"2019-05-{:02}T15:00:00Z\", \"context\": {{\"app\": {{\"name\": \"tier\", \"version\": \"3.{}.0\", \"build\": \"{}\"}}, \
+                     \"device\": {{\"type\": \"{}\", \"model\": \"m{}\"}}, \"locale\": \"de-DE\"}}, \
+                     \"properties\": {{\"amount\": {amount}, \"currency\": \"{currency}\", \"rating\": {rating}, \"promo\": {}, \"tags\": [\"a\", \"b{}\"]}}}}",
+                    n % 50,
+                    13 + f,
+                    n % 4,
+                    300 + n % 4,
+                    if n % 2 == 0 { "ios" } else { "android" },
+                    n % 9,
+                    n % 2 == 0,
+                    n % 3
+                )
+            });
+            writeln!(gz, "{line}").unwrap();
+            planted.records += 1;
+            match reason {
+                Some(r) => *planted.rejected.entry(r).or_default() += 1,
+                None => {
+                    planted.loaded += 1;
+                    *planted.events.entry(event.to_string()).or_default() += 1;
+                    planted.amount_sum_cents += cents;
+                    last_line = line;
+                }
+            }
+            let _ = i;
+        }
+        gz.finish().unwrap();
+    }
+    planted
+}
+
+/// The review a person does of an inferred contract: keys, types and rules set by hand.
+fn edit_contract(inferred: &str) -> String {
+    let mut doc: toml::Table = toml::from_str(inferred).unwrap_or_else(|e| panic!("{e}\n{inferred}"));
+    doc.insert("unique".into(), toml::Value::Array(vec!["message_id".into()]));
+    doc.insert("day".into(), "timestamp".into());
+    let columns = doc.get_mut("column").and_then(|c| c.as_array_mut()).expect("columns");
+    for c in columns.iter_mut() {
+        let c = c.as_table_mut().unwrap();
+        let name = c["name"].as_str().unwrap().to_string();
+        match name.as_str() {
+            "message_id" => {
+                c.insert("required".into(), true.into());
+            }
+            // Planted defects made these text: the values that are not become rejects.
+            "timestamp" => {
+                c.insert("type".into(), "timestamp".into());
+                c.insert("required".into(), true.into());
+            }
+            "properties_amount" => {
+                c.insert("type".into(), "numeric".into());
+                c.insert("min".into(), 0.into());
+            }
+            "properties_rating" => {
+                c.insert("min".into(), 1.into());
+                c.insert("max".into(), 5.into());
+            }
+            "properties_currency" => {
+                c.insert("allowed".into(), toml::Value::Array(vec!["EUR".into(), "NOK".into(), "SEK".into()]));
+            }
+            _ => {}
+        }
+    }
+    toml::to_string(&doc).unwrap()
+}
+
+/// `tier` with a contracts directory (and the test's database, for commands that take one).
+fn tier_with(env: &Env, datasets: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = if matches!(args[0], "datasets" | "infer" | "gen") { env.tier_plain(args) } else { env.tier(args) };
+    cmd.env("TIER_DATASETS", datasets);
+    cmd
+}
+
+#[test]
+fn a_third_dataset_end_to_end() {
+    let env = Env::new("cdp");
+    let logs = env.data().join("cdp");
+    let planted = write_cdp_log(&logs, 3, 400);
+    let datasets = env.data().join("datasets");
+
+    // infer: every record read; nested keys as pointers; the evidence as comments.
+    let (code, inferred, err) = run(env.tier_plain(&["infer", logs.to_str().unwrap(), "--name", "cdp_events"]));
+    assert_eq!(code, 0, "{err}");
+    for expect in [
+        "name = \"cdp_events\"",
+        "key = \"/context/app/version\"",
+        "key = \"/properties/tags\"\ntype = \"json\"",
+        "name = \"message_id\"\nkey = \"messageId\"",
+        "name = \"properties_promo\"\nkey = \"/properties/promo\"\ntype = \"boolean\"",
+        "name = \"properties_rating\"\nkey = \"/properties/rating\"\ntype = \"integer\"",
+        "name = \"sent_at\"\nkey = \"sentAt\"\ntype = \"timestamp\"\nrequired = true",
+        "of values are timestamps",
+        "# few values: allowed = [\"android\", \"ios\"]",
+    ] {
+        assert!(inferred.contains(expect), "missing {expect:?} in:\n{inferred}");
+    }
+    let records_note = format!("from {} records", planted.records);
+    assert!(inferred.contains(&records_note), "{inferred}");
+    // --write puts it in the contracts directory, and never over an existing one.
+    let mut write = env.tier_plain(&["infer", logs.to_str().unwrap(), "--name", "cdp_events", "--write"]);
+    write.env("TIER_DATASETS", &datasets);
+    assert_eq!(run(write).0, 0);
+    let written = std::fs::read_to_string(datasets.join("cdp_events.toml")).unwrap();
+    assert_eq!(written, inferred);
+    let mut again = env.tier_plain(&["infer", logs.to_str().unwrap(), "--name", "cdp_events", "--write"]);
+    again.env("TIER_DATASETS", &datasets);
+    let (code, _, err) = run(again);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("never overwritten"), "{err}");
+
+    // edit, and the contract is declared: `datasets` lists it, `datasets check` accepts it.
+    std::fs::write(datasets.join("cdp_events.toml"), edit_contract(&inferred)).unwrap();
+    let (code, out, err) = run(tier_with(&env, &datasets, &["datasets", "check"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(tier_with(&env, &datasets, &["datasets"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("cdp_events") && out.contains("/context/app/version") && out.contains("allowed EUR|NOK|SEK"), "{out}");
+
+    // load --from: each file its own append; every planted defect counted exactly.
+    let (code, out, err) = run(tier_with(&env, &datasets, &["load", "cdp_events", "--from", logs.to_str().unwrap(), "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let files = stats.as_array().unwrap();
+    assert_eq!(files.len(), 3);
+    let sum = |key: &str| files.iter().map(|f| f[key].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("records"), planted.records);
+    assert_eq!(sum("loaded"), planted.loaded);
+    let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
+    for f in files {
+        for (k, v) in f["rejected"].as_object().unwrap() {
+            *rejected.entry(k.clone()).or_default() += v.as_u64().unwrap();
+        }
+    }
+    let want: BTreeMap<String, u64> = planted.rejected.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    assert_eq!(rejected, want);
+    assert_eq!(env.count("cdp_events") as u64, planted.loaded);
+    let types = env.query_strings(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns WHERE table_schema = '{s}' AND table_name = 'cdp_events' \
+         AND column_name IN ('context_app_version', 'properties_amount', 'properties_promo', 'properties_tags', 'timestamp', 'properties_rating') ORDER BY 1",
+    );
+    let types: Vec<(String, String)> = types.into_iter().map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap())).collect();
+    assert_eq!(
+        types,
+        [
+            ("context_app_version", "text"),
+            ("properties_amount", "numeric"),
+            ("properties_promo", "boolean"),
+            ("properties_rating", "integer"),
+            ("properties_tags", "jsonb"),
+            ("timestamp", "timestamp with time zone"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    // Values as written: exact decimals, nested values, JSON kept as jsonb.
+    let sums =
+        env.query_strings("SELECT (sum(properties_amount) * 100)::bigint::text, count(DISTINCT properties_tags)::text FROM {s}.cdp_events");
+    assert_eq!(sums[0][0].as_deref(), Some(planted.amount_sum_cents.to_string().as_str()));
+    assert_eq!(sums[0][1].as_deref(), Some("3"));
+
+    // validate: every file against its load, contents included.
+    let (code, out, err) = run(tier_with(&env, &datasets, &["validate", "cdp_events"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("content digest"), "{out}");
+    // An edited nested value is caught.
+    client()
+        .batch_execute(&format!("UPDATE {}.cdp_events SET properties_tags = '[\"x\"]' WHERE message_id = 'm-000001'", env.schema))
+        .unwrap();
+    let (code, out, _) = run(tier_with(&env, &datasets, &["validate", "cdp_events"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("contents differ on 2019-05-13"), "{out}");
+
+    // query: a saved query over the new table.
+    let queries = env.data().join("queries");
+    std::fs::create_dir_all(&queries).unwrap();
+    std::fs::write(
+        queries.join("events.sql"),
+        "-- title: Events per name\n-- chart: bar x=event y=n\nselect event, count(*)::bigint as n from cdp_events group by event order by event\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(tier_with(&env, &datasets, &["query", queries.join("events.sql").to_str().unwrap(), "--format", "csv"]));
+    assert_eq!(code, 0, "{err}");
+    let mut want = String::from("event,n\n");
+    for (e, n) in &planted.events {
+        want.push_str(&format!("{e},{n}\n"));
+    }
+    assert_eq!(out, want);
+
+    // report: the dataset's load, rejects and column profile, beside the saved query.
+    let reports = env.data().join("reports");
+    let (code, _, err) =
+        run(tier_with(&env, &datasets, &["report", "--queries", queries.to_str().unwrap(), "--out", reports.to_str().unwrap()]));
+    // The edited row makes validation differ; the report is written all the same.
+    assert!(code == 0 || code == 1, "{err}");
+    let html = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    for expect in ["cdp_events", "Events per name", "context_app_version", "not_allowed", "properties_currency"] {
+        assert!(html.contains(expect), "the report lacks {expect:?}");
+    }
+
+    // lake: a replace load with --lake, partitioned by the contract's day, queried with no database.
+    let lake = env.data().join("lake");
+    let one: PathBuf = logs.join("part-000.ndjson.gz");
+    let (code, out, err) = run(tier_with(
+        &env,
+        &datasets,
+        &["load", "cdp_events", "--from", one.to_str().unwrap(), "--mode", "replace", "--lake", lake.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(code, 0, "{err}");
+    let loaded = serde_json::from_str::<serde_json::Value>(&out).unwrap()[0]["loaded"].as_u64().unwrap();
+    assert!(lake.join("cdp_events/date=2019-05-13").is_dir());
+    let q = env.write("lake.sql", "select count(*) as n from cdp_events");
+    let (code, out, err) = run(env.tier_plain(&["query", "--lake", lake.to_str().unwrap(), q.to_str().unwrap(), "--format", "csv"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("n\n{loaded}"));
+}
+
+#[test]
+fn a_broken_contract_is_refused_before_anything_is_read() {
+    let env = Env::new("broken_contract");
+    let datasets = env.data().join("datasets");
+    std::fs::create_dir_all(&datasets).unwrap();
+    env.write("weather.json", format!("[{}", weather_line("Oslo", "2019-06-04 14:05:13", "0.5")));
+    let cases = [
+        ("[[column]]\nname = \"a\"\ntype = \"texte\"\n", "rides.toml:4:8: unknown type \"texte\""),
+        ("colour = 1\n[[column]]\nname = \"a\"\ntype = \"text\"\n", "rides.toml:2:1: unknown field `colour`"),
+        (
+            "[[column]]\nname = \"a\"\ntype = \"text\"\n[[column]]\nname = \"a\"\ntype = \"text\"\n",
+            "rides.toml:6:8: duplicate column \"a\"",
+        ),
+        ("[[column]]\nname = \"a\"\ntype = \"text\"\nmin = 1\n", "rides.toml:5:7: min / max apply to number columns"),
+        ("day = \"a\"\n[[column]]\nname = \"a\"\ntype = \"text\"\n", "rides.toml:2:7: day must name a timestamp or date column"),
+        ("[[column]]\nname = \"a\"\ntype = \"text\"\npattern = \"([\"\n", "rides.toml:5:11: pattern is not a valid regular expression"),
+        ("[[column]]\nname = \"a\"\ntype = \"timestamp\"\ntimezone = \"Mars/Base\"\n", "rides.toml:5:12: unknown time zone"),
+    ];
+    for (body, want) in cases {
+        std::fs::write(datasets.join("rides.toml"), format!("name = \"rides\"\n{body}")).unwrap();
+        let (code, out, err) = run(tier_with(&env, &datasets, &["datasets", "check"]));
+        assert_eq!(code, 3, "{body}");
+        assert!(out.contains(want), "{body}\nwant {want}\ngot {out}{err}");
+        // Any command that needs the contracts refuses before reading a file or the database.
+        let mut load = tier_with(&env, &datasets, &["load"]);
+        load.env("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none");
+        let (code, _, err) = run(load);
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains(want), "{err}");
+    }
+    // A file named for another dataset, and a missing directory asked for by name.
+    std::fs::write(datasets.join("rides.toml"), "name = \"trips\"\n[[column]]\nname = \"a\"\ntype = \"text\"\n").unwrap();
+    let (_, out, _) = run(tier_with(&env, &datasets, &["datasets", "check"]));
+    assert!(out.contains("rides.toml:1:1: declares dataset \"trips\"; its file must be named trips.toml"), "{out}");
+    let (code, _, err) = run(tier_with(&env, &env.data().join("nope"), &["datasets"]));
+    assert_eq!(code, 3);
+    assert!(err.contains("nope") && err.contains("no such directory"), "{err}");
+}
+
+#[test]
+fn the_declared_names_are_the_commands_choices() {
+    let env = Env::new("names");
+    let datasets = env.data().join("datasets");
+    std::fs::create_dir_all(&datasets).unwrap();
+    std::fs::write(datasets.join("rides.toml"), "name = \"rides\"\n[[column]]\nname = \"id\"\ntype = \"bigint\"\n").unwrap();
+    let (code, out, _) = run(tier_with(&env, &datasets, &["load", "--help"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("rides"), "{out}");
+    let (code, _, err) = run(tier_with(&env, &datasets, &["load", "weather"]));
+    assert_eq!(code, 2, "only declared names are accepted: {err}");
+    assert!(err.contains("rides"), "{err}");
+    // Without a contracts directory, the shipped examples (and the repository's datasets/).
+    let (code, out, _) = run(env.tier_plain(&["datasets"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("track_events") && out.contains("weather"), "{out}");
+}
