@@ -150,6 +150,13 @@ pub struct InferArgs {
 
 #[derive(Args, Debug)]
 pub struct GenArgs {
+    /// Sample data for this declared dataset (values that fit its contract, and a planted
+    /// share of every defect its rules catch) instead of the two original exports.
+    #[arg(long, value_name = "NAME")]
+    pub dataset: Option<String>,
+    /// Records to write with --dataset.
+    #[arg(long, default_value_t = 10_000)]
+    pub records: u64,
     /// Number of track events.
     #[arg(long, default_value_t = 100_000)]
     pub events: u64,

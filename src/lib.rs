@@ -23,6 +23,7 @@ pub mod quality;
 pub mod read;
 pub mod render;
 pub mod rows;
+pub mod sample;
 pub mod source;
 pub mod sql;
 pub mod stats;

@@ -19,3 +19,26 @@ pub fn run(args: &GenArgs, data_dir: &std::path::Path) -> Result<()> {
     eprintln!("planted defects are listed in {}", out.join(MANIFEST).display());
     Ok(())
 }
+
+/// `gen --dataset NAME`: sample data for any declared dataset, and its manifest entry.
+pub fn run_dataset(args: &GenArgs, catalog: &crate::contract::Catalog, data_dir: &std::path::Path) -> Result<()> {
+    let ds = catalog.get(args.dataset.as_deref().expect("checked by the caller"))?;
+    let out = args.out.clone().unwrap_or_else(|| data_dir.to_path_buf());
+    let path = crate::sample::target(ds, &out);
+    let planted = crate::sample::generate(ds, args.records, args.seed, args.defect_share, &path)?;
+    let manifest_path = out.join(MANIFEST);
+    let mut manifest: std::collections::BTreeMap<String, crate::gen::Planted> =
+        std::fs::read(&manifest_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    eprintln!(
+        "wrote {}: {} records ({} to load, {} to reject)",
+        path.display(),
+        planted.records,
+        planted.loaded,
+        planted.rejected.values().sum::<u64>()
+    );
+    manifest.insert(ds.name.clone(), planted);
+    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)
+        .map_err(|e| crate::error::Failure::Input(format!("{}: cannot write: {e}", manifest_path.display())))?;
+    eprintln!("planted defects are listed in {}", manifest_path.display());
+    Ok(())
+}

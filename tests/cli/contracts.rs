@@ -353,3 +353,87 @@ fn the_declared_names_are_the_commands_choices() {
     assert_eq!(code, 0);
     assert!(out.contains("track_events") && out.contains("weather"), "{out}");
 }
+
+/// Loads `gen --dataset`'s sample for a contract and checks the load against its manifest.
+fn sample_loads_as_planted(env: &Env, datasets: &Path, name: &str, records: &str) {
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) =
+        run(tier_with(env, datasets, &["gen", "--dataset", name, "--records", records, "--defect-share", "0.3", "--seed", "5", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(env.data().join("gen-manifest.json")).unwrap()).unwrap();
+    let planted = &manifest[name];
+    let (code, out, err) = run(tier_with(env, datasets, &["load", name, "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sum = |key: &str| stats.as_array().unwrap().iter().map(|f| f[key].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("records"), planted["records"].as_u64().unwrap(), "{out}");
+    assert_eq!(sum("loaded"), planted["loaded"].as_u64().unwrap(), "{out}");
+    let mut rejected = serde_json::Map::new();
+    for f in stats.as_array().unwrap() {
+        for (k, v) in f["rejected"].as_object().unwrap() {
+            let n = rejected.get(k).and_then(|x| x.as_u64()).unwrap_or(0) + v.as_u64().unwrap();
+            rejected.insert(k.clone(), n.into());
+        }
+    }
+    assert_eq!(serde_json::Value::Object(rejected), planted["rejected"], "{out}");
+    let (code, out, err) = run(tier_with(env, datasets, &["validate", name]));
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn gen_writes_samples_for_any_contract_with_every_defect_its_rules_catch() {
+    let env = Env::new("gen_dataset");
+    let datasets = env.data().join("datasets");
+    std::fs::create_dir_all(&datasets).unwrap();
+    std::fs::write(
+        datasets.join("payments.toml"),
+        "name = \"payments\"\nfile = \"payments/*.ndjson.gz\"\nday = \"paid_at\"\nunique = [\"payment_id\"]\n\
+         [[column]]\nname = \"payment_id\"\nkey = \"paymentId\"\ntype = \"text\"\nrequired = true\npattern = \"^payment_id-[0-9]+$\"\n\
+         [[column]]\nname = \"method\"\ntype = \"text\"\nallowed = [\"card\", \"cash\"]\n\
+         [[column]]\nname = \"note\"\ntype = \"text\"\nmax_length = 40\n\
+         [[column]]\nname = \"amount\"\nkey = \"/money/amount\"\ntype = \"numeric\"\nmin = 0\nmax = \"999.99\"\n\
+         [[column]]\nname = \"fee\"\nkey = \"/money/fee\"\ntype = \"double\"\nmin = 0\n\
+         [[column]]\nname = \"items\"\ntype = \"integer\"\nmin = 1\nmax = 20\n\
+         [[column]]\nname = \"account\"\ntype = \"bigint\"\n\
+         [[column]]\nname = \"refunded\"\ntype = \"boolean\"\n\
+         [[column]]\nname = \"paid_at\"\ntype = \"timestamp\"\nrequired = true\ntimezone = \"Europe/Oslo\"\n\
+         [[column]]\nname = \"booked_on\"\ntype = \"date\"\n\
+         [[column]]\nname = \"meta\"\ntype = \"json\"\n",
+    )
+    .unwrap();
+    sample_loads_as_planted(&env, &datasets, "payments", "3000");
+    assert!(env.data().join("payments/sample.ndjson.gz").is_file());
+    // Every defect the rules can catch was planted.
+    let reasons = env.query_strings("SELECT DISTINCT reason FROM {s}.payments_rejects ORDER BY 1");
+    let reasons: Vec<String> = reasons.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    for r in [
+        "bad_boolean", "bad_date", "bad_number", "bad_timestamp", "bad_value", "duplicate", "malformed", "missing_required", "not_allowed",
+        "out_of_range", "pattern_mismatch", "too_long",
+    ] {
+        assert!(reasons.contains(&r.to_string()), "{r} not planted: {reasons:?}");
+    }
+}
+
+#[test]
+fn a_contract_with_more_than_64_columns() {
+    let env = Env::new("wide");
+    let datasets = env.data().join("datasets");
+    std::fs::create_dir_all(&datasets).unwrap();
+    let mut text = String::from("name = \"wide\"\nfile = \"wide.json\"\n");
+    for i in 0..90 {
+        let kind = ["text", "integer", "double"][i % 3];
+        text.push_str(&format!("[[column]]\nname = \"c{i}\"\ntype = \"{kind}\"\n{}", if i == 69 { "required = true\n" } else { "" }));
+    }
+    std::fs::write(datasets.join("wide.toml"), text).unwrap();
+    sample_loads_as_planted(&env, &datasets, "wide", "500");
+    // A key repeated past the 64th column is still caught as a duplicate key.
+    env.write("wide.json", "{\"c69\": \"x\", \"c80\": 1, \"c80\": 2}\n{\"c69\": \"y\", \"c89\": 2.5}\n");
+    let (code, _, err) = run(tier_with(&env, &datasets, &["load", "wide"]));
+    assert_eq!(code, 0, "{err}");
+    let rejects = env.query_strings("SELECT reason, detail FROM {s}.wide_rejects");
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0][0].as_deref(), Some("malformed"));
+    assert!(rejects[0][1].as_deref().unwrap().contains("c80"), "{rejects:?}");
+    let loaded = env.query_strings("SELECT c69, c89::text FROM {s}.wide");
+    assert_eq!(loaded, [[Some("y".to_string()), Some("2.5".to_string())]]);
+}

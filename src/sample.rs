@@ -1,0 +1,331 @@
+//! Sample data for any contract (`tier gen --dataset NAME`): records whose values fit each
+//! column's type and rules, plus a planted share of every defect the contract's rules can
+//! catch, and the `Planted` figures a correct load must report. Lets a user try a
+//! contract before real data arrives. (The two shipped datasets keep `gen`, which writes
+//! the original export's own defects.)
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Value};
+
+use crate::dataset::{Dataset, Field, Key, Kind};
+use crate::gen::Planted;
+use crate::quality;
+use crate::transform::parse::{BAD_VALUE, MALFORMED};
+use crate::transform::timestamp::civil_from_days;
+
+/// 2019-05-13 00:00:00 UTC: sample times start here and move a few minutes a record.
+const START: i64 = 1_557_705_600;
+
+/// A defect a record can carry, and the reason a load gives it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Defect {
+    Malformed,
+    Missing(usize),
+    /// A value of the wrong form for its type (bad_timestamp, bad_date, bad_number, bad_boolean).
+    BadCast(usize),
+    OutOfRange(usize),
+    NotAllowed(usize),
+    Pattern(usize),
+    TooLong(usize),
+    /// An object where a scalar belongs, or a NUL jsonb cannot store.
+    BadValue(usize),
+    Duplicate,
+}
+
+impl Defect {
+    fn reason(self, ds: &Dataset) -> &'static str {
+        match self {
+            Defect::Malformed => MALFORMED,
+            Defect::Missing(_) => quality::MISSING_REQUIRED,
+            Defect::BadCast(f) => match ds.fields[f].kind {
+                Kind::Timestamp => quality::BAD_TIMESTAMP,
+                Kind::Date => quality::BAD_DATE,
+                Kind::Boolean => quality::BAD_BOOLEAN,
+                _ => quality::BAD_NUMBER,
+            },
+            Defect::OutOfRange(_) => quality::OUT_OF_RANGE,
+            Defect::NotAllowed(_) => quality::NOT_ALLOWED,
+            Defect::Pattern(_) => quality::PATTERN_MISMATCH,
+            Defect::TooLong(_) => quality::TOO_LONG,
+            Defect::BadValue(_) => BAD_VALUE,
+            Defect::Duplicate => quality::DUPLICATE,
+        }
+    }
+}
+
+/// Where `gen --dataset` writes: the contract's `file` under `out` when it names one file,
+/// else `sample.ndjson` in its directory (the part before any glob).
+pub fn target(ds: &Dataset, out: &Path) -> PathBuf {
+    let file = ds.file.as_str();
+    if !file.contains(['*', '?', '[']) && !file.ends_with('/') && Path::new(file).extension().is_some() {
+        return out.join(file);
+    }
+    let dir: String = file.split('/').take_while(|part| !part.contains(['*', '?', '['])).collect::<Vec<_>>().join("/");
+    let gz = file.ends_with(".gz");
+    out.join(dir).join(if gz { "sample.ndjson.gz" } else { "sample.ndjson" })
+}
+
+/// Writes `records` sample records (NDJSON, gzipped for a `.gz` name) and says what a
+/// correct load of them reports.
+pub fn generate(ds: &Dataset, records: u64, seed: u64, defect_share: f64, path: &Path) -> Result<Planted> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::File::create(path).with_context(|| format!("{}: cannot write", path.display()))?;
+    let mut out: Box<dyn Write> = if path.extension().is_some_and(|x| x == "gz") {
+        Box::new(flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast()))
+    } else {
+        Box::new(std::io::BufWriter::new(file))
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let patterns: Vec<Option<regex::Regex>> =
+        ds.fields.iter().map(|f| f.rules.pattern.as_deref().map(|p| regex::Regex::new(p).expect("checked by the contract"))).collect();
+    for (f, p) in ds.fields.iter().zip(&patterns) {
+        if f.required && value(f, &mut ChaCha8Rng::seed_from_u64(0), 0, p.as_ref()).is_none() {
+            return Err(crate::error::Failure::Input(format!(
+                "{}: cannot make sample values for column {:?} that match its pattern {:?}",
+                ds.source,
+                f.name,
+                f.rules.pattern.as_deref().unwrap_or_default()
+            ))
+            .into());
+        }
+    }
+    let defects = applicable_defects(ds, &patterns);
+    let mut planted = Planted::default();
+    let mut identities: HashSet<String> = HashSet::new();
+    let mut last_accepted: Option<String> = None;
+    let mut next_defect = 0usize;
+    for n in 0..records {
+        let defect = (rng.gen_bool(defect_share.clamp(0.0, 1.0)) && !defects.is_empty()).then(|| {
+            next_defect += 1;
+            defects[(next_defect - 1) % defects.len()]
+        });
+        let defect = match defect {
+            Some(Defect::Duplicate) if last_accepted.is_none() => None,
+            d => d,
+        };
+        let (line, identity) = match defect {
+            Some(Defect::Duplicate) => (last_accepted.clone().expect("checked"), None),
+            Some(Defect::Malformed) => {
+                let whole = record(ds, &mut rng, n, None, &patterns).0;
+                (whole[..whole.len() / 2].to_string(), None)
+            }
+            d => {
+                let (line, identity) = record(ds, &mut rng, n, d, &patterns);
+                (line, Some(identity))
+            }
+        };
+        writeln!(out, "{line}")?;
+        planted.records += 1;
+        let reason = match (defect, identity) {
+            (Some(d), _) => Some(d.reason(ds)),
+            // A clean record that repeats an earlier one's identity is a duplicate too.
+            (None, Some(id)) => (!identities.insert(id)).then_some(quality::DUPLICATE),
+            (None, None) => None,
+        };
+        match reason {
+            Some(r) => *planted.rejected.entry(r.to_string()).or_default() += 1,
+            None => {
+                planted.loaded += 1;
+                last_accepted = Some(line);
+            }
+        }
+    }
+    out.flush()?;
+    drop(out);
+    Ok(planted)
+}
+
+/// The defects this contract's rules can catch.
+fn applicable_defects(ds: &Dataset, patterns: &[Option<regex::Regex>]) -> Vec<Defect> {
+    let mut out = vec![Defect::Malformed, Defect::Duplicate];
+    for (i, f) in ds.fields.iter().enumerate() {
+        let r = &f.rules;
+        if f.required {
+            out.push(Defect::Missing(i));
+        }
+        if f.kind != Kind::Text && f.kind != Kind::Json {
+            out.push(Defect::BadCast(i));
+        }
+        if r.min.is_some() || r.max.is_some() || matches!(f.kind, Kind::Integer | Kind::Bigint) {
+            out.push(Defect::OutOfRange(i));
+        }
+        if !r.allowed.is_empty() {
+            out.push(Defect::NotAllowed(i));
+        }
+        if f.kind == Kind::Text && r.allowed.is_empty() && patterns[i].as_ref().is_some_and(|p| !p.is_match(&non_matching(p))) {
+            out.push(Defect::Pattern(i));
+        }
+        if f.kind == Kind::Text && r.max_length.is_some() && r.allowed.is_empty() && r.pattern.is_none() {
+            out.push(Defect::TooLong(i));
+        }
+        if f.kind != Kind::Boolean {
+            out.push(Defect::BadValue(i));
+        }
+    }
+    out
+}
+
+/// One record as a JSON line, with `defect` planted, and its identity for the duplicate
+/// check (its `unique` values, or the whole record).
+fn record(ds: &Dataset, rng: &mut ChaCha8Rng, n: u64, defect: Option<Defect>, patterns: &[Option<regex::Regex>]) -> (String, String) {
+    let mut root = Map::new();
+    let mut identity = Vec::new();
+    for (i, f) in ds.fields.iter().enumerate() {
+        let value = match defect {
+            Some(Defect::Missing(d)) if d == i => None,
+            Some(Defect::BadCast(d)) if d == i => Some(Value::String(
+                match f.kind {
+                    Kind::Timestamp => "not a time",
+                    Kind::Date => "13.05.2019",
+                    Kind::Boolean => "maybe",
+                    _ => "many",
+                }
+                .into(),
+            )),
+            Some(Defect::OutOfRange(d)) if d == i => Some(out_of_range(f)),
+            Some(Defect::NotAllowed(d)) if d == i => Some(Value::String("__not_allowed__".into())),
+            Some(Defect::Pattern(d)) if d == i => Some(Value::String(non_matching(patterns[i].as_ref().expect("a pattern")))),
+            Some(Defect::TooLong(d)) if d == i => Some(Value::String("x".repeat(f.rules.max_length.unwrap_or(1) + 1))),
+            Some(Defect::BadValue(d)) if d == i && f.kind == Kind::Json => Some(Value::String("\u{0}".into())),
+            Some(Defect::BadValue(d)) if d == i => Some(serde_json::json!({"nested": true})),
+            _ => value(f, rng, n, patterns[i].as_ref()),
+        };
+        if ds.unique.is_empty() || ds.unique.contains(&f.name) {
+            identity.push(value.as_ref().map(Value::to_string).unwrap_or_default());
+        }
+        if let Some(v) = value {
+            place(&mut root, ds, &f.key, v);
+        }
+    }
+    (Value::Object(root).to_string(), identity.join("\u{1}"))
+}
+
+/// Puts a value where the column's key says: a prefixed top-level key, or a nested path.
+fn place(root: &mut Map<String, Value>, ds: &Dataset, key: &Key, v: Value) {
+    match key {
+        Key::Plain(k) => {
+            root.insert(format!("{}{k}", ds.prefix), v);
+        }
+        Key::Pointer(parts) => {
+            let mut node = root;
+            let head = format!("{}{}", ds.prefix, parts[0]);
+            let mut path = std::iter::once(head).chain(parts[1..].iter().cloned()).peekable();
+            while let Some(step) = path.next() {
+                if path.peek().is_none() {
+                    node.insert(step, v);
+                    return;
+                }
+                let entry = node.entry(step).or_insert_with(|| Value::Object(Map::new()));
+                if !entry.is_object() {
+                    *entry = Value::Object(Map::new());
+                }
+                node = entry.as_object_mut().expect("an object");
+            }
+        }
+    }
+}
+
+/// A value that fits the column's type and rules; `None` (absent) for optional columns
+/// now and then, and where no fitting value can be made.
+fn value(f: &Field, rng: &mut ChaCha8Rng, n: u64, pattern: Option<&regex::Regex>) -> Option<Value> {
+    if !f.required && rng.gen_bool(0.1) {
+        return None;
+    }
+    let r = &f.rules;
+    if !r.allowed.is_empty() {
+        let pick = &r.allowed[rng.gen_range(0..r.allowed.len())];
+        return Some(match f.kind {
+            Kind::Text => Value::String(pick.clone()),
+            _ => serde_json::from_str(pick).unwrap_or(Value::String(pick.clone())),
+        });
+    }
+    let (lo, hi) = bounds(f);
+    Some(match f.kind {
+        Kind::Text => {
+            let candidates = [format!("{}-{n}", f.name), format!("user{n}@example.com"), n.to_string(), format!("A{n}"), "a".to_string()];
+            let mut text = candidates.into_iter().find(|c| pattern.is_none_or(|p| p.is_match(c)))?;
+            if let Some(m) = r.max_length {
+                text = text.chars().take(m).collect();
+                if pattern.is_some_and(|p| !p.is_match(&text)) {
+                    return None;
+                }
+            }
+            Value::String(text)
+        }
+        Kind::Integer | Kind::Bigint => {
+            let (lo, hi) = (lo.ceil() as i64, hi.floor() as i64);
+            Value::from(if lo <= hi { rng.gen_range(lo..=hi) } else { lo })
+        }
+        Kind::Double => Value::from(((lo + rng.gen::<f64>() * (hi - lo)) * 1000.0).round() / 1000.0),
+        Kind::Numeric => {
+            let cents = rng.gen_range((lo * 100.0).ceil() as i64..=((hi * 100.0).floor() as i64).max((lo * 100.0).ceil() as i64));
+            Value::String(format!("{}{}.{:02}", if cents < 0 { "-" } else { "" }, cents.abs() / 100, cents.abs() % 100))
+        }
+        Kind::Boolean => Value::Bool(rng.gen_bool(0.5)),
+        Kind::Timestamp => Value::String(iso(START + n as i64 * 97 + rng.gen_range(0..60))),
+        Kind::Date => {
+            let (y, m, d) = civil_from_days((START + n as i64 * 97) / 86_400);
+            Value::String(format!("{y:04}-{m:02}-{d:02}"))
+        }
+        Kind::Json => serde_json::json!({"n": n, "tags": ["a", format!("b{}", n % 3)]}),
+    })
+}
+
+/// The column's bounds (inclusive) as doubles, with defaults where the contract sets none.
+fn bounds(f: &Field) -> (f64, f64) {
+    let parse = |s: &Option<String>| s.as_deref().and_then(|t| t.parse::<f64>().ok());
+    match (parse(&f.rules.min), parse(&f.rules.max)) {
+        (Some(lo), Some(hi)) => (lo, hi),
+        (Some(lo), None) => (lo, lo + 1000.0),
+        (None, Some(hi)) => (hi - 1000.0, hi),
+        (None, None) => (0.0, 1000.0),
+    }
+}
+
+/// A value outside the bounds (or, for integers without bounds, not whole).
+fn out_of_range(f: &Field) -> Value {
+    let whole = matches!(f.kind, Kind::Integer | Kind::Bigint);
+    match (&f.rules.max, &f.rules.min) {
+        (Some(hi), _) => number_above(hi, whole),
+        (None, Some(lo)) => number_below(lo, whole),
+        (None, None) => Value::from(3.5),
+    }
+}
+
+fn number_above(bound: &str, whole: bool) -> Value {
+    let v = bound.parse::<f64>().unwrap_or(0.0);
+    if whole {
+        Value::from(v.floor() as i64 + 1)
+    } else {
+        Value::String(format!("{}", v + v.abs().max(1.0)))
+    }
+}
+
+fn number_below(bound: &str, whole: bool) -> Value {
+    let v = bound.parse::<f64>().unwrap_or(0.0);
+    if whole {
+        Value::from(v.ceil() as i64 - 1)
+    } else {
+        Value::String(format!("{}", v - v.abs().max(1.0)))
+    }
+}
+
+/// A text the pattern does not match.
+fn non_matching(p: &regex::Regex) -> String {
+    // Not blank: a blank required text is missing, not a mismatch.
+    ["!!", "0", "a", "ZZZZ", "-", "x y"].iter().find(|c| !p.is_match(c)).map(|c| c.to_string()).unwrap_or_else(|| "\u{1}".into())
+}
+
+fn iso(unix: i64) -> String {
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    let s = unix.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+}
