@@ -36,6 +36,10 @@ pub struct Planted {
 
 pub const MANIFEST: &str = "gen-manifest.json";
 
+/// The datasets this generator writes (the original exports, with their own defects);
+/// any other declared dataset gets `sample`'s data.
+pub const ORIGINALS: [&str; 2] = ["track_events", "weather"];
+
 const CITIES: [(&str, &str); 6] = [
     ("Europe/Berlin", "Berlin"),
     ("Europe/Oslo", "Oslo"),

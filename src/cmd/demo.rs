@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::cli::DemoArgs;
 use crate::contract::Catalog;
-use crate::gen::{generate, GenOptions};
+use crate::gen::{generate, GenOptions, ORIGINALS};
 use crate::pg::load::Mode;
 use crate::pg::{self, connect};
 use crate::pipeline::LoadOptions;
@@ -14,10 +14,18 @@ use crate::render::summary;
 /// the load of both tables.
 pub fn run(args: &DemoArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> Result<()> {
     let datasets = &catalog.datasets;
-    let missing = datasets.iter().filter(|d| super::load::inputs(d, data_dir).is_err()).count();
-    if missing == datasets.len() {
+    let missing: Vec<&&'static crate::dataset::Dataset> = datasets.iter().filter(|d| super::load::inputs(d, data_dir).is_err()).collect();
+    // The original generator writes both original exports: only when neither is there.
+    let original = |d: &crate::dataset::Dataset| ORIGINALS.contains(&d.name.as_str());
+    let declared_originals = datasets.iter().filter(|d| original(d)).count();
+    if declared_originals > 0 && missing.iter().filter(|d| original(d)).count() == declared_originals {
         eprintln!("no exports in {}: generating sample data (tier gen)", data_dir.display());
         generate(&GenOptions { events: args.events, weather: args.weather, seed: 42, defect_share: 0.02 }, data_dir)?;
+    }
+    for ds in missing.iter().filter(|d| !original(d)) {
+        let path = crate::sample::target(ds, data_dir);
+        eprintln!("no export for {} in {}: generating sample data (tier gen --dataset {})", ds.name, data_dir.display(), ds.name);
+        crate::sample::generate(ds, args.events / 10, 42, 0.02, &path)?;
     }
     let target = pg::reach(args.conn.database_url.as_deref(), data_dir)?;
     eprintln!("loading into {} ({})", connect::redact(&target.url), target.origin.describe());
