@@ -220,15 +220,18 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
         }
         Kind::Integer | Kind::Bigint => {
             let bits = if field.kind == Kind::Integer { 32 } else { 64 };
+            let ruled = rules.min.is_some() || rules.max.is_some() || !rules.allowed.is_empty();
             let mut out = PrimitiveChunkedBuilder::<Int64Type>::new(name, text.len());
             for (row, v) in text.iter().enumerate() {
                 let value = each(row, v, &mut fails).and_then(|()| match number::parse_int(v.expect("present"), bits) {
                     Int::Value(i) => {
-                        let t = i.to_string();
-                        if !in_range(&t) {
-                            fails.push((row as u32, Fail::OutOfRange));
-                        } else if !allowed(&t, true) {
-                            fails.push((row as u32, Fail::NotAllowed));
+                        if ruled {
+                            let t = i.to_string();
+                            if !in_range(&t) {
+                                fails.push((row as u32, Fail::OutOfRange));
+                            } else if !allowed(&t, true) {
+                                fails.push((row as u32, Fail::NotAllowed));
+                            }
                         }
                         Some(i)
                     }
@@ -256,12 +259,20 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
         }
         Kind::Double => {
             let mut out = PrimitiveChunkedBuilder::<Float64Type>::new(name, text.len());
-            let bounded = rules.min.is_some() || rules.max.is_some();
+            // The bounds compare with the value as stored (a double), exactly. A double that
+            // differs from the bound's nearest double compares with the bound as with that
+            // double (none lies between them); only an equal one needs the exact decimals.
+            let near = |b: &Option<String>| b.as_deref().map(|t| t.parse::<f64>().expect("a decimal from the contract"));
+            let (lo, hi) = (near(&rules.min), near(&rules.max));
+            let out_of_range = |x: f64| {
+                let below = lo.is_some_and(|lo| x < lo || (x == lo && !in_range(&exact_decimal(x))));
+                let above = hi.is_some_and(|hi| x > hi || (x == hi && !in_range(&exact_decimal(x))));
+                below || above
+            };
             for (row, v) in text.iter().enumerate() {
                 let value = each(row, v, &mut fails).and_then(|()| match number::parse_float(v.expect("present")) {
                     Float::Value(x) => {
-                        // The bounds compare with the value as stored (a double), exactly.
-                        if bounded && !in_range(&exact_decimal(x)) {
+                        if out_of_range(x) {
                             fails.push((row as u32, Fail::OutOfRange));
                         }
                         Some(x)
@@ -438,6 +449,8 @@ pub(crate) mod tests {
             // Bounds compare with the stored double exactly: 1.0000000000000001 is 1.0.
             weather(&[("humidity", Some("1.0000000000000001"))]),
             weather(&[("humidity", Some("1.000000000000001"))]),
+            weather(&[("humidity", Some("-0.0"))]),
+            weather(&[("humidity", Some("-4.9e-324"))]),
         ];
         let ws = example("weather");
         let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
@@ -458,6 +471,8 @@ pub(crate) mod tests {
             Some(BAD_NUMBER),
             Some(BAD_NUMBER),
             Some(BAD_NUMBER),
+            None,
+            Some(OUT_OF_RANGE),
             None,
             Some(OUT_OF_RANGE),
         ];

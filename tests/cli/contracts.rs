@@ -357,8 +357,11 @@ fn the_declared_names_are_the_commands_choices() {
 /// Loads `gen --dataset`'s sample for a contract and checks the load against its manifest.
 fn sample_loads_as_planted(env: &Env, datasets: &Path, name: &str, records: &str) {
     let data = env.data().to_str().unwrap().to_string();
-    let (code, _, err) =
-        run(tier_with(env, datasets, &["gen", "--dataset", name, "--records", records, "--defect-share", "0.3", "--seed", "5", "--out", &data]));
+    let (code, _, err) = run(tier_with(
+        env,
+        datasets,
+        &["gen", "--dataset", name, "--records", records, "--defect-share", "0.3", "--seed", "5", "--out", &data],
+    ));
     assert_eq!(code, 0, "{err}");
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(env.data().join("gen-manifest.json")).unwrap()).unwrap();
     let planted = &manifest[name];
@@ -407,8 +410,18 @@ fn gen_writes_samples_for_any_contract_with_every_defect_its_rules_catch() {
     let reasons = env.query_strings("SELECT DISTINCT reason FROM {s}.payments_rejects ORDER BY 1");
     let reasons: Vec<String> = reasons.into_iter().map(|r| r[0].clone().unwrap()).collect();
     for r in [
-        "bad_boolean", "bad_date", "bad_number", "bad_timestamp", "bad_value", "duplicate", "malformed", "missing_required", "not_allowed",
-        "out_of_range", "pattern_mismatch", "too_long",
+        "bad_boolean",
+        "bad_date",
+        "bad_number",
+        "bad_timestamp",
+        "bad_value",
+        "duplicate",
+        "malformed",
+        "missing_required",
+        "not_allowed",
+        "out_of_range",
+        "pattern_mismatch",
+        "too_long",
     ] {
         assert!(reasons.contains(&r.to_string()), "{r} not planted: {reasons:?}");
     }

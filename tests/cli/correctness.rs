@@ -267,6 +267,23 @@ mod differential {
             policy += 1;
         }
         assert!(same > 1500, "{same} texts compared equal, {policy} refused by policy");
+        // Naive times read in a zone (a contract's `timezone`), across both changes of
+        // summer time, as the server reads them with that TimeZone.
+        for zone in ["Europe/Oslo", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"] {
+            c.batch_execute(&format!("SET TimeZone = '{zone}'")).unwrap();
+            let z = tier::transform::timestamp::Zone::named(zone).unwrap();
+            for day in ["2019-03-10", "2019-03-31", "2019-04-07", "2019-10-06", "2019-10-27", "2019-11-03", "2019-06-15"] {
+                for time in
+                    ["00:30:00", "01:30:00", "01:59:59", "02:00:00", "02:15:00", "02:30:00", "02:45:00", "03:00:00", "03:30:00", "12:00:00"]
+                {
+                    for suffix in ["", "Z", "+05:30"] {
+                        let text = format!("{day} {time}{suffix}");
+                        let theirs: Option<i64> = server(&mut c, sql, &text).map(|r| r.get(0));
+                        assert_eq!(tier::transform::timestamp::parse_micros_in(&text, &z), theirs, "{text:?} in {zone}");
+                    }
+                }
+            }
+        }
     }
 
     fn number_texts(rng: &mut rand_chacha::ChaCha8Rng) -> Vec<String> {
