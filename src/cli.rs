@@ -98,7 +98,7 @@ pub struct LoadArgs {
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
     /// Load these into TABLE instead of DATA_DIR/TABLE.json: files, directories (their
-    /// *.json and *.json.gz) or globs ('data/track_events/*.json.gz'). Each file is its own
+    /// *.json and *.json.gz) or globs ('data/events/*.json.gz'). Each file is its own
     /// append, recorded by checksum, so a re-run after a crash loads only what is missing.
     #[arg(long = "from", value_name = "PATH|GLOB", requires = "table")]
     pub from: Vec<String>,

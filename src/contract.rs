@@ -13,9 +13,8 @@ use crate::error::Failure;
 use crate::transform::{number, timestamp};
 
 /// The shipped examples, used when no contract directory exists (an installed binary, a
-/// container): the same files as `datasets/` in the repository.
-const EXAMPLES: [(&str, &str); 2] =
-    [("track_events.toml", include_str!("../datasets/track_events.toml")), ("weather.toml", include_str!("../datasets/weather.toml"))];
+/// container): the files of `datasets/` in the repository, embedded by `build.rs`.
+const EXAMPLES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/examples.rs"));
 
 /// The declared datasets, in name order.
 pub struct Catalog {
@@ -432,7 +431,7 @@ mod tests {
     fn the_shipped_examples_parse() {
         for (name, text) in EXAMPLES {
             let ds = parse(text, name).unwrap();
-            assert_eq!(format!("{}.toml", ds.name), name);
+            assert_eq!(format!("{}.toml", ds.name), *name);
             assert!(ds.day_field.is_some());
         }
     }

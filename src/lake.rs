@@ -2,7 +2,8 @@
 //! that Spark, Trino, Athena and Polars read natively:
 //!
 //! ```text
-//! LAKE/track_events/date=2019-05-13/part-<load_id>.parquet
+//! LAKE/<table>/date=2019-05-13/part-<load_id>.parquet      (by the contract's `day`)
+//! LAKE/<table>/part-<load_id>.parquet                      (a contract without one)
 //! ```
 //!
 //! Files are written under `LAKE/_tier_staging/` (a leading `_` hides it from those

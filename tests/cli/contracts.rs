@@ -450,3 +450,75 @@ fn a_contract_with_more_than_64_columns() {
     let loaded = env.query_strings("SELECT c69, c89::text FROM {s}.wide");
     assert_eq!(loaded, [[Some("y".to_string()), Some("2.5".to_string())]]);
 }
+
+#[test]
+fn inferring_the_original_exports_loads_the_same_rows_as_the_shipped_contracts() {
+    let env = Env::new("infer_originals");
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) =
+        run(env.tier_plain(&["gen", "--events", "3000", "--weather", "800", "--seed", "9", "--defect-share", "0", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    let datasets = env.data().join("inferred");
+    for (table, file) in [("track_events", "track_events.json"), ("weather", "weather.json")] {
+        let mut infer = env.tier_plain(&["infer", env.data().join(file).to_str().unwrap(), "--name", table, "--write"]);
+        infer.env("TIER_DATASETS", &datasets);
+        let (code, _, err) = run(infer);
+        assert_eq!(code, 0, "{err}");
+    }
+    let inferred = std::fs::read_to_string(datasets.join("weather.toml")).unwrap();
+    assert!(inferred.contains("key_prefix = \"weather_data.\""), "{inferred}");
+    assert!(inferred.contains("name = \"date_time\"\ntype = \"timestamp\"\nrequired = true"), "{inferred}");
+    // The shipped contracts (the repository's datasets/), then the inferred ones, each in a schema of its own.
+    let (code, _, err) = run(env.tier(&["load"]));
+    assert_eq!(code, 0, "{err}");
+    let other = Env::new("infer_originals_b");
+    for file in ["track_events.json", "weather.json"] {
+        std::fs::copy(env.data().join(file), other.data().join(file)).unwrap();
+    }
+    let mut load = other.tier(&["load"]);
+    load.env("TIER_DATASETS", &datasets);
+    let (code, _, err) = run(load);
+    assert_eq!(code, 0, "{err}");
+    for (table, shipped, inferred) in [
+        ("weather", "sum(humidity)::text, count(DISTINCT city)::text", "sum(currently_humidity)::text, count(DISTINCT city)::text"),
+        (
+            "track_events",
+            "count(DISTINCT anonymous_id)::text, sum(properties_rating)::text, max(original_timestamp)::text",
+            "count(DISTINCT anonymous_id)::text, sum(properties_rating)::text, max(original_timestamp_time)::text",
+        ),
+    ] {
+        let a = env.query_strings(&format!("SELECT count(*)::text, {shipped} FROM {{s}}.{table}"));
+        let b = other.query_strings(&format!("SELECT count(*)::text, {inferred} FROM {{s}}.{table}"));
+        assert_eq!(a, b, "{table}");
+        assert_ne!(a[0][0].as_deref(), Some("0"));
+    }
+}
+
+#[test]
+fn a_dataset_without_a_day_is_one_group_and_an_unpartitioned_lake() {
+    let env = Env::new("no_day");
+    let datasets = env.data().join("datasets");
+    std::fs::create_dir_all(&datasets).unwrap();
+    std::fs::write(
+        datasets.join("things.toml"),
+        "name = \"things\"\n[[column]]\nname = \"id\"\ntype = \"bigint\"\nrequired = true\n[[column]]\nname = \"label\"\ntype = \"text\"\n",
+    )
+    .unwrap();
+    env.write("things.json", "{\"id\": 1, \"label\": \"a\"}\n{\"id\": 2}\n{\"id\": \"x\"}\n");
+    let lake = env.data().join("lake");
+    let (code, _, err) = run(tier_with(&env, &datasets, &["load", "things", "--lake", lake.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let parts: Vec<_> =
+        std::fs::read_dir(lake.join("things")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    assert!(parts.len() == 1 && parts[0].ends_with(".parquet"), "{parts:?}");
+    let q = env.write("q.sql", "select count(*) as n from things");
+    let (code, out, err) = run(env.tier_plain(&["query", "--lake", lake.to_str().unwrap(), q.to_str().unwrap(), "--format", "csv"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "n\n2");
+    let (code, out, err) = run(tier_with(&env, &datasets, &["validate", "things"]));
+    assert_eq!(code, 0, "{out}{err}");
+    client().batch_execute(&format!("UPDATE {}.things SET label = 'b' WHERE id = 1", env.schema)).unwrap();
+    let (code, out, _) = run(tier_with(&env, &datasets, &["validate", "things"]));
+    assert_eq!(code, 1);
+    assert!(out.contains("(no day)"), "{out}");
+}

@@ -36,6 +36,9 @@ fn dockerfile_builds_like_ci_and_runs_as_non_root() {
         .expect("the Dockerfile builds with cargo");
     assert!(ci.lines().any(|l| l.trim() == build), "CI must run `{build}` like the Dockerfile");
     assert!(dockerfile.contains("AS build") && dockerfile.contains("COPY --from=build"), "multi-stage");
+    // The build embeds the contracts (build.rs), and the image ships them.
+    assert!(dockerfile.contains("build.rs") && dockerfile.contains("COPY datasets datasets"), "the build needs build.rs and datasets/");
+    assert!(dockerfile.contains("/app/datasets"), "the image ships the contracts");
     let user = dockerfile.lines().rev().find_map(|l| l.trim().strip_prefix("USER ")).expect("a USER line");
     assert_ne!(user.trim(), "root");
     assert!(read("README.md").contains("cargo run --release -- demo"));
