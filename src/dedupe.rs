@@ -33,6 +33,7 @@ const DEFAULT_ROWS: usize = 1 << 20;
 const RECORD: usize = 24;
 
 /// The duplicate check's state for one file.
+#[derive(Default)]
 pub struct Dedupe {
     /// Filters sized one after another: when the newest is full, a new one twice its size
     /// is added, so an estimate that was too low costs memory, never accuracy.
@@ -73,12 +74,6 @@ impl Filter {
 pub struct Resolved {
     pub checked: DataFrame,
     pub raw: Vec<Vec<u8>>,
-}
-
-impl Default for Dedupe {
-    fn default() -> Self {
-        Dedupe { filters: Vec::new(), seen: None, held: Vec::new(), held_raw: Vec::new(), held_digests: Vec::new() }
-    }
 }
 
 impl Dedupe {

@@ -513,13 +513,16 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
             _ => {}
         }
         let _ = writeln!(blocks, "{evidence}");
-        if matches!(kind, Kind::Text | Kind::Integer | Kind::Bigint) && !col.distinct_overflow && !col.distinct.is_empty() {
-            if col.distinct.len() <= FEW_VALUES && col.present >= 20 {
-                let mut values: Vec<&String> = col.distinct.iter().collect();
-                values.sort();
-                let list: Vec<String> = values.iter().map(|v| if kind == Kind::Text { toml_string(v) } else { v.to_string() }).collect();
-                let _ = writeln!(blocks, "# few values: allowed = [{}]", list.join(", "));
-            }
+        if matches!(kind, Kind::Text | Kind::Integer | Kind::Bigint)
+            && !col.distinct_overflow
+            && !col.distinct.is_empty()
+            && col.distinct.len() <= FEW_VALUES
+            && col.present >= 20
+        {
+            let mut values: Vec<&String> = col.distinct.iter().collect();
+            values.sort();
+            let list: Vec<String> = values.iter().map(|v| if kind == Kind::Text { toml_string(v) } else { v.to_string() }).collect();
+            let _ = writeln!(blocks, "# few values: allowed = [{}]", list.join(", "));
         }
         if kind == Kind::Text && col.present > 0 {
             // Say when most values fit a narrower type: a human decides whether the rest

@@ -87,7 +87,7 @@ impl LakeWriter {
                 };
                 std::fs::create_dir_all(&dir).with_context(|| format!("lake: cannot create {}", dir.display()))?;
                 let file = File::create(dir.join(&self.file_name)).with_context(|| format!("lake: cannot write in {}", dir.display()))?;
-                e.insert(ParquetWriter::new(file).with_compression(ParquetCompression::Snappy).batched(&rows.schema())?)
+                e.insert(ParquetWriter::new(file).with_compression(ParquetCompression::Snappy).batched(rows.schema())?)
             }
         })
     }

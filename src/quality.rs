@@ -558,7 +558,8 @@ pub(crate) mod tests {
              [[column]]\nname = \"at\"\ntype = \"timestamp\"\ntimezone = \"Europe/Oslo\"\n\
              [[column]]\nname = \"doc\"\ntype = \"json\"\n",
         );
-        let cases: Vec<(Vec<(&str, Option<&str>)>, Option<&str>)> = vec![
+        type Row<'a> = Vec<(&'a str, Option<&'a str>)>;
+        let cases: Vec<(Row, Option<&str>)> = vec![
             (vec![("code", Some("a")), ("email", Some("x@y.z")), ("n", Some("9223372036854775807")), ("amount", Some("99.990"))], None),
             (vec![("code", Some("c"))], Some(NOT_ALLOWED)),
             (vec![("email", Some("nope"))], Some(PATTERN_MISMATCH)),

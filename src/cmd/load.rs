@@ -212,21 +212,23 @@ fn load_many(
     let skipped = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(files.len()) {
-            scope.spawn(|| loop {
-                let Some(path) = files.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
-                let result = connect::connect(target, 5).and_then(|client| load_file(ds, path, opts, client, &crate::pipeline::NoProgress));
-                match result {
-                    Ok(stats) => {
-                        tracing::info!("{}: {} loaded, {} rejected", path.display(), stats.loaded, stats.rejected_total());
-                        done.lock().unwrap().push(stats);
-                    }
-                    Err(e) if e.chain().any(|c| matches!(c.downcast_ref::<Failure>(), Some(Failure::AlreadyLoaded(_)))) => {
-                        tracing::info!("{}: already loaded, skipped", path.display());
-                        skipped.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Err(e) => {
-                        record_failure(ds, path, opts, target, &e);
-                        failed.lock().unwrap().push(e);
+            scope.spawn(|| {
+                while let Some(path) = files.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let result =
+                        connect::connect(target, 5).and_then(|client| load_file(ds, path, opts, client, &crate::pipeline::NoProgress));
+                    match result {
+                        Ok(stats) => {
+                            tracing::info!("{}: {} loaded, {} rejected", path.display(), stats.loaded, stats.rejected_total());
+                            done.lock().unwrap().push(stats);
+                        }
+                        Err(e) if e.chain().any(|c| matches!(c.downcast_ref::<Failure>(), Some(Failure::AlreadyLoaded(_)))) => {
+                            tracing::info!("{}: already loaded, skipped", path.display());
+                            skipped.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => {
+                            record_failure(ds, path, opts, target, &e);
+                            failed.lock().unwrap().push(e);
+                        }
                     }
                 }
             });

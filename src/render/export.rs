@@ -50,7 +50,7 @@ impl<W: Write> Batches<W> {
             Format::Parquet => {
                 if self.parquet.is_none() {
                     let out = self.out.take().expect("the output is only taken once");
-                    self.parquet = Some(parquet_writer(out).batched(&batch.schema())?);
+                    self.parquet = Some(parquet_writer(out).batched(batch.schema())?);
                 }
                 if batch.height() > 0 {
                     self.parquet.as_mut().expect("created above").write_batch(&batch)?;

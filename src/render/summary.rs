@@ -12,7 +12,7 @@ pub fn table(all: &[LoadStats]) -> String {
     for s in all {
         // Most rejected first, so the rule that rejected the most leads.
         let mut counts: Vec<(&str, u64)> = REASONS.iter().filter_map(|r| s.rejected.get(*r).map(|n| (*r, *n))).collect();
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
         let by_reason: Vec<String> = counts.iter().map(|(r, n)| format!("{r} {n}")).collect();
         let mut warnings = Vec::new();
         if s.nan_as_null > 0 {

@@ -186,7 +186,10 @@ impl<R: Read> RecordReader<R> {
 mod tests {
     use super::*;
 
-    fn read_all(input: &[u8], block: usize) -> (Vec<(u64, Vec<u8>, Option<Damage>)>, String) {
+    /// Each record's line, bytes and damage.
+    type Records = Vec<(u64, Vec<u8>, Option<Damage>)>;
+
+    fn read_all(input: &[u8], block: usize) -> (Records, String) {
         let mut r = RecordReader::new(input, Path::new("t.json")).with_block_size(block);
         let mut out = Vec::new();
         while let Some(c) = r.next_chunk().unwrap() {

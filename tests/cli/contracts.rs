@@ -42,7 +42,7 @@ fn write_cdp_log(dir: &Path, files: usize, per_file: usize) -> Planted {
             let mut message_id = format!("\"messageId\": \"m-{n:06}\", ");
             let mut reason: Option<&'static str> = None;
             let mut line = None;
-            if n % 17 == 0 {
+            if n.is_multiple_of(17) {
                 reason = Some(match (n / 17) % 7 {
                     0 => {
                         message_id.clear();
@@ -89,9 +89,9 @@ fn write_cdp_log(dir: &Path, files: usize, per_file: usize) -> Planted {
                     13 + f,
                     n % 4,
                     300 + n % 4,
-                    if n % 2 == 0 { "ios" } else { "android" },
+                    if n.is_multiple_of(2) { "ios" } else { "android" },
                     n % 9,
-                    n % 2 == 0,
+                    n.is_multiple_of(2),
                     n % 3
                 )
             });
