@@ -351,16 +351,19 @@ pub fn profile(files: &[PathBuf]) -> Result<Profile> {
     Ok(total)
 }
 
-/// The longest prefix ending in `.` that every top-level key shares (`segment_tracks.`).
-fn common_prefix(keys: &[&str]) -> String {
-    let Some(first) = keys.first() else { return String::new() };
-    let mut len = first.len();
-    for k in &keys[1..] {
-        len = len.min(k.len());
-        len = first.bytes().zip(k.bytes()).take(len).take_while(|(a, b)| a == b).count();
+/// The prefix ending in `.` that most top-level keys carry (`segment_tracks.`): more than
+/// half of them, as exports write a few keys without it.
+fn dominant_prefix(keys: &[&str]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for k in keys {
+        if let Some(dot) = k.find('.') {
+            if dot + 1 < k.len() {
+                *counts.entry(&k[..=dot]).or_default() += 1;
+            }
+        }
     }
-    match first[..len].rfind('.') {
-        Some(dot) if keys.iter().all(|k| k.len() > dot + 1) => first[..=dot].to_string(),
+    match counts.into_iter().max_by_key(|(_, n)| *n) {
+        Some((prefix, n)) if n * 2 > keys.len() => prefix.to_string(),
         _ => String::new(),
     }
 }
@@ -439,7 +442,7 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
         }
     }
     let top_refs: Vec<&str> = top_level.iter().map(String::as_str).collect();
-    let prefix = common_prefix(&top_refs);
+    let prefix = dominant_prefix(&top_refs);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -456,17 +459,26 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
     }
     // Records that parsed: a truncated line says nothing about which keys are optional.
     let parsed = profile.records - profile.malformed;
-    let mut names: Vec<String> = Vec::new();
-    let mut blocks = String::new();
-    let mut day: Option<String> = None;
+    // The prefix goes (the contract's `key_prefix` reads keys with or without it), so a
+    // key's two spellings are one column.
+    let escaped_prefix = format!("/{}", prefix.replace('~', "~0").replace('/', "~1"));
+    let mut columns: Vec<(String, ColumnProfile)> = Vec::new();
     for (key, (_, col)) in order {
-        // The prefix goes: the contract's `key_prefix` puts it back when reading.
-        let escaped_prefix = format!("/{}", prefix.replace('~', "~0").replace('/', "~1"));
         let bare = match key.strip_prefix(escaped_prefix.as_str()) {
             Some(rest) if !prefix.is_empty() && key.starts_with('/') => format!("/{rest}"),
             _ if key.starts_with('/') => key.clone(),
             _ => key.strip_prefix(prefix.as_str()).unwrap_or(key).to_string(),
         };
+        match columns.iter_mut().find(|(k, _)| *k == bare) {
+            Some((_, merged)) => merged.merge(col.clone()),
+            None => columns.push((bare, col.clone())),
+        }
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut blocks = String::new();
+    let mut day: Option<String> = None;
+    for (bare, col) in &columns {
+        let bare = bare.clone();
         let mut column = column_name(&bare);
         while names.contains(&column) {
             column.push('_');
@@ -607,6 +619,18 @@ mod tests {
         assert_eq!(k["a"], Kind::Integer);
         assert_eq!(k["b"], Kind::Double);
         assert_eq!(k["c"], Kind::Double);
+    }
+
+    #[test]
+    fn a_prefix_most_keys_carry_and_both_spellings_as_one_column() {
+        let mut lines: Vec<String> = (0..20).map(|i| format!(r#"{{"w.city": "Oslo", "w.t": {i}, "w.n": 1}}"#)).collect();
+        lines.push(r#"{"city": "Rome", "w.t": 21, "w.n": 2}"#.to_string());
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let text = contract(&profile_of(&refs), "w", "w.json");
+        let ds = crate::contract::parse(&text, "inferred.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(ds.prefix, "w.");
+        assert_eq!(ds.column_names().collect::<Vec<_>>(), ["city", "t", "n"]);
+        assert!(ds.fields[0].required, "present in every record, under one spelling or the other:\n{text}");
     }
 
     #[test]
