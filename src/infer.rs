@@ -4,6 +4,7 @@
 //! type every present value fits. Nested objects become JSON Pointer keys (to a depth of
 //! three); arrays, and objects deeper than that, become `json` columns.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -37,9 +38,10 @@ pub struct ColumnProfile {
     pub examples_not_narrower: Vec<String>,
     pub distinct: HashSet<String, ahash::RandomState>,
     pub distinct_overflow: bool,
-    /// The smallest and largest number (canonical decimals) or timestamp (micros) or length.
-    pub min_number: Option<String>,
-    pub max_number: Option<String>,
+    /// The smallest and largest number (as a double, and its canonical decimal), timestamp
+    /// (micros) or length.
+    pub min_number: Option<(f64, String)>,
+    pub max_number: Option<(f64, String)>,
     pub min_time: Option<i64>,
     pub max_time: Option<i64>,
     pub min_len: Option<usize>,
@@ -112,8 +114,9 @@ impl ColumnProfile {
                 let quoted = matches!(value, Value::Text(_));
                 self.present += 1;
                 self.note_distinct(text);
-                self.min_len = Some(self.min_len.map_or(text.chars().count(), |m| m.min(text.chars().count())));
-                self.max_len = Some(self.max_len.map_or(text.chars().count(), |m| m.max(text.chars().count())));
+                let chars = text.chars().count();
+                self.min_len = Some(self.min_len.map_or(chars, |m| m.min(chars)));
+                self.max_len = Some(self.max_len.map_or(chars, |m| m.max(chars)));
                 let f = &mut self.fits;
                 // A JSON string "true" is a boolean to the cast; a number never is.
                 f.boolean &= quoted && matches!(text.trim(), "true" | "false");
@@ -123,17 +126,24 @@ impl ColumnProfile {
                 f.integer &= matches!(int, number::Int::Value(v) if i32::try_from(v).is_ok());
                 let double = number::parse_float(text);
                 match double {
-                    number::Float::Value(_) | number::Float::NaN => {
+                    number::Float::Value(x) => {
                         self.numbers += 1;
-                        if let Ok(canonical) = number::parse_numeric(text) {
-                            if self.min_number.as_deref().is_none_or(|m| number::cmp_decimal(&canonical, m).is_lt()) {
-                                self.min_number = Some(canonical.clone());
-                            }
-                            if self.max_number.as_deref().is_none_or(|m| number::cmp_decimal(&canonical, m).is_gt()) {
-                                self.max_number = Some(canonical);
+                        // The exact text is kept only when a bound moves (compared as doubles
+                        // first, exactly where they tie).
+                        let lower = self.min_number.as_ref().is_none_or(|(m, t)| x < *m || (x == *m && exact_cmp(text, t).is_lt()));
+                        let higher = self.max_number.as_ref().is_none_or(|(m, t)| x > *m || (x == *m && exact_cmp(text, t).is_gt()));
+                        if lower || higher {
+                            if let Ok(canonical) = number::parse_numeric(text) {
+                                if lower {
+                                    self.min_number = Some((x, canonical.clone()));
+                                }
+                                if higher {
+                                    self.max_number = Some((x, canonical));
+                                }
                             }
                         }
                     }
+                    number::Float::NaN => self.numbers += 1,
                     number::Float::Invalid => f.double = false,
                 }
                 if matches!(double, number::Float::NaN) {
@@ -199,10 +209,8 @@ impl ColumnProfile {
         }
         for (mine, theirs, less) in [(&mut self.min_number, other.min_number, true), (&mut self.max_number, other.max_number, false)] {
             if let Some(t) = theirs {
-                let replace =
-                    mine.as_deref()
-                        .is_none_or(|m| if less { number::cmp_decimal(&t, m).is_lt() } else { number::cmp_decimal(&t, m).is_gt() });
-                if replace {
+                let order = mine.as_ref().map(|m| number::cmp_decimal(&t.1, &m.1));
+                if order.is_none_or(|o| if less { o.is_lt() } else { o.is_gt() }) {
                     *mine = Some(t);
                 }
             }
@@ -213,6 +221,14 @@ impl ColumnProfile {
         self.max_len = opt(self.max_len, other.max_len, usize::max);
         self.timestamps += other.timestamps;
         self.numbers += other.numbers;
+    }
+}
+
+/// Two numeric texts compared exactly (an unreadable one: equal, keeping the old bound).
+fn exact_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    match number::parse_numeric(a) {
+        Ok(a) => number::cmp_decimal(&a, b),
+        Err(_) => std::cmp::Ordering::Equal,
     }
 }
 
@@ -241,76 +257,91 @@ pub struct Profile {
     /// Records that are not JSON objects (they would be rejected as `malformed`).
     pub malformed: u64,
     /// Per key (a top-level key, or a JSON Pointer), in first-seen order.
-    pub columns: BTreeMap<String, (u64, ColumnProfile)>,
-    next_order: u64,
+    pub columns: Vec<(String, ColumnProfile)>,
+    index: std::collections::HashMap<String, usize, ahash::RandomState>,
 }
 
 impl Profile {
     fn column(&mut self, key: &str) -> &mut ColumnProfile {
-        if !self.columns.contains_key(key) {
-            self.columns.insert(key.to_string(), (self.next_order, ColumnProfile::default()));
-            self.next_order += 1;
-        }
-        &mut self.columns.get_mut(key).expect("inserted").1
+        let i = match self.index.get(key) {
+            Some(&i) => i,
+            None => {
+                self.columns.push((key.to_string(), ColumnProfile::default()));
+                self.index.insert(key.to_string(), self.columns.len() - 1);
+                self.columns.len() - 1
+            }
+        };
+        &mut self.columns[i].1
+    }
+
+    /// A key's profile.
+    pub fn get(&self, key: &str) -> Option<&ColumnProfile> {
+        self.index.get(key).map(|&i| &self.columns[i].1)
     }
 
     fn add_record(&mut self, bytes: &[u8]) {
         self.records += 1;
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            self.malformed += 1;
-            return;
-        };
-        let Ok(entries) = object_entries(text) else {
-            self.malformed += 1;
-            return;
-        };
-        self.add_object(&entries, "", 1);
+        let parsed = std::str::from_utf8(bytes).ok().and_then(|text| object_entries(text).ok());
+        match parsed {
+            Some(entries) => self.add_object(&entries, "", 1),
+            None => {
+                // The export's bare NaN (not JSON): a number to inference, as to the load.
+                let patched = crate::transform::record::quote_bare_tokens(bytes).map(|(p, _)| p);
+                let entries = patched.as_deref().and_then(|p| std::str::from_utf8(p).ok()).and_then(|text| object_entries(text).ok());
+                match entries {
+                    Some(entries) => self.add_object(&entries, "", 1),
+                    None => self.malformed += 1,
+                }
+            }
+        }
     }
 
-    fn add_object(&mut self, entries: &[(String, &RawValue)], path: &str, depth: usize) {
+    fn add_object(&mut self, entries: &[(Cow<'_, str>, &RawValue)], path: &str, depth: usize) {
         for (key, raw) in entries {
-            // Top-level keys stay plain (they may hold dots); nested ones become pointers.
-            let name = if depth == 1 { key.clone() } else { format!("{path}/{}", key.replace('~', "~0").replace('/', "~1")) };
             let text = raw.get();
-            match text.as_bytes()[0] {
+            // Top-level keys stay plain (they may hold dots); nested ones become pointers.
+            let nested_name = || format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"));
+            let name: Cow<'_, str> = if depth == 1 { Cow::Borrowed(key) } else { Cow::Owned(nested_name()) };
+            let value = match text.as_bytes()[0] {
                 b'{' if depth < MAX_DEPTH => match object_entries(text) {
                     Ok(inner) => {
-                        let base = if depth == 1 { format!("/{}", key.replace('~', "~0").replace('/', "~1")) } else { name.clone() };
-                        self.add_object(&inner, &base, depth + 1)
+                        let base = if depth == 1 { nested_name() } else { name.to_string() };
+                        self.add_object(&inner, &base, depth + 1);
+                        continue;
                     }
-                    Err(_) => self.column(&name).add(Value::Container(text)),
+                    Err(_) => Value::Container(text),
                 },
-                b'{' | b'[' => self.column(&name).add(Value::Container(text)),
-                b'n' => self.column(&name).add(Value::Null),
-                b't' => self.column(&name).add(Value::Bool(true)),
-                b'f' => self.column(&name).add(Value::Bool(false)),
+                b'{' | b'[' => Value::Container(text),
+                b'n' => Value::Null,
+                b't' => Value::Bool(true),
+                b'f' => Value::Bool(false),
+                b'"' if !text.contains('\\') => Value::Text(&text[1..text.len() - 1]),
                 b'"' => {
                     let s: String = serde_json::from_str(text).unwrap_or_default();
                     self.column(&name).add(Value::Text(&s));
+                    continue;
                 }
-                _ => self.column(&name).add(Value::Number(text)),
-            }
+                _ => Value::Number(text),
+            };
+            self.column(&name).add(value);
         }
     }
 
     fn merge(&mut self, other: Profile) {
         self.records += other.records;
         self.malformed += other.malformed;
-        let mut incoming: Vec<(String, (u64, ColumnProfile))> = other.columns.into_iter().collect();
-        incoming.sort_by_key(|(_, (order, _))| *order);
-        for (key, (_, col)) in incoming {
-            let _ = self.column(&key);
-            self.columns.get_mut(&key).expect("inserted").1.merge(col);
+        for (key, col) in other.columns {
+            self.column(&key).merge(col);
         }
     }
 }
 
 /// A record's top-level entries (the export's `NaN` tokens read as numbers).
-fn object_entries(text: &str) -> Result<Vec<(String, &RawValue)>, serde_json::Error> {
+fn object_entries(text: &str) -> Result<Vec<(Cow<'_, str>, &RawValue)>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let entries = de.deserialize_map(crate::transform::record::Entries)?;
     de.end()?;
-    Ok(entries.into_iter().map(|(k, v)| (k.into_owned(), v)).collect())
+    Ok(entries)
 }
 
 /// Reads every record of `files` and profiles them.
@@ -319,24 +350,17 @@ pub fn profile(files: &[PathBuf]) -> Result<Profile> {
     for path in files {
         let mut reader = RecordReader::open(path)?;
         while let Some(chunk) = reader.next_chunk()? {
+            // One profile per rayon split (not per task): merging is the costly part.
             let part = chunk
                 .spans
                 .par_chunks(2048)
-                .map(|spans| {
-                    let mut p = Profile::default();
+                .fold(Profile::default, |mut p, spans| {
                     for span in spans {
                         if span.damage.is_some() {
                             p.records += 1;
                             p.malformed += 1;
-                            continue;
-                        }
-                        let bytes = chunk.bytes(span);
-                        // The export's bare NaN (not JSON): a number to inference, as to the load.
-                        match crate::transform::record::quote_bare_tokens(bytes) {
-                            Some((patched, _)) if std::str::from_utf8(bytes).is_ok_and(|t| object_entries(t).is_err()) => {
-                                p.add_record(&patched)
-                            }
-                            _ => p.add_record(bytes),
+                        } else {
+                            p.add_record(chunk.bytes(span));
                         }
                     }
                     p
@@ -428,11 +452,10 @@ fn toml_string(s: &str) -> String {
 
 /// The contract text for a profile: every column with its evidence as comments.
 pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
-    let mut order: Vec<(&String, &(u64, ColumnProfile))> = profile.columns.iter().collect();
-    order.sort_by_key(|(_, (o, _))| *o);
+    let order = &profile.columns;
     // Top-level keys, and the first step of each pointer: the keys records have at the top.
     let mut top_level: Vec<String> = Vec::new();
-    for (k, _) in &order {
+    for (k, _) in order {
         let head = match k.strip_prefix('/') {
             Some(rest) => rest.split('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~"),
             None => k.to_string(),
@@ -463,7 +486,7 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
     // key's two spellings are one column.
     let escaped_prefix = format!("/{}", prefix.replace('~', "~0").replace('/', "~1"));
     let mut columns: Vec<(String, ColumnProfile)> = Vec::new();
-    for (key, (_, col)) in order {
+    for (key, col) in order {
         let bare = match key.strip_prefix(escaped_prefix.as_str()) {
             Some(rest) if !prefix.is_empty() && key.starts_with('/') => format!("/{rest}"),
             _ if key.starts_with('/') => key.clone(),
@@ -508,7 +531,7 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
         );
         match kind {
             Kind::Integer | Kind::Bigint | Kind::Double => {
-                if let (Some(lo), Some(hi)) = (&col.min_number, &col.max_number) {
+                if let (Some((_, lo)), Some((_, hi))) = (&col.min_number, &col.max_number) {
                     let _ = write!(evidence, ", min {lo}, max {hi}");
                 }
             }
@@ -582,7 +605,7 @@ mod tests {
     }
 
     fn kinds(p: &Profile) -> BTreeMap<String, Kind> {
-        p.columns.iter().map(|(k, (_, c))| (k.clone(), c.kind())).collect()
+        p.columns.iter().map(|(k, c)| (k.clone(), c.kind())).collect()
     }
 
     #[test]
@@ -607,9 +630,12 @@ mod tests {
         // Nested objects become pointers, deeper than three levels json.
         assert_eq!(k["/o/a/b"], Kind::Json);
         assert_eq!(k["/o/a/x"], Kind::Text);
-        let i = &p.columns["i"].1;
-        assert_eq!((i.present, i.min_number.as_deref(), i.max_number.as_deref()), (3, Some("1"), Some("3")));
-        assert_eq!(p.columns["big"].1.present, 2);
+        let i = p.get("i").unwrap();
+        assert_eq!(
+            (i.present, i.min_number.as_ref().map(|m| m.1.as_str()), i.max_number.as_ref().map(|m| m.1.as_str())),
+            (3, Some("1"), Some("3"))
+        );
+        assert_eq!(p.get("big").unwrap().present, 2);
     }
 
     #[test]

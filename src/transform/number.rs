@@ -61,6 +61,13 @@ pub fn parse_int(text: &str, bits: u32) -> Int {
         return Int::NaN;
     }
     let b = t.as_bytes();
+    // The common case, plain digits that fit: no exponent or fraction to weigh.
+    let digits_from = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    if b.len() > digits_from && b.len() - digits_from <= 18 && b[digits_from..].iter().all(u8::is_ascii_digit) {
+        let v: i64 = t.parse().expect("at most 18 digits fit");
+        let fits = bits == 64 || i32::try_from(v).is_ok();
+        return if fits { Int::Value(v) } else { Int::Invalid };
+    }
     if !is_decimal(b) {
         return Int::Invalid;
     }
