@@ -177,7 +177,9 @@ fn profile_sql(ds: &Dataset, schema: &str) -> String {
                 _ => "NULL::text".into(),
             };
             format!(
-                "SELECT {i}::bigint AS position, {name} AS column, {kind} AS type, count(*)::bigint AS rows, count({c})::bigint AS present,                  count(DISTINCT {c})::bigint AS distinct, {min} AS min, {max} AS max, {top} AS top_values FROM {table}",
+                "SELECT {i}::bigint AS position, {name} AS column, {kind} AS type, count(*)::bigint AS rows, count({c})::bigint AS present, \
+                 round(100.0 * count({c}) / greatest(count(*), 1), 1)::float8 AS present_pct, count(DISTINCT {c})::bigint AS distinct, \
+                 {min} AS min, {max} AS max, {top} AS top_values FROM {table}",
                 i = ds.fields.iter().position(|g| g.name == f.name).unwrap_or(0),
                 name = sql_text(&f.name),
                 kind = sql_text(f.kind.name()),
@@ -185,7 +187,7 @@ fn profile_sql(ds: &Dataset, schema: &str) -> String {
         })
         .collect();
     format!(
-        "SELECT \"column\", type, rows, present, \"distinct\", min, max, top_values FROM ({}) p ORDER BY position",
+        "SELECT \"column\", type, rows, present, present_pct, \"distinct\", min, max, top_values FROM ({}) p ORDER BY position",
         parts.join("\nUNION ALL\n")
     )
 }
