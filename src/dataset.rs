@@ -63,6 +63,14 @@ impl Kind {
         }
     }
 
+    /// The type as the server's `format_type` spells it (what a table's catalog says).
+    pub fn catalog_type(self) -> &'static str {
+        match self {
+            Kind::Timestamp => "timestamp with time zone",
+            other => other.sql_type(),
+        }
+    }
+
     /// Whether the bare `NaN` / `Infinity` tokens some exporters write (not JSON) are read
     /// for this column: only numbers can hold them.
     pub fn is_numeric(self) -> bool {

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Load(args) => catalog().and_then(|c| cmd::load::run(args, c, &cli.data_dir, cli.quiet)),
         Command::Datasets(args) => cmd::datasets::run(args, &datasets_dir, explicit),
-        Command::Infer(args) => cmd::infer::run(args, &datasets_dir),
+        Command::Infer(args) => cmd::infer::run(args, &datasets_dir, &cli.data_dir),
         Command::Gen(args) if args.dataset.is_some() => catalog().and_then(|c| cmd::gen::run_dataset(args, c, &cli.data_dir)),
         Command::Gen(args) => cmd::gen::run(args, &cli.data_dir),
         Command::Db(args) => cmd::db::run(args.action, &cli.data_dir),

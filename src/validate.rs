@@ -180,6 +180,8 @@ pub struct DatabaseSide {
     rejects_exist: bool,
     loaded: Figures,
     rejected: BTreeMap<String, u64>,
+    /// The table's columns and types, as the catalog has them.
+    columns: Vec<(String, String)>,
 }
 
 /// Reads one table's side while the file is still being read, before its checksum (which
@@ -192,7 +194,9 @@ pub fn read_database(ds: &'static Dataset, client: &mut Client, schema: &str) ->
     client.batch_execute("SET max_parallel_workers_per_gather = 0; SET enable_sort = off").map_err(db)?;
     let load = ledger_entry(ds, client, schema, None)?;
     let table_exists = exists(client, schema, &ds.name)?;
-    let mut side = DatabaseSide { load, table_exists, rejects_exist: false, loaded: Figures::default(), rejected: BTreeMap::new() };
+    let columns = crate::pg::load::table_columns(client, schema, &ds.name)?;
+    let mut side =
+        DatabaseSide { load, table_exists, rejects_exist: false, loaded: Figures::default(), rejected: BTreeMap::new(), columns };
     if side.table_exists {
         read_rows(ds, client, schema, &mut side)?;
     }
@@ -298,6 +302,7 @@ pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Chec
         checks.push(text_check(t, "table exists", "yes", "missing"));
         return checks;
     }
+    checks.push(columns_check(ds, &db.columns));
     if let Some(l) = &db.load {
         checks.push(count_check(t, "records (file vs tier_loads)", source.records, l.records as u64));
     }
@@ -339,6 +344,30 @@ pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Chec
     }
     checks.push(digest);
     checks
+}
+
+/// The table's columns against the contract's: a column the contract does not declare (left
+/// alone by loads), one it declares that the table lacks, or one of another type.
+fn columns_check(ds: &Dataset, table: &[(String, String)]) -> Check {
+    let mut problems = Vec::new();
+    for f in &ds.fields {
+        match table.iter().find(|(name, _)| *name == f.name) {
+            None => problems.push(format!("missing {}", f.name)),
+            Some((_, ty)) if ty != f.kind.catalog_type() => problems.push(format!("{} is {ty}, declared {}", f.name, f.kind.name())),
+            Some(_) => {}
+        }
+    }
+    for (name, _) in table {
+        if name != "load_id" && ds.field(name).is_none() {
+            problems.push(format!("undeclared {name}"));
+        }
+    }
+    let mut check = count_check(&ds.name, "columns (contract vs table)", ds.fields.len() as u64 + 1, table.len() as u64);
+    if !problems.is_empty() {
+        check.ok = false;
+        check.diff = problems.join("; ");
+    }
+    check
 }
 
 fn day_name(day: i64) -> String {

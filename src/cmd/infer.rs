@@ -8,7 +8,7 @@ use crate::cli::InferArgs;
 use crate::error::Failure;
 use crate::infer;
 
-pub fn run(args: &InferArgs, datasets_dir: &Path) -> Result<()> {
+pub fn run(args: &InferArgs, datasets_dir: &Path, data_dir: &Path) -> Result<()> {
     let files = super::load::expand(&args.files)?;
     let name = match &args.name {
         Some(n) => n.clone(),
@@ -22,8 +22,10 @@ pub fn run(args: &InferArgs, datasets_dir: &Path) -> Result<()> {
     if profile.records == 0 {
         return Err(Failure::Input(format!("{}: no records to infer a contract from", args.files.join(", "))).into());
     }
-    // The input as the contract's `file`: the argument as given when it is one.
-    let file = if args.files.len() == 1 { args.files[0].clone() } else { files[0].display().to_string() };
+    // The input as the contract's `file`, which loads read under --data-dir: relative to it
+    // when the input is there, else absolute. (Several arguments: the first file.)
+    let spec = if args.files.len() == 1 { args.files[0].clone() } else { files[0].display().to_string() };
+    let file = contract_file(&spec, data_dir);
     let text = infer::contract(&profile, &name, &file);
     // What comes out must read back as a contract (the same reader as every command).
     crate::contract::parse(&text, "(inferred)").map_err(|e| Failure::Input(format!("the inferred contract does not read back: {e}")))?;
@@ -40,4 +42,26 @@ pub fn run(args: &InferArgs, datasets_dir: &Path) -> Result<()> {
         print!("{text}");
     }
     Ok(())
+}
+
+/// An input path as a contract's `file`: relative to the data directory when under it.
+fn contract_file(spec: &str, data_dir: &Path) -> String {
+    let (Ok(input), Ok(data)) = (std::path::absolute(spec), std::path::absolute(data_dir)) else { return spec.to_string() };
+    match input.strip_prefix(&data) {
+        Ok(rest) if !rest.as_os_str().is_empty() => rest.display().to_string(),
+        _ => input.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_file_is_relative_to_the_data_directory_when_under_it() {
+        let data = std::path::Path::new("data");
+        assert_eq!(super::contract_file("data/events/*.ndjson.gz", data), "events/*.ndjson.gz");
+        assert_eq!(super::contract_file("./data/x.json", data), "x.json");
+        assert_eq!(super::contract_file("/srv/exports/x.json", data), "/srv/exports/x.json");
+        let elsewhere = super::contract_file("exports/x.json", data);
+        assert!(elsewhere.starts_with('/') && elsewhere.ends_with("exports/x.json"), "{elsewhere}");
+    }
 }

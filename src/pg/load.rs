@@ -53,6 +53,53 @@ pub fn table_ddl(ds: &Dataset) -> String {
     cols.join(",\n  ")
 }
 
+/// A table's columns and their types (as `format_type` spells them), in order; empty when
+/// there is no such table.
+pub fn table_columns(client: &mut Client, schema: &str, table: &str) -> Result<Vec<(String, String)>> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&format!("{}.{}", ident(schema), ident(table))],
+        )
+        .map_err(|e| Failure::Database(describe(&e)))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Brings an existing table in line with a contract that grew: declared columns it lacks are
+/// added (nullable: the rows already there have no value), a declared column of another type
+/// is an error that names both. Columns the contract does not declare are left alone
+/// (`validate` reports them). Returns the columns added.
+fn add_declared_columns(client: &mut Client, ds: &Dataset, schema: &str) -> Result<Vec<String>> {
+    let existing = table_columns(client, schema, &ds.name)?;
+    let mut added = Vec::new();
+    for f in &ds.fields {
+        match existing.iter().find(|(name, _)| *name == f.name) {
+            Some((_, ty)) if ty != f.kind.catalog_type() => {
+                return Err(Failure::Input(format!(
+                    "{}.{} is {ty} in the table but {} in {}; change the contract, or load with --mode replace",
+                    ds.name,
+                    f.name,
+                    f.kind.name(),
+                    ds.source
+                ))
+                .into())
+            }
+            Some(_) => {}
+            None => {
+                exec(
+                    client,
+                    &format!("cannot add column {} to {}", f.name, ds.name),
+                    &format!("ALTER TABLE {}.{} ADD COLUMN {} {}", ident(schema), ident(&ds.name), ident(&f.name), f.kind.sql_type()),
+                )?;
+                tracing::info!("{}: added column {} ({}), declared in {}", ds.name, f.name, f.kind.name(), ds.source);
+                added.push(f.name.clone());
+            }
+        }
+    }
+    Ok(added)
+}
+
 pub const REJECTS_DDL: &str = "load_id bigint NOT NULL,
   source_file text NOT NULL,
   line bigint NOT NULL,
@@ -133,11 +180,15 @@ impl TableLoad {
                 &format!(
                     "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tier:ddl'));
                      CREATE TABLE IF NOT EXISTS {s}.{} (\n  {ddl}\n);
-                     CREATE TABLE IF NOT EXISTS {s}.{} (\n  {REJECTS_DDL}\n); COMMIT;",
+                     CREATE TABLE IF NOT EXISTS {s}.{} (\n  {REJECTS_DDL}\n);",
                     ident(&table),
                     ident(&rejects)
                 ),
             )?;
+            // Still under the DDL lock: a contract that grew adds its columns once.
+            let added = add_declared_columns(&mut client, ds, schema);
+            exec(&mut client, "cannot create the tables", if added.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+            added?;
         }
         exec(&mut client, "cannot start the load transaction", "BEGIN")?;
         // The table's key: a replace takes it exclusively, an append shared, so a replace

@@ -522,3 +522,46 @@ fn a_dataset_without_a_day_is_one_group_and_an_unpartitioned_lake() {
     assert_eq!(code, 1);
     assert!(out.contains("(no day)"), "{out}");
 }
+
+#[test]
+fn a_contract_that_grew_adds_its_columns_and_validate_reports_undeclared_ones() {
+    let env = Env::new("grown");
+    let datasets = env.data().join("datasets");
+    std::fs::create_dir_all(&datasets).unwrap();
+    let contract = |extra: &str| {
+        std::fs::write(
+            datasets.join("rides.toml"),
+            format!("name = \"rides\"\nfile = \"rides\"\n[[column]]\nname = \"id\"\ntype = \"bigint\"\nrequired = true\n{extra}"),
+        )
+        .unwrap()
+    };
+    let rides = env.data().join("rides");
+    std::fs::create_dir_all(&rides).unwrap();
+    // (The first export has no `km` either: a file loaded before its column existed and
+    // holding values for it would differ on validate until it is loaded again.)
+    std::fs::write(rides.join("a.json"), "{\"id\": 1}\n").unwrap();
+    contract("");
+    let (code, _, err) = run(tier_with(&env, &datasets, &["load", "rides"]));
+    assert_eq!(code, 0, "{err}");
+    // The contract grows a column: the next append adds it; the old rows have no value.
+    contract("[[column]]\nname = \"km\"\ntype = \"double\"\n");
+    std::fs::write(rides.join("b.json"), "{\"id\": 2, \"km\": 4.0}\n").unwrap();
+    let (code, _, err) = run(tier_with(&env, &datasets, &["load", "rides"]));
+    assert_eq!(code, 0, "{err}");
+    let rows = env.query_strings("SELECT id::text, km::text FROM {s}.rides ORDER BY id");
+    assert_eq!(rows, [[Some("1".to_string()), None], [Some("2".to_string()), Some("4".to_string())]]);
+    let (code, out, err) = run(tier_with(&env, &datasets, &["validate", "rides"]));
+    assert_eq!(code, 0, "{out}{err}");
+    // A column the contract no longer declares stays, and validate says so.
+    contract("");
+    let (code, out, _) = run(tier_with(&env, &datasets, &["validate", "rides"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("undeclared km"), "{out}");
+    // A declared type the table's column does not have: a clear error, nothing loaded.
+    contract("[[column]]\nname = \"km\"\ntype = \"text\"\n");
+    std::fs::write(rides.join("c.json"), "{\"id\": 3, \"km\": \"far\"}\n").unwrap();
+    let (code, _, err) = run(tier_with(&env, &datasets, &["load", "rides"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("rides.km is double precision in the table but text in"), "{err}");
+    assert_eq!(env.count("rides"), 2);
+}
