@@ -60,7 +60,20 @@ pub fn write_report(queries_dir: &Path, out_dir: &Path, context: &Context, check
         Ok(df) => Section { table: Some(table_data(&df, ROWS_SHOWN).0), error: None },
         Err(e) => Section { table: None, error: Some(format!("{e:#}")) },
     };
-    let datasets = context.datasets.iter().map(|ds| dataset_section(ds, &target.url, schema)).collect();
+    // Every loaded dataset (a declared one without a table yet has nothing to show).
+    let loaded = read::query_frame(
+        &target.url,
+        &format!("SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = {}", sql_text(schema)),
+        true,
+        schema,
+    )
+    .ok()
+    .and_then(|df| {
+        df.column("name").ok().and_then(|c| c.str().ok().map(|s| s.into_iter().flatten().map(str::to_string).collect::<Vec<_>>()))
+    })
+    .unwrap_or_default();
+    let datasets =
+        context.datasets.iter().filter(|ds| loaded.contains(&ds.name)).map(|ds| dataset_section(ds, &target.url, schema)).collect();
     let validation = match checks {
         Some(checks) => validation_of(checks),
         None => validation(context.datasets, data_dir, database_url, schema, quiet)?,
