@@ -93,6 +93,12 @@ pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
             let (prepared, sqls) = prepare_args(args, data_dir)?;
             let read_only = !args.write;
             let failed = || format!("{}: query failed", args.file.display());
+            if format == export::Format::Csv && sqls.len() == 1 {
+                // The server formats CSV itself, streamed through as psql \copy does.
+                let mut out = StreamedOutput::create(args.output.as_deref())?;
+                pg::export::copy_csv(&prepared.target, &sqls[0], read_only, &args.conn.schema, out.writer()).with_context(failed)?;
+                return out.complete();
+            }
             if export::streams(format) {
                 // Written batch by batch as the rows arrive: never held whole. A file is
                 // written beside its final name and renamed once complete, so a query that

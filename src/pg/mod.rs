@@ -5,6 +5,7 @@
 pub mod connect;
 pub mod copy;
 pub mod embedded;
+pub mod export;
 pub mod hash;
 pub mod load;
 pub mod passfile;

@@ -176,3 +176,22 @@ fn a_query_that_fails_midway_leaves_no_partial_file() {
         .collect();
     assert!(leftovers.is_empty(), "no temporary file is left: {leftovers:?}");
 }
+
+#[test]
+fn csv_is_the_servers_own() {
+    let env = weather_env("q_server_csv");
+    // Formatted by the server: any type (numeric needs no cast), timestamps in UTC, quoting as COPY does.
+    let sql = "select 1.50::numeric as amount, true as ok, '2019-06-04 16:05:13+02'::timestamptz as at, \
+               '{\"a\": [1, 2]}'::jsonb as doc, 'say \"hi\", then go' as note, null::text as nothing";
+    let (code, out, err) = query(&env, sql, &["--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "amount,ok,at,doc,note,nothing\n1.50,t,2019-06-04 14:05:13+00,\"{\"\"a\"\": [1, 2]}\",\"say \"\"hi\"\", then go\",\n");
+    // The same bytes as psql's \copy of the same query.
+    let psql = std::process::Command::new("psql")
+        .arg(server_url())
+        .args(["-qAtX", "-c", "SET TimeZone = 'UTC'", "-c", &format!("\\copy ({sql}) TO STDOUT (FORMAT csv, HEADER)")])
+        .output()
+        .expect("psql");
+    assert!(psql.status.success(), "{}", String::from_utf8_lossy(&psql.stderr));
+    assert_eq!(out, String::from_utf8_lossy(&psql.stdout));
+}
