@@ -303,6 +303,10 @@ pub struct ValidateArgs {
     /// table (for people) or json (for machines).
     #[arg(long, value_enum, default_value = "table")]
     pub format: CheckFormat,
+    /// Parse the source files again instead of trusting the figures their load recorded in
+    /// the ledger (used by default when a file's checksum matches a load's).
+    #[arg(long)]
+    pub reread: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

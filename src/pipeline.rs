@@ -29,6 +29,7 @@ use crate::quality::{self, COL_NAN, COL_REASON};
 use crate::source::{Chunk, RecordReader};
 use crate::stats::LoadStats;
 use crate::transform::parse::{self, COL_DETAIL, COL_EXTRA, COL_LINE, COL_ROW};
+use crate::validate::Figures;
 
 #[derive(Clone)]
 pub struct LoadOptions {
@@ -297,17 +298,21 @@ pub fn load_file(
     let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum, opts.force)?;
     let load_id = load.load_id;
     let (to_writer, from_main): (SyncSender<Checked>, Receiver<Checked>) = sync_channel(2);
-    let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || -> Result<TableLoad> {
+    // The writer also reduces the rows it sends to the figures `validate` compares (rows and
+    // content digest per day), recorded in the ledger: it mostly waits on the server.
+    let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || -> Result<(TableLoad, Figures)> {
         let mut load = load;
+        let mut figures = Figures::default();
         let started = Instant::now();
         let mut busy = std::time::Duration::ZERO;
         for batch in from_main {
             let t = Instant::now();
             load.write(&batch.accepted, &batch.rejects)?;
+            figures.add(ds, &batch.accepted)?;
             busy += t.elapsed();
         }
         tracing::info!("COPY writer: busy {busy:.2?} of {:.2?}", started.elapsed());
-        Ok(load)
+        Ok((load, figures))
     })?;
     let mut lake = match &opts.lake {
         Some(root) => Some(LakeWriter::new(root, ds, opts.mode, &load_id.to_string())?),
@@ -347,7 +352,7 @@ pub fn load_file(
 /// Everything between the last chunk and the commit: the writer's result, the counts'
 /// verdicts (empty input, too many rejects), the lake files closed.
 fn finish_load(
-    writer: thread::JoinHandle<Result<TableLoad>>,
+    writer: thread::JoinHandle<Result<(TableLoad, Figures)>>,
     checked: Result<LoadStats>,
     lake_error: Option<anyhow::Error>,
     lake: Option<&mut LakeWriter>,
@@ -356,11 +361,12 @@ fn finish_load(
     opts: &LoadOptions,
 ) -> Result<(TableLoad, LoadStats)> {
     // The writer's error, if any, explains why the sink stopped: report it first.
-    let load = writer.join().map_err(|_| anyhow!("the writer thread panicked"))??;
+    let (load, figures) = writer.join().map_err(|_| anyhow!("the writer thread panicked"))??;
     if let Some(e) = lake_error {
         return Err(e.context(format!("{display}: writing the lake failed; nothing was loaded")));
     }
     let mut stats = checked?;
+    stats.figures = Some(figures);
     if let Some(sum) = file_checksum {
         stats.checksum = sum;
     }

@@ -21,6 +21,13 @@ impl FileBars {
         FileBars { group: MultiProgress::new(), quiet }
     }
 
+    /// A line for the person watching (stderr; not with --quiet), above any bars.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            let _ = self.group.suspend(|| eprintln!("{text}"));
+        }
+    }
+
     pub fn add(&self, label: &str, bytes: u64) -> FileBar {
         let FileBar { bar } = FileBar::new(label, bytes, self.quiet);
         FileBar { bar: self.group.add(bar) }

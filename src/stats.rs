@@ -18,11 +18,29 @@ pub struct LoadStats {
     /// Keys the dataset does not declare, summed over records (ignored).
     pub extra_keys: u64,
     pub seconds: f64,
+    /// The loaded rows per day, as `validate` compares them (recorded in the ledger).
+    #[serde(skip)]
+    pub figures: Option<crate::validate::Figures>,
 }
 
 impl LoadStats {
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
+    }
+
+    /// The per-day figures as the ledger keeps them: `{"days": [[day, rows, "digest"], ...]}`
+    /// (day: days since 1970-01-01, null for rows without one; the digest as text, exact).
+    pub fn figures_json(&self) -> Option<String> {
+        let figures = self.figures.as_ref()?;
+        let days: Vec<serde_json::Value> = figures
+            .days
+            .iter()
+            .map(|(day, d)| {
+                let day = (*day != crate::validate::NO_DAY).then_some(*day);
+                serde_json::json!([day, d.rows, d.digest.to_string()])
+            })
+            .collect();
+        Some(serde_json::json!({ "days": days }).to_string())
     }
 
     pub fn warnings_json(&self) -> serde_json::Value {

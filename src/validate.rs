@@ -165,6 +165,35 @@ pub fn read_source(ds: &'static Dataset, path: &Path, progress: &dyn Progress) -
     Ok(SourceSide { records: stats.records, rejected: stats.rejected, checksum: stats.checksum, loaded: figures })
 }
 
+/// The source side as the load of a file with this checksum recorded it (its records,
+/// rejects per reason and per-day figures), if the ledger has such a load; `validate` then
+/// need not parse the file again (`--reread` does). The load computed these figures from
+/// the rows it sent, with the same functions a re-read uses.
+pub fn ledger_source(ds: &Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<Option<(i64, SourceSide)>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT id, records, rejected_by_reason::text, figures::text FROM {}.{LEDGER}
+         WHERE table_name = $1 AND checksum = $2 AND status = 'ok' AND figures IS NOT NULL ORDER BY id DESC LIMIT 1",
+        ident(schema)
+    );
+    let Some(row) = client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)? else { return Ok(None) };
+    let (id, records, rejected, figures): (i64, i64, Option<String>, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let bad = |what: &str| Failure::Database(format!("{LEDGER} load {id}: unreadable {what}"));
+    let rejected: BTreeMap<String, u64> =
+        serde_json::from_str(rejected.as_deref().unwrap_or("{}")).map_err(|_| bad("rejected_by_reason"))?;
+    let figures: serde_json::Value = serde_json::from_str(&figures).map_err(|_| bad("figures"))?;
+    let mut loaded = Figures::default();
+    for entry in figures["days"].as_array().ok_or_else(|| bad("figures"))? {
+        let day = entry[0].as_i64().unwrap_or(NO_DAY);
+        let rows = entry[1].as_u64().ok_or_else(|| bad("figures"))?;
+        let digest = entry[2].as_str().and_then(|d| d.parse::<i128>().ok()).ok_or_else(|| bad("figures"))?;
+        loaded.days.insert(day, Day { rows, digest });
+    }
+    Ok(Some((id, SourceSide { records: records as u64, rejected, checksum: checksum.to_string(), loaded })))
+}
+
 /// The ledger entry the comparison is made against.
 pub struct LoadRecord {
     id: i64,

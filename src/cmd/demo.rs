@@ -44,7 +44,7 @@ pub fn run(args: &DemoArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> 
     super::load::report_failures(failed)?;
     let url = Some(target.url.as_str());
     eprintln!("validating: source files against PostgreSQL");
-    let checks = super::validate::validate_all(datasets, data_dir, url, &opts.schema, quiet)?;
+    let checks = super::validate::validate_all(datasets, data_dir, url, &opts.schema, quiet, false)?;
     println!("{}", crate::render::checks::table(&checks));
     let verdict = super::validate::verdict(&checks);
     let context = super::report::Context { datasets, data_dir, database_url: url, schema: &opts.schema, quiet };

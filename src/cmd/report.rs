@@ -226,7 +226,7 @@ fn validation(datasets: &[&'static Dataset], data_dir: &Path, database_url: Opti
             reason: Some(format!("source files not found: {}", missing.join(", "))),
         });
     }
-    Ok(validation_of(super::validate::validate_all(datasets, data_dir, database_url, schema, quiet)?))
+    Ok(validation_of(super::validate::validate_all(datasets, data_dir, database_url, schema, quiet, false)?))
 }
 
 fn validation_of(checks: Vec<Check>) -> Validation {

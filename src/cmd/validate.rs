@@ -8,7 +8,7 @@ use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::pg::{self, connect};
 use crate::progress::FileBars;
-use crate::validate::{compare, read_database, read_source, settle, Check};
+use crate::validate::{compare, ledger_source, read_database, read_source, settle, Check, DatabaseSide};
 
 /// Checks every table (or the one named); differences are an error with exit code 1.
 pub fn run(args: &ValidateArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> Result<()> {
@@ -16,7 +16,7 @@ pub fn run(args: &ValidateArgs, catalog: &Catalog, data_dir: &Path, quiet: bool)
         Some(name) => vec![catalog.get(name)?],
         None => catalog.datasets.clone(),
     };
-    let checks = validate_all(&datasets, data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet)?;
+    let checks = validate_all(&datasets, data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet, args.reread)?;
     if args.format == CheckFormat::Json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
@@ -32,6 +32,7 @@ pub fn validate_all(
     database_url: Option<&str>,
     schema: &str,
     quiet: bool,
+    reread: bool,
 ) -> Result<Vec<Check>> {
     let target = pg::reach(database_url, data_dir)?;
     let mut work: Vec<(&'static Dataset, std::path::PathBuf)> = Vec::new();
@@ -46,7 +47,8 @@ pub fn validate_all(
     let mut checks = Vec::new();
     for batch in work.chunks(2) {
         let results: Vec<Result<Vec<Check>>> = std::thread::scope(|scope| {
-            let running: Vec<_> = batch.iter().map(|(ds, path)| scope.spawn(|| validate_table(ds, path, &target, schema, &bars))).collect();
+            let running: Vec<_> =
+                batch.iter().map(|(ds, path)| scope.spawn(|| validate_table(ds, path, &target, schema, &bars, reread))).collect();
             running.into_iter().map(|r| r.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a validation thread panicked")))).collect()
         });
         for r in results {
@@ -56,20 +58,52 @@ pub fn validate_all(
     Ok(checks)
 }
 
-/// One table: the file here and PostgreSQL there at the same time (guessing the file's
-/// load until the file's checksum, read with it, settles which one it is).
-fn validate_table(ds: &'static Dataset, path: &Path, target: &connect::Target, schema: &str, bars: &FileBars) -> Result<Vec<Check>> {
+/// One file: PostgreSQL's side is read (one aggregate query) while this side gets the
+/// file's figures: from the ledger when a load of a file with the same checksum recorded
+/// them, else (or with `reread`) by reading the file with the load's own code.
+fn validate_table(
+    ds: &'static Dataset,
+    path: &Path,
+    target: &connect::Target,
+    schema: &str,
+    bars: &FileBars,
+    reread: bool,
+) -> Result<Vec<Check>> {
     let mut client = connect::connect(target, 3)?;
     let schema_owned = schema.to_string();
     let database = std::thread::spawn(move || read_database(ds, &mut client, &schema_owned).map(|side| (side, client)));
+    let join = |h: std::thread::JoinHandle<Result<(DatabaseSide, postgres::Client)>>| {
+        h.join().map_err(|_| anyhow::anyhow!("the database reader panicked"))?
+    };
+    if !reread {
+        let checksum = crate::pipeline::checksum_file(path)?;
+        let (database, mut client) = join(database)?;
+        if let Some((load, source)) = ledger_source(ds, &mut client, schema, &checksum)? {
+            bars.note(&format!(
+                "{}: {}: figures as load {load} recorded them (same checksum); --reread parses the file again",
+                ds.name,
+                path.display()
+            ));
+            let database = settle(ds, &mut client, schema, database, &checksum)?;
+            return Ok(compare(ds, &source, &database));
+        }
+        let source = read_file(ds, path, bars)?;
+        let database = settle(ds, &mut client, schema, database, &source.checksum)?;
+        return Ok(compare(ds, &source, &database));
+    }
+    let source = read_file(ds, path, bars);
+    let (database, mut client) = join(database)?;
+    let source = source?;
+    let database = settle(ds, &mut client, schema, database, &source.checksum)?;
+    Ok(compare(ds, &source, &database))
+}
+
+fn read_file(ds: &'static Dataset, path: &Path, bars: &FileBars) -> Result<crate::validate::SourceSide> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = bars.add(&ds.name, size);
     let source = read_source(ds, path, &bar);
     bar.finish();
-    let (database, mut client) = database.join().map_err(|_| anyhow::anyhow!("the database reader panicked"))??;
-    let source = source?;
-    let database = settle(ds, &mut client, schema, database, &source.checksum)?;
-    Ok(compare(ds, &source, &database))
+    source
 }
 
 pub fn verdict(checks: &[Check]) -> Result<()> {

@@ -137,6 +137,8 @@ pub fn ensure_ledger(client: &mut Client, schema: &str) -> Result<()> {
                status text NOT NULL,
                error text
              );
+             -- The per-day figures validate compares (added after the first release).
+             ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS figures jsonb;
              COMMIT;"
         ),
     )
@@ -360,9 +362,9 @@ pub fn insert_ledger(
     let warnings = stats.warnings_json().to_string();
     let sql = format!(
         "INSERT INTO {s}.{LEDGER} (id, table_name, file, file_size, checksum, started_at, finished_at, records, loaded, rejected,
-            rejected_by_reason, warnings, mode, tool_version, status, error)
+            rejected_by_reason, warnings, mode, tool_version, status, error, figures)
          VALUES (COALESCE($1, nextval(pg_get_serial_sequence('{q}.{LEDGER}', 'id'))), $2, $3, $4, $5, to_timestamp($6), clock_timestamp(), $7, $8, $9,
-            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15)",
+            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb)",
         q = s.replace('\'', "''")
     );
     client
@@ -384,6 +386,7 @@ pub fn insert_ledger(
                 &env!("CARGO_PKG_VERSION"),
                 &status,
                 &error,
+                &stats.figures_json(),
             ],
         )
         .map_err(|e| Failure::Database(format!("cannot record the load in {LEDGER}: {}", describe(&e))))?;

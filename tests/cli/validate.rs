@@ -229,3 +229,25 @@ fn client_side_hashes_match_the_servers() {
     assert_eq!(h as i64, server);
     assert_ne!(hash::float8(0.0, seed), 0, "under this seed a 0.0 does not hash like a NULL");
 }
+
+#[test]
+fn validate_trusts_the_figures_a_load_recorded_and_rereads_on_request() {
+    let env = loaded("v_ledger");
+    // By default the file is not parsed again: its checksum names a load whose figures count.
+    let (code, out, err) = run(env.tier(&["validate"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("figures as load") && err.contains("weather.json"), "{err}");
+    let (code, out, err) = run(env.tier(&["validate", "--reread"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("figures as load"), "{err}");
+    // The ledger's figures are the ones a re-read computes.
+    let recorded = env.query_strings("SELECT figures::text FROM {s}.tier_loads WHERE table_name = 'weather'");
+    assert!(recorded[0][0].as_deref().is_some_and(|f| f.starts_with("{\"days\": [[")), "{recorded:?}");
+    // Either way, an edit in the database is caught.
+    sql(&env, "UPDATE {s}.weather SET humidity = 0.4242 WHERE ctid = (SELECT min(ctid) FROM {s}.weather)");
+    for args in [&["validate"][..], &["validate", "--reread"][..]] {
+        let (code, out, _) = run(env.tier(args));
+        assert_eq!(code, 1, "{args:?}: {out}");
+        assert!(out.contains("contents differ on "), "{args:?}: {out}");
+    }
+}
