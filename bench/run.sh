@@ -86,6 +86,9 @@ for EVENTS in "${SIZES[@]}"; do
     timed "$TIER" -q --data-dir "$DATA" validate --database-url "$DB_URL"
     row "$EVENTS" "tier validate (both files)" "$RECORDS" "$SECS" "$(awk -v r=$RECORDS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \
         "$(awk -v m=$MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" "validate/load $(awk -v a=$SECS -v b=$LOAD 'BEGIN{printf "%.2fx", a/b}')"
+    timed "$TIER" -q --data-dir "$DATA" validate --reread --database-url "$DB_URL"
+    row "$EVENTS" "tier validate --reread" "$RECORDS" "$SECS" "$(awk -v r=$RECORDS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \
+        "$(awk -v m=$MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" "reread/load $(awk -v a=$SECS -v b=$LOAD 'BEGIN{printf "%.2fx", a/b}')"
 
     # A large result: every event, with an integer column to split the read on.
     Q="$BENCH_DIR/all_events.sql"

@@ -110,6 +110,14 @@ impl Dedupe {
     /// (with their raw records, `raw(row)`) until `finish`.
     pub fn mark(&mut self, ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> Result<DataFrame, DedupeError> {
         let digests = row_digests(ds, &checked)?;
+        // The server's row hash of each row, for validate's figures: the digest's high lane
+        // when the digest covers the whole row, else computed on its own.
+        let row_hashes: Vec<u64> = match ds.unique.is_empty() {
+            true => digests.iter().map(|d| (d >> 64) as u64).collect(),
+            false => crate::validate::row_hashes(ds, &checked)?,
+        };
+        let mut checked = checked;
+        checked.with_column(Column::new(crate::validate::COL_ROW_HASH.into(), row_hashes))?;
         let reasons = checked.column(COL_REASON)?.str()?.clone();
         let lines = checked.column(COL_LINE)?.u64()?.clone();
         let rows = checked.column(COL_ROW)?.u32()?.clone();
@@ -240,8 +248,10 @@ pub enum DedupeError {
 }
 
 /// A 128-bit digest of each row's identity: its `unique` columns, or every declared column
-/// when the contract names none. Two 64-bit lanes, each fed every cell's hash under its
-/// own key, mixed so that column order matters.
+/// when the contract names none. Two 64-bit lanes fed every cell, mixed so that column order
+/// matters. Over the whole row the high lane is the server's own row hash
+/// (`hash_record_extended`, which validate's figures sum), so one pass over the cells serves
+/// both; over a key, both lanes are ahash under their own keys.
 pub fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
     let keys = [
         ahash::RandomState::with_seeds(0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344),
@@ -256,12 +266,16 @@ pub fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
             Cell::Boolean(v) => key.hash_one(v),
         }
     }
-    let fields: Vec<&Field> = match ds.unique.is_empty() {
+    let whole_row = ds.unique.is_empty();
+    let fields: Vec<&Field> = match whole_row {
         true => ds.fields.iter().collect(),
         false => ds.unique.iter().filter_map(|name| ds.field(name)).collect(),
     };
     let lanes = rows::fold(&fields, df, (0u64, 0u64), |(a, b), cell| {
-        *a = (*a ^ cell_hash(&keys[0], cell)).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23);
+        *a = match whole_row {
+            true => crate::pg::hash::combine(*a, crate::validate::cell_hash(cell)),
+            false => (*a ^ cell_hash(&keys[0], cell)).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23),
+        };
         *b = (b.rotate_left(17) ^ cell_hash(&keys[1], cell)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     })?;
     Ok(lanes.into_iter().map(|(a, b)| ((a as u128) << 64) | b as u128).collect())

@@ -24,7 +24,7 @@ impl FileBars {
     /// A line for the person watching (stderr; not with --quiet), above any bars.
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            let _ = self.group.suspend(|| eprintln!("{text}"));
+            self.group.suspend(|| eprintln!("{text}"));
         }
     }
 

@@ -28,8 +28,10 @@ impl LoadStats {
         self.rejected.values().sum()
     }
 
-    /// The per-day figures as the ledger keeps them: `{"days": [[day, rows, "digest"], ...]}`
-    /// (day: days since 1970-01-01, null for rows without one; the digest as text, exact).
+    /// The per-day figures as the ledger keeps them: `{"columns": "...", "days": [[day, rows,
+    /// "digest"], ...]}` (day: days since 1970-01-01, null for rows without one; the digest as
+    /// text, exact; columns: the contract's columns the digests cover, see
+    /// `validate::Figures::columns_of`).
     pub fn figures_json(&self) -> Option<String> {
         let figures = self.figures.as_ref()?;
         let days: Vec<serde_json::Value> = figures
@@ -40,7 +42,7 @@ impl LoadStats {
                 serde_json::json!([day, d.rows, d.digest.to_string()])
             })
             .collect();
-        Some(serde_json::json!({ "days": days }).to_string())
+        Some(serde_json::json!({ "columns": figures.columns, "days": days }).to_string())
     }
 
     pub fn warnings_json(&self) -> serde_json::Value {

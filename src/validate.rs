@@ -40,9 +40,17 @@ pub struct Day {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Figures {
     pub days: BTreeMap<i64, Day>,
+    /// The columns (and types) the row hashes covered, set by `add`.
+    pub columns: String,
 }
 
 impl Figures {
+    /// The columns a dataset's row hashes cover, as the ledger records them: figures recorded
+    /// under another contract (a column added, a type changed) are not comparable.
+    pub fn columns_of(ds: &Dataset) -> String {
+        ds.fields.iter().map(|f| format!("{} {}", f.name, f.kind.name())).collect::<Vec<_>>().join(", ")
+    }
+
     pub fn rows(&self) -> u64 {
         self.days.values().map(|d| d.rows).sum()
     }
@@ -51,9 +59,14 @@ impl Figures {
         self.days.values().map(|d| d.digest).sum()
     }
 
-    /// Adds a frame of rows with the dataset's declared columns.
+    /// Adds a frame of rows with the dataset's declared columns. The row hashes come from
+    /// the `COL_ROW_HASH` column the duplicate check leaves, else they are computed.
     pub fn add(&mut self, ds: &Dataset, df: &DataFrame) -> PolarsResult<()> {
-        let hashes = row_hashes(ds, df)?;
+        self.columns = Figures::columns_of(ds);
+        let hashes: Vec<u64> = match df.column(COL_ROW_HASH) {
+            Ok(c) => c.u64()?.into_iter().map(|h| h.unwrap_or_default()).collect(),
+            Err(_) => row_hashes(ds, df)?,
+        };
         for (day, h) in days_of(ds, df)?.into_iter().zip(hashes) {
             let day = self.days.entry(day).or_default();
             day.rows += 1;
@@ -77,6 +90,10 @@ fn days_of(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<i64>> {
 /// The group of rows with no day (a dataset without `day`, or a NULL day).
 pub const NO_DAY: i64 = i64::MIN;
 
+/// Each row's `hash_record_extended(row, ROW_HASH_SEED)`, as the duplicate check computes
+/// it beside its own digest (see `dedupe::row_digests`).
+pub const COL_ROW_HASH: &str = "__row_hash";
+
 /// The seed of the row hashes. Not 0: under seed 0 PostgreSQL hashes a float's 0.0 like a
 /// NULL (both 0), so an edit between the two would not change the digest.
 pub const ROW_HASH_SEED: u64 = 1;
@@ -84,23 +101,26 @@ pub const ROW_HASH_SEED: u64 = 1;
 /// `hash_record_extended(row, ROW_HASH_SEED)` of each row, as the server computes it over
 /// the declared columns in declared order (a NULL counts as 0).
 pub fn row_hashes(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u64>> {
-    const S: u64 = ROW_HASH_SEED;
     let fields: Vec<&crate::dataset::Field> = ds.fields.iter().collect();
-    rows::fold(&fields, df, 0u64, |h, cell| {
-        let element = match cell {
-            Cell::Text(v) => v.map(|v| hash::text(v, S)),
-            Cell::Integer(v) => v.map(|v| hash::int4(v, S)),
-            Cell::Bigint(v) => v.map(|v| hash::int8(v, S)),
-            Cell::Double(v) => v.map(|v| hash::float8(v, S)),
-            Cell::Numeric(v) => v.map(|v| hash::numeric(v, S)),
-            Cell::Boolean(v) => v.map(|v| hash::boolean(v, S)),
-            Cell::Timestamp(v) => v.map(|v| hash::timestamp(v, S)),
-            Cell::Date(v) => v.map(|v| hash::date(v, S)),
-            // Accepted rows hold values jsonb can store (the cast checked).
-            Cell::Json(v) => v.and_then(|v| json::parse(v).ok()).map(|j| hash::jsonb(&j, S)),
-        };
-        *h = hash::combine(*h, element.unwrap_or(0));
-    })
+    rows::fold(&fields, df, 0u64, |h, cell| *h = hash::combine(*h, cell_hash(cell)))
+}
+
+/// One cell's element of `hash_record_extended(row, ROW_HASH_SEED)` (a NULL is 0).
+pub fn cell_hash(cell: Cell<'_>) -> u64 {
+    const S: u64 = ROW_HASH_SEED;
+    let element = match cell {
+        Cell::Text(v) => v.map(|v| hash::text(v, S)),
+        Cell::Integer(v) => v.map(|v| hash::int4(v, S)),
+        Cell::Bigint(v) => v.map(|v| hash::int8(v, S)),
+        Cell::Double(v) => v.map(|v| hash::float8(v, S)),
+        Cell::Numeric(v) => v.map(|v| hash::numeric(v, S)),
+        Cell::Boolean(v) => v.map(|v| hash::boolean(v, S)),
+        Cell::Timestamp(v) => v.map(|v| hash::timestamp(v, S)),
+        Cell::Date(v) => v.map(|v| hash::date(v, S)),
+        // Accepted rows hold values jsonb can store (the cast checked).
+        Cell::Json(v) => v.and_then(|v| json::parse(v).ok()).map(|j| hash::jsonb(&j, S)),
+    };
+    element.unwrap_or(0)
 }
 
 /// One comparison.
@@ -184,7 +204,11 @@ pub fn ledger_source(ds: &Dataset, client: &mut Client, schema: &str, checksum: 
     let rejected: BTreeMap<String, u64> =
         serde_json::from_str(rejected.as_deref().unwrap_or("{}")).map_err(|_| bad("rejected_by_reason"))?;
     let figures: serde_json::Value = serde_json::from_str(&figures).map_err(|_| bad("figures"))?;
-    let mut loaded = Figures::default();
+    if figures["columns"].as_str() != Some(Figures::columns_of(ds).as_str()) {
+        // Recorded under another contract: the file is read again.
+        return Ok(None);
+    }
+    let mut loaded = Figures { columns: Figures::columns_of(ds), ..Figures::default() };
     for entry in figures["days"].as_array().ok_or_else(|| bad("figures"))? {
         let day = entry[0].as_i64().unwrap_or(NO_DAY);
         let rows = entry[1].as_u64().ok_or_else(|| bad("figures"))?;
