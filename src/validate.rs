@@ -194,8 +194,11 @@ pub fn ledger_source(ds: &Dataset, client: &mut Client, schema: &str, checksum: 
         return Ok(None);
     }
     let sql = format!(
-        "SELECT id, records, rejected_by_reason::text, figures::text FROM {}.{LEDGER}
-         WHERE table_name = $1 AND checksum = $2 AND status = 'ok' AND figures IS NOT NULL ORDER BY id DESC LIMIT 1",
+        // Through to_jsonb: a ledger from before loads recorded figures has no such column
+        // (a load adds it), and simply has no figures.
+        "SELECT id, records, rejected_by_reason::text, (to_jsonb(l) -> 'figures')::text FROM {}.{LEDGER} l
+         WHERE table_name = $1 AND checksum = $2 AND status = 'ok' AND jsonb_typeof(to_jsonb(l) -> 'figures') = 'object'
+         ORDER BY id DESC LIMIT 1",
         ident(schema)
     );
     let Some(row) = client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)? else { return Ok(None) };

@@ -34,13 +34,65 @@ pub fn frame(df: &DataFrame, limit: usize) -> (String, Option<String>) {
 pub fn value_text(v: &AnyValue) -> String {
     match v {
         AnyValue::Null => "NULL".to_string(),
-        AnyValue::String(s) => s.to_string(),
-        AnyValue::StringOwned(s) => s.to_string(),
-        // Every digit that round-trips, not Polars' six-decimal display.
-        AnyValue::Float64(f) => f.to_string(),
-        AnyValue::Float32(f) => f.to_string(),
+        AnyValue::String(s) => object_list(s).unwrap_or_else(|| s.to_string()),
+        AnyValue::StringOwned(s) => object_list(s).unwrap_or_else(|| s.to_string()),
+        AnyValue::Float64(f) => readable_float(*f),
+        AnyValue::Float32(f) => readable_float(*f as f64),
+        AnyValue::Int64(i) => grouped(*i as i128),
+        AnyValue::Int32(i) => grouped(*i as i128),
+        AnyValue::UInt64(i) => grouped(*i as i128),
+        AnyValue::UInt32(i) => grouped(*i as i128),
         other => other.to_string(),
     }
+}
+
+/// A double with the digits that mean something: its shortest round-trip form, unless that
+/// shows float noise (`34.190000000000005`, the sum of doubles), then rounded to 12
+/// significant digits (`34.19`). Not Polars' six-decimal display either.
+pub fn readable_float(x: f64) -> String {
+    let shortest = format!("{x}");
+    let significant = shortest.chars().filter(|c| c.is_ascii_digit()).collect::<String>().trim_start_matches('0').len();
+    if !x.is_finite() || significant <= 15 {
+        return shortest;
+    }
+    let rounded: f64 = format!("{x:.11e}").parse().unwrap_or(x);
+    format!("{rounded}")
+}
+
+/// An integer with thousands separators from five digits on (`12,345`; a year stays `2019`).
+fn grouped(v: i128) -> String {
+    let digits = v.unsigned_abs().to_string();
+    if digits.len() < 5 {
+        return v.to_string();
+    }
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if v < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A JSON object (a `jsonb` column read as text, like the ledger's `rejected_by_reason`) as
+/// `key: value` pairs, one a line; anything else as it is.
+fn object_list(s: &str) -> Option<String> {
+    if !s.starts_with('{') {
+        return None;
+    }
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(s).ok()?;
+    let pairs: Vec<String> = map
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(t) => format!("{k}: {t}"),
+            other => format!("{k}: {other}"),
+        })
+        .collect();
+    Some(if pairs.is_empty() { "(none)".to_string() } else { pairs.join("\n") })
 }
 
 /// SQL-ish names for Polars types.
@@ -103,4 +155,24 @@ pub fn dataset(ds: &crate::dataset::Dataset) -> String {
         ]);
     }
     format!("{title}\n{t}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_people_can_read() {
+        assert_eq!(readable_float(34.190000000000005), "34.19");
+        assert_eq!(readable_float(-3.0100000000000002), "-3.01");
+        assert_eq!(readable_float(0.1 + 0.2), "0.3");
+        assert_eq!(readable_float(0.0305), "0.0305");
+        assert_eq!(readable_float(1.0 / 3.0), "0.333333333333");
+        assert_eq!(readable_float(1e300), format!("{}", 1e300));
+        assert_eq!(grouped(2019), "2019");
+        assert_eq!(grouped(19683), "19,683");
+        assert_eq!(grouped(-1_234_567), "-1,234,567");
+        assert_eq!(object_list(r#"{"duplicate": 62, "malformed": 65}"#).as_deref(), Some("duplicate: 62\nmalformed: 65"));
+        assert_eq!(object_list("{not json"), None);
+    }
 }

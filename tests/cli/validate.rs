@@ -251,3 +251,13 @@ fn validate_trusts_the_figures_a_load_recorded_and_rereads_on_request() {
         assert!(out.contains("contents differ on "), "{args:?}: {out}");
     }
 }
+
+#[test]
+fn a_ledger_from_before_figures_is_read_again() {
+    let env = loaded("v_old_ledger");
+    // A ledger as an earlier tier left it: no figures column.
+    sql(&env, "ALTER TABLE {s}.tier_loads DROP COLUMN figures");
+    let (code, out, err) = run(env.tier(&["validate"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("figures as load"), "{err}");
+}
