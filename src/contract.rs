@@ -212,7 +212,7 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
         let mut rules = Rules::default();
         for (bound, slot) in [(&c.min, &mut rules.min), (&c.max, &mut rules.max)] {
             let Some(b) = bound else { continue };
-            if !kind.is_ordered_number() {
+            if !kind.is_numeric() {
                 errors.fail(b.span(), format!("min / max apply to number columns, not {}", kind.name()));
                 continue;
             }
@@ -376,8 +376,6 @@ mod tests {
         parse(text, "d.toml").err().map(|e| e.to_string()).unwrap_or_else(|| "no error".into())
     }
 
-    const HEAD: &str = "name = \"rides\"\n";
-
     #[test]
     fn a_contract_reads_into_a_dataset() {
         let ds = parse(
@@ -424,7 +422,6 @@ mod tests {
             let got = error(text);
             assert!(got.starts_with(want), "{text:?}\n  got:  {got}\n  want: {want}");
         }
-        let _ = HEAD;
     }
 
     #[test]

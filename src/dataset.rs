@@ -76,11 +76,6 @@ impl Kind {
     pub fn is_numeric(self) -> bool {
         matches!(self, Kind::Integer | Kind::Bigint | Kind::Double | Kind::Numeric)
     }
-
-    /// Whether `min` / `max` apply.
-    pub fn is_ordered_number(self) -> bool {
-        self.is_numeric()
-    }
 }
 
 /// Where a column's value sits in a record.

@@ -369,7 +369,7 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
                     fails.push((row as u32, Fail::BadJson));
                 }
             }
-            // Values that fail are nulled: the row is rejected, and nothing else reads them.
+            // Kept as sent: jsonb reads the same text (a row that fails is rejected whole).
             text.clone().with_name(name).into_column()
         }
     };

@@ -6,7 +6,6 @@ use anyhow::Result;
 
 use crate::cli::{DatasetsAction, DatasetsArgs};
 use crate::contract;
-use crate::dataset::Dataset;
 use crate::error::Failure;
 
 pub fn run(args: &DatasetsArgs, dir: &Path, explicit: bool) -> Result<()> {
@@ -40,9 +39,4 @@ pub fn run(args: &DatasetsArgs, dir: &Path, explicit: bool) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// One line per dataset for messages: name, input and columns.
-pub fn describe(ds: &Dataset) -> String {
-    format!("{} ({}, {} columns)", ds.name, ds.file, ds.fields.len())
 }

@@ -116,6 +116,8 @@ pub fn parse_flat<'a>(
                 return None;
             }
             i = ws(i + 1);
+            let field = hints.lookup(ds, position, key);
+            position += 1;
             let (cell, end) = match *b.get(i)? {
                 b'"' => {
                     let close = i + 1 + memchr::memchr2(b'"', b'\\', &b[i + 1..])?;
@@ -123,7 +125,7 @@ pub fn parse_flat<'a>(
                         return None;
                     }
                     // A `json` column keeps the value as JSON: the string with its quotes.
-                    let body = match hints.lookup(ds, position, key) {
+                    let body = match field {
                         Some(f) if ds.fields[f].kind == Kind::Json => text.get(i..close + 1)?,
                         _ => plain_str(text, i + 1, close)?,
                     };
@@ -137,7 +139,6 @@ pub fn parse_flat<'a>(
                         "null" => Cell::Null,
                         "true" | "false" => Cell::Text(Cow::Borrowed(token)),
                         "NaN" | "-NaN" | "Infinity" | "-Infinity" => {
-                            let field = hints.lookup(ds, position, key);
                             if let Some(f) = field.filter(|&f| !ds.fields[f].kind.is_numeric()) {
                                 cells.clear();
                                 return Some(Err((MALFORMED, bare_token_detail(&ds.fields[f].name, token))));
@@ -150,8 +151,6 @@ pub fn parse_flat<'a>(
                     (cell, end)
                 }
             };
-            let field = hints.lookup(ds, position, key);
-            position += 1;
             match field {
                 Some(f) if !hints.see(f) => {
                     duplicate.get_or_insert(key);

@@ -30,7 +30,7 @@ fn write_cdp_log(dir: &Path, files: usize, per_file: usize) -> Planted {
         let path = dir.join(format!("part-{f:03}.ndjson.gz"));
         let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
         let mut last_line = String::new();
-        for i in 0..per_file {
+        for _ in 0..per_file {
             n += 1;
             let event = events[(n % 4) as usize];
             let cents = 100 + (n % 900) as i64;
@@ -106,7 +106,6 @@ fn write_cdp_log(dir: &Path, files: usize, per_file: usize) -> Planted {
                     last_line = line;
                 }
             }
-            let _ = i;
         }
         gz.finish().unwrap();
     }
