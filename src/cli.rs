@@ -14,6 +14,8 @@ pub enum ModeArg {
     Replace,
     /// Add rows; a file already in the ledger is refused unless --force.
     Append,
+    /// Upsert on the contract's `unique` key: new keys inserted, changed rows updated.
+    Merge,
 }
 
 impl From<ModeArg> for Mode {
@@ -21,6 +23,7 @@ impl From<ModeArg> for Mode {
         match m {
             ModeArg::Replace => Mode::Replace,
             ModeArg::Append => Mode::Append,
+            ModeArg::Merge => Mode::Merge,
         }
     }
 }
@@ -94,7 +97,8 @@ pub struct LoadArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     /// replace: swap in a new table atomically; append: add rows, refusing a file already
-    /// loaded. Default: replace, or append with --from.
+    /// loaded; merge: upsert on the contract's `unique` key (later rows win, nothing is
+    /// deleted). Default: the contract's `mode`, else replace, or append with --from.
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
     /// Load these into TABLE instead of DATA_DIR/TABLE.json: files, directories (their
@@ -109,7 +113,7 @@ pub struct LoadArgs {
     /// Files loaded at the same time with --from.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
-    /// In append mode, load a file even if the ledger says it was loaded before.
+    /// In append or merge mode, load a file even if the ledger says it was loaded before.
     #[arg(long)]
     pub force: bool,
     /// Accept an input with no records (replace then empties the table).

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::dataset::{Dataset, Field, Key, Kind, Rules};
+use crate::dataset::{Dataset, Field, Key, Kind, Mode, OnNewKey, Rules};
 use crate::error::Failure;
 use crate::transform::{number, timestamp};
 
@@ -133,6 +133,8 @@ struct RawContract {
     key_prefix: Option<Spanned<String>>,
     day: Option<Spanned<String>>,
     unique: Option<Spanned<Vec<Spanned<String>>>>,
+    mode: Option<Spanned<String>>,
+    on_new_key: Option<Spanned<String>>,
     #[serde(rename = "column", default)]
     columns: Vec<Spanned<RawColumn>>,
 }
@@ -312,12 +314,33 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
             }
         }
     }
+    let mode = raw.mode.and_then(|m| {
+        let mode = Mode::from_name(m.get_ref());
+        match mode {
+            None => errors.fail(m.span(), format!("mode {:?}: one of replace, append, merge", m.get_ref())),
+            Some(Mode::Merge) if unique.is_empty() => {
+                errors.fail(m.span(), "mode \"merge\" needs `unique`: the columns that identify a row".into())
+            }
+            Some(_) => {}
+        }
+        mode
+    });
+    let on_new_key = match raw.on_new_key {
+        None => OnNewKey::Ignore,
+        Some(o) => OnNewKey::from_name(o.get_ref()).unwrap_or_else(|| {
+            errors.fail(o.span(), format!("on_new_key {:?}: one of ignore, evolve, reject", o.get_ref()));
+            OnNewKey::Ignore
+        }),
+    };
     let prefix = raw.key_prefix.map(Spanned::into_inner).unwrap_or_default();
     let file_default = raw.file.map(Spanned::into_inner).unwrap_or_else(|| format!("{name}.json"));
     if !errors.list.is_empty() {
         return Err(errors.list);
     }
-    Ok(Dataset::new(name, file_default, prefix, fields, day, unique, file.to_string()))
+    let mut ds = Dataset::new(name, file_default, prefix, fields, day, unique, file.to_string());
+    ds.mode = mode;
+    ds.on_new_key = on_new_key;
+    Ok(ds)
 }
 
 /// The mistakes found so far in one contract.

@@ -130,6 +130,66 @@ pub struct Field {
     pub timezone: Option<String>,
 }
 
+/// How a load writes its rows into the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Replace the table (and its rejects) atomically.
+    Replace,
+    /// Add to the table; a file already in the ledger is refused unless --force.
+    Append,
+    /// Upsert on the dataset's `unique` key: new keys inserted, changed rows updated.
+    Merge,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Replace, Mode::Append, Mode::Merge];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Replace => "replace",
+            Mode::Append => "append",
+            Mode::Merge => "merge",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// Whether the load adds to the rows already there (and is recorded by file checksum).
+    pub fn keeps_rows(self) -> bool {
+        self != Mode::Replace
+    }
+}
+
+/// What a load does with a top-level key the contract does not declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnNewKey {
+    /// Leave it out of the table, counted as a warning.
+    #[default]
+    Ignore,
+    /// Add a column for it (type inferred from this load's values), in the load's transaction.
+    Evolve,
+    /// Reject the record (`unknown_key`).
+    Reject,
+}
+
+impl OnNewKey {
+    pub const ALL: [OnNewKey; 3] = [OnNewKey::Ignore, OnNewKey::Evolve, OnNewKey::Reject];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnNewKey::Ignore => "ignore",
+            OnNewKey::Evolve => "evolve",
+            OnNewKey::Reject => "reject",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<OnNewKey> {
+        OnNewKey::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
 #[derive(Debug)]
 pub struct Dataset {
     /// Table name.
@@ -145,6 +205,9 @@ pub struct Dataset {
     pub unique: Vec<String>,
     /// The contract file it was read from.
     pub source: String,
+    /// The load mode when the command line names none (`mode = ...` in the contract).
+    pub mode: Option<Mode>,
+    pub on_new_key: OnNewKey,
     /// Every spelling of every top-level key -> field index.
     keys: HashMap<String, usize, ahash::RandomState>,
     /// Top-level keys that lead into nested objects -> the fields whose pointer starts there.
@@ -191,7 +254,13 @@ impl Dataset {
                 }
             }
         }
-        Dataset { name, file, prefix, fields, day_field, unique, source, keys, heads }
+        // A key column cannot be empty: a row without its key matches nothing (and a NULL
+        // never conflicts in a unique index, so a merge would insert it again every time).
+        let mut fields = fields;
+        for f in fields.iter_mut().filter(|f| unique.contains(&f.name)) {
+            f.required = true;
+        }
+        Dataset { name, file, prefix, fields, day_field, unique, source, mode: None, on_new_key: OnNewKey::Ignore, keys, heads }
     }
 
     pub fn rejects_table(&self) -> String {

@@ -12,6 +12,12 @@
 //! Memory is then the filter plus the held rows, which are the file's duplicates and a
 //! sliver of chance matches; an exact hash set (the first design) cost 24 bytes a row
 //! and was the only part of a load that grew with the file.
+//!
+//! For a merge (`Dedupe::superseding`) the later of two rows with the same key wins: a
+//! repeat with the same contents is the `duplicate`, one with other contents makes the
+//! row before it `superseded`. That earlier row may already be on its way to the server,
+//! so `finish` returns it as a `Retraction` (line, day, row hash) for the load to take back;
+//! the temporary file then also keeps each row's content digest and day (48 bytes a row).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -21,7 +27,7 @@ use fastbloom::BloomFilter;
 use polars::prelude::*;
 
 use crate::dataset::{Dataset, Field};
-use crate::quality::{COL_REASON, DUPLICATE};
+use crate::quality::{COL_REASON, DUPLICATE, SUPERSEDED};
 use crate::rows::{self, Cell};
 use crate::transform::parse::{COL_DETAIL, COL_LINE, COL_ROW};
 
@@ -29,8 +35,10 @@ use crate::transform::parse::{COL_DETAIL, COL_LINE, COL_ROW};
 const FALSE_POSITIVES: f64 = 0.001;
 /// The first filter's size when the file's row count cannot be estimated (a .gz file).
 const DEFAULT_ROWS: usize = 1 << 20;
-/// One record of the temporary file: digest (16 bytes) and line (8).
+/// One record of the temporary file: digest (16 bytes) and line (8); when superseding, also
+/// the content digest (16) and the day (8).
 const RECORD: usize = 24;
+const RECORD_SUPERSEDING: usize = 48;
 
 /// The duplicate check's state for one file.
 #[derive(Default)]
@@ -43,6 +51,10 @@ pub struct Dedupe {
     held: Vec<DataFrame>,
     held_raw: Vec<Vec<u8>>,
     held_digests: Vec<u128>,
+    /// Merge: the later row with a key wins (see the module's notes).
+    superseding: bool,
+    /// Superseding: each held row's content digest.
+    held_contents: Vec<u128>,
 }
 
 struct Filter {
@@ -74,9 +86,36 @@ impl Filter {
 pub struct Resolved {
     pub checked: DataFrame,
     pub raw: Vec<Vec<u8>>,
+    /// Superseding: rows let through earlier that a later row with their key replaced.
+    pub retracted: Vec<Retraction>,
+}
+
+/// A row already let through that turned out to be superseded: the load takes it back (by
+/// line) and keeps it as a reject; validate's figures subtract it (by day and row hash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retraction {
+    pub line: u64,
+    /// The line of the row that replaced it.
+    pub by_line: u64,
+    pub day: i64,
+    pub row_hash: u64,
+}
+
+/// A row that holds a key at the end of the file.
+#[derive(Clone, Copy)]
+enum Winner {
+    /// Let through: its line, content digest and day.
+    Passed { line: u64, content: u128, day: i64 },
+    /// A held row, by index.
+    Held(usize),
 }
 
 impl Dedupe {
+    /// The duplicate check of a merge, by the dataset's key: the later row wins.
+    pub fn superseding() -> Dedupe {
+        Dedupe { superseding: true, ..Dedupe::default() }
+    }
+
     /// Sizes the filter for about `rows` rows; call before the first `mark` (later, it does
     /// nothing: the filters grow on their own).
     pub fn expect(&mut self, rows: usize) {
@@ -109,12 +148,23 @@ impl Dedupe {
     /// has not seen, and the rejected ones. Accepted rows it may have seen are held back
     /// (with their raw records, `raw(row)`) until `finish`.
     pub fn mark(&mut self, ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> Result<DataFrame, DedupeError> {
-        let digests = row_digests(ds, &checked)?;
-        // The server's row hash of each row, for validate's figures: the digest's high lane
-        // when the digest covers the whole row, else computed on its own.
-        let row_hashes: Vec<u64> = match ds.unique.is_empty() {
-            true => digests.iter().map(|d| (d >> 64) as u64).collect(),
-            false => crate::validate::row_hashes(ds, &checked)?,
+        let keyed = !ds.unique.is_empty();
+        let digests = row_digests(ds, &checked, !keyed)?;
+        // Superseding compares the contents of rows with the same key.
+        let contents = match self.superseding && keyed {
+            true => Some(row_digests(ds, &checked, true)?),
+            false => None,
+        };
+        let days = match &contents {
+            Some(_) => crate::validate::days_of(ds, &checked)?,
+            None => Vec::new(),
+        };
+        // The server's row hash of each row, for validate's figures: the high lane of a
+        // digest that covers the whole row, else computed on its own.
+        let row_hashes: Vec<u64> = match (&contents, keyed) {
+            (Some(c), _) => c.iter().map(|d| (d >> 64) as u64).collect(),
+            (None, false) => digests.iter().map(|d| (d >> 64) as u64).collect(),
+            (None, true) => crate::validate::row_hashes(ds, &checked)?,
         };
         let mut checked = checked;
         checked.with_column(Column::new(crate::validate::COL_ROW_HASH.into(), row_hashes))?;
@@ -136,14 +186,25 @@ impl Dedupe {
                 keep.push(false);
                 held = true;
                 self.held_digests.push(digest);
+                if let Some(c) = &contents {
+                    self.held_contents.push(c[i]);
+                }
                 self.held_raw.push(raw(rows.get(i).expect("row numbers are never null") as usize));
                 continue;
             }
             let seen = self.seen.as_mut().expect("opened above");
-            let mut record = [0u8; RECORD];
+            let mut record = [0u8; RECORD_SUPERSEDING];
             record[..16].copy_from_slice(&digest.to_le_bytes());
-            record[16..].copy_from_slice(&lines.get(i).unwrap_or_default().to_le_bytes());
-            seen.write_all(&record).map_err(DedupeError::TempFile)?;
+            record[16..24].copy_from_slice(&lines.get(i).unwrap_or_default().to_le_bytes());
+            let len = match &contents {
+                Some(c) => {
+                    record[24..40].copy_from_slice(&c[i].to_le_bytes());
+                    record[40..].copy_from_slice(&days[i].to_le_bytes());
+                    RECORD_SUPERSEDING
+                }
+                None => RECORD,
+            };
+            seen.write_all(&record[..len]).map_err(DedupeError::TempFile)?;
             keep.push(true);
         }
         if !held {
@@ -156,6 +217,8 @@ impl Dedupe {
 
     /// Decides the held rows: a held row is a duplicate when a row let through had its
     /// digest, or an earlier held row did; otherwise it was a chance match and is accepted.
+    /// Superseding, a held row with other contents than the row holding its key wins, and
+    /// that row is `superseded` (or, if let through, retracted).
     pub fn finish(mut self) -> Result<Option<Resolved>, DedupeError> {
         if self.held.is_empty() {
             return Ok(None);
@@ -165,53 +228,91 @@ impl Dedupe {
         for (i, d) in self.held_digests.iter().enumerate() {
             first_held.entry(*d).or_insert(i);
         }
-        // The line of the row let through with each held digest, if any (at most one: a
-        // row let through had a digest the filter had not seen, so it was the first).
-        let mut seen_line: HashMap<u128, u64, ahash::RandomState> = HashMap::default();
+        // The row let through with each held digest, if any (at most one: a row let
+        // through had a digest the filter had not seen, so it was the first).
+        let mut passed: HashMap<u128, Winner, ahash::RandomState> = HashMap::default();
         let file = self.seen.take().expect("opened by mark").into_inner().map_err(|e| DedupeError::TempFile(e.into_error()))?;
         let mut file = file;
         file.seek(SeekFrom::Start(0)).map_err(DedupeError::TempFile)?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut record = [0u8; RECORD];
+        let len = if self.superseding && !self.held_contents.is_empty() { RECORD_SUPERSEDING } else { RECORD };
+        let mut record = [0u8; RECORD_SUPERSEDING];
+        let le64 = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
         loop {
-            match reader.read_exact(&mut record) {
+            match reader.read_exact(&mut record[..len]) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
                 Err(e) => return Err(DedupeError::TempFile(e)),
             }
             let digest = u128::from_le_bytes(record[..16].try_into().expect("16 bytes"));
             if first_held.contains_key(&digest) {
-                seen_line.insert(digest, u64::from_le_bytes(record[16..].try_into().expect("8 bytes")));
+                let (content, day) = match len {
+                    RECORD_SUPERSEDING => (u128::from_le_bytes(record[24..40].try_into().expect("16 bytes")), le64(&record[40..48]) as i64),
+                    _ => (0, 0),
+                };
+                passed.insert(digest, Winner::Passed { line: le64(&record[16..24]), content, day });
             }
         }
 
         let mut checked = concat_frames(std::mem::take(&mut self.held))?;
         let lines = checked.column(COL_LINE)?.u64()?.clone();
         let n = checked.height();
-        let mut reason = StringChunkedBuilder::new(COL_REASON.into(), n);
-        let mut detail = StringChunkedBuilder::new(COL_DETAIL.into(), n);
-        for (i, d) in self.held_digests.iter().enumerate() {
-            let earlier = match seen_line.get(d) {
-                Some(line) => Some(*line),
-                None if first_held[d] != i => lines.get(first_held[d]),
-                None => None,
-            };
-            match earlier {
-                Some(line) => {
-                    reason.append_value(DUPLICATE);
-                    detail.append_value(format!("same as line {line}"));
+        let mut reasons: Vec<Option<&'static str>> = vec![None; n];
+        let mut details: Vec<Option<String>> = vec![None; n];
+        let mut retracted = Vec::new();
+        if self.superseding && !self.held_contents.is_empty() {
+            // Per key, the row that holds it so far.
+            let mut winner: HashMap<u128, Winner, ahash::RandomState> = passed;
+            for (i, d) in self.held_digests.iter().enumerate() {
+                let line = lines.get(i).unwrap_or_default();
+                let Some(current) = winner.get(d).copied() else {
+                    winner.insert(*d, Winner::Held(i));
+                    continue;
+                };
+                let (held_line, held_content) = match current {
+                    Winner::Passed { line, content, .. } => (line, content),
+                    Winner::Held(j) => (lines.get(j).unwrap_or_default(), self.held_contents[j]),
+                };
+                if held_content == self.held_contents[i] {
+                    reasons[i] = Some(DUPLICATE);
+                    details[i] = Some(format!("same as line {held_line}"));
+                    continue;
                 }
-                None => {
-                    reason.append_null();
-                    detail.append_null();
+                match current {
+                    Winner::Passed { line: earlier, day, content } => {
+                        // The content digest's high lane is the server's row hash.
+                        retracted.push(Retraction { line: earlier, by_line: line, day, row_hash: (content >> 64) as u64 });
+                    }
+                    Winner::Held(j) => {
+                        reasons[j] = Some(SUPERSEDED);
+                        details[j] = Some(superseded_by(line));
+                    }
+                }
+                winner.insert(*d, Winner::Held(i));
+            }
+        } else {
+            for (i, d) in self.held_digests.iter().enumerate() {
+                let earlier = match passed.get(d) {
+                    Some(Winner::Passed { line, .. }) => Some(*line),
+                    _ if first_held[d] != i => lines.get(first_held[d]),
+                    _ => None,
+                };
+                if let Some(line) = earlier {
+                    reasons[i] = Some(DUPLICATE);
+                    details[i] = Some(format!("same as line {line}"));
                 }
             }
         }
-        checked.with_column(reason.finish().into_column())?;
-        checked.with_column(detail.finish().into_column())?;
+        checked.with_column(StringChunked::from_iter_options(COL_REASON.into(), reasons.into_iter()).into_column())?;
+        checked.with_column(StringChunked::from_iter_options(COL_DETAIL.into(), details.iter().map(|d| d.as_deref())).into_column())?;
         checked.with_column(Column::new(COL_ROW.into(), (0..n as u32).collect::<Vec<u32>>()))?;
-        Ok(Some(Resolved { checked, raw: self.held_raw }))
+        Ok(Some(Resolved { checked, raw: self.held_raw, retracted }))
     }
+}
+
+/// The detail of a `superseded` reject.
+pub fn superseded_by(line: u64) -> String {
+    format!("line {line} has the same key with other values and is kept")
 }
 
 /// A copy of `df` whose strings are its own: a filtered string column still points into
@@ -247,12 +348,12 @@ pub enum DedupeError {
     TempFile(#[source] std::io::Error),
 }
 
-/// A 128-bit digest of each row's identity: its `unique` columns, or every declared column
-/// when the contract names none. Two 64-bit lanes fed every cell, mixed so that column order
+/// A 128-bit digest of each row's identity: its `unique` columns, or (`whole_row`) every
+/// declared column. Two 64-bit lanes fed every cell, mixed so that column order
 /// matters. Over the whole row the high lane is the server's own row hash
 /// (`hash_record_extended`, which validate's figures sum), so one pass over the cells serves
 /// both; over a key, both lanes are ahash under their own keys.
-pub fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
+pub fn row_digests(ds: &Dataset, df: &DataFrame, whole_row: bool) -> PolarsResult<Vec<u128>> {
     let keys = [
         ahash::RandomState::with_seeds(0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344),
         ahash::RandomState::with_seeds(0xa409_3822, 0x299f_31d0, 0x082e_fa98, 0xec4e_6c89),
@@ -266,7 +367,6 @@ pub fn row_digests(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<u128>> {
             Cell::Boolean(v) => key.hash_one(v),
         }
     }
-    let whole_row = ds.unique.is_empty();
     let fields: Vec<&Field> = match whole_row {
         true => ds.fields.iter().collect(),
         false => ds.unique.iter().filter_map(|name| ds.field(name)).collect(),
@@ -297,27 +397,72 @@ mod tests {
     /// Runs frames of rows through the check; returns every row's reason in input order
     /// (held rows' reasons come from `finish`, matched back by line) and each detail.
     fn run(dd: Dedupe, frames: &[Vec<Row>]) -> (Vec<Option<String>>, Vec<Option<String>>, usize) {
+        let (reasons, details, held, _) = run_on(crate::contract::example("weather"), dd, frames);
+        (reasons, details, held)
+    }
+
+    /// Every row's reason and detail in input order, the rows held, the rows taken back.
+    type Outcome = (Vec<Option<String>>, Vec<Option<String>>, usize, Vec<Retraction>);
+
+    fn run_on(ds: &'static Dataset, dd: Dedupe, frames: &[Vec<Row>]) -> Outcome {
         let mut dd = dd;
+        let mut retracted = Vec::new();
         let mut by_line = std::collections::BTreeMap::new();
         let mut line = 0u64;
         let mut held = 0;
         for rows in frames {
             let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
-            let mut df = check(crate::contract::example("weather"), frame(crate::contract::example("weather"), &refs)).unwrap();
+            let mut df = check(ds, frame(ds, &refs)).unwrap();
             let lines: Vec<u64> = (line + 1..=line + rows.len() as u64).collect();
             line += rows.len() as u64;
             df.with_column(Column::new(COL_LINE.into(), lines)).unwrap();
-            let out = dd.mark(crate::contract::example("weather"), df, |row| format!("raw {row}").into_bytes()).unwrap();
+            let out = dd.mark(ds, df, |row| format!("raw {row}").into_bytes()).unwrap();
             collect(&out, &mut by_line);
         }
         if let Some(r) = dd.finish().unwrap() {
             held = r.checked.height();
             assert_eq!(r.raw.len(), held);
             collect(&r.checked, &mut by_line);
+            retracted = r.retracted;
         }
         assert_eq!(by_line.len() as u64, line, "every row is decided exactly once");
         let (reasons, details) = by_line.into_values().unzip();
-        (reasons, details, held)
+        (reasons, details, held, retracted)
+    }
+
+    #[test]
+    fn superseding_keeps_the_last_row_of_a_key_and_takes_back_the_rows_before() {
+        let w = crate::contract::example("weather");
+        let keyed: &'static Dataset = Box::leak(Box::new(Dataset::new(
+            w.name.clone(),
+            w.file.clone(),
+            w.prefix.clone(),
+            w.fields.clone(),
+            w.day_field.clone(),
+            vec!["city".into(), "date_time".into()],
+            w.source.clone(),
+        )));
+        // Every row has the same key (city and time); lines 1..=5.
+        let frames = vec![vec![humid("0.1"), humid("0.1"), humid("0.2")], vec![humid("0.20"), humid("0.3")]];
+        let (reasons, details, _, retracted) = run_on(keyed, Dedupe::superseding(), &frames);
+        let (dup, sup) = (Some(DUPLICATE.to_string()), Some(SUPERSEDED.to_string()));
+        // Line 1 went through before line 3 replaced it: it comes back as a retraction.
+        assert_eq!(reasons, vec![None, dup.clone(), sup, dup.clone(), None]);
+        assert_eq!(details[1].as_deref(), Some("same as line 1"));
+        assert_eq!(details[2].as_deref(), Some(superseded_by(5).as_str()));
+        assert_eq!(details[3].as_deref(), Some("same as line 3"));
+        assert_eq!(retracted.len(), 1);
+        assert_eq!((retracted[0].line, retracted[0].by_line), (1, 3));
+        // Its day and row hash are the ones validate's figures added for it.
+        let one = check(keyed, frame(keyed, &[humid("0.1").as_slice()])).unwrap();
+        let mut figures = crate::validate::Figures::default();
+        figures.add(keyed, &one).unwrap();
+        figures.remove(&retracted);
+        assert!(figures.days.is_empty(), "{figures:?}");
+        // Without superseding, the first row of a key stays and the others are duplicates.
+        let (reasons, _, _, retracted) = run_on(keyed, Dedupe::default(), &frames);
+        assert_eq!(reasons, vec![None, dup.clone(), dup.clone(), dup.clone(), dup]);
+        assert!(retracted.is_empty());
     }
 
     fn collect(df: &DataFrame, into: &mut std::collections::BTreeMap<u64, (Option<String>, Option<String>)>) {

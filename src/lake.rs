@@ -36,6 +36,16 @@ pub struct LakeWriter {
 impl LakeWriter {
     /// Starts writing one load. `tag` makes the file names of this load unique.
     pub fn new(root: &Path, ds: &'static Dataset, mode: Mode, tag: &str) -> Result<Self> {
+        if mode == Mode::Merge {
+            // Parquet files are written once: a merge's updates would need the files holding
+            // the old rows rewritten, or readers that pick the latest row per key.
+            return Err(crate::error::Failure::Input(format!(
+                "{}: --lake with --mode merge is not supported (the lake's files are append-only); \
+                 load the lake with --mode append or replace",
+                ds.name
+            ))
+            .into());
+        }
         let staging = root.join(STAGING).join(format!("{}-{tag}", ds.name));
         if staging.exists() {
             std::fs::remove_dir_all(&staging).ok();
@@ -113,7 +123,7 @@ impl LakeWriter {
                 std::fs::rename(&self.staging, &table_dir).with_context(|| format!("lake: cannot publish {}", table_dir.display()))?;
                 std::fs::remove_dir_all(&old).ok();
             }
-            Mode::Append => {
+            Mode::Append | Mode::Merge => {
                 for entry in std::fs::read_dir(&self.staging)? {
                     let day_dir = entry?.path();
                     if day_dir.is_file() {

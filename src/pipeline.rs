@@ -20,7 +20,7 @@ use anyhow::{anyhow, Context, Result};
 use polars::prelude::*;
 
 use crate::dataset::Dataset;
-use crate::dedupe::Dedupe;
+use crate::dedupe::{Dedupe, Retraction};
 use crate::error::Failure;
 use crate::lake::LakeWriter;
 use crate::pg::copy::Reject;
@@ -60,6 +60,8 @@ pub struct Checked {
     pub rejects: Vec<Reject>,
     pub nan_as_null: u64,
     pub extra_keys: u64,
+    /// Merge: rows delivered before that a later row with their key superseded.
+    pub retracted: Vec<Retraction>,
 }
 
 /// Where one file's time went, per stage (logged with -v; see the README's profile).
@@ -125,7 +127,9 @@ fn finish_chunk(ds: &'static Dataset, ruled: Ruled, dedupe: &mut Dedupe, t: &mut
 fn check_held(dedupe: Dedupe) -> Result<Option<Checked>> {
     let Some(held) = dedupe.finish()? else { return Ok(None) };
     let raw = &held.raw;
-    Ok(Some(split(held.checked, |row| raw[row].clone())?))
+    let mut checked = split(held.checked, |row| raw[row].clone())?;
+    checked.retracted = held.retracted;
+    Ok(Some(checked))
 }
 
 /// Splits a checked frame into accepted rows and rejects (with their raw records).
@@ -148,12 +152,19 @@ fn split(checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> PolarsResult<Che
             raw: raw(rows.get(i).expect("row numbers are never null") as usize),
         });
     }
-    Ok(Checked { accepted, rejects, nan_as_null, extra_keys: 0 })
+    Ok(Checked { accepted, rejects, nan_as_null, extra_keys: 0, retracted: Vec::new() })
 }
 
 /// Reads and checks a whole file, handing each chunk's result to `sink` in order (it
 /// returns false to stop early). Returns the counts; the checksum covers every byte read.
-pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mut sink: impl FnMut(Checked) -> bool) -> Result<LoadStats> {
+/// `superseding`: a merge's duplicate check (the later row with a key wins).
+pub fn check_file(
+    ds: &'static Dataset,
+    path: &Path,
+    superseding: bool,
+    progress: &dyn Progress,
+    mut sink: impl FnMut(Checked) -> bool,
+) -> Result<LoadStats> {
     let started = Instant::now();
     let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let display = path.display().to_string();
@@ -201,7 +212,7 @@ pub fn check_file(ds: &'static Dataset, path: &Path, progress: &dyn Progress, mu
     })?;
 
     let mut stats = LoadStats { table: ds.name.clone(), file: display.clone(), file_size, ..Default::default() };
-    let mut dedupe = Dedupe::default();
+    let mut dedupe = if superseding { Dedupe::superseding() } else { Dedupe::default() };
     let mut failure: Option<anyhow::Error> = None;
     let mut stopped = false;
     let mut times = StageTimes::default();
@@ -267,6 +278,10 @@ fn deliver(stats: &mut LoadStats, checked: Checked, sink: &mut impl FnMut(Checke
     for r in &checked.rejects {
         *stats.rejected.entry(r.reason.clone()).or_default() += 1;
     }
+    if !checked.retracted.is_empty() {
+        stats.loaded -= checked.retracted.len() as u64;
+        *stats.rejected.entry(crate::quality::SUPERSEDED.to_string()).or_default() += checked.retracted.len() as u64;
+    }
     let sent = Instant::now();
     let more = sink(checked);
     times.wait_write += sent.elapsed();
@@ -286,18 +301,26 @@ pub fn load_file(
     if std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
         return Err(Failure::Input(format!("{display}: is a directory, not an export file")).into());
     }
+    if opts.mode == Mode::Merge && ds.unique.is_empty() {
+        return Err(Failure::Input(format!(
+            "{}: --mode merge needs the columns that identify a row: add `unique = [...]` to {}",
+            ds.name, ds.source
+        ))
+        .into());
+    }
     // Appends are recorded (and refused) by the file's own checksum, computed first so a
     // file already loaded is refused before the work (the reader hashes the same bytes,
     // as stored: compressed for a .gz file).
-    let file_checksum = match opts.mode {
-        Mode::Append => Some(checksum_file(path)?),
-        Mode::Replace => None,
+    let file_checksum = match opts.mode.keeps_rows() {
+        true => Some(checksum_file(path)?),
+        false => None,
     };
-    let append_checksum = file_checksum.as_deref().filter(|_| opts.mode == Mode::Append && !opts.force);
+    let append_checksum = file_checksum.as_deref().filter(|_| !opts.force);
     // Writer thread: opens the transaction up front, so a lock wait or a refusal happens first.
     let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum, opts.force)?;
     let load_id = load.load_id;
     let (to_writer, from_main): (SyncSender<Checked>, Receiver<Checked>) = sync_channel(2);
+    let reread_path = path.to_path_buf();
     // The writer also reduces the rows it sends to the figures `validate` compares (rows and
     // content digest per day), recorded in the ledger: it mostly waits on the server.
     let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || -> Result<(TableLoad, Figures)> {
@@ -309,6 +332,11 @@ pub fn load_file(
             let t = Instant::now();
             load.write(&batch.accepted, &batch.rejects)?;
             figures.add(ds, &batch.accepted)?;
+            if !batch.retracted.is_empty() {
+                let (lines, rejects) = superseded_rejects(&reread_path, &batch.retracted)?;
+                load.retract(&lines, &rejects)?;
+                figures.remove(&batch.retracted);
+            }
             busy += t.elapsed();
         }
         tracing::info!("COPY writer: busy {busy:.2?} of {:.2?}", started.elapsed());
@@ -319,7 +347,7 @@ pub fn load_file(
         None => None,
     };
     let mut lake_error = None;
-    let checked = check_file(ds, path, progress, |c| {
+    let checked = check_file(ds, path, opts.mode == Mode::Merge, progress, |c| {
         if let Some(l) = lake.as_mut() {
             if let Err(e) = l.write(&c.accepted) {
                 lake_error = Some(e);
@@ -331,12 +359,11 @@ pub fn load_file(
     drop(to_writer);
     let result = finish_load(writer, checked, lake_error, lake.as_mut(), &display, file_checksum, opts);
     match (result, lake) {
-        (Ok((load, stats)), lake) => {
-            load.commit(&stats)?;
+        (Ok((load, mut stats)), lake) => {
+            load.commit(&mut stats)?;
             if let Some(l) = lake {
                 l.publish().context("the database load is committed, but the lake could not be updated; load again to repair it")?;
             }
-            let mut stats = stats;
             stats.seconds = started.elapsed().as_secs_f64();
             Ok(stats)
         }
@@ -393,6 +420,23 @@ fn finish_load(
         l.finish()?;
     }
     Ok((load, stats))
+}
+
+/// The rows a merge takes back, as rejects with their records read again from the file
+/// (they went on to the server before the row that supersedes them was read).
+fn superseded_rejects(path: &Path, retracted: &[Retraction]) -> Result<(Vec<u64>, Vec<Reject>)> {
+    let lines: std::collections::BTreeSet<u64> = retracted.iter().map(|r| r.line).collect();
+    let mut raw = crate::source::records_at(path, &lines)?;
+    let rejects = retracted
+        .iter()
+        .map(|r| Reject {
+            line: r.line,
+            reason: crate::quality::SUPERSEDED.to_string(),
+            detail: Some(crate::dedupe::superseded_by(r.by_line)),
+            raw: raw.remove(&r.line).unwrap_or_default(),
+        })
+        .collect();
+    Ok((retracted.iter().map(|r| r.line).collect(), rejects))
 }
 
 /// BLAKE3 of a file, as the ledger records it.

@@ -36,9 +36,13 @@ pub const NOT_ALLOWED: &str = "not_allowed";
 pub const PATTERN_MISMATCH: &str = "pattern_mismatch";
 pub const TOO_LONG: &str = "too_long";
 pub const DUPLICATE: &str = "duplicate";
+/// Merge: an earlier row with the same key and other values (the later one is kept).
+pub const SUPERSEDED: &str = "superseded";
+/// `on_new_key = "reject"`: a record with a top-level key the contract does not declare.
+pub const UNKNOWN_KEY: &str = "unknown_key";
 
 /// Every reason a row can be rejected for, in rule order.
-pub const REASONS: [&str; 12] = [
+pub const REASONS: [&str; 14] = [
     MALFORMED,
     BAD_VALUE,
     MISSING_REQUIRED,
@@ -50,7 +54,9 @@ pub const REASONS: [&str; 12] = [
     NOT_ALLOWED,
     PATTERN_MISMATCH,
     TOO_LONG,
+    UNKNOWN_KEY,
     DUPLICATE,
+    SUPERSEDED,
 ];
 
 /// How much of an offending value a reject's detail quotes (the raw record is kept whole).

@@ -21,6 +21,24 @@ pub struct LoadStats {
     /// The loaded rows per day, as `validate` compares them (recorded in the ledger).
     #[serde(skip)]
     pub figures: Option<crate::validate::Figures>,
+    /// What a merge did with the rows (a merge only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged: Option<Merged>,
+}
+
+/// A merge's outcome: rows whose key was new, rows that changed an existing row, rows equal
+/// to the row already there (left as it was, still under its earlier load).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Merged {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// The unchanged rows per day (validate leaves them out of this load's rows).
+    #[serde(skip)]
+    pub unchanged_figures: crate::validate::Figures,
+    /// The earlier rows the updates replaced, per load that held them and day.
+    #[serde(skip)]
+    pub taken: Vec<(i64, i64, crate::validate::Day)>,
 }
 
 impl LoadStats {
@@ -34,15 +52,24 @@ impl LoadStats {
     /// `validate::Figures::columns_of`).
     pub fn figures_json(&self) -> Option<String> {
         let figures = self.figures.as_ref()?;
-        let days: Vec<serde_json::Value> = figures
-            .days
-            .iter()
-            .map(|(day, d)| {
-                let day = (*day != crate::validate::NO_DAY).then_some(*day);
-                serde_json::json!([day, d.rows, d.digest.to_string()])
-            })
-            .collect();
-        Some(serde_json::json!({ "columns": figures.columns, "days": days }).to_string())
+        let mut json = serde_json::json!({ "columns": figures.columns, "days": days_json(figures) });
+        if let Some(m) = &self.merged {
+            json["unchanged"] = days_json(&m.unchanged_figures);
+            let taken: Vec<serde_json::Value> = m
+                .taken
+                .iter()
+                .map(|(load, day, d)| {
+                    serde_json::json!([load, (*day != crate::validate::NO_DAY).then_some(*day), d.rows, d.digest.to_string()])
+                })
+                .collect();
+            json["taken"] = taken.into();
+        }
+        Some(json.to_string())
+    }
+
+    /// Rows the load wrote as new (all of a replace's or an append's; a merge's new keys).
+    pub fn inserted(&self) -> u64 {
+        self.merged.as_ref().map_or(self.loaded, |m| m.inserted)
     }
 
     pub fn warnings_json(&self) -> serde_json::Value {
@@ -65,4 +92,14 @@ impl LoadStats {
 
 pub fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs_f64()
+}
+
+/// Per-day figures as the ledger keeps them: `[[day, rows, "digest"], ...]`.
+fn days_json(figures: &crate::validate::Figures) -> serde_json::Value {
+    figures
+        .days
+        .iter()
+        .map(|(day, d)| serde_json::json!([(*day != crate::validate::NO_DAY).then_some(*day), d.rows, d.digest.to_string()]))
+        .collect::<Vec<_>>()
+        .into()
 }

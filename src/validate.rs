@@ -76,9 +76,35 @@ impl Figures {
     }
 }
 
+impl Figures {
+    /// Takes back rows added before (a merge's superseded rows).
+    pub fn remove(&mut self, rows: &[crate::dedupe::Retraction]) {
+        for r in rows {
+            let day = self.days.entry(r.day).or_default();
+            day.rows -= 1;
+            day.digest -= r.row_hash as i64 as i128;
+            if day.rows == 0 {
+                self.days.remove(&r.day);
+            }
+        }
+    }
+
+    /// Takes away another set of figures (rows a merge left or took over).
+    pub fn subtract(&mut self, other: &Figures) {
+        for (d, o) in &other.days {
+            let day = self.days.entry(*d).or_default();
+            day.rows = day.rows.saturating_sub(o.rows);
+            day.digest -= o.digest;
+            if day.rows == 0 && day.digest == 0 {
+                self.days.remove(d);
+            }
+        }
+    }
+}
+
 /// Each row's day (days since 1970-01-01) by the dataset's `day` column; without one, or
 /// for a NULL day, `NO_DAY`: the rows form one group.
-fn days_of(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<i64>> {
+pub fn days_of(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<i64>> {
     let Some(day) = &ds.day_field else { return Ok(vec![NO_DAY; df.height()]) };
     let column = df.column(day)?;
     Ok(match column.dtype() {
@@ -166,14 +192,18 @@ pub struct SourceSide {
     pub loaded: Figures,
 }
 
-pub fn read_source(ds: &'static Dataset, path: &Path, progress: &dyn Progress) -> Result<SourceSide> {
+/// Reads a file as its load did (`superseding`: as a merge), reduced to figures.
+pub fn read_source(ds: &'static Dataset, path: &Path, superseding: bool, progress: &dyn Progress) -> Result<SourceSide> {
     if !path.exists() {
         return Err(Failure::Input(format!("{}: no such file", path.display())).into());
     }
     let mut figures = Figures::default();
     let mut failure = None;
-    let stats = check_file(ds, path, progress, |checked| match figures.add(ds, &checked.accepted) {
-        Ok(()) => true,
+    let stats = check_file(ds, path, superseding, progress, |checked| match figures.add(ds, &checked.accepted) {
+        Ok(()) => {
+            figures.remove(&checked.retracted);
+            true
+        }
         Err(e) => {
             failure = Some(e);
             false
@@ -226,7 +256,6 @@ pub struct LoadRecord {
     id: i64,
     checksum: String,
     records: i64,
-    append: bool,
 }
 
 /// What PostgreSQL holds for one table.
@@ -238,6 +267,9 @@ pub struct DatabaseSide {
     rejected: BTreeMap<String, u64>,
     /// The table's columns and types, as the catalog has them.
     columns: Vec<(String, String)>,
+    /// Rows of the file that the table holds under other loads: those a merge found equal
+    /// (left under the earlier load), and those later merges replaced.
+    elsewhere: Figures,
 }
 
 /// Reads one table's side while the file is still being read, before its checksum (which
@@ -251,8 +283,15 @@ pub fn read_database(ds: &'static Dataset, client: &mut Client, schema: &str) ->
     let load = ledger_entry(ds, client, schema, None)?;
     let table_exists = exists(client, schema, &ds.name)?;
     let columns = crate::pg::load::table_columns(client, schema, &ds.name)?;
-    let mut side =
-        DatabaseSide { load, table_exists, rejects_exist: false, loaded: Figures::default(), rejected: BTreeMap::new(), columns };
+    let mut side = DatabaseSide {
+        load,
+        table_exists,
+        rejects_exist: false,
+        loaded: Figures::default(),
+        rejected: BTreeMap::new(),
+        columns,
+        elsewhere: Figures::default(),
+    };
     if side.table_exists {
         read_rows(ds, client, schema, &mut side)?;
     }
@@ -287,7 +326,7 @@ fn ledger_entry(ds: &Dataset, client: &mut Client, schema: &str, checksum: Optio
         return Ok(None);
     }
     let sql = format!(
-        "SELECT id, checksum, records, mode = 'append' FROM {}.{LEDGER} WHERE table_name = $1 AND status = 'ok'
+        "SELECT id, checksum, records FROM {}.{LEDGER} WHERE table_name = $1 AND status = 'ok'
          ORDER BY (checksum = $2) IS TRUE DESC, id DESC LIMIT 1",
         ident(schema)
     );
@@ -295,16 +334,60 @@ fn ledger_entry(ds: &Dataset, client: &mut Client, schema: &str, checksum: Optio
         id: r.get(0),
         checksum: r.get(1),
         records: r.get(2),
-        append: r.get(3),
     }))
 }
 
-/// In append mode the table holds many files: the rows of this file's load only.
+/// Whether the load of the file with `checksum` was a merge (its file is then read as a
+/// merge reads it: the later row with a key wins).
+pub fn merged_file(ds: &Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<bool> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(false);
+    }
+    let sql = format!(
+        "SELECT mode = 'merge' FROM {}.{LEDGER} WHERE table_name = $1 AND checksum = $2 AND status = 'ok' ORDER BY id DESC LIMIT 1",
+        ident(schema)
+    );
+    Ok(client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)?.is_some_and(|r| r.get(0)))
+}
+
+/// Whether any load of the table was a merge.
+pub fn has_merges(ds: &Dataset, client: &mut Client, schema: &str) -> Result<bool> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(false);
+    }
+    let sql = format!("SELECT EXISTS (SELECT FROM {}.{LEDGER} WHERE table_name = $1 AND mode = 'merge' AND status = 'ok')", ident(schema));
+    Ok(client.query_one(&sql, &[&ds.name]).map_err(db)?.get(0))
+}
+
+/// A table holds many files' rows (appends, merges): the rows of this file's load only.
 fn scope(load: &Option<LoadRecord>) -> String {
     match load {
-        Some(l) if l.append => format!(" WHERE load_id = {}", l.id),
-        _ => String::new(),
+        Some(l) => format!(" WHERE load_id = {}", l.id),
+        None => String::new(),
     }
+}
+
+/// The rows of load `id` the table holds under other loads, from the ledger: those its own
+/// merge found equal to rows already there, and those later merges replaced.
+fn elsewhere(ds: &Dataset, client: &mut Client, schema: &str, id: i64) -> Result<Figures> {
+    let sql = format!(
+        // Through to_jsonb, as in `ledger_source`: an old ledger has no figures column.
+        "SELECT (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
+         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,unchanged}}', '[]')) e WHERE id = $2
+         UNION ALL
+         SELECT (e ->> 1)::bigint, (e ->> 2)::bigint, e ->> 3
+         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,taken}}', '[]')) e
+         WHERE table_name = $1 AND status = 'ok' AND id > $2 AND (e ->> 0)::bigint = $2",
+        l = format!("{}.{LEDGER}", ident(schema))
+    );
+    let mut figures = Figures::default();
+    for r in client.query(&sql, &[&ds.name, &id]).map_err(db)? {
+        let (day, rows, digest): (Option<i64>, i64, String) = (r.get(0), r.get(1), r.get(2));
+        let d = figures.days.entry(day.unwrap_or(NO_DAY)).or_default();
+        d.rows += rows as u64;
+        d.digest += digest.parse::<i128>().map_err(|_| Failure::Database(format!("{LEDGER}: unreadable figures near load {id}")))?;
+    }
+    Ok(figures)
 }
 
 /// The loaded rows' figures (one aggregate query) and the rejects, in `side.load`'s scope.
@@ -314,17 +397,17 @@ fn read_rows(ds: &'static Dataset, client: &mut Client, schema: &str, side: &mut
     // Per day: rows, and the sum of the row hashes as an exact numeric (text here, as the
     // postgres crate has no numeric type); the day (UTC, whatever the session's time zone) as
     // days since 1970-01-01, NULL without a day column.
-    let day = match &ds.day_field {
-        Some(d) if ds.field(d).is_some_and(|f| f.kind == crate::dataset::Kind::Date) => format!("r.{} - date '1970-01-01'", ident(d)),
-        Some(d) => format!("(r.{} AT TIME ZONE 'UTC')::date - date '1970-01-01'", ident(d)),
-        None => "NULL::int".to_string(),
-    };
+    let day = day_sql(ds, "r");
     let sql = format!(
         "SELECT {day}, count(*), sum(hash_record_extended(r, {ROW_HASH_SEED}))::text
          FROM (SELECT {cols} FROM {s}.{t}{scope}) r GROUP BY 1",
         cols = columns.join(", "),
     );
     side.loaded = Figures::default();
+    side.elsewhere = match &side.load {
+        Some(l) => elsewhere(ds, client, schema, l.id)?,
+        None => Figures::default(),
+    };
     for row in client.query(&sql, &[]).map_err(db)? {
         let day: Option<i32> = row.get(0);
         let rows: i64 = row.get(1);
@@ -343,9 +426,21 @@ fn read_rows(ds: &'static Dataset, client: &mut Client, schema: &str, side: &mut
     Ok(())
 }
 
+/// A row's day in SQL, as `days_of` computes it here: days since 1970-01-01 (UTC, whatever
+/// the session's time zone), NULL without a day column. `alias` names the row.
+pub fn day_sql(ds: &Dataset, alias: &str) -> String {
+    match &ds.day_field {
+        Some(d) if ds.field(d).is_some_and(|f| f.kind == crate::dataset::Kind::Date) => format!("{alias}.{} - date '1970-01-01'", ident(d)),
+        Some(d) => format!("({alias}.{} AT TIME ZONE 'UTC')::date - date '1970-01-01'", ident(d)),
+        None => "NULL::int".to_string(),
+    }
+}
+
 /// Compares one table's two sides, check by check.
 pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Check> {
     let t = ds.name.as_str();
+    let mut expected = source.loaded.clone();
+    expected.subtract(&db.elsewhere);
     let mut checks = Vec::new();
     let short = |c: &str| c.chars().take(16).collect::<String>();
     checks.push(text_check(
@@ -362,7 +457,7 @@ pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Chec
     if let Some(l) = &db.load {
         checks.push(count_check(t, "records (file vs tier_loads)", source.records, l.records as u64));
     }
-    checks.push(count_check(t, "loaded rows", source.loaded.rows(), db.loaded.rows()));
+    checks.push(count_check(t, "loaded rows", expected.rows(), db.loaded.rows()));
     if !db.rejects_exist {
         checks.push(text_check(t, "rejects table exists", "yes", "missing"));
     }
@@ -372,7 +467,7 @@ pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Chec
         let (e, a) = (source.rejected.get(r).copied().unwrap_or(0), db.rejected.get(r).copied().unwrap_or(0));
         checks.push(count_check(t, &format!("  rejected: {r}"), e, a));
     }
-    let (expected, actual) = (&source.loaded.days, &db.loaded.days);
+    let (expected, actual) = (&expected.days, &db.loaded.days);
     let days: BTreeSet<&i64> = expected.keys().chain(actual.keys()).collect();
     let get = |m: &BTreeMap<i64, Day>, d: &i64| m.get(d).copied().unwrap_or_default();
     let differing: Vec<&i64> = days.iter().copied().filter(|d| get(expected, d).rows != get(actual, d).rows).collect();
@@ -385,7 +480,8 @@ pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Chec
     for d in differing {
         checks.push(count_check(t, &format!("  rows on {}", day_name(*d)), get(expected, d).rows, get(actual, d).rows));
     }
-    let mut digest = text_check(t, "content digest", &digest_text(source.loaded.digest()), &digest_text(db.loaded.digest()));
+    let expected_digest: i128 = expected.values().map(|d| d.digest).sum();
+    let mut digest = text_check(t, "content digest", &digest_text(expected_digest), &digest_text(db.loaded.digest()));
     // Days with the same rows but other contents: an edited value.
     let edited: Vec<String> = days
         .iter()

@@ -19,9 +19,11 @@ pub fn run(args: &LoadArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> 
         None => catalog.datasets.clone(),
     };
     let explicit_mode = args.mode.map(Mode::from);
+    // With --from there is one dataset; its contract's mode applies, else append.
+    let default_mode = if args.from.is_empty() { Mode::Replace } else { datasets[0].mode.unwrap_or(Mode::Append) };
     let opts = LoadOptions {
         schema: args.conn.schema.clone(),
-        mode: explicit_mode.unwrap_or(if args.from.is_empty() { Mode::Replace } else { Mode::Append }),
+        mode: explicit_mode.unwrap_or(default_mode),
         force: args.force,
         allow_empty: args.allow_empty,
         max_reject_ratio: args.max_reject_ratio,
@@ -86,20 +88,23 @@ pub fn load_all(
             }
         };
         let single = files.len() == 1 && data_dir.join(&ds.file).is_file();
+        // The command line's mode, else the contract's.
+        let chosen = explicit_mode.or(ds.mode);
         if !single {
-            if explicit_mode == Some(Mode::Replace) {
+            if chosen == Some(Mode::Replace) {
                 failed
                     .push(Failure::Input(format!("{}: {} files; replace loads one file, use --mode append", ds.file, files.len())).into());
                 continue;
             }
-            let many_opts = LoadOptions { mode: Mode::Append, ..opts.clone() };
+            let many_opts = LoadOptions { mode: chosen.unwrap_or(Mode::Append), ..opts.clone() };
             let (d, f) = load_many(ds, &files, &many_opts, target, jobs.max(1));
             done.extend(d);
             failed.extend(f);
             continue;
         }
         let path = &files[0];
-        match load_one(ds, path, opts, target, quiet) {
+        let one_opts = LoadOptions { mode: chosen.unwrap_or(opts.mode), ..opts.clone() };
+        match load_one(ds, path, &one_opts, target, quiet) {
             Ok(stats) => done.push(stats),
             Err(e) => {
                 record_failure(ds, path, opts, target, &e);
@@ -210,6 +215,9 @@ fn load_many(
     let done = Mutex::new(Vec::new());
     let failed = Mutex::new(Vec::new());
     let skipped = AtomicUsize::new(0);
+    // Merges run one file after another, in order: with a key in two files, the later
+    // file's row is the one kept.
+    let jobs = if opts.mode == Mode::Merge { 1 } else { jobs };
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(files.len()) {
             scope.spawn(|| {

@@ -70,6 +70,13 @@ fn validate_table(
     reread: bool,
 ) -> Result<Vec<Check>> {
     let mut client = connect::connect(target, 3)?;
+    // A merged file is read as the merge read it (the later row with a key wins); which
+    // files were merged the ledger says, by checksum.
+    let merges = crate::validate::has_merges(ds, &mut client, schema)?;
+    let superseding = match merges {
+        true => crate::validate::merged_file(ds, &mut client, schema, &crate::pipeline::checksum_file(path)?)?,
+        false => false,
+    };
     let schema_owned = schema.to_string();
     let database = std::thread::spawn(move || read_database(ds, &mut client, &schema_owned).map(|side| (side, client)));
     let join = |h: std::thread::JoinHandle<Result<(DatabaseSide, postgres::Client)>>| {
@@ -87,21 +94,21 @@ fn validate_table(
             let database = settle(ds, &mut client, schema, database, &checksum)?;
             return Ok(compare(ds, &source, &database));
         }
-        let source = read_file(ds, path, bars)?;
+        let source = read_file(ds, path, superseding, bars)?;
         let database = settle(ds, &mut client, schema, database, &source.checksum)?;
         return Ok(compare(ds, &source, &database));
     }
-    let source = read_file(ds, path, bars);
+    let source = read_file(ds, path, superseding, bars);
     let (database, mut client) = join(database)?;
     let source = source?;
     let database = settle(ds, &mut client, schema, database, &source.checksum)?;
     Ok(compare(ds, &source, &database))
 }
 
-fn read_file(ds: &'static Dataset, path: &Path, bars: &FileBars) -> Result<crate::validate::SourceSide> {
+fn read_file(ds: &'static Dataset, path: &Path, superseding: bool, bars: &FileBars) -> Result<crate::validate::SourceSide> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = bars.add(&ds.name, size);
-    let source = read_source(ds, path, &bar);
+    let source = read_source(ds, path, superseding, &bar);
     bar.finish();
     source
 }

@@ -37,8 +37,13 @@ enum Cells<'a> {
     Json(&'a StringChunked),
 }
 
-/// Appends every row of `frame` (the dataset's fields, then `load_id`) to `out`.
-pub fn encode_rows(ds: &Dataset, frame: &DataFrame, load_id: i64, out: &mut Vec<u8>) -> PolarsResult<()> {
+/// Appends every row of `frame` (the dataset's fields, then `load_id`, then with `with_line`
+/// the record's line, for a staging table) to `out`.
+pub fn encode_rows(ds: &Dataset, frame: &DataFrame, load_id: i64, with_line: bool, out: &mut Vec<u8>) -> PolarsResult<()> {
+    let lines = match with_line {
+        true => Some(frame.column(crate::transform::parse::COL_LINE)?.u64()?.rechunk()),
+        false => None,
+    };
     let mut frame = frame.select(ds.column_names())?;
     frame.rechunk_mut();
     let columns: Vec<Cells> = ds
@@ -59,7 +64,7 @@ pub fn encode_rows(ds: &Dataset, frame: &DataFrame, load_id: i64, out: &mut Vec<
             })
         })
         .collect::<PolarsResult<_>>()?;
-    let ncols = (columns.len() + 1) as i16;
+    let ncols = (columns.len() + 1 + with_line as usize) as i16;
     out.reserve(frame.height() * (2 + columns.len() * 24));
     for i in 0..frame.height() {
         out.extend_from_slice(&ncols.to_be_bytes());
@@ -77,6 +82,9 @@ pub fn encode_rows(ds: &Dataset, frame: &DataFrame, load_id: i64, out: &mut Vec<
             }
         }
         fixed(out, Some(load_id.to_be_bytes()));
+        if let Some(lines) = &lines {
+            fixed(out, lines.get(i).map(|l| (l as i64).to_be_bytes()));
+        }
     }
     Ok(())
 }

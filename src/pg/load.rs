@@ -1,5 +1,10 @@
-//! One table's load as one transaction: binary COPY into a staging table (replace) or
-//! the table itself (append), rejects beside it, a ledger row, then commit.
+//! One table's load as one transaction: binary COPY into a staging table (replace, merge)
+//! or the table itself (append), rejects beside it, a ledger row, then commit.
+//!
+//! A merge stages its rows in a temporary table, then upserts them on the dataset's key
+//! (`INSERT ... ON CONFLICT DO UPDATE` behind a unique index the load creates and keeps):
+//! new keys are inserted, changed rows updated (taking this load's id), equal rows left
+//! alone; nothing is deleted.
 //!
 //! Readers see the old table until the commit; any failure before it (a bad file, a lost
 //! connection, the process killed) rolls everything back, so the previous table and its
@@ -18,29 +23,17 @@ use super::connect::{describe, exec, ident};
 use super::copy::{self, Reject};
 use crate::dataset::Dataset;
 use crate::error::Failure;
-use crate::stats::{unix_seconds, LoadStats};
+use crate::stats::{unix_seconds, LoadStats, Merged};
+use crate::validate::{Day, Figures};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Replace the table (and its rejects) atomically.
-    Replace,
-    /// Add to the table; a file already in the ledger is refused unless --force.
-    Append,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Replace => "replace",
-            Mode::Append => "append",
-        }
-    }
-}
+pub use crate::dataset::Mode;
 
 pub const LEDGER: &str = "tier_loads";
 const STAGING_SUFFIX: &str = "__tier_new";
 /// The replaced tables, between the swap and their drop just after the commit.
 const OLD_SUFFIX: &str = "__tier_old";
+/// A merge's staged rows (a temporary table, dropped at the end of the transaction).
+const MERGE_STAGE: &str = "pg_temp.tier_merge";
 
 /// Column definitions of a dataset's table, from its declaration.
 pub fn table_ddl(ds: &Dataset) -> String {
@@ -139,6 +132,9 @@ pub fn ensure_ledger(client: &mut Client, schema: &str) -> Result<()> {
              );
              -- The per-day figures validate compares (added after the first release).
              ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS figures jsonb;
+             -- What a merge did with its rows (added with merges).
+             ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS inserted bigint,
+               ADD COLUMN IF NOT EXISTS updated bigint, ADD COLUMN IF NOT EXISTS unchanged bigint;
              COMMIT;"
         ),
     )
@@ -173,7 +169,7 @@ impl TableLoad {
         let s = ident(schema);
         let (table, rejects) = (ds.name.to_string(), ds.rejects_table());
         let ddl = table_ddl(ds);
-        if mode == Mode::Append {
+        if mode.keeps_rows() {
             // Created in a transaction of their own, under the DDL lock, so that appends of
             // different files can run side by side.
             exec(
@@ -188,7 +184,10 @@ impl TableLoad {
                 ),
             )?;
             // Still under the DDL lock: a contract that grew adds its columns once.
-            let added = add_declared_columns(&mut client, ds, schema);
+            let mut added = add_declared_columns(&mut client, ds, schema).map(drop);
+            if added.is_ok() && mode == Mode::Merge {
+                added = ensure_key_index(&mut client, ds, schema);
+            }
             exec(&mut client, "cannot create the tables", if added.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
             added?;
         }
@@ -199,17 +198,18 @@ impl TableLoad {
         // with its rows gone). Appends also lock their file, so different files load side
         // by side while the same file never loads twice at once.
         let table_key = format!("tier:{schema}.{table}");
+        // A merge excludes the others too: the rows it compares must not change under it.
         let table_lock = match mode {
-            Mode::Replace => "SELECT pg_advisory_xact_lock(hashtext($1))",
+            Mode::Replace | Mode::Merge => "SELECT pg_advisory_xact_lock(hashtext($1))",
             Mode::Append => "SELECT pg_advisory_xact_lock_shared(hashtext($1))",
         };
         client.execute(table_lock, &[&table_key]).map_err(|e| Failure::Database(format!("cannot lock {table}: {}", describe(&e))))?;
-        if let (Mode::Append, Some(sum)) = (mode, append_checksum) {
+        if let (true, Some(sum)) = (mode.keeps_rows(), append_checksum) {
             client
                 .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("{table_key}:{sum}")])
                 .map_err(|e| Failure::Database(format!("cannot lock {table}: {}", describe(&e))))?;
         }
-        if let (Mode::Append, Some(sum), false) = (mode, append_checksum, force) {
+        if let (true, Some(sum), false) = (mode.keeps_rows(), append_checksum, force) {
             let row = client
                 .query_opt(
                     &format!("SELECT id, file FROM {s}.{LEDGER} WHERE table_name = $1 AND checksum = $2 AND status = 'ok' LIMIT 1"),
@@ -238,6 +238,16 @@ impl TableLoad {
                 (t, r)
             }
             Mode::Append => (format!("{s}.{}", ident(&table)), format!("{s}.{}", ident(&rejects))),
+            Mode::Merge => {
+                exec(
+                    &mut client,
+                    "cannot create the merge's staging table",
+                    &format!(
+                        "DROP TABLE IF EXISTS {MERGE_STAGE}; CREATE TEMP TABLE tier_merge (\n  {ddl},\n  __line bigint\n) ON COMMIT DROP"
+                    ),
+                )?;
+                (MERGE_STAGE.to_string(), format!("{s}.{}", ident(&rejects)))
+            }
         };
         let load_id: i64 = client
             .query_one(&format!("SELECT nextval(pg_get_serial_sequence('{}.{LEDGER}', 'id'))", s.replace('\'', "''")), &[])
@@ -262,12 +272,34 @@ impl TableLoad {
         if accepted.height() > 0 {
             self.buf.clear();
             copy::header(&mut self.buf);
-            copy::encode_rows(self.ds, accepted, self.load_id, &mut self.buf)?;
+            let staged = self.mode == Mode::Merge;
+            copy::encode_rows(self.ds, accepted, self.load_id, staged, &mut self.buf)?;
             copy::trailer(&mut self.buf);
-            let columns: Vec<String> = self.ds.column_names().map(ident).chain(["load_id".to_string()]).collect();
+            let mut columns: Vec<String> = self.ds.column_names().map(ident).chain(["load_id".to_string()]).collect();
+            if staged {
+                columns.push("__line".into());
+            }
             let sql = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", self.data_target, columns.join(", "));
             copy_in(&mut self.client, &sql, &self.buf).with_context(|| format!("COPY into {} failed", self.ds.name))?;
         }
+        self.write_rejects(rejects)
+    }
+
+    /// Takes back staged rows a later row with their key superseded (by line), keeping
+    /// them as rejects.
+    pub fn retract(&mut self, lines: &[u64], rejects: &[Reject]) -> Result<()> {
+        let lines: Vec<i64> = lines.iter().map(|l| *l as i64).collect();
+        let gone = self
+            .client
+            .execute(&format!("DELETE FROM {MERGE_STAGE} WHERE __line = ANY($1)"), &[&lines])
+            .map_err(|e| Failure::Database(format!("cannot take back superseded rows: {}", describe(&e))))?;
+        if gone != lines.len() as u64 {
+            return Err(anyhow::anyhow!("took back {gone} staged rows for {} superseded lines", lines.len()));
+        }
+        self.write_rejects(rejects)
+    }
+
+    fn write_rejects(&mut self, rejects: &[Reject]) -> Result<()> {
         if !rejects.is_empty() {
             self.buf.clear();
             copy::header(&mut self.buf);
@@ -288,9 +320,12 @@ impl TableLoad {
     /// started before the commit and waits on the swap's lock then reads the old table
     /// instead of failing on a dropped one. They are dropped right after the commit (and,
     /// should that not happen, at the start of the next load).
-    pub fn commit(mut self, stats: &LoadStats) -> Result<i64> {
+    pub fn commit(mut self, stats: &mut LoadStats) -> Result<i64> {
         let s = ident(&self.schema);
         let mut aside = Vec::new();
+        if self.mode == Mode::Merge {
+            stats.merged = Some(self.merge_staged()?);
+        }
         if self.mode == Mode::Replace {
             for (live, staged) in [(self.ds.name.clone(), &self.data_target), (self.ds.rejects_table(), &self.rejects_target)] {
                 let views: i64 = self
@@ -335,6 +370,89 @@ impl TableLoad {
         }
         Ok(self.load_id)
     }
+
+    /// Upserts the staged rows into the table on the key. First reduces the rows about to
+    /// be compared to validate's figures: the equal ones (which stay under their earlier
+    /// load) and the changed ones per load that held them (whose rows the update replaces).
+    fn merge_staged(&mut self) -> Result<Merged> {
+        let ds = self.ds;
+        let table = format!("{}.{}", ident(&self.schema), ident(&ds.name));
+        let cols: Vec<String> = ds.column_names().map(ident).collect();
+        let row = |alias: &str| format!("ROW({})", cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", "));
+        let keys: Vec<String> = ds.unique.iter().map(|k| ident(k)).collect();
+        let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = m.{k}")).collect();
+        let db = |what: &str, e: postgres::Error| Failure::Database(format!("{what}: {}", describe(&e)));
+        exec(&mut self.client, "cannot analyze the staged rows", &format!("ANALYZE {MERGE_STAGE}"))?;
+        let compared = format!(
+            "SELECT t.load_id, {day}, {t} IS NOT DISTINCT FROM {m}, count(*), sum(hash_record_extended({t}, {seed}))::text
+             FROM {table} t JOIN {MERGE_STAGE} m ON {on} GROUP BY 1, 2, 3",
+            day = crate::validate::day_sql(ds, "t"),
+            t = row("t"),
+            m = row("m"),
+            seed = crate::validate::ROW_HASH_SEED,
+            on = on.join(" AND "),
+        );
+        let mut merged =
+            Merged { unchanged_figures: Figures { columns: Figures::columns_of(ds), ..Figures::default() }, ..Merged::default() };
+        for r in self.client.query(&compared, &[]).map_err(|e| db("cannot compare the staged rows", e))? {
+            let (load, day, same, rows, digest): (i64, Option<i32>, bool, i64, String) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+            let day = day.map_or(crate::validate::NO_DAY, i64::from);
+            let figures = Day { rows: rows as u64, digest: digest.parse().map_err(|_| anyhow::anyhow!("digest sum {digest:?}"))? };
+            if same {
+                let d = merged.unchanged_figures.days.entry(day).or_default();
+                d.rows += figures.rows;
+                d.digest += figures.digest;
+            } else {
+                merged.taken.push((load, day, figures));
+            }
+        }
+        let others: Vec<String> = ds.fields.iter().filter(|f| !ds.unique.contains(&f.name)).map(|f| ident(&f.name)).collect();
+        let action = match others.is_empty() {
+            // Every column is the key: an equal key is an equal row.
+            true => "DO NOTHING".to_string(),
+            false => format!(
+                "DO UPDATE SET {}, load_id = EXCLUDED.load_id WHERE {} IS DISTINCT FROM {}",
+                others.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+                row("t"),
+                row("EXCLUDED"),
+            ),
+        };
+        let upsert = format!(
+            "WITH w AS (
+               INSERT INTO {table} AS t ({cols}, load_id) SELECT {cols}, load_id FROM {MERGE_STAGE}
+               ON CONFLICT ({keys}) {action}
+               RETURNING (xmax = 0) AS inserted)
+             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), (SELECT count(*) FROM {MERGE_STAGE}) FROM w",
+            cols = cols.join(", "),
+            keys = keys.join(", "),
+        );
+        let r = self.client.query_one(&upsert, &[]).map_err(|e| db(&format!("cannot merge into {}", ds.name), e))?;
+        let (inserted, updated, staged): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
+        merged.inserted = inserted as u64;
+        merged.updated = updated as u64;
+        merged.unchanged = (staged - inserted - updated) as u64;
+        Ok(merged)
+    }
+}
+
+/// The unique index a merge's `ON CONFLICT` needs, on the dataset's key, made once and kept.
+/// Named after the key's columns, so a contract whose key changed gets a new one.
+fn ensure_key_index(client: &mut Client, ds: &Dataset, schema: &str) -> Result<()> {
+    let tag = blake3::hash(ds.unique.join(",").as_bytes()).to_hex();
+    let stem: String = ds.name.chars().take(40).collect();
+    let index = format!("{stem}__key_{}", &tag[..12]);
+    let keys: Vec<String> = ds.unique.iter().map(|k| ident(k)).collect();
+    let sql = format!("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {}.{} ({})", ident(&index), ident(schema), ident(&ds.name), keys.join(", "));
+    client.batch_execute(&sql).map_err(|e| match e.code() {
+        Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => Failure::Input(format!(
+            "{} holds rows with the same {} already, so it cannot be merged on that key; \
+             remove the repeats (or load with --mode replace) first",
+            ds.name,
+            ds.unique.join(", ")
+        )),
+        _ => Failure::Database(format!("cannot create the key index of {}: {}", ds.name, describe(&e))),
+    })?;
+    Ok(())
 }
 
 fn copy_in(client: &mut Client, sql: &str, bytes: &[u8]) -> Result<()> {
@@ -362,9 +480,9 @@ pub fn insert_ledger(
     let warnings = stats.warnings_json().to_string();
     let sql = format!(
         "INSERT INTO {s}.{LEDGER} (id, table_name, file, file_size, checksum, started_at, finished_at, records, loaded, rejected,
-            rejected_by_reason, warnings, mode, tool_version, status, error, figures)
+            rejected_by_reason, warnings, mode, tool_version, status, error, figures, inserted, updated, unchanged)
          VALUES (COALESCE($1, nextval(pg_get_serial_sequence('{q}.{LEDGER}', 'id'))), $2, $3, $4, $5, to_timestamp($6), clock_timestamp(), $7, $8, $9,
-            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb)",
+            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19)",
         q = s.replace('\'', "''")
     );
     client
@@ -387,6 +505,9 @@ pub fn insert_ledger(
                 &status,
                 &error,
                 &stats.figures_json(),
+                &(stats.inserted() as i64),
+                &(stats.merged.as_ref().map_or(0, |m| m.updated) as i64),
+                &(stats.merged.as_ref().map_or(0, |m| m.unchanged) as i64),
             ],
         )
         .map_err(|e| Failure::Database(format!("cannot record the load in {LEDGER}: {}", describe(&e))))?;

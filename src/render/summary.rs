@@ -26,7 +26,11 @@ pub fn table(all: &[LoadStats]) -> String {
             Cell::new(&s.table),
             Cell::new(std::path::Path::new(&s.file).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()),
             num(s.records.to_string()),
-            num(s.loaded.to_string()),
+            // A merge's loaded rows, split by what they did to the table.
+            num(match &s.merged {
+                Some(m) => format!("{}\n+{} new\n~{} updated\n={} unchanged", s.loaded, m.inserted, m.updated, m.unchanged),
+                None => s.loaded.to_string(),
+            }),
             num(s.rejected_total().to_string()),
             Cell::new(if by_reason.is_empty() { "-".to_string() } else { by_reason.join("\n") }),
             Cell::new(if warnings.is_empty() { "-".to_string() } else { warnings.join("\n") }),

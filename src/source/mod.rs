@@ -30,6 +30,26 @@ impl Chunk {
     }
 }
 
+/// The records on `lines` of an export, read again (the raw text of rows a load let
+/// through and later took back); one pass that keeps only those records.
+pub fn records_at(path: &Path, lines: &std::collections::BTreeSet<u64>) -> Result<std::collections::HashMap<u64, Vec<u8>>> {
+    let mut found = std::collections::HashMap::with_capacity(lines.len());
+    let Some(last) = lines.last().copied() else { return Ok(found) };
+    let mut reader = RecordReader::open(path)?;
+    while let Some(chunk) = reader.next_chunk()? {
+        for span in chunk.spans.iter().filter(|s| lines.contains(&s.line)) {
+            found.insert(span.line, chunk.bytes(span).to_vec());
+        }
+        if chunk.spans.last().is_some_and(|s| s.line >= last) {
+            break;
+        }
+    }
+    if found.len() < lines.len() {
+        return Err(anyhow::anyhow!("{}: changed while it was loaded (records to take back are gone)", path.display()));
+    }
+    Ok(found)
+}
+
 /// Streams an export as chunks of records.
 pub struct RecordReader<R> {
     inner: R,

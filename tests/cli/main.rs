@@ -11,6 +11,7 @@ mod hostile;
 mod lake;
 mod load;
 mod many;
+mod merge;
 mod query;
 mod report;
 mod security;

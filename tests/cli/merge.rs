@@ -1,0 +1,292 @@
+//! Exports that change over time: merges on a key (later rows win, nothing is deleted),
+//! compared row by row with the table the rules say they must leave.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+const CONTRACT: &str = "name = \"readings\"\nfile = \"readings/*.json\"\nday = \"at\"\nunique = [\"sensor\", \"at\"]\n\
+    [[column]]\nname = \"sensor\"\ntype = \"text\"\n\
+    [[column]]\nname = \"at\"\ntype = \"timestamp\"\n\
+    [[column]]\nname = \"value\"\ntype = \"double\"\n\
+    [[column]]\nname = \"note\"\ntype = \"text\"\n";
+
+/// One reading's key and contents.
+type Key = (String, u32);
+#[derive(Clone, Debug, PartialEq)]
+struct Reading {
+    value: f64,
+    note: Option<String>,
+}
+
+fn line(key: &Key, r: &Reading) -> String {
+    let note = r.note.as_ref().map_or("null".to_string(), |n| format!("\"{n}\""));
+    format!(
+        "{{\"sensor\": \"{}\", \"at\": \"2024-03-{:02} {:02}:{:02}:00\", \"value\": {}, \"note\": {note}}}",
+        key.0,
+        1 + key.1 / 1440,
+        key.1 / 60 % 24,
+        key.1 % 60,
+        r.value
+    )
+}
+
+fn env_with_contract(name: &str) -> (Env, String) {
+    let env = Env::new(name);
+    std::fs::create_dir_all(env.data().join("contracts")).unwrap();
+    std::fs::create_dir_all(env.data().join("readings")).unwrap();
+    env.write("contracts/readings.toml", CONTRACT);
+    let contracts = env.data().join("contracts").display().to_string();
+    (env, contracts)
+}
+
+/// Writes one export; returns its path.
+fn export(env: &Env, name: &str, rows: &[(Key, Reading)]) -> String {
+    let text: Vec<String> = rows.iter().map(|(k, r)| line(k, r)).collect();
+    env.write(&format!("readings/{name}"), text.join("\n") + "\n").display().to_string()
+}
+
+/// The table as (sensor, minute) -> reading, in key order.
+fn table(env: &Env) -> BTreeMap<Key, Reading> {
+    let rows = env.query_strings(
+        "SELECT sensor, (extract(epoch FROM at - timestamptz '2024-03-01 00:00:00+00') / 60)::int::text, value::text, note FROM {s}.readings",
+    );
+    rows.into_iter()
+        .map(|r| {
+            let key = (r[0].clone().unwrap(), r[1].as_deref().unwrap().parse().unwrap());
+            (key, Reading { value: r[2].as_deref().unwrap().parse().unwrap(), note: r[3].clone() })
+        })
+        .collect()
+}
+
+fn merge(env: &Env, contracts: &str, file: &str) -> (i32, String, String) {
+    run(env.tier(&["--datasets", contracts, "load", "readings", "--from", file, "--mode", "merge", "--json"]))
+}
+
+fn counts(json: &str) -> (u64, u64, u64) {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let m = &v[0]["merged"];
+    (m["inserted"].as_u64().unwrap(), m["updated"].as_u64().unwrap(), m["unchanged"].as_u64().unwrap())
+}
+
+#[test]
+fn overlapping_exports_merge_into_the_table_the_rules_give() {
+    let (env, contracts) = env_with_contract("merge_overlap");
+    let reading = |v: f64, note: Option<&str>| Reading { value: v, note: note.map(str::to_string) };
+    // Day one: 3 sensors x 400 minutes.
+    let day1: Vec<(Key, Reading)> =
+        (0..1200u32).map(|i| ((format!("s{}", i % 3), i / 3), reading(i as f64 / 4.0, (i % 5 == 0).then_some("ok")))).collect();
+    let mut expected: BTreeMap<Key, Reading> = day1.iter().cloned().collect();
+    let f1 = export(&env, "day1.json", &day1);
+    let (code, out, err) = merge(&env, &contracts, &f1);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(counts(&out), (1200, 0, 0));
+    assert_eq!(table(&env), expected);
+
+    // Day two repeats the second half of day one (some rows edited), leaves the first half out
+    // (merge never deletes), adds new keys, and repeats keys within itself.
+    let mut day2: Vec<(Key, Reading)> = Vec::new();
+    let (mut updated, mut unchanged, mut inserted) = (0, 0, 0);
+    for (key, r) in &day1[600..] {
+        let edited = key.1 % 7 == 0;
+        let r2 = if edited { reading(r.value + 100.0, Some("edited")) } else { r.clone() };
+        if edited {
+            updated += 1;
+        } else {
+            unchanged += 1;
+        }
+        day2.push((key.clone(), r2));
+    }
+    for i in 0..300u32 {
+        day2.push(((format!("s{}", i % 3), 400 + i / 3), reading(-(i as f64), None)));
+        inserted += 1;
+    }
+    // In-file repeats: an exact copy (a duplicate), and a later row with other values
+    // (which wins; the earlier one is superseded) - for a new key and for an existing one.
+    let (new_key, old_key) = (day2[700].0.clone(), day2[1].0.clone());
+    let first_old = day2[1].1.clone();
+    day2.push(day2[700].clone()); // line 901: duplicate of line 701
+    day2.push((new_key.clone(), reading(0.125, Some("corrected")))); // line 902 supersedes 701
+    day2.push((old_key.clone(), reading(7.5, Some("corrected")))); // line 903 supersedes line 2
+    if first_old != expected[&old_key] {
+        updated -= 1; // it was counted as edited; its final version is line 903, also a change
+    } else {
+        unchanged -= 1;
+    }
+    updated += 1;
+    let f2 = export(&env, "day2.json", &day2);
+    for (k, r) in &day2 {
+        expected.insert(k.clone(), r.clone());
+    }
+    let (code, out, err) = merge(&env, &contracts, &f2);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(counts(&out), (inserted, updated, unchanged), "{out}");
+    assert_eq!(table(&env), expected, "the merged table, row by row");
+    let rejects = env.query_strings("SELECT line::text, reason, detail FROM {s}.readings_rejects ORDER BY line");
+    assert_eq!(
+        rejects,
+        vec![
+            vec![Some("2".into()), Some("superseded".into()), Some("line 903 has the same key with other values and is kept".into())],
+            vec![Some("701".into()), Some("superseded".into()), Some("line 902 has the same key with other values and is kept".into())],
+            vec![Some("901".into()), Some("duplicate".into()), Some("same as line 701".into())],
+        ]
+    );
+    // The superseded rows keep their records as written.
+    let raw = env.query_strings("SELECT raw FROM {s}.readings_rejects WHERE line = 2");
+    assert_eq!(raw[0][0].as_deref(), Some(line(&day2[1].0, &day2[1].1).as_str()));
+    // Changed rows belong to the load that changed them; unchanged ones stay with day one.
+    let per_load = env.query_strings("SELECT load_id::text, count(*)::text FROM {s}.readings GROUP BY 1 ORDER BY 1");
+    assert_eq!(per_load.len(), 2);
+    assert_eq!(per_load[1][1].as_deref(), Some((inserted + updated).to_string().as_str()));
+    let ledger = env.query_strings("SELECT mode, inserted::text, updated::text, unchanged::text FROM {s}.tier_loads ORDER BY id");
+    assert_eq!(ledger[1], vec![Some("merge".into()), Some(inserted.to_string()), Some(updated.to_string()), Some(unchanged.to_string())]);
+
+    // Validation accounts for rows that moved between loads, with and without re-reading.
+    for extra in [None, Some("--reread")] {
+        let mut args = vec!["--datasets", &contracts, "validate", "readings"];
+        args.extend(extra);
+        let (code, out, err) = run(env.tier(&args));
+        assert_eq!(code, 0, "{extra:?}: {out}{err}");
+    }
+    // An edit behind tier's back is still caught.
+    client()
+        .batch_execute(&format!(
+            "UPDATE {}.readings SET value = value + 1 WHERE sensor = 's1' AND note IS NULL AND value > 100",
+            env.schema
+        ))
+        .unwrap();
+    let (code, out, _) = run(env.tier(&["--datasets", &contracts, "validate", "readings"]));
+    assert_eq!(code, 1, "{out}");
+
+    // Exactly once: the same file again is skipped, and the table does not move.
+    let before = env.fingerprint("readings");
+    let (code, _, err) = merge(&env, &contracts, &f2);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("already loaded"), "{err}");
+    assert_eq!(env.fingerprint("readings"), before);
+}
+
+#[test]
+fn merge_needs_a_key_and_a_database_only_target() {
+    let (env, contracts) = env_with_contract("merge_refusals");
+    let f = export(&env, "a.json", &[(("s1".into(), 1), Reading { value: 1.0, note: None })]);
+    // No key: refused before anything is written.
+    let keyless = CONTRACT.replace("unique = [\"sensor\", \"at\"]\n", "");
+    env.write("contracts/readings.toml", &keyless);
+    let (code, _, err) = merge(&env, &contracts, &f);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("--mode merge needs") && err.contains("unique"), "{err}");
+    // A contract that asks for merges must name its key.
+    env.write("contracts/readings.toml", keyless.replace("day = \"at\"\n", "day = \"at\"\nmode = \"merge\"\n"));
+    let (code, out, _) = run(env.tier_plain(&["--datasets", &contracts, "datasets", "check"]));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("readings.toml:4:8") && out.contains("needs `unique`"), "{out}");
+    // The lake's files are append-only: a merge into it is refused, naming the way out.
+    env.write("contracts/readings.toml", CONTRACT);
+    let lake = env.data().join("lake").display().to_string();
+    let (code, _, err) = run(env.tier(&["--datasets", &contracts, "load", "readings", "--from", &f, "--mode", "merge", "--lake", &lake]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("--lake with --mode merge is not supported"), "{err}");
+    assert_eq!(env.query_strings("SELECT count(*)::text FROM {s}.readings")[0][0].as_deref(), Some("0"));
+}
+
+#[test]
+fn a_contract_in_merge_mode_merges_its_files_in_order() {
+    let (env, contracts) = env_with_contract("merge_contract");
+    env.write("contracts/readings.toml", CONTRACT.replace("day = \"at\"\n", "day = \"at\"\nmode = \"merge\"\n"));
+    let key = ("s1".to_string(), 5);
+    // Two files with the same key: the later file's row is the one kept.
+    export(&env, "a.json", &[(key.clone(), Reading { value: 1.0, note: None })]);
+    export(&env, "b.json", &[(key.clone(), Reading { value: 2.0, note: Some("later".into()) })]);
+    let (code, _, err) = run(env.tier(&["--datasets", &contracts, "load", "readings", "--jobs", "4"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(table(&env).into_iter().collect::<Vec<_>>(), vec![(key, Reading { value: 2.0, note: Some("later".into()) })]);
+    let modes = env.query_strings("SELECT mode FROM {s}.tier_loads ORDER BY id");
+    assert_eq!(modes, vec![vec![Some("merge".into())], vec![Some("merge".into())]]);
+}
+
+/// Two big exports that overlap by half.
+fn big_exports(env: &Env) -> (String, String) {
+    let rows = |from: u32, to: u32, bump: f64| -> Vec<(Key, Reading)> {
+        (from..to).map(|i| ((format!("s{}", i % 50), i / 50), Reading { value: i as f64 + bump, note: None })).collect()
+    };
+    (export(env, "big1.json", &rows(0, 200_000, 0.0)), export(env, "big2.json", &rows(100_000, 300_000, 0.5)))
+}
+
+#[test]
+fn a_merge_killed_midway_leaves_the_table_as_it_was() {
+    let (env, contracts) = env_with_contract("merge_kill");
+    let (f1, f2) = big_exports(&env);
+    let (code, _, err) = merge(&env, &contracts, &f1);
+    assert_eq!(code, 0, "{err}");
+    let (before, rejects_before) = (env.fingerprint("readings"), env.fingerprint("readings_rejects"));
+    let mut child = env
+        .tier(&["--datasets", &contracts, "load", "readings", "--from", &f2, "--mode", "merge"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while the upsert itself runs.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut c = client();
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "the merge ended before it could be killed");
+        let upserting = c
+            .query(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE '%ON CONFLICT%' AND query LIKE '%' || $1 || '%'",
+                &[&env.schema],
+            )
+            .unwrap();
+        if !upserting.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the merge never reached its upsert");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server notices the lost client and rolls back.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !c
+        .query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE '%' || $1 || '%'", &[&env.schema])
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the killed merge's session lingers");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(env.fingerprint("readings"), before, "the table changed");
+    assert_eq!(env.fingerprint("readings_rejects"), rejects_before, "the rejects changed");
+    // The next run merges the file.
+    let (code, out, err) = merge(&env, &contracts, &f2);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(counts(&out), (100_000, 100_000, 0));
+    assert_eq!(env.count("readings"), 300_000);
+}
+
+#[test]
+fn a_merge_and_an_append_of_one_table_at_once() {
+    let (env, contracts) = env_with_contract("merge_and_append");
+    let (f1, f2) = big_exports(&env);
+    // New keys only, appended while the merge runs.
+    let extra: Vec<(Key, Reading)> =
+        (0..50_000u32).map(|i| ((format!("x{}", i % 10), i / 10), Reading { value: 1.0, note: None })).collect();
+    let f3 = export(&env, "extra.json", &extra);
+    let (code, _, err) = merge(&env, &contracts, &f1);
+    assert_eq!(code, 0, "{err}");
+    let spawn = |args: &[&str]| -> std::process::Child {
+        let mut cmd: Command = env.tier(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let merging = spawn(&["--datasets", &contracts, "load", "readings", "--from", &f2, "--mode", "merge"]);
+    let appending = spawn(&["--datasets", &contracts, "load", "readings", "--from", &f3, "--mode", "append"]);
+    for child in [merging, appending] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(env.count("readings"), 350_000);
+    let (code, out, err) = run(env.tier(&["--datasets", &contracts, "validate", "readings"]));
+    assert_eq!(code, 0, "{out}{err}");
+}
