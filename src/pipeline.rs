@@ -320,44 +320,15 @@ pub fn load_file(
     let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum, opts.force)?;
     let load_id = load.load_id;
     let (to_writer, from_main): (SyncSender<Checked>, Receiver<Checked>) = sync_channel(2);
-    let reread_path = path.to_path_buf();
-    // The writer also reduces the rows it sends to the figures `validate` compares (rows and
-    // content digest per day), recorded in the ledger: it mostly waits on the server.
-    let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || -> Result<(TableLoad, Figures)> {
-        let mut load = load;
-        let mut figures = Figures::default();
-        let started = Instant::now();
-        let mut busy = std::time::Duration::ZERO;
-        for batch in from_main {
-            let t = Instant::now();
-            load.write(&batch.accepted, &batch.rejects)?;
-            figures.add(ds, &batch.accepted)?;
-            if !batch.retracted.is_empty() {
-                let (lines, rejects) = superseded_rejects(&reread_path, &batch.retracted)?;
-                load.retract(&lines, &rejects)?;
-                figures.remove(&batch.retracted);
-            }
-            busy += t.elapsed();
-        }
-        tracing::info!("COPY writer: busy {busy:.2?} of {:.2?}", started.elapsed());
-        Ok((load, figures))
-    })?;
-    let mut lake = match &opts.lake {
+    let lake = match &opts.lake {
         Some(root) => Some(LakeWriter::new(root, ds, opts.mode, &load_id.to_string())?),
         None => None,
     };
-    let mut lake_error = None;
-    let checked = check_file(ds, path, opts.mode == Mode::Merge, progress, |c| {
-        if let Some(l) = lake.as_mut() {
-            if let Err(e) = l.write(&c.accepted) {
-                lake_error = Some(e);
-                return false;
-            }
-        }
-        to_writer.send(c).is_ok()
-    });
+    let source = path.to_path_buf();
+    let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || write_batches(ds, &source, load, lake, from_main))?;
+    let checked = check_file(ds, path, opts.mode == Mode::Merge, progress, |c| to_writer.send(c).is_ok());
     drop(to_writer);
-    let result = finish_load(writer, checked, lake_error, lake.as_mut(), &display, file_checksum, opts);
+    let (result, lake) = finish_load(writer, checked, &display, file_checksum, opts);
     match (result, lake) {
         (Ok((load, mut stats)), lake) => {
             load.commit(&mut stats)?;
@@ -376,28 +347,110 @@ pub fn load_file(
     }
 }
 
+/// What the writer thread did: the open load, the figures of the rows it sent, the lake
+/// files it wrote, and the rows it turned away because the table held their key already.
+struct Written {
+    load: TableLoad,
+    figures: Figures,
+    /// The rows turned away for a key the table held (their figures; validate adds them
+    /// to the file's duplicates).
+    key_repeats: Figures,
+}
+
+/// The writer thread: each batch's rows, less those whose key the table already holds (a
+/// keyed append), go to the table (binary COPY) and the lake, and are reduced to the figures
+/// `validate` compares (rows and content digest per day, recorded in the ledger). It mostly
+/// waits on the server. The lake comes back with the result, whatever it is, to be
+/// published or abandoned.
+fn write_batches(
+    ds: &'static Dataset,
+    source: &Path,
+    mut load: TableLoad,
+    mut lake: Option<LakeWriter>,
+    batches: Receiver<Checked>,
+) -> (Result<Written>, Option<LakeWriter>) {
+    // The figures of every row the file's checks accepted (what a re-read computes).
+    let mut figures = Figures::default();
+    let mut key_repeats = Figures::default();
+    let started = Instant::now();
+    let mut busy = std::time::Duration::ZERO;
+    // Lines whose key was loaded before, and the load that holds it.
+    let mut repeats: Vec<(u64, i64)> = Vec::new();
+    let run = || -> Result<()> {
+        for batch in batches {
+            let t = Instant::now();
+            figures.add(ds, &batch.accepted)?;
+            let held = load.keys_already_loaded(&batch.accepted)?;
+            let accepted = match held.is_empty() {
+                true => batch.accepted,
+                false => {
+                    let lines: std::collections::HashSet<u64> = held.iter().map(|(l, _)| *l).collect();
+                    let line = batch.accepted.column(COL_LINE)?.u64()?;
+                    let fresh: BooleanChunked = line.into_iter().map(|l| Some(!l.is_some_and(|l| lines.contains(&l)))).collect();
+                    repeats.extend(held);
+                    key_repeats.add(ds, &batch.accepted.filter(&!&fresh)?)?;
+                    batch.accepted.filter(&fresh)?
+                }
+            };
+            load.write(&accepted, &batch.rejects)?;
+            if !batch.retracted.is_empty() {
+                let (lines, rejects) = superseded_rejects(source, &batch.retracted)?;
+                load.retract(&lines, &rejects)?;
+                figures.remove(&batch.retracted);
+            }
+            if let Some(l) = lake.as_mut() {
+                l.write(&accepted).context("writing the lake failed; nothing was loaded")?;
+            }
+            busy += t.elapsed();
+        }
+        if !repeats.is_empty() {
+            load.write_rejects(&repeated_key_rejects(ds, source, &repeats)?)?;
+        }
+        Ok(())
+    };
+    let outcome = run();
+    tracing::info!("COPY writer: busy {busy:.2?} of {:.2?}", started.elapsed());
+    (outcome.map(|()| Written { load, figures, key_repeats }), lake)
+}
+
 /// Everything between the last chunk and the commit: the writer's result, the counts'
 /// verdicts (empty input, too many rejects), the lake files closed.
 fn finish_load(
-    writer: thread::JoinHandle<Result<(TableLoad, Figures)>>,
+    writer: thread::JoinHandle<(Result<Written>, Option<LakeWriter>)>,
     checked: Result<LoadStats>,
-    lake_error: Option<anyhow::Error>,
-    lake: Option<&mut LakeWriter>,
     display: &str,
     file_checksum: Option<String>,
     opts: &LoadOptions,
-) -> Result<(TableLoad, LoadStats)> {
-    // The writer's error, if any, explains why the sink stopped: report it first.
-    let (load, figures) = writer.join().map_err(|_| anyhow!("the writer thread panicked"))??;
-    if let Some(e) = lake_error {
-        return Err(e.context(format!("{display}: writing the lake failed; nothing was loaded")));
-    }
-    let mut stats = checked?;
-    stats.figures = Some(figures);
-    if let Some(sum) = file_checksum {
-        stats.checksum = sum;
-    }
+) -> (Result<(TableLoad, LoadStats)>, Option<LakeWriter>) {
+    let (written, mut lake) = match writer.join() {
+        Ok(r) => r,
+        Err(_) => return (Err(anyhow!("the writer thread panicked")), None),
+    };
+    let result = (|| {
+        // The writer's error, if any, explains why the sink stopped: report it first.
+        let written = written.map_err(|e| e.context(display.to_string()))?;
+        let mut stats = checked?;
+        stats.figures = Some(written.figures);
+        let repeats = written.key_repeats.rows();
+        if repeats > 0 {
+            stats.loaded -= repeats;
+            *stats.rejected.entry(crate::quality::DUPLICATE.to_string()).or_default() += repeats;
+            stats.key_repeats = Some(written.key_repeats);
+        }
+        if let Some(sum) = file_checksum {
+            stats.checksum = sum;
+        }
+        verdicts(&stats, display, opts)?;
+        if let Some(l) = lake.as_mut() {
+            l.finish()?;
+        }
+        Ok((written.load, stats))
+    })();
+    (result, lake)
+}
 
+/// The counts' verdicts: an empty input, or too many rejects, fail the load.
+fn verdicts(stats: &LoadStats, display: &str, opts: &LoadOptions) -> Result<()> {
     if stats.records == 0 && !opts.allow_empty {
         return Err(Failure::Input(format!(
             "{display}: no records found; the table is left as it was (use --allow-empty to load an empty file)"
@@ -416,10 +469,7 @@ fn finish_load(
         ))
         .into());
     }
-    if let Some(l) = lake {
-        l.finish()?;
-    }
-    Ok((load, stats))
+    Ok(())
 }
 
 /// The rows a merge takes back, as rejects with their records read again from the file
@@ -437,6 +487,23 @@ fn superseded_rejects(path: &Path, retracted: &[Retraction]) -> Result<(Vec<u64>
         })
         .collect();
     Ok((retracted.iter().map(|r| r.line).collect(), rejects))
+}
+
+/// The rows a keyed append turned away, as `duplicate` rejects naming the load that holds
+/// their key, with their records read again from the file (one pass, at the end).
+fn repeated_key_rejects(ds: &Dataset, path: &Path, repeats: &[(u64, i64)]) -> Result<Vec<Reject>> {
+    let lines: std::collections::BTreeSet<u64> = repeats.iter().map(|(l, _)| *l).collect();
+    let mut raw = crate::source::records_at(path, &lines)?;
+    let key = ds.unique.join(", ");
+    Ok(repeats
+        .iter()
+        .map(|(line, held_by)| Reject {
+            line: *line,
+            reason: crate::quality::DUPLICATE.to_string(),
+            detail: Some(format!("{key} already in the table (load {held_by})")),
+            raw: raw.remove(line).unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// BLAKE3 of a file, as the ledger records it.

@@ -21,6 +21,10 @@ pub struct LoadStats {
     /// The loaded rows per day, as `validate` compares them (recorded in the ledger).
     #[serde(skip)]
     pub figures: Option<crate::validate::Figures>,
+    /// A keyed append's rows turned away because the table held their key (counted as
+    /// `duplicate` rejects; the ledger keeps their figures for validate).
+    #[serde(skip)]
+    pub key_repeats: Option<crate::validate::Figures>,
     /// What a merge did with the rows (a merge only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged: Option<Merged>,
@@ -49,10 +53,16 @@ impl LoadStats {
     /// The per-day figures as the ledger keeps them: `{"columns": "...", "days": [[day, rows,
     /// "digest"], ...]}` (day: days since 1970-01-01, null for rows without one; the digest as
     /// text, exact; columns: the contract's columns the digests cover, see
-    /// `validate::Figures::columns_of`).
+    /// `validate::Figures::columns_of`). `days` are the rows the file's checks accepted; a
+    /// keyed append adds `turned_away` (rows whose key the table held), a merge `unchanged`
+    /// (rows equal to the table's) and `taken` ([load, day, rows, digest] of the rows it
+    /// replaced).
     pub fn figures_json(&self) -> Option<String> {
         let figures = self.figures.as_ref()?;
         let mut json = serde_json::json!({ "columns": figures.columns, "days": days_json(figures) });
+        if let Some(r) = &self.key_repeats {
+            json["turned_away"] = days_json(r);
+        }
         if let Some(m) = &self.merged {
             json["unchanged"] = days_json(&m.unchanged_figures);
             let taken: Vec<serde_json::Value> = m

@@ -241,6 +241,13 @@ pub fn ledger_source(ds: &Dataset, client: &mut Client, schema: &str, checksum: 
         // Recorded under another contract: the file is read again.
         return Ok(None);
     }
+    let mut rejected = rejected;
+    // As the file alone says: without the rows turned away for keys loaded before (compare
+    // adds those back from the ledger, for a re-read's figures too).
+    let turned_away: u64 = figures["turned_away"].as_array().map_or(0, |days| days.iter().filter_map(|d| d[1].as_u64()).sum());
+    if let Some(n) = rejected.get_mut(crate::quality::DUPLICATE) {
+        *n -= turned_away.min(*n);
+    }
     let mut loaded = Figures { columns: Figures::columns_of(ds), ..Figures::default() };
     for entry in figures["days"].as_array().ok_or_else(|| bad("figures"))? {
         let day = entry[0].as_i64().unwrap_or(NO_DAY);
@@ -270,6 +277,8 @@ pub struct DatabaseSide {
     /// Rows of the file that the table holds under other loads: those a merge found equal
     /// (left under the earlier load), and those later merges replaced.
     elsewhere: Figures,
+    /// Rows of the file a keyed append turned away (their key was loaded before).
+    turned_away: Figures,
 }
 
 /// Reads one table's side while the file is still being read, before its checksum (which
@@ -291,6 +300,7 @@ pub fn read_database(ds: &'static Dataset, client: &mut Client, schema: &str) ->
         rejected: BTreeMap::new(),
         columns,
         elsewhere: Figures::default(),
+        turned_away: Figures::default(),
     };
     if side.table_exists {
         read_rows(ds, client, schema, &mut side)?;
@@ -367,27 +377,32 @@ fn scope(load: &Option<LoadRecord>) -> String {
     }
 }
 
-/// The rows of load `id` the table holds under other loads, from the ledger: those its own
-/// merge found equal to rows already there, and those later merges replaced.
-fn elsewhere(ds: &Dataset, client: &mut Client, schema: &str, id: i64) -> Result<Figures> {
+/// Rows of load `id`'s file that the table does not hold under that load, from the ledger:
+/// those held under other loads (equal to rows its own merge found, or replaced by later
+/// merges), and those a keyed append turned away for a key already loaded (rejects).
+fn elsewhere(ds: &Dataset, client: &mut Client, schema: &str, id: i64) -> Result<(Figures, Figures)> {
     let sql = format!(
         // Through to_jsonb, as in `ledger_source`: an old ledger has no figures column.
-        "SELECT (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
+        "SELECT false, (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
          FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,unchanged}}', '[]')) e WHERE id = $2
          UNION ALL
-         SELECT (e ->> 1)::bigint, (e ->> 2)::bigint, e ->> 3
+         SELECT false, (e ->> 1)::bigint, (e ->> 2)::bigint, e ->> 3
          FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,taken}}', '[]')) e
-         WHERE table_name = $1 AND status = 'ok' AND id > $2 AND (e ->> 0)::bigint = $2",
+         WHERE table_name = $1 AND status = 'ok' AND id > $2 AND (e ->> 0)::bigint = $2
+         UNION ALL
+         SELECT true, (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
+         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,turned_away}}', '[]')) e WHERE id = $2",
         l = format!("{}.{LEDGER}", ident(schema))
     );
-    let mut figures = Figures::default();
+    let (mut held, mut turned_away) = (Figures::default(), Figures::default());
     for r in client.query(&sql, &[&ds.name, &id]).map_err(db)? {
-        let (day, rows, digest): (Option<i64>, i64, String) = (r.get(0), r.get(1), r.get(2));
+        let (rejected, day, rows, digest): (bool, Option<i64>, i64, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let figures = if rejected { &mut turned_away } else { &mut held };
         let d = figures.days.entry(day.unwrap_or(NO_DAY)).or_default();
         d.rows += rows as u64;
         d.digest += digest.parse::<i128>().map_err(|_| Failure::Database(format!("{LEDGER}: unreadable figures near load {id}")))?;
     }
-    Ok(figures)
+    Ok((held, turned_away))
 }
 
 /// The loaded rows' figures (one aggregate query) and the rejects, in `side.load`'s scope.
@@ -404,9 +419,9 @@ fn read_rows(ds: &'static Dataset, client: &mut Client, schema: &str, side: &mut
         cols = columns.join(", "),
     );
     side.loaded = Figures::default();
-    side.elsewhere = match &side.load {
+    (side.elsewhere, side.turned_away) = match &side.load {
         Some(l) => elsewhere(ds, client, schema, l.id)?,
-        None => Figures::default(),
+        None => Default::default(),
     };
     for row in client.query(&sql, &[]).map_err(db)? {
         let day: Option<i32> = row.get(0);
@@ -441,6 +456,13 @@ pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Chec
     let t = ds.name.as_str();
     let mut expected = source.loaded.clone();
     expected.subtract(&db.elsewhere);
+    expected.subtract(&db.turned_away);
+    // Rows turned away for a key already in the table are duplicates the file alone does
+    // not show.
+    let mut rejected = source.rejected.clone();
+    if db.turned_away.rows() > 0 {
+        *rejected.entry(crate::quality::DUPLICATE.to_string()).or_default() += db.turned_away.rows();
+    }
     let mut checks = Vec::new();
     let short = |c: &str| c.chars().take(16).collect::<String>();
     checks.push(text_check(
@@ -461,10 +483,10 @@ pub fn compare(ds: &Dataset, source: &SourceSide, db: &DatabaseSide) -> Vec<Chec
     if !db.rejects_exist {
         checks.push(text_check(t, "rejects table exists", "yes", "missing"));
     }
-    checks.push(count_check(t, "rejected rows", source.rejected.values().sum(), db.rejected.values().sum()));
-    let reasons: BTreeSet<&String> = source.rejected.keys().chain(db.rejected.keys()).collect();
+    checks.push(count_check(t, "rejected rows", rejected.values().sum(), db.rejected.values().sum()));
+    let reasons: BTreeSet<&String> = rejected.keys().chain(db.rejected.keys()).collect();
     for r in reasons {
-        let (e, a) = (source.rejected.get(r).copied().unwrap_or(0), db.rejected.get(r).copied().unwrap_or(0));
+        let (e, a) = (rejected.get(r).copied().unwrap_or(0), db.rejected.get(r).copied().unwrap_or(0));
         checks.push(count_check(t, &format!("  rejected: {r}"), e, a));
     }
     let (expected, actual) = (&expected.days, &db.loaded.days);

@@ -6,7 +6,7 @@
 
 use polars::prelude::*;
 
-use crate::dataset::{Dataset, Kind};
+use crate::dataset::{self, Dataset, Kind};
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
@@ -40,14 +40,23 @@ enum Cells<'a> {
 /// Appends every row of `frame` (the dataset's fields, then `load_id`, then with `with_line`
 /// the record's line, for a staging table) to `out`.
 pub fn encode_rows(ds: &Dataset, frame: &DataFrame, load_id: i64, with_line: bool, out: &mut Vec<u8>) -> PolarsResult<()> {
+    encode(&ds.fields.iter().collect::<Vec<_>>(), frame, Some(load_id), with_line, out)
+}
+
+/// Appends the key columns of every row of `frame`, then its line.
+pub fn encode_keys(ds: &Dataset, frame: &DataFrame, out: &mut Vec<u8>) -> PolarsResult<()> {
+    let keys: Vec<&dataset::Field> = ds.unique.iter().filter_map(|k| ds.field(k)).collect();
+    encode(&keys, frame, None, true, out)
+}
+
+fn encode(fields: &[&dataset::Field], frame: &DataFrame, load_id: Option<i64>, with_line: bool, out: &mut Vec<u8>) -> PolarsResult<()> {
     let lines = match with_line {
         true => Some(frame.column(crate::transform::parse::COL_LINE)?.u64()?.rechunk()),
         false => None,
     };
-    let mut frame = frame.select(ds.column_names())?;
+    let mut frame = frame.select(fields.iter().map(|f| f.name.as_str()))?;
     frame.rechunk_mut();
-    let columns: Vec<Cells> = ds
-        .fields
+    let columns: Vec<Cells> = fields
         .iter()
         .map(|f| {
             let c = frame.column(&f.name)?;
@@ -64,7 +73,7 @@ pub fn encode_rows(ds: &Dataset, frame: &DataFrame, load_id: i64, with_line: boo
             })
         })
         .collect::<PolarsResult<_>>()?;
-    let ncols = (columns.len() + 1 + with_line as usize) as i16;
+    let ncols = (columns.len() + load_id.is_some() as usize + with_line as usize) as i16;
     out.reserve(frame.height() * (2 + columns.len() * 24));
     for i in 0..frame.height() {
         out.extend_from_slice(&ncols.to_be_bytes());
@@ -81,7 +90,9 @@ pub fn encode_rows(ds: &Dataset, frame: &DataFrame, load_id: i64, with_line: boo
                 Cells::Json(a) => jsonb(out, a.get(i)),
             }
         }
-        fixed(out, Some(load_id.to_be_bytes()));
+        if let Some(id) = load_id {
+            fixed(out, Some(id.to_be_bytes()));
+        }
         if let Some(lines) = &lines {
             fixed(out, lines.get(i).map(|l| (l as i64).to_be_bytes()));
         }

@@ -34,6 +34,8 @@ const STAGING_SUFFIX: &str = "__tier_new";
 const OLD_SUFFIX: &str = "__tier_old";
 /// A merge's staged rows (a temporary table, dropped at the end of the transaction).
 const MERGE_STAGE: &str = "pg_temp.tier_merge";
+/// A keyed append's keys of one chunk, looked up in the table (temporary, as above).
+const KEY_PROBE: &str = "pg_temp.tier_keys";
 
 /// Column definitions of a dataset's table, from its declaration.
 pub fn table_ddl(ds: &Dataset) -> String {
@@ -185,7 +187,9 @@ impl TableLoad {
             )?;
             // Still under the DDL lock: a contract that grew adds its columns once.
             let mut added = add_declared_columns(&mut client, ds, schema).map(drop);
-            if added.is_ok() && mode == Mode::Merge {
+            // A merge's ON CONFLICT needs the key's unique index; a keyed append looks keys
+            // up in it (and two appends of one new key at once cannot both commit it).
+            if added.is_ok() && !ds.unique.is_empty() {
                 added = ensure_key_index(&mut client, ds, schema);
             }
             exec(&mut client, "cannot create the tables", if added.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
@@ -237,7 +241,21 @@ impl TableLoad {
                 )?;
                 (t, r)
             }
-            Mode::Append => (format!("{s}.{}", ident(&table)), format!("{s}.{}", ident(&rejects))),
+            Mode::Append => {
+                if !ds.unique.is_empty() {
+                    let keys: Vec<String> =
+                        ds.unique.iter().filter_map(|k| ds.field(k)).map(|f| format!("{} {}", ident(&f.name), f.kind.sql_type())).collect();
+                    exec(
+                        &mut client,
+                        "cannot create the key probe",
+                        &format!(
+                            "DROP TABLE IF EXISTS {KEY_PROBE}; CREATE TEMP TABLE tier_keys ({}, __line bigint) ON COMMIT DROP",
+                            keys.join(", ")
+                        ),
+                    )?;
+                }
+                (format!("{s}.{}", ident(&table)), format!("{s}.{}", ident(&rejects)))
+            }
             Mode::Merge => {
                 exec(
                     &mut client,
@@ -285,6 +303,31 @@ impl TableLoad {
         self.write_rejects(rejects)
     }
 
+    /// For a keyed append: the rows of `accepted` whose key the table already holds, as
+    /// (line, the load that holds it). Looked up one key at a time through the key's index
+    /// (a hash join would read the whole table for every chunk).
+    pub fn keys_already_loaded(&mut self, accepted: &DataFrame) -> Result<Vec<(u64, i64)>> {
+        if self.mode != Mode::Append || self.ds.unique.is_empty() || accepted.height() == 0 {
+            return Ok(Vec::new());
+        }
+        self.buf.clear();
+        copy::header(&mut self.buf);
+        copy::encode_keys(self.ds, accepted, &mut self.buf)?;
+        copy::trailer(&mut self.buf);
+        let keys: Vec<String> = self.ds.unique.iter().map(|k| ident(k)).collect();
+        copy_in(&mut self.client, &format!("COPY {KEY_PROBE} ({}, __line) FROM STDIN (FORMAT binary)", keys.join(", ")), &self.buf)?;
+        let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = k.{k}")).collect();
+        let sql = format!(
+            "SELECT __line, held FROM (SELECT k.__line, (SELECT t.load_id FROM {} t WHERE {} LIMIT 1) AS held FROM {KEY_PROBE} k) f
+             WHERE held IS NOT NULL",
+            self.data_target,
+            on.join(" AND ")
+        );
+        let rows = self.client.query(&sql, &[]).map_err(|e| Failure::Database(format!("cannot look up keys: {}", describe(&e))))?;
+        exec(&mut self.client, "cannot clear the key probe", &format!("TRUNCATE {KEY_PROBE}"))?;
+        Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect())
+    }
+
     /// Takes back staged rows a later row with their key superseded (by line), keeping
     /// them as rejects.
     pub fn retract(&mut self, lines: &[u64], rejects: &[Reject]) -> Result<()> {
@@ -299,7 +342,7 @@ impl TableLoad {
         self.write_rejects(rejects)
     }
 
-    fn write_rejects(&mut self, rejects: &[Reject]) -> Result<()> {
+    pub fn write_rejects(&mut self, rejects: &[Reject]) -> Result<()> {
         if !rejects.is_empty() {
             self.buf.clear();
             copy::header(&mut self.buf);

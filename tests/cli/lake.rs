@@ -2,7 +2,7 @@
 
 use crate::common::*;
 
-fn per_day(env: &Env, lake: &str, table: &str) -> Vec<(String, i64)> {
+pub fn per_day(env: &Env, lake: &str, table: &str) -> Vec<(String, i64)> {
     let q = env.write("days.sql", format!("select date, count(*) as n from {table} group by date order by date"));
     let (code, out, err) = run(env.tier_plain(&["query", "--lake", lake, q.to_str().unwrap(), "--format", "csv"]));
     assert_eq!(code, 0, "{err}");
@@ -15,7 +15,7 @@ fn per_day(env: &Env, lake: &str, table: &str) -> Vec<(String, i64)> {
         .collect()
 }
 
-fn pg_per_day(env: &Env, table: &str, column: &str) -> Vec<(String, i64)> {
+pub fn pg_per_day(env: &Env, table: &str, column: &str) -> Vec<(String, i64)> {
     let sql = format!(
         "SELECT to_char(({column} AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD'), count(*) FROM {}.{table} GROUP BY 1 ORDER BY 1",
         env.schema

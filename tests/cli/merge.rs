@@ -290,3 +290,57 @@ fn a_merge_and_an_append_of_one_table_at_once() {
     let (code, out, err) = run(env.tier(&["--datasets", &contracts, "validate", "readings"]));
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn keyed_appends_turn_away_keys_already_in_the_table() {
+    let (env, contracts) = env_with_contract("keyed_append");
+    let lake = env.data().join("lake").display().to_string();
+    let reading = |v: f64| Reading { value: v, note: None };
+    let day1: Vec<(Key, Reading)> = (0..1200u32).map(|i| ((format!("s{}", i % 3), i / 3), reading(i as f64))).collect();
+    // Day two re-sends the second half of day one (a third of it edited) and adds new keys.
+    let mut day2: Vec<(Key, Reading)> =
+        day1[600..].iter().map(|(k, r)| (k.clone(), if k.1 % 3 == 0 { reading(r.value + 0.5) } else { r.clone() })).collect();
+    day2.extend((0..300u32).map(|i| ((format!("s{}", i % 3), 400 + i / 3), reading(-(i as f64)))));
+    let (f1, f2) = (export(&env, "day1.json", &day1), export(&env, "day2.json", &day2));
+    let append = |file: &str| {
+        run(env.tier(&[
+            "--datasets",
+            &contracts,
+            "load",
+            "readings",
+            "--from",
+            file,
+            "--lake",
+            &lake,
+            "--json",
+            "--max-reject-ratio",
+            "0.9",
+        ]))
+    };
+    let (code, _, err) = append(&f1);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = append(&f2);
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary[0]["loaded"], 300);
+    assert_eq!(summary[0]["rejected"]["duplicate"], 600);
+    // The table keeps the rows loaded first; the repeats are rejects naming that load.
+    let mut expected: BTreeMap<Key, Reading> = day1.iter().cloned().collect();
+    for (k, r) in &day2[600..] {
+        expected.insert(k.clone(), r.clone());
+    }
+    assert_eq!(table(&env), expected);
+    let details = env.query_strings("SELECT DISTINCT detail FROM {s}.readings_rejects");
+    assert_eq!(details, vec![vec![Some("sensor, at already in the table (load 1)".into())]]);
+    let raw = env.query_strings("SELECT raw FROM {s}.readings_rejects WHERE line = 1");
+    assert_eq!(raw[0][0].as_deref(), Some(line(&day2[0].0, &day2[0].1).as_str()));
+    // The lake holds what the table holds.
+    assert_eq!(crate::lake::per_day(&env, &lake, "readings"), crate::lake::pg_per_day(&env, "readings", "at"));
+    // Validation knows the turned-away rows, from the ledger and from a re-read.
+    for extra in [None, Some("--reread")] {
+        let mut args = vec!["--datasets", &contracts, "validate", "readings"];
+        args.extend(extra);
+        let (code, out, err) = run(env.tier(&args));
+        assert_eq!(code, 0, "{extra:?}: {out}{err}");
+    }
+}
