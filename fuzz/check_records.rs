@@ -67,6 +67,7 @@ fn datasets() -> &'static [&'static Dataset] {
             required,
             rules: Rules::default(),
             timezone: None,
+            evolved: false,
         };
         let flat = Dataset::new(
             "weather".into(),

@@ -282,7 +282,7 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
                 timezone = Some(tz.get_ref().clone());
             }
         }
-        fields.push(Field { name: column_name, key, kind, required: c.required, rules, timezone });
+        fields.push(Field { name: column_name, key, kind, required: c.required, rules, timezone, evolved: false });
     }
     if fields.is_empty() && errors.list.is_empty() {
         errors.fail(text.len()..text.len(), "no columns: declare at least one [[column]]".into());

@@ -128,6 +128,8 @@ pub struct Field {
     pub rules: Rules,
     /// For timestamps: the IANA zone naive input is read in (default UTC).
     pub timezone: Option<String>,
+    /// Not in the contract: added by a load for a new key (`on_new_key = "evolve"`).
+    pub evolved: bool,
 }
 
 /// How a load writes its rows into the table.
@@ -285,6 +287,23 @@ impl Dataset {
 
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The same dataset with more columns (a load's new keys; see `evolve`).
+    pub fn with_fields(&self, more: Vec<Field>) -> Dataset {
+        let mut fields = self.fields.clone();
+        fields.extend(more);
+        let mut ds = Dataset::new(
+            self.name.clone(),
+            self.file.clone(),
+            self.prefix.clone(),
+            fields,
+            self.day_field.clone(),
+            self.unique.clone(),
+            self.source.clone(),
+        );
+        (ds.mode, ds.on_new_key) = (self.mode, self.on_new_key);
+        ds
     }
 
     pub fn column_names(&self) -> impl Iterator<Item = &str> {

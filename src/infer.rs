@@ -393,7 +393,7 @@ fn dominant_prefix(keys: &[&str]) -> String {
 }
 
 /// A column name from a key: snake_case, letters, digits and `_` only.
-fn column_name(key: &str) -> String {
+pub fn column_name(key: &str) -> String {
     let mut out = String::new();
     let mut prev_lower = false;
     for c in key.trim_start_matches('/').chars() {
@@ -434,7 +434,7 @@ fn percent(part: u64, whole: u64) -> String {
     }
 }
 
-fn toml_string(s: &str) -> String {
+pub fn toml_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

@@ -12,6 +12,7 @@ pub mod contract;
 pub mod dataset;
 pub mod dedupe;
 pub mod error;
+pub mod evolve;
 pub mod gen;
 pub mod infer;
 pub mod lake;

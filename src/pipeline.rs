@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use polars::prelude::*;
 
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, OnNewKey};
 use crate::dedupe::{Dedupe, Retraction};
 use crate::error::Failure;
 use crate::lake::LakeWriter;
@@ -117,23 +117,23 @@ fn finish_chunk(ds: &'static Dataset, ruled: Ruled, dedupe: &mut Dedupe, t: &mut
     let checked = dedupe.mark(ds, ruled.checked, raw)?;
     let marked_at = Instant::now();
     t.dedupe += marked_at - clock;
-    let mut out = split(checked, raw)?;
+    let mut out = split(ds, checked, raw)?;
     out.extra_keys = ruled.extra_keys;
     t.split += marked_at.elapsed();
     Ok(out)
 }
 
 /// The rows the duplicate check held back, decided once the whole file is read.
-fn check_held(dedupe: Dedupe) -> Result<Option<Checked>> {
+fn check_held(ds: &Dataset, dedupe: Dedupe) -> Result<Option<Checked>> {
     let Some(held) = dedupe.finish()? else { return Ok(None) };
     let raw = &held.raw;
-    let mut checked = split(held.checked, |row| raw[row].clone())?;
+    let mut checked = split(ds, held.checked, |row| raw[row].clone())?;
     checked.retracted = held.retracted;
     Ok(Some(checked))
 }
 
 /// Splits a checked frame into accepted rows and rejects (with their raw records).
-fn split(checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> PolarsResult<Checked> {
+fn split(ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> PolarsResult<Checked> {
     let reason = checked.column(COL_REASON)?.str()?;
     let accepted_mask = reason.is_null();
     let nan_as_null = checked.column(COL_NAN)?.u32()?.filter(&accepted_mask)?.sum().unwrap_or(0) as u64;
@@ -145,12 +145,15 @@ fn split(checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> PolarsResult<Che
     let details = rejected.column(COL_DETAIL)?.str()?;
     let mut rejects = Vec::with_capacity(rejected.height());
     for i in 0..rejected.height() {
-        rejects.push(Reject {
-            line: lines.get(i).unwrap_or_default(),
-            reason: reasons.get(i).unwrap_or_default().to_string(),
-            detail: details.get(i).map(str::to_string),
-            raw: raw(rows.get(i).expect("row numbers are never null") as usize),
-        });
+        let (reason, raw) = (reasons.get(i).unwrap_or_default(), raw(rows.get(i).expect("row numbers are never null") as usize));
+        let detail = match reason {
+            crate::quality::UNKNOWN_KEY => Some(format!(
+                "not in the contract: {}",
+                crate::transform::record::unknown_keys(ds, &raw).iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
+            )),
+            _ => details.get(i).map(str::to_string),
+        };
+        rejects.push(Reject { line: lines.get(i).unwrap_or_default(), reason: reason.to_string(), detail, raw });
     }
     Ok(Checked { accepted, rejects, nan_as_null, extra_keys: 0, retracted: Vec::new() })
 }
@@ -248,7 +251,7 @@ pub fn check_file(
         waited = Instant::now();
     }
     if failure.is_none() && !stopped {
-        match check_held(dedupe) {
+        match check_held(ds, dedupe) {
             Ok(Some(held)) => {
                 deliver(&mut stats, held, &mut sink, &mut times);
             }
@@ -316,6 +319,15 @@ pub fn load_file(
         false => None,
     };
     let append_checksum = file_checksum.as_deref().filter(|_| !opts.force);
+    // New keys become columns first (the file is profiled), when the contract says so.
+    let mut client = client;
+    let ds = match ds.on_new_key {
+        OnNewKey::Evolve => {
+            let table = crate::pg::load::table_columns(&mut client, &opts.schema, &ds.name)?;
+            crate::evolve::grow(ds, path, &table)?.unwrap_or(ds)
+        }
+        _ => ds,
+    };
     // Writer thread: opens the transaction up front, so a lock wait or a refusal happens first.
     let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum, opts.force)?;
     let load_id = load.load_id;
@@ -332,6 +344,16 @@ pub fn load_file(
     match (result, lake) {
         (Ok((load, mut stats)), lake) => {
             load.commit(&mut stats)?;
+            if !stats.schema_changes.is_empty() {
+                let added: Vec<String> = stats.schema_changes.iter().map(|c| format!("{} ({})", c.column, c.kind)).collect();
+                tracing::warn!(
+                    "{}: added {} for new keys; declare them in {} to keep them:\n{}",
+                    ds.name,
+                    added.join(", "),
+                    ds.source,
+                    crate::evolve::contract_lines(ds)
+                );
+            }
             if let Some(l) = lake {
                 l.publish().context("the database load is committed, but the lake could not be updated; load again to repair it")?;
             }

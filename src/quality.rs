@@ -18,7 +18,7 @@
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::dataset::{Dataset, Field, Kind};
+use crate::dataset::{Dataset, Field, Kind, OnNewKey};
 use crate::transform::number::{self, Float, Int, NumericError};
 use crate::transform::parse::{BAD_VALUE, COL_DETAIL, COL_ISSUE, COL_LINE, COL_ROW, MALFORMED};
 use crate::transform::{json, timestamp};
@@ -125,6 +125,12 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
     }
     let issues = parsed.column(COL_ISSUE)?.str()?;
     let issue_details = parsed.column(COL_DETAIL)?.str()?;
+    // on_new_key = "reject": a record with a key no column reads, when nothing else is wrong
+    // with it (the detail naming the keys is filled in with the raw record, see `split`).
+    let unknown = match ds.on_new_key {
+        OnNewKey::Reject => Some(parsed.column(crate::transform::parse::COL_EXTRA)?.u32()?.clone()),
+        _ => None,
+    };
     let mut reasons = StringChunkedBuilder::new(COL_REASON.into(), n);
     let mut details = StringChunkedBuilder::new(COL_DETAIL.into(), n);
     for (row, fail) in first.iter().enumerate() {
@@ -138,6 +144,10 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
                 let raw = parsed.column(&field.name)?.str()?.get(row);
                 reasons.append_value(fail.reason());
                 details.append_value(detail(field, *fail, raw));
+            }
+            (None, None) if unknown.as_ref().is_some_and(|u| u.get(row).unwrap_or(0) > 0) => {
+                reasons.append_value(UNKNOWN_KEY);
+                details.append_null();
             }
             (None, None) => {
                 reasons.append_null();

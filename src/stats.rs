@@ -25,9 +25,22 @@ pub struct LoadStats {
     /// `duplicate` rejects; the ledger keeps their figures for validate).
     #[serde(skip)]
     pub key_repeats: Option<crate::validate::Figures>,
+    /// Columns this load added for new keys (`on_new_key = "evolve"`): name and type.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema_changes: Vec<SchemaChange>,
     /// What a merge did with the rows (a merge only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged: Option<Merged>,
+}
+
+/// A column a load added to its table for a new key.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SchemaChange {
+    pub column: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The key it reads.
+    pub key: String,
 }
 
 /// A merge's outcome: rows whose key was new, rows that changed an existing row, rows equal

@@ -23,7 +23,7 @@ use super::connect::{describe, exec, ident};
 use super::copy::{self, Reject};
 use crate::dataset::Dataset;
 use crate::error::Failure;
-use crate::stats::{unix_seconds, LoadStats, Merged};
+use crate::stats::{unix_seconds, LoadStats, Merged, SchemaChange};
 use crate::validate::{Day, Figures};
 
 pub use crate::dataset::Mode;
@@ -68,7 +68,8 @@ pub fn table_columns(client: &mut Client, schema: &str, table: &str) -> Result<V
 fn add_declared_columns(client: &mut Client, ds: &Dataset, schema: &str) -> Result<Vec<String>> {
     let existing = table_columns(client, schema, &ds.name)?;
     let mut added = Vec::new();
-    for f in &ds.fields {
+    // Columns for new keys (`on_new_key = "evolve"`) are added in the load's own transaction.
+    for f in ds.fields.iter().filter(|f| !f.evolved) {
         match existing.iter().find(|(name, _)| *name == f.name) {
             Some((_, ty)) if ty != f.kind.catalog_type() => {
                 return Err(Failure::Input(format!(
@@ -137,6 +138,8 @@ pub fn ensure_ledger(client: &mut Client, schema: &str) -> Result<()> {
              -- What a merge did with its rows (added with merges).
              ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS inserted bigint,
                ADD COLUMN IF NOT EXISTS updated bigint, ADD COLUMN IF NOT EXISTS unchanged bigint;
+             -- Columns a load added for new keys: objects of column, type and key.
+             ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS schema_changes jsonb;
              COMMIT;"
         ),
     )
@@ -153,6 +156,8 @@ pub struct TableLoad {
     data_target: String,
     rejects_target: String,
     buf: Vec<u8>,
+    /// Columns this load adds for new keys.
+    schema_changes: Vec<SchemaChange>,
 }
 
 impl TableLoad {
@@ -267,6 +272,7 @@ impl TableLoad {
                 (MERGE_STAGE.to_string(), format!("{s}.{}", ident(&rejects)))
             }
         };
+        let schema_changes = add_evolved_columns(&mut client, ds, schema, mode)?;
         let load_id: i64 = client
             .query_one(&format!("SELECT nextval(pg_get_serial_sequence('{}.{LEDGER}', 'id'))", s.replace('\'', "''")), &[])
             .map_err(|e| Failure::Database(describe(&e)))?
@@ -282,6 +288,7 @@ impl TableLoad {
             data_target,
             rejects_target,
             buf: Vec::with_capacity(16 << 20),
+            schema_changes,
         })
     }
 
@@ -369,6 +376,7 @@ impl TableLoad {
         if self.mode == Mode::Merge {
             stats.merged = Some(self.merge_staged()?);
         }
+        stats.schema_changes = std::mem::take(&mut self.schema_changes);
         if self.mode == Mode::Replace {
             for (live, staged) in [(self.ds.name.clone(), &self.data_target), (self.ds.rejects_table(), &self.rejects_target)] {
                 let views: i64 = self
@@ -478,6 +486,29 @@ impl TableLoad {
     }
 }
 
+/// Adds the columns a load grew for new keys (`evolve`) that the table lacks, inside the
+/// load's transaction (a failed load leaves the table as it was). A replace's new table has
+/// them from its DDL; they are changes when the old table lacked them.
+fn add_evolved_columns(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode) -> Result<Vec<SchemaChange>> {
+    let evolved: Vec<&crate::dataset::Field> = ds.fields.iter().filter(|f| f.evolved).collect();
+    if evolved.is_empty() {
+        return Ok(Vec::new());
+    }
+    let existing = table_columns(client, schema, &ds.name)?;
+    let mut changes = Vec::new();
+    for f in evolved.into_iter().filter(|f| !existing.iter().any(|(name, _)| *name == f.name)) {
+        if mode.keeps_rows() {
+            exec(
+                client,
+                &format!("cannot add column {} to {}", f.name, ds.name),
+                &format!("ALTER TABLE {}.{} ADD COLUMN {} {}", ident(schema), ident(&ds.name), ident(&f.name), f.kind.sql_type()),
+            )?;
+        }
+        changes.push(SchemaChange { column: f.name.clone(), kind: f.kind.name().to_string(), key: f.key.display() });
+    }
+    Ok(changes)
+}
+
 /// The unique index a merge's `ON CONFLICT` needs, on the dataset's key, made once and kept.
 /// Named after the key's columns, so a contract whose key changed gets a new one.
 fn ensure_key_index(client: &mut Client, ds: &Dataset, schema: &str) -> Result<()> {
@@ -523,9 +554,9 @@ pub fn insert_ledger(
     let warnings = stats.warnings_json().to_string();
     let sql = format!(
         "INSERT INTO {s}.{LEDGER} (id, table_name, file, file_size, checksum, started_at, finished_at, records, loaded, rejected,
-            rejected_by_reason, warnings, mode, tool_version, status, error, figures, inserted, updated, unchanged)
+            rejected_by_reason, warnings, mode, tool_version, status, error, figures, inserted, updated, unchanged, schema_changes)
          VALUES (COALESCE($1, nextval(pg_get_serial_sequence('{q}.{LEDGER}', 'id'))), $2, $3, $4, $5, to_timestamp($6), clock_timestamp(), $7, $8, $9,
-            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19)",
+            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19, $20::text::jsonb)",
         q = s.replace('\'', "''")
     );
     client
@@ -551,6 +582,7 @@ pub fn insert_ledger(
                 &(stats.inserted() as i64),
                 &(stats.merged.as_ref().map_or(0, |m| m.updated) as i64),
                 &(stats.merged.as_ref().map_or(0, |m| m.unchanged) as i64),
+                &(!stats.schema_changes.is_empty()).then(|| serde_json::to_string(&stats.schema_changes)).transpose()?,
             ],
         )
         .map_err(|e| Failure::Database(format!("cannot record the load in {LEDGER}: {}", describe(&e))))?;

@@ -333,6 +333,16 @@ fn descend<'a>(value: &'a RawValue, path: &[String]) -> Result<Option<&'a RawVal
 }
 
 /// An object's entries in input order, values left raw (also read by `json` and `infer`).
+/// The top-level keys of a record that no column of the dataset reads (for a reject's
+/// detail; the load itself only counts them).
+pub fn unknown_keys(ds: &Dataset, bytes: &[u8]) -> Vec<String> {
+    let patched = quote_bare_tokens(bytes).map(|(p, _)| p);
+    let text = std::str::from_utf8(patched.as_deref().unwrap_or(bytes)).unwrap_or_default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries: Vec<(Cow<'_, str>, &RawValue)> = de.deserialize_map(Entries).unwrap_or_default();
+    entries.into_iter().filter(|(k, _)| ds.field_index(k).is_none() && ds.nested_fields(k).is_none()).map(|(k, _)| k.into_owned()).collect()
+}
+
 pub(crate) struct Entries;
 
 impl<'de> Visitor<'de> for Entries {

@@ -6,6 +6,7 @@ mod contracts;
 mod correctness;
 mod db;
 mod docker;
+mod evolve;
 mod faults;
 mod hostile;
 mod lake;

@@ -1,0 +1,77 @@
+//! `on_new_key = "evolve"`: a load's dataset grown by the top-level keys its file brings
+//! that the contract does not declare.
+//!
+//! The file is profiled first (`infer`'s reader, every record, all cores), so each new key's
+//! type comes from every value in this load, as `tier infer` would pick it; a key holding
+//! objects becomes a `json` column. A column an earlier evolving load already added keeps
+//! the type it has in the table: a value that no longer fits it is a reject, never a silent
+//! widening. The load then adds the columns in its own transaction (see `pg::load`), and the
+//! ledger records them as its `schema_changes`.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::dataset::{Dataset, Field, Key, Kind, Rules};
+use crate::infer;
+
+/// The new keys of `path` as columns: `table` is the table's columns and types (empty when
+/// there is none yet). Returns the grown dataset (leaked: it lives as long as the load's
+/// threads, as contracts do), or None when the file brings no new key.
+pub fn grow(ds: &'static Dataset, path: &Path, table: &[(String, String)]) -> Result<Option<&'static Dataset>> {
+    let profile = infer::profile(&[path.to_path_buf()])?;
+    let mut added: Vec<Field> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for (key, column) in &profile.columns {
+        // A pointer (`/context/app`) stands for its top-level key, which holds objects.
+        let (top, kind) = match key.strip_prefix('/') {
+            Some(rest) => (rest.split('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~"), Kind::Json),
+            None => (key.clone(), column.kind()),
+        };
+        if ds.field_index(&top).is_some() || ds.nested_fields(&top).is_some() {
+            continue;
+        }
+        let bare = top.strip_prefix(ds.prefix.as_str()).filter(|_| !ds.prefix.is_empty()).unwrap_or(&top).to_string();
+        if let Some(i) = seen.iter().position(|k| *k == bare) {
+            // Seen as a plain key and as objects: json holds both.
+            if kind == Kind::Json {
+                added[i].kind = Kind::Json;
+            }
+            continue;
+        }
+        let mut name = infer::column_name(&bare);
+        while ds.field(&name).is_some() || added.iter().any(|f| f.name == name) {
+            name.push('_');
+        }
+        // A column already in the table (an earlier evolving load added it) keeps its type.
+        let kind = match table.iter().find(|(n, _)| *n == name) {
+            Some((_, ty)) => match Kind::ALL.into_iter().find(|k| k.catalog_type() == ty) {
+                Some(k) => k,
+                None => {
+                    tracing::warn!("{}: new key {bare:?} maps to column {name}, which is {ty} in the table: left out", ds.name);
+                    continue;
+                }
+            },
+            None => kind,
+        };
+        seen.push(bare.clone());
+        added.push(Field { name, key: Key::Plain(bare), kind, required: false, rules: Rules::default(), timezone: None, evolved: true });
+    }
+    if added.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Box::leak(Box::new(ds.with_fields(added)))))
+}
+
+/// The contract lines that declare a dataset's evolved columns (to paste into its file).
+pub fn contract_lines(ds: &Dataset) -> String {
+    let mut out = String::new();
+    for f in ds.fields.iter().filter(|f| f.evolved) {
+        out.push_str(&format!("\n[[column]]\nname = {}\n", infer::toml_string(&f.name)));
+        if f.key.display() != f.name {
+            out.push_str(&format!("key = {}\n", infer::toml_string(&f.key.display())));
+        }
+        out.push_str(&format!("type = {}\n", infer::toml_string(f.kind.name())));
+    }
+    out
+}
