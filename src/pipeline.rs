@@ -416,9 +416,11 @@ fn write_batches(
             };
             load.write(&accepted, &batch.rejects)?;
             if !batch.retracted.is_empty() {
-                let (lines, rejects) = superseded_rejects(source, &batch.retracted)?;
-                load.retract(&lines, &rejects)?;
+                let lines: Vec<u64> = batch.retracted.iter().map(|r| r.line).collect();
+                load.retract(&lines)?;
                 figures.remove(&batch.retracted);
+                let rows = batch.retracted.iter().map(|r| (r.line, r.by_line as i64)).collect();
+                write_late_rejects(&mut load, source, crate::quality::SUPERSEDED, rows, |by| crate::dedupe::superseded_by(by as u64))?;
             }
             if let Some(l) = lake.as_mut() {
                 l.write(&accepted).context("writing the lake failed; nothing was loaded")?;
@@ -426,7 +428,11 @@ fn write_batches(
             busy += t.elapsed();
         }
         if !repeats.is_empty() {
-            load.write_rejects(&repeated_key_rejects(ds, source, &repeats)?)?;
+            let key = ds.unique.join(", ");
+            let repeats = std::mem::take(&mut repeats);
+            write_late_rejects(&mut load, source, crate::quality::DUPLICATE, repeats, |held_by| {
+                format!("{key} already in the table (load {held_by})")
+            })?;
         }
         Ok(())
     };
@@ -494,39 +500,35 @@ fn verdicts(stats: &LoadStats, display: &str, opts: &LoadOptions) -> Result<()> 
     Ok(())
 }
 
-/// The rows a merge takes back, as rejects with their records read again from the file
-/// (they went on to the server before the row that supersedes them was read).
-fn superseded_rejects(path: &Path, retracted: &[Retraction]) -> Result<(Vec<u64>, Vec<Reject>)> {
-    let lines: std::collections::BTreeSet<u64> = retracted.iter().map(|r| r.line).collect();
-    let mut raw = crate::source::records_at(path, &lines)?;
-    let rejects = retracted
-        .iter()
-        .map(|r| Reject {
-            line: r.line,
-            reason: crate::quality::SUPERSEDED.to_string(),
-            detail: Some(crate::dedupe::superseded_by(r.by_line)),
-            raw: raw.remove(&r.line).unwrap_or_default(),
-        })
-        .collect();
-    Ok((retracted.iter().map(|r| r.line).collect(), rejects))
+/// Rejects for rows the writer let through and then turned away (`(line, n)`, in any order;
+/// `detail(n)` says why), with their records read again from the file in one pass at the
+/// end: they went on before it was known. 16 bytes a row until then, and written in
+/// batches, so memory stays small however many there are.
+fn write_late_rejects(
+    load: &mut TableLoad,
+    path: &Path,
+    reason: &str,
+    mut rows: Vec<(u64, i64)>,
+    detail: impl Fn(i64) -> String,
+) -> Result<()> {
+    rows.sort_unstable_by_key(|(line, _)| *line);
+    let lines: Vec<u64> = rows.iter().map(|(line, _)| *line).collect();
+    let mut about = rows.iter().map(|(_, n)| *n);
+    let mut batch: Vec<Reject> = Vec::with_capacity(LATE_REJECTS_BATCH);
+    crate::source::records_at(path, &lines, |line, raw| {
+        let detail = about.next().map(&detail);
+        batch.push(Reject { line, reason: reason.to_string(), detail, raw: raw.to_vec() });
+        if batch.len() == LATE_REJECTS_BATCH {
+            load.write_rejects(&batch)?;
+            batch.clear();
+        }
+        Ok(())
+    })?;
+    load.write_rejects(&batch)
 }
 
-/// The rows a keyed append turned away, as `duplicate` rejects naming the load that holds
-/// their key, with their records read again from the file (one pass, at the end).
-fn repeated_key_rejects(ds: &Dataset, path: &Path, repeats: &[(u64, i64)]) -> Result<Vec<Reject>> {
-    let lines: std::collections::BTreeSet<u64> = repeats.iter().map(|(l, _)| *l).collect();
-    let mut raw = crate::source::records_at(path, &lines)?;
-    let key = ds.unique.join(", ");
-    Ok(repeats
-        .iter()
-        .map(|(line, held_by)| Reject {
-            line: *line,
-            reason: crate::quality::DUPLICATE.to_string(),
-            detail: Some(format!("{key} already in the table (load {held_by})")),
-            raw: raw.remove(line).unwrap_or_default(),
-        })
-        .collect())
-}
+/// Rejects per COPY when they are written after the rows.
+const LATE_REJECTS_BATCH: usize = 10_000;
 
 /// BLAKE3 of a file, as the ledger records it.
 pub fn checksum_file(path: &Path) -> Result<String> {

@@ -335,9 +335,9 @@ impl TableLoad {
         Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect())
     }
 
-    /// Takes back staged rows a later row with their key superseded (by line), keeping
-    /// them as rejects.
-    pub fn retract(&mut self, lines: &[u64], rejects: &[Reject]) -> Result<()> {
+    /// Takes back staged rows a later row with their key superseded (by line); the caller
+    /// keeps them as rejects.
+    pub fn retract(&mut self, lines: &[u64]) -> Result<()> {
         let lines: Vec<i64> = lines.iter().map(|l| *l as i64).collect();
         let gone = self
             .client
@@ -346,7 +346,7 @@ impl TableLoad {
         if gone != lines.len() as u64 {
             return Err(anyhow::anyhow!("took back {gone} staged rows for {} superseded lines", lines.len()));
         }
-        self.write_rejects(rejects)
+        Ok(())
     }
 
     pub fn write_rejects(&mut self, rejects: &[Reject]) -> Result<()> {

@@ -30,24 +30,25 @@ impl Chunk {
     }
 }
 
-/// The records on `lines` of an export, read again (the raw text of rows a load let
-/// through and later took back); one pass that keeps only those records.
-pub fn records_at(path: &Path, lines: &std::collections::BTreeSet<u64>) -> Result<std::collections::HashMap<u64, Vec<u8>>> {
-    let mut found = std::collections::HashMap::with_capacity(lines.len());
-    let Some(last) = lines.last().copied() else { return Ok(found) };
+/// The records on `lines` (ascending) of an export, read again and handed to `each` in
+/// order: the raw text of rows a load let through and later turned away. One pass; memory
+/// holds one chunk, however many lines are asked for.
+pub fn records_at(path: &Path, lines: &[u64], mut each: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+    let mut wanted = lines.iter().copied().peekable();
     let mut reader = RecordReader::open(path)?;
-    while let Some(chunk) = reader.next_chunk()? {
-        for span in chunk.spans.iter().filter(|s| lines.contains(&s.line)) {
-            found.insert(span.line, chunk.bytes(span).to_vec());
-        }
-        if chunk.spans.last().is_some_and(|s| s.line >= last) {
-            break;
+    while wanted.peek().is_some() {
+        let Some(chunk) = reader.next_chunk()? else { break };
+        for span in &chunk.spans {
+            if wanted.peek() == Some(&span.line) {
+                each(span.line, chunk.bytes(span))?;
+                wanted.next();
+            }
         }
     }
-    if found.len() < lines.len() {
-        return Err(anyhow::anyhow!("{}: changed while it was loaded (records to take back are gone)", path.display()));
+    if let Some(line) = wanted.next() {
+        return Err(anyhow::anyhow!("{}: changed while it was loaded (line {line} is gone)", path.display()));
     }
-    Ok(found)
+    Ok(())
 }
 
 /// Streams an export as chunks of records.

@@ -198,3 +198,30 @@ impl Drop for LocalCluster {
         let _ = Command::new(tier_bin()).args(["db", "stop"]).env("TIER_PG_DIR", &self.pg).arg("--data-dir").arg(self.dir.path()).output();
     }
 }
+
+/// Runs a command to its end, sampling its peak resident memory (VmHWM, kB) as it goes;
+/// returns (exit code, stderr, peak kB). Stdout is discarded.
+pub fn run_peak_rss(mut cmd: Command) -> (i32, String, u64) {
+    use std::io::Read;
+    let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().expect("run tier");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    let status = loop {
+        // The high-water mark only grows: the last reading before the exit is the peak
+        // up to a few milliseconds before it.
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            if let Some(kb) =
+                text.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (status.code().unwrap_or(-1), err, peak)
+}

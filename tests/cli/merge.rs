@@ -344,3 +344,46 @@ fn keyed_appends_turn_away_keys_already_in_the_table() {
         assert_eq!(code, 0, "{extra:?}: {out}{err}");
     }
 }
+
+#[test]
+fn a_million_keys_already_loaded_are_turned_away_in_flat_memory() {
+    let env = Env::new("keyed_append_memory");
+    std::fs::create_dir_all(env.data().join("contracts")).unwrap();
+    env.write(
+        "contracts/keyed.toml",
+        "name = \"keyed\"\nunique = [\"id\"]\n[[column]]\nname = \"id\"\ntype = \"bigint\"\n[[column]]\nname = \"at\"\ntype = \"timestamp\"\n\
+         [[column]]\nname = \"v\"\ntype = \"double\"\n[[column]]\nname = \"label\"\ntype = \"text\"\n",
+    );
+    let contracts = env.data().join("contracts").display().to_string();
+    let mut text = String::with_capacity(110 << 20);
+    for i in 0..1_000_000u64 {
+        text.push_str(&format!(
+            "{{\"id\": {i}, \"at\": \"2024-01-{:02} 10:00:00\", \"v\": {i}.25, \"label\": \"row number {i} of the export\"}}\n",
+            1 + i % 28
+        ));
+    }
+    let file = env.write("keys.json", &text).display().to_string();
+    drop(text);
+    let load = |extra: &[&str]| {
+        let mut args = vec!["-q", "--datasets", &contracts, "load", "keyed", "--from", &file];
+        args.extend(extra);
+        run_peak_rss(env.tier(&args))
+    };
+    // A plain append: every key is new.
+    let (code, err, plain) = load(&[]);
+    assert_eq!(code, 0, "{err}");
+    // The same rows again: every one is turned away, looked up in the table, not in memory.
+    let (code, err, repeats) = load(&["--force", "--max-reject-ratio", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.count("keyed"), 1_000_000);
+    assert_eq!(env.count("keyed_rejects"), 1_000_000);
+    let detail = env.query_strings("SELECT detail, raw FROM {s}.keyed_rejects WHERE line = 999999");
+    assert_eq!(detail[0][0].as_deref(), Some("id already in the table (load 1)"));
+    assert!(detail[0][1].as_deref().is_some_and(|r| r.contains("row number 999998 of")), "{detail:?}");
+    assert!(
+        (repeats as f64) <= plain as f64 * 1.10,
+        "peak RSS: {} MB turning a million rows away, {} MB appending them",
+        repeats / 1024,
+        plain / 1024
+    );
+}
