@@ -6,8 +6,10 @@
 # For each size it generates the exports with `tier gen` (weather = EVENTS / 10), loads them
 # into a fresh database, then measures the floor: the loaded rows dumped with COPY TO and read
 # back with the server's own `COPY ... FROM` (CSV) into empty tables of the same shape. Then
-# `tier validate`, and a large `tier query` to Parquet and CSV against psql's `\copy`. Prints
-# seconds, rows/s, MB/s, peak RSS and the ratios. Not part of `cargo test`.
+# `tier validate`, and a large `tier query` to Parquet and CSV against psql's `\copy`. Then a
+# merge: an export of EVENTS/4 events (half re-sent from the table, a fifth of those edited;
+# half new) merged on a key into the EVENTS-row table, against an append of the same file.
+# Prints seconds, rows/s, MB/s, peak RSS and the ratios. Not part of `cargo test`.
 #
 # Needs: a PostgreSQL superuser at BENCH_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 # psql, GNU time. Scratch space: BENCH_DIR (default /tmp/tier-bench), about 1 GB per million events.
@@ -106,6 +108,41 @@ for EVENTS in "${SIZES[@]}"; do
         done
     done
     rm -f "$BENCH_DIR"/psql.csv "$BENCH_DIR"/out.*
+
+    # Merge on a key: the events contract with `unique`, in a schema of its own.
+    KEYED="$BENCH_DIR/keyed"
+    mkdir -p "$KEYED"
+    sed 's/^day = .*/&\nunique = ["anonymous_id", "original_timestamp", "event_name"]/' datasets/track_events.toml > "$KEYED/track_events.toml"
+    QUARTER=$((EVENTS / 4))
+    MERGE_FILE="$BENCH_DIR/merge-$EVENTS.json"
+    if [ ! -f "$MERGE_FILE" ]; then
+        "$TIER" -q gen --events $((QUARTER / 2)) --weather 1 --seed 2 --out "$BENCH_DIR/new-$EVENTS"
+        { tail -n $((QUARTER / 2)) "$DATA/track_events.json" | sed -e 's/,$//' -e 's/^\[//' -e 's/\]$//' \
+              | awk 'NR % 5 == 0 { sub(/context_app_version":"[^"]*"/, "context_app_version\":\"9.9.9\"") } { print }'
+          sed -e 's/,$//' -e 's/^\[//' -e 's/\]$//' "$BENCH_DIR/new-$EVENTS/track_events.json"; } > "$MERGE_FILE"
+        rm -rf "$BENCH_DIR/new-$EVENTS"
+    fi
+    MERGE_RECORDS=$(wc -l < "$MERGE_FILE")
+    for S in bench_merge bench_keyed bench_append; do psql_db -c "DROP SCHEMA IF EXISTS $S CASCADE"; done
+    KEYED_LOAD=("$TIER" -q --datasets "$KEYED" load track_events --database-url "$DB_URL")
+    rate() { awk -v r="$1" -v s="$2" 'BEGIN{printf "%.0f", r/s}'; }
+    timed "${KEYED_LOAD[@]}" --from "$DATA/track_events.json" --mode merge --schema bench_merge
+    row "$EVENTS" "merge into an empty keyed table" "$EVENTS" "$SECS" "$(rate $EVENTS $SECS)" "" "${RSS_MB}MB" "$CPU" ""
+    timed "${KEYED_LOAD[@]}" --from "$DATA/track_events.json" --mode append --schema bench_keyed
+    row "$EVENTS" "append into an empty keyed table" "$EVENTS" "$SECS" "$(rate $EVENTS $SECS)" "" "${RSS_MB}MB" "$CPU" ""
+    "$TIER" -q load track_events --from "$DATA/track_events.json" --mode append --schema bench_append --database-url "$DB_URL" >/dev/null
+    # The same export of EVENTS/4 three ways: appended to the table without a key, appended
+    # to the keyed table (re-sent keys turned away), merged into the keyed table.
+    timed "$TIER" -q load track_events --from "$MERGE_FILE" --mode append --schema bench_append --database-url "$DB_URL"
+    PLAIN=$SECS
+    row "$EVENTS" "1/4 more: append (no key)" "$MERGE_RECORDS" "$SECS" "$(rate $MERGE_RECORDS $SECS)" "" "${RSS_MB}MB" "$CPU" ""
+    timed "${KEYED_LOAD[@]}" --from "$MERGE_FILE" --mode append --schema bench_keyed --max-reject-ratio 1
+    KEYED_APPEND=$SECS
+    row "$EVENTS" "1/4 more: append (keyed)" "$MERGE_RECORDS" "$SECS" "$(rate $MERGE_RECORDS $SECS)" "" "${RSS_MB}MB" "$CPU" ""
+    timed "${KEYED_LOAD[@]}" --from "$MERGE_FILE" --mode merge --schema bench_merge
+    row "$EVENTS" "1/4 more: merge (keyed)" "$MERGE_RECORDS" "$SECS" "$(rate $MERGE_RECORDS $SECS)" "" "${RSS_MB}MB" "$CPU" \
+        "merge/keyed append $(awk -v a=$SECS -v b=$KEYED_APPEND 'BEGIN{printf "%.2fx", a/b}'), /plain append $(awk -v a=$SECS -v b=$PLAIN 'BEGIN{printf "%.2fx", a/b}')  $(psql_db -c "SELECT format('+%s ~%s =%s', inserted, updated, unchanged) FROM bench_merge.tier_loads ORDER BY id DESC LIMIT 1")"
+    for S in bench_merge bench_keyed bench_append; do psql_db -c "DROP SCHEMA $S CASCADE"; done
 done
 
 echo

@@ -228,21 +228,21 @@ fn a_merge_killed_midway_leaves_the_table_as_it_was() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Killed while the upsert itself runs.
+    // Killed while the merge's statements run (the comparison, the update, the insert).
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut c = client();
     loop {
         assert!(child.try_wait().unwrap().is_none(), "the merge ended before it could be killed");
-        let upserting = c
+        let merging = c
             .query(
-                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE '%ON CONFLICT%' AND query LIKE '%' || $1 || '%'",
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE '%tier_matched%' AND query LIKE '%' || $1 || '%'",
                 &[&env.schema],
             )
             .unwrap();
-        if !upserting.is_empty() {
+        if !merging.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "the merge never reached its upsert");
+        assert!(Instant::now() < deadline, "the merge never reached its statements");
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
