@@ -1,6 +1,6 @@
 -- title: Events per day
 -- Events per UTC day and event name, with distinct users (anonymous_id).
--- chart: line x=day y=events
+-- chart: line x=day y=events series=event_name
 select (original_timestamp at time zone 'UTC')::date::text as day,
        event_name,
        count(*) as events,

@@ -1,7 +1,7 @@
 -- title: Rejected rows per reason and day
 -- What the data-quality rules quarantined, per table, reason and the UTC day of the load
 -- that met them (rejects have no trustworthy timestamp of their own).
--- chart: bar x=reason y=rejected
+-- chart: bar x=reason y=rejected series=table_name
 select r.table_name,
        r.reason,
        to_char(l.started_at at time zone 'UTC', 'YYYY-MM-DD') as load_day,

@@ -1,6 +1,6 @@
 -- title: Weather per city and day
 -- Minimum and maximum temperature, and the hours with rain, per city and UTC day.
--- chart: line x=day y=max_temperature agg=max
+-- chart: line x=day y=max_temperature series=city agg=max
 select city,
        (date_time at time zone 'UTC')::date::text as day,
        min(temperature) as min_temperature,

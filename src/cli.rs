@@ -326,7 +326,21 @@ pub struct ReportArgs {
     /// Directory of saved queries (*.sql).
     #[arg(long, default_value = "queries")]
     pub queries: PathBuf,
-    /// Where report.html and report.md go.
+    /// Where report.html, report.md and report.ipynb go.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
+    /// Which files to write: html, md, ipynb (a Jupyter notebook), comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "html,md,ipynb")]
+    pub format: Vec<ReportFormat>,
+    /// Keep running: write the report again whenever a query file changes or a load lands.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// A file `tier report` writes.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Html,
+    Md,
+    Ipynb,
 }

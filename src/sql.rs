@@ -113,6 +113,8 @@ pub struct ChartSpec {
     pub kind: ChartKind,
     pub x: String,
     pub y: String,
+    /// One line or bar group per value of this column (`series=city`), with a legend.
+    pub series: Option<String>,
     /// How rows sharing an x value combine (`agg=sum|mean|max`, default sum).
     pub agg: Agg,
 }
@@ -158,17 +160,18 @@ fn parse_chart(spec: &str) -> Option<ChartSpec> {
         "bar" => ChartKind::Bar,
         _ => return None,
     };
-    let (mut x, mut y, mut agg) = (None, None, Agg::Sum);
+    let (mut x, mut y, mut series, mut agg) = (None, None, None, Agg::Sum);
     for w in words {
         match w.split_once('=') {
             Some(("x", v)) => x = Some(v.to_string()),
             Some(("y", v)) => y = Some(v.to_string()),
+            Some(("series", v)) => series = Some(v.to_string()),
             Some(("agg", "mean")) => agg = Agg::Mean,
             Some(("agg", "max")) => agg = Agg::Max,
             _ => {}
         }
     }
-    Some(ChartSpec { kind, x: x?, y: y?, agg })
+    Some(ChartSpec { kind, x: x?, y: y?, series, agg })
 }
 
 #[cfg(test)]
@@ -206,7 +209,8 @@ mod tests {
     fn header_comments() {
         let h = header("-- title: Events per day\n-- One row per day.\n-- chart: line x=day y=events\nselect 1\n-- chart: bar x=a y=b");
         assert_eq!(h.title.as_deref(), Some("Events per day"));
-        assert_eq!(h.chart, Some(ChartSpec { kind: ChartKind::Line, x: "day".into(), y: "events".into(), agg: Agg::Sum }));
+        assert_eq!(h.chart, Some(ChartSpec { kind: ChartKind::Line, x: "day".into(), y: "events".into(), series: None, agg: Agg::Sum }));
+        assert_eq!(header("-- chart: line x=a y=b series=city").chart.unwrap().series.as_deref(), Some("city"));
         assert_eq!(header("-- chart: bar x=a y=b agg=max").chart.unwrap().agg, Agg::Max);
         assert_eq!(h.description, vec!["One row per day."]);
     }

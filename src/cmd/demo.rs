@@ -2,7 +2,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, ReportFormat};
 use crate::contract::Catalog;
 use crate::gen::{generate, GenOptions, ORIGINALS};
 use crate::pg::load::Mode;
@@ -48,13 +48,15 @@ pub fn run(args: &DemoArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> 
     println!("{}", crate::render::checks::table(&checks));
     let verdict = super::validate::verdict(&checks);
     let context = super::report::Context { datasets, data_dir, database_url: url, schema: &opts.schema, quiet };
-    let (html, md) = super::report::write_report(&args.queries, &args.out, &context, Some(checks))?;
+    let all = [ReportFormat::Html, ReportFormat::Md, ReportFormat::Ipynb];
+    let written = super::report::write_report(&args.queries, &args.out, &all, &context, Some(checks))?;
+    let others: Vec<String> = written[1..].iter().map(|p| p.display().to_string()).collect();
     eprintln!(
         "done: tables {} in schema {} (rejects in <table>_rejects, history in tier_loads)\nreport: {} (and {})",
         catalog.names().join(", "),
         opts.schema,
-        html.display(),
-        md.display()
+        written[0].display(),
+        others.join(", ")
     );
     verdict
 }

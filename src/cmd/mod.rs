@@ -10,6 +10,7 @@ pub mod load;
 pub mod query;
 pub mod report;
 pub mod validate;
+pub mod watch;
 
 /// Where the contracts are, before clap runs (their names are its possible values):
 /// `--datasets DIR` or `--datasets=DIR` on the command line, else `TIER_DATASETS`, else

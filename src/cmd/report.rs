@@ -3,13 +3,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::cli::ReportArgs;
+use crate::cli::ReportFormat;
 use crate::contract::Catalog;
 use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::pg::{self, connect};
 use crate::read;
 use crate::render::chart;
-use crate::render::report::{render, table_data, DatasetSection, QuerySection, Report, Section, Validation};
+use crate::render::report::{render, render_notebook, table_data, DatasetSection, QuerySection, Report, Section, Validation};
 use crate::sql;
 use crate::validate::Check;
 
@@ -37,16 +38,26 @@ pub fn run(args: &ReportArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -
         schema: &args.conn.schema,
         quiet,
     };
-    let (html, _) = write_report(&args.queries, &args.out, &context, None)?;
-    println!("{}", html.display());
+    if args.watch {
+        return super::watch::run(args, &context);
+    }
+    let written = write_report(&args.queries, &args.out, &args.format, &context, None)?;
+    println!("{}", written[0].display());
     Ok(())
 }
 
-/// Runs every query in `queries_dir` and writes `report.html` and `report.md` into
-/// `out_dir`. Returns their paths. A query that fails is shown with its error in the
-/// report, and the command then fails too. `checks` is a validation already run (the demo
-/// prints it first); without it the report validates when the source files are at hand.
-pub fn write_report(queries_dir: &Path, out_dir: &Path, context: &Context, checks: Option<Vec<Check>>) -> Result<(PathBuf, PathBuf)> {
+/// Runs every query in `queries_dir` and writes the report in each of `formats` into
+/// `out_dir` (`report.html`, `report.md`, `report.ipynb`). Returns their paths, in that
+/// order. A query that fails is shown with its error in the report, and the command then
+/// fails too. `checks` is a validation already run (the demo prints it first); without it
+/// the report validates when the source files are at hand.
+pub fn write_report(
+    queries_dir: &Path,
+    out_dir: &Path,
+    formats: &[ReportFormat],
+    context: &Context,
+    checks: Option<Vec<Check>>,
+) -> Result<Vec<PathBuf>> {
     let Context { data_dir, database_url, schema, quiet, .. } = *context;
     let target = pg::reach(database_url, data_dir)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(queries_dir)
@@ -56,10 +67,7 @@ pub fn write_report(queries_dir: &Path, out_dir: &Path, context: &Context, check
         .collect();
     files.sort();
 
-    let loads = match read::query_frame(&target.url, LATEST_LOADS, true, schema) {
-        Ok(df) => Section { table: Some(table_data(&df, ROWS_SHOWN).0), error: None },
-        Err(e) => Section { table: None, error: Some(format!("{e:#}")) },
-    };
+    let loads = section(&target.url, schema, LATEST_LOADS.to_string(), ROWS_SHOWN);
     // Every loaded dataset (a declared one without a table yet has nothing to show).
     let loaded = read::query_frame(
         &target.url,
@@ -134,26 +142,53 @@ pub fn write_report(queries_dir: &Path, out_dir: &Path, context: &Context, check
     };
     let (html, md) = render(&report)?;
     std::fs::create_dir_all(out_dir).map_err(|e| Failure::Input(format!("{}: cannot create: {e}", out_dir.display())))?;
-    let (html_path, md_path) = (out_dir.join("report.html"), out_dir.join("report.md"));
-    std::fs::write(&html_path, html).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", html_path.display())))?;
-    std::fs::write(&md_path, md).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", md_path.display())))?;
+    let mut written = Vec::new();
+    for (format, name, text) in [
+        (ReportFormat::Html, "report.html", html),
+        (ReportFormat::Md, "report.md", md),
+        (
+            ReportFormat::Ipynb,
+            "report.ipynb",
+            if formats.contains(&ReportFormat::Ipynb) { render_notebook(&report)? } else { String::new() },
+        ),
+    ] {
+        if formats.contains(&format) {
+            let path = out_dir.join(name);
+            write_whole(&path, &text)?;
+            written.push(path);
+        }
+    }
     if !failed.is_empty() {
         return Err(Failure::Database(format!(
             "report written to {}, but these queries failed: {}",
-            html_path.display(),
+            written.first().map(|p| p.display().to_string()).unwrap_or_default(),
             failed.join(", ")
         ))
         .into());
     }
-    Ok((html_path, md_path))
+    Ok(written)
+}
+
+/// Writes a file so that a reader (a browser reloading it, Jupyter) sees the old or the new
+/// one, never half of it: a temporary file beside it, renamed over it.
+fn write_whole(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", path.display())))?;
+    Ok(())
+}
+
+/// A section computed by one query: its table (or error), and the SQL for the notebook.
+fn section(url: &str, schema: &str, sql: String, rows: usize) -> Section {
+    match read::query_frame(url, &sql, true, schema) {
+        Ok(df) => Section { table: Some(table_data(&df, rows).0), error: None, sql: Some(sql) },
+        Err(e) => Section { table: None, error: Some(format!("{e:#}")), sql: Some(sql) },
+    }
 }
 
 /// A dataset's rejects per reason and column profile, each computed by the server in one query.
 fn dataset_section(ds: &Dataset, url: &str, schema: &str) -> DatasetSection {
-    let section = |sql: String| match read::query_frame(url, &sql, true, schema) {
-        Ok(df) => Section { table: Some(table_data(&df, 200).0), error: None },
-        Err(e) => Section { table: None, error: Some(format!("{e:#}")) },
-    };
+    let section = |sql: String| section(url, schema, sql, 200);
     let (s, rejects) = (connect::ident(schema), connect::ident(&ds.rejects_table()));
     DatasetSection {
         name: ds.name.clone(),

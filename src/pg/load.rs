@@ -552,6 +552,20 @@ fn copy_in(client: &mut Client, sql: &str, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The ledger's newest entry (id and status), if any: what changes when a load lands.
+pub fn newest_load(client: &mut Client, schema: &str) -> Result<Option<(i64, String)>> {
+    let table = format!("{}.{LEDGER}", ident(schema));
+    let exists: bool =
+        client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map_err(|e| Failure::Database(describe(&e)))?.get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt(&format!("SELECT id, status FROM {table} ORDER BY id DESC LIMIT 1"), &[])
+        .map_err(|e| Failure::Database(describe(&e)))?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
 /// Writes a ledger row. For failed loads this runs on a fresh connection after the
 /// load's transaction is gone, so the failure is on record.
 #[allow(clippy::too_many_arguments)]

@@ -1,4 +1,9 @@
 //! Charts as inline SVG (plotters' SVG backend), so the report needs no network to view.
+//!
+//! A chart header names `x` and `y` and optionally `series`: one line, or one bar of each
+//! group, per value of that column, with a legend. An `x` of dates (a date column, or text
+//! that reads `YYYY-MM-DD`) is a time axis: points sit at their day, so a missing day shows
+//! as a gap rather than being squeezed out.
 
 use anyhow::{anyhow, bail, Result};
 use plotters::prelude::*;
@@ -6,42 +11,88 @@ use polars::prelude::*;
 
 use crate::render::table::value_text;
 use crate::sql::{Agg, ChartKind, ChartSpec};
+use crate::transform::timestamp;
 
-const SIZE: (u32, u32) = (760, 320);
-const COLOR: RGBColor = RGBColor(37, 99, 235);
+const SIZE: (u32, u32) = (760, 340);
+/// Distinct colours, in the order series appear (Tableau 10).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(78, 121, 167),
+    RGBColor(242, 142, 43),
+    RGBColor(225, 87, 89),
+    RGBColor(118, 183, 178),
+    RGBColor(89, 161, 79),
+    RGBColor(237, 201, 72),
+    RGBColor(176, 122, 161),
+    RGBColor(255, 157, 167),
+    RGBColor(156, 117, 95),
+    RGBColor(186, 176, 172),
+];
+/// More series than this are drawn as the first ones and `other` (their rows combined).
+const MAX_SERIES: usize = 10;
+const OTHER: &str = "other";
 
-/// The chart a query's header asks for, over its result. Rows sharing an `x` value are
-/// combined by the spec's `agg` (so `events per day and event name` charts as events per
-/// day); x keeps its order.
+/// What a chart draws: x labels in first-seen order (or by date), and per series a value
+/// for each label it has rows for.
+#[derive(Debug, PartialEq)]
+pub struct Plot {
+    pub labels: Vec<String>,
+    /// For a time axis: each label's day (days since 1970-01-01), in label order.
+    pub days: Option<Vec<i64>>,
+    pub series: Vec<(String, Vec<Option<f64>>)>,
+}
+
+/// The chart a query's header asks for, over its result. Rows sharing an `x` (and series)
+/// value are combined by the spec's `agg` (so `events per day and event name` without a
+/// series charts as events per day).
 pub fn svg(spec: &ChartSpec, df: &DataFrame) -> Result<String> {
-    let (labels, values) = series(spec, df)?;
-    if labels.is_empty() {
+    let plot = plot(spec, df)?;
+    if plot.labels.is_empty() {
         bail!("no rows to chart");
     }
-    let max = values.iter().cloned().fold(0.0f64, f64::max);
-    let min = values.iter().cloned().fold(0.0f64, f64::min);
+    let values = || plot.series.iter().flat_map(|(_, v)| v.iter().flatten().copied());
+    let max = values().fold(0.0f64, f64::max);
+    let min = values().fold(0.0f64, f64::min);
     let top = if max > 0.0 { max * 1.1 } else { 1.0 };
+    let n = plot.labels.len();
+    // x as a position: the label's index, or its day on a time axis.
+    let position: Vec<f64> = match &plot.days {
+        Some(days) => days.iter().map(|d| *d as f64).collect(),
+        None => (0..n).map(|i| i as f64).collect(),
+    };
+    let (lo, hi) = (position[0] - 0.5, position[n - 1] + 0.5);
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
-        let n = labels.len();
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(64)
-            // A segmented 0..k range has k + 1 slots; end at n - 1 so there is no empty one.
-            .build_cartesian_2d((0..n.saturating_sub(1).max(1)).into_segmented(), min..top)
+            .build_cartesian_2d(lo..hi, min..top)
             .map_err(|e| anyhow!("{e}"))?;
         let step = n.div_ceil(8).max(1);
-        let label_of = |v: &SegmentValue<usize>| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) if *i < n && i % step == 0 => labels[*i].clone(),
-            _ => String::new(),
+        let label_of = |x: &f64| -> String {
+            match &plot.days {
+                Some(_) => timestamp::day_of_micros(x.round() as i64 * 86_400_000_000),
+                None => {
+                    let i = x.round();
+                    let at = i as usize;
+                    if (x - i).abs() < 1e-6 && i >= 0.0 && at < n && at.is_multiple_of(step) {
+                        plot.labels[at].clone()
+                    } else {
+                        String::new()
+                    }
+                }
+            }
+        };
+        let x_labels = match &plot.days {
+            Some(_) => 8,
+            None => (n * 4).min(240),
         };
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(n.min(60))
+            .x_labels(x_labels)
             .x_label_formatter(&label_of)
             .y_label_formatter(&|v: &f64| if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.2}") })
             .light_line_style(WHITE.mix(0.0))
@@ -49,26 +100,48 @@ pub fn svg(spec: &ChartSpec, df: &DataFrame) -> Result<String> {
             .y_desc(spec.y.as_str())
             .draw()
             .map_err(|e| anyhow!("{e}"))?;
-        match spec.kind {
-            ChartKind::Bar => {
-                chart
-                    .draw_series(
-                        Histogram::vertical(&chart).style(COLOR.filled()).margin(6).data(values.iter().enumerate().map(|(i, v)| (i, *v))),
-                    )
-                    .map_err(|e| anyhow!("{e}"))?;
+        let k = plot.series.len();
+        for (s, (name, values)) in plot.series.iter().enumerate() {
+            let color = PALETTE[s % PALETTE.len()];
+            let points = values.iter().zip(&position).filter_map(|(v, x)| v.map(|v| (*x, v)));
+            let drawn = match spec.kind {
+                ChartKind::Line => chart.draw_series(LineSeries::new(points, color.stroke_width(2))).map_err(|e| anyhow!("{e}"))?,
+                ChartKind::Bar => {
+                    // Each x's slot is split among the series, side by side.
+                    let width = 0.8 / k as f64;
+                    let bars = points.map(|(x, v)| {
+                        let left = x - 0.4 + width * s as f64;
+                        Rectangle::new([(left, 0.0), (left + width * 0.9, v)], color.filled())
+                    });
+                    chart.draw_series(bars).map_err(|e| anyhow!("{e}"))?
+                }
+            };
+            if spec.series.is_some() {
+                drawn.label(name.as_str()).legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
             }
-            ChartKind::Line => {
-                let points = values.iter().enumerate().map(|(i, v)| (SegmentValue::CenterOf(i), *v));
-                chart.draw_series(LineSeries::new(points, COLOR.stroke_width(2))).map_err(|e| anyhow!("{e}"))?;
-            }
+        }
+        if spec.series.is_some() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(RGBColor(209, 213, 219))
+                .draw()
+                .map_err(|e| anyhow!("{e}"))?;
         }
         root.present().map_err(|e| anyhow!("{e}"))?;
     }
-    Ok(out)
+    // Say what is drawn, for readers (screen readers) and tests alike.
+    let names: Vec<&str> = plot.series.iter().map(|(n, _)| n.as_str()).collect();
+    let desc = format!("<desc>{} series: {}</desc>", names.len(), xml_escape(&names.join(", ")));
+    Ok(match out.find('>') {
+        Some(end) => format!("{}{desc}{}", &out[..=end], &out[end + 1..]),
+        None => out,
+    })
 }
 
-/// x labels in first-seen order and y combined per label.
-fn series(spec: &ChartSpec, df: &DataFrame) -> Result<(Vec<String>, Vec<f64>)> {
+/// Reduces a result to what the chart draws.
+pub fn plot(spec: &ChartSpec, df: &DataFrame) -> Result<Plot> {
     let x = df.column(&spec.x).map_err(|_| anyhow!("chart: the result has no column {:?}", spec.x))?;
     let y = df
         .column(&spec.y)
@@ -76,48 +149,132 @@ fn series(spec: &ChartSpec, df: &DataFrame) -> Result<(Vec<String>, Vec<f64>)> {
         .cast(&DataType::Float64)
         .map_err(|_| anyhow!("chart: column {:?} is not numeric", spec.y))?;
     let y = y.f64()?;
+    let series_column = match &spec.series {
+        Some(s) => Some(df.column(s).map_err(|_| anyhow!("chart: the result has no column {s:?}"))?),
+        None => None,
+    };
+    let labels_of = |c: &Column| -> Result<Vec<String>> { (0..df.height()).map(|i| Ok(value_text(&c.get(i)?))).collect() };
+    let xs = labels_of(x)?;
+    // Series in first-seen order; past MAX_SERIES the rest are `other`.
+    let series_of: Vec<String> = match series_column {
+        Some(c) => {
+            let raw = labels_of(c)?;
+            let mut seen: Vec<&str> = Vec::new();
+            for s in &raw {
+                if !seen.contains(&s.as_str()) {
+                    seen.push(s);
+                }
+            }
+            let keep: Vec<&str> = seen.iter().take(if seen.len() > MAX_SERIES { MAX_SERIES - 1 } else { MAX_SERIES }).copied().collect();
+            raw.iter().map(|s| if keep.contains(&s.as_str()) { s.clone() } else { OTHER.to_string() }).collect()
+        }
+        None => vec![spec.y.clone(); df.height()],
+    };
     let mut labels: Vec<String> = Vec::new();
-    let mut groups: Vec<Vec<f64>> = Vec::new();
-    let mut index = std::collections::HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut groups: std::collections::HashMap<(usize, usize), Vec<f64>> = std::collections::HashMap::new();
     for i in 0..df.height() {
-        let label = value_text(&x.get(i)?);
-        let at = *index.entry(label.clone()).or_insert_with(|| {
-            labels.push(label);
-            groups.push(Vec::new());
-            groups.len() - 1
-        });
+        let at = position(&mut labels, &xs[i]);
+        let s = position(&mut names, &series_of[i]);
+        let group = groups.entry((s, at)).or_default();
         if let Some(v) = y.get(i) {
-            groups[at].push(v);
+            group.push(v);
         }
     }
-    let values = groups
+    // A time axis when every x is a day.
+    let days: Option<Vec<i64>> = labels.iter().map(|l| timestamp::parse_date(l).map(i64::from)).collect();
+    let order: Vec<usize> = match &days {
+        Some(d) => {
+            let mut o: Vec<usize> = (0..labels.len()).collect();
+            o.sort_by_key(|i| d[*i]);
+            o
+        }
+        None => (0..labels.len()).collect(),
+    };
+    let combine = |g: &Vec<f64>| match spec.agg {
+        Agg::Sum => g.iter().sum(),
+        Agg::Mean if g.is_empty() => 0.0,
+        Agg::Mean => g.iter().sum::<f64>() / g.len() as f64,
+        Agg::Max => g.iter().cloned().reduce(f64::max).unwrap_or(0.0),
+    };
+    let series = names
         .iter()
-        .map(|g| match spec.agg {
-            Agg::Sum => g.iter().sum(),
-            Agg::Mean if g.is_empty() => 0.0,
-            Agg::Mean => g.iter().sum::<f64>() / g.len() as f64,
-            Agg::Max => g.iter().cloned().reduce(f64::max).unwrap_or(0.0),
-        })
+        .enumerate()
+        .map(|(s, name)| (name.clone(), order.iter().map(|at| groups.get(&(s, *at)).map(combine)).collect()))
         .collect();
-    Ok((labels, values))
+    Ok(Plot {
+        labels: order.iter().map(|i| labels[*i].clone()).collect(),
+        days: days.map(|d| order.iter().map(|i| d[*i]).collect()),
+        series,
+    })
+}
+
+/// The index of `value` in `list`, added at the end if new.
+fn position(list: &mut Vec<String>, value: &str) -> usize {
+    match list.iter().position(|l| l == value) {
+        Some(i) => i,
+        None => {
+            list.push(value.to_string());
+            list.len() - 1
+        }
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn spec(kind: ChartKind, x: &str, y: &str, series: Option<&str>, agg: Agg) -> ChartSpec {
+        ChartSpec { kind, x: x.into(), y: y.into(), series: series.map(str::to_string), agg }
+    }
+
     #[test]
-    fn sums_per_x_and_draws_svg() {
-        let df = df!("day" => ["d1", "d1", "d2"], "events" => [1i64, 2, 5]).unwrap();
+    fn combines_per_x_and_draws_svg() {
+        let df = df!("step" => ["b", "b", "a"], "events" => [1i64, 2, 5]).unwrap();
         for kind in [ChartKind::Line, ChartKind::Bar] {
-            let spec = ChartSpec { kind, x: "day".into(), y: "events".into(), agg: Agg::Sum };
-            assert_eq!(series(&spec, &df).unwrap(), (vec!["d1".to_string(), "d2".to_string()], vec![3.0, 5.0]));
-            let svg = svg(&spec, &df).unwrap();
-            assert!(svg.starts_with("<svg") && svg.contains("d2"), "{svg}");
+            let s = spec(kind, "step", "events", None, Agg::Sum);
+            let p = plot(&s, &df).unwrap();
+            assert_eq!((p.labels.clone(), p.days.clone()), (vec!["b".to_string(), "a".to_string()], None));
+            assert_eq!(p.series, vec![("events".to_string(), vec![Some(3.0), Some(5.0)])]);
+            let svg = svg(&s, &df).unwrap();
+            assert!(svg.starts_with("<svg") && svg.contains("<desc>1 series: events</desc>"), "{svg}");
         }
-        let max = ChartSpec { kind: ChartKind::Line, x: "day".into(), y: "events".into(), agg: Agg::Max };
-        assert_eq!(series(&max, &df).unwrap().1, vec![2.0, 5.0]);
-        let bad = ChartSpec { kind: ChartKind::Bar, x: "nope".into(), y: "events".into(), agg: Agg::Sum };
+        assert_eq!(plot(&spec(ChartKind::Line, "step", "events", None, Agg::Max), &df).unwrap().series[0].1, vec![Some(2.0), Some(5.0)]);
+        let bad = spec(ChartKind::Bar, "nope", "events", None, Agg::Sum);
         assert!(svg(&bad, &df).unwrap_err().to_string().contains("nope"));
+    }
+
+    #[test]
+    fn one_line_per_series_on_a_time_axis_with_gaps() {
+        let df = df!(
+            "day" => ["2019-05-03", "2019-05-01", "2019-05-01", "2019-05-03"],
+            "city" => ["Oslo", "Oslo", "Rome", "Rome"],
+            "t" => [1.5f64, 2.5, 20.0, 21.0]
+        )
+        .unwrap();
+        let s = spec(ChartKind::Line, "day", "t", Some("city"), Agg::Max);
+        let p = plot(&s, &df).unwrap();
+        // Sorted by day; the missing 2nd of May is a gap on the axis, not a slot.
+        assert_eq!(p.labels, ["2019-05-01", "2019-05-03"]);
+        assert_eq!(p.days, Some(vec![18017, 18019]));
+        assert_eq!(p.series, vec![("Oslo".to_string(), vec![Some(2.5), Some(1.5)]), ("Rome".to_string(), vec![Some(20.0), Some(21.0)])]);
+        let svg = svg(&s, &df).unwrap();
+        assert!(svg.contains("<desc>2 series: Oslo, Rome</desc>"), "{svg}");
+        // Named in the description and in the legend.
+        assert!(svg.matches("Oslo").count() >= 2 && svg.matches("Rome").count() >= 2, "a legend names each series: {svg}");
+        assert!(svg.contains("2019-05-02"), "the axis is in days");
+    }
+
+    #[test]
+    fn many_series_fold_into_other() {
+        let names: Vec<String> = (0..14).map(|i| format!("s{i}")).collect();
+        let df = df!("x" => vec!["a"; 14], "s" => names, "y" => vec![1i64; 14]).unwrap();
+        let p = plot(&spec(ChartKind::Bar, "x", "y", Some("s"), Agg::Sum), &df).unwrap();
+        assert_eq!(p.series.len(), MAX_SERIES);
+        assert_eq!(p.series.last().unwrap(), &(OTHER.to_string(), vec![Some(5.0)]));
     }
 }

@@ -225,3 +225,34 @@ pub fn run_peak_rss(mut cmd: Command) -> (i32, String, u64) {
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     (status.code().unwrap_or(-1), err, peak)
 }
+
+/// A Python virtualenv with the pinned packages of `requirements` (a file under tests/),
+/// made once and kept under the cargo target directory; returns its directory. Fails,
+/// never skips, when it cannot be made (the packages come from PyPI).
+pub fn python_venv(requirements: &str) -> PathBuf {
+    static MADE: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, dir)) = made.iter().find(|(r, _)| r == requirements) {
+        return dir.clone();
+    }
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(requirements);
+    let pins = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    // Named by what it holds, so a change of pins makes a new one.
+    let tag = format!("{:016x}", pins.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3)));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("venv-{tag}"));
+    let python = dir.join("bin/python");
+    if !dir.join(".complete").exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        let ok = Command::new("python3").args(["-m", "venv"]).arg(&dir).status().is_ok_and(|s| s.success());
+        assert!(ok, "cannot make a virtualenv at {} (python3 -m venv)", dir.display());
+        let out = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&file)
+            .output()
+            .expect("run pip");
+        assert!(out.status.success(), "pip install -r {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+        std::fs::write(dir.join(".complete"), &pins).unwrap();
+    }
+    made.push((requirements.to_string(), dir.clone()));
+    dir
+}

@@ -68,6 +68,7 @@ fn report_renders_in_a_browser_with_charts_and_no_external_requests() {
     let dom = headless(&["--dump-dom", &format!("file://{}", html_path.display())]);
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(dom.contains("Events per day") && dom.matches("<svg").count() >= 5, "rendered DOM: {}", &dom[..dom.len().min(500)]);
+    assert_eq!(external_requests(&format!("file://{}", html_path.display())), Vec::<String>::new(), "the page fetched something");
     let shot = env.data().join("report.png");
     let o = headless(&["--window-size=1200,1600", &format!("--screenshot={}", shot.display()), &format!("file://{}", html_path.display())]);
     assert!(shot.exists(), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
@@ -91,4 +92,200 @@ fn a_failing_query_is_shown_and_fails_the_command() {
     let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
     assert!(html.contains("Oslo") && html.contains("nope"), "both sections are there");
     assert!(html.contains("Not run: source files not found"), "validation says why it did not run");
+}
+
+/// Every http(s) request a page made in headless Chromium, from its net log: the requests
+/// whose network isolation key is the page's (file://), not the browser's own (update
+/// checks and the like, which headless Chromium makes whatever the page).
+fn external_requests(url: &str) -> Vec<String> {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let out = headless(&[&format!("--log-net-log={}", log.path().display()), "--dump-dom", url]);
+    assert!(out.status.success(), "chromium: {}", String::from_utf8_lossy(&out.stderr));
+    let netlog: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(log.path()).unwrap()).unwrap();
+    let start_job = netlog["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"].as_i64().unwrap();
+    let mut found: Vec<String> = netlog["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"].as_i64() == Some(start_job))
+        .filter(|e| e["params"]["network_isolation_key"].as_str().is_some_and(|k| k.starts_with("file://")))
+        .filter_map(|e| e["params"]["url"].as_str())
+        .filter(|u| u.starts_with("http"))
+        .map(str::to_string)
+        .collect();
+    found.dedup();
+    found
+}
+
+#[test]
+fn the_net_log_catches_a_page_that_fetches() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("p.html");
+    std::fs::write(&page, "<html><body><img src=\"https://example.invalid/x.png\">hi</body></html>").unwrap();
+    assert_eq!(external_requests(&format!("file://{}", page.display())), vec!["https://example.invalid/x.png".to_string()]);
+}
+
+#[test]
+fn the_notebook_is_valid_nbformat_and_renders_with_nbconvert_and_in_a_browser() {
+    let env = Env::new("notebook");
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "3000", "--weather", "600", "--seed", "4", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(env.tier(&["load"]));
+    assert_eq!(code, 0, "{err}");
+    let out_dir = env.data().join("reports");
+    let (code, _, err) = run(env.tier(&["report", "--queries", QUERIES, "--out", out_dir.to_str().unwrap(), "--format", "ipynb"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(!out_dir.join("report.html").exists(), "--format ipynb writes only the notebook");
+    let path = out_dir.join("report.ipynb");
+    let nb: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+
+    // Structure: a first cell on re-running, a markdown cell per section, each saved query a
+    // %%sql cell with its table (and chart) as outputs.
+    let cells = nb["cells"].as_array().unwrap();
+    let text = |c: &serde_json::Value, key: &str| c[key].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect::<String>();
+    assert_eq!(cells[0]["cell_type"], "markdown");
+    assert!(text(&cells[0], "source").contains("jupysql") && text(&cells[0], "source").contains("tier query"));
+    let queries: Vec<&serde_json::Value> =
+        cells.iter().filter(|c| c["cell_type"] == "code" && c["id"].as_str().unwrap().starts_with("q-")).collect();
+    assert_eq!(queries.len(), std::fs::read_dir(QUERIES).unwrap().count());
+    let mut charts = 0;
+    for q in &queries {
+        assert!(text(q, "source").starts_with("%%sql\n"), "{q}");
+        let outputs = q["outputs"].as_array().unwrap();
+        assert!(outputs.iter().all(|o| o["output_type"] == "display_data"), "{q}");
+        let table = outputs.last().unwrap();
+        assert!(text(&table["data"], "text/html").contains("<table"), "{q}");
+        charts += outputs.iter().filter(|o| o["data"].get("image/svg+xml").is_some()).count();
+    }
+    assert!(charts >= 5, "{charts} charts");
+    let md_titles = cells.iter().filter(|c| c["cell_type"] == "markdown" && text(c, "source").starts_with("## ")).count();
+    assert!(md_titles >= queries.len() + 3, "sections: loads, datasets, validation and one per query");
+    // Numbers as people read them: no float noise in any table.
+    let all = std::fs::read_to_string(&path).unwrap();
+    assert!(!all.contains("00000000000") && !all.contains("99999999999"), "float noise in the notebook");
+
+    // Valid against the official nbformat 4.5 schema (vendored), by a real validator.
+    let venv = python_venv("requirements-notebook.txt");
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nbformat/nbformat.v4.5.schema.json");
+    let check = "import json, sys, jsonschema\n\
+                 schema = json.load(open(sys.argv[1])); nb = json.load(open(sys.argv[2]))\n\
+                 jsonschema.Draft4Validator(schema).validate(nb)\n\
+                 import nbformat; nbformat.validate(nbformat.read(sys.argv[2], as_version=4))\nprint('valid')";
+    let out = Command::new(venv.join("bin/python")).args(["-c", check]).arg(&schema).arg(&path).output().unwrap();
+    assert!(out.status.success(), "not valid nbformat: {}", String::from_utf8_lossy(&out.stderr));
+
+    // A real notebook tool renders it (no kernel: the outputs are in the file), offline:
+    // the HTML template's CDN scripts (require.js, MathJax) are left out.
+    let template = env.write(
+        "offline.html.j2",
+        "{%- extends 'lab/index.html.j2' -%}\n{% block html_head_js %}{% endblock %}\n\
+         {% block html_head_js_mathjax %}{% endblock %}\n{% block html_head_js_mermaidjs %}{% endblock %}\n",
+    );
+    let out = Command::new(venv.join("bin/jupyter"))
+        .args(["nbconvert", "--to", "html", "--template-file"])
+        .arg(&template)
+        .arg("--output-dir")
+        .arg(&out_dir)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "nbconvert: {}", String::from_utf8_lossy(&out.stderr));
+    let converted = out_dir.join("report.html");
+    let url = format!("file://{}", converted.display());
+    let dom = headless(&["--dump-dom", &url]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("Events per day"), "rendered DOM: {}", &dom[..dom.len().min(500)]);
+    let drawn = dom.matches("data-mime-type=\"image/svg+xml\"").count();
+    assert!(drawn >= 5, "{drawn} charts in the converted notebook");
+    assert_eq!(external_requests(&url), Vec::<String>::new(), "the converted notebook fetched something");
+}
+
+#[test]
+fn charts_draw_one_series_per_value_with_a_legend() {
+    let env = Env::new("report_series");
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "3000", "--weather", "900", "--seed", "5", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(run(env.tier(&["load"])).0, 0);
+    let out_dir = env.data().join("reports");
+    let (code, _, err) = run(env.tier(&["report", "--queries", QUERIES, "--out", out_dir.to_str().unwrap(), "--format", "html"]));
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    let cities: Vec<String> =
+        env.query_strings("SELECT DISTINCT city FROM {s}.weather ORDER BY 1").into_iter().map(|r| r[0].clone().unwrap()).collect();
+    // Temperature per city: one line per city, named in the legend.
+    let weather = html.split("id=\"q-weather_daily\"").nth(1).unwrap();
+    let desc = weather.split("<desc>").nth(1).unwrap().split("</desc>").next().unwrap();
+    assert!(desc.starts_with(&format!("{} series: ", cities.len())), "{desc}");
+    for city in &cities {
+        assert!(desc.contains(city.as_str()), "{city} missing from {desc}");
+    }
+    // Rejects per reason, grouped by table.
+    let rejects = html.split("id=\"q-rejects\"").nth(1).unwrap();
+    assert!(rejects.contains("<desc>2 series: track_events, weather</desc>"), "rejects chart");
+    // The page still renders and fetches nothing.
+    assert_eq!(external_requests(&format!("file://{}", out_dir.join("report.html").display())), Vec::<String>::new());
+}
+
+#[test]
+fn watch_rewrites_the_report_when_a_query_changes_or_a_load_lands() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+    let env = Env::new("report_watch");
+    env.write("weather.json", format!("[{}", weather_line("Oslo", "2019-06-04 14:05:13", "0.5")));
+    assert_eq!(run(env.tier(&["load", "weather"])).0, 0);
+    let queries = env.data().join("q");
+    std::fs::create_dir_all(&queries).unwrap();
+    std::fs::write(queries.join("a.sql"), "-- title: Cities\nselect city from weather").unwrap();
+    let out_dir = env.data().join("out");
+    let mut child = env
+        .tier(&["report", "--watch", "--queries", queries.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--format", "html"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stderr announces each write; read it on a thread.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(what) => return,
+                Ok(_) => {}
+                Err(_) => panic!("no {what:?} from report --watch"),
+            }
+        }
+    };
+    wait_for("report written (started)");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first.trim(), out_dir.join("report.html").display().to_string(), "stdout names the page once");
+    let page = || std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(page().contains("Oslo"));
+
+    // A new query appears in the page.
+    std::fs::write(queries.join("b.sql"), "-- title: Humid hours\nselect count(*) as humid from weather where humidity > 0.4").unwrap();
+    wait_for("report written (b.sql changed)");
+    assert!(page().contains("Humid hours"));
+    // A broken query is reported, and watching goes on.
+    std::fs::write(queries.join("b.sql"), "-- title: Humid hours\nselect nope from weather").unwrap();
+    wait_for("b.sql changed");
+    // A load lands: the page shows it.
+    env.write("more.json", format!("[{}", weather_line("Bergen", "2019-06-05 10:00:00", "0.7")));
+    let more = env.data().join("more.json");
+    assert_eq!(run(env.tier(&["load", "weather", "--from", more.to_str().unwrap()])).0, 0);
+    // (Still with the broken query: the page is written, and the command says what failed.)
+    wait_for("(a load landed)");
+    assert!(page().contains("Bergen"));
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
