@@ -218,6 +218,13 @@ fn profile_sql(ds: &Dataset, schema: &str) -> String {
                 Kind::Boolean | Kind::Json => ("NULL::text".into(), "NULL::text".into()),
                 _ => (format!("min({c})::text"), format!("max({c})::text")),
             };
+            // Where the values lie: ten equal-width buckets from min to max, as a sparkline.
+            let histogram = match f.kind {
+                Kind::Integer | Kind::Bigint | Kind::Double | Kind::Numeric => histogram_sql(&table, &c, &format!("{c}::float8")),
+                Kind::Timestamp => histogram_sql(&table, &c, &format!("extract(epoch FROM {c})::float8")),
+                Kind::Date => histogram_sql(&table, &c, &format!("({c} - date '1970-01-01')::float8")),
+                _ => "NULL::text".into(),
+            };
             let top = match f.kind {
                 Kind::Text | Kind::Boolean | Kind::Integer | Kind::Bigint => format!(
                     "(SELECT string_agg(v, ', ') FROM (SELECT {c}::text || ' (' || count(*) || ')' AS v FROM {table} WHERE {c} IS NOT NULL                      GROUP BY {c} ORDER BY count(*) DESC, {c}::text LIMIT 5) top)"
@@ -227,7 +234,7 @@ fn profile_sql(ds: &Dataset, schema: &str) -> String {
             format!(
                 "SELECT {i}::bigint AS position, {name} AS column, {kind} AS type, count(*)::bigint AS rows, count({c})::bigint AS present, \
                  round(100.0 * count({c}) / greatest(count(*), 1), 1)::float8 AS present_pct, count(DISTINCT {c})::bigint AS distinct, \
-                 {min} AS min, {max} AS max, {top} AS top_values FROM {table}",
+                 {min} AS min, {max} AS max, {histogram} AS histogram, {top} AS top_values FROM {table}",
                 i = ds.fields.iter().position(|g| g.name == f.name).unwrap_or(0),
                 name = sql_text(&f.name),
                 kind = sql_text(f.kind.name()),
@@ -235,8 +242,24 @@ fn profile_sql(ds: &Dataset, schema: &str) -> String {
         })
         .collect();
     format!(
-        "SELECT \"column\", type, rows, present, present_pct, \"distinct\", min, max, top_values FROM ({}) p ORDER BY position",
+        "SELECT \"column\", type, rows, present, present_pct, \"distinct\", min, max, histogram, top_values FROM ({}) p ORDER BY position",
         parts.join("\nUNION ALL\n")
+    )
+}
+
+/// A column's values in ten equal-width buckets between its min and max, drawn as a line
+/// of block characters (`▁▃█▅▂·` ...; `·` an empty bucket), so a skew or a spike reads at a
+/// glance in a table. `value` is the column as a float8.
+fn histogram_sql(table: &str, column: &str, value: &str) -> String {
+    format!(
+        "(SELECT string_agg(CASE WHEN n = 0 THEN '·' ELSE substr('▁▂▃▄▅▆▇█', 1 + (7 * n / greatest(top, 1))::int, 1) END, '' ORDER BY b)
+          FROM (SELECT g.b, coalesce(h.n, 0) AS n, max(coalesce(h.n, 0)) OVER () AS top
+                FROM generate_series(1, 10) g(b)
+                LEFT JOIN (SELECT width_bucket(v, lo, hi + greatest((hi - lo) * 1e-9, 1e-9), 10) AS b, count(*) AS n
+                           FROM (SELECT {value} AS v FROM {table} WHERE {column} IS NOT NULL) x,
+                                (SELECT min({value}) AS lo, max({value}) AS hi FROM {table}) m
+                           GROUP BY 1) h ON h.b = g.b) s
+          HAVING count(*) FILTER (WHERE n > 0) > 0)"
     )
 }
 
