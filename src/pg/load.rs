@@ -525,7 +525,8 @@ fn add_evolved_columns(client: &mut Client, ds: &Dataset, schema: &str, mode: Mo
     Ok(changes)
 }
 
-/// The unique index a merge's `ON CONFLICT` needs, on the dataset's key, made once and kept.
+/// The unique index on the dataset's key that merges and keyed appends look keys up in (and
+/// that keeps two loads from both adding one new key), made once and kept.
 /// Named after the key's columns, so a contract whose key changed gets a new one.
 fn ensure_key_index(client: &mut Client, ds: &Dataset, schema: &str) -> Result<()> {
     let tag = blake3::hash(ds.unique.join(",").as_bytes()).to_hex();
@@ -535,8 +536,8 @@ fn ensure_key_index(client: &mut Client, ds: &Dataset, schema: &str) -> Result<(
     let sql = format!("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {}.{} ({})", ident(&index), ident(schema), ident(&ds.name), keys.join(", "));
     client.batch_execute(&sql).map_err(|e| match e.code() {
         Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => Failure::Input(format!(
-            "{} holds rows with the same {} already, so it cannot be merged on that key; \
-             remove the repeats (or load with --mode replace) first",
+            "{} holds rows with the same {} already, and merges and keyed appends need that key to be \
+             unique; remove the repeats (or load with --mode replace) first",
             ds.name,
             ds.unique.join(", ")
         )),
