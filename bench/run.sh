@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # The benchmark: tier load against PostgreSQL's own COPY, in one run, on this machine.
 #
-#   bench/run.sh [EVENTS ...]        default: 1000000 4000000
+#   bench/run.sh [--peers] [EVENTS ...]     default: 1000000 4000000
+#
+# --peers also runs the same load done in Python with Polars + ADBC and with DuckDB + ADBC
+# (bench/peers/, installed into bench/peers/.venv with pinned versions on first use) and
+# prints their seconds, peak RSS and ratio to tier. EVENTS may be 16000000 (about 13 GB of
+# exports, 15 GB of scratch space): rows/s per size shows whether time stays linear.
 #
 # For each size it generates the exports with `tier gen` (weather = EVENTS / 10), loads them
 # into a fresh database, then measures the floor: the loaded rows dumped with COPY TO and read
@@ -16,6 +21,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+PEERS=0
+if [ "${1:-}" = "--peers" ]; then
+    PEERS=1
+    shift
+fi
 SIZES=("$@")
 [ ${#SIZES[@]} -eq 0 ] && SIZES=(1000000 4000000)
 BENCH_URL="${BENCH_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
@@ -31,13 +41,31 @@ chmod 755 "$BENCH_DIR"   # the server reads the floor's CSV files from here
 psql_admin() { psql "$BENCH_URL" -qAtX -v ON_ERROR_STOP=1 "$@"; }
 psql_db() { psql "$DB_URL" -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
-# Runs a command under GNU time; sets SECS, RSS_MB, CPU.
+# Runs a command under GNU time; sets SECS, RSS_MB (peak), CPU, and RSS_TRACE: its resident
+# memory in MB sampled each second, to show whether it grows through the run.
 timed() {
-    local out="$BENCH_DIR/time.txt"
-    /usr/bin/time -f "%e %M %P" -o "$out" "$@" >/dev/null
+    local out="$BENCH_DIR/time.txt" samples=() child rss
+    /usr/bin/time -f "%e %M %P" -o "$out" "$@" >/dev/null &
+    local watcher=$!
+    while kill -0 "$watcher" 2>/dev/null; do
+        sleep 1
+        child=$(pgrep -P "$watcher" | head -1 || true)
+        rss=$([ -n "$child" ] && awk '/^VmRSS/ { print int($2 / 1024) }' "/proc/$child/status" 2>/dev/null || true)
+        [ -n "$rss" ] && samples+=("$rss")
+    done
+    wait "$watcher"
     read -r SECS RSS_KB CPU < "$out"
     RSS_MB=$((RSS_KB / 1024))
+    RSS_TRACE="${samples[*]}"
 }
+
+TRACES=()
+trace() { TRACES+=("$(printf '%-10s %-34s %s' "$1" "$2" "$RSS_TRACE")"); }
+
+if [ "$PEERS" = 1 ] && [ ! -x bench/peers/.venv/bin/python ]; then
+    python3 -m venv bench/peers/.venv
+    bench/peers/.venv/bin/pip install --quiet --disable-pip-version-check -r bench/peers/requirements.txt
+fi
 
 # Seconds of wall time for a SQL statement run by the server (psql's \timing).
 server_secs() {
@@ -68,8 +96,23 @@ for EVENTS in "${SIZES[@]}"; do
     psql_admin -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
     timed "$TIER" -q --data-dir "$DATA" load --database-url "$DB_URL"
     LOAD=$SECS
+    LOAD_RSS=$RSS_MB
     row "$EVENTS" "tier load (both files)" "$RECORDS" "$SECS" "$(awk -v r=$RECORDS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \
         "$(awk -v m=$MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" ""
+    trace "$EVENTS" "tier load (both files)"
+
+    # The peers: the same two files loaded in Python (no rules, rejects, dedupe or ledger).
+    if [ "$PEERS" = 1 ]; then
+        for PEER in polars_adbc duckdb_adbc; do
+            psql_db -c "DROP SCHEMA IF EXISTS peer CASCADE"
+            timed bench/peers/.venv/bin/python "bench/peers/$PEER.py" "$DB_URL" "$DATA" datasets peer
+            row "$EVENTS" "peer: ${PEER/_/ + }" "$RECORDS" "$SECS" "$(awk -v r=$RECORDS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \
+                "$(awk -v m=$MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" \
+                "peer/tier $(awk -v a=$SECS -v b=$LOAD 'BEGIN{printf "%.2fx", a/b}') time, $(awk -v a=$RSS_MB -v b=$LOAD_RSS 'BEGIN{printf "%.1fx", a/b}') memory"
+            trace "$EVENTS" "peer: ${PEER/_/ + }"
+        done
+        psql_db -c "DROP SCHEMA IF EXISTS peer CASCADE"
+    fi
 
     # The floor: the same final rows through the server's own CSV COPY into empty tables.
     FLOOR=0
@@ -139,9 +182,11 @@ for EVENTS in "${SIZES[@]}"; do
     timed "${KEYED_LOAD[@]}" --from "$MERGE_FILE" --mode append --schema bench_keyed --max-reject-ratio 1
     KEYED_APPEND=$SECS
     row "$EVENTS" "1/4 more: append (keyed)" "$MERGE_RECORDS" "$SECS" "$(rate $MERGE_RECORDS $SECS)" "" "${RSS_MB}MB" "$CPU" ""
+    trace "$EVENTS" "1/4 more: append (keyed)"
     timed "${KEYED_LOAD[@]}" --from "$MERGE_FILE" --mode merge --schema bench_merge
     row "$EVENTS" "1/4 more: merge (keyed)" "$MERGE_RECORDS" "$SECS" "$(rate $MERGE_RECORDS $SECS)" "" "${RSS_MB}MB" "$CPU" \
         "merge/keyed append $(awk -v a=$SECS -v b=$KEYED_APPEND 'BEGIN{printf "%.2fx", a/b}'), /plain append $(awk -v a=$SECS -v b=$PLAIN 'BEGIN{printf "%.2fx", a/b}')  $(psql_db -c "SELECT format('+%s ~%s =%s', inserted, updated, unchanged) FROM bench_merge.tier_loads ORDER BY id DESC LIMIT 1")"
+    trace "$EVENTS" "1/4 more: merge (keyed)"
     for S in bench_merge bench_keyed bench_append; do psql_db -c "DROP SCHEMA $S CASCADE"; done
 done
 
@@ -150,3 +195,6 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB, $(grep -
 echo "parallel capacity: two busy threads do ${CAPACITY}x the work of one (2.00 on two free cores)"
 printf '%-10s %-34s %12s %9s %12s %9s %9s %7s  %s\n' events step rows seconds rows/s MB/s "peak RSS" CPU ratio
 for r in "${ROWS[@]}"; do echo "$r"; done
+echo
+echo "resident memory through the run (MB, sampled each second)"
+for r in "${TRACES[@]}"; do echo "$r"; done

@@ -191,8 +191,8 @@ impl TableLoad {
             )?;
             // Still under the DDL lock: a contract that grew adds its columns once.
             let mut added = add_declared_columns(&mut client, ds, schema).map(drop);
-            // A merge's ON CONFLICT needs the key's unique index; a keyed append looks keys
-            // up in it (and two appends of one new key at once cannot both commit it).
+            // Merges and keyed appends look keys up in the key's unique index (and two loads
+            // of one new key at once cannot both commit it).
             if added.is_ok() && !ds.unique.is_empty() {
                 added = ensure_key_index(&mut client, ds, schema);
             }

@@ -1,0 +1,47 @@
+"""What both peer loaders share: the datasets (read from tier's contracts, so the peers load
+the same columns with the same types) and the framing fix a data engineer would write for the
+BI tool's export (`[`, one object per line followed by `,`, `]` maybe missing) -> NDJSON."""
+import os
+import tempfile
+import tomllib
+
+DATASETS = ("track_events", "weather")
+
+SQL_TYPES = {
+    "text": "text", "integer": "integer", "bigint": "bigint", "double": "double precision",
+    "numeric": "numeric", "boolean": "boolean", "timestamp": "timestamptz", "date": "date", "json": "jsonb",
+}
+
+
+def contract(datasets_dir, name):
+    """(file, prefix, [(column, key, type)]) of a dataset."""
+    with open(os.path.join(datasets_dir, f"{name}.toml"), "rb") as f:
+        c = tomllib.load(f)
+    columns = [(col["name"], col.get("key", col["name"]), col["type"]) for col in c["column"]]
+    return c.get("file", f"{name}.json"), c.get("key_prefix", ""), columns
+
+
+def to_ndjson(path):
+    """The export as NDJSON in a temporary file (streamed line by line). Lines that are not
+    one whole object (truncated records, garbage) are dropped, and the export's bare `NaN`
+    (not JSON) becomes null: the JSON readers below give up on a file at its first bad line."""
+    out = tempfile.NamedTemporaryFile("wb", suffix=".ndjson", delete=False)
+    with open(path, "rb") as f, out:
+        for line in f:
+            line = line.strip()
+            if line.startswith(b"["):
+                line = line[1:]
+            if line.endswith(b"]"):
+                line = line[:-1]
+            if line.endswith(b","):
+                line = line[:-1]
+            if line.startswith(b"{") and line.endswith(b"}"):
+                out.write(line.replace(b":NaN", b":null") + b"\n")
+    return out.name
+
+
+def create_table(cursor, schema, name, columns):
+    cols = ", ".join(f'"{c}" {SQL_TYPES[t]}' for c, _, t in columns)
+    cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    cursor.execute(f'DROP TABLE IF EXISTS "{schema}"."{name}"')
+    cursor.execute(f'CREATE TABLE "{schema}"."{name}" ({cols})')
