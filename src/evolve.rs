@@ -8,18 +8,17 @@
 //! widening. The load then adds the columns in its own transaction (see `pg::load`), and the
 //! ledger records them as its `schema_changes`.
 
-use std::path::Path;
-
 use anyhow::Result;
 
 use crate::dataset::{Dataset, Field, Key, Kind, Rules};
 use crate::infer;
+use crate::source::Input;
 
 /// The new keys of `path` as columns: `table` is the table's columns and types (empty when
 /// there is none yet). Returns the grown dataset (leaked: it lives as long as the load's
 /// threads, as contracts do), or None when the file brings no new key.
-pub fn grow(ds: &'static Dataset, path: &Path, table: &[(String, String)]) -> Result<Option<&'static Dataset>> {
-    let profile = infer::profile(&[path.to_path_buf()])?;
+pub fn grow(ds: &'static Dataset, input: &Input, table: &[(String, String)]) -> Result<Option<&'static Dataset>> {
+    let profile = infer::profile_inputs(std::slice::from_ref(input))?;
     let mut added: Vec<Field> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     for (key, column) in &profile.columns {

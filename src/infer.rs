@@ -346,9 +346,15 @@ fn object_entries(text: &str) -> Result<Vec<(Cow<'_, str>, &RawValue)>, serde_js
 
 /// Reads every record of `files` and profiles them.
 pub fn profile(files: &[PathBuf]) -> Result<Profile> {
+    let inputs: Vec<crate::source::Input> = files.iter().map(|p| crate::source::Input::File(p.clone())).collect();
+    profile_inputs(&inputs)
+}
+
+/// Reads every record of `inputs` (files or objects) and profiles them.
+pub fn profile_inputs(inputs: &[crate::source::Input]) -> Result<Profile> {
     let mut total = Profile::default();
-    for path in files {
-        let mut reader = RecordReader::open(path)?;
+    for input in inputs {
+        let mut reader = RecordReader::open_input(input)?;
         while let Some(chunk) = reader.next_chunk()? {
             // One profile per rayon split (not per task): merging is the costly part.
             let part = chunk

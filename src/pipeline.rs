@@ -12,6 +12,8 @@
 //! memory is bounded by the chunk size, not the file size.
 
 use std::path::Path;
+
+use crate::source::Input;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread;
 use std::time::Instant;
@@ -163,15 +165,15 @@ fn split(ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> Po
 /// `superseding`: a merge's duplicate check (the later row with a key wins).
 pub fn check_file(
     ds: &'static Dataset,
-    path: &Path,
+    input: &Input,
     superseding: bool,
     progress: &dyn Progress,
     mut sink: impl FnMut(Checked) -> bool,
 ) -> Result<LoadStats> {
     let started = Instant::now();
-    let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let display = path.display().to_string();
-    let mut reader = RecordReader::open(path)?;
+    let file_size = input.size();
+    let display = input.name();
+    let mut reader = RecordReader::open_input(input)?;
     // Reader thread: framing and hashing overlap with parsing.
     let (to_rules, from_reader) = sync_channel::<Result<Chunk>>(2);
     let reader_thread = thread::Builder::new().name("tier-read".into()).spawn(move || -> String {
@@ -230,7 +232,7 @@ pub fn check_file(
             }
         };
         let (records, offset_end, first_line) = (ruled.chunk.spans.len() as u64, ruled.chunk.offset_end, ruled.chunk.spans[0].line);
-        if stats.records == 0 && offset_end > 0 && !crate::source::is_gzip(path) {
+        if stats.records == 0 && offset_end > 0 && !input.compressed() {
             // Size the duplicate filter from the first chunk's records per byte.
             let estimate = file_size as f64 * records as f64 / offset_end as f64;
             dedupe.expect((estimate * 1.02) as usize);
@@ -294,15 +296,17 @@ fn deliver(stats: &mut LoadStats, checked: Checked, sink: &mut impl FnMut(Checke
 /// Loads one file into one table over `client`.
 pub fn load_file(
     ds: &'static Dataset,
-    path: &Path,
+    input: &Input,
     opts: &LoadOptions,
     client: postgres::Client,
     progress: &dyn Progress,
 ) -> Result<LoadStats> {
     let started = Instant::now();
-    let display = path.display().to_string();
-    if std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(Failure::Input(format!("{display}: is a directory, not an export file")).into());
+    let display = input.name();
+    if let Input::File(path) = input {
+        if std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(Failure::Input(format!("{display}: is a directory, not an export file")).into());
+        }
     }
     if opts.mode == Mode::Merge && ds.unique.is_empty() {
         return Err(Failure::Input(format!(
@@ -313,10 +317,11 @@ pub fn load_file(
     }
     // Appends are recorded (and refused) by the file's own checksum, computed first so a
     // file already loaded is refused before the work (the reader hashes the same bytes,
-    // as stored: compressed for a .gz file).
-    let file_checksum = match opts.mode.keeps_rows() {
-        true => Some(checksum_file(path)?),
-        false => None,
+    // as stored: compressed for a .gz file). An object is not downloaded twice for that:
+    // it is refused by its URL, ETag and size, and its checksum checked once it is read.
+    let file_checksum = match (opts.mode.keeps_rows(), input) {
+        (true, Input::File(path)) => Some(checksum_file(path)?),
+        _ => None,
     };
     let append_checksum = file_checksum.as_deref().filter(|_| !opts.force);
     // New keys become columns first (the file is profiled), when the contract says so.
@@ -324,25 +329,35 @@ pub fn load_file(
     let ds = match ds.on_new_key {
         OnNewKey::Evolve => {
             let table = crate::pg::load::table_columns(&mut client, &opts.schema, &ds.name)?;
-            crate::evolve::grow(ds, path, &table)?.unwrap_or(ds)
+            crate::evolve::grow(ds, input, &table)?.unwrap_or(ds)
         }
         _ => ds,
     };
     // Writer thread: opens the transaction up front, so a lock wait or a refusal happens first.
-    let load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum, opts.force)?;
+    let mut load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum, opts.force)?;
+    if let (Input::Object(object), true, false) = (input, opts.mode.keeps_rows(), opts.force) {
+        load.refuse_loaded_object(&object.url, object.etag.as_deref(), object.size)?;
+    }
     let load_id = load.load_id;
     let (to_writer, from_main): (SyncSender<Checked>, Receiver<Checked>) = sync_channel(2);
     let lake = match &opts.lake {
         Some(root) => Some(LakeWriter::new(root, ds, opts.mode, &load_id.to_string())?),
         None => None,
     };
-    let source = path.to_path_buf();
+    let source = input.clone();
     let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || write_batches(ds, &source, load, lake, from_main))?;
-    let checked = check_file(ds, path, opts.mode == Mode::Merge, progress, |c| to_writer.send(c).is_ok());
+    let checked = check_file(ds, input, opts.mode == Mode::Merge, progress, |c| to_writer.send(c).is_ok());
     drop(to_writer);
     let (result, lake) = finish_load(writer, checked, &display, file_checksum, opts);
     match (result, lake) {
-        (Ok((load, mut stats)), lake) => {
+        (Ok((mut load, mut stats)), lake) => {
+            if let Input::Object(object) = input {
+                // The same bytes under another name were loaded before: refused, as a file is.
+                if opts.mode.keeps_rows() && !opts.force {
+                    load.refuse_loaded_checksum(&stats.checksum)?;
+                }
+                stats.etag = object.etag.clone();
+            }
             load.commit(&mut stats)?;
             if !stats.schema_changes.is_empty() {
                 let added: Vec<String> = stats.schema_changes.iter().map(|c| format!("{} ({})", c.column, c.kind)).collect();
@@ -386,7 +401,7 @@ struct Written {
 /// published or abandoned.
 fn write_batches(
     ds: &'static Dataset,
-    source: &Path,
+    source: &Input,
     mut load: TableLoad,
     mut lake: Option<LakeWriter>,
     batches: Receiver<Checked>,
@@ -506,7 +521,7 @@ fn verdicts(stats: &LoadStats, display: &str, opts: &LoadOptions) -> Result<()> 
 /// batches, so memory stays small however many there are.
 fn write_late_rejects(
     load: &mut TableLoad,
-    path: &Path,
+    input: &Input,
     reason: &str,
     mut rows: Vec<(u64, i64)>,
     detail: impl Fn(i64) -> String,
@@ -515,7 +530,7 @@ fn write_late_rejects(
     let lines: Vec<u64> = rows.iter().map(|(line, _)| *line).collect();
     let mut about = rows.iter().map(|(_, n)| *n);
     let mut batch: Vec<Reject> = Vec::with_capacity(LATE_REJECTS_BATCH);
-    crate::source::records_at(path, &lines, |line, raw| {
+    crate::source::records_at(input, &lines, |line, raw| {
         let detail = about.next().map(&detail);
         batch.push(Reject { line, reason: reason.to_string(), detail, raw: raw.to_vec() });
         if batch.len() == LATE_REJECTS_BATCH {

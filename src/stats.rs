@@ -9,6 +9,9 @@ pub struct LoadStats {
     pub file: String,
     pub file_size: u64,
     pub checksum: String,
+    /// An object's ETag (loads from object storage).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     pub records: u64,
     pub loaded: u64,
     /// Rejected rows per reason (only reasons that occurred).

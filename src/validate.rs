@@ -199,14 +199,16 @@ pub fn read_source(ds: &'static Dataset, path: &Path, superseding: bool, progres
     }
     let mut figures = Figures::default();
     let mut failure = None;
-    let stats = check_file(ds, path, superseding, progress, |checked| match figures.add(ds, &checked.accepted) {
-        Ok(()) => {
-            figures.remove(&checked.retracted);
-            true
-        }
-        Err(e) => {
-            failure = Some(e);
-            false
+    let stats = check_file(ds, &crate::source::Input::File(path.to_path_buf()), superseding, progress, |checked| {
+        match figures.add(ds, &checked.accepted) {
+            Ok(()) => {
+                figures.remove(&checked.retracted);
+                true
+            }
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
         }
     })?;
     if let Some(e) = failure {

@@ -11,6 +11,7 @@ use crate::pg::{self, connect};
 use crate::pipeline::{load_file, LoadOptions};
 use crate::progress::FileBar;
 use crate::render::summary;
+use crate::source::{object, Input};
 use crate::stats::LoadStats;
 
 pub fn run(args: &LoadArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> Result<()> {
@@ -29,7 +30,7 @@ pub fn run(args: &LoadArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> 
         max_reject_ratio: args.max_reject_ratio,
         lake: args.lake.clone(),
     };
-    let files = if args.from.is_empty() { Vec::new() } else { expand(&args.from)? };
+    let files = if args.from.is_empty() { Vec::new() } else { expand_inputs(&args.from)? };
     if files.len() > 1 && opts.mode == Mode::Replace {
         return Err(Failure::Input(format!("{} files: replace loads one file; load many with --mode append", files.len())).into());
     }
@@ -97,6 +98,7 @@ pub fn load_all(
                 continue;
             }
             let many_opts = LoadOptions { mode: chosen.unwrap_or(Mode::Append), ..opts.clone() };
+            let files: Vec<Input> = files.into_iter().map(Input::File).collect();
             let (d, f) = load_many(ds, &files, &many_opts, target, jobs.max(1));
             done.extend(d);
             failed.extend(f);
@@ -107,7 +109,7 @@ pub fn load_all(
         match load_one(ds, path, &one_opts, target, quiet) {
             Ok(stats) => done.push(stats),
             Err(e) => {
-                record_failure(ds, path, opts, target, &e);
+                record_failure(ds, &path.display().to_string(), opts, target, &e);
                 failed.push(e);
             }
         }
@@ -122,14 +124,14 @@ fn load_one(ds: &'static Dataset, path: &Path, opts: &LoadOptions, target: &conn
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let client = connect::connect(target, 5)?;
     let bar = FileBar::new(&ds.name, size, quiet);
-    let result = load_file(ds, path, opts, client, &bar);
+    let result = load_file(ds, &Input::File(path.to_path_buf()), opts, client, &bar);
     bar.finish();
     result
 }
 
 /// Puts a failed load on record in the ledger, if the database can still be reached.
-fn record_failure(ds: &Dataset, path: &Path, opts: &LoadOptions, target: &connect::Target, err: &anyhow::Error) {
-    let stats = LoadStats { table: ds.name.clone(), file: path.display().to_string(), ..Default::default() };
+fn record_failure(ds: &Dataset, file: &str, opts: &LoadOptions, target: &connect::Target, err: &anyhow::Error) {
+    let stats = LoadStats { table: ds.name.clone(), file: file.to_string(), ..Default::default() };
     let attempt = connect::connect(target, 1).and_then(|mut c| {
         pg::load::ensure_ledger(&mut c, &opts.schema)?;
         pg::load::insert_ledger(
@@ -199,12 +201,31 @@ pub fn expand(specs: &[String]) -> Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
+/// Inputs from `--from` arguments: object URLs (`s3://bucket/prefix/`, a glob, an object;
+/// see `source::object`) and local files, directories and globs (see `expand`).
+pub fn expand_inputs(specs: &[String]) -> Result<Vec<Input>> {
+    let mut inputs = Vec::new();
+    let (urls, paths): (Vec<&String>, Vec<&String>) = specs.iter().partition(|s| object::is_url(s));
+    for url in urls {
+        inputs.extend(object::list(url, &EXPORT_ENDINGS_ANY)?.into_iter().map(Input::Object));
+    }
+    if !paths.is_empty() {
+        let paths: Vec<String> = paths.into_iter().cloned().collect();
+        inputs.extend(expand(&paths)?.into_iter().map(Input::File));
+    }
+    Ok(inputs)
+}
+
+/// What an export object's name ends in: plain, gzipped or zstd-compressed.
+const EXPORT_ENDINGS_ANY: [&str; 9] =
+    [".json", ".json.gz", ".json.zst", ".ndjson", ".ndjson.gz", ".ndjson.zst", ".jsonl", ".jsonl.gz", ".jsonl.zst"];
+
 /// Loads many files into one table, `jobs` at a time, each file its own transaction and
 /// ledger entry. Files the ledger already holds are skipped, so a re-run after a crash
 /// loads only what is missing.
 fn load_many(
     ds: &'static Dataset,
-    files: &[std::path::PathBuf],
+    files: &[Input],
     opts: &LoadOptions,
     target: &connect::Target,
     jobs: usize,
@@ -221,20 +242,20 @@ fn load_many(
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(files.len()) {
             scope.spawn(|| {
-                while let Some(path) = files.get(next.fetch_add(1, Ordering::SeqCst)) {
+                while let Some(input) = files.get(next.fetch_add(1, Ordering::SeqCst)) {
                     let result =
-                        connect::connect(target, 5).and_then(|client| load_file(ds, path, opts, client, &crate::pipeline::NoProgress));
+                        connect::connect(target, 5).and_then(|client| load_file(ds, input, opts, client, &crate::pipeline::NoProgress));
                     match result {
                         Ok(stats) => {
-                            tracing::info!("{}: {} loaded, {} rejected", path.display(), stats.loaded, stats.rejected_total());
+                            tracing::info!("{}: {} loaded, {} rejected", input.name(), stats.loaded, stats.rejected_total());
                             done.lock().unwrap().push(stats);
                         }
                         Err(e) if e.chain().any(|c| matches!(c.downcast_ref::<Failure>(), Some(Failure::AlreadyLoaded(_)))) => {
-                            tracing::info!("{}: already loaded, skipped", path.display());
+                            tracing::info!("{}: already loaded, skipped", input.name());
                             skipped.fetch_add(1, Ordering::SeqCst);
                         }
                         Err(e) => {
-                            record_failure(ds, path, opts, target, &e);
+                            record_failure(ds, &input.name(), opts, target, &e);
                             failed.lock().unwrap().push(e);
                         }
                     }

@@ -139,6 +139,8 @@ pub fn ensure_ledger(client: &mut Client, schema: &str) -> Result<()> {
                ADD COLUMN IF NOT EXISTS updated bigint, ADD COLUMN IF NOT EXISTS unchanged bigint;
              -- Columns a load added for new keys: objects of column, type and key.
              ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS schema_changes jsonb;
+             -- An object's ETag, for loads from object storage (file is then its URL).
+             ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS etag text;
              COMMIT;"
         ),
     )
@@ -307,6 +309,60 @@ impl TableLoad {
             copy_in(&mut self.client, &sql, &self.buf).with_context(|| format!("COPY into {} failed", self.ds.name))?;
         }
         self.write_rejects(rejects)
+    }
+
+    /// An object whose URL, ETag and size the ledger holds as loaded is refused (unless
+    /// --force) before a byte of it is read; its URL is locked as a file's checksum is.
+    pub fn refuse_loaded_object(&mut self, url: &str, etag: Option<&str>, size: u64) -> Result<()> {
+        let key = format!("tier:{}.{}:{url}", self.schema, self.ds.name);
+        self.client
+            .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key])
+            .map_err(|e| Failure::Database(format!("cannot lock {}: {}", self.ds.name, describe(&e))))?;
+        let row = self
+            .client
+            .query_opt(
+                &format!(
+                    "SELECT id FROM {}.{LEDGER} WHERE table_name = $1 AND file = $2 AND etag IS NOT DISTINCT FROM $3 AND file_size = $4 AND status = 'ok' LIMIT 1",
+                    ident(&self.schema)
+                ),
+                &[&self.ds.name, &url, &etag, &(size as i64)],
+            )
+            .map_err(|e| Failure::Database(describe(&e)))?;
+        match row {
+            Some(r) => Err(Failure::AlreadyLoaded(format!(
+                "{url}: already loaded into {} (load {}, same ETag and size); use --force to load it again",
+                self.ds.name,
+                r.get::<_, i64>(0)
+            ))
+            .into()),
+            None => Ok(()),
+        }
+    }
+
+    /// A file or object whose checksum the ledger holds as loaded is refused (the check for
+    /// an object, whose checksum is known only once it has been read).
+    pub fn refuse_loaded_checksum(&mut self, checksum: &str) -> Result<()> {
+        let row = self
+            .client
+            .query_opt(
+                &format!(
+                    "SELECT id, file FROM {}.{LEDGER} WHERE table_name = $1 AND checksum = $2 AND status = 'ok' LIMIT 1",
+                    ident(&self.schema)
+                ),
+                &[&self.ds.name, &checksum],
+            )
+            .map_err(|e| Failure::Database(describe(&e)))?;
+        match row {
+            Some(r) => Err(Failure::AlreadyLoaded(format!(
+                "{}: already loaded into {} (load {}, from {}, same checksum); use --force to load it again",
+                self.source_file,
+                self.ds.name,
+                r.get::<_, i64>(0),
+                r.get::<_, String>(1)
+            ))
+            .into()),
+            None => Ok(()),
+        }
     }
 
     /// For a keyed append: the rows of `accepted` whose key the table already holds, as
@@ -585,9 +641,9 @@ pub fn insert_ledger(
     let warnings = stats.warnings_json().to_string();
     let sql = format!(
         "INSERT INTO {s}.{LEDGER} (id, table_name, file, file_size, checksum, started_at, finished_at, records, loaded, rejected,
-            rejected_by_reason, warnings, mode, tool_version, status, error, figures, inserted, updated, unchanged, schema_changes)
+            rejected_by_reason, warnings, mode, tool_version, status, error, figures, inserted, updated, unchanged, schema_changes, etag)
          VALUES (COALESCE($1, nextval(pg_get_serial_sequence('{q}.{LEDGER}', 'id'))), $2, $3, $4, $5, to_timestamp($6), clock_timestamp(), $7, $8, $9,
-            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19, $20::text::jsonb)",
+            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19, $20::text::jsonb, $21)",
         q = s.replace('\'', "''")
     );
     client
@@ -614,6 +670,7 @@ pub fn insert_ledger(
                 &(stats.merged.as_ref().map_or(0, |m| m.updated) as i64),
                 &(stats.merged.as_ref().map_or(0, |m| m.unchanged) as i64),
                 &(!stats.schema_changes.is_empty()).then(|| serde_json::to_string(&stats.schema_changes)).transpose()?,
+                &stats.etag,
             ],
         )
         .map_err(|e| Failure::Database(format!("cannot record the load in {LEDGER}: {}", describe(&e))))?;

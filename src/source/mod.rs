@@ -2,6 +2,7 @@
 //! block size whatever the file's size, and hashes every byte on the way for the ledger.
 
 pub mod framing;
+pub mod object;
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -30,12 +31,73 @@ impl Chunk {
     }
 }
 
+/// Where an export comes from: a local file, or an object in object storage.
+#[derive(Clone, Debug)]
+pub enum Input {
+    File(PathBuf),
+    Object(object::ObjectRef),
+}
+
+impl Input {
+    /// The path or URL, as messages and the ledger name it.
+    pub fn name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Object(o) => o.url.clone(),
+        }
+    }
+
+    /// Bytes as stored (0 when a file cannot be read; opening it then says why).
+    pub fn size(&self) -> u64 {
+        match self {
+            Input::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Input::Object(o) => o.size,
+        }
+    }
+
+    /// Whether the bytes are compressed (gzip or zstd, by the name's ending).
+    pub fn compressed(&self) -> bool {
+        compression(&self.name()).is_some()
+    }
+
+    /// The bytes as stored, streamed.
+    fn open_stored(&self) -> Result<Box<dyn Read + Send>> {
+        match self {
+            Input::File(path) => {
+                let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
+                if meta.is_dir() {
+                    return Err(Failure::Input(format!("{}: is a directory, not an export file", path.display())).into());
+                }
+                Ok(Box::new(File::open(path).with_context(|| format!("{}: cannot open", path.display()))?))
+            }
+            Input::Object(o) => o.open(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    Gzip,
+    Zstd,
+}
+
+fn compression(name: &str) -> Option<Compression> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".gz") {
+        Some(Compression::Gzip)
+    } else if lower.ends_with(".zst") {
+        Some(Compression::Zstd)
+    } else {
+        None
+    }
+}
+
 /// The records on `lines` (ascending) of an export, read again and handed to `each` in
 /// order: the raw text of rows a load let through and later turned away. One pass; memory
 /// holds one chunk, however many lines are asked for.
-pub fn records_at(path: &Path, lines: &[u64], mut each: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+pub fn records_at(input: &Input, lines: &[u64], mut each: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
     let mut wanted = lines.iter().copied().peekable();
-    let mut reader = RecordReader::open(path)?;
+    let mut reader = RecordReader::open_input(input)?;
     while wanted.peek().is_some() {
         let Some(chunk) = reader.next_chunk()? else { break };
         for span in &chunk.spans {
@@ -46,7 +108,7 @@ pub fn records_at(path: &Path, lines: &[u64], mut each: impl FnMut(u64, &[u8]) -
         }
     }
     if let Some(line) = wanted.next() {
-        return Err(anyhow::anyhow!("{}: changed while it was loaded (line {line} is gone)", path.display()));
+        return Err(anyhow::anyhow!("{}: changed while it was loaded (line {line} is gone)", input.name()));
     }
     Ok(())
 }
@@ -67,22 +129,27 @@ pub struct RecordReader<R> {
 }
 
 impl RecordReader<Box<dyn Read + Send>> {
-    /// Opens an export; a `.gz` file is decompressed on the fly.
+    /// Opens an export file; a `.gz` or `.zst` file is decompressed on the fly.
     pub fn open(path: &Path) -> Result<Self> {
-        let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        if meta.is_dir() {
-            return Err(Failure::Input(format!("{}: is a directory, not an export file", path.display())).into());
-        }
-        let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-        if !is_gzip(path) {
-            return Ok(Self::new(Box::new(file), path));
-        }
+        Self::open_input(&Input::File(path.to_path_buf()))
+    }
+
+    /// Opens an export, a file or an object, decompressing `.gz` and `.zst` on the fly.
+    pub fn open_input(input: &Input) -> Result<Self> {
+        let stored = input.open_stored()?;
+        let name = PathBuf::from(input.name());
+        let Some(kind) = compression(&input.name()) else { return Ok(Self::new(stored, &name)) };
         // The checksum is of the bytes as stored (what `b3sum` prints for the file), so the
         // compressed bytes are hashed on their way into the decoder.
         let hasher = std::sync::Arc::new(std::sync::Mutex::new(blake3::Hasher::new()));
-        let raw = HashRead { inner: file, hasher: hasher.clone() };
-        let input: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, raw)));
-        let mut reader = Self::new(input, path);
+        let raw = std::io::BufReader::with_capacity(1 << 20, HashRead { inner: stored, hasher: hasher.clone() });
+        let decoded: Box<dyn Read + Send> = match kind {
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+            Compression::Zstd => {
+                Box::new(zstd::stream::read::Decoder::with_buffer(raw).with_context(|| format!("{}: not zstd", input.name()))?)
+            }
+        };
+        let mut reader = Self::new(decoded, &name);
         reader.stored = Some(hasher);
         Ok(reader)
     }
@@ -100,11 +167,6 @@ impl<R: Read> Read for HashRead<R> {
         self.hasher.lock().unwrap_or_else(|e| e.into_inner()).update(&buf[..n]);
         Ok(n)
     }
-}
-
-/// Whether a path names a gzip-compressed export (`.json.gz`, `.gz`).
-pub fn is_gzip(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }
 
 impl<R: Read> RecordReader<R> {

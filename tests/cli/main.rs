@@ -13,6 +13,7 @@ mod lake;
 mod load;
 mod many;
 mod merge;
+mod objects;
 mod query;
 mod report;
 mod security;

@@ -1,0 +1,169 @@
+//! Exports in object storage (`s3://bucket/prefix/`, a glob such as
+//! `s3://bucket/raw/dt=2019-05-*/*.json.gz`, or one object), through the `object_store`
+//! crate (its only user). Objects are listed, then streamed block by block into the same
+//! reader as local files: never held whole in memory, decompressed and hashed on the way.
+//!
+//! Credentials and endpoint come the way AWS tools take them: `AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` / `AWS_DEFAULT_REGION`, and
+//! `AWS_ENDPOINT_URL` for S3-compatible stores (MinIO, Ceph, R2; plain `http://` is allowed
+//! for those). Transient errors (5xx, timeouts, a dropped connection) are retried by
+//! object_store with exponential backoff, at most `RETRIES` times within `RETRY_WINDOW`.
+//! Messages name the object's URL, never a credential.
+
+use std::io::{self, Read};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Result;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, ObjectStore, RetryConfig};
+
+use crate::error::Failure;
+
+const RETRIES: usize = 5;
+const RETRY_WINDOW: Duration = Duration::from_secs(60);
+
+/// Whether an input names an object store rather than a local path.
+pub fn is_url(spec: &str) -> bool {
+    spec.starts_with("s3://")
+}
+
+/// One object to load: its URL, size and ETag (what a re-run compares without downloading).
+#[derive(Clone)]
+pub struct ObjectRef {
+    pub url: String,
+    pub size: u64,
+    pub etag: Option<String>,
+    store: Arc<dyn ObjectStore>,
+    location: ObjectPath,
+}
+
+impl std::fmt::Debug for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectRef").field("url", &self.url).field("size", &self.size).field("etag", &self.etag).finish()
+    }
+}
+
+/// The runtime that drives object_store's futures for the blocking reader threads.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tier-objects")
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for object storage")
+    })
+}
+
+/// The objects a spec names, sorted by key: every export under a prefix (one ending in `/`,
+/// or a bucket), those matching a glob, or the one object.
+pub fn list(spec: &str, endings: &[&str]) -> Result<Vec<ObjectRef>> {
+    let rest = spec.strip_prefix("s3://").ok_or_else(|| Failure::Input(format!("{spec}: not an s3:// URL")))?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(Failure::Input(format!("{spec}: no bucket in the URL")).into());
+    }
+    let store = s3(bucket, spec)?;
+    let url_of = |location: &ObjectPath| format!("s3://{bucket}/{location}");
+    let is_export = |location: &ObjectPath| {
+        let name = location.as_ref().to_ascii_lowercase();
+        endings.iter().any(|x| name.ends_with(x))
+    };
+    let glob_at = key.find(['*', '?', '[']);
+    let found: Vec<object_store::ObjectMeta> = if let Some(at) = glob_at {
+        let pattern = glob::Pattern::new(key).map_err(|e| Failure::Input(format!("{spec}: not a valid pattern: {e}")))?;
+        let prefix = &key[..key[..at].rfind('/').map_or(0, |i| i + 1)];
+        list_prefix(&store, prefix, spec)?.into_iter().filter(|m| pattern.matches(m.location.as_ref())).collect()
+    } else if key.is_empty() || key.ends_with('/') {
+        list_prefix(&store, key, spec)?.into_iter().filter(|m| is_export(&m.location)).collect()
+    } else {
+        let location = ObjectPath::from(key);
+        vec![runtime().block_on(store.head(&location)).map_err(|e| failure(spec, e))?]
+    };
+    if found.is_empty() {
+        return Err(Failure::Input(format!("{spec}: no export objects there")).into());
+    }
+    let mut objects: Vec<ObjectRef> = found
+        .into_iter()
+        .map(|m| ObjectRef { url: url_of(&m.location), size: m.size, etag: m.e_tag, store: store.clone(), location: m.location })
+        .collect();
+    objects.sort_by(|a, b| a.url.cmp(&b.url));
+    Ok(objects)
+}
+
+fn list_prefix(store: &Arc<dyn ObjectStore>, prefix: &str, spec: &str) -> Result<Vec<object_store::ObjectMeta>> {
+    let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix.trim_end_matches('/')));
+    runtime()
+        .block_on(async { store.list(prefix.as_ref()).collect::<Vec<_>>().await })
+        .into_iter()
+        .map(|r| r.map_err(|e| failure(spec, e)))
+        .collect()
+}
+
+/// An S3 client for a bucket, configured from the AWS environment variables.
+fn s3(bucket: &str, spec: &str) -> Result<Arc<dyn ObjectStore>> {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(RetryConfig {
+        backoff: BackoffConfig { init_backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(10), base: 2.0 },
+        max_retries: RETRIES,
+        retry_timeout: RETRY_WINDOW,
+    });
+    if std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).is_ok_and(|e| e.starts_with("http://")) {
+        builder = builder.with_allow_http(true);
+    }
+    let store = builder.build().map_err(|e| Failure::Input(format!("{spec}: cannot reach object storage: {}", quiet(&e))))?;
+    Ok(Arc::new(store))
+}
+
+/// An object_store error as a failure naming the URL (the store's own message carries the
+/// status and the key, not credentials).
+fn failure(url: &str, e: object_store::Error) -> anyhow::Error {
+    match e {
+        object_store::Error::NotFound { .. } => Failure::Input(format!("{url}: no such object (gone since it was listed?)")).into(),
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            Failure::Input(format!("{url}: access denied")).into()
+        }
+        other => Failure::Input(format!("{url}: object storage failed: {}", quiet(&other))).into(),
+    }
+}
+
+/// The first line of an error's text: enough to say what happened.
+fn quiet(e: &dyn std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
+impl ObjectRef {
+    /// Streams the object's bytes as stored.
+    pub fn open(&self) -> Result<Box<dyn Read + Send>> {
+        let result = runtime().block_on(self.store.get(&self.location)).map_err(|e| failure(&self.url, e))?;
+        Ok(Box::new(ObjectRead { url: self.url.clone(), stream: result.into_stream(), block: Bytes::new() }))
+    }
+}
+
+/// A blocking reader over an object's byte stream, one block at a time.
+struct ObjectRead {
+    url: String,
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    block: Bytes,
+}
+
+impl Read for ObjectRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.block.is_empty() {
+            match runtime().block_on(self.stream.next()) {
+                Some(Ok(block)) => self.block = block,
+                Some(Err(e)) => return Err(io::Error::other(format!("{}: {}", self.url, quiet(&e)))),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.block.len());
+        buf[..n].copy_from_slice(&self.block[..n]);
+        self.block = self.block.slice(n..);
+        Ok(n)
+    }
+}

@@ -1,0 +1,279 @@
+//! Exports in object storage: `tier load NAME --from s3://...` against a real S3-compatible
+//! server (moto in server mode on 127.0.0.1), set up with boto3.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+const CONTRACT: &str = "name = \"pings\"\nday = \"at\"\n\
+    [[column]]\nname = \"sensor\"\ntype = \"text\"\nrequired = true\n\
+    [[column]]\nname = \"at\"\ntype = \"timestamp\"\n\
+    [[column]]\nname = \"value\"\ntype = \"double\"\n";
+
+/// The secret key tier is given: it must never appear in what tier prints.
+const SECRET: &str = "sekrit-9f3a-do-not-print";
+
+/// A moto S3 server on a free port of 127.0.0.1; its request log in `log`. Stopped on drop.
+struct Moto {
+    child: Child,
+    url: String,
+    log: PathBuf,
+    venv: PathBuf,
+}
+
+impl Moto {
+    fn start(dir: &std::path::Path) -> Moto {
+        let venv = python_venv("requirements-s3.txt");
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = dir.join("moto.log");
+        let child = Command::new(venv.join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start moto_server");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, url, log, venv }
+    }
+
+    /// Runs Python with a boto3 client `s3` for this server.
+    fn python(&self, code: &str) {
+        let prelude = format!(
+            "import boto3, sys\ns3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')\n",
+            self.url
+        );
+        let out = Command::new(self.venv.join("bin/python")).args(["-c", &(prelude + code)]).output().unwrap();
+        assert!(out.status.success(), "boto3: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// tier, with the AWS environment pointing at this server.
+    fn tier(&self, env: &Env, contracts: &str, args: &[&str]) -> Command {
+        let mut all = vec!["--datasets", contracts];
+        all.extend(args);
+        let mut cmd = env.tier(&all);
+        cmd.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &self.url);
+        cmd
+    }
+
+    /// A Python process with a boto3 client ready that deletes `key` when told (a line on
+    /// its stdin), so the delete lands within milliseconds, not after Python starts.
+    fn deleter(&self, key: &str) -> Child {
+        let code = format!(
+            "import boto3, sys\ns3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')\n\
+             s3.list_buckets()\nprint('ready', flush=True)\nsys.stdin.readline()\ns3.delete_object(Bucket='lake', Key='{key}')\nprint('deleted', flush=True)",
+            self.url
+        );
+        let mut child =
+            Command::new(self.venv.join("bin/python")).args(["-c", &code]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        child
+    }
+
+    /// GET requests for objects (not listings) the server has answered so far.
+    fn object_gets(&self) -> usize {
+        std::fs::read_to_string(&self.log).unwrap_or_default().lines().filter(|l| l.contains("\"GET /") && !l.contains("?")).count()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn setup(name: &str) -> (Env, String, Moto) {
+    let env = Env::new(name);
+    std::fs::create_dir_all(env.data().join("contracts")).unwrap();
+    env.write("contracts/pings.toml", CONTRACT);
+    let contracts = env.data().join("contracts").display().to_string();
+    let moto = Moto::start(env.data());
+    moto.python("s3.create_bucket(Bucket='lake')");
+    (env, contracts, moto)
+}
+
+/// Writes `n` gzipped NDJSON exports of `rows` records each under `dir`; returns their paths.
+fn gz_exports(dir: &std::path::Path, n: usize, rows: usize) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    (0..n)
+        .map(|f| {
+            let path = dir.join(format!("part-{f:02}.json.gz"));
+            let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+            for i in 0..rows {
+                writeln!(
+                    gz,
+                    "{{\"sensor\": \"s{f}\", \"at\": \"2024-05-0{} 10:{:02}:{:02}\", \"value\": {i}.5}}",
+                    1 + i % 3,
+                    i / 60 % 60,
+                    i % 60
+                )
+                .unwrap();
+            }
+            gz.finish().unwrap();
+            path
+        })
+        .collect()
+}
+
+fn upload(moto: &Moto, files: &[PathBuf], prefix: &str) {
+    let list: Vec<String> = files.iter().map(|p| format!("'{}'", p.display())).collect();
+    moto.python(&format!("import os\nfor p in [{}]:\n    s3.upload_file(p, 'lake', '{prefix}' + os.path.basename(p))", list.join(", ")));
+}
+
+#[test]
+fn a_prefix_of_objects_loads_exactly_once_and_a_rerun_downloads_nothing() {
+    let (env, contracts, moto) = setup("s3_prefix");
+    let files = gz_exports(&env.data().join("local"), 20, 500);
+    upload(&moto, &files, "raw/dt=2024-05-01/");
+    let (code, out, err) = run(moto.tier(&env, &contracts, &["load", "pings", "--from", "s3://lake/raw/", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("20 of 20 files loaded"), "{err}");
+    assert_eq!(env.count("pings"), 10_000);
+    let loads: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(loads[0]["file"].as_str().unwrap().starts_with("s3://lake/raw/dt=2024-05-01/part-"), "{out}");
+    // The ledger names each object by URL, with its size, ETag and the checksum of its bytes.
+    let ledger = env.query_strings("SELECT file, file_size::text, etag, checksum FROM {s}.tier_loads WHERE status = 'ok' ORDER BY file");
+    assert_eq!(ledger.len(), 20);
+    let b3 = |p: &PathBuf| blake3::hash(&std::fs::read(p).unwrap()).to_hex().to_string();
+    assert_eq!(ledger[0][0].as_deref(), Some("s3://lake/raw/dt=2024-05-01/part-00.json.gz"));
+    assert_eq!(ledger[0][1].as_deref(), Some(std::fs::metadata(&files[0]).unwrap().len().to_string().as_str()));
+    assert!(ledger[0][2].is_some(), "an ETag");
+    assert_eq!(ledger[0][3].as_deref(), Some(b3(&files[0]).as_str()), "the checksum is of the object as stored");
+
+    // A re-run skips every object by ETag and size, without a single download.
+    let gets = moto.object_gets();
+    assert!(gets >= 20, "{gets} object GETs logged for 20 loads");
+    let (code, _, err) = run(moto.tier(&env, &contracts, &["load", "pings", "--from", "s3://lake/raw/"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("0 of 20 files loaded, 20 already loaded (skipped)"), "{err}");
+    assert_eq!(moto.object_gets(), gets, "the re-run downloaded objects");
+    assert_eq!(env.count("pings"), 10_000);
+
+    // The same bytes under another name are refused once read, as a local file would be.
+    moto.python("s3.copy_object(Bucket='lake', Key='copy/part-00.json.gz', CopySource={'Bucket': 'lake', 'Key': 'raw/dt=2024-05-01/part-00.json.gz'})");
+    let (code, _, err) = run(moto.tier(&env, &contracts, &["load", "pings", "--from", "s3://lake/copy/part-00.json.gz"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("already loaded"), "{err}");
+    assert_eq!(env.count("pings"), 10_000);
+}
+
+#[test]
+fn globs_zstd_and_a_vanished_object() {
+    let (env, contracts, moto) = setup("s3_glob");
+    let files = gz_exports(&env.data().join("local"), 6, 20_000);
+    upload(&moto, &files, "raw/");
+    // zstd objects stream too.
+    let zst = env.data().join("local/extra.json.zst");
+    let plain = std::fs::read(env.data().join("local/part-00.json.gz")).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&plain[..]), &mut text).unwrap();
+    std::fs::write(&zst, zstd::encode_all(text.replace("\"s0\"", "\"z0\"").as_bytes(), 3).unwrap()).unwrap();
+    upload(&moto, &[zst], "zst/");
+    let (code, _, err) =
+        run(moto.tier(&env, &contracts, &["load", "pings", "--from", "s3://lake/raw/part-0[0-2]*.json.gz", "--from", "s3://lake/zst/"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("4 of 4 files loaded"), "{err}");
+    assert_eq!(env.count("pings"), 80_000);
+
+    // An object that vanishes after the listing fails alone, named by its URL; the others load.
+    let mut deleter = moto.deleter("raw/part-05.json.gz");
+    let child = moto
+        .tier(&env, &contracts, &["load", "pings", "--from", "s3://lake/raw/", "--jobs", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Once the listing is done (the first object is being read), the last one goes.
+    let before = moto.object_gets();
+    while moto.object_gets() == before {
+        assert!(Instant::now() < deadline, "the load never started reading");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    writeln!(deleter.stdin.as_mut().unwrap()).unwrap();
+    assert!(deleter.wait().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("s3://lake/raw/part-05.json.gz: no such object"), "{err}");
+    assert!(err.contains("2 of 6 files loaded, 3 already loaded (skipped)"), "{err}");
+    assert_eq!(env.count("pings"), 120_000);
+    // Credentials never appear in what tier says.
+    assert!(!err.contains(SECRET), "{err}");
+}
+
+#[test]
+fn a_load_killed_midway_then_run_again_loads_each_object_once() {
+    let (env, contracts, moto) = setup("s3_kill");
+    let files = gz_exports(&env.data().join("local"), 20, 20_000);
+    upload(&moto, &files, "raw/");
+    let mut child = moto
+        .tier(&env, &contracts, &["load", "pings", "--from", "s3://lake/raw/", "--jobs", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = env.query_strings("SELECT count(*)::text FROM pg_tables WHERE schemaname = '{s}' AND tablename = 'tier_loads'");
+        let loaded = if done[0][0].as_deref() == Some("1") {
+            env.query_strings("SELECT count(*)::text FROM {s}.tier_loads WHERE status = 'ok'")[0][0]
+                .clone()
+                .unwrap()
+                .parse::<i32>()
+                .unwrap()
+        } else {
+            0
+        };
+        if loaded >= 5 {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the load ended before it could be killed");
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (code, _, err) = run(moto.tier(&env, &contracts, &["load", "pings", "--from", "s3://lake/raw/"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.count("pings"), 400_000, "every object exactly once");
+    let per_file = env.query_strings("SELECT count(*)::text FROM {s}.tier_loads WHERE status = 'ok' GROUP BY file HAVING count(*) > 1");
+    assert!(per_file.is_empty(), "an object loaded twice: {per_file:?}");
+    let files = env.query_strings("SELECT count(DISTINCT file)::text FROM {s}.tier_loads WHERE status = 'ok'");
+    assert_eq!(files[0][0].as_deref(), Some("20"));
+}
+
+#[test]
+fn a_big_object_streams_in_flat_memory() {
+    let (env, contracts, moto) = setup("s3_stream");
+    // About 120 MB uncompressed in one object: held whole, it alone would outgrow the load.
+    let files = gz_exports(&env.data().join("local"), 1, 1_600_000);
+    let local = env.data().join("local/part-00.json.gz");
+    upload(&moto, &files, "big/");
+    let (code, err, from_file) = run_peak_rss(moto.tier(&env, &contracts, &["-q", "load", "pings", "--from", local.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let (code, err, from_object) =
+        run_peak_rss(moto.tier(&env, &contracts, &["-q", "load", "pings", "--from", "s3://lake/big/part-00.json.gz", "--force"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.count("pings"), 3_200_000);
+    assert!(
+        (from_object as f64) < from_file as f64 * 1.15 + 20_000.0,
+        "peak RSS {} MB from the object, {} MB from the same file on disk",
+        from_object / 1024,
+        from_file / 1024
+    );
+}
