@@ -311,6 +311,10 @@ pub struct ValidateArgs {
     /// the ledger (used by default when a file's checksum matches a load's).
     #[arg(long)]
     pub reread: bool,
+    /// Check these inputs of TABLE instead of its default ones: files, directories, globs,
+    /// or objects (s3://bucket/prefix/, a glob, an object), as `load --from` takes them.
+    #[arg(long = "from", value_name = "PATH|GLOB|URL", requires = "table")]
+    pub from: Vec<String>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

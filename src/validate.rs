@@ -10,7 +10,6 @@
 //! the same time (see `cmd::validate`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use anyhow::Result;
 use polars::prelude::*;
@@ -193,22 +192,22 @@ pub struct SourceSide {
 }
 
 /// Reads a file as its load did (`superseding`: as a merge), reduced to figures.
-pub fn read_source(ds: &'static Dataset, path: &Path, superseding: bool, progress: &dyn Progress) -> Result<SourceSide> {
-    if !path.exists() {
-        return Err(Failure::Input(format!("{}: no such file", path.display())).into());
+pub fn read_source(ds: &'static Dataset, input: &crate::source::Input, superseding: bool, progress: &dyn Progress) -> Result<SourceSide> {
+    if let crate::source::Input::File(path) = input {
+        if !path.exists() {
+            return Err(Failure::Input(format!("{}: no such file", path.display())).into());
+        }
     }
     let mut figures = Figures::default();
     let mut failure = None;
-    let stats = check_file(ds, &crate::source::Input::File(path.to_path_buf()), superseding, progress, |checked| {
-        match figures.add(ds, &checked.accepted) {
-            Ok(()) => {
-                figures.remove(&checked.retracted);
-                true
-            }
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
+    let stats = check_file(ds, input, superseding, progress, |checked| match figures.add(ds, &checked.accepted) {
+        Ok(()) => {
+            figures.remove(&checked.retracted);
+            true
+        }
+        Err(e) => {
+            failure = Some(e);
+            false
         }
     })?;
     if let Some(e) = failure {
@@ -360,6 +359,26 @@ pub fn merged_file(ds: &Dataset, client: &mut Client, schema: &str, checksum: &s
         ident(schema)
     );
     Ok(client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)?.is_some_and(|r| r.get(0)))
+}
+
+/// The checksum the ledger recorded for an object with this URL, ETag and size, if loaded.
+pub fn object_checksum(
+    ds: &Dataset,
+    client: &mut Client,
+    schema: &str,
+    url: &str,
+    etag: Option<&str>,
+    size: u64,
+) -> Result<Option<String>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT checksum FROM {}.{LEDGER} WHERE table_name = $1 AND file = $2 AND etag IS NOT DISTINCT FROM $3 AND file_size = $4
+         AND status = 'ok' ORDER BY id DESC LIMIT 1",
+        ident(schema)
+    );
+    Ok(client.query_opt(&sql, &[&ds.name, &url, &etag, &(size as i64)]).map_err(db)?.map(|r| r.get(0)))
 }
 
 /// Whether any load of the table was a merge.

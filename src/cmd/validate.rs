@@ -8,6 +8,7 @@ use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::pg::{self, connect};
 use crate::progress::FileBars;
+use crate::source::Input;
 use crate::validate::{compare, ledger_source, read_database, read_source, settle, Check, DatabaseSide};
 
 /// Checks every table (or the one named); differences are an error with exit code 1.
@@ -16,7 +17,13 @@ pub fn run(args: &ValidateArgs, catalog: &Catalog, data_dir: &Path, quiet: bool)
         Some(name) => vec![catalog.get(name)?],
         None => catalog.datasets.clone(),
     };
-    let checks = validate_all(&datasets, data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet, args.reread)?;
+    let checks = match args.from.is_empty() {
+        true => validate_all(&datasets, data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet, args.reread)?,
+        false => {
+            let work = super::load::expand_inputs(&args.from)?.into_iter().map(|input| (datasets[0], input)).collect();
+            validate_work(work, data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet, args.reread)?
+        }
+    };
     if args.format == CheckFormat::Json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
@@ -34,13 +41,25 @@ pub fn validate_all(
     quiet: bool,
     reread: bool,
 ) -> Result<Vec<Check>> {
-    let target = pg::reach(database_url, data_dir)?;
-    let mut work: Vec<(&'static Dataset, std::path::PathBuf)> = Vec::new();
+    let mut work: Vec<(&'static Dataset, Input)> = Vec::new();
     for ds in datasets {
         for path in super::load::inputs(ds, data_dir)? {
-            work.push((ds, path));
+            work.push((ds, Input::File(path)));
         }
     }
+    validate_work(work, data_dir, database_url, schema, quiet, reread)
+}
+
+/// Checks each (dataset, input) pair against what PostgreSQL holds for it.
+pub fn validate_work(
+    work: Vec<(&'static Dataset, Input)>,
+    data_dir: &Path,
+    database_url: Option<&str>,
+    schema: &str,
+    quiet: bool,
+    reread: bool,
+) -> Result<Vec<Check>> {
+    let target = pg::reach(database_url, data_dir)?;
     // The files are independent: each is checked on its own threads.
     // Two at a time: each file already keeps several threads busy.
     let bars = FileBars::new(quiet);
@@ -48,7 +67,7 @@ pub fn validate_all(
     for batch in work.chunks(2) {
         let results: Vec<Result<Vec<Check>>> = std::thread::scope(|scope| {
             let running: Vec<_> =
-                batch.iter().map(|(ds, path)| scope.spawn(|| validate_table(ds, path, &target, schema, &bars, reread))).collect();
+                batch.iter().map(|(ds, input)| scope.spawn(|| validate_table(ds, input, &target, schema, &bars, reread))).collect();
             running.into_iter().map(|r| r.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a validation thread panicked")))).collect()
         });
         for r in results {
@@ -63,7 +82,7 @@ pub fn validate_all(
 /// them, else (or with `reread`) by reading the file with the load's own code.
 fn validate_table(
     ds: &'static Dataset,
-    path: &Path,
+    input: &Input,
     target: &connect::Target,
     schema: &str,
     bars: &FileBars,
@@ -73,8 +92,19 @@ fn validate_table(
     // A merged file is read as the merge read it (the later row with a key wins); which
     // files were merged the ledger says, by checksum.
     let merges = crate::validate::has_merges(ds, &mut client, schema)?;
+    // The input's checksum: a file's is computed (BLAKE3, fast); an object's is the one its
+    // load recorded for the same URL, ETag and size (none: it is read).
+    let checksum = |client: &mut postgres::Client| -> Result<Option<String>> {
+        match input {
+            Input::File(path) => Ok(Some(crate::pipeline::checksum_file(path)?)),
+            Input::Object(o) => crate::validate::object_checksum(ds, client, schema, &o.url, o.etag.as_deref(), o.size),
+        }
+    };
     let superseding = match merges {
-        true => crate::validate::merged_file(ds, &mut client, schema, &crate::pipeline::checksum_file(path)?)?,
+        true => match checksum(&mut client)? {
+            Some(sum) => crate::validate::merged_file(ds, &mut client, schema, &sum)?,
+            None => false,
+        },
         false => false,
     };
     let schema_owned = schema.to_string();
@@ -83,32 +113,36 @@ fn validate_table(
         h.join().map_err(|_| anyhow::anyhow!("the database reader panicked"))?
     };
     if !reread {
-        let checksum = crate::pipeline::checksum_file(path)?;
+        let mut checksum_client = connect::connect(target, 3)?;
+        let known = checksum(&mut checksum_client)?;
         let (database, mut client) = join(database)?;
-        if let Some((load, source)) = ledger_source(ds, &mut client, schema, &checksum)? {
+        let recorded = match &known {
+            Some(sum) => ledger_source(ds, &mut client, schema, sum)?,
+            None => None,
+        };
+        if let (Some(checksum), Some((load, source))) = (known, recorded) {
             bars.note(&format!(
                 "{}: {}: figures as load {load} recorded them (same checksum); --reread parses the file again",
                 ds.name,
-                path.display()
+                input.name()
             ));
             let database = settle(ds, &mut client, schema, database, &checksum)?;
             return Ok(compare(ds, &source, &database));
         }
-        let source = read_file(ds, path, superseding, bars)?;
+        let source = read_file(ds, input, superseding, bars)?;
         let database = settle(ds, &mut client, schema, database, &source.checksum)?;
         return Ok(compare(ds, &source, &database));
     }
-    let source = read_file(ds, path, superseding, bars);
+    let source = read_file(ds, input, superseding, bars);
     let (database, mut client) = join(database)?;
     let source = source?;
     let database = settle(ds, &mut client, schema, database, &source.checksum)?;
     Ok(compare(ds, &source, &database))
 }
 
-fn read_file(ds: &'static Dataset, path: &Path, superseding: bool, bars: &FileBars) -> Result<crate::validate::SourceSide> {
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let bar = bars.add(&ds.name, size);
-    let source = read_source(ds, path, superseding, &bar);
+fn read_file(ds: &'static Dataset, input: &Input, superseding: bool, bars: &FileBars) -> Result<crate::validate::SourceSide> {
+    let bar = bars.add(&ds.name, input.size());
+    let source = read_source(ds, input, superseding, &bar);
     bar.finish();
     source
 }

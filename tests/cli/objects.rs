@@ -154,6 +154,17 @@ fn a_prefix_of_objects_loads_exactly_once_and_a_rerun_downloads_nothing() {
     assert!(ledger[0][2].is_some(), "an ETag");
     assert_eq!(ledger[0][3].as_deref(), Some(b3(&files[0]).as_str()), "the checksum is of the object as stored");
 
+    // Validation of the objects: from the figures their loads recorded (found by URL, ETag
+    // and size: nothing downloaded), or read again.
+    let gets = moto.object_gets();
+    let (code, out, err) = run(moto.tier(&env, &contracts, &["validate", "pings", "--from", "s3://lake/raw/"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("figures as load"), "{err}");
+    assert_eq!(moto.object_gets(), gets, "validate downloaded objects whose figures it had");
+    let (code, out, err) = run(moto.tier(&env, &contracts, &["validate", "pings", "--from", "s3://lake/raw/", "--reread"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(moto.object_gets(), gets + 20, "--reread reads every object");
+
     // A re-run skips every object by ETag and size, without a single download.
     let gets = moto.object_gets();
     assert!(gets >= 20, "{gets} object GETs logged for 20 loads");
