@@ -86,7 +86,7 @@ pub struct ConnArgs {
     #[arg(long, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Schema that holds the tables and the tier_loads ledger.
-    #[arg(long, default_value = "public", value_parser = schema_name)]
+    #[arg(long, default_value = "public", value_parser = schema_name, env = "TIER_SCHEMA")]
     pub schema: String,
 }
 
@@ -110,6 +110,10 @@ pub struct LoadArgs {
     /// (DIR/<table>/date=YYYY-MM-DD/part-<load>.parquet), once the database load commits.
     #[arg(long, value_name = "DIR")]
     pub lake: Option<PathBuf>,
+    /// Print the inputs --from names (paths, object URLs), one per line, and load nothing:
+    /// what an orchestrator maps one load task over.
+    #[arg(long, requires = "from")]
+    pub list: bool,
     /// Files loaded at the same time with --from.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,

@@ -31,6 +31,12 @@ pub fn run(args: &LoadArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> 
         lake: args.lake.clone(),
     };
     let files = if args.from.is_empty() { Vec::new() } else { expand_inputs(&args.from)? };
+    if args.list {
+        for f in &files {
+            println!("{}", f.name());
+        }
+        return Ok(());
+    }
     if files.len() > 1 && opts.mode == Mode::Replace {
         return Err(Failure::Input(format!("{} files: replace loads one file; load many with --mode append", files.len())).into());
     }

@@ -1,6 +1,7 @@
 //! One integration test binary: drives the real `tier` executable against a real
 //! PostgreSQL, each test in its own schema.
 
+mod airflow;
 mod common;
 mod contracts;
 mod correctness;

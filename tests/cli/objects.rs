@@ -9,24 +9,24 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-const CONTRACT: &str = "name = \"pings\"\nday = \"at\"\n\
+pub const CONTRACT: &str = "name = \"pings\"\nday = \"at\"\n\
     [[column]]\nname = \"sensor\"\ntype = \"text\"\nrequired = true\n\
     [[column]]\nname = \"at\"\ntype = \"timestamp\"\n\
     [[column]]\nname = \"value\"\ntype = \"double\"\n";
 
 /// The secret key tier is given: it must never appear in what tier prints.
-const SECRET: &str = "sekrit-9f3a-do-not-print";
+pub const SECRET: &str = "sekrit-9f3a-do-not-print";
 
 /// A moto S3 server on a free port of 127.0.0.1; its request log in `log`. Stopped on drop.
-struct Moto {
+pub struct Moto {
     child: Child,
-    url: String,
+    pub url: String,
     log: PathBuf,
     venv: PathBuf,
 }
 
 impl Moto {
-    fn start(dir: &std::path::Path) -> Moto {
+    pub fn start(dir: &std::path::Path) -> Moto {
         let venv = python_venv("requirements-s3.txt");
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = dir.join("moto.log");
@@ -46,7 +46,7 @@ impl Moto {
     }
 
     /// Runs Python with a boto3 client `s3` for this server.
-    fn python(&self, code: &str) {
+    pub fn python(&self, code: &str) {
         let prelude = format!(
             "import boto3, sys\ns3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')\n",
             self.url
@@ -84,7 +84,7 @@ impl Moto {
     }
 
     /// GET requests for objects (not listings) the server has answered so far.
-    fn object_gets(&self) -> usize {
+    pub fn object_gets(&self) -> usize {
         std::fs::read_to_string(&self.log).unwrap_or_default().lines().filter(|l| l.contains("\"GET /") && !l.contains("?")).count()
     }
 }
@@ -107,7 +107,7 @@ fn setup(name: &str) -> (Env, String, Moto) {
 }
 
 /// Writes `n` gzipped NDJSON exports of `rows` records each under `dir`; returns their paths.
-fn gz_exports(dir: &std::path::Path, n: usize, rows: usize) -> Vec<PathBuf> {
+pub fn gz_exports(dir: &std::path::Path, n: usize, rows: usize) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).unwrap();
     (0..n)
         .map(|f| {
@@ -129,7 +129,7 @@ fn gz_exports(dir: &std::path::Path, n: usize, rows: usize) -> Vec<PathBuf> {
         .collect()
 }
 
-fn upload(moto: &Moto, files: &[PathBuf], prefix: &str) {
+pub fn upload(moto: &Moto, files: &[PathBuf], prefix: &str) {
     let list: Vec<String> = files.iter().map(|p| format!("'{}'", p.display())).collect();
     moto.python(&format!("import os\nfor p in [{}]:\n    s3.upload_file(p, 'lake', '{prefix}' + os.path.basename(p))", list.join(", ")));
 }
