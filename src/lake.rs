@@ -10,6 +10,15 @@
 //! engines) and moved into place only after the database load has committed, so the
 //! lake never shows a load the database does not have. Replace swaps the table's
 //! directory; append adds one file per day per load.
+//!
+//! A lake in object storage (`--lake s3://bucket/lake`) has no atomic rename: the files are
+//! written locally, uploaded after the database commit, and only then is the load's commit
+//! record written (`LAKE/_tier_log/<table>/<load id>.json`, one PUT, atomic): the files it
+//! lists, and whether the load replaced the table. The table is the files of the records from
+//! the last replace on; files no record names (an upload cut short) are not part of it.
+//! Readers that follow the log (`tier query --lake`, or any reader given those files) see
+//! whole loads only; a plain listing of the prefix can see a load's files appear one by one
+//! while it publishes, and a replaced table's old files until they are deleted.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,9 +32,15 @@ use crate::pg::load::Mode;
 use crate::transform::timestamp::day_of_micros;
 
 const STAGING: &str = "_tier_staging";
+/// The commit records of a lake in object storage.
+const LOG: &str = "_tier_log";
 
 pub struct LakeWriter {
     root: PathBuf,
+    /// A lake in object storage: where the files go once the database has committed (they
+    /// are written under a local temporary `root` first).
+    remote: Option<(crate::source::object::Prefix, tempfile::TempDir)>,
+    tag: String,
     ds: &'static Dataset,
     mode: Mode,
     staging: PathBuf,
@@ -46,12 +61,28 @@ impl LakeWriter {
             ))
             .into());
         }
+        let (root, remote) = match remote_url(root) {
+            Some(url) => {
+                let local = tempfile::tempdir().context("lake: cannot make a temporary directory")?;
+                (local.path().to_path_buf(), Some((crate::source::object::prefix(&url)?, local)))
+            }
+            None => (root.to_path_buf(), None),
+        };
         let staging = root.join(STAGING).join(format!("{}-{tag}", ds.name));
         if staging.exists() {
             std::fs::remove_dir_all(&staging).ok();
         }
         std::fs::create_dir_all(&staging).with_context(|| format!("lake: cannot create {}", staging.display()))?;
-        Ok(LakeWriter { root: root.to_path_buf(), ds, mode, staging, file_name: format!("part-{tag}.parquet"), writers: BTreeMap::new() })
+        Ok(LakeWriter {
+            root,
+            remote,
+            tag: tag.to_string(),
+            ds,
+            mode,
+            staging,
+            file_name: format!("part-{tag}.parquet"),
+            writers: BTreeMap::new(),
+        })
     }
 
     /// Adds accepted rows (the dataset's typed columns), split by day.
@@ -111,7 +142,10 @@ impl LakeWriter {
     }
 
     /// Moves the load's files into the lake.
-    pub fn publish(self) -> Result<()> {
+    pub fn publish(mut self) -> Result<()> {
+        if let Some((prefix, _local)) = self.remote.take() {
+            return self.publish_remote(&prefix);
+        }
         let table_dir = self.root.join(&self.ds.name);
         match self.mode {
             Mode::Replace => {
@@ -144,10 +178,87 @@ impl LakeWriter {
         Ok(())
     }
 
+    /// Uploads the load's files, then writes its commit record; a replace then deletes the
+    /// files of the loads it replaced.
+    fn publish_remote(&self, prefix: &crate::source::object::Prefix) -> Result<()> {
+        let table = &self.ds.name;
+        let mut files: Vec<(String, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(&self.staging)? {
+            let path = entry?.path();
+            if path.is_file() {
+                files.push((format!("{table}/{}", self.file_name), path));
+            } else {
+                let day = path.file_name().expect("a day directory").to_string_lossy().to_string();
+                files.push((format!("{table}/{day}/{}", self.file_name), path.join(&self.file_name)));
+            }
+        }
+        files.sort();
+        for (key, local) in &files {
+            prefix.put_file(key, local)?;
+        }
+        let keys: Vec<&str> = files.iter().map(|(k, _)| k.as_str()).collect();
+        let record = serde_json::json!({
+            "load": self.tag,
+            "mode": self.mode.as_str(),
+            "files": keys,
+            "committed_utc": chrono::Utc::now().to_rfc3339(),
+        });
+        prefix.put(&format!("{LOG}/{table}/{:0>20}.json", self.tag), record.to_string().into_bytes())?;
+        if self.mode == Mode::Replace {
+            for key in prefix.list(&format!("{table}/"))? {
+                if !keys.contains(&key.as_str()) {
+                    prefix.delete(&key)?;
+                }
+            }
+        }
+        std::fs::remove_dir_all(&self.staging).ok();
+        Ok(())
+    }
+
     /// Drops what this load wrote (the database load failed).
     pub fn abandon(self) {
         std::fs::remove_dir_all(&self.staging).ok();
     }
+}
+
+/// The URL of a lake in object storage, if `root` names one.
+fn remote_url(root: &Path) -> Option<String> {
+    let text = root.to_string_lossy();
+    crate::source::object::is_url(&text).then(|| text.to_string())
+}
+
+/// A lake in object storage as its commit log says it is, downloaded into a temporary
+/// directory in the local layout (for `query --lake`).
+fn fetch_remote(url: &str) -> Result<tempfile::TempDir> {
+    let prefix = crate::source::object::prefix(url)?;
+    let local = tempfile::tempdir().context("lake: cannot make a temporary directory")?;
+    let mut tables: Vec<String> = prefix.list(&format!("{LOG}/"))?.iter().filter_map(|k| k.split('/').nth(1).map(str::to_string)).collect();
+    tables.dedup();
+    for table in tables {
+        for key in committed_files(&prefix, &table)? {
+            let target = local.path().join(&key);
+            std::fs::create_dir_all(target.parent().expect("a table directory"))?;
+            prefix.download(&key, &target)?;
+        }
+    }
+    Ok(local)
+}
+
+/// The files of a table in an object-storage lake: those of the commit records from the
+/// last replace on.
+pub fn committed_files(prefix: &crate::source::object::Prefix, table: &str) -> Result<Vec<String>> {
+    let mut records = Vec::new();
+    for key in prefix.list(&format!("{LOG}/{table}/"))? {
+        let record: serde_json::Value =
+            serde_json::from_slice(&prefix.get(&key)?).with_context(|| format!("lake: {}/{key} is not a commit record", prefix.url))?;
+        records.push(record);
+    }
+    let start = records.iter().rposition(|r| r["mode"] == "replace").unwrap_or(0);
+    Ok(records[start..]
+        .iter()
+        .flat_map(|r| r["files"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect())
 }
 
 /// The lake's tables as lazy frames (every table directory under `root`), for SQL.
@@ -179,8 +290,15 @@ pub fn tables(root: &Path) -> Result<Vec<(String, LazyFrame)>> {
     Ok(out)
 }
 
-/// Runs SQL over the lake's tables with Polars' SQL engine.
+/// Runs SQL over the lake's tables with Polars' SQL engine (a lake in object storage is
+/// fetched first, as its commit log says it is).
 pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
+    if let Some(url) = remote_url(root) {
+        let local = fetch_remote(&url)?;
+        let frame = query(local.path(), sql)?;
+        drop(local);
+        return Ok(frame);
+    }
     let mut ctx = polars::sql::SQLContext::new();
     for (name, lf) in tables(root)? {
         ctx.register(&name, lf);

@@ -167,3 +167,90 @@ impl Read for ObjectRead {
         Ok(n)
     }
 }
+
+/// A place in object storage that tier writes to (the lake): keys relative to a base prefix.
+pub struct Prefix {
+    pub url: String,
+    store: Arc<dyn ObjectStore>,
+    base: String,
+}
+
+/// A writable prefix from a URL (`s3://bucket/lake`).
+pub fn prefix(url: &str) -> Result<Prefix> {
+    let rest = url.strip_prefix("s3://").ok_or_else(|| Failure::Input(format!("{url}: not an s3:// URL")))?;
+    let (bucket, base) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(Failure::Input(format!("{url}: no bucket in the URL")).into());
+    }
+    Ok(Prefix { url: url.trim_end_matches('/').to_string(), store: s3(bucket, url)?, base: base.trim_matches('/').to_string() })
+}
+
+impl Prefix {
+    fn key(&self, rel: &str) -> ObjectPath {
+        match self.base.is_empty() {
+            true => ObjectPath::from(rel),
+            false => ObjectPath::from(format!("{}/{rel}", self.base)),
+        }
+    }
+
+    fn url_of(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.url)
+    }
+
+    /// Uploads a local file (streamed, in parts), whole or not at all.
+    pub fn put_file(&self, rel: &str, local: &std::path::Path) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let (store, key, url) = (self.store.clone(), self.key(rel), self.url_of(rel));
+        runtime()
+            .block_on(async move {
+                let mut file = tokio::fs::File::open(local).await?;
+                let mut upload = object_store::buffered::BufWriter::new(store, key);
+                if let Err(e) = tokio::io::copy(&mut file, &mut upload).await {
+                    upload.abort().await.ok();
+                    return Err(e);
+                }
+                upload.shutdown().await
+            })
+            .map_err(|e| Failure::Input(format!("{url}: upload failed: {}", quiet(&e))).into())
+    }
+
+    /// Writes a small object in one request (atomic: readers see it whole or not at all).
+    pub fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
+        runtime().block_on(self.store.put(&self.key(rel), bytes.into())).map_err(|e| failure(&self.url_of(rel), e))?;
+        Ok(())
+    }
+
+    pub fn get(&self, rel: &str) -> Result<Vec<u8>> {
+        let url = self.url_of(rel);
+        let bytes = runtime().block_on(async { self.store.get(&self.key(rel)).await?.bytes().await }).map_err(|e| failure(&url, e))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Downloads an object into a local file, streamed.
+    pub fn download(&self, rel: &str, local: &std::path::Path) -> Result<()> {
+        let url = self.url_of(rel);
+        let mut reader = ObjectRef { url: url.clone(), size: 0, etag: None, store: self.store.clone(), location: self.key(rel) }.open()?;
+        let mut file = std::fs::File::create(local).map_err(|e| Failure::Input(format!("{}: {e}", local.display())))?;
+        io::copy(&mut reader, &mut file).map_err(|e| Failure::Input(format!("{url}: download failed: {e}")))?;
+        Ok(())
+    }
+
+    /// The keys under `rel` (relative to the base), sorted.
+    pub fn list(&self, rel: &str) -> Result<Vec<String>> {
+        let strip = match self.base.is_empty() {
+            true => String::new(),
+            false => format!("{}/", self.base),
+        };
+        let metas = list_prefix(&self.store, self.key(rel).as_ref(), &self.url_of(rel))?;
+        let mut keys: Vec<String> = metas.into_iter().map(|m| m.location.as_ref().trim_start_matches(strip.as_str()).to_string()).collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    pub fn delete(&self, rel: &str) -> Result<()> {
+        match runtime().block_on(self.store.delete(&self.key(rel))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(failure(&self.url_of(rel), e)),
+        }
+    }
+}

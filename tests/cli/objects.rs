@@ -288,3 +288,81 @@ fn a_big_object_streams_in_flat_memory() {
         from_file / 1024
     );
 }
+
+/// Rows per day of `pings` in PostgreSQL.
+fn pg_days(env: &Env) -> Vec<(String, i64)> {
+    let sql =
+        format!("SELECT to_char((at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD'), count(*) FROM {}.pings GROUP BY 1 ORDER BY 1", env.schema);
+    client().query(&sql, &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+/// Rows per day of the lake's `pings`, read by pyarrow (an independent reader) from the files
+/// the commit log names, with Hive partitioning.
+fn pyarrow_days(moto: &Moto, dir: &std::path::Path) -> Vec<(String, i64)> {
+    let out = dir.join("pyarrow-days.txt");
+    moto.python(&format!(
+        "import json\nimport pyarrow.dataset as ds, pyarrow.fs as fs, pyarrow.compute as pc\n\
+         keys = sorted(o['Key'] for o in s3.list_objects_v2(Bucket='lake', Prefix='warehouse/_tier_log/pings/').get('Contents', []))\n\
+         records = [json.loads(s3.get_object(Bucket='lake', Key=k)['Body'].read()) for k in keys]\n\
+         start = max([i for i, r in enumerate(records) if r['mode'] == 'replace'] or [0])\n\
+         files = ['lake/warehouse/' + f for r in records[start:] for f in r['files']]\n\
+         s3fs = fs.S3FileSystem(endpoint_override='{}', scheme='http', access_key='test', secret_key='test', region='us-east-1')\n\
+         t = ds.dataset(files, filesystem=s3fs, format='parquet', partitioning='hive', partition_base_dir='lake/warehouse/pings').to_table()\n\
+         counts = t.group_by('date').aggregate([('date', 'count')]).to_pylist()\n\
+         open('{}', 'w').write('\\n'.join(f\"{{c['date']}},{{c['date_count']}}\" for c in sorted(counts, key=lambda c: str(c['date']))))",
+        moto.url,
+        out.display()
+    ));
+    std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (d, n) = l.split_once(',').unwrap();
+            (d.to_string(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_lake_in_object_storage_follows_the_database_and_other_readers_agree() {
+    let (env, contracts, moto) = setup("s3_lake");
+    let files = gz_exports(&env.data().join("local"), 4, 3_000);
+    let lake = "s3://lake/warehouse";
+    let load = |file: &std::path::Path, mode: &str| {
+        run(moto.tier(&env, &contracts, &["load", "pings", "--from", file.to_str().unwrap(), "--mode", mode, "--lake", lake]))
+    };
+    for f in &files[..2] {
+        let (code, _, err) = load(f, "append");
+        assert_eq!(code, 0, "{err}");
+    }
+    assert_eq!(pyarrow_days(&moto, env.data()), pg_days(&env));
+    // tier's own reader, through the log.
+    let q = env.write("days.sql", "select cast(date as varchar) as day, count(*) as n from pings group by date order by day");
+    let lake_days = || {
+        let (code, out, err) = run(moto.tier(&env, &contracts, &["query", "--lake", lake, q.to_str().unwrap(), "--format", "csv"]));
+        assert_eq!(code, 0, "{err}");
+        out.lines().skip(1).map(|l| l.split_once(',').map(|(d, n)| (d.to_string(), n.parse::<i64>().unwrap())).unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(lake_days(), pg_days(&env));
+    // A replace: the lake is the new load only; the old files are gone.
+    let (code, _, err) = load(&files[2], "replace");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.count("pings"), 3_000);
+    assert_eq!(pyarrow_days(&moto, env.data()), pg_days(&env));
+    assert_eq!(lake_days(), pg_days(&env));
+    // A failed load adds nothing to the lake: no commit record, no files.
+    let bad = env.write("bad.json", "{\"at\": 1}\n{\"at\": 2}\n");
+    let (code, _, _) = run(moto.tier(&env, &contracts, &["load", "pings", "--from", bad.to_str().unwrap(), "--lake", lake]));
+    assert_eq!(code, 3);
+    assert_eq!(lake_days(), pg_days(&env));
+    let keys = |prefix: &str| {
+        let out = env.data().join("keys.txt");
+        moto.python(&format!(
+            "open('{}', 'w').write('\\n'.join(o['Key'] for o in s3.list_objects_v2(Bucket='lake', Prefix='{prefix}').get('Contents', [])))",
+            out.display()
+        ));
+        std::fs::read_to_string(out).unwrap().lines().map(str::to_string).collect::<Vec<String>>()
+    };
+    assert_eq!(keys("warehouse/_tier_log/pings/").len(), 3, "one commit record per load that committed");
+    assert!(keys("warehouse/pings/").iter().all(|k| k.ends_with("part-3.parquet")), "{:?}", keys("warehouse/pings/"));
+}
