@@ -27,11 +27,17 @@ pub struct Moto {
 
 impl Moto {
     pub fn start(dir: &std::path::Path) -> Moto {
+        Moto::start_with(dir, &[])
+    }
+
+    /// A server with these environment variables (moto's own settings).
+    fn start_with(dir: &std::path::Path, settings: &[(&str, &str)]) -> Moto {
         let venv = python_venv("requirements-s3.txt");
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = dir.join("moto.log");
         let child = Command::new(venv.join("bin/moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -365,4 +371,51 @@ fn a_lake_in_object_storage_follows_the_database_and_other_readers_agree() {
     };
     assert_eq!(keys("warehouse/_tier_log/pings/").len(), 3, "one commit record per load that committed");
     assert!(keys("warehouse/pings/").iter().all(|k| k.ends_with("part-3.parquet")), "{:?}", keys("warehouse/pings/"));
+}
+
+#[test]
+fn a_denied_object_fails_alone_and_names_its_url() {
+    let env = Env::new("s3_denied");
+    std::fs::create_dir_all(env.data().join("contracts")).unwrap();
+    env.write("contracts/pings.toml", CONTRACT);
+    let contracts = env.data().join("contracts").display().to_string();
+    // moto checking IAM after its first four requests (which make an administrator).
+    let moto = Moto::start_with(env.data(), &[("INITIAL_NO_AUTH_ACTION_COUNT", "4")]);
+    let keys = env.data().join("keys.txt");
+    let setup = format!(
+        "import boto3, json\n\
+         kw = dict(endpoint_url='{url}', region_name='us-east-1')\n\
+         iam = boto3.client('iam', aws_access_key_id='x', aws_secret_access_key='x', **kw)\n\
+         iam.create_user(UserName='admin')\n\
+         iam.put_user_policy(UserName='admin', PolicyName='all', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': '*', 'Resource': '*'}}]}}))\n\
+         k = iam.create_access_key(UserName='admin')['AccessKey']\n\
+         admin = dict(aws_access_key_id=k['AccessKeyId'], aws_secret_access_key=k['SecretAccessKey'], **kw)\n\
+         s3 = boto3.client('s3', **admin)\n\
+         s3.create_bucket(Bucket='lake')\n\
+         for name in ['a', 'b', 'c']:\n\
+         \x20   s3.put_object(Bucket='lake', Key=f'raw/{{name}}.json', Body=('{{\"sensor\": \"%s\", \"at\": \"2024-05-01 10:00:00\", \"value\": 1}}\\n' % name).encode())\n\
+         iam = boto3.client('iam', **admin)\n\
+         iam.create_user(UserName='loader')\n\
+         iam.put_user_policy(UserName='loader', PolicyName='p', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [\n\
+         \x20   {{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}},\n\
+         \x20   {{'Effect': 'Deny', 'Action': 's3:GetObject', 'Resource': 'arn:aws:s3:::lake/raw/b.json'}}]}}))\n\
+         lk = iam.create_access_key(UserName='loader')['AccessKey']\n\
+         open('{keys}', 'w').write(lk['AccessKeyId'] + ' ' + lk['SecretAccessKey'])",
+        url = moto.url,
+        keys = keys.display()
+    );
+    let out = Command::new(moto.venv.join("bin/python")).args(["-c", &setup]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&keys).unwrap();
+    let (id, secret) = text.split_once(' ').unwrap();
+    let mut cmd = env.tier(&["--datasets", &contracts, "load", "pings", "--from", "s3://lake/raw/"]);
+    cmd.env("AWS_ACCESS_KEY_ID", id).env("AWS_SECRET_ACCESS_KEY", secret).env("AWS_REGION", "us-east-1").env("AWS_ENDPOINT_URL", &moto.url);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("s3://lake/raw/b.json: access denied"), "{err}");
+    assert!(err.contains("2 of 3 files loaded"), "{err}");
+    assert!(!err.contains(secret), "the secret key was printed");
+    assert_eq!(env.count("pings"), 2);
+    let failed = env.query_strings("SELECT file FROM {s}.tier_loads WHERE status = 'failed'");
+    assert_eq!(failed, vec![vec![Some("s3://lake/raw/b.json".to_string())]]);
 }
