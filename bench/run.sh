@@ -3,6 +3,10 @@
 #
 #   bench/run.sh [--peers] [EVENTS ...]     default: 1000000 4000000
 #
+# --shapes also loads the events reshaped three ways, to show memory stays flat on data that
+# `tier gen` does not make: a tenth of the records repeated (duplicates), every record 1 KB
+# wider (an undeclared padding key), and one record in a thousand carrying a 100 KB value.
+#
 # --peers also runs the same load done in Python with Polars + ADBC and with DuckDB + ADBC
 # (bench/peers/, installed into bench/peers/.venv with pinned versions on first use) and
 # prints their seconds, peak RSS and ratio to tier. EVENTS may be 16000000 (about 13 GB of
@@ -22,10 +26,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PEERS=0
-if [ "${1:-}" = "--peers" ]; then
-    PEERS=1
-    shift
-fi
+SHAPES=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --peers) PEERS=1; shift ;;
+        --shapes) SHAPES=1; shift ;;
+        *) break ;;
+    esac
+done
 SIZES=("$@")
 [ ${#SIZES[@]} -eq 0 ] && SIZES=(1000000 4000000)
 BENCH_URL="${BENCH_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
@@ -112,6 +120,28 @@ for EVENTS in "${SIZES[@]}"; do
             trace "$EVENTS" "peer: ${PEER/_/ + }"
         done
         psql_db -c "DROP SCHEMA IF EXISTS peer CASCADE"
+    fi
+
+    # Other shapes of data: peak and sampled memory of a load of each.
+    if [ "$SHAPES" = 1 ]; then
+        PAD=$(head -c 1000 /dev/zero | tr '\0' 'x')
+        BIG=$(head -c 100000 /dev/zero | tr '\0' 'y')
+        for SHAPE in duplicates wide long; do
+            SHAPED="$BENCH_DIR/shape-$SHAPE-$EVENTS.json"
+            if [ ! -f "$SHAPED" ]; then
+                case "$SHAPE" in
+                    duplicates) awk 'NR > 1 && NR % 10 == 0 && /,$/ { print } { print }' "$DATA/track_events.json" > "$SHAPED" ;;
+                    wide) sed "s/^\(.*\)}\(,\{0,1\}\]\{0,1\}\)\$/\1,\"segment_tracks.padding\":\"$PAD\"}\2/" "$DATA/track_events.json" > "$SHAPED" ;;
+                    long) awk -v big="$BIG" 'NR % 1000 == 0 { sub(/"segment_tracks.context_app_build":"[^"]*"/, "\"segment_tracks.context_app_build\":\"" big "\"") } { print }' "$DATA/track_events.json" > "$SHAPED" ;;
+                esac
+            fi
+            SHAPE_MB=$(( $(stat -c %s "$SHAPED") / 1048576 ))
+            timed "$TIER" -q load track_events --from "$SHAPED" --mode replace --max-reject-ratio 1 --schema bench_shape --database-url "$DB_URL"
+            row "$EVENTS" "shape: $SHAPE (${SHAPE_MB} MB)" "$EVENTS" "$SECS" "$(awk -v r=$EVENTS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \
+                "$(awk -v m=$SHAPE_MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" ""
+            trace "$EVENTS" "shape: $SHAPE"
+        done
+        psql_db -c "DROP SCHEMA IF EXISTS bench_shape CASCADE"
     fi
 
     # The floor: the same final rows through the server's own CSV COPY into empty tables.
