@@ -126,13 +126,55 @@ fn finish_chunk(ds: &'static Dataset, ruled: Ruled, dedupe: &mut Dedupe, t: &mut
 }
 
 /// The rows the duplicate check held back, decided once the whole file is read.
-fn check_held(ds: &Dataset, dedupe: Dedupe) -> Result<Option<Checked>> {
-    let Some(held) = dedupe.finish()? else { return Ok(None) };
-    let raw = &held.raw;
-    let mut checked = split(ds, held.checked, |row| raw[row].clone())?;
-    checked.retracted = held.retracted;
-    Ok(Some(checked))
+/// They come back from disk in batches: the duplicates (and superseded rows) as rejects
+/// with their records, the accepted ones (the filter's chance matches, a merge's winning
+/// rows) parsed and checked again from their records, which gives the same rows.
+fn check_held(
+    ds: &'static Dataset,
+    dedupe: Dedupe,
+    t: &mut StageTimes,
+    mut deliver: impl FnMut(Checked, &mut StageTimes) -> bool,
+) -> Result<()> {
+    let Some(mut held) = dedupe.finish()? else { return Ok(()) };
+    let mut retracted = std::mem::take(&mut held.retracted);
+    loop {
+        let batch = held.next_batch(HELD_BATCH)?;
+        if batch.is_empty() && retracted.is_empty() {
+            return Ok(());
+        }
+        let mut rejects = Vec::new();
+        let mut chunk = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end: 0 };
+        for (line, raw, verdict) in batch {
+            match verdict.reject() {
+                Some((reason, detail)) => rejects.push(Reject { line, reason: reason.to_string(), detail: Some(detail), raw }),
+                None => {
+                    let start = chunk.buf.len();
+                    chunk.buf.extend_from_slice(&raw);
+                    chunk.spans.push(crate::source::Span { line, start, end: chunk.buf.len(), damage: None });
+                    chunk.buf.push(b'\n');
+                }
+            }
+        }
+        let mut checked = match chunk.spans.is_empty() {
+            true => Checked { accepted: DataFrame::empty(), rejects: Vec::new(), nan_as_null: 0, extra_keys: 0, retracted: Vec::new() },
+            false => {
+                let (frame, _) = rule_chunk(ds, &chunk, t)?;
+                split(ds, frame, |row| chunk.bytes(&chunk.spans[row]).to_vec())?
+            }
+        };
+        checked.rejects.extend(rejects);
+        checked.retracted = std::mem::take(&mut retracted);
+        if !deliver(checked, t) {
+            return Ok(());
+        }
+    }
 }
+
+/// Held rows read back per batch at the end of a file: mostly duplicates, whose records go
+/// to the writer as rejects; a few batches are in flight at once (the channel's two and
+/// the writer's), so a batch stays near a normal chunk's size (50,000 rows of ~800 bytes
+/// each kept 120 MB in flight).
+const HELD_BATCH: usize = 8_192;
 
 /// Splits a checked frame into accepted rows and rejects (with their raw records).
 fn split(ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> PolarsResult<Checked> {
@@ -253,12 +295,11 @@ pub fn check_file(
         waited = Instant::now();
     }
     if failure.is_none() && !stopped {
-        match check_held(ds, dedupe) {
-            Ok(Some(held)) => {
-                deliver(&mut stats, held, &mut sink, &mut times);
-            }
-            Ok(None) => {}
-            Err(e) => failure = Some(e.context(format!("{display}: deciding the rows held by the duplicate check"))),
+        let mut rule_times = StageTimes::default();
+        let held = check_held(ds, dedupe, &mut rule_times, |checked, t| deliver(&mut stats, checked, &mut sink, t));
+        times.add(&rule_times);
+        if let Err(e) = held {
+            failure = Some(e.context(format!("{display}: deciding the rows held by the duplicate check")));
         }
     }
     // Stopping early: the closed channels stop the rules thread, and it the reader.

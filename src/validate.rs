@@ -62,6 +62,9 @@ impl Figures {
     /// the `COL_ROW_HASH` column the duplicate check leaves, else they are computed.
     pub fn add(&mut self, ds: &Dataset, df: &DataFrame) -> PolarsResult<()> {
         self.columns = Figures::columns_of(ds);
+        if df.height() == 0 {
+            return Ok(());
+        }
         let hashes: Vec<u64> = match df.column(COL_ROW_HASH) {
             Ok(c) => c.u64()?.into_iter().map(|h| h.unwrap_or_default()).collect(),
             Err(_) => row_hashes(ds, df)?,

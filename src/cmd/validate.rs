@@ -92,16 +92,21 @@ fn validate_table(
     // A merged file is read as the merge read it (the later row with a key wins); which
     // files were merged the ledger says, by checksum.
     let merges = crate::validate::has_merges(ds, &mut client, schema)?;
-    // The input's checksum: a file's is computed (BLAKE3, fast); an object's is the one its
-    // load recorded for the same URL, ETag and size (none: it is read).
-    let checksum = |client: &mut postgres::Client| -> Result<Option<String>> {
+    // The input's checksum: a file's is computed (BLAKE3, fast; while the server reads its
+    // side); an object's is the one its load recorded for the same URL, ETag and size (none:
+    // the object is read).
+    let recorded_sum = match input {
+        Input::Object(o) => crate::validate::object_checksum(ds, &mut client, schema, &o.url, o.etag.as_deref(), o.size)?,
+        Input::File(_) => None,
+    };
+    let checksum = || -> Result<Option<String>> {
         match input {
             Input::File(path) => Ok(Some(crate::pipeline::checksum_file(path)?)),
-            Input::Object(o) => crate::validate::object_checksum(ds, client, schema, &o.url, o.etag.as_deref(), o.size),
+            Input::Object(_) => Ok(recorded_sum.clone()),
         }
     };
     let superseding = match merges {
-        true => match checksum(&mut client)? {
+        true => match checksum()? {
             Some(sum) => crate::validate::merged_file(ds, &mut client, schema, &sum)?,
             None => false,
         },
@@ -113,8 +118,7 @@ fn validate_table(
         h.join().map_err(|_| anyhow::anyhow!("the database reader panicked"))?
     };
     if !reread {
-        let mut checksum_client = connect::connect(target, 3)?;
-        let known = checksum(&mut checksum_client)?;
+        let known = checksum()?;
         let (database, mut client) = join(database)?;
         let recorded = match &known {
             Some(sum) => ledger_source(ds, &mut client, schema, sum)?,
