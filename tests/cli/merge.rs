@@ -419,10 +419,5 @@ fn a_file_with_a_tenth_repeated_loads_in_the_memory_of_one_without() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(env.count("rows"), 600_000);
     assert_eq!(env.count("rows_rejects"), 60_000);
-    assert!(
-        (with as f64) <= without as f64 * 1.15,
-        "peak RSS {} MB with 60,000 repeated rows, {} MB without",
-        with / 1024,
-        without / 1024
-    );
+    assert!((with as f64) <= without as f64 * 1.15, "peak RSS {} MB with 60,000 repeated rows, {} MB without", with / 1024, without / 1024);
 }
