@@ -83,8 +83,14 @@ pub fn list(spec: &str, endings: &[&str]) -> Result<Vec<ObjectRef>> {
     } else if key.is_empty() || key.ends_with('/') {
         list_prefix(&store, key, spec)?.into_iter().filter(|m| is_export(&m.location)).collect()
     } else {
-        let location = ObjectPath::from(key);
-        vec![runtime().block_on(store.head(&location)).map_err(|e| failure(spec, e))?]
+        // One object; or, when there is none by that name, a prefix written without its `/`.
+        match runtime().block_on(store.head(&ObjectPath::from(key))) {
+            Ok(meta) => vec![meta],
+            Err(object_store::Error::NotFound { .. }) => {
+                list_prefix(&store, &format!("{key}/"), spec)?.into_iter().filter(|m| is_export(&m.location)).collect()
+            }
+            Err(e) => return Err(failure(spec, e)),
+        }
     };
     if found.is_empty() {
         return Err(Failure::Input(format!("{spec}: no export objects there")).into());

@@ -171,6 +171,11 @@ fn a_prefix_of_objects_loads_exactly_once_and_a_rerun_downloads_nothing() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(moto.object_gets(), gets + 20, "--reread reads every object");
 
+    // A prefix written without its slash is the same prefix.
+    let (code, out, _) = run(moto.tier(&env, &contracts, &["load", "pings", "--from", "s3://lake/raw/dt=2024-05-01", "--list"]));
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 20, "{out}");
+
     // A re-run skips every object by ETag and size, without a single download.
     let gets = moto.object_gets();
     assert!(gets >= 20, "{gets} object GETs logged for 20 loads");
