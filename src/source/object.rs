@@ -6,7 +6,8 @@
 //! Credentials and endpoint come the way AWS tools take them: `AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` / `AWS_DEFAULT_REGION`, and
 //! `AWS_ENDPOINT_URL` for S3-compatible stores (MinIO, Ceph, R2; plain `http://` is allowed
-//! for those). Transient errors (5xx, timeouts, a dropped connection) are retried by
+//! for those); without keys in the environment, the keys and region of `AWS_PROFILE` (or
+//! `default`) from the shared credentials and config files, as the AWS CLI reads them. Transient errors (5xx, timeouts, a dropped connection) are retried by
 //! object_store with exponential backoff, at most `RETRIES` times within `RETRY_WINDOW`.
 //! Messages name the object's URL, never a credential.
 
@@ -119,11 +120,58 @@ fn s3(bucket: &str, spec: &str) -> Result<Arc<dyn ObjectStore>> {
         max_retries: RETRIES,
         retry_timeout: RETRY_WINDOW,
     });
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        builder = with_profile(builder);
+    }
     if std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).is_ok_and(|e| e.starts_with("http://")) {
         builder = builder.with_allow_http(true);
     }
     let store = builder.build().map_err(|e| Failure::Input(format!("{spec}: cannot reach object storage: {}", quiet(&e))))?;
     Ok(Arc::new(store))
+}
+
+/// The keys (and region) of a named profile, from the AWS CLI's files: `AWS_PROFILE` (else
+/// `default`) in `AWS_SHARED_CREDENTIALS_FILE` (else `~/.aws/credentials`), its region in
+/// `AWS_CONFIG_FILE` (else `~/.aws/config`, section `[profile NAME]`). object_store reads
+/// profiles only through the AWS SDK, which tier does not build.
+fn with_profile(mut builder: AmazonS3Builder) -> AmazonS3Builder {
+    let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_string());
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
+    let file = |var: &str, name: &str| std::env::var_os(var).map(std::path::PathBuf::from).unwrap_or_else(|| home.join(".aws").join(name));
+    let credentials = ini_section(&file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), &profile);
+    let config_section = if profile == "default" { profile.clone() } else { format!("profile {profile}") };
+    let config = ini_section(&file("AWS_CONFIG_FILE", "config"), &config_section);
+    if let Some(v) = credentials.get("aws_access_key_id") {
+        builder = builder.with_access_key_id(v);
+    }
+    if let Some(v) = credentials.get("aws_secret_access_key") {
+        builder = builder.with_secret_access_key(v);
+    }
+    if let Some(v) = credentials.get("aws_session_token") {
+        builder = builder.with_token(v);
+    }
+    if let (Some(v), true) = (config.get("region"), std::env::var_os("AWS_REGION").or(std::env::var_os("AWS_DEFAULT_REGION")).is_none()) {
+        builder = builder.with_region(v);
+    }
+    builder
+}
+
+/// The `key = value` lines of one `[section]` of an INI file (none if it cannot be read).
+fn ini_section(path: &std::path::Path, section: &str) -> std::collections::HashMap<String, String> {
+    let mut found = std::collections::HashMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else { return found };
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = name.trim() == section;
+        } else if let (true, Some((k, v))) = (inside, line.split_once('=')) {
+            found.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    found
 }
 
 /// An object_store error as a failure naming the URL (the store's own message carries the
@@ -258,5 +306,27 @@ impl Prefix {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(failure(&self.url_of(rel), e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_are_read_as_the_aws_cli_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        std::fs::write(
+            &path,
+            "[default]\naws_access_key_id = A\n# a comment\n[tier]\naws_access_key_id=B\n aws_secret_access_key = s=c=r\n[other]\nx = 1\n",
+        )
+        .unwrap();
+        let tier = ini_section(&path, "tier");
+        assert_eq!(tier.get("aws_access_key_id").map(String::as_str), Some("B"));
+        assert_eq!(tier.get("aws_secret_access_key").map(String::as_str), Some("s=c=r"));
+        assert_eq!(tier.len(), 2);
+        assert_eq!(ini_section(&path, "default").get("aws_access_key_id").map(String::as_str), Some("A"));
+        assert!(ini_section(&dir.path().join("missing"), "tier").is_empty());
     }
 }

@@ -171,6 +171,21 @@ fn a_prefix_of_objects_loads_exactly_once_and_a_rerun_downloads_nothing() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(moto.object_gets(), gets + 20, "--reread reads every object");
 
+    // Credentials from a named profile in the AWS CLI's files, as the CLI reads them (with no
+    // keys at all, object_store would ask the instance metadata service, and fail here).
+    let profile = env.write(
+        "aws-credentials",
+        format!("[default]\naws_access_key_id = nope\n[tier-test]\naws_access_key_id = test\naws_secret_access_key = {SECRET}\n"),
+    );
+    let mut cmd = moto.tier(&env, &contracts, &["load", "pings", "--from", "s3://lake/raw/", "--list"]);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_PROFILE", "tier-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", &profile);
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 20, "{out}");
+
     // A prefix written without its slash is the same prefix.
     let (code, out, _) = run(moto.tier(&env, &contracts, &["load", "pings", "--from", "s3://lake/raw/dt=2024-05-01", "--list"]));
     assert_eq!(code, 0);
