@@ -296,7 +296,10 @@ impl Prefix {
             false => format!("{}/", self.base),
         };
         let metas = list_prefix(&self.store, self.key(rel).as_ref(), &self.url_of(rel))?;
-        let mut keys: Vec<String> = metas.into_iter().map(|m| m.location.as_ref().trim_start_matches(strip.as_str()).to_string()).collect();
+        let mut keys: Vec<String> = metas
+            .into_iter()
+            .map(|m| m.location.as_ref().strip_prefix(strip.as_str()).unwrap_or(m.location.as_ref()).to_string())
+            .collect();
         keys.sort();
         Ok(keys)
     }
