@@ -105,8 +105,15 @@ pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
                 // fails halfway leaves no partial file (and an earlier one untouched).
                 let mut out = StreamedOutput::create(args.output.as_deref())?;
                 let mut batches = Batches::new(format, out.writer());
-                read::query_batches(&prepared.target.url, &sqls, read_only, &args.conn.schema, |batch| batches.write(batch))
-                    .with_context(failed)?;
+                // One connection: the server's binary COPY decoded here, unless a column's
+                // type is one only connectorx reads (or the read is split).
+                let decoded = sqls.len() == 1
+                    && pg::frames::copy_frames(&prepared.target, &sqls[0], read_only, &args.conn.schema, |batch| batches.write(batch))
+                        .with_context(failed)?;
+                if !decoded {
+                    read::query_batches(&prepared.target.url, &sqls, read_only, &args.conn.schema, |batch| batches.write(batch))
+                        .with_context(failed)?;
+                }
                 batches.finish()?;
                 return out.complete();
             }

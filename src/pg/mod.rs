@@ -1,11 +1,12 @@
 //! Everything that talks to PostgreSQL through the `postgres` crate: connecting, the
-//! local cluster, binary COPY and the load transaction. (Reads for query/report go
-//! through connectorx elsewhere.)
+//! local cluster, binary COPY in (the load transaction) and out (exports), and CSV
+//! exports. (Other reads for query/report go through connectorx, in `read`.)
 
 pub mod connect;
 pub mod copy;
 pub mod embedded;
 pub mod export;
+pub mod frames;
 pub mod hash;
 pub mod load;
 pub mod passfile;

@@ -195,3 +195,98 @@ fn csv_is_the_servers_own() {
     assert!(psql.status.success(), "{}", String::from_utf8_lossy(&psql.stderr));
     assert_eq!(out, String::from_utf8_lossy(&psql.stdout));
 }
+
+/// Reads a Parquet file the way a user's tool would.
+fn read_parquet(path: &std::path::Path) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+    ParquetReader::new(std::fs::File::open(path).unwrap()).finish().unwrap()
+}
+
+#[test]
+fn parquet_holds_each_type_as_the_server_has_it() {
+    use polars::prelude::*;
+    let env = weather_env("q_parquet_types");
+    // Every type the export decodes from the server's binary COPY itself, nulls in every
+    // column, and the numerics numeric_out prints in its own way.
+    let sql = "select * from (values \
+        (1::int2, 2::int4, 3000000000::int8, 1.5::float4, -0.1::float8, true, 'Zürich'::text, 'v'::varchar(3), 'c'::char(3), \
+         '{\"a\": [1, 2]}'::json, '{\"b\": 1}'::jsonb, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid, \
+         '2019-06-04 16:05:13.123456+02'::timestamptz, '1999-12-31 23:59:59'::timestamp, '1970-01-01'::date, 1.50::numeric, \
+         'NaN'::float8), \
+        (null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, -0.000012300::numeric, null), \
+        (-32768, -2147483648, -9223372036854775808, null, 'Infinity', false, '', '', '', 'null', '[]', null, \
+         '0001-01-01 00:00:00+00', '2200-03-01 12:00:00', '4000-02-29', 123456789012345678901234567890.5::numeric, null)) \
+        as t(i2, i4, i8, f4, f8, ok, txt, vc, ch, js, jb, id, tz, ts, d, num, nan)";
+    let path = env.data().join("types.parquet");
+    let (code, _, err) = query(&env, sql, &["--format", "parquet", "-o", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let df = read_parquet(&path);
+    assert_eq!(df.height(), 3);
+    let col = |name: &str| df.column(name).unwrap().as_materialized_series().clone();
+    assert_eq!(col("i2").i32().unwrap().into_iter().collect::<Vec<_>>(), [Some(1), None, Some(-32768)]);
+    assert_eq!(col("i4").i32().unwrap().into_iter().collect::<Vec<_>>(), [Some(2), None, Some(i32::MIN)]);
+    assert_eq!(col("i8").i64().unwrap().into_iter().collect::<Vec<_>>(), [Some(3_000_000_000), None, Some(i64::MIN)]);
+    assert_eq!(col("f4").f32().unwrap().get(0), Some(1.5));
+    assert_eq!(col("f8").f64().unwrap().into_iter().collect::<Vec<_>>(), [Some(-0.1), None, Some(f64::INFINITY)]);
+    assert!(col("nan").f64().unwrap().get(0).unwrap().is_nan());
+    assert_eq!(col("ok").bool().unwrap().into_iter().collect::<Vec<_>>(), [Some(true), None, Some(false)]);
+    let strings = |name: &str| col(name).str().unwrap().into_iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>();
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(strings("txt"), [s("Zürich"), None, s("")]);
+    assert_eq!(strings("vc"), [s("v"), None, s("")]);
+    // The column's type is bpchar without a length (VALUES merges the rows' types): the
+    // server pads only the first value.
+    assert_eq!(strings("ch"), [s("c  "), None, s("")]);
+    assert_eq!(strings("js"), [s("{\"a\": [1, 2]}"), None, s("null")]);
+    assert_eq!(strings("jb"), [s("{\"b\": 1}"), None, s("[]")]);
+    assert_eq!(strings("id"), [s("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), None, None]);
+    assert_eq!(strings("num"), [s("1.50"), s("-0.000012300"), s("123456789012345678901234567890.5")]);
+    // Instants in UTC, without a zone tag; dates as days.
+    assert_eq!(col("tz").dtype(), &DataType::Datetime(TimeUnit::Microseconds, None));
+    let micros = |name: &str| col(name).datetime().unwrap().physical().into_iter().collect::<Vec<_>>();
+    assert_eq!(micros("tz"), [Some(1_559_657_113_123_456), None, Some(-62_135_596_800_000_000)]);
+    assert_eq!(micros("ts"), [Some(946_684_799_000_000), None, Some(7_263_259_200_000_000)]);
+    assert_eq!(col("d").dtype(), &DataType::Date);
+    assert_eq!(col("d").date().unwrap().physical().into_iter().collect::<Vec<_>>(), [Some(0), None, Some(741_501)]);
+    // The same rows as NDJSON, through the same reader.
+    let (code, out, err) = query(&env, sql, &["--format", "ndjson"]);
+    assert_eq!(code, 0, "{err}");
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!((first["txt"].as_str(), first["num"].as_str(), first["i8"].as_i64()), (Some("Zürich"), Some("1.50"), Some(3_000_000_000)));
+}
+
+#[test]
+fn parquet_of_types_only_connectorx_reads_still_works() {
+    let env = weather_env("q_parquet_fallback");
+    // bytea is not decoded by tier's own reader: the export goes through connectorx.
+    let sql = "select x, decode(lpad(to_hex(x), 2, '0'), 'hex') as b from generate_series(1, 70000) x";
+    let path = env.data().join("fallback.parquet");
+    let (code, _, err) = query(&env, sql, &["--format", "parquet", "-o", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let df = read_parquet(&path);
+    assert_eq!(df.height(), 70_000);
+    assert_eq!(df.column("x").unwrap().as_materialized_series().sum::<i64>().unwrap(), 70_000 * 70_001 / 2);
+}
+
+#[test]
+fn parquet_of_a_query_that_fails_midway_or_cannot_be_stored_leaves_no_file() {
+    let env = weather_env("q_parquet_fail");
+    let path = env.data().join("keep.parquet");
+    std::fs::write(&path, "earlier").unwrap();
+    // More than one batch of rows has been written when the division fails.
+    let sql = "select x, 1 / (100001 - x) as y from generate_series(1, 200000) x";
+    let (code, _, err) = query(&env, sql, &["--format", "parquet", "-o", path.to_str().unwrap()]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("division by zero"), "{err}");
+    // A timestamp a file cannot hold is an error that names the column and says what to do.
+    let (code, _, err) = query(&env, "select 'infinity'::timestamptz as forever", &["--format", "parquet", "-o", path.to_str().unwrap()]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("forever") && err.contains("infinite") && err.contains("cast it"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "earlier", "the earlier file is untouched");
+    let leftovers = std::fs::read_dir(env.data())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tier-query-"))
+        .count();
+    assert_eq!(leftovers, 0, "no temporary file is left");
+}
