@@ -26,7 +26,7 @@ use crate::dedupe::{Dedupe, Retraction};
 use crate::error::Failure;
 use crate::lake::LakeWriter;
 use crate::pg::copy::Reject;
-use crate::pg::load::{Mode, TableLoad};
+use crate::pg::load::{AfterCommit, Mode, TableLoad};
 use crate::quality::{self, COL_NAN, COL_REASON};
 use crate::source::{Chunk, RecordReader};
 use crate::stats::LoadStats;
@@ -334,13 +334,36 @@ fn deliver(stats: &mut LoadStats, checked: Checked, sink: &mut impl FnMut(Checke
     more
 }
 
-/// Loads one file into one table over `client`.
+/// The after-commit work of one command's loads (a replaced table's ANALYZE, dropping the
+/// old one: `pg::load::AfterCommit`), each on a thread of its own while the next file loads.
+#[derive(Default)]
+pub struct AfterCommits(std::sync::Mutex<Vec<thread::JoinHandle<()>>>);
+
+impl AfterCommits {
+    fn start(&self, work: AfterCommit) {
+        match thread::Builder::new().name("tier-after-commit".into()).spawn(move || work.run()) {
+            Ok(handle) => self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(handle),
+            // Only statistics and leftovers are at stake: autovacuum analyzes, the next load drops.
+            Err(e) => tracing::warn!("cannot start a thread for the work after the commit: {e}"),
+        }
+    }
+
+    /// Waits for all of it, so the tables have their statistics when the command ends.
+    pub fn wait(self) {
+        for handle in self.0.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Loads one file into one table over `client`; what follows the commit goes to `after`.
 pub fn load_file(
     ds: &'static Dataset,
     input: &Input,
     opts: &LoadOptions,
     client: postgres::Client,
     progress: &dyn Progress,
+    after: &AfterCommits,
 ) -> Result<LoadStats> {
     let started = Instant::now();
     let display = input.name();
@@ -399,7 +422,7 @@ pub fn load_file(
                 }
                 stats.etag = object.etag.clone();
             }
-            load.commit(&mut stats)?;
+            after.start(load.commit(&mut stats)?);
             if !stats.schema_changes.is_empty() {
                 let added: Vec<String> = stats.schema_changes.iter().map(|c| format!("{} ({})", c.column, c.kind)).collect();
                 tracing::warn!(
@@ -437,8 +460,10 @@ struct Written {
 
 /// The writer thread: each batch's rows, less those whose key the table already holds (a
 /// keyed append), go to the table (binary COPY) and the lake, and are reduced to the figures
-/// `validate` compares (rows and content digest per day, recorded in the ledger). It mostly
-/// waits on the server. The lake comes back with the result, whatever it is, to be
+/// `validate` compares (rows and content digest per day, recorded in the ledger). Rows
+/// stream through one open COPY (`stream_rows`) except where the connection is needed
+/// between batches (a keyed append's key lookups, a merge's retractions), which take a
+/// statement per batch. The lake comes back with the result, whatever it is, to be
 /// published or abandoned.
 fn write_batches(
     ds: &'static Dataset,
@@ -451,12 +476,16 @@ fn write_batches(
     let mut figures = Figures::default();
     let mut key_repeats = Figures::default();
     let started = Instant::now();
-    let mut busy = std::time::Duration::ZERO;
     // Lines whose key was loaded before, and the load that holds it.
     let mut repeats: Vec<(u64, i64)> = Vec::new();
-    let run = || -> Result<()> {
-        for batch in batches {
-            let t = Instant::now();
+    let mut run = || -> Result<()> {
+        let mut batches = batches.iter();
+        let mut spool = load.reject_spool()?;
+        let keyed = load.looks_up_keys();
+        loop {
+            let needs_connection = |b: &Checked| (keyed && b.accepted.height() > 0) || !b.retracted.is_empty();
+            let stopped_at = stream_rows(ds, &mut load, &mut batches, needs_connection, &mut spool, &mut figures, &mut lake)?;
+            let Some(batch) = stopped_at else { break };
             figures.add(ds, &batch.accepted)?;
             let held = load.keys_already_loaded(&batch.accepted)?;
             let accepted = match held.is_empty() {
@@ -481,8 +510,8 @@ fn write_batches(
             if let Some(l) = lake.as_mut() {
                 l.write(&accepted).context("writing the lake failed; nothing was loaded")?;
             }
-            busy += t.elapsed();
         }
+        load.write_spooled_rejects(spool)?;
         if !repeats.is_empty() {
             let key = ds.unique.join(", ");
             let repeats = std::mem::take(&mut repeats);
@@ -493,8 +522,66 @@ fn write_batches(
         Ok(())
     };
     let outcome = run();
-    tracing::info!("COPY writer: busy {busy:.2?} of {:.2?}", started.elapsed());
+    tracing::info!("COPY writer: done in {:.2?}", started.elapsed());
     (outcome.map(|()| Written { load, figures, key_repeats }), lake)
+}
+
+/// Rows encoded per piece of a streamed COPY: small enough that a few in flight cost little
+/// memory, big enough that each is one large write.
+const PIECE_ROWS: usize = 4096;
+/// Pieces waiting for the COPY thread.
+const PIECES_IN_FLIGHT: usize = 2;
+
+/// Streams batches' rows into the table through one COPY, sent by a thread of its own while
+/// this one encodes the next piece (and adds up the figures, spools the rejects, writes the
+/// lake), until the batches end or one `needs_connection` for other statements: that one
+/// is returned, untouched, once the COPY is over.
+fn stream_rows(
+    ds: &'static Dataset,
+    load: &mut TableLoad,
+    batches: &mut impl Iterator<Item = Checked>,
+    needs_connection: impl Fn(&Checked) -> bool,
+    spool: &mut crate::pg::load::RejectSpool,
+    figures: &mut Figures,
+    lake: &mut Option<LakeWriter>,
+) -> Result<Option<Checked>> {
+    let encoder = load.row_encoder();
+    let (to_copy, pieces) = sync_channel::<Vec<u8>>(PIECES_IN_FLIGHT);
+    let (give_back, spent) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (copied, fed) = thread::scope(|scope| {
+        let copier = thread::Builder::new().name("tier-copy-send".into()).spawn_scoped(scope, move || load.copy_stream(pieces, give_back));
+        let fed = (|| -> Result<Option<Checked>> {
+            let copier_gone = || Ok(None); // its own error says why
+            for batch in batches {
+                if needs_connection(&batch) {
+                    return Ok(Some(batch));
+                }
+                figures.add(ds, &batch.accepted)?;
+                let rows = batch.accepted.height();
+                for start in (0..rows).step_by(PIECE_ROWS) {
+                    let mut piece = spent.try_recv().unwrap_or_default();
+                    encoder.encode(&batch.accepted.slice(start as i64, PIECE_ROWS), &mut piece)?;
+                    if to_copy.send(piece).is_err() {
+                        return copier_gone();
+                    }
+                }
+                spool.push(&batch.rejects)?;
+                if let Some(l) = lake.as_mut() {
+                    l.write(&batch.accepted).context("writing the lake failed; nothing was loaded")?;
+                }
+            }
+            Ok(None)
+        })();
+        drop(to_copy);
+        let copied = match copier {
+            Ok(handle) => handle.join().unwrap_or_else(|_| Err(anyhow!("the COPY thread panicked"))),
+            Err(e) => Err(e.into()),
+        };
+        (copied, fed)
+    });
+    // The COPY's error first: it explains why the rows stopped going anywhere.
+    copied?;
+    fed
 }
 
 /// Everything between the last chunk and the commit: the writer's result, the counts'

@@ -8,7 +8,7 @@ use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::pg::load::Mode;
 use crate::pg::{self, connect};
-use crate::pipeline::{load_file, LoadOptions};
+use crate::pipeline::{load_file, AfterCommits, LoadOptions};
 use crate::progress::FileBar;
 use crate::render::summary;
 use crate::source::{object, Input};
@@ -86,6 +86,7 @@ pub fn load_all(
 ) -> (Vec<LoadStats>, Vec<anyhow::Error>) {
     let mut done = Vec::new();
     let mut failed = Vec::new();
+    let after = AfterCommits::default();
     for ds in datasets {
         let files = match inputs(ds, data_dir) {
             Ok(f) => f,
@@ -112,7 +113,7 @@ pub fn load_all(
         }
         let path = &files[0];
         let one_opts = LoadOptions { mode: chosen.unwrap_or(opts.mode), ..opts.clone() };
-        match load_one(ds, path, &one_opts, target, quiet) {
+        match load_one(ds, path, &one_opts, target, quiet, &after) {
             Ok(stats) => done.push(stats),
             Err(e) => {
                 record_failure(ds, &path.display().to_string(), opts, target, &e);
@@ -120,17 +121,25 @@ pub fn load_all(
             }
         }
     }
+    after.wait();
     (done, failed)
 }
 
-fn load_one(ds: &'static Dataset, path: &Path, opts: &LoadOptions, target: &connect::Target, quiet: bool) -> Result<LoadStats> {
+fn load_one(
+    ds: &'static Dataset,
+    path: &Path,
+    opts: &LoadOptions,
+    target: &connect::Target,
+    quiet: bool,
+    after: &AfterCommits,
+) -> Result<LoadStats> {
     if !path.exists() {
         return Err(Failure::Input(format!("{}: no such file (run `tier gen` for sample data)", path.display())).into());
     }
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let client = connect::connect(target, 5)?;
     let bar = FileBar::new(&ds.name, size, quiet);
-    let result = load_file(ds, &Input::File(path.to_path_buf()), opts, client, &bar);
+    let result = load_file(ds, &Input::File(path.to_path_buf()), opts, client, &bar, after);
     bar.finish();
     result
 }
@@ -242,6 +251,7 @@ fn load_many(
     let done = Mutex::new(Vec::new());
     let failed = Mutex::new(Vec::new());
     let skipped = AtomicUsize::new(0);
+    let after = AfterCommits::default();
     // Merges run one file after another, in order: with a key in two files, the later
     // file's row is the one kept.
     let jobs = if opts.mode == Mode::Merge { 1 } else { jobs };
@@ -249,8 +259,8 @@ fn load_many(
         for _ in 0..jobs.min(files.len()) {
             scope.spawn(|| {
                 while let Some(input) = files.get(next.fetch_add(1, Ordering::SeqCst)) {
-                    let result =
-                        connect::connect(target, 5).and_then(|client| load_file(ds, input, opts, client, &crate::pipeline::NoProgress));
+                    let result = connect::connect(target, 5)
+                        .and_then(|client| load_file(ds, input, opts, client, &crate::pipeline::NoProgress, &after));
                     match result {
                         Ok(stats) => {
                             tracing::info!("{}: {} loaded, {} rejected", input.name(), stats.loaded, stats.rejected_total());
@@ -269,6 +279,7 @@ fn load_many(
             });
         }
     });
+    after.wait();
     let mut done = done.into_inner().unwrap();
     done.sort_by(|a, b| a.file.cmp(&b.file));
     let skipped = skipped.into_inner();

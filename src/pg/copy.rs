@@ -10,7 +10,7 @@ use crate::dataset::{self, Dataset, Kind};
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
-const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+pub const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
 
 pub fn header(out: &mut Vec<u8>) {
     out.extend_from_slice(SIGNATURE);
@@ -23,18 +23,31 @@ pub fn trailer(out: &mut Vec<u8>) {
 }
 
 /// Days from the Unix epoch to PostgreSQL's (2000-01-01).
-const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
+pub const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
 
+/// A column's one chunk (the frame is rechunked), read by index: cheaper per cell than the
+/// chunked array's own lookups, and this is the load's hottest loop.
 enum Cells<'a> {
-    Text(&'a StringChunked),
-    Integer(&'a Int32Chunked),
-    Bigint(&'a Int64Chunked),
-    Double(&'a Float64Chunked),
-    Numeric(&'a StringChunked),
-    Boolean(&'a BooleanChunked),
-    Timestamp(&'a Int64Chunked),
-    Date(&'a Int32Chunked),
-    Json(&'a StringChunked),
+    Text(&'a Chunk<StringType>),
+    Integer(&'a Chunk<Int32Type>),
+    Bigint(&'a Chunk<Int64Type>),
+    Double(&'a Chunk<Float64Type>),
+    Numeric(&'a Chunk<StringType>),
+    Boolean(&'a Chunk<BooleanType>),
+    Timestamp(&'a Chunk<Int64Type>),
+    Date(&'a Chunk<Int32Type>),
+    Json(&'a Chunk<StringType>),
+}
+
+/// The Arrow array behind one chunk of a column of type `T`.
+type Chunk<T> = <T as PolarsDataType>::Array;
+
+/// The only chunk of a rechunked column.
+fn only_chunk<T: PolarsDataType>(ca: &ChunkedArray<T>) -> PolarsResult<&T::Array> {
+    match ca.chunks().len() {
+        1 => Ok(ca.downcast_iter().next().expect("one chunk")),
+        n => Err(PolarsError::ComputeError(format!("{}: {n} chunks where one was expected", ca.name()).into())),
+    }
 }
 
 /// Appends every row of `frame` (the dataset's fields, then `load_id`, then with `with_line`
@@ -55,24 +68,31 @@ fn encode(fields: &[&dataset::Field], frame: &DataFrame, load_id: Option<i64>, w
         false => None,
     };
     let mut frame = frame.select(fields.iter().map(|f| f.name.as_str()))?;
+    if frame.height() == 0 {
+        return Ok(());
+    }
     frame.rechunk_mut();
     let columns: Vec<Cells> = fields
         .iter()
         .map(|f| {
             let c = frame.column(&f.name)?;
             Ok(match f.kind {
-                Kind::Text => Cells::Text(c.str()?),
-                Kind::Integer => Cells::Integer(c.i32()?),
-                Kind::Bigint => Cells::Bigint(c.i64()?),
-                Kind::Double => Cells::Double(c.f64()?),
-                Kind::Numeric => Cells::Numeric(c.str()?),
-                Kind::Boolean => Cells::Boolean(c.bool()?),
-                Kind::Timestamp => Cells::Timestamp(c.datetime()?.physical()),
-                Kind::Date => Cells::Date(c.date()?.physical()),
-                Kind::Json => Cells::Json(c.str()?),
+                Kind::Text => Cells::Text(only_chunk(c.str()?)?),
+                Kind::Integer => Cells::Integer(only_chunk(c.i32()?)?),
+                Kind::Bigint => Cells::Bigint(only_chunk(c.i64()?)?),
+                Kind::Double => Cells::Double(only_chunk(c.f64()?)?),
+                Kind::Numeric => Cells::Numeric(only_chunk(c.str()?)?),
+                Kind::Boolean => Cells::Boolean(only_chunk(c.bool()?)?),
+                Kind::Timestamp => Cells::Timestamp(only_chunk(c.datetime()?.physical())?),
+                Kind::Date => Cells::Date(only_chunk(c.date()?.physical())?),
+                Kind::Json => Cells::Json(only_chunk(c.str()?)?),
             })
         })
         .collect::<PolarsResult<_>>()?;
+    let lines = match &lines {
+        Some(l) => Some(only_chunk(l)?),
+        None => None,
+    };
     let ncols = (columns.len() + load_id.is_some() as usize + with_line as usize) as i16;
     out.reserve(frame.height() * (2 + columns.len() * 24));
     for i in 0..frame.height() {

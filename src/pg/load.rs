@@ -11,7 +11,8 @@
 //! same table: a replace excludes every other load of it, appends exclude only each other's
 //! file. A replace marks the loads it supersedes `replaced` in the ledger.
 
-use std::io::Write;
+use std::io::{Read, Seek, Write};
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
@@ -293,22 +294,114 @@ impl TableLoad {
         })
     }
 
-    /// COPYs one chunk's accepted rows and rejects.
+    /// COPYs one chunk's accepted rows and rejects, in a statement each (for loads that
+    /// use the connection between chunks; the others stream, see `copy_stream`).
     pub fn write(&mut self, accepted: &DataFrame, rejects: &[Reject]) -> Result<()> {
         if accepted.height() > 0 {
             self.buf.clear();
             copy::header(&mut self.buf);
-            let staged = self.mode == Mode::Merge;
-            copy::encode_rows(self.ds, accepted, self.load_id, staged, &mut self.buf)?;
+            self.row_encoder().encode(accepted, &mut self.buf)?;
             copy::trailer(&mut self.buf);
-            let mut columns: Vec<String> = self.ds.column_names().map(ident).chain(["load_id".to_string()]).collect();
-            if staged {
-                columns.push("__line".into());
-            }
-            let sql = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", self.data_target, columns.join(", "));
+            let sql = self.rows_copy_sql();
             copy_in(&mut self.client, &sql, &self.buf).with_context(|| format!("COPY into {} failed", self.ds.name))?;
         }
         self.write_rejects(rejects)
+    }
+
+    /// The statement that COPYs rows into the data table (a merge's stage adds the line).
+    fn rows_copy_sql(&self) -> String {
+        let mut columns: Vec<String> = self.ds.column_names().map(ident).chain(["load_id".to_string()]).collect();
+        if self.mode == Mode::Merge {
+            columns.push("__line".into());
+        }
+        format!("COPY {} ({}) FROM STDIN (FORMAT binary)", self.data_target, columns.join(", "))
+    }
+
+    /// What turns this load's rows into binary COPY rows, for another thread to use.
+    pub fn row_encoder(&self) -> RowEncoder {
+        RowEncoder { ds: self.ds, load_id: self.load_id, staged: self.mode == Mode::Merge }
+    }
+
+    /// Whether the load looks keys up in the table between chunks (a keyed append), so its
+    /// rows cannot stream through one open COPY.
+    pub fn looks_up_keys(&self) -> bool {
+        self.mode == Mode::Append && !self.ds.unique.is_empty()
+    }
+
+    /// Rows encoded by `row_encoder` on another thread, streamed into the data table through
+    /// one COPY that stays open while `pieces` arrive, each sent as it comes; ends when the
+    /// sender hangs up. Each piece's buffer goes back through `spent` to be filled again.
+    ///
+    /// A COPY per chunk made the server wait while the next chunk was encoded, and this side
+    /// wait while the server ingested (the statement ends only once every row is in): the
+    /// two took turns. Here the server ingests one piece while the next is encoded.
+    pub fn copy_stream(&mut self, pieces: Receiver<Vec<u8>>, spent: Sender<Vec<u8>>) -> Result<()> {
+        let Ok(mut piece) = pieces.recv() else { return Ok(()) };
+        let sql = self.rows_copy_sql();
+        let failed = || format!("COPY into {} failed", self.ds.name);
+        let mut w = self.client.copy_in(&sql).map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
+        let mut header = Vec::new();
+        copy::header(&mut header);
+        w.write_all(&header).map_err(copy_failed).with_context(failed)?;
+        loop {
+            // Flushed piece by piece: the write returns once the connection took the piece,
+            // so the socket is kept busy for as long as pieces come.
+            w.write_all(&piece).and_then(|()| w.flush()).map_err(copy_failed).with_context(failed)?;
+            piece.clear();
+            let _ = spent.send(piece);
+            match pieces.recv() {
+                Ok(next) => piece = next,
+                Err(_) => break,
+            }
+        }
+        let mut trailer = Vec::new();
+        copy::trailer(&mut trailer);
+        w.write_all(&trailer).map_err(copy_failed).with_context(failed)?;
+        w.finish().map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
+        Ok(())
+    }
+
+    /// A temporary file for the rejects of rows that stream (`copy_stream`), written with
+    /// `write_spooled_rejects` once the rows' COPY is over.
+    pub fn reject_spool(&self) -> Result<RejectSpool> {
+        let file = tempfile::tempfile().map_err(|e| {
+            Failure::Input(format!("cannot create a temporary file for rejects in {}: {e}", std::env::temp_dir().display()))
+        })?;
+        Ok(RejectSpool {
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            load_id: self.load_id,
+            source_file: self.source_file.clone(),
+            rows: 0,
+        })
+    }
+
+    /// COPYs the rejects a spool holds, reading the file back in blocks.
+    pub fn write_spooled_rejects(&mut self, spool: RejectSpool) -> Result<()> {
+        if spool.rows == 0 {
+            return Ok(());
+        }
+        let spooled = |e: std::io::Error| Failure::Input(format!("the rejects' temporary file failed: {e}"));
+        let mut file = spool.file.into_inner().map_err(|e| spooled(e.into_error()))?;
+        file.seek(std::io::SeekFrom::Start(0)).map_err(spooled)?;
+        let sql = self.rejects_copy_sql();
+        let failed = || format!("COPY into {} failed", self.ds.rejects_table());
+        let mut w = self.client.copy_in(&sql).map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
+        let mut block = Vec::new();
+        copy::header(&mut block);
+        w.write_all(&block).map_err(copy_failed).with_context(failed)?;
+        block.resize(1 << 20, 0);
+        loop {
+            let n = file.read(&mut block).map_err(spooled)?;
+            if n == 0 {
+                break;
+            }
+            w.write_all(&block[..n]).map_err(copy_failed).with_context(failed)?;
+        }
+        block.clear();
+        copy::trailer(&mut block);
+        w.write_all(&block).map_err(copy_failed).with_context(failed)?;
+        w.finish().map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
+        Ok(())
     }
 
     /// An object whose URL, ETag and size the ledger holds as loaded is refused (unless
@@ -410,22 +503,23 @@ impl TableLoad {
             copy::header(&mut self.buf);
             copy::encode_rejects(rejects, self.load_id, &self.source_file, &mut self.buf);
             copy::trailer(&mut self.buf);
-            let sql = format!(
-                "COPY {} (load_id, source_file, line, reason, detail, raw, raw_bytes) FROM STDIN (FORMAT binary)",
-                self.rejects_target
-            );
+            let sql = self.rejects_copy_sql();
             copy_in(&mut self.client, &sql, &self.buf).with_context(|| format!("COPY into {} failed", self.ds.rejects_table()))?;
         }
         Ok(())
+    }
+
+    fn rejects_copy_sql(&self) -> String {
+        format!("COPY {} (load_id, source_file, line, reason, detail, raw, raw_bytes) FROM STDIN (FORMAT binary)", self.rejects_target)
     }
 
     /// Swaps the staging tables in (replace), records the load in the ledger and commits.
     ///
     /// The old tables are renamed aside, not dropped, inside the transaction: a query that
     /// started before the commit and waits on the swap's lock then reads the old table
-    /// instead of failing on a dropped one. They are dropped right after the commit (and,
-    /// should that not happen, at the start of the next load).
-    pub fn commit(mut self, stats: &mut LoadStats) -> Result<i64> {
+    /// instead of failing on a dropped one. They are dropped after the commit (and, should
+    /// that not happen, at the start of the next load), by the `AfterCommit` returned.
+    pub fn commit(mut self, stats: &mut LoadStats) -> Result<AfterCommit> {
         let s = ident(&self.schema);
         let mut aside = Vec::new();
         if self.mode == Mode::Merge {
@@ -460,7 +554,6 @@ impl TableLoad {
                 exec(&mut self.client, &format!("cannot swap in the new {live}"), &swap)?;
                 aside.push(format!("{s}.{old}"));
             }
-            exec(&mut self.client, "ANALYZE failed", &format!("ANALYZE {s}.{}", ident(&self.ds.name)))?;
             // The loads whose rows this replace swaps out are no longer in the table: the
             // ledger's `ok` loads of a table are exactly those whose rows it holds.
             self.client
@@ -469,12 +562,12 @@ impl TableLoad {
         }
         insert_ledger(&mut self.client, &self.schema, Some(self.load_id), stats, self.mode, self.started, "ok", None)?;
         exec(&mut self.client, "commit failed", "COMMIT")?;
-        if !aside.is_empty() {
-            if let Err(e) = exec(&mut self.client, "dropping the previous tables", &format!("DROP TABLE IF EXISTS {}", aside.join(", "))) {
-                tracing::warn!("the load is committed, but the previous tables were not dropped ({e:#}); the next load drops them");
-            }
+        let mut tidy = AfterCommit { client: self.client, table: self.ds.name.clone(), analyze: None, drop: None };
+        if self.mode == Mode::Replace {
+            tidy.analyze = Some(format!("ANALYZE {s}.{}", ident(&self.ds.name)));
+            tidy.drop = Some(format!("DROP TABLE IF EXISTS {}", aside.join(", ")));
         }
-        Ok(self.load_id)
+        Ok(tidy)
     }
 
     /// Merges the staged rows into the table on the key, in three statements:
@@ -558,6 +651,70 @@ impl TableLoad {
     }
 }
 
+/// What follows a replace's commit: the new table's planner statistics (ANALYZE, which
+/// reads a sample of every column and took a tenth of a million-row load) and dropping the
+/// tables swapped out. Neither changes what the table holds, so it can run while the next
+/// file loads; a failure is a warning (autovacuum analyzes a new table on its own, and the
+/// next load drops leftover tables).
+pub struct AfterCommit {
+    client: Client,
+    table: String,
+    analyze: Option<String>,
+    drop: Option<String>,
+}
+
+impl AfterCommit {
+    pub fn run(mut self) {
+        if let Some(sql) = &self.analyze {
+            if let Err(e) = exec(&mut self.client, "ANALYZE failed", sql) {
+                tracing::warn!("{} is loaded, but its statistics were not updated ({e:#}); autovacuum will", self.table);
+            }
+        }
+        if let Some(sql) = &self.drop {
+            if let Err(e) = exec(&mut self.client, "dropping the previous tables", sql) {
+                tracing::warn!("the load is committed, but the previous tables were not dropped ({e:#}); the next load drops them");
+            }
+        }
+    }
+}
+
+/// Turns a load's rows into binary COPY rows (see `TableLoad::copy_stream`).
+#[derive(Clone, Copy)]
+pub struct RowEncoder {
+    ds: &'static Dataset,
+    load_id: i64,
+    staged: bool,
+}
+
+impl RowEncoder {
+    /// Appends `rows` to `out`, without the COPY header or trailer.
+    pub fn encode(&self, rows: &DataFrame, out: &mut Vec<u8>) -> polars::prelude::PolarsResult<()> {
+        copy::encode_rows(self.ds, rows, self.load_id, self.staged, out)
+    }
+}
+
+/// Rejects encoded as binary COPY rows into a temporary file, while the connection is busy
+/// with the rows' COPY: memory stays flat however many there are.
+pub struct RejectSpool {
+    file: std::io::BufWriter<std::fs::File>,
+    load_id: i64,
+    source_file: String,
+    rows: u64,
+}
+
+impl RejectSpool {
+    pub fn push(&mut self, rejects: &[Reject]) -> Result<()> {
+        if rejects.is_empty() {
+            return Ok(());
+        }
+        let mut block = Vec::new();
+        copy::encode_rejects(rejects, self.load_id, &self.source_file, &mut block);
+        self.file.write_all(&block).map_err(|e| Failure::Input(format!("the rejects' temporary file failed: {e}")))?;
+        self.rows += rejects.len() as u64;
+        Ok(())
+    }
+}
+
 /// Adds the columns a load grew for new keys (`evolve`) that the table lacks, inside the
 /// load's transaction (a failed load leaves the table as it was). A replace's new table has
 /// them from its DDL; they are changes when the old table lacked them.
@@ -602,9 +759,15 @@ fn ensure_key_index(client: &mut Client, ds: &Dataset, schema: &str) -> Result<(
     Ok(())
 }
 
+/// A write into a COPY that failed: the server's own message is inside the I/O error.
+fn copy_failed(e: std::io::Error) -> Failure {
+    let message = e.get_ref().and_then(|inner| inner.downcast_ref::<postgres::Error>()).map(describe).unwrap_or(e.to_string());
+    Failure::Database(format!("connection lost during COPY: {message}"))
+}
+
 fn copy_in(client: &mut Client, sql: &str, bytes: &[u8]) -> Result<()> {
     let mut w = client.copy_in(sql).map_err(|e| Failure::Database(describe(&e)))?;
-    w.write_all(bytes).map_err(|e| Failure::Database(format!("connection lost during COPY: {e}")))?;
+    w.write_all(bytes).map_err(copy_failed)?;
     w.finish().map_err(|e| Failure::Database(describe(&e)))?;
     Ok(())
 }

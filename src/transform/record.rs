@@ -88,6 +88,10 @@ pub fn parse_flat<'a>(
     // then a slice of `text` cut at ASCII bytes, so it is valid too. A record that is not
     // UTF-8 goes the slow way, which says where.
     let text = simdutf8::basic::from_utf8(b).ok()?;
+    // Likewise control characters, which JSON strings cannot hold: looked for in the whole
+    // record at once (a loop the compiler vectorises), and in each string only when the
+    // record has some (a record across lines, whose line breaks are whitespace).
+    let controls = b.iter().fold(0u8, |seen, &c| seen | (c < 0x20) as u8) != 0;
     cells.clear();
     cells.resize_with(ds.fields.len(), || Cell::Null);
     hints.clear_seen(ds.fields.len());
@@ -110,7 +114,7 @@ pub fn parse_flat<'a>(
             if b[key_end] != b'"' {
                 return None;
             }
-            let key = plain_str(text, i + 1, key_end)?;
+            let key = plain_str(text, i + 1, key_end, controls)?;
             i = ws(key_end + 1);
             if b.get(i) != Some(&b':') {
                 return None;
@@ -127,7 +131,7 @@ pub fn parse_flat<'a>(
                     // A `json` column keeps the value as JSON: the string with its quotes.
                     let body = match field {
                         Some(f) if ds.fields[f].kind == Kind::Json => text.get(i..close + 1)?,
-                        _ => plain_str(text, i + 1, close)?,
+                        _ => plain_str(text, i + 1, close, controls)?,
                     };
                     (Cell::Text(Cow::Borrowed(body)), close + 1)
                 }
@@ -178,7 +182,9 @@ pub fn parse_flat<'a>(
         cells.clear();
         return Some(Err((MALFORMED, format!("key {key:?} appears twice"))));
     }
-    Some(check_cells(ds, cells).map(|_| extra))
+    // No cell here needs `check_cells`: a container or a string with a control character
+    // (NUL among them) took the slow path above.
+    Some(Ok(extra))
 }
 
 /// The records of one export list their keys in the same order, so per key position the
@@ -218,9 +224,9 @@ impl KeyHints {
 }
 
 /// The JSON string body `text[start..end]` if it needs no unescaping: no control characters.
-fn plain_str(text: &str, start: usize, end: usize) -> Option<&str> {
+fn plain_str(text: &str, start: usize, end: usize, controls: bool) -> Option<&str> {
     let body = text.get(start..end)?;
-    if body.bytes().any(|c| c < 0x20) {
+    if controls && body.bytes().any(|c| c < 0x20) {
         return None;
     }
     Some(body)
