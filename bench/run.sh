@@ -49,11 +49,21 @@ chmod 755 "$BENCH_DIR"   # the server reads the floor's CSV files from here
 psql_admin() { psql "$BENCH_URL" -qAtX -v ON_ERROR_STOP=1 "$@"; }
 psql_db() { psql "$DB_URL" -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
-# Runs a command under GNU time; sets SECS, RSS_MB (peak), CPU, and RSS_TRACE: its resident
-# memory in MB sampled each second, to show whether it grows through the run.
+# CPU seconds every PostgreSQL process on this machine has used so far (its own and its
+# exited children's: backends that ended count through the postmaster).
+server_cpu() {
+    local ticks
+    ticks=$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { t += $14 + $15 + $16 + $17 } END { print t + 0 }')
+    awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+
+# Runs a command under GNU time; sets SECS, RSS_MB (peak), CPU, SERVER (the CPU seconds
+# PostgreSQL used meanwhile) and RSS_TRACE: its resident memory in MB sampled each second,
+# to show whether it grows through the run.
 timed() {
-    local out="$BENCH_DIR/time.txt" samples=() child rss
-    /usr/bin/time -f "%e %M %P" -o "$out" "$@" >/dev/null &
+    local out="$BENCH_DIR/time.txt" samples=() child rss server_before
+    server_before=$(server_cpu)
+    /usr/bin/time -f "%e %M %P %U %S" -o "$out" "$@" >/dev/null &
     local watcher=$!
     while kill -0 "$watcher" 2>/dev/null; do
         sleep 1
@@ -62,8 +72,10 @@ timed() {
         [ -n "$rss" ] && samples+=("$rss")
     done
     wait "$watcher"
-    read -r SECS RSS_KB CPU < "$out"
+    read -r SECS RSS_KB CPU USER_S SYS_S < "$out"
     RSS_MB=$((RSS_KB / 1024))
+    CLIENT=$(awk -v u="$USER_S" -v s="$SYS_S" 'BEGIN { printf "%.2f", u + s }')
+    SERVER=$(awk -v a="$server_before" -v b="$(server_cpu)" 'BEGIN { printf "%.2f", b - a }')
     RSS_TRACE="${samples[*]}"
 }
 
@@ -106,7 +118,7 @@ for EVENTS in "${SIZES[@]}"; do
     LOAD=$SECS
     LOAD_RSS=$RSS_MB
     row "$EVENTS" "tier load (both files)" "$RECORDS" "$SECS" "$(awk -v r=$RECORDS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \
-        "$(awk -v m=$MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" ""
+        "$(awk -v m=$MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" "CPU s: tier $CLIENT, server $SERVER"
     trace "$EVENTS" "tier load (both files)"
 
     # The peers: the same two files loaded in Python (no rules, rejects, dedupe or ledger).
@@ -146,15 +158,18 @@ for EVENTS in "${SIZES[@]}"; do
 
     # The floor: the same final rows through the server's own CSV COPY into empty tables.
     FLOOR=0
+    FLOOR_CPU=0
     for T in track_events weather; do
         psql_db -c "DROP TABLE IF EXISTS floor_$T" -c "CREATE TABLE floor_$T (LIKE $T)"
         psql_db -c "\\copy $T TO '$BENCH_DIR/floor_$T.csv' (FORMAT csv)"
+        C=$(server_cpu)
         S=$(server_secs "COPY floor_$T FROM '$BENCH_DIR/floor_$T.csv' (FORMAT csv)")
         FLOOR=$(awk -v a=$FLOOR -v b=$S 'BEGIN{print a+b}')
+        FLOOR_CPU=$(awk -v a="$FLOOR_CPU" -v c="$C" -v b="$(server_cpu)" 'BEGIN { printf "%.2f", a + b - c }')
     done
     LOADED=$(psql_db -c "SELECT (SELECT count(*) FROM track_events) + (SELECT count(*) FROM weather)")
     row "$EVENTS" "floor: COPY FROM csv (server)" "$LOADED" "$FLOOR" "$(awk -v r=$LOADED -v s=$FLOOR 'BEGIN{printf "%.0f", r/s}')" "" "" "" \
-        "load/floor $(awk -v a=$LOAD -v b=$FLOOR 'BEGIN{printf "%.2fx", a/b}')"
+        "load/floor $(awk -v a=$LOAD -v b=$FLOOR 'BEGIN{printf "%.2fx", a/b}')  (CPU s: server $FLOOR_CPU)"
     rm -f "$BENCH_DIR"/floor_*.csv
     psql_db -c "DROP TABLE floor_track_events" -c "DROP TABLE floor_weather"
 
@@ -172,12 +187,12 @@ for EVENTS in "${SIZES[@]}"; do
     N=$(psql_db -c "SELECT count(*) FROM track_events")
     timed psql "$DB_URL" -qAtX -c "\\copy ($SQL) TO '$BENCH_DIR/psql.csv' CSV"
     PSQL=$SECS
-    row "$EVENTS" "psql \\copy to CSV" "$N" "$SECS" "$(awk -v r=$N -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" ""
+    row "$EVENTS" "psql \\copy to CSV" "$N" "$SECS" "$(awk -v r=$N -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU""CPU s: psql $CLIENT, server $SERVER"
     for FMT in csv parquet; do
         for PARTS in 1 2; do
             timed "$TIER" -q query "$Q" --database-url "$DB_URL" --format "$FMT" --output "$BENCH_DIR/out.$FMT" --partition-on ts --partitions "$PARTS"
             row "$EVENTS" "tier query to $FMT ($PARTS connection$([ "$PARTS" = 1 ] || echo s))" "$N" "$SECS" "$(awk -v r=$N -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" \
-                "query/psql $(awk -v a=$SECS -v b=$PSQL 'BEGIN{printf "%.2fx", a/b}')"
+                "query/psql $(awk -v a=$SECS -v b=$PSQL 'BEGIN{printf "%.2fx", a/b}')  CPU s: tier $CLIENT, server $SERVER"
         done
     done
     rm -f "$BENCH_DIR"/psql.csv "$BENCH_DIR"/out.*
