@@ -275,19 +275,27 @@ impl Dedupe {
         if self.held_digests.is_empty() {
             return Ok(None);
         }
-        // Held digests and where each first appears among the held rows.
-        let mut first_held: HashMap<u128, usize, ahash::RandomState> = HashMap::default();
-        for (i, d) in self.held_digests.iter().enumerate() {
-            first_held.entry(*d).or_insert(i);
+        if self.held_digests.len() >= FirstHeld::EMPTY as usize {
+            let n = self.held_digests.len();
+            return Err(DedupeError::TooManyHeld(crate::error::Failure::Input(format!(
+                "{n} rows repeat earlier ones (or may), more than one load can decide: split the file"
+            ))));
         }
-        // The row let through with each held digest, if any (at most one: a row let
-        // through had a digest the filter had not seen, so it was the first).
+        let superseding = self.superseding && !self.held_contents.is_empty();
+        // Where each held digest first appears among the held rows: 8 bytes a held row (a
+        // hash map of digests took about 40, and a tenth of a 4 M-row file held grew the
+        // end of the load by tens of MB).
+        let first_held = FirstHeld::new(&self.held_digests);
+        // The line of the row let through with each held digest, by its first held row
+        // (at most one: a row let through had a digest the filter had not seen, so it was
+        // the first); superseding also keeps its contents and day, in a map.
+        let mut passed_line = vec![u64::MAX; self.held_digests.len()];
         let mut passed: HashMap<u128, Winner, ahash::RandomState> = HashMap::default();
         let file = self.seen.take().expect("opened by mark").into_inner().map_err(|e| DedupeError::TempFile(e.into_error()))?;
         let mut file = file;
         file.seek(SeekFrom::Start(0)).map_err(DedupeError::TempFile)?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
-        let len = if self.superseding && !self.held_contents.is_empty() { RECORD_SUPERSEDING } else { RECORD };
+        let len = if superseding { RECORD_SUPERSEDING } else { RECORD };
         let mut record = [0u8; RECORD_SUPERSEDING];
         let le64 = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
         loop {
@@ -297,19 +305,19 @@ impl Dedupe {
                 Err(e) => return Err(DedupeError::TempFile(e)),
             }
             let digest = u128::from_le_bytes(record[..16].try_into().expect("16 bytes"));
-            if first_held.contains_key(&digest) {
-                let (content, day) = match len {
-                    RECORD_SUPERSEDING => (u128::from_le_bytes(record[24..40].try_into().expect("16 bytes")), le64(&record[40..48]) as i64),
-                    _ => (0, 0),
-                };
-                passed.insert(digest, Winner::Passed { line: le64(&record[16..24]), content, day });
+            let Some(first) = first_held.get(&self.held_digests, digest) else { continue };
+            let line = le64(&record[16..24]);
+            passed_line[first] = line;
+            if superseding {
+                let (content, day) = (u128::from_le_bytes(record[24..40].try_into().expect("16 bytes")), le64(&record[40..48]) as i64);
+                passed.insert(digest, Winner::Passed { line, content, day });
             }
         }
 
         let lines = &self.held_lines;
         let mut verdicts = vec![Verdict::Accepted; lines.len()];
         let mut retracted = Vec::new();
-        if self.superseding && !self.held_contents.is_empty() {
+        if superseding {
             // Per key, the row that holds it so far.
             let mut winner: HashMap<u128, Winner, ahash::RandomState> = passed;
             for (i, d) in self.held_digests.iter().enumerate() {
@@ -336,10 +344,11 @@ impl Dedupe {
             }
         } else {
             for (i, d) in self.held_digests.iter().enumerate() {
-                let earlier = match passed.get(d) {
-                    Some(Winner::Passed { line, .. }) => Some(*line),
-                    _ if first_held[d] != i => Some(lines[first_held[d]]),
-                    _ => None,
+                let first = first_held.get(&self.held_digests, *d).expect("every held digest is indexed");
+                let earlier = match passed_line[first] {
+                    u64::MAX if first == i => None,
+                    u64::MAX => Some(lines[first]),
+                    line => Some(line),
                 };
                 if let Some(line) = earlier {
                     verdicts[i] = Verdict::Duplicate(line);
@@ -350,6 +359,49 @@ impl Dedupe {
             self.held_records.take().expect("opened by mark").into_inner().map_err(|e| DedupeError::TempFile(e.into_error()))?;
         records.seek(SeekFrom::Start(0)).map_err(DedupeError::TempFile)?;
         Ok(Some(Held { verdicts: verdicts.into_iter(), records: BufReader::with_capacity(1 << 20, records), retracted }))
+    }
+}
+
+/// For each distinct digest among the held rows, the index of the first held row with it:
+/// an open-addressing table of row indexes (the digests themselves stay in the held rows'
+/// vector), at most half full. Digests are uniform, so their low bits are the slot.
+struct FirstHeld {
+    slots: Vec<u32>,
+    mask: usize,
+}
+
+impl FirstHeld {
+    const EMPTY: u32 = u32::MAX;
+
+    fn new(digests: &[u128]) -> FirstHeld {
+        let size = (digests.len() * 2).next_power_of_two().max(16);
+        let mut table = FirstHeld { slots: vec![Self::EMPTY; size], mask: size - 1 };
+        for (i, d) in digests.iter().enumerate() {
+            let mut at = *d as usize & table.mask;
+            loop {
+                match table.slots[at] {
+                    Self::EMPTY => {
+                        table.slots[at] = i as u32;
+                        break;
+                    }
+                    j if digests[j as usize] == *d => break,
+                    _ => at = (at + 1) & table.mask,
+                }
+            }
+        }
+        table
+    }
+
+    /// The first held row with `digest`, if any.
+    fn get(&self, digests: &[u128], digest: u128) -> Option<usize> {
+        let mut at = digest as usize & self.mask;
+        loop {
+            match self.slots[at] {
+                Self::EMPTY => return None,
+                j if digests[j as usize] == digest => return Some(j as usize),
+                _ => at = (at + 1) & self.mask,
+            }
+        }
     }
 }
 
@@ -364,6 +416,8 @@ pub enum DedupeError {
     Polars(#[from] PolarsError),
     #[error("the duplicate check's temporary file (in {dir}) failed: {0}", dir = std::env::temp_dir().display())]
     TempFile(#[source] std::io::Error),
+    #[error("the duplicate check cannot decide this file")]
+    TooManyHeld(#[source] crate::error::Failure),
 }
 
 /// A 128-bit digest of each row's identity: its `unique` columns, or (`whole_row`) every

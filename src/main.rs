@@ -11,16 +11,23 @@ use tier::{cmd, contract, error, logging};
 /// (the pipeline's four and rayon's) glibc kept freed chunk buffers in each, and a load's
 /// peak memory grew with the file: 240 MB at 1 M events, 345 MB at 4 M; capped, 253 and
 /// 297 MB in the benchmark, at the same speed. (mimalloc was flat too, but at 370-400 MB.)
-fn cap_malloc_arenas() {
+///
+/// And a fixed mmap threshold: blocks of 4 MB or more (Polars' larger arrays) are mapped
+/// and unmapped on their own. glibc otherwise raises the threshold to the largest block
+/// freed, after which such blocks come from the arenas, and a 16 M-event load crept from
+/// 200 to 265 MB; fixed, it stayed at 180-230 MB and was no slower (the chunk buffers,
+/// the largest blocks, are reused rather than mapped again: `RecordReader::reuse`).
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a malloc parameter; called first thing, on the only thread.
+    // SAFETY: mallopt only sets malloc parameters; called first thing, on the only thread.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }
 
 fn main() -> ExitCode {
-    cap_malloc_arenas();
+    tune_malloc();
     // The contracts come first: their names are the command line's possible values. A
     // broken contract is reported by the commands that need it (and `datasets check`).
     let (datasets_dir, explicit) = cmd::datasets_dir_from_args();

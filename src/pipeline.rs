@@ -1,15 +1,16 @@
-//! One file's load, as four overlapping stages joined by bounded channels:
+//! One file's load, as five overlapping stages joined by bounded channels:
 //!
 //! ```text
 //! reader thread:  file -> chunks of records (framing, checksum)
 //! rules thread:   chunk -> text frame -> casts and rules
 //! this thread:    duplicates (in file order) -> accepted + rejects -> sink
-//! writer thread:  binary COPY into the staging table, then swap and commit
+//! writer thread:  figures, binary COPY encoding piece by piece (rejects spooled), lake
+//! sender thread:  the pieces into one open COPY; then the writer swaps and commits
 //! ```
 //!
-//! Parsing, rule checks and row digests use every core (rayon / Polars) while the writer
-//! streams an earlier chunk into Postgres; the channels hold one or two chunks each, so
-//! memory is bounded by the chunk size, not the file size.
+//! Parsing, rule checks and row digests use every core (rayon / Polars) while the server
+//! ingests an earlier chunk; the channels hold one or two chunks (the sender's, two pieces of
+//! 4,096 rows), so memory is bounded by the chunk size, not the file size.
 
 use std::path::Path;
 
@@ -111,8 +112,9 @@ fn rule_chunk(ds: &'static Dataset, chunk: &Chunk, t: &mut StageTimes) -> Polars
     Ok((checked, extra_keys))
 }
 
-/// Marks a ruled chunk's duplicates and splits it into accepted rows and rejects.
-fn finish_chunk(ds: &'static Dataset, ruled: Ruled, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<Checked> {
+/// Marks a ruled chunk's duplicates and splits it into accepted rows and rejects; the
+/// chunk's buffer comes back for the reader to fill again.
+fn finish_chunk(ds: &'static Dataset, ruled: Ruled, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<(Checked, Vec<u8>)> {
     let clock = Instant::now();
     let chunk = &ruled.chunk;
     let raw = |row: usize| chunk.bytes(&chunk.spans[row]).to_vec();
@@ -122,7 +124,7 @@ fn finish_chunk(ds: &'static Dataset, ruled: Ruled, dedupe: &mut Dedupe, t: &mut
     let mut out = split(ds, checked, raw)?;
     out.extra_keys = ruled.extra_keys;
     t.split += marked_at.elapsed();
-    Ok(out)
+    Ok((out, ruled.chunk.buf))
 }
 
 /// The rows the duplicate check held back, decided once the whole file is read.
@@ -217,9 +219,13 @@ pub fn check_file(
     let display = input.name();
     let mut reader = RecordReader::open_input(input)?;
     // Reader thread: framing and hashing overlap with parsing.
-    let (to_rules, from_reader) = sync_channel::<Result<Chunk>>(2);
+    let (to_rules, from_reader) = sync_channel::<Result<Chunk>>(1);
+    let (recycle, used_buffers) = std::sync::mpsc::channel::<Vec<u8>>();
     let reader_thread = thread::Builder::new().name("tier-read".into()).spawn(move || -> String {
         loop {
+            while let Ok(buf) = used_buffers.try_recv() {
+                reader.reuse(buf);
+            }
             let next = reader.next_chunk();
             let stop = !matches!(next, Ok(Some(_)));
             let sent = match next {
@@ -280,7 +286,10 @@ pub fn check_file(
             dedupe.expect((estimate * 1.02) as usize);
         }
         let checked = match finish_chunk(ds, ruled, &mut dedupe, &mut times) {
-            Ok(c) => c,
+            Ok((c, buf)) => {
+                let _ = recycle.send(buf);
+                c
+            }
             Err(e) => {
                 failure = Some(e.context(format!("{display}: checking records near line {first_line}")));
                 break;

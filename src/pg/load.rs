@@ -289,7 +289,7 @@ impl TableLoad {
             started: SystemTime::now(),
             data_target,
             rejects_target,
-            buf: Vec::with_capacity(16 << 20),
+            buf: Vec::new(),
             schema_changes,
         })
     }

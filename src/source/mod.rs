@@ -126,6 +126,8 @@ pub struct RecordReader<R> {
     /// For a compressed file: the hash of the stored (compressed) bytes.
     stored: Option<std::sync::Arc<std::sync::Mutex<blake3::Hasher>>>,
     block_size: usize,
+    /// Buffers of chunks done with, to read the next ones into (see `reuse`).
+    spare: Vec<Vec<u8>>,
 }
 
 impl RecordReader<Box<dyn Read + Send>> {
@@ -182,6 +184,17 @@ impl<R: Read> RecordReader<R> {
             hasher: blake3::Hasher::new(),
             stored: None,
             block_size: BLOCK_SIZE,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Hands back a chunk's buffer for a later chunk. The chunk buffers are a load's largest
+    /// allocations (a few blocks in flight); allocated afresh each time, glibc kept the
+    /// freed ones in its arenas and a 16 M-event load crept up by 30 MB.
+    pub fn reuse(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < 2 {
+            buf.clear();
+            self.spare.push(buf);
         }
     }
 
@@ -248,7 +261,9 @@ impl<R: Read> RecordReader<R> {
                 want = self.carry.len() * 2;
                 continue;
             }
-            let tail = self.carry.split_off(scan.resume_at);
+            let mut tail = self.spare.pop().unwrap_or_default();
+            tail.extend_from_slice(&self.carry[scan.resume_at..]);
+            self.carry.truncate(scan.resume_at);
             let buf = std::mem::replace(&mut self.carry, tail);
             self.line = scan.resume_line;
             let offset_end = self.offset - self.carry.len() as u64;
