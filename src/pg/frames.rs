@@ -111,48 +111,23 @@ impl Decoder {
 
     /// Appends one value in its binary form.
     fn value(&mut self, v: &[u8], text: &mut String) -> Result<(), String> {
-        let size = |n: usize| if v.len() == n { Ok(()) } else { Err(format!("{} bytes where {n} belong", v.len())) };
         match (&mut self.builder, self.decode) {
-            (Builder::Int32(b), Decode::Int2) => {
-                size(2)?;
-                b.append_value(i16::from_be_bytes([v[0], v[1]]) as i32)
-            }
-            (Builder::Int32(b), _) => {
-                size(4)?;
-                b.append_value(i32::from_be_bytes(v.try_into().expect("4 bytes")))
-            }
-            (Builder::Int64(b), _) => {
-                size(8)?;
-                b.append_value(i64::from_be_bytes(v.try_into().expect("8 bytes")))
-            }
-            (Builder::Float32(b), _) => {
-                size(4)?;
-                b.append_value(f32::from_be_bytes(v.try_into().expect("4 bytes")))
-            }
-            (Builder::Float64(b), _) => {
-                size(8)?;
-                b.append_value(f64::from_be_bytes(v.try_into().expect("8 bytes")))
-            }
-            (Builder::Bool(b), _) => {
-                size(1)?;
-                b.append_value(v[0] != 0)
-            }
-            (Builder::Datetime(b), _) => {
-                size(8)?;
-                let us = i64::from_be_bytes(v.try_into().expect("8 bytes"));
-                if us == i64::MAX || us == i64::MIN {
-                    return Err("an infinite timestamp, which a file's timestamp cannot hold: cast it in the query".into());
+            (Builder::Int32(b), Decode::Int2) => b.append_value(i16::from_be_bytes(sized(v)?) as i32),
+            (Builder::Int32(b), _) => b.append_value(i32::from_be_bytes(sized(v)?)),
+            (Builder::Int64(b), _) => b.append_value(i64::from_be_bytes(sized(v)?)),
+            (Builder::Float32(b), _) => b.append_value(f32::from_be_bytes(sized(v)?)),
+            (Builder::Float64(b), _) => b.append_value(f64::from_be_bytes(sized(v)?)),
+            (Builder::Bool(b), _) => b.append_value(sized::<1>(v)?[0] != 0),
+            (Builder::Datetime(b), _) => match i64::from_be_bytes(sized(v)?) {
+                i64::MAX | i64::MIN => {
+                    return Err("an infinite timestamp, which a file's timestamp cannot hold: cast it in the query".into())
                 }
-                b.append_value(us + PG_EPOCH_MICROS)
-            }
-            (Builder::Date(b), _) => {
-                size(4)?;
-                let days = i32::from_be_bytes(v.try_into().expect("4 bytes"));
-                if days == i32::MAX || days == i32::MIN {
-                    return Err("an infinite date, which a file's date cannot hold: cast it in the query".into());
-                }
-                b.append_value(days + PG_EPOCH_DAYS)
-            }
+                us => b.append_value(us + PG_EPOCH_MICROS),
+            },
+            (Builder::Date(b), _) => match i32::from_be_bytes(sized(v)?) {
+                i32::MAX | i32::MIN => return Err("an infinite date, which a file's date cannot hold: cast it in the query".into()),
+                days => b.append_value(days + PG_EPOCH_DAYS),
+            },
             (Builder::Str(b), decode) => {
                 let s = match decode {
                     Decode::Text => utf8(v)?,
@@ -161,8 +136,7 @@ impl Decoder {
                         _ => return Err("a jsonb value of an unknown version".into()),
                     },
                     Decode::Uuid => {
-                        size(16)?;
-                        uuid_text(v, text);
+                        uuid_text(&sized::<16>(v)?, text);
                         text.as_str()
                     }
                     _ => {
@@ -190,6 +164,11 @@ impl Decoder {
             Builder::Date(b) => b.finish().into_date().into_column(),
         }
     }
+}
+
+/// A fixed-width value's bytes, or what is wrong with their count.
+fn sized<const N: usize>(v: &[u8]) -> Result<[u8; N], String> {
+    v.try_into().map_err(|_| format!("{} bytes where {N} belong", v.len()))
 }
 
 fn utf8(v: &[u8]) -> Result<&str, String> {
