@@ -172,6 +172,12 @@ fn check_held(
     }
 }
 
+/// Read blocks in existence at once: the one being filled, one waiting for the rules
+/// thread, one being parsed, one waiting for the duplicate check and one in it. They are a
+/// load's largest allocations; bounded, a load's memory does not depend on how the stages'
+/// timing happens to line up (six blocks were seen in flight at once).
+const BLOCKS: usize = 5;
+
 /// Held rows read back per batch at the end of a file: mostly duplicates, whose records go
 /// to the writer as rejects; a few batches are in flight at once (the channel's two and
 /// the writer's), so a batch stays near a normal chunk's size (50,000 rows of ~800 bytes
@@ -221,10 +227,23 @@ pub fn check_file(
     // Reader thread: framing and hashing overlap with parsing.
     let (to_rules, from_reader) = sync_channel::<Result<Chunk>>(1);
     let (recycle, used_buffers) = std::sync::mpsc::channel::<Vec<u8>>();
+    // The reader's own block, then one per chunk it has handed on.
+    let mut blocks = 1;
     let reader_thread = thread::Builder::new().name("tier-read".into()).spawn(move || -> String {
         loop {
             while let Ok(buf) = used_buffers.try_recv() {
                 reader.reuse(buf);
+            }
+            // At most BLOCKS blocks exist at once: with none spare, wait for one back (the
+            // main thread hands each back as it finishes a chunk; it stops by hanging up).
+            if !reader.has_spare() {
+                match blocks < BLOCKS {
+                    true => blocks += 1,
+                    false => match used_buffers.recv() {
+                        Ok(buf) => reader.reuse(buf),
+                        Err(_) => break,
+                    },
+                }
             }
             let next = reader.next_chunk();
             let stop = !matches!(next, Ok(Some(_)));
@@ -313,6 +332,7 @@ pub fn check_file(
     }
     // Stopping early: the closed channels stop the rules thread, and it the reader.
     drop(from_rules);
+    drop(recycle);
     let rule_times = rules_thread.join().map_err(|_| anyhow!("the rules thread panicked"))?;
     times.add(&rule_times);
     tracing::info!("{}: stage seconds {times:.2?}", stats.file);

@@ -192,10 +192,13 @@ impl<R: Read> RecordReader<R> {
     /// allocations (a few blocks in flight); allocated afresh each time, glibc kept the
     /// freed ones in its arenas and a 16 M-event load crept up by 30 MB.
     pub fn reuse(&mut self, mut buf: Vec<u8>) {
-        if self.spare.len() < 2 {
-            buf.clear();
-            self.spare.push(buf);
-        }
+        buf.clear();
+        self.spare.push(buf);
+    }
+
+    /// Whether a buffer handed back waits to be filled.
+    pub fn has_spare(&self) -> bool {
+        !self.spare.is_empty()
     }
 
     pub fn with_block_size(mut self, size: usize) -> Self {
