@@ -227,9 +227,9 @@ pub fn check_file(
     // Reader thread: framing and hashing overlap with parsing.
     let (to_rules, from_reader) = sync_channel::<Result<Chunk>>(1);
     let (recycle, used_buffers) = std::sync::mpsc::channel::<Vec<u8>>();
-    // The reader's own block, then one per chunk it has handed on.
-    let mut blocks = 1;
     let reader_thread = thread::Builder::new().name("tier-read".into()).spawn(move || -> String {
+        // The reader's own block, then one per chunk it handed on and got no block back for.
+        let mut blocks = 1;
         loop {
             while let Ok(buf) = used_buffers.try_recv() {
                 reader.reuse(buf);
@@ -370,6 +370,9 @@ pub struct AfterCommits(std::sync::Mutex<Vec<thread::JoinHandle<()>>>);
 
 impl AfterCommits {
     fn start(&self, work: AfterCommit) {
+        if work.is_empty() {
+            return;
+        }
         match thread::Builder::new().name("tier-after-commit".into()).spawn(move || work.run()) {
             Ok(handle) => self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(handle),
             // Only statistics and leftovers are at stake: autovacuum analyzes, the next load drops.

@@ -9,6 +9,7 @@
 //! The format is the PostgreSQL manual's "COPY", "Binary Format"; each type's binary
 //! form is its `*send` function's.
 
+use std::fmt::Write as _;
 use std::io::Read;
 use std::sync::mpsc::sync_channel;
 
@@ -182,7 +183,7 @@ fn uuid_text(v: &[u8], out: &mut String) {
         if matches!(i, 4 | 6 | 8 | 10) {
             out.push('-');
         }
-        out.push_str(&format!("{b:02x}"));
+        let _ = write!(out, "{b:02x}");
     }
 }
 
@@ -209,23 +210,24 @@ fn numeric_text(v: &[u8], out: &mut String) -> Result<(), String> {
     let digits: Vec<u16> = (0..ndigits).map(|i| word(8 + 2 * i)).collect::<Result<_, _>>()?;
     // Digit group i stands for digits[i] * 10000^(weight - i).
     let group = |i: i32| if i >= 0 && (i as usize) < digits.len() { digits[i as usize] } else { 0 };
+    // Writing into a String cannot fail.
     if weight < 0 {
         out.push('0');
     } else {
-        out.push_str(&group(0).to_string());
+        let _ = write!(out, "{}", group(0));
         for i in 1..=weight {
-            out.push_str(&format!("{:04}", group(i)));
+            let _ = write!(out, "{:04}", group(i));
         }
     }
     if dscale > 0 {
         out.push('.');
-        let mut fraction = String::with_capacity(dscale + 4);
+        let point = out.len();
         let mut i = weight + 1;
-        while fraction.len() < dscale {
-            fraction.push_str(&format!("{:04}", group(i)));
+        while out.len() - point < dscale {
+            let _ = write!(out, "{:04}", group(i));
             i += 1;
         }
-        out.push_str(&fraction[..dscale]);
+        out.truncate(point + dscale);
     }
     Ok(())
 }
@@ -247,12 +249,9 @@ impl<R: Read> Stream<R> {
                 self.end -= self.start;
                 self.start = 0;
             }
+            // A value longer than the buffer (a large text) grows it.
             if self.buf.len() < n {
                 self.buf.resize(n.next_power_of_two(), 0);
-            }
-            if self.end == self.buf.len() {
-                let grown = self.buf.len() * 2;
-                self.buf.resize(grown, 0);
             }
             let read = self.inner.read(&mut self.buf[self.end..])?;
             if read == 0 {

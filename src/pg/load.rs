@@ -11,7 +11,7 @@
 //! same table: a replace excludes every other load of it, appends exclude only each other's
 //! file. A replace marks the loads it supersedes `replaced` in the ledger.
 
-use std::io::{Read, Seek, Write};
+use std::io::{Seek, Write};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::SystemTime;
 
@@ -372,6 +372,7 @@ impl TableLoad {
             load_id: self.load_id,
             source_file: self.source_file.clone(),
             rows: 0,
+            block: Vec::new(),
         })
     }
 
@@ -386,20 +387,12 @@ impl TableLoad {
         let sql = self.rejects_copy_sql();
         let failed = || format!("COPY into {} failed", self.ds.rejects_table());
         let mut w = self.client.copy_in(&sql).map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
-        let mut block = Vec::new();
-        copy::header(&mut block);
-        w.write_all(&block).map_err(copy_failed).with_context(failed)?;
-        block.resize(1 << 20, 0);
-        loop {
-            let n = file.read(&mut block).map_err(spooled)?;
-            if n == 0 {
-                break;
-            }
-            w.write_all(&block[..n]).map_err(copy_failed).with_context(failed)?;
-        }
-        block.clear();
-        copy::trailer(&mut block);
-        w.write_all(&block).map_err(copy_failed).with_context(failed)?;
+        let (mut header, mut trailer) = (Vec::new(), Vec::new());
+        copy::header(&mut header);
+        copy::trailer(&mut trailer);
+        w.write_all(&header).map_err(copy_failed).with_context(failed)?;
+        std::io::copy(&mut std::io::BufReader::with_capacity(1 << 20, file), &mut w).map_err(copy_failed).with_context(failed)?;
+        w.write_all(&trailer).map_err(copy_failed).with_context(failed)?;
         w.finish().map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
         Ok(())
     }
@@ -664,6 +657,11 @@ pub struct AfterCommit {
 }
 
 impl AfterCommit {
+    /// Nothing to do (an append or a merge): the connection just closes.
+    pub fn is_empty(&self) -> bool {
+        self.analyze.is_none() && self.drop.is_none()
+    }
+
     pub fn run(mut self) {
         if let Some(sql) = &self.analyze {
             if let Err(e) = exec(&mut self.client, "ANALYZE failed", sql) {
@@ -700,6 +698,8 @@ pub struct RejectSpool {
     load_id: i64,
     source_file: String,
     rows: u64,
+    /// One batch's encoded rejects, on their way into the file.
+    block: Vec<u8>,
 }
 
 impl RejectSpool {
@@ -707,9 +707,9 @@ impl RejectSpool {
         if rejects.is_empty() {
             return Ok(());
         }
-        let mut block = Vec::new();
-        copy::encode_rejects(rejects, self.load_id, &self.source_file, &mut block);
-        self.file.write_all(&block).map_err(|e| Failure::Input(format!("the rejects' temporary file failed: {e}")))?;
+        self.block.clear();
+        copy::encode_rejects(rejects, self.load_id, &self.source_file, &mut self.block);
+        self.file.write_all(&self.block).map_err(|e| Failure::Input(format!("the rejects' temporary file failed: {e}")))?;
         self.rows += rejects.len() as u64;
         Ok(())
     }
@@ -759,10 +759,13 @@ fn ensure_key_index(client: &mut Client, ds: &Dataset, schema: &str) -> Result<(
     Ok(())
 }
 
-/// A write into a COPY that failed: the server's own message is inside the I/O error.
+/// A COPY that failed while its data was sent: the server's own message is inside the I/O
+/// error; any other I/O error is this side's (reading the rejects' temporary file).
 fn copy_failed(e: std::io::Error) -> Failure {
-    let message = e.get_ref().and_then(|inner| inner.downcast_ref::<postgres::Error>()).map(describe).unwrap_or(e.to_string());
-    Failure::Database(format!("connection lost during COPY: {message}"))
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<postgres::Error>()) {
+        Some(pg) => Failure::Database(format!("connection lost during COPY: {}", describe(pg))),
+        None => Failure::Input(format!("COPY's data could not be read: {e}")),
+    }
 }
 
 fn copy_in(client: &mut Client, sql: &str, bytes: &[u8]) -> Result<()> {

@@ -248,3 +248,22 @@ fn track_events_keep_every_column() {
     ];
     assert_eq!(row, vec![expect.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>()]);
 }
+
+#[test]
+fn a_replaced_table_has_its_statistics_and_no_old_table_when_the_load_ends() {
+    let env = Env::new("after_commit");
+    env.write("weather.json", format!("[{}", three_weather().join(",\n")));
+    for _ in 0..2 {
+        let (code, _, err) = run(env.tier(&["load", "weather"]));
+        assert_eq!(code, 0, "{err}");
+    }
+    // ANALYZE ran after the commit (a table only COPYed into has no row estimate: -1), and
+    // the swapped-out tables are dropped, both before the command returned.
+    let stats = env.query_strings(
+        "SELECT c.reltuples::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = '{s}' AND c.relname = 'weather'",
+    );
+    assert_eq!(stats, vec![vec![Some("3".to_string())]]);
+    let leftovers = env.query_strings("SELECT tablename::text FROM pg_tables WHERE schemaname = '{s}' AND tablename LIKE '%tier_old'");
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -269,6 +269,10 @@ fn parquet_of_types_only_connectorx_reads_still_works() {
     let df = read_parquet(&path);
     assert_eq!(df.height(), 70_000);
     assert_eq!(df.column("x").unwrap().as_materialized_series().sum::<i64>().unwrap(), 70_000 * 70_001 / 2);
+    // The bytes themselves, as connectorx reads bytea.
+    let b = df.column("b").unwrap().as_materialized_series().clone();
+    assert_eq!(b.dtype(), &polars::prelude::DataType::Binary);
+    assert_eq!(b.binary().unwrap().get(0), Some(&[1u8][..]));
 }
 
 #[test]
