@@ -7,6 +7,10 @@
 # `tier gen` does not make: a tenth of the records repeated (duplicates), every record 1 KB
 # wider (an undeclared padding key), and one record in a thousand carrying a 100 KB value.
 #
+# --loads runs only the loads (and, with --shapes, the shapes) and their memory: for a size
+# such as 16000000, where the rest (queries, the merge) would take most of an hour. The shapes'
+# files are made for the load and deleted after it (a 16 M-event wide shape is 28 GB).
+#
 # --peers also runs the same load done in Python with Polars + ADBC and with DuckDB + ADBC
 # (bench/peers/, installed into bench/peers/.venv with pinned versions on first use) and
 # prints their seconds, peak RSS and ratio to tier. EVENTS may be 16000000 (about 13 GB of
@@ -27,10 +31,12 @@ cd "$(dirname "$0")/.."
 
 PEERS=0
 SHAPES=0
+LOADS_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --peers) PEERS=1; shift ;;
         --shapes) SHAPES=1; shift ;;
+        --loads) LOADS_ONLY=1; shift ;;
         *) break ;;
     esac
 done
@@ -82,6 +88,18 @@ timed() {
 TRACES=()
 trace() { TRACES+=("$(printf '%-10s %-34s %s' "$1" "$2" "$RSS_TRACE")"); }
 
+# Peak RSS of each load against the same load at the first size: memory should not grow
+# with the file.
+declare -A FIRST_PEAK
+GROWTH=()
+growth() {
+    local step="$2"
+    [ -z "${FIRST_PEAK[$step]:-}" ] && FIRST_PEAK[$step]="$1 $RSS_MB"
+    read -r first_events first_rss <<< "${FIRST_PEAK[$step]}"
+    GROWTH+=("$(printf '%-10s %-34s %9s %9s  %s' "$1" "$step" "${RSS_MB}MB" "${first_rss}MB" \
+        "$(awk -v a="$RSS_MB" -v b="$first_rss" -v e="$first_events" 'BEGIN { printf "%+.0f%% over %s events", 100 * (a - b) / b, e }')")")
+}
+
 if [ "$PEERS" = 1 ] && [ ! -x bench/peers/.venv/bin/python ]; then
     python3 -m venv bench/peers/.venv
     bench/peers/.venv/bin/pip install --quiet --disable-pip-version-check -r bench/peers/requirements.txt
@@ -120,6 +138,7 @@ for EVENTS in "${SIZES[@]}"; do
     row "$EVENTS" "tier load (both files)" "$RECORDS" "$SECS" "$(awk -v r=$RECORDS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \
         "$(awk -v m=$MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" "CPU s: tier $CLIENT, server $SERVER"
     trace "$EVENTS" "tier load (both files)"
+    growth "$EVENTS" "tier load (both files)"
 
     # The peers: the same two files loaded in Python (no rules, rejects, dedupe or ledger).
     if [ "$PEERS" = 1 ]; then
@@ -140,21 +159,23 @@ for EVENTS in "${SIZES[@]}"; do
         BIG=$(head -c 100000 /dev/zero | tr '\0' 'y')
         for SHAPE in duplicates wide long; do
             SHAPED="$BENCH_DIR/shape-$SHAPE-$EVENTS.json"
-            if [ ! -f "$SHAPED" ]; then
-                case "$SHAPE" in
-                    duplicates) awk 'NR > 1 && NR % 10 == 0 && /,$/ { print } { print }' "$DATA/track_events.json" > "$SHAPED" ;;
-                    wide) sed "s/^\(.*\)}\(,\{0,1\}\]\{0,1\}\)\$/\1,\"segment_tracks.padding\":\"$PAD\"}\2/" "$DATA/track_events.json" > "$SHAPED" ;;
-                    long) awk -v big="$BIG" 'NR % 1000 == 0 { sub(/"segment_tracks.context_app_build":"[^"]*"/, "\"segment_tracks.context_app_build\":\"" big "\"") } { print }' "$DATA/track_events.json" > "$SHAPED" ;;
-                esac
-            fi
+            case "$SHAPE" in
+                duplicates) awk 'NR > 1 && NR % 10 == 0 && /,$/ { print } { print }' "$DATA/track_events.json" > "$SHAPED" ;;
+                wide) sed "s/^\(.*\)}\(,\{0,1\}\]\{0,1\}\)\$/\1,\"segment_tracks.padding\":\"$PAD\"}\2/" "$DATA/track_events.json" > "$SHAPED" ;;
+                long) awk -v big="$BIG" 'NR % 1000 == 0 { sub(/"segment_tracks.context_app_build":"[^"]*"/, "\"segment_tracks.context_app_build\":\"" big "\"") } { print }' "$DATA/track_events.json" > "$SHAPED" ;;
+            esac
             SHAPE_MB=$(( $(stat -c %s "$SHAPED") / 1048576 ))
             timed "$TIER" -q load track_events --from "$SHAPED" --mode replace --max-reject-ratio 1 --schema bench_shape --database-url "$DB_URL"
             row "$EVENTS" "shape: $SHAPE (${SHAPE_MB} MB)" "$EVENTS" "$SECS" "$(awk -v r=$EVENTS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \
                 "$(awk -v m=$SHAPE_MB -v s=$SECS 'BEGIN{printf "%.0f", m/s}')" "${RSS_MB}MB" "$CPU" ""
             trace "$EVENTS" "shape: $SHAPE"
+            growth "$EVENTS" "shape: $SHAPE"
+            rm -f "$SHAPED"
+            psql_db -c "DROP SCHEMA IF EXISTS bench_shape CASCADE"
         done
-        psql_db -c "DROP SCHEMA IF EXISTS bench_shape CASCADE"
     fi
+
+    [ "$LOADS_ONLY" = 1 ] && continue
 
     # The floor: the same final rows through the server's own CSV COPY into empty tables.
     FLOOR=0
@@ -243,3 +264,6 @@ for r in "${ROWS[@]}"; do echo "$r"; done
 echo
 echo "resident memory through the run (MB, sampled each second)"
 for r in "${TRACES[@]}"; do echo "$r"; done
+echo
+echo "peak RSS against the first size"
+for r in "${GROWTH[@]}"; do echo "$r"; done

@@ -1,26 +1,28 @@
 //! Rule 5, `duplicate`: a row identical (after casting) to a row accepted earlier in the
-//! same load is rejected, whichever chunk each sits in. In memory that does not grow with
-//! the file:
+//! same load is rejected, whichever chunk each sits in.
 //!
-//! - every accepted row's 128-bit digest goes into a blocked Bloom filter (about 2 bytes a
-//!   row) and, with its line, onto the end of a temporary file (24 bytes a row, on disk);
+//! - every accepted row's 128-bit digest goes into a blocked Bloom filter (about 1.2 bytes a
+//!   row, the one part of a load's memory that grows with the file) and, with its line,
+//!   onto the end of a temporary file (24 bytes a row, on disk);
 //! - a row the filter has not seen is new for certain and goes straight on to COPY;
-//! - a row the filter may have seen (a true duplicate, or about one row in a thousand by
-//!   chance) is held back with its raw record, and decided at the end of the file: one
-//!   sequential read of the temporary file finds which held digests were really seen.
+//! - a row the filter may have seen (a true duplicate, or about one row in a hundred by
+//!   chance) is held back: its digest and line go to a second temporary file, its raw
+//!   record to a third. It is decided at the end of the file.
 //!
-//! Memory is then the filter plus, per held row, its digest and line (24 bytes; the held
-//! rows are the file's duplicates and a sliver of chance matches): the held records
-//! themselves go to a second temporary file, and come back in batches once decided (the
-//! accepted ones parsed again). Holding the rows in memory grew a load by about 1 KB per
-//! duplicate: 2.1 GB for a 4 M-event file with a tenth repeated. An exact hash set (the first
-//! design) cost 24 bytes a row and was the only part of a load that grew with the file.
+//! Both digest files are cut into `PARTS` partitions by the digest's top bits, so the end
+//! of the file decides one partition at a time: its held rows in memory, then one read of
+//! its rows let through, to find which held digests were really seen. Memory there is a
+//! partition's held rows, a sixty-fourth of them; the verdicts go to disk by partition and
+//! come back with the held records, in file order, in batches (the accepted ones parsed
+//! again). Keeping every held row's digest and line in memory grew the end of a file with
+//! a tenth repeated by about 40 bytes a repeat (65 MB at 16 M rows); holding the records in
+//! memory, by about 1 KB a repeat; an exact hash set of every row, by 24 bytes a row.
 //!
 //! For a merge (`Dedupe::superseding`) the later of two rows with the same key wins: a
 //! repeat with the same contents is the `duplicate`, one with other contents makes the
 //! row before it `superseded`. That earlier row may already be on its way to the server,
 //! so `finish` returns it as a `Retraction` (line, day, row hash) for the load to take back;
-//! the temporary file then also keeps each row's content digest and day (48 bytes a row).
+//! the digest files then also keep each row's content digest (and, let through, its day).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -34,14 +36,27 @@ use crate::quality::{COL_REASON, DUPLICATE, SUPERSEDED};
 use crate::rows::{self, Cell};
 use crate::transform::parse::{COL_LINE, COL_ROW};
 
-/// Chance matches the filter may let through, as a share of rows.
-const FALSE_POSITIVES: f64 = 0.001;
+/// Chance matches the filter may let through, as a share of rows: 1.2 bytes a row. A held
+/// row costs a write to disk and a second parse at the end, and a tenth of the chances
+/// (1.8 bytes a row) saved nothing measurable on a 4 M-event load, while the filter is
+/// the one part of a load's memory that grows with the file.
+const FALSE_POSITIVES: f64 = 0.01;
 /// The first filter's size when the file's row count cannot be estimated (a .gz file).
 const DEFAULT_ROWS: usize = 1 << 20;
-/// One record of the temporary file: digest (16 bytes) and line (8); when superseding, also
-/// the content digest (16) and the day (8).
-const RECORD: usize = 24;
-const RECORD_SUPERSEDING: usize = 48;
+/// Partitions of the digest files; a digest's top six bits pick its partition.
+const PARTS: usize = 64;
+/// A row let through: digest (16 bytes) and line (8); superseding, also the content digest
+/// (16) and the day (8).
+const PASSED: usize = 24;
+const PASSED_SUPERSEDING: usize = 48;
+/// A held row: digest and line; superseding, also the content digest.
+const HELD: usize = 24;
+const HELD_SUPERSEDING: usize = 40;
+/// A retraction on disk: line, replacing line, day, row hash.
+const RETRACTION: usize = 32;
+/// Write buffers of the let-through digests' partitions, where every accepted row goes
+/// (64 of them: 2 MB); the held rows' partitions and the verdicts get a quarter of that.
+const PART_BUFFER: usize = 32 << 10;
 
 /// The duplicate check's state for one file.
 #[derive(Default)]
@@ -49,16 +64,72 @@ pub struct Dedupe {
     /// Filters sized one after another: when the newest is full, a new one twice its size
     /// is added, so an estimate that was too low costs memory, never accuracy.
     filters: Vec<Filter>,
-    /// Digest and line of every row let through, in file order.
-    seen: Option<BufWriter<File>>,
-    /// The held rows' records, in file order: line (8 bytes), length (4), the bytes.
+    /// Digest and line of every row let through, by partition, in file order.
+    passed: Parts,
+    /// Digest and line of every held row, by partition, in file order.
+    held: Parts,
+    /// The held rows' records, in file order: line (8 bytes), partition (1), length (4), the bytes.
     held_records: Option<BufWriter<File>>,
-    held_digests: Vec<u128>,
-    held_lines: Vec<u64>,
+    held_rows: u64,
     /// Merge: the later row with a key wins (see the module's notes).
     superseding: bool,
-    /// Superseding: each held row's content digest.
-    held_contents: Vec<u128>,
+    /// Superseding over a key: the digest files carry contents (fixed by the first `mark`).
+    with_contents: bool,
+}
+
+/// Temporary files, one per partition, each made when first written.
+#[derive(Default)]
+struct Parts {
+    files: Vec<Option<BufWriter<File>>>,
+}
+
+impl Parts {
+    fn write(&mut self, part: usize, bytes: &[u8], buffer: usize) -> Result<(), DedupeError> {
+        if self.files.is_empty() {
+            self.files.resize_with(PARTS, || None);
+        }
+        let file = match &mut self.files[part] {
+            Some(f) => f,
+            slot => slot.insert(BufWriter::with_capacity(buffer, tempfile::tempfile().map_err(DedupeError::TempFile)?)),
+        };
+        file.write_all(bytes).map_err(DedupeError::TempFile)
+    }
+
+    /// The partition's file, written out and rewound for reading; None if it got no rows.
+    fn reader(&mut self, part: usize) -> Result<Option<BufReader<File>>, DedupeError> {
+        let Some(file) = self.files.get_mut(part).and_then(Option::take) else { return Ok(None) };
+        Ok(Some(rewound(file, PART_BUFFER)?))
+    }
+}
+
+/// A temporary file written out and rewound for reading.
+fn rewound(file: BufWriter<File>, buffer: usize) -> Result<BufReader<File>, DedupeError> {
+    let mut file = file.into_inner().map_err(|e| DedupeError::TempFile(e.into_error()))?;
+    file.seek(SeekFrom::Start(0)).map_err(DedupeError::TempFile)?;
+    Ok(BufReader::with_capacity(buffer, file))
+}
+
+/// Reads one fixed-size record; false at the end of the file.
+fn read_record(from: &mut impl Read, record: &mut [u8]) -> Result<bool, DedupeError> {
+    match from.read_exact(record) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(DedupeError::TempFile(e)),
+    }
+}
+
+fn le64(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b.try_into().expect("8 bytes"))
+}
+
+fn le128(b: &[u8]) -> u128 {
+    u128::from_le_bytes(b.try_into().expect("16 bytes"))
+}
+
+/// The partition of a digest: the top bits of its low lane (ahash, or ahash-mixed, and
+/// independent of the Bloom filter's own hashing of the whole digest).
+fn part_of(digest: u128) -> usize {
+    (digest as u64 >> (64 - PARTS.trailing_zeros())) as usize
 }
 
 struct Filter {
@@ -105,31 +176,74 @@ impl Verdict {
             Verdict::Superseded(by) => Some((SUPERSEDED, superseded_by(by))),
         }
     }
+
+    /// Eight bytes on disk: the line, and the kind in the top two bits (lines stay below 2^62).
+    fn to_bytes(self) -> [u8; 8] {
+        let word = match self {
+            Verdict::Accepted => 0,
+            Verdict::Duplicate(line) => 1 << 62 | line,
+            Verdict::Superseded(line) => 2 << 62 | line,
+        };
+        word.to_le_bytes()
+    }
+
+    fn from_bytes(bytes: [u8; 8]) -> Verdict {
+        let word = u64::from_le_bytes(bytes);
+        let line = word & ((1 << 62) - 1);
+        match word >> 62 {
+            0 => Verdict::Accepted,
+            1 => Verdict::Duplicate(line),
+            _ => Verdict::Superseded(line),
+        }
+    }
 }
 
 /// The rows held back by the filter, decided at the end of the file and read back from
-/// disk in batches (`next_batch`).
+/// disk in batches (`next_batch`, `next_retractions`).
 pub struct Held {
-    verdicts: std::vec::IntoIter<Verdict>,
     records: BufReader<File>,
+    records_left: u64,
+    /// Each partition's verdicts, in the order of its held rows.
+    verdicts: Vec<Option<BufReader<File>>>,
     /// Superseding: rows let through earlier that a later row with their key replaced.
-    pub retracted: Vec<Retraction>,
+    retractions: Option<BufReader<File>>,
 }
 
 impl Held {
     /// Up to `n` more held rows: line, record, verdict. Empty when all were read.
     pub fn next_batch(&mut self, n: usize) -> Result<Vec<(u64, Vec<u8>, Verdict)>, DedupeError> {
-        let mut batch = Vec::with_capacity(n.min(self.verdicts.len()));
-        while batch.len() < n {
-            let Some(verdict) = self.verdicts.next() else { break };
-            let mut head = [0u8; 12];
+        let take = n.min(self.records_left as usize);
+        let mut batch = Vec::with_capacity(take);
+        for _ in 0..take {
+            let mut head = [0u8; 13];
             self.records.read_exact(&mut head).map_err(DedupeError::TempFile)?;
-            let line = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
-            let mut raw = vec![0u8; u32::from_le_bytes(head[8..].try_into().expect("4 bytes")) as usize];
+            let line = le64(&head[..8]);
+            let part = head[8] as usize;
+            let mut raw = vec![0u8; u32::from_le_bytes(head[9..].try_into().expect("4 bytes")) as usize];
             self.records.read_exact(&mut raw).map_err(DedupeError::TempFile)?;
-            batch.push((line, raw, verdict));
+            let mut verdict = [0u8; 8];
+            let verdicts = self.verdicts[part].as_mut().expect("a partition with held rows has verdicts");
+            verdicts.read_exact(&mut verdict).map_err(DedupeError::TempFile)?;
+            batch.push((line, raw, Verdict::from_bytes(verdict)));
         }
+        self.records_left -= take as u64;
         Ok(batch)
+    }
+
+    /// Up to `n` more rows to take back (superseding). Empty when all were read.
+    pub fn next_retractions(&mut self, n: usize) -> Result<Vec<Retraction>, DedupeError> {
+        let mut out = Vec::new();
+        let Some(from) = &mut self.retractions else { return Ok(out) };
+        let mut record = [0u8; RETRACTION];
+        while out.len() < n && read_record(from, &mut record)? {
+            out.push(Retraction {
+                line: le64(&record[..8]),
+                by_line: le64(&record[8..16]),
+                day: le64(&record[16..24]) as i64,
+                row_hash: le64(&record[24..]),
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -142,6 +256,23 @@ pub struct Retraction {
     pub by_line: u64,
     pub day: i64,
     pub row_hash: u64,
+}
+
+impl Retraction {
+    fn to_bytes(&self) -> [u8; RETRACTION] {
+        let mut out = [0u8; RETRACTION];
+        for (at, word) in [self.line, self.by_line, self.day as u64, self.row_hash].into_iter().enumerate() {
+            out[at * 8..at * 8 + 8].copy_from_slice(&word.to_le_bytes());
+        }
+        out
+    }
+}
+
+/// A held row of the partition being decided.
+struct HeldRow {
+    digest: u128,
+    line: u64,
+    content: u128,
 }
 
 /// A row that holds a key at the end of the file.
@@ -168,7 +299,8 @@ impl Dedupe {
     }
 
     /// Returns true when `digest` may have been seen; remembers it otherwise. (A filter
-    /// never forgets, so later copies of a held row are held too and decided with it.)
+    /// never forgets, so later copies of a held row are held too and decided with it, and
+    /// the one row let through with a digest comes before every held row with it.)
     fn maybe_seen(&mut self, digest: u128) -> bool {
         if self.filters.iter().any(|f| f.bloom.contains(&digest)) {
             return true;
@@ -198,6 +330,7 @@ impl Dedupe {
             true => Some(row_digests(ds, &checked, true)?),
             false => None,
         };
+        self.with_contents = contents.is_some();
         let days = match &contents {
             Some(_) => crate::validate::days_of(ds, &checked)?,
             None => Vec::new(),
@@ -216,48 +349,41 @@ impl Dedupe {
         let rows = checked.column(COL_ROW)?.u32()?.clone();
         let mut keep = Vec::with_capacity(checked.height());
         let mut held = false;
-        if self.seen.is_none() {
-            let file = tempfile::tempfile().map_err(DedupeError::TempFile)?;
-            self.seen = Some(BufWriter::with_capacity(1 << 20, file));
-        }
-        if self.held_records.is_none() {
-            let file = tempfile::tempfile().map_err(DedupeError::TempFile)?;
-            self.held_records = Some(BufWriter::with_capacity(1 << 20, file));
-        }
+        let mut record = [0u8; PASSED_SUPERSEDING];
         for (i, digest) in digests.into_iter().enumerate() {
             if reasons.get(i).is_some() {
                 keep.push(true);
                 continue;
             }
+            let line = lines.get(i).unwrap_or_default();
+            let part = part_of(digest);
+            record[..16].copy_from_slice(&digest.to_le_bytes());
+            record[16..24].copy_from_slice(&line.to_le_bytes());
+            if let Some(c) = &contents {
+                record[24..40].copy_from_slice(&c[i].to_le_bytes());
+                record[40..].copy_from_slice(&days[i].to_le_bytes());
+            }
             if self.maybe_seen(digest) {
                 keep.push(false);
                 held = true;
-                self.held_digests.push(digest);
-                let line = lines.get(i).unwrap_or_default();
-                self.held_lines.push(line);
-                if let Some(c) = &contents {
-                    self.held_contents.push(c[i]);
-                }
-                let record = raw(rows.get(i).expect("row numbers are never null") as usize);
-                let spill = self.held_records.as_mut().expect("opened above");
-                spill.write_all(&line.to_le_bytes()).map_err(DedupeError::TempFile)?;
-                spill.write_all(&(record.len() as u32).to_le_bytes()).map_err(DedupeError::TempFile)?;
-                spill.write_all(&record).map_err(DedupeError::TempFile)?;
+                self.held_rows += 1;
+                let len = if contents.is_some() { HELD_SUPERSEDING } else { HELD };
+                self.held.write(part, &record[..len], PART_BUFFER / 4)?;
+                let raw = raw(rows.get(i).expect("row numbers are never null") as usize);
+                let spill = match &mut self.held_records {
+                    Some(f) => f,
+                    slot => slot.insert(BufWriter::with_capacity(1 << 20, tempfile::tempfile().map_err(DedupeError::TempFile)?)),
+                };
+                let mut head = [0u8; 13];
+                head[..8].copy_from_slice(&line.to_le_bytes());
+                head[8] = part as u8;
+                head[9..].copy_from_slice(&(raw.len() as u32).to_le_bytes());
+                spill.write_all(&head).map_err(DedupeError::TempFile)?;
+                spill.write_all(&raw).map_err(DedupeError::TempFile)?;
                 continue;
             }
-            let seen = self.seen.as_mut().expect("opened above");
-            let mut record = [0u8; RECORD_SUPERSEDING];
-            record[..16].copy_from_slice(&digest.to_le_bytes());
-            record[16..24].copy_from_slice(&lines.get(i).unwrap_or_default().to_le_bytes());
-            let len = match &contents {
-                Some(c) => {
-                    record[24..40].copy_from_slice(&c[i].to_le_bytes());
-                    record[40..].copy_from_slice(&days[i].to_le_bytes());
-                    RECORD_SUPERSEDING
-                }
-                None => RECORD,
-            };
-            seen.write_all(&record[..len]).map_err(DedupeError::TempFile)?;
+            let len = if contents.is_some() { PASSED_SUPERSEDING } else { PASSED };
+            self.passed.write(part, &record[..len], PART_BUFFER)?;
             keep.push(true);
         }
         if !held {
@@ -267,141 +393,130 @@ impl Dedupe {
         Ok(checked.filter(&keep)?)
     }
 
-    /// Decides the held rows: a held row is a duplicate when a row let through had its
-    /// digest, or an earlier held row did; otherwise it was a chance match and is accepted.
-    /// Superseding, a held row with other contents than the row holding its key wins, and
-    /// that row is `superseded` (or, if let through, retracted).
+    /// Decides the held rows, a partition at a time: a held row is a duplicate when a row
+    /// let through had its digest, or an earlier held row did; otherwise it was a chance
+    /// match and is accepted. Superseding, a held row with other contents than the row
+    /// holding its key wins, and that row is `superseded` (or, if let through, retracted).
     pub fn finish(mut self) -> Result<Option<Held>, DedupeError> {
-        if self.held_digests.is_empty() {
-            return Ok(None);
-        }
-        if self.held_digests.len() >= FirstHeld::EMPTY as usize {
-            let n = self.held_digests.len();
-            return Err(DedupeError::TooManyHeld(crate::error::Failure::Input(format!(
-                "{n} rows repeat earlier ones (or may), more than one load can decide: split the file"
-            ))));
-        }
-        let superseding = self.superseding && !self.held_contents.is_empty();
-        // Where each held digest first appears among the held rows: 8 bytes a held row (a
-        // hash map of digests took about 40, and a tenth of a 4 M-row file held grew the
-        // end of the load by tens of MB).
-        let first_held = FirstHeld::new(&self.held_digests);
-        // The line of the row let through with each held digest, by its first held row
-        // (at most one: a row let through had a digest the filter had not seen, so it was
-        // the first); superseding also keeps its contents and day, in a map.
-        let mut passed_line = vec![u64::MAX; self.held_digests.len()];
-        let mut passed: HashMap<u128, Winner, ahash::RandomState> = HashMap::default();
-        let file = self.seen.take().expect("opened by mark").into_inner().map_err(|e| DedupeError::TempFile(e.into_error()))?;
-        let mut file = file;
-        file.seek(SeekFrom::Start(0)).map_err(DedupeError::TempFile)?;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let len = if superseding { RECORD_SUPERSEDING } else { RECORD };
-        let mut record = [0u8; RECORD_SUPERSEDING];
-        let le64 = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        loop {
-            match reader.read_exact(&mut record[..len]) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(DedupeError::TempFile(e)),
-            }
-            let digest = u128::from_le_bytes(record[..16].try_into().expect("16 bytes"));
-            let Some(first) = first_held.get(&self.held_digests, digest) else { continue };
-            let line = le64(&record[16..24]);
-            passed_line[first] = line;
-            if superseding {
-                let (content, day) = (u128::from_le_bytes(record[24..40].try_into().expect("16 bytes")), le64(&record[40..48]) as i64);
-                passed.insert(digest, Winner::Passed { line, content, day });
-            }
-        }
-
-        let lines = &self.held_lines;
-        let mut verdicts = vec![Verdict::Accepted; lines.len()];
-        let mut retracted = Vec::new();
-        if superseding {
-            // Per key, the row that holds it so far.
-            let mut winner: HashMap<u128, Winner, ahash::RandomState> = passed;
-            for (i, d) in self.held_digests.iter().enumerate() {
-                let Some(current) = winner.get(d).copied() else {
-                    winner.insert(*d, Winner::Held(i));
-                    continue;
+        let Some(records) = self.held_records.take() else { return Ok(None) };
+        // The filter is not needed any more: its memory is the partitions' now.
+        self.filters = Vec::new();
+        let mut verdicts: Vec<Option<BufReader<File>>> = (0..PARTS).map(|_| None).collect();
+        let mut retractions: Option<BufWriter<File>> = None;
+        for (part, slot) in verdicts.iter_mut().enumerate() {
+            let Some(mut from) = self.held.reader(part)? else { continue };
+            let rows = self.read_held(&mut from)?;
+            let passed = self.passed.reader(part)?;
+            let mut retracted = Vec::new();
+            let decided = match self.with_contents && self.superseding {
+                true => self.supersede(&rows, passed, &mut retracted)?,
+                false => self.first_wins(&rows, passed)?,
+            };
+            if !retracted.is_empty() {
+                let to = match &mut retractions {
+                    Some(f) => f,
+                    slot => slot.insert(BufWriter::with_capacity(PART_BUFFER, tempfile::tempfile().map_err(DedupeError::TempFile)?)),
                 };
-                let (held_line, held_content) = match current {
-                    Winner::Passed { line, content, .. } => (line, content),
-                    Winner::Held(j) => (lines[j], self.held_contents[j]),
-                };
-                if held_content == self.held_contents[i] {
-                    verdicts[i] = Verdict::Duplicate(held_line);
-                    continue;
-                }
-                match current {
-                    Winner::Passed { line: earlier, day, content } => {
-                        // The content digest's high lane is the server's row hash.
-                        retracted.push(Retraction { line: earlier, by_line: lines[i], day, row_hash: (content >> 64) as u64 });
-                    }
-                    Winner::Held(j) => verdicts[j] = Verdict::Superseded(lines[i]),
-                }
-                winner.insert(*d, Winner::Held(i));
-            }
-        } else {
-            for (i, d) in self.held_digests.iter().enumerate() {
-                let first = first_held.get(&self.held_digests, *d).expect("every held digest is indexed");
-                let earlier = match passed_line[first] {
-                    u64::MAX if first == i => None,
-                    u64::MAX => Some(lines[first]),
-                    line => Some(line),
-                };
-                if let Some(line) = earlier {
-                    verdicts[i] = Verdict::Duplicate(line);
+                for r in &retracted {
+                    to.write_all(&r.to_bytes()).map_err(DedupeError::TempFile)?;
                 }
             }
+            let mut to = BufWriter::with_capacity(PART_BUFFER / 4, tempfile::tempfile().map_err(DedupeError::TempFile)?);
+            for v in decided {
+                to.write_all(&v.to_bytes()).map_err(DedupeError::TempFile)?;
+            }
+            *slot = Some(rewound(to, PART_BUFFER / 4)?);
         }
-        let mut records =
-            self.held_records.take().expect("opened by mark").into_inner().map_err(|e| DedupeError::TempFile(e.into_error()))?;
-        records.seek(SeekFrom::Start(0)).map_err(DedupeError::TempFile)?;
-        Ok(Some(Held { verdicts: verdicts.into_iter(), records: BufReader::with_capacity(1 << 20, records), retracted }))
-    }
-}
-
-/// For each distinct digest among the held rows, the index of the first held row with it:
-/// an open-addressing table of row indexes (the digests themselves stay in the held rows'
-/// vector), at most half full. Digests are uniform, so their low bits are the slot.
-struct FirstHeld {
-    slots: Vec<u32>,
-    mask: usize,
-}
-
-impl FirstHeld {
-    const EMPTY: u32 = u32::MAX;
-
-    fn new(digests: &[u128]) -> FirstHeld {
-        let size = (digests.len() * 2).next_power_of_two().max(16);
-        let mut table = FirstHeld { slots: vec![Self::EMPTY; size], mask: size - 1 };
-        for (i, d) in digests.iter().enumerate() {
-            let mut at = *d as usize & table.mask;
-            loop {
-                match table.slots[at] {
-                    Self::EMPTY => {
-                        table.slots[at] = i as u32;
-                        break;
-                    }
-                    j if digests[j as usize] == *d => break,
-                    _ => at = (at + 1) & table.mask,
-                }
-            }
-        }
-        table
+        Ok(Some(Held {
+            records: rewound(records, 1 << 20)?,
+            records_left: self.held_rows,
+            verdicts,
+            retractions: retractions.map(|r| rewound(r, PART_BUFFER)).transpose()?,
+        }))
     }
 
-    /// The first held row with `digest`, if any.
-    fn get(&self, digests: &[u128], digest: u128) -> Option<usize> {
-        let mut at = digest as usize & self.mask;
-        loop {
-            match self.slots[at] {
-                Self::EMPTY => return None,
-                j if digests[j as usize] == digest => return Some(j as usize),
-                _ => at = (at + 1) & self.mask,
+    /// A partition's held rows, in file order.
+    fn read_held(&self, from: &mut impl Read) -> Result<Vec<HeldRow>, DedupeError> {
+        let len = if self.with_contents { HELD_SUPERSEDING } else { HELD };
+        let mut record = [0u8; HELD_SUPERSEDING];
+        let mut rows = Vec::new();
+        while read_record(from, &mut record[..len])? {
+            let content = if self.with_contents { le128(&record[24..40]) } else { 0 };
+            rows.push(HeldRow { digest: le128(&record[..16]), line: le64(&record[16..24]), content });
+        }
+        Ok(rows)
+    }
+
+    /// The first row with a digest stays: every later one is its duplicate.
+    fn first_wins(&self, rows: &[HeldRow], passed: Option<BufReader<File>>) -> Result<Vec<Verdict>, DedupeError> {
+        // The line of the first row with each held digest: the held row's own, unless a
+        // row let through had it (at most one did, and it came first).
+        let mut first: HashMap<u128, u64, ahash::RandomState> = HashMap::default();
+        for row in rows {
+            first.entry(row.digest).or_insert(row.line);
+        }
+        if let Some(mut passed) = passed {
+            let mut record = [0u8; PASSED];
+            while read_record(&mut passed, &mut record)? {
+                if let Some(line) = first.get_mut(&le128(&record[..16])) {
+                    *line = le64(&record[16..24]);
+                }
             }
         }
+        Ok(rows
+            .iter()
+            .map(|row| match first[&row.digest] {
+                line if line == row.line => Verdict::Accepted,
+                line => Verdict::Duplicate(line),
+            })
+            .collect())
+    }
+
+    /// The last row with a key stays: a row before it with the same contents is its
+    /// duplicate, one with other contents is superseded (or retracted, if let through).
+    fn supersede(
+        &self,
+        rows: &[HeldRow],
+        passed: Option<BufReader<File>>,
+        retracted: &mut Vec<Retraction>,
+    ) -> Result<Vec<Verdict>, DedupeError> {
+        // Per key, the row that holds it so far: the one let through, if any, first.
+        let mut winner: HashMap<u128, Winner, ahash::RandomState> = HashMap::default();
+        let held: std::collections::HashSet<u128, ahash::RandomState> = rows.iter().map(|r| r.digest).collect();
+        if let Some(mut passed) = passed {
+            let mut record = [0u8; PASSED_SUPERSEDING];
+            while read_record(&mut passed, &mut record)? {
+                let digest = le128(&record[..16]);
+                if held.contains(&digest) {
+                    let (line, content, day) = (le64(&record[16..24]), le128(&record[24..40]), le64(&record[40..]) as i64);
+                    winner.insert(digest, Winner::Passed { line, content, day });
+                }
+            }
+        }
+        let mut verdicts = vec![Verdict::Accepted; rows.len()];
+        for (i, row) in rows.iter().enumerate() {
+            let Some(current) = winner.get(&row.digest).copied() else {
+                winner.insert(row.digest, Winner::Held(i));
+                continue;
+            };
+            let (held_line, held_content) = match current {
+                Winner::Passed { line, content, .. } => (line, content),
+                Winner::Held(j) => (rows[j].line, rows[j].content),
+            };
+            if held_content == row.content {
+                verdicts[i] = Verdict::Duplicate(held_line);
+                continue;
+            }
+            match current {
+                Winner::Passed { line: earlier, day, content } => {
+                    // The content digest's high lane is the server's row hash.
+                    retracted.push(Retraction { line: earlier, by_line: row.line, day, row_hash: (content >> 64) as u64 });
+                }
+                Winner::Held(j) => verdicts[j] = Verdict::Superseded(row.line),
+            }
+            winner.insert(row.digest, Winner::Held(i));
+        }
+        Ok(verdicts)
     }
 }
 
@@ -416,8 +531,6 @@ pub enum DedupeError {
     Polars(#[from] PolarsError),
     #[error("the duplicate check's temporary file (in {dir}) failed: {0}", dir = std::env::temp_dir().display())]
     TempFile(#[source] std::io::Error),
-    #[error("the duplicate check cannot decide this file")]
-    TooManyHeld(#[source] crate::error::Failure),
 }
 
 /// A 128-bit digest of each row's identity: its `unique` columns, or (`whole_row`) every
@@ -505,7 +618,7 @@ mod tests {
                     by_line.insert(line, (reason, detail));
                 }
             }
-            retracted = r.retracted;
+            retracted = r.next_retractions(usize::MAX).unwrap();
         }
         assert_eq!(by_line.len() as u64, line, "every row is decided exactly once");
         let (reasons, details) = by_line.into_values().unzip();
@@ -578,6 +691,80 @@ mod tests {
         assert_eq!(details[2].as_deref(), Some("same as line 1"));
         assert_eq!(details[4].as_deref(), Some("same as line 2"));
         assert_eq!(details[5].as_deref(), Some("same as line 1"));
+    }
+
+    /// A dataset, its rows in frames, and each row's (key, content).
+    type Keyed = (&'static Dataset, Vec<Vec<Row>>, Vec<(usize, usize)>);
+
+    /// Rows over 400 keys (city) with three contents each (humidity), in frames of 500:
+    /// enough held rows to fill every partition.
+    fn keyed_rows(n: usize) -> Keyed {
+        let w = crate::contract::example("weather");
+        let keyed: &'static Dataset = Box::leak(Box::new(Dataset::new(
+            w.name.clone(),
+            w.file.clone(),
+            w.prefix.clone(),
+            w.fields.clone(),
+            w.day_field.clone(),
+            vec!["city".into()],
+            w.source.clone(),
+        )));
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let picks: Vec<(usize, usize)> = (0..n).map(|i| ((i * 7919) % 400, (i * 31 / 7) % 3)).collect();
+        let rows: Vec<Row> = picks
+            .iter()
+            .map(|(key, content)| weather(&[("city", Some(leak(format!("c{key}")))), ("humidity", Some(leak(format!("0.{content}"))))]))
+            .collect();
+        (keyed, rows.chunks(500).map(<[Row]>::to_vec).collect(), picks)
+    }
+
+    #[test]
+    fn held_rows_in_every_partition_decide_as_one_pass_in_file_order_would() {
+        let (keyed, frames, picks) = keyed_rows(6000);
+        // First wins: a held row's first occurrence is accepted, later ones are its duplicates.
+        for dd in [Dedupe::default(), Dedupe { filters: vec![Filter::saturated()], ..Dedupe::default() }] {
+            let (reasons, details, _, retracted) = run_on(keyed, dd, &frames);
+            let mut first = HashMap::new();
+            for (i, (key, _)) in picks.iter().enumerate() {
+                let line = *first.entry(key).or_insert(i + 1);
+                let expected = (line != i + 1).then(|| format!("same as line {line}"));
+                assert_eq!(details[i], expected, "line {}", i + 1);
+                assert_eq!(reasons[i].is_some(), expected.is_some());
+            }
+            assert!(retracted.is_empty());
+        }
+        // Superseding: the model keeps, per key, the row holding it so far.
+        let (reasons, details, held, retracted) = run_on(keyed, Dedupe::superseding(), &frames);
+        assert!(held > 5000, "rows held: {held}");
+        let mut winner: HashMap<usize, (usize, usize)> = HashMap::new();
+        let mut expected: Vec<Option<String>> = vec![None; picks.len()];
+        let mut expected_retracted = Vec::new();
+        for (i, &(key, content)) in picks.iter().enumerate() {
+            match winner.get(&key).copied() {
+                Some((line, c)) if c == content => expected[i] = Some(format!("same as line {line}")),
+                Some((line, _)) => {
+                    // The first row of a key was let through; any later one was held.
+                    match picks[..line - 1].iter().any(|(k, _)| *k == key) {
+                        true => expected[line - 1] = Some(superseded_by(i as u64 + 1)),
+                        false => expected_retracted.push((line as u64, i as u64 + 1)),
+                    }
+                    winner.insert(key, (i + 1, content));
+                }
+                None => {
+                    winner.insert(key, (i + 1, content));
+                }
+            }
+        }
+        let retracted: Vec<(u64, u64)> = retracted.iter().map(|r| (r.line, r.by_line)).collect();
+        let mut sorted = retracted.clone();
+        sorted.sort();
+        expected_retracted.sort();
+        assert_eq!(sorted, expected_retracted);
+        for (i, line) in retracted.iter().map(|(l, _)| l).enumerate() {
+            // A retracted row was let through: it is neither a reject nor held.
+            assert!(reasons[*line as usize - 1].is_none(), "retraction {i} of line {line}");
+        }
+        assert_eq!(details, expected);
     }
 
     #[test]

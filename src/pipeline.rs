@@ -138,9 +138,9 @@ fn check_held(
     mut deliver: impl FnMut(Checked, &mut StageTimes) -> bool,
 ) -> Result<()> {
     let Some(mut held) = dedupe.finish()? else { return Ok(()) };
-    let mut retracted = std::mem::take(&mut held.retracted);
     loop {
         let batch = held.next_batch(HELD_BATCH)?;
+        let retracted = held.next_retractions(HELD_BATCH)?;
         if batch.is_empty() && retracted.is_empty() {
             return Ok(());
         }
@@ -165,7 +165,7 @@ fn check_held(
             }
         };
         checked.rejects.extend(rejects);
-        checked.retracted = std::mem::take(&mut retracted);
+        checked.retracted = retracted;
         if !deliver(checked, t) {
             return Ok(());
         }

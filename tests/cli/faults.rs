@@ -52,7 +52,17 @@ fn assert_untouched(env: &Env, before: &str, rejects_before: &str) {
 }
 
 fn spawn_load(env: &Env) -> Child {
+    use std::os::unix::process::CommandExt;
     let mut cmd: Command = env.tier(&["load", "weather"]);
+    // A test run started in the background by a shell without job control inherits SIGINT
+    // ignored, and so would the load: give it the default action, as at a terminal.
+    // SAFETY: signal() is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
     cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
 }
 
