@@ -9,7 +9,8 @@
 #
 # --loads runs only the loads (and, with --shapes, the shapes) and their memory: for a size
 # such as 16000000, where the rest (queries, the merge) would take most of an hour. The shapes'
-# files are made for the load and deleted after it (a 16 M-event wide shape is 28 GB).
+# files are made for the load and deleted after it (a 16 M-event wide shape is 28 GB);
+# BENCH_SHAPES picks some of them (default "duplicates wide long").
 #
 # --peers also runs the same load done in Python with Polars + ADBC and with DuckDB + ADBC
 # (bench/peers/, installed into bench/peers/.venv with pinned versions on first use) and
@@ -157,7 +158,7 @@ for EVENTS in "${SIZES[@]}"; do
     if [ "$SHAPES" = 1 ]; then
         PAD=$(head -c 1000 /dev/zero | tr '\0' 'x')
         BIG=$(head -c 100000 /dev/zero | tr '\0' 'y')
-        for SHAPE in duplicates wide long; do
+        for SHAPE in ${BENCH_SHAPES:-duplicates wide long}; do
             SHAPED="$BENCH_DIR/shape-$SHAPE-$EVENTS.json"
             case "$SHAPE" in
                 duplicates) awk 'NR > 1 && NR % 10 == 0 && /,$/ { print } { print }' "$DATA/track_events.json" > "$SHAPED" ;;

@@ -36,10 +36,10 @@ use crate::quality::{COL_REASON, DUPLICATE, SUPERSEDED};
 use crate::rows::{self, Cell};
 use crate::transform::parse::{COL_LINE, COL_ROW};
 
-/// Chance matches the filter may let through, as a share of rows: 1.2 bytes a row. A held
-/// row costs a write to disk and a second parse at the end, and a tenth of the chances
-/// (1.8 bytes a row) saved nothing measurable on a 4 M-event load, while the filter is
-/// the one part of a load's memory that grows with the file.
+/// The filter's chance matches, as a share of rows (each is held and decided at the end):
+/// 1.2 bytes a row. A held row costs a write to disk and a second parse, and a tenth of the
+/// chances (1.8 bytes a row) saved nothing measurable on a 4 M-event load, while the filter
+/// is the one part of a load's memory that grows with the file.
 const FALSE_POSITIVES: f64 = 0.01;
 /// The first filter's size when the file's row count cannot be estimated (a .gz file).
 const DEFAULT_ROWS: usize = 1 << 20;

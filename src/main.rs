@@ -7,10 +7,13 @@ use clap::FromArgMatches;
 use tier::cli::{Cli, Command};
 use tier::{cmd, contract, error, logging};
 
-/// Caps glibc's malloc at two arenas, before any thread starts. With one arena per thread
+/// Gives glibc's malloc one arena, before any thread starts. With one arena per thread
 /// (the pipeline's four and rayon's) glibc kept freed chunk buffers in each, and a load's
-/// peak memory grew with the file: 240 MB at 1 M events, 345 MB at 4 M; capped, 253 and
-/// 297 MB in the benchmark, at the same speed. (mimalloc was flat too, but at 370-400 MB.)
+/// peak memory grew with the file: 240 MB at 1 M events, 345 MB at 4 M; two arenas gave
+/// 253 and 297 MB in the benchmark, at the same speed. (mimalloc was flat too, but at
+/// 370-400 MB.) One arena, where every thread reuses what any thread freed, took 10-12 MB
+/// off the spikes above the steady level: a 16 M-event file peaked at 195-197 MB instead of
+/// 205-209 (1 M: 171 instead of 176-178), no slower (41.9 s against 42.4-42.6).
 ///
 /// And a fixed mmap threshold: blocks of 4 MB or more (Polars' larger arrays) are mapped
 /// and unmapped on their own. glibc otherwise raises the threshold to the largest block
@@ -21,7 +24,7 @@ fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets malloc parameters; called first thing, on the only thread.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }
