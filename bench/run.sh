@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: tier load against PostgreSQL's own COPY, in one run, on this machine.
 #
-#   bench/run.sh [--peers] [EVENTS ...]     default: 1000000 4000000
+#   bench/run.sh [--peers] [--shapes] [--loads] [EVENTS ...]     default: 1000000 4000000
 #
 # --shapes also loads the events reshaped three ways, to show memory stays flat on data that
 # `tier gen` does not make: a tenth of the records repeated (duplicates), every record 1 KB
