@@ -27,6 +27,8 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use fastbloom::BloomFilter;
 use polars::prelude::*;
@@ -56,7 +58,8 @@ const HELD_SUPERSEDING: usize = 40;
 const RETRACTION: usize = 32;
 /// Write buffers of the let-through digests' partitions, where every accepted row goes
 /// (64 of them: 2 MB); the held rows' partitions and the verdicts get a quarter of that.
-const PART_BUFFER: usize = 32 << 10;
+/// Small in tests, so that partitions span many blocks.
+const PART_BUFFER: usize = if cfg!(test) { 256 } else { 32 << 10 };
 
 /// The duplicate check's state for one file.
 #[derive(Default)]
@@ -77,28 +80,97 @@ pub struct Dedupe {
     with_contents: bool,
 }
 
-/// Temporary files, one per partition, each made when first written.
+/// Records by partition, in one temporary file: each partition's bytes gather in a buffer
+/// of its own and go to the file in blocks, whose places are kept. One file descriptor
+/// however many partitions: a file per partition took about 130 descriptors per load, and
+/// `--jobs 8` would have run out under the usual limit of 1024.
 #[derive(Default)]
 struct Parts {
-    files: Vec<Option<BufWriter<File>>>,
+    file: Option<Arc<File>>,
+    end: u64,
+    pending: Vec<Vec<u8>>,
+    /// Per partition, its blocks: offset and length.
+    blocks: Vec<Vec<(u64, usize)>>,
 }
 
 impl Parts {
     fn write(&mut self, part: usize, bytes: &[u8], buffer: usize) -> Result<(), DedupeError> {
-        if self.files.is_empty() {
-            self.files.resize_with(PARTS, || None);
+        if self.pending.is_empty() {
+            self.pending.resize_with(PARTS, Vec::new);
+            self.blocks.resize_with(PARTS, Vec::new);
         }
-        let file = match &mut self.files[part] {
-            Some(f) => f,
-            slot => slot.insert(BufWriter::with_capacity(buffer, tempfile::tempfile().map_err(DedupeError::TempFile)?)),
-        };
-        file.write_all(bytes).map_err(DedupeError::TempFile)
+        let pending = &mut self.pending[part];
+        if pending.capacity() == 0 {
+            pending.reserve_exact(buffer + bytes.len());
+        }
+        pending.extend_from_slice(bytes);
+        if pending.len() >= buffer {
+            self.flush(part)?;
+        }
+        Ok(())
     }
 
-    /// The partition's file, written out and rewound for reading; None if it got no rows.
-    fn reader(&mut self, part: usize) -> Result<Option<BufReader<File>>, DedupeError> {
-        let Some(file) = self.files.get_mut(part).and_then(Option::take) else { return Ok(None) };
-        Ok(Some(rewound(file, PART_BUFFER)?))
+    fn flush(&mut self, part: usize) -> Result<(), DedupeError> {
+        let pending = &mut self.pending[part];
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let file = match &mut self.file {
+            Some(f) => f,
+            slot => slot.insert(Arc::new(tempfile::tempfile().map_err(DedupeError::TempFile)?)),
+        };
+        file.write_all_at(pending, self.end).map_err(DedupeError::TempFile)?;
+        self.blocks[part].push((self.end, pending.len()));
+        self.end += pending.len() as u64;
+        pending.clear();
+        Ok(())
+    }
+
+    /// A partition's records, to read back once it is written; None if it got none.
+    fn reader(&mut self, part: usize) -> Result<Option<PartReader>, DedupeError> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        self.flush(part)?;
+        self.pending[part] = Vec::new();
+        let blocks = std::mem::take(&mut self.blocks[part]);
+        Ok(self.file.as_ref().filter(|_| !blocks.is_empty()).map(|file| PartReader {
+            file: Arc::clone(file),
+            blocks: blocks.into_iter(),
+            block: Vec::new(),
+            at: 0,
+        }))
+    }
+}
+
+/// One partition's blocks, read in order.
+struct PartReader {
+    file: Arc<File>,
+    blocks: std::vec::IntoIter<(u64, usize)>,
+    block: Vec<u8>,
+    at: usize,
+}
+
+impl Read for PartReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.block.len() {
+            let Some((offset, len)) = self.blocks.next() else { return Ok(0) };
+            self.block.resize(len, 0);
+            self.file.read_exact_at(&mut self.block, offset)?;
+            self.at = 0;
+        }
+        let n = out.len().min(self.block.len() - self.at);
+        out[..n].copy_from_slice(&self.block[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A temporary file to write, made when first needed.
+fn temp_writer(slot: &mut Option<BufWriter<File>>, buffer: usize) -> Result<&mut BufWriter<File>, DedupeError> {
+    match slot {
+        Some(f) => Ok(f),
+        slot => Ok(slot.insert(BufWriter::with_capacity(buffer, tempfile::tempfile().map_err(DedupeError::TempFile)?))),
     }
 }
 
@@ -204,7 +276,7 @@ pub struct Held {
     records: BufReader<File>,
     records_left: u64,
     /// Each partition's verdicts, in the order of its held rows.
-    verdicts: Vec<Option<BufReader<File>>>,
+    verdicts: Vec<Option<PartReader>>,
     /// Superseding: rows let through earlier that a later row with their key replaced.
     retractions: Option<BufReader<File>>,
 }
@@ -370,10 +442,7 @@ impl Dedupe {
                 let len = if contents.is_some() { HELD_SUPERSEDING } else { HELD };
                 self.held.write(part, &record[..len], PART_BUFFER / 4)?;
                 let raw = raw(rows.get(i).expect("row numbers are never null") as usize);
-                let spill = match &mut self.held_records {
-                    Some(f) => f,
-                    slot => slot.insert(BufWriter::with_capacity(1 << 20, tempfile::tempfile().map_err(DedupeError::TempFile)?)),
-                };
+                let spill = temp_writer(&mut self.held_records, 1 << 20)?;
                 let mut head = [0u8; 13];
                 head[..8].copy_from_slice(&line.to_le_bytes());
                 head[8] = part as u8;
@@ -401,36 +470,31 @@ impl Dedupe {
         let Some(records) = self.held_records.take() else { return Ok(None) };
         // The filter is not needed any more: its memory is the partitions' now.
         self.filters = Vec::new();
-        let mut verdicts: Vec<Option<BufReader<File>>> = (0..PARTS).map(|_| None).collect();
+        let mut verdicts = Parts::default();
         let mut retractions: Option<BufWriter<File>> = None;
-        for (part, slot) in verdicts.iter_mut().enumerate() {
+        for part in 0..PARTS {
             let Some(mut from) = self.held.reader(part)? else { continue };
             let rows = self.read_held(&mut from)?;
             let passed = self.passed.reader(part)?;
             let mut retracted = Vec::new();
-            let decided = match self.with_contents && self.superseding {
+            let decided = match self.with_contents {
                 true => self.supersede(&rows, passed, &mut retracted)?,
                 false => self.first_wins(&rows, passed)?,
             };
             if !retracted.is_empty() {
-                let to = match &mut retractions {
-                    Some(f) => f,
-                    slot => slot.insert(BufWriter::with_capacity(PART_BUFFER, tempfile::tempfile().map_err(DedupeError::TempFile)?)),
-                };
+                let to = temp_writer(&mut retractions, PART_BUFFER)?;
                 for r in &retracted {
                     to.write_all(&r.to_bytes()).map_err(DedupeError::TempFile)?;
                 }
             }
-            let mut to = BufWriter::with_capacity(PART_BUFFER / 4, tempfile::tempfile().map_err(DedupeError::TempFile)?);
             for v in decided {
-                to.write_all(&v.to_bytes()).map_err(DedupeError::TempFile)?;
+                verdicts.write(part, &v.to_bytes(), PART_BUFFER / 4)?;
             }
-            *slot = Some(rewound(to, PART_BUFFER / 4)?);
         }
         Ok(Some(Held {
             records: rewound(records, 1 << 20)?,
             records_left: self.held_rows,
-            verdicts,
+            verdicts: (0..PARTS).map(|part| verdicts.reader(part)).collect::<Result<_, _>>()?,
             retractions: retractions.map(|r| rewound(r, PART_BUFFER)).transpose()?,
         }))
     }
@@ -448,7 +512,7 @@ impl Dedupe {
     }
 
     /// The first row with a digest stays: every later one is its duplicate.
-    fn first_wins(&self, rows: &[HeldRow], passed: Option<BufReader<File>>) -> Result<Vec<Verdict>, DedupeError> {
+    fn first_wins(&self, rows: &[HeldRow], passed: Option<PartReader>) -> Result<Vec<Verdict>, DedupeError> {
         // The line of the first row with each held digest: the held row's own, unless a
         // row let through had it (at most one did, and it came first).
         let mut first: HashMap<u128, u64, ahash::RandomState> = HashMap::default();
@@ -477,7 +541,7 @@ impl Dedupe {
     fn supersede(
         &self,
         rows: &[HeldRow],
-        passed: Option<BufReader<File>>,
+        passed: Option<PartReader>,
         retracted: &mut Vec<Retraction>,
     ) -> Result<Vec<Verdict>, DedupeError> {
         // Per key, the row that holds it so far: the one let through, if any, first.
@@ -625,18 +689,23 @@ mod tests {
         (reasons, details, held, retracted)
     }
 
-    #[test]
-    fn superseding_keeps_the_last_row_of_a_key_and_takes_back_the_rows_before() {
+    /// The weather example with a key: `unique` over `keys`.
+    fn weather_keyed_on(keys: &[&str]) -> &'static Dataset {
         let w = crate::contract::example("weather");
-        let keyed: &'static Dataset = Box::leak(Box::new(Dataset::new(
+        Box::leak(Box::new(Dataset::new(
             w.name.clone(),
             w.file.clone(),
             w.prefix.clone(),
             w.fields.clone(),
             w.day_field.clone(),
-            vec!["city".into(), "date_time".into()],
+            keys.iter().map(|k| k.to_string()).collect(),
             w.source.clone(),
-        )));
+        )))
+    }
+
+    #[test]
+    fn superseding_keeps_the_last_row_of_a_key_and_takes_back_the_rows_before() {
+        let keyed = weather_keyed_on(&["city", "date_time"]);
         // Every row has the same key (city and time); lines 1..=5.
         let frames = vec![vec![humid("0.1"), humid("0.1"), humid("0.2")], vec![humid("0.20"), humid("0.3")]];
         let (reasons, details, _, retracted) = run_on(keyed, Dedupe::superseding(), &frames);
@@ -699,16 +768,7 @@ mod tests {
     /// Rows over 400 keys (city) with three contents each (humidity), in frames of 500:
     /// enough held rows to fill every partition.
     fn keyed_rows(n: usize) -> Keyed {
-        let w = crate::contract::example("weather");
-        let keyed: &'static Dataset = Box::leak(Box::new(Dataset::new(
-            w.name.clone(),
-            w.file.clone(),
-            w.prefix.clone(),
-            w.fields.clone(),
-            w.day_field.clone(),
-            vec!["city".into()],
-            w.source.clone(),
-        )));
+        let keyed = weather_keyed_on(&["city"]);
         let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
         let picks: Vec<(usize, usize)> = (0..n).map(|i| ((i * 7919) % 400, (i * 31 / 7) % 3)).collect();
         let rows: Vec<Row> = picks
