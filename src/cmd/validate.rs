@@ -112,14 +112,22 @@ fn validate_table(
         },
         false => false,
     };
+    // Trusting the ledger, this process only hashes the file meanwhile: the server's
+    // aggregate, the longest part, is split over a second connection (the server's planner
+    // will not split it). Rereading, this process's parsing keeps the cores busy already.
+    let mut helpers = match reread {
+        true => Vec::new(),
+        false => vec![connect::connect(target, 3)?],
+    };
     let schema_owned = schema.to_string();
-    let database = std::thread::spawn(move || read_database(ds, &mut client, &schema_owned).map(|side| (side, client)));
-    let join = |h: std::thread::JoinHandle<Result<(DatabaseSide, postgres::Client)>>| {
+    let database =
+        std::thread::spawn(move || read_database(ds, &mut client, &mut helpers, &schema_owned).map(|side| (side, client, helpers)));
+    let join = |h: std::thread::JoinHandle<Result<(DatabaseSide, postgres::Client, Vec<postgres::Client>)>>| {
         h.join().map_err(|_| anyhow::anyhow!("the database reader panicked"))?
     };
     if !reread {
         let known = checksum()?;
-        let (database, mut client) = join(database)?;
+        let (database, mut client, mut helpers) = join(database)?;
         let recorded = match &known {
             Some(sum) => ledger_source(ds, &mut client, schema, sum)?,
             None => None,
@@ -130,17 +138,17 @@ fn validate_table(
                 ds.name,
                 input.name()
             ));
-            let database = settle(ds, &mut client, schema, database, &checksum)?;
+            let database = settle(ds, &mut client, &mut helpers, schema, database, &checksum)?;
             return Ok(compare(ds, &source, &database));
         }
         let source = read_file(ds, input, superseding, bars)?;
-        let database = settle(ds, &mut client, schema, database, &source.checksum)?;
+        let database = settle(ds, &mut client, &mut helpers, schema, database, &source.checksum)?;
         return Ok(compare(ds, &source, &database));
     }
     let source = read_file(ds, input, superseding, bars);
-    let (database, mut client) = join(database)?;
+    let (database, mut client, mut helpers) = join(database)?;
     let source = source?;
-    let database = settle(ds, &mut client, schema, database, &source.checksum)?;
+    let database = settle(ds, &mut client, &mut helpers, schema, database, &source.checksum)?;
     Ok(compare(ds, &source, &database))
 }
 
