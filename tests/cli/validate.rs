@@ -77,6 +77,24 @@ fn an_edited_value_is_caught() {
     assert!(out.contains("contents differ on "), "the day of the edit is named: {out}");
 }
 
+/// Trusting the ledger, validate splits the server's aggregate by block ranges over two
+/// connections: a row in the table's last block counts, once, as one in its first does.
+#[test]
+fn rows_at_either_end_of_the_table_count_once() {
+    let env = loaded("v_ends");
+    let blocks = env.query_strings("SELECT (pg_relation_size('{s}.track_events') / current_setting('block_size')::int)::text");
+    assert!(blocks[0][0].as_deref().unwrap().parse::<i64>().unwrap() > 4, "the table spans blocks: {blocks:?}");
+    for end in ["min", "max"] {
+        sql(&env, &format!("DELETE FROM {{s}}.track_events WHERE ctid = (SELECT {end}(ctid) FROM {{s}}.track_events)"));
+    }
+    let (code, out, err) = run(env.tier(&["validate", "track_events", "--format", "json"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("figures as load"), "the ledger's figures, so the split aggregate: {err}");
+    let checks: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let loaded = checks.iter().find(|c| c["check"].as_str().is_some_and(|c| c.trim() == "loaded rows")).expect("a loaded rows check");
+    assert_eq!(loaded["diff"], "-2", "{loaded}");
+}
+
 #[test]
 fn a_missing_table_is_caught() {
     let env = loaded("v_missing");
