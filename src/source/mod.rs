@@ -219,27 +219,24 @@ impl<R: Read> RecordReader<R> {
 
     /// Reads until `carry` holds at least `want` bytes or the file ends.
     fn fill(&mut self, want: usize) -> io::Result<()> {
-        while self.carry.len() < want && !self.eof {
-            let old = self.carry.len();
-            let target = want.max(old + 64 * 1024);
-            self.carry.resize(target, 0);
-            let got = loop {
-                match self.inner.read(&mut self.carry[old..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.carry.truncate(old);
-                        return Err(e);
-                    }
-                }
-            };
-            self.carry.truncate(old + got);
-            self.hasher.update(&self.carry[old..]);
-            self.offset += got as u64;
-            if got == 0 {
-                self.eof = true;
-            }
+        if self.carry.len() >= want || self.eof {
+            return Ok(());
         }
+        let old = self.carry.len();
+        let target = want.max(old + 64 * 1024);
+        self.carry.reserve(target - old);
+        // Read into the buffer's spare capacity: a file reads into it as it is, where
+        // zeroing the block first (`resize`) wrote every byte of the export once more.
+        let read = (&mut self.inner).take((target - old) as u64).read_to_end(&mut self.carry);
+        if let Err(e) = read {
+            self.carry.truncate(old);
+            return Err(e);
+        }
+        let got = self.carry.len() - old;
+        self.hasher.update(&self.carry[old..]);
+        self.offset += got as u64;
+        // Short of what was asked: the file ended.
+        self.eof = got < target - old;
         Ok(())
     }
 
