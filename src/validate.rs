@@ -293,14 +293,18 @@ pub struct DatabaseSide {
 /// `helpers`: more connections to the same database. The aggregate is then split by block
 /// ranges of the table across them, all reading one snapshot, which this connection
 /// exports and keeps for the rest of the validation (a load committing meanwhile is not
-/// half seen).
-pub fn read_database(ds: &'static Dataset, client: &mut Client, helpers: &mut [Client], schema: &str) -> Result<DatabaseSide> {
+/// half seen). A standby cannot export a snapshot: there they are let go, and one
+/// connection reads it all.
+pub fn read_database(ds: &'static Dataset, client: &mut Client, helpers: &mut Vec<Client>, schema: &str) -> Result<DatabaseSide> {
     // The aggregate runs while this process reads the file, on the same cores: serial, it
     // costs a third of the CPU a parallel plan does for the same time; hashing instead of
     // sorting keeps a large table's rows from spilling to disk (there are few days). (The
     // planner, guessing a group per row, will not aggregate in parallel workers anyway.)
     const SETTINGS: &str = "SET max_parallel_workers_per_gather = 0; SET enable_sort = off";
     client.batch_execute(SETTINGS).map_err(db)?;
+    if !helpers.is_empty() && client.query_one("SELECT pg_is_in_recovery()", &[]).map_err(db)?.get::<_, bool>(0) {
+        helpers.clear();
+    }
     if !helpers.is_empty() {
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").map_err(db)?;
         let snapshot: String = client.query_one("SELECT pg_export_snapshot()", &[]).map_err(db)?.get(0);
@@ -419,7 +423,6 @@ pub fn has_merges(ds: &Dataset, client: &mut Client, schema: &str) -> Result<boo
     Ok(client.query_one(&sql, &[&ds.name]).map_err(db)?.get(0))
 }
 
-/// A table holds many files' rows (appends, merges): the rows of this file's load only.
 /// `parts` conditions on `ctid` that cut `table` into runs of blocks of about equal size,
 /// together every row once: the first has no lower bound and the last no upper one, so a
 /// row in a block added since the size was read is still counted. (A TID range scan reads
@@ -442,6 +445,7 @@ fn block_ranges(client: &mut Client, table: &str, parts: usize) -> Result<Vec<St
         .collect())
 }
 
+/// A table holds many files' rows (appends, merges): the rows of this file's load only.
 fn scope(load: &Option<LoadRecord>) -> String {
     match load {
         Some(l) => format!(" WHERE load_id = {}", l.id),
