@@ -56,7 +56,7 @@ pub fn exit_code(err: &anyhow::Error) -> ExitCode {
         if let Some(f) = cause.downcast_ref::<Failure>() {
             return ExitCode::from(f.code());
         }
-        if cause.downcast_ref::<postgres::Error>().is_some() {
+        if cause.downcast_ref::<crate::pg::Error>().is_some() {
             return ExitCode::from(EXIT_DATABASE);
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {

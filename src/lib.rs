@@ -25,6 +25,7 @@ pub mod read;
 pub mod render;
 pub mod rows;
 pub mod sample;
+pub mod search;
 pub mod source;
 pub mod sql;
 pub mod stats;

@@ -397,7 +397,7 @@ pub fn load_file(
     ds: &'static Dataset,
     input: &Input,
     opts: &LoadOptions,
-    client: postgres::Client,
+    client: crate::pg::Client,
     progress: &dyn Progress,
     after: &AfterCommits,
 ) -> Result<LoadStats> {

@@ -277,12 +277,16 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
             let mut out = PrimitiveChunkedBuilder::<Float64Type>::new(name, text.len());
             // The bounds compare with the value as stored (a double), exactly. A double that
             // differs from the bound's nearest double compares with the bound as with that
-            // double (none lies between them); only an equal one needs the exact decimals.
-            let near = |b: &Option<String>| b.as_deref().map(|t| t.parse::<f64>().expect("a decimal from the contract"));
+            // double (none lies between them); only an equal one needs the exact decimals,
+            // which are the bound's nearest double's, so they are worked out once (a value
+            // on a bound is common: a humidity of 1).
+            let near = |b: &Option<String>| {
+                b.as_deref().map(|t| t.parse::<f64>().expect("a decimal from the contract")).map(|x| (x, in_range(&exact_decimal(x))))
+            };
             let (lo, hi) = (near(&rules.min), near(&rules.max));
             let out_of_range = |x: f64| {
-                let below = lo.is_some_and(|lo| x < lo || (x == lo && !in_range(&exact_decimal(x))));
-                let above = hi.is_some_and(|hi| x > hi || (x == hi && !in_range(&exact_decimal(x))));
+                let below = lo.is_some_and(|(lo, lo_in)| x < lo || (x == lo && !lo_in));
+                let above = hi.is_some_and(|(hi, hi_in)| x > hi || (x == hi && !hi_in));
                 below || above
             };
             for (row, v) in text.iter().enumerate() {

@@ -6,10 +6,12 @@ use crate::cli::{CheckFormat, ValidateArgs};
 use crate::contract::Catalog;
 use crate::dataset::Dataset;
 use crate::error::Failure;
+use crate::pg::figures::{has_merges, ledger_source, merged_file, object_checksum, read_database, settle, DatabaseSide};
+use crate::pg::Client;
 use crate::pg::{self, connect};
 use crate::progress::FileBars;
 use crate::source::Input;
-use crate::validate::{compare, ledger_source, read_database, read_source, settle, Check, DatabaseSide};
+use crate::validate::{compare, read_source, Check};
 
 /// Checks every table (or the one named); differences are an error with exit code 1.
 pub fn run(args: &ValidateArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> Result<()> {
@@ -91,12 +93,12 @@ fn validate_table(
     let mut client = connect::connect(target, 3)?;
     // A merged file is read as the merge read it (the later row with a key wins); which
     // files were merged the ledger says, by checksum.
-    let merges = crate::validate::has_merges(ds, &mut client, schema)?;
+    let merges = has_merges(ds, &mut client, schema)?;
     // The input's checksum: a file's is computed (BLAKE3, fast; while the server reads its
     // side); an object's is the one its load recorded for the same URL, ETag and size (none:
     // the object is read).
     let recorded_sum = match input {
-        Input::Object(o) => crate::validate::object_checksum(ds, &mut client, schema, &o.url, o.etag.as_deref(), o.size)?,
+        Input::Object(o) => object_checksum(ds, &mut client, schema, &o.url, o.etag.as_deref(), o.size)?,
         Input::File(_) => None,
     };
     let checksum = || -> Result<Option<String>> {
@@ -107,7 +109,7 @@ fn validate_table(
     };
     let superseding = match merges {
         true => match checksum()? {
-            Some(sum) => crate::validate::merged_file(ds, &mut client, schema, &sum)?,
+            Some(sum) => merged_file(ds, &mut client, schema, &sum)?,
             None => false,
         },
         false => false,
@@ -122,7 +124,7 @@ fn validate_table(
     let schema_owned = schema.to_string();
     let database =
         std::thread::spawn(move || read_database(ds, &mut client, &mut helpers, &schema_owned).map(|side| (side, client, helpers)));
-    let join = |h: std::thread::JoinHandle<Result<(DatabaseSide, postgres::Client, Vec<postgres::Client>)>>| {
+    let join = |h: std::thread::JoinHandle<Result<(DatabaseSide, Client, Vec<Client>)>>| {
         h.join().map_err(|_| anyhow::anyhow!("the database reader panicked"))?
     };
     if !reread {

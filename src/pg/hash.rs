@@ -62,32 +62,45 @@ fn start(len: u32, seed: u64) -> (u32, u32, u32) {
     (a, b, c)
 }
 
-fn word(bytes: &[u8]) -> u32 {
-    // Little-endian, short tails padded with zeros.
-    let mut w = [0u8; 4];
-    w[..bytes.len()].copy_from_slice(bytes);
-    u32::from_le_bytes(w)
+/// Four bytes, little-endian.
+#[inline(always)]
+fn word(bytes: &[u8; 4]) -> u32 {
+    u32::from_le_bytes(*bytes)
+}
+
+/// A tail of one to four bytes, little-endian, padded with zeros (byte by byte: a copy of a
+/// variable length is a call to memcpy, for every value hashed).
+#[inline(always)]
+fn tail_word(b: &[u8]) -> u32 {
+    match *b {
+        [b0, b1, b2, b3, ..] => u32::from_le_bytes([b0, b1, b2, b3]),
+        [b0, b1, b2] => u32::from_le_bytes([b0, b1, b2, 0]),
+        [b0, b1] => u32::from_le_bytes([b0, b1, 0, 0]),
+        [b0] => b0 as u32,
+        [] => 0,
+    }
 }
 
 /// `hash_bytes_extended` (`hash_any_extended`): lookup3 of a byte string.
 pub fn bytes(key: &[u8], seed: u64) -> u64 {
     let (mut a, mut b, mut c) = start(key.len() as u32, seed);
-    let mut blocks = key.chunks_exact(12);
-    for block in &mut blocks {
-        a = a.wrapping_add(word(&block[0..4]));
-        b = b.wrapping_add(word(&block[4..8]));
-        c = c.wrapping_add(word(&block[8..12]));
+    let (blocks, tail) = key.as_chunks::<12>();
+    for block in blocks {
+        let (wa, rest) = block.split_first_chunk::<4>().expect("12 bytes");
+        let (wb, wc) = rest.split_first_chunk::<4>().expect("8 bytes");
+        a = a.wrapping_add(word(wa));
+        b = b.wrapping_add(word(wb));
+        c = c.wrapping_add(word(wc.first_chunk::<4>().expect("4 bytes")));
         mix(&mut a, &mut b, &mut c);
     }
-    let tail = blocks.remainder();
     if !tail.is_empty() {
-        a = a.wrapping_add(word(&tail[..tail.len().min(4)]));
+        a = a.wrapping_add(tail_word(&tail[..tail.len().min(4)]));
         if tail.len() > 4 {
-            b = b.wrapping_add(word(&tail[4..tail.len().min(8)]));
+            b = b.wrapping_add(tail_word(&tail[4..tail.len().min(8)]));
         }
         if tail.len() > 8 {
             // The low byte of c is left for the length (already in the initial value).
-            c = c.wrapping_add(word(&tail[8..]) << 8);
+            c = c.wrapping_add(tail_word(&tail[8..]) << 8);
         }
     }
     last(&mut a, &mut b, &mut c);

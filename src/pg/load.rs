@@ -596,7 +596,7 @@ impl TableLoad {
                           {t} IS NOT DISTINCT FROM {m} AS same
                    FROM {MERGE_STAGE} m JOIN {table} t ON {on};
                  ANALYZE pg_temp.tier_matched;",
-                day = crate::validate::day_sql(ds, "t"),
+                day = crate::pg::figures::day_sql(ds, "t"),
                 t = row("t"),
                 m = row("m"),
                 seed = crate::validate::ROW_HASH_SEED,

@@ -1,17 +1,23 @@
 //! Everything that talks to PostgreSQL through the `postgres` crate: connecting, the
-//! local cluster, binary COPY in (the load transaction) and out (exports), and CSV
-//! exports. (Other reads for query/report go through connectorx, in `read`.)
+//! local cluster, binary COPY in (the load transaction) and out (exports), CSV exports,
+//! and validate's figures of a table. (Other reads for query/report go through
+//! connectorx, in `read`.)
 
 pub mod connect;
 pub mod copy;
 pub mod embedded;
 pub mod export;
+pub mod figures;
 pub mod frames;
 pub mod hash;
 pub mod load;
 pub mod passfile;
 pub mod quote;
 pub mod tls;
+
+/// A connection, as the stages that hold one (a load's writer, validate) pass it around,
+/// and its error, which `error` maps to the database's exit code.
+pub use postgres::{Client, Error};
 
 use std::path::Path;
 

@@ -79,6 +79,8 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
     let n = buf.len();
     // A record that had to be re-opened after a cut (see module docs) starts here.
     let mut pending_start: Option<(usize, u64)> = None;
+    // A string ends at its closing quote, or (damaged) at a raw line break.
+    let string_end = crate::search::Three::new(b'"', b'\\', b'\n');
     loop {
         let (start, start_line) = match pending_start.take() {
             Some(p) => p,
@@ -137,7 +139,7 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
                     // Jump through the string.
                     let mut j = i + 1;
                     let closed = loop {
-                        match memchr::memchr3(b'"', b'\\', b'\n', &buf[j..]) {
+                        match string_end.find(&buf[j..]) {
                             None => break None,
                             Some(off) => {
                                 let k = j + off;

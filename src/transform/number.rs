@@ -7,7 +7,18 @@
 /// PostgreSQL's whitespace: `isspace` in the C locale, which its input functions skip
 /// around a value. Not Unicode's: a no-break space makes the server refuse a number.
 pub fn trim_pg(s: &str) -> &str {
-    s.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0B' | '\x0C'))
+    // By byte (all six are ASCII, which never occurs inside a multi-byte character), and
+    // most values have nothing to trim.
+    let space = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0B' | b'\x0C');
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(first), Some(last)) if !space(first) && !space(last) => s,
+        _ => {
+            let start = b.iter().position(|c| !space(c)).unwrap_or(b.len());
+            let end = b.iter().rposition(|c| !space(c)).map_or(start, |e| e + 1);
+            &s[start..end]
+        }
+    }
 }
 
 /// What a numeric text is.
@@ -315,6 +326,22 @@ fn has_nonzero_mantissa(b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trims_the_servers_whitespace_only() {
+        for (text, trimmed) in [
+            ("1", "1"),
+            ("", ""),
+            (" \t\n\r\x0b\x0c", ""),
+            (" 1", "1"),
+            ("1\n", "1"),
+            ("\x0c é \x0b", "é"),
+            ("a b", "a b"),
+            ("\u{a0}1\u{a0}", "\u{a0}1\u{a0}"),
+        ] {
+            assert_eq!(trim_pg(text), trimmed, "{text:?}");
+        }
+    }
 
     #[test]
     fn floats_as_the_server_reads_them() {

@@ -92,6 +92,7 @@ pub fn parse_flat<'a>(
     // record at once (a loop the compiler vectorises), and in each string only when the
     // record has some (a record across lines, whose line breaks are whitespace).
     let controls = b.iter().fold(0u8, |seen, &c| seen | (c < 0x20) as u8) != 0;
+    let string_end = crate::search::Two::new(b'"', b'\\');
     cells.clear();
     cells.resize_with(ds.fields.len(), || Cell::Null);
     hints.clear_seen(ds.fields.len());
@@ -110,7 +111,7 @@ pub fn parse_flat<'a>(
             if b.get(i) != Some(&b'"') {
                 return None;
             }
-            let key_end = i + 1 + memchr::memchr2(b'"', b'\\', &b[i + 1..])?;
+            let key_end = i + 1 + string_end.find(&b[i + 1..])?;
             if b[key_end] != b'"' {
                 return None;
             }
@@ -124,7 +125,7 @@ pub fn parse_flat<'a>(
             position += 1;
             let (cell, end) = match *b.get(i)? {
                 b'"' => {
-                    let close = i + 1 + memchr::memchr2(b'"', b'\\', &b[i + 1..])?;
+                    let close = i + 1 + string_end.find(&b[i + 1..])?;
                     if b[close] != b'"' {
                         return None;
                     }

@@ -1,0 +1,341 @@
+//! `validate`'s database side: what the ledger recorded for a file, and the table's rows
+//! reduced to per-day figures by an aggregate next to the data (`validate` holds the figures
+//! and the comparison; this module only reads them from PostgreSQL).
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use postgres::Client;
+
+use crate::dataset::Dataset;
+use crate::error::Failure;
+use crate::pg::connect::{describe, ident};
+use crate::pg::load::LEDGER;
+use crate::validate::{Day, Figures, SourceSide, NO_DAY, ROW_HASH_SEED};
+
+/// The source side as the load of a file with this checksum recorded it (its records,
+/// rejects per reason and per-day figures), if the ledger has such a load; `validate` then
+/// need not parse the file again (`--reread` does). The load computed these figures from
+/// the rows it sent, with the same functions a re-read uses.
+pub fn ledger_source(ds: &Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<Option<(i64, SourceSide)>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!(
+        // Through to_jsonb: a ledger from before loads recorded figures has no such column
+        // (a load adds it), and simply has no figures.
+        "SELECT id, records, rejected_by_reason::text, (to_jsonb(l) -> 'figures')::text FROM {}.{LEDGER} l
+         WHERE table_name = $1 AND checksum = $2 AND status = 'ok' AND jsonb_typeof(to_jsonb(l) -> 'figures') = 'object'
+         ORDER BY id DESC LIMIT 1",
+        ident(schema)
+    );
+    let Some(row) = client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)? else { return Ok(None) };
+    let (id, records, rejected, figures): (i64, i64, Option<String>, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let bad = |what: &str| Failure::Database(format!("{LEDGER} load {id}: unreadable {what}"));
+    let rejected: BTreeMap<String, u64> =
+        serde_json::from_str(rejected.as_deref().unwrap_or("{}")).map_err(|_| bad("rejected_by_reason"))?;
+    let figures: serde_json::Value = serde_json::from_str(&figures).map_err(|_| bad("figures"))?;
+    if figures["columns"].as_str() != Some(Figures::columns_of(ds).as_str()) {
+        // Recorded under another contract: the file is read again.
+        return Ok(None);
+    }
+    let mut rejected = rejected;
+    // As the file alone says: without the rows turned away for keys loaded before (compare
+    // adds those back from the ledger, for a re-read's figures too).
+    let turned_away: u64 = figures["turned_away"].as_array().map_or(0, |days| days.iter().filter_map(|d| d[1].as_u64()).sum());
+    if let Some(n) = rejected.get_mut(crate::quality::DUPLICATE) {
+        *n -= turned_away.min(*n);
+    }
+    let mut loaded = Figures { columns: Figures::columns_of(ds), ..Figures::default() };
+    for entry in figures["days"].as_array().ok_or_else(|| bad("figures"))? {
+        let day = entry[0].as_i64().unwrap_or(NO_DAY);
+        let rows = entry[1].as_u64().ok_or_else(|| bad("figures"))?;
+        let digest = entry[2].as_str().and_then(|d| d.parse::<i128>().ok()).ok_or_else(|| bad("figures"))?;
+        loaded.days.insert(day, Day { rows, digest });
+    }
+    Ok(Some((id, SourceSide { records: records as u64, rejected, checksum: checksum.to_string(), loaded })))
+}
+
+/// The ledger entry the comparison is made against.
+pub struct LoadRecord {
+    pub id: i64,
+    pub checksum: String,
+    pub records: i64,
+}
+
+/// What PostgreSQL holds for one table.
+pub struct DatabaseSide {
+    pub load: Option<LoadRecord>,
+    pub table_exists: bool,
+    pub rejects_exist: bool,
+    pub loaded: Figures,
+    pub rejected: BTreeMap<String, u64>,
+    /// The table's columns and types, as the catalog has them.
+    pub columns: Vec<(String, String)>,
+    /// Rows of the file that the table holds under other loads: those a merge found equal
+    /// (left under the earlier load), and those later merges replaced.
+    pub elsewhere: Figures,
+    /// Rows of the file a keyed append turned away (their key was loaded before).
+    pub turned_away: Figures,
+}
+
+/// Reads one table's side while the file is still being read, before its checksum (which
+/// names the file's ledger entry) is known: the figures of the table's latest load. `settle`
+/// then fixes the guess up once the checksum is known.
+///
+/// `helpers`: more connections to the same database. The aggregate is then split by block
+/// ranges of the table across them, all reading one snapshot, which this connection
+/// exports and keeps for the rest of the validation (a load committing meanwhile is not
+/// half seen). A standby cannot export a snapshot: there they are let go, and one
+/// connection reads it all.
+pub fn read_database(ds: &'static Dataset, client: &mut Client, helpers: &mut Vec<Client>, schema: &str) -> Result<DatabaseSide> {
+    // The aggregate runs while this process reads the file, on the same cores: serial, it
+    // costs a third of the CPU a parallel plan does for the same time; hashing instead of
+    // sorting keeps a large table's rows from spilling to disk (there are few days). (The
+    // planner, guessing a group per row, will not aggregate in parallel workers anyway.)
+    const SETTINGS: &str = "SET max_parallel_workers_per_gather = 0; SET enable_sort = off";
+    client.batch_execute(SETTINGS).map_err(db)?;
+    if !helpers.is_empty() && client.query_one("SELECT pg_is_in_recovery()", &[]).map_err(db)?.get::<_, bool>(0) {
+        helpers.clear();
+    }
+    if !helpers.is_empty() {
+        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").map_err(db)?;
+        let snapshot: String = client.query_one("SELECT pg_export_snapshot()", &[]).map_err(db)?.get(0);
+        for helper in helpers.iter_mut() {
+            helper
+                .batch_execute(&format!(
+                    "{SETTINGS}; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'"
+                ))
+                .map_err(db)?;
+        }
+    }
+    let load = ledger_entry(ds, client, schema, None)?;
+    let table_exists = exists(client, schema, &ds.name)?;
+    let columns = crate::pg::load::table_columns(client, schema, &ds.name)?;
+    let mut side = DatabaseSide {
+        load,
+        table_exists,
+        rejects_exist: false,
+        loaded: Figures::default(),
+        rejected: BTreeMap::new(),
+        columns,
+        elsewhere: Figures::default(),
+        turned_away: Figures::default(),
+    };
+    if side.table_exists {
+        read_rows(ds, client, helpers, schema, &mut side)?;
+    }
+    Ok(side)
+}
+
+/// Settles a side read by `read_database` on the ledger entry of the file with `checksum`
+/// (else the latest load). Only when that entry scopes other rows than the guess (an older
+/// file of an append-mode table) are the figures read again.
+pub fn settle(
+    ds: &'static Dataset,
+    client: &mut Client,
+    helpers: &mut [Client],
+    schema: &str,
+    mut side: DatabaseSide,
+    checksum: &str,
+) -> Result<DatabaseSide> {
+    let load = ledger_entry(ds, client, schema, Some(checksum))?;
+    let reread = side.table_exists && scope(&load) != scope(&side.load);
+    side.load = load;
+    if reread {
+        read_rows(ds, client, helpers, schema, &mut side)?;
+    }
+    Ok(side)
+}
+
+fn db(e: postgres::Error) -> anyhow::Error {
+    Failure::Database(describe(&e)).into()
+}
+
+fn exists(client: &mut Client, schema: &str, table: &str) -> Result<bool> {
+    let row = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{}.{}", ident(schema), ident(table))]).map_err(db)?;
+    Ok(row.get(0))
+}
+
+/// The table's ledger entry with `checksum` if there is one, else its latest.
+fn ledger_entry(ds: &Dataset, client: &mut Client, schema: &str, checksum: Option<&str>) -> Result<Option<LoadRecord>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT id, checksum, records FROM {}.{LEDGER} WHERE table_name = $1 AND status = 'ok'
+         ORDER BY (checksum = $2) IS TRUE DESC, id DESC LIMIT 1",
+        ident(schema)
+    );
+    Ok(client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)?.map(|r| LoadRecord {
+        id: r.get(0),
+        checksum: r.get(1),
+        records: r.get(2),
+    }))
+}
+
+/// Whether the load of the file with `checksum` was a merge (its file is then read as a
+/// merge reads it: the later row with a key wins).
+pub fn merged_file(ds: &Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<bool> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(false);
+    }
+    let sql = format!(
+        "SELECT mode = 'merge' FROM {}.{LEDGER} WHERE table_name = $1 AND checksum = $2 AND status = 'ok' ORDER BY id DESC LIMIT 1",
+        ident(schema)
+    );
+    Ok(client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)?.is_some_and(|r| r.get(0)))
+}
+
+/// The checksum the ledger recorded for an object with this URL, ETag and size, if loaded.
+pub fn object_checksum(
+    ds: &Dataset,
+    client: &mut Client,
+    schema: &str,
+    url: &str,
+    etag: Option<&str>,
+    size: u64,
+) -> Result<Option<String>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT checksum FROM {}.{LEDGER} WHERE table_name = $1 AND file = $2 AND etag IS NOT DISTINCT FROM $3 AND file_size = $4
+         AND status = 'ok' ORDER BY id DESC LIMIT 1",
+        ident(schema)
+    );
+    Ok(client.query_opt(&sql, &[&ds.name, &url, &etag, &(size as i64)]).map_err(db)?.map(|r| r.get(0)))
+}
+
+/// Whether any load of the table was a merge.
+pub fn has_merges(ds: &Dataset, client: &mut Client, schema: &str) -> Result<bool> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(false);
+    }
+    let sql = format!("SELECT EXISTS (SELECT FROM {}.{LEDGER} WHERE table_name = $1 AND mode = 'merge' AND status = 'ok')", ident(schema));
+    Ok(client.query_one(&sql, &[&ds.name]).map_err(db)?.get(0))
+}
+
+/// `parts` conditions on `ctid` that cut `table` into runs of blocks of about equal size,
+/// together every row once: the first has no lower bound and the last no upper one, so a
+/// row in a block added since the size was read is still counted. (A TID range scan reads
+/// only its blocks, from PostgreSQL 14 on; before, each part scans the table and filters.)
+fn block_ranges(client: &mut Client, table: &str, parts: usize) -> Result<Vec<String>> {
+    if parts == 1 {
+        return Ok(vec![String::new()]);
+    }
+    let blocks: i64 = client
+        .query_one("SELECT pg_relation_size($1::text::regclass) / current_setting('block_size')::bigint", &[&table])
+        .map_err(db)?
+        .get(0);
+    let bound = |i: usize| blocks * i as i64 / parts as i64;
+    Ok((0..parts)
+        .map(|i| match (i, i + 1 == parts) {
+            (0, _) => format!("ctid < '({},0)'::tid", bound(1)),
+            (_, true) => format!("ctid >= '({},0)'::tid", bound(i)),
+            _ => format!("ctid >= '({},0)'::tid AND ctid < '({},0)'::tid", bound(i), bound(i + 1)),
+        })
+        .collect())
+}
+
+/// A table holds many files' rows (appends, merges): the rows of this file's load only.
+fn scope(load: &Option<LoadRecord>) -> String {
+    match load {
+        Some(l) => format!(" WHERE load_id = {}", l.id),
+        None => String::new(),
+    }
+}
+
+/// Rows of load `id`'s file that the table does not hold under that load, from the ledger:
+/// those held under other loads (equal to rows its own merge found, or replaced by later
+/// merges), and those a keyed append turned away for a key already loaded (rejects).
+fn elsewhere(ds: &Dataset, client: &mut Client, schema: &str, id: i64) -> Result<(Figures, Figures)> {
+    let sql = format!(
+        // Through to_jsonb, as in `ledger_source`: an old ledger has no figures column.
+        "SELECT false, (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
+         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,unchanged}}', '[]')) e WHERE id = $2
+         UNION ALL
+         SELECT false, (e ->> 1)::bigint, (e ->> 2)::bigint, e ->> 3
+         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,taken}}', '[]')) e
+         WHERE table_name = $1 AND status = 'ok' AND id > $2 AND (e ->> 0)::bigint = $2
+         UNION ALL
+         SELECT true, (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
+         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,turned_away}}', '[]')) e WHERE id = $2",
+        l = format!("{}.{LEDGER}", ident(schema))
+    );
+    let (mut held, mut turned_away) = (Figures::default(), Figures::default());
+    for r in client.query(&sql, &[&ds.name, &id]).map_err(db)? {
+        let (rejected, day, rows, digest): (bool, Option<i64>, i64, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let figures = if rejected { &mut turned_away } else { &mut held };
+        let d = figures.days.entry(day.unwrap_or(NO_DAY)).or_default();
+        d.rows += rows as u64;
+        d.digest += digest.parse::<i128>().map_err(|_| Failure::Database(format!("{LEDGER}: unreadable figures near load {id}")))?;
+    }
+    Ok((held, turned_away))
+}
+
+/// The loaded rows' figures (one aggregate query, or one per connection over its share of
+/// the table's blocks) and the rejects, in `side.load`'s scope.
+fn read_rows(ds: &'static Dataset, client: &mut Client, helpers: &mut [Client], schema: &str, side: &mut DatabaseSide) -> Result<()> {
+    let (s, t, scope) = (ident(schema), ident(&ds.name), scope(&side.load));
+    let columns: Vec<String> = ds.column_names().map(ident).collect();
+    // Per day: rows, and the sum of the row hashes as an exact numeric (text here, as the
+    // postgres crate has no numeric type); the day (UTC, whatever the session's time zone) as
+    // days since 1970-01-01, NULL without a day column.
+    let day = day_sql(ds, "r");
+    let sql = |range: &str| {
+        let filter = match (scope.is_empty(), range.is_empty()) {
+            (_, true) => scope.clone(),
+            (true, false) => format!(" WHERE {range}"),
+            (false, false) => format!("{scope} AND {range}"),
+        };
+        format!(
+            "SELECT {day}, count(*), sum(hash_record_extended(r, {ROW_HASH_SEED}))::text
+             FROM (SELECT {cols} FROM {s}.{t}{filter}) r GROUP BY 1",
+            cols = columns.join(", "),
+        )
+    };
+    side.loaded = Figures::default();
+    (side.elsewhere, side.turned_away) = match &side.load {
+        Some(l) => elsewhere(ds, client, schema, l.id)?,
+        None => Default::default(),
+    };
+    let ranges = block_ranges(client, &format!("{s}.{t}"), 1 + helpers.len())?;
+    let (mine, theirs) = ranges.split_first().expect("one range at least");
+    let parts: Vec<Result<Vec<postgres::Row>, postgres::Error>> = std::thread::scope(|threads| {
+        let running: Vec<_> = helpers.iter_mut().zip(theirs).map(|(h, range)| threads.spawn(|| h.query(&sql(range), &[]))).collect();
+        let own = client.query(&sql(mine), &[]);
+        std::iter::once(own).chain(running.into_iter().map(|r| r.join().expect("a figures query panicked"))).collect()
+    });
+    for part in parts {
+        for row in part.map_err(db)? {
+            let day: Option<i32> = row.get(0);
+            let rows: i64 = row.get(1);
+            let digest: String = row.get(2);
+            let digest =
+                digest.parse::<i128>().map_err(|e| anyhow::anyhow!("the server's digest sum {digest:?} is not an integer: {e}"))?;
+            let d = side.loaded.days.entry(day.map_or(NO_DAY, i64::from)).or_default();
+            d.rows += rows as u64;
+            d.digest += digest;
+        }
+    }
+    side.rejects_exist = exists(client, schema, &ds.rejects_table())?;
+    side.rejected.clear();
+    if side.rejects_exist {
+        let sql = format!("SELECT reason, count(*) FROM {s}.{}{scope} GROUP BY reason", ident(&ds.rejects_table()));
+        for row in client.query(&sql, &[]).map_err(db)? {
+            side.rejected.insert(row.get(0), row.get::<_, i64>(1) as u64);
+        }
+    }
+    Ok(())
+}
+
+/// A row's day in SQL, as `days_of` computes it here: days since 1970-01-01 (UTC, whatever
+/// the session's time zone), NULL without a day column. `alias` names the row.
+pub fn day_sql(ds: &Dataset, alias: &str) -> String {
+    match &ds.day_field {
+        Some(d) if ds.field(d).is_some_and(|f| f.kind == crate::dataset::Kind::Date) => format!("{alias}.{} - date '1970-01-01'", ident(d)),
+        Some(d) => format!("({alias}.{} AT TIME ZONE 'UTC')::date - date '1970-01-01'", ident(d)),
+        None => "NULL::int".to_string(),
+    }
+}
