@@ -160,6 +160,8 @@ pub struct TableLoad {
     buf: Vec<u8>,
     /// Columns this load adds for new keys.
     schema_changes: Vec<SchemaChange>,
+    /// A keyed append into a table that held rows: keys are looked up chunk by chunk.
+    probe_keys: bool,
 }
 
 impl TableLoad {
@@ -203,18 +205,31 @@ impl TableLoad {
             added?;
         }
         exec(&mut client, "cannot start the load transaction", "BEGIN")?;
-        // The table's key: a replace takes it exclusively, an append shared, so a replace
+        // The table's key: a replace takes it exclusively, an unkeyed append shared, so a replace
         // waits for running appends and appends wait for a running replace (an append that
         // committed into the table a replace then swaps out would be in the ledger as `ok`
         // with its rows gone). Appends also lock their file, so different files load side
         // by side while the same file never loads twice at once.
         let table_key = format!("tier:{schema}.{table}");
         // A merge excludes the others too: the rows it compares must not change under it.
+        // So does a keyed append: the keys of an append running beside it would be invisible
+        // to its lookups until that one commits, and the key's unique index would then fail
+        // the later of the two at its COPY instead of turning the repeated keys away.
+        let keyed_append = mode == Mode::Append && !ds.unique.is_empty();
         let table_lock = match mode {
             Mode::Replace | Mode::Merge => "SELECT pg_advisory_xact_lock(hashtext($1))",
+            Mode::Append if keyed_append => "SELECT pg_advisory_xact_lock(hashtext($1))",
             Mode::Append => "SELECT pg_advisory_xact_lock_shared(hashtext($1))",
         };
         client.execute(table_lock, &[&table_key]).map_err(|e| Failure::Database(format!("cannot lock {table}: {}", describe(&e))))?;
+        // Into an empty table (asked under the lock, so no load can add rows meanwhile) no key
+        // can have been loaded before: the rows stream through one COPY instead of looking
+        // their keys up chunk by chunk (the duplicate check keeps keys unique within a file).
+        let probe_keys = keyed_append
+            && client
+                .query_one(&format!("SELECT EXISTS (SELECT FROM {s}.{})", ident(&table)), &[])
+                .map_err(|e| Failure::Database(describe(&e)))?
+                .get::<_, bool>(0);
         if let (true, Some(sum)) = (mode.keeps_rows(), append_checksum) {
             client
                 .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("{table_key}:{sum}")])
@@ -249,7 +264,7 @@ impl TableLoad {
                 (t, r)
             }
             Mode::Append => {
-                if !ds.unique.is_empty() {
+                if probe_keys {
                     let keys: Vec<String> =
                         ds.unique.iter().filter_map(|k| ds.field(k)).map(|f| format!("{} {}", ident(&f.name), f.kind.sql_type())).collect();
                     exec(
@@ -291,6 +306,7 @@ impl TableLoad {
             rejects_target,
             buf: Vec::new(),
             schema_changes,
+            probe_keys,
         })
     }
 
@@ -322,10 +338,10 @@ impl TableLoad {
         RowEncoder { ds: self.ds, load_id: self.load_id, staged: self.mode == Mode::Merge }
     }
 
-    /// Whether the load looks keys up in the table between chunks (a keyed append), so its
-    /// rows cannot stream through one open COPY.
+    /// Whether the load looks keys up in the table between chunks (a keyed append into a
+    /// table that held rows), so its rows cannot stream through one open COPY.
     pub fn looks_up_keys(&self) -> bool {
-        self.mode == Mode::Append && !self.ds.unique.is_empty()
+        self.probe_keys
     }
 
     /// Rows encoded by `row_encoder` on another thread, streamed into the data table through
@@ -455,7 +471,7 @@ impl TableLoad {
     /// (line, the load that holds it). Looked up one key at a time through the key's index
     /// (a hash join would read the whole table for every chunk).
     pub fn keys_already_loaded(&mut self, accepted: &DataFrame) -> Result<Vec<(u64, i64)>> {
-        if self.mode != Mode::Append || self.ds.unique.is_empty() || accepted.height() == 0 {
+        if !self.probe_keys || accepted.height() == 0 {
             return Ok(Vec::new());
         }
         self.buf.clear();

@@ -345,6 +345,52 @@ fn keyed_appends_turn_away_keys_already_in_the_table() {
     }
 }
 
+/// Keyed appends take the table alone (one into an empty table looks no keys up): two
+/// racing, into an empty table and then into one with rows, load each key once, the later
+/// turning the earlier's keys away (the unique index failed the later one's COPY before).
+#[test]
+fn keyed_appends_racing_load_each_key_once() {
+    let (env, contracts) = env_with_contract("keyed_append_race");
+    let rows = |range: std::ops::Range<u32>, sign: f64| -> Vec<(Key, Reading)> {
+        range.map(|i| ((format!("s{}", i % 3), i / 3), Reading { value: sign * i as f64, note: None })).collect()
+    };
+    let (f1, f2) = (export(&env, "first.json", &rows(0..60_000, 1.0)), export(&env, "second.json", &rows(30_000..90_000, -1.0)));
+    let spawn = |file: &str| -> std::process::Child {
+        let mut cmd: Command =
+            env.tier(&["--datasets", &contracts, "load", "readings", "--from", file, "--json", "--max-reject-ratio", "0.9"]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let race = |a: &str, b: &str| -> u64 {
+        let children = [spawn(a), spawn(b)];
+        let mut duplicates = 0;
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            duplicates += summary[0]["rejected"]["duplicate"].as_u64().unwrap_or(0);
+        }
+        duplicates
+    };
+    // Each key once; the 30,000 shared keys hold one file's values, turned away from the other.
+    assert_eq!(race(&f1, &f2), 30_000);
+    assert_eq!(env.count("readings"), 90_000);
+    let table = table(&env);
+    let shared: std::collections::BTreeSet<bool> =
+        (30_000..60_000u32).map(|i| table[&(format!("s{}", i % 3), i / 3)].value >= 0.0).collect();
+    assert_eq!(shared.len(), 1, "the shared keys hold values from both files");
+    let details = env.query_strings("SELECT DISTINCT detail FROM {s}.readings_rejects");
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert!(details[0][0].as_deref().unwrap_or_default().contains("already in the table"), "{details:?}");
+    let (code, out, err) = run(env.tier(&["--datasets", &contracts, "validate", "readings"]));
+    assert_eq!(code, 0, "{out}{err}");
+    // Into a table with rows: keys are looked up, and the race ends the same way.
+    let (f3, f4) = (export(&env, "third.json", &rows(90_000..120_000, 1.0)), export(&env, "fourth.json", &rows(100_000..130_000, -1.0)));
+    assert_eq!(race(&f3, &f4), 20_000);
+    assert_eq!(env.count("readings"), 130_000);
+    let (code, out, err) = run(env.tier(&["--datasets", &contracts, "validate", "readings"]));
+    assert_eq!(code, 0, "{out}{err}");
+}
+
 #[test]
 fn a_million_keys_already_loaded_are_turned_away_in_flat_memory() {
     let env = Env::new("keyed_append_memory");
@@ -369,16 +415,22 @@ fn a_million_keys_already_loaded_are_turned_away_in_flat_memory() {
         args.extend(extra);
         run_peak_rss(env.tier(&args))
     };
-    // A plain append: every key is new.
+    // A row first, so that both loads below look their keys up (into an empty table a
+    // keyed append has nothing to look up and streams its rows, which takes less memory).
+    let seed =
+        env.write("seed.json", "{\"id\": -1, \"at\": \"2024-01-01 10:00:00\", \"v\": 0, \"label\": \"seed\"}\n").display().to_string();
+    let (code, _, err) = run(env.tier(&["-q", "--datasets", &contracts, "load", "keyed", "--from", &seed]));
+    assert_eq!(code, 0, "{err}");
+    // An append of new keys, each looked up.
     let (code, err, plain) = load(&[]);
     assert_eq!(code, 0, "{err}");
     // The same rows again: every one is turned away, looked up in the table, not in memory.
     let (code, err, repeats) = load(&["--force", "--max-reject-ratio", "1"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(env.count("keyed"), 1_000_000);
+    assert_eq!(env.count("keyed"), 1_000_001);
     assert_eq!(env.count("keyed_rejects"), 1_000_000);
     let detail = env.query_strings("SELECT detail, raw FROM {s}.keyed_rejects WHERE line = 999999");
-    assert_eq!(detail[0][0].as_deref(), Some("id already in the table (load 1)"));
+    assert_eq!(detail[0][0].as_deref(), Some("id already in the table (load 2)"));
     assert!(detail[0][1].as_deref().is_some_and(|r| r.contains("row number 999998 of")), "{detail:?}");
     assert!(
         (repeats as f64) <= plain as f64 * 1.10,
