@@ -68,15 +68,21 @@ mod tests {
 
     #[test]
     fn finds_what_memchr_finds_at_every_distance() {
-        // Needles at every offset around the vector width, and none at all.
+        // Each needle alone, and two of them (the first wins), at every offset around the
+        // vector width; and none at all.
         for len in 0..80 {
             for at in 0..=len {
-                let mut hay = vec![b'a'; len];
-                if at < len {
-                    hay[at] = b'\\';
+                for (first, second) in [(b'"', None), (b'\\', None), (b'\n', None), (b'\n', Some(b'"')), (b'"', Some(b'\\'))] {
+                    let mut hay = vec![b'a'; len];
+                    if at < len {
+                        hay[at] = first;
+                        if let (Some(second), true) = (second, at + 1 < len) {
+                            hay[at + 1] = second;
+                        }
+                    }
+                    assert_eq!(Two::new(b'"', b'\\').find(&hay), memchr::memchr2(b'"', b'\\', &hay), "{hay:?}");
+                    assert_eq!(Three::new(b'"', b'\\', b'\n').find(&hay), memchr::memchr3(b'"', b'\\', b'\n', &hay), "{hay:?}");
                 }
-                assert_eq!(Two::new(b'"', b'\\').find(&hay), memchr::memchr2(b'"', b'\\', &hay));
-                assert_eq!(Three::new(b'"', b'\n', b'\\').find(&hay), memchr::memchr3(b'"', b'\n', b'\\', &hay));
             }
         }
     }

@@ -255,6 +255,13 @@ fn first_line(sql: &str) -> &str {
     sql.trim().lines().next().unwrap_or("")
 }
 
+/// Whether `schema.table` exists.
+pub fn table_exists(client: &mut Client, schema: &str, table: &str) -> Result<bool> {
+    let name = format!("{}.{}", ident(schema), ident(table));
+    let row = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&name]).map_err(|e| Failure::Database(describe(&e)))?;
+    Ok(row.get(0))
+}
+
 /// Quotes an identifier for SQL (schema and table names come from the command line).
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

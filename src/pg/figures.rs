@@ -9,7 +9,7 @@ use postgres::Client;
 
 use crate::dataset::Dataset;
 use crate::error::Failure;
-use crate::pg::connect::{describe, ident};
+use crate::pg::connect::{describe, ident, table_exists as exists};
 use crate::pg::load::LEDGER;
 use crate::validate::{Day, Figures, SourceSide, NO_DAY, ROW_HASH_SEED};
 
@@ -150,11 +150,6 @@ pub fn settle(
 
 fn db(e: postgres::Error) -> anyhow::Error {
     Failure::Database(describe(&e)).into()
-}
-
-fn exists(client: &mut Client, schema: &str, table: &str) -> Result<bool> {
-    let row = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{}.{}", ident(schema), ident(table))]).map_err(db)?;
-    Ok(row.get(0))
 }
 
 /// The table's ledger entry with `checksum` if there is one, else its latest.

@@ -62,12 +62,6 @@ fn start(len: u32, seed: u64) -> (u32, u32, u32) {
     (a, b, c)
 }
 
-/// Four bytes, little-endian.
-#[inline(always)]
-fn word(bytes: &[u8; 4]) -> u32 {
-    u32::from_le_bytes(*bytes)
-}
-
 /// A tail of one to four bytes, little-endian, padded with zeros (byte by byte: a copy of a
 /// variable length is a call to memcpy, for every value hashed).
 #[inline(always)]
@@ -86,11 +80,11 @@ pub fn bytes(key: &[u8], seed: u64) -> u64 {
     let (mut a, mut b, mut c) = start(key.len() as u32, seed);
     let (blocks, tail) = key.as_chunks::<12>();
     for block in blocks {
-        let (wa, rest) = block.split_first_chunk::<4>().expect("12 bytes");
-        let (wb, wc) = rest.split_first_chunk::<4>().expect("8 bytes");
-        a = a.wrapping_add(word(wa));
-        b = b.wrapping_add(word(wb));
-        c = c.wrapping_add(word(wc.first_chunk::<4>().expect("4 bytes")));
+        // Little-endian words at fixed offsets of a 12-byte array: plain loads.
+        let word = |i: usize| u32::from_le_bytes([block[i], block[i + 1], block[i + 2], block[i + 3]]);
+        a = a.wrapping_add(word(0));
+        b = b.wrapping_add(word(4));
+        c = c.wrapping_add(word(8));
         mix(&mut a, &mut b, &mut c);
     }
     if !tail.is_empty() {

@@ -209,17 +209,16 @@ impl TableLoad {
         // waits for running appends and appends wait for a running replace (an append that
         // committed into the table a replace then swaps out would be in the ledger as `ok`
         // with its rows gone). Appends also lock their file, so different files load side
-        // by side while the same file never loads twice at once.
+        // by side (unkeyed, see below) while the same file never loads twice at once.
         let table_key = format!("tier:{schema}.{table}");
         // A merge excludes the others too: the rows it compares must not change under it.
         // So does a keyed append: the keys of an append running beside it would be invisible
         // to its lookups until that one commits, and the key's unique index would then fail
         // the later of the two at its COPY instead of turning the repeated keys away.
         let keyed_append = mode == Mode::Append && !ds.unique.is_empty();
-        let table_lock = match mode {
-            Mode::Replace | Mode::Merge => "SELECT pg_advisory_xact_lock(hashtext($1))",
-            Mode::Append if keyed_append => "SELECT pg_advisory_xact_lock(hashtext($1))",
-            Mode::Append => "SELECT pg_advisory_xact_lock_shared(hashtext($1))",
+        let table_lock = match mode == Mode::Append && !keyed_append {
+            true => "SELECT pg_advisory_xact_lock_shared(hashtext($1))",
+            false => "SELECT pg_advisory_xact_lock(hashtext($1))",
         };
         client.execute(table_lock, &[&table_key]).map_err(|e| Failure::Database(format!("cannot lock {table}: {}", describe(&e))))?;
         // Into an empty table (asked under the lock, so no load can add rows meanwhile) no key
@@ -793,12 +792,10 @@ fn copy_in(client: &mut Client, sql: &str, bytes: &[u8]) -> Result<()> {
 
 /// The ledger's newest entry (id and status), if any: what changes when a load lands.
 pub fn newest_load(client: &mut Client, schema: &str) -> Result<Option<(i64, String)>> {
-    let table = format!("{}.{LEDGER}", ident(schema));
-    let exists: bool =
-        client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map_err(|e| Failure::Database(describe(&e)))?.get(0);
-    if !exists {
+    if !super::connect::table_exists(client, schema, LEDGER)? {
         return Ok(None);
     }
+    let table = format!("{}.{LEDGER}", ident(schema));
     let row = client
         .query_opt(&format!("SELECT id, status FROM {table} ORDER BY id DESC LIMIT 1"), &[])
         .map_err(|e| Failure::Database(describe(&e)))?;
