@@ -67,6 +67,7 @@ fn datasets() -> &'static [&'static Dataset] {
             required,
             rules: Rules::default(),
             timezone: None,
+            format: super::transform::timestamp::Format::Iso,
             evolved: false,
         };
         let flat = Dataset::new(

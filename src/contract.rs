@@ -154,6 +154,7 @@ struct RawColumn {
     pattern: Option<Spanned<String>>,
     max_length: Option<Spanned<i64>>,
     timezone: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
 }
 
 /// Parses one contract (for tests and for `load`); the first mistake is the error.
@@ -282,7 +283,18 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
                 timezone = Some(tz.get_ref().clone());
             }
         }
-        fields.push(Field { name: column_name, key, kind, required: c.required, rules, timezone, evolved: false });
+        let mut format = timestamp::Format::Iso;
+        if let Some(f) = &c.format {
+            if !matches!(kind, Kind::Timestamp | Kind::Date) {
+                errors.fail(f.span(), format!("format applies to timestamp and date columns, not {}", kind.name()));
+            } else {
+                match timestamp::Format::named(f.get_ref()) {
+                    Ok(named) => format = named,
+                    Err(e) => errors.fail(f.span(), e),
+                }
+            }
+        }
+        fields.push(Field { name: column_name, key, kind, required: c.required, rules, timezone, format, evolved: false });
     }
     if fields.is_empty() && errors.list.is_empty() {
         errors.fail(text.len()..text.len(), "no columns: declare at least one [[column]]".into());
@@ -309,6 +321,10 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
                 errors.fail(col.span(), format!("unique names no declared column: {:?}", col.get_ref()));
             } else if unique.contains(col.get_ref()) {
                 errors.fail(col.span(), format!("unique names {:?} twice", col.get_ref()));
+            } else if fields.iter().any(|f| f.name == *col.get_ref() && f.kind == Kind::Json) {
+                // jsonb compares values, not texts (`{"a":1}` is `{"a": 1.0}`): a key the
+                // client compares as the server's index does must be a scalar column.
+                errors.fail(col.span(), format!("unique names {:?}, a json column; a key is made of scalar columns", col.get_ref()));
             } else {
                 unique.push(col.into_inner());
             }

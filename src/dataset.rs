@@ -128,6 +128,8 @@ pub struct Field {
     pub rules: Rules,
     /// For timestamps: the IANA zone naive input is read in (default UTC).
     pub timezone: Option<String>,
+    /// For timestamps and dates: how values are written (default ISO 8601).
+    pub format: crate::transform::timestamp::Format,
     /// Not in the contract: added by a load for a new key (`on_new_key = "evolve"`).
     pub evolved: bool,
 }

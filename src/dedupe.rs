@@ -2,12 +2,15 @@
 //! same load is rejected, whichever chunk each sits in.
 //!
 //! - every accepted row's 128-bit digest goes into a blocked Bloom filter (about 1.2 bytes a
-//!   row, the one part of a load's memory that grows with the file) and, with its line,
-//!   onto the end of a temporary file (24 bytes a row, on disk);
+//!   row, the one part of a load's memory that grows with the file) and, with its record's
+//!   ordinal and line, onto the end of a temporary file (32 bytes a row, on disk);
 //! - a row the filter has not seen is new for certain and goes straight on to COPY;
 //! - a row the filter may have seen (a true duplicate, or about one row in a hundred by
-//!   chance) is held back: its digest and line go to a second temporary file, its raw
-//!   record to a third. It is decided at the end of the file.
+//!   chance) is held back: its digest, ordinal and line go to a second temporary file, its
+//!   raw record to a third. It is decided at the end of the file.
+//!
+//! A row is known by its record's ordinal in the file, not its line: a compact array holds
+//! many records on one line, and they are compared like any others.
 //!
 //! Both digest files are cut into `PARTS` partitions by the digest's top bits, so the end
 //! of the file decides one partition at a time: its held rows in memory, then one read of
@@ -21,7 +24,7 @@
 //! For a merge (`Dedupe::superseding`) the later of two rows with the same key wins: a
 //! repeat with the same contents is the `duplicate`, one with other contents makes the
 //! row before it `superseded`. That earlier row may already be on its way to the server,
-//! so `finish` returns it as a `Retraction` (line, day, row hash) for the load to take back;
+//! so `finish` returns it as a `Retraction` (record, day, row hash) for the load to take back;
 //! the digest files then also keep each row's content digest (and, let through, its day).
 
 use std::collections::HashMap;
@@ -36,7 +39,7 @@ use polars::prelude::*;
 use crate::dataset::{Dataset, Field};
 use crate::quality::{COL_REASON, DUPLICATE, SUPERSEDED};
 use crate::rows::{self, Cell};
-use crate::transform::parse::{COL_LINE, COL_ROW};
+use crate::transform::parse::{COL_LINE, COL_RECORD, COL_ROW};
 
 /// The filter's chance matches, as a share of rows (each is held and decided at the end):
 /// 1.2 bytes a row. A held row costs a write to disk and a second parse, and a tenth of the
@@ -47,15 +50,19 @@ const FALSE_POSITIVES: f64 = 0.01;
 const DEFAULT_ROWS: usize = 1 << 20;
 /// Partitions of the digest files; a digest's top six bits pick its partition.
 const PARTS: usize = 64;
-/// A row let through: digest (16 bytes) and line (8); superseding, also the content digest
-/// (16) and the day (8).
-const PASSED: usize = 24;
-const PASSED_SUPERSEDING: usize = 48;
-/// A held row: digest and line; superseding, also the content digest.
-const HELD: usize = 24;
-const HELD_SUPERSEDING: usize = 40;
-/// A retraction on disk: line, replacing line, day, row hash.
-const RETRACTION: usize = 32;
+/// A row let through: digest (16 bytes), record (8) and line (8); superseding, also the
+/// content digest (16) and the day (8).
+const PASSED: usize = 32;
+const PASSED_SUPERSEDING: usize = 56;
+/// A held row: digest, record and line; superseding, also the content digest.
+const HELD: usize = 32;
+const HELD_SUPERSEDING: usize = 48;
+/// A retraction on disk: record, replacing record and its line, day, row hash.
+const RETRACTION: usize = 40;
+/// A held record's head on disk: record (8), line (8), partition (1), length (4).
+const HELD_HEAD: usize = 21;
+/// A verdict on disk: kind and record (8), line (8).
+const VERDICT: usize = 16;
 /// Write buffers of the let-through digests' partitions, where every accepted row goes
 /// (64 of them: 2 MB); the held rows' partitions and the verdicts get a quarter of that.
 /// Small in tests, so that partitions span many blocks.
@@ -67,11 +74,12 @@ pub struct Dedupe {
     /// Filters sized one after another: when the newest is full, a new one twice its size
     /// is added, so an estimate that was too low costs memory, never accuracy.
     filters: Vec<Filter>,
-    /// Digest and line of every row let through, by partition, in file order.
+    /// Digest, record and line of every row let through, by partition, in file order.
     passed: Parts,
-    /// Digest and line of every held row, by partition, in file order.
+    /// Digest, record and line of every held row, by partition, in file order.
     held: Parts,
-    /// The held rows' records, in file order: line (8 bytes), partition (1), length (4), the bytes.
+    /// The held rows' records, in file order: record (8 bytes), line (8), partition (1),
+    /// length (4), the bytes.
     held_records: Option<BufWriter<File>>,
     held_rows: u64,
     /// Merge: the later row with a key wins (see the module's notes).
@@ -228,15 +236,28 @@ impl Filter {
     }
 }
 
+/// Where a record is: its ordinal in the file (its identity) and the line it starts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub record: u64,
+    pub line: u64,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "record {} on line {}", self.record, self.line)
+    }
+}
+
 /// What the end of the file decided for a held row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// A chance match of the filter (or a merge's winning row): accepted.
     Accepted,
-    /// The same as the row on this line.
-    Duplicate(u64),
-    /// A merge's earlier row of a key, replaced by the row on this line.
-    Superseded(u64),
+    /// The same as the row of this record.
+    Duplicate(Place),
+    /// A merge's earlier row of a key, replaced by the row of this record.
+    Superseded(Place),
 }
 
 impl Verdict {
@@ -244,28 +265,32 @@ impl Verdict {
     pub fn reject(self) -> Option<(&'static str, String)> {
         match self {
             Verdict::Accepted => None,
-            Verdict::Duplicate(line) => Some((DUPLICATE, format!("same as line {line}"))),
+            Verdict::Duplicate(first) => Some((DUPLICATE, format!("same as {first}"))),
             Verdict::Superseded(by) => Some((SUPERSEDED, superseded_by(by))),
         }
     }
 
-    /// Eight bytes on disk: the line, and the kind in the top two bits (lines stay below 2^62).
-    fn to_bytes(self) -> [u8; 8] {
-        let word = match self {
-            Verdict::Accepted => 0,
-            Verdict::Duplicate(line) => 1 << 62 | line,
-            Verdict::Superseded(line) => 2 << 62 | line,
+    /// Sixteen bytes on disk: the record with the kind in its top two bits (ordinals stay
+    /// below 2^62), then the line.
+    fn to_bytes(self) -> [u8; VERDICT] {
+        let (word, line) = match self {
+            Verdict::Accepted => (0, 0),
+            Verdict::Duplicate(p) => (1 << 62 | p.record, p.line),
+            Verdict::Superseded(p) => (2 << 62 | p.record, p.line),
         };
-        word.to_le_bytes()
+        let mut out = [0u8; VERDICT];
+        out[..8].copy_from_slice(&word.to_le_bytes());
+        out[8..].copy_from_slice(&line.to_le_bytes());
+        out
     }
 
-    fn from_bytes(bytes: [u8; 8]) -> Verdict {
-        let word = u64::from_le_bytes(bytes);
-        let line = word & ((1 << 62) - 1);
+    fn from_bytes(bytes: [u8; VERDICT]) -> Verdict {
+        let word = le64(&bytes[..8]);
+        let place = Place { record: word & ((1 << 62) - 1), line: le64(&bytes[8..]) };
         match word >> 62 {
             0 => Verdict::Accepted,
-            1 => Verdict::Duplicate(line),
-            _ => Verdict::Superseded(line),
+            1 => Verdict::Duplicate(place),
+            _ => Verdict::Superseded(place),
         }
     }
 }
@@ -282,21 +307,21 @@ pub struct Held {
 }
 
 impl Held {
-    /// Up to `n` more held rows: line, record, verdict. Empty when all were read.
-    pub fn next_batch(&mut self, n: usize) -> Result<Vec<(u64, Vec<u8>, Verdict)>, DedupeError> {
+    /// Up to `n` more held rows: where each is, its record, its verdict. Empty when all were read.
+    pub fn next_batch(&mut self, n: usize) -> Result<Vec<(Place, Vec<u8>, Verdict)>, DedupeError> {
         let take = n.min(self.records_left as usize);
         let mut batch = Vec::with_capacity(take);
         for _ in 0..take {
-            let mut head = [0u8; 13];
+            let mut head = [0u8; HELD_HEAD];
             self.records.read_exact(&mut head).map_err(DedupeError::TempFile)?;
-            let line = le64(&head[..8]);
-            let part = head[8] as usize;
-            let mut raw = vec![0u8; u32::from_le_bytes(head[9..].try_into().expect("4 bytes")) as usize];
+            let place = Place { record: le64(&head[..8]), line: le64(&head[8..16]) };
+            let part = head[16] as usize;
+            let mut raw = vec![0u8; u32::from_le_bytes(head[17..].try_into().expect("4 bytes")) as usize];
             self.records.read_exact(&mut raw).map_err(DedupeError::TempFile)?;
-            let mut verdict = [0u8; 8];
+            let mut verdict = [0u8; VERDICT];
             let verdicts = self.verdicts[part].as_mut().expect("a partition with held rows has verdicts");
             verdicts.read_exact(&mut verdict).map_err(DedupeError::TempFile)?;
-            batch.push((line, raw, Verdict::from_bytes(verdict)));
+            batch.push((place, raw, Verdict::from_bytes(verdict)));
         }
         self.records_left -= take as u64;
         Ok(batch)
@@ -309,10 +334,10 @@ impl Held {
         let mut record = [0u8; RETRACTION];
         while out.len() < n && read_record(from, &mut record)? {
             out.push(Retraction {
-                line: le64(&record[..8]),
-                by_line: le64(&record[8..16]),
-                day: le64(&record[16..24]) as i64,
-                row_hash: le64(&record[24..]),
+                record: le64(&record[..8]),
+                by: Place { record: le64(&record[8..16]), line: le64(&record[16..24]) },
+                day: le64(&record[24..32]) as i64,
+                row_hash: le64(&record[32..]),
             });
         }
         Ok(out)
@@ -320,12 +345,12 @@ impl Held {
 }
 
 /// A row already let through that turned out to be superseded: the load takes it back (by
-/// line) and keeps it as a reject; validate's figures subtract it (by day and row hash).
+/// record) and keeps it as a reject; validate's figures subtract it (by day and row hash).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retraction {
-    pub line: u64,
-    /// The line of the row that replaced it.
-    pub by_line: u64,
+    pub record: u64,
+    /// The row that replaced it.
+    pub by: Place,
     pub day: i64,
     pub row_hash: u64,
 }
@@ -333,7 +358,7 @@ pub struct Retraction {
 impl Retraction {
     fn to_bytes(&self) -> [u8; RETRACTION] {
         let mut out = [0u8; RETRACTION];
-        for (at, word) in [self.line, self.by_line, self.day as u64, self.row_hash].into_iter().enumerate() {
+        for (at, word) in [self.record, self.by.record, self.by.line, self.day as u64, self.row_hash].into_iter().enumerate() {
             out[at * 8..at * 8 + 8].copy_from_slice(&word.to_le_bytes());
         }
         out
@@ -343,15 +368,15 @@ impl Retraction {
 /// A held row of the partition being decided.
 struct HeldRow {
     digest: u128,
-    line: u64,
+    place: Place,
     content: u128,
 }
 
 /// A row that holds a key at the end of the file.
 #[derive(Clone, Copy)]
 enum Winner {
-    /// Let through: its line, content digest and day.
-    Passed { line: u64, content: u128, day: i64 },
+    /// Let through: where it is, its content digest and day.
+    Passed { place: Place, content: u128, day: i64 },
     /// A held row, by index.
     Held(usize),
 }
@@ -418,41 +443,44 @@ impl Dedupe {
         checked.with_column(Column::new(crate::validate::COL_ROW_HASH.into(), row_hashes))?;
         let reasons = checked.column(COL_REASON)?.str()?.clone();
         let lines = checked.column(COL_LINE)?.u64()?.clone();
+        let records = checked.column(COL_RECORD)?.u64()?.clone();
         let rows = checked.column(COL_ROW)?.u32()?.clone();
         let mut keep = Vec::with_capacity(checked.height());
         let mut held = false;
-        let mut record = [0u8; PASSED_SUPERSEDING];
+        let mut entry = [0u8; PASSED_SUPERSEDING];
         for (i, digest) in digests.into_iter().enumerate() {
             if reasons.get(i).is_some() {
                 keep.push(true);
                 continue;
             }
-            let line = lines.get(i).unwrap_or_default();
+            let (record, line) = (records.get(i).unwrap_or_default(), lines.get(i).unwrap_or_default());
             let part = part_of(digest);
-            record[..16].copy_from_slice(&digest.to_le_bytes());
-            record[16..24].copy_from_slice(&line.to_le_bytes());
+            entry[..16].copy_from_slice(&digest.to_le_bytes());
+            entry[16..24].copy_from_slice(&record.to_le_bytes());
+            entry[24..32].copy_from_slice(&line.to_le_bytes());
             if let Some(c) = &contents {
-                record[24..40].copy_from_slice(&c[i].to_le_bytes());
-                record[40..].copy_from_slice(&days[i].to_le_bytes());
+                entry[32..48].copy_from_slice(&c[i].to_le_bytes());
+                entry[48..].copy_from_slice(&days[i].to_le_bytes());
             }
             if self.maybe_seen(digest) {
                 keep.push(false);
                 held = true;
                 self.held_rows += 1;
                 let len = if contents.is_some() { HELD_SUPERSEDING } else { HELD };
-                self.held.write(part, &record[..len], PART_BUFFER / 4)?;
+                self.held.write(part, &entry[..len], PART_BUFFER / 4)?;
                 let raw = raw(rows.get(i).expect("row numbers are never null") as usize);
                 let spill = temp_writer(&mut self.held_records, 1 << 20)?;
-                let mut head = [0u8; 13];
-                head[..8].copy_from_slice(&line.to_le_bytes());
-                head[8] = part as u8;
-                head[9..].copy_from_slice(&(raw.len() as u32).to_le_bytes());
+                let mut head = [0u8; HELD_HEAD];
+                head[..8].copy_from_slice(&record.to_le_bytes());
+                head[8..16].copy_from_slice(&line.to_le_bytes());
+                head[16] = part as u8;
+                head[17..].copy_from_slice(&(raw.len() as u32).to_le_bytes());
                 spill.write_all(&head).map_err(DedupeError::TempFile)?;
                 spill.write_all(&raw).map_err(DedupeError::TempFile)?;
                 continue;
             }
             let len = if contents.is_some() { PASSED_SUPERSEDING } else { PASSED };
-            self.passed.write(part, &record[..len], PART_BUFFER)?;
+            self.passed.write(part, &entry[..len], PART_BUFFER)?;
             keep.push(true);
         }
         if !held {
@@ -502,36 +530,36 @@ impl Dedupe {
     /// A partition's held rows, in file order.
     fn read_held(&self, from: &mut impl Read) -> Result<Vec<HeldRow>, DedupeError> {
         let len = if self.with_contents { HELD_SUPERSEDING } else { HELD };
-        let mut record = [0u8; HELD_SUPERSEDING];
+        let mut entry = [0u8; HELD_SUPERSEDING];
         let mut rows = Vec::new();
-        while read_record(from, &mut record[..len])? {
-            let content = if self.with_contents { le128(&record[24..40]) } else { 0 };
-            rows.push(HeldRow { digest: le128(&record[..16]), line: le64(&record[16..24]), content });
+        while read_record(from, &mut entry[..len])? {
+            let content = if self.with_contents { le128(&entry[32..48]) } else { 0 };
+            rows.push(HeldRow { digest: le128(&entry[..16]), place: place_at(&entry), content });
         }
         Ok(rows)
     }
 
     /// The first row with a digest stays: every later one is its duplicate.
     fn first_wins(&self, rows: &[HeldRow], passed: Option<PartReader>) -> Result<Vec<Verdict>, DedupeError> {
-        // The line of the first row with each held digest: the held row's own, unless a
-        // row let through had it (at most one did, and it came first).
-        let mut first: HashMap<u128, u64, ahash::RandomState> = HashMap::default();
+        // The first row with each held digest: the held row itself, unless a row let
+        // through had it (at most one did, and it came first).
+        let mut first: HashMap<u128, Place, ahash::RandomState> = HashMap::default();
         for row in rows {
-            first.entry(row.digest).or_insert(row.line);
+            first.entry(row.digest).or_insert(row.place);
         }
         if let Some(mut passed) = passed {
-            let mut record = [0u8; PASSED];
-            while read_record(&mut passed, &mut record)? {
-                if let Some(line) = first.get_mut(&le128(&record[..16])) {
-                    *line = le64(&record[16..24]);
+            let mut entry = [0u8; PASSED];
+            while read_record(&mut passed, &mut entry)? {
+                if let Some(place) = first.get_mut(&le128(&entry[..16])) {
+                    *place = place_at(&entry);
                 }
             }
         }
         Ok(rows
             .iter()
             .map(|row| match first[&row.digest] {
-                line if line == row.line => Verdict::Accepted,
-                line => Verdict::Duplicate(line),
+                place if place.record == row.place.record => Verdict::Accepted,
+                place => Verdict::Duplicate(place),
             })
             .collect())
     }
@@ -548,12 +576,12 @@ impl Dedupe {
         let mut winner: HashMap<u128, Winner, ahash::RandomState> = HashMap::default();
         let held: std::collections::HashSet<u128, ahash::RandomState> = rows.iter().map(|r| r.digest).collect();
         if let Some(mut passed) = passed {
-            let mut record = [0u8; PASSED_SUPERSEDING];
-            while read_record(&mut passed, &mut record)? {
-                let digest = le128(&record[..16]);
+            let mut entry = [0u8; PASSED_SUPERSEDING];
+            while read_record(&mut passed, &mut entry)? {
+                let digest = le128(&entry[..16]);
                 if held.contains(&digest) {
-                    let (line, content, day) = (le64(&record[16..24]), le128(&record[24..40]), le64(&record[40..]) as i64);
-                    winner.insert(digest, Winner::Passed { line, content, day });
+                    let (content, day) = (le128(&entry[32..48]), le64(&entry[48..]) as i64);
+                    winner.insert(digest, Winner::Passed { place: place_at(&entry), content, day });
                 }
             }
         }
@@ -563,20 +591,20 @@ impl Dedupe {
                 winner.insert(row.digest, Winner::Held(i));
                 continue;
             };
-            let (held_line, held_content) = match current {
-                Winner::Passed { line, content, .. } => (line, content),
-                Winner::Held(j) => (rows[j].line, rows[j].content),
+            let (holder, held_content) = match current {
+                Winner::Passed { place, content, .. } => (place, content),
+                Winner::Held(j) => (rows[j].place, rows[j].content),
             };
             if held_content == row.content {
-                verdicts[i] = Verdict::Duplicate(held_line);
+                verdicts[i] = Verdict::Duplicate(holder);
                 continue;
             }
             match current {
-                Winner::Passed { line: earlier, day, content } => {
+                Winner::Passed { place: earlier, day, content } => {
                     // The content digest's high lane is the server's row hash.
-                    retracted.push(Retraction { line: earlier, by_line: row.line, day, row_hash: (content >> 64) as u64 });
+                    retracted.push(Retraction { record: earlier.record, by: row.place, day, row_hash: (content >> 64) as u64 });
                 }
-                Winner::Held(j) => verdicts[j] = Verdict::Superseded(row.line),
+                Winner::Held(j) => verdicts[j] = Verdict::Superseded(row.place),
             }
             winner.insert(row.digest, Winner::Held(i));
         }
@@ -584,9 +612,14 @@ impl Dedupe {
     }
 }
 
+/// The record and line of a digest file's entry (after its 16-byte digest).
+fn place_at(entry: &[u8]) -> Place {
+    Place { record: le64(&entry[16..24]), line: le64(&entry[24..32]) }
+}
+
 /// The detail of a `superseded` reject.
-pub fn superseded_by(line: u64) -> String {
-    format!("line {line} has the same key with other values and is kept")
+pub fn superseded_by(by: Place) -> String {
+    format!("{by} has the same key with other values and is kept")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -598,7 +631,7 @@ pub enum DedupeError {
 }
 
 /// A 128-bit digest of each row's identity: its `unique` columns, or (`whole_row`) every
-/// declared column. Two 64-bit lanes fed every cell, mixed so that column order
+/// declared column, equal for rows the server finds equal. Two 64-bit lanes fed every cell, mixed so that column order
 /// matters. Over the whole row the high lane is the server's own row hash
 /// (`hash_record_extended`, which validate's figures sum), so one pass over the cells serves
 /// both; over a key, both lanes are ahash under their own keys.
@@ -607,12 +640,16 @@ pub fn row_digests(ds: &Dataset, df: &DataFrame, whole_row: bool) -> PolarsResul
         ahash::RandomState::with_seeds(0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344),
         ahash::RandomState::with_seeds(0xa409_3822, 0x299f_31d0, 0x082e_fa98, 0xec4e_6c89),
     ];
+    // Values are compared as the server compares them (its unique index, a row's `=`):
+    // `1.0` and `1.00` are one numeric, `0.0` and `-0.0` one double. The other lane, the
+    // server's own row hash, agrees.
     fn cell_hash(key: &ahash::RandomState, cell: Cell<'_>) -> u64 {
         match cell {
-            Cell::Text(v) | Cell::Numeric(v) | Cell::Json(v) => key.hash_one(v),
+            Cell::Text(v) | Cell::Json(v) => key.hash_one(v),
+            Cell::Numeric(v) => key.hash_one(v.map(numeric_value)),
             Cell::Integer(v) | Cell::Date(v) => key.hash_one(v),
             Cell::Bigint(v) | Cell::Timestamp(v) => key.hash_one(v),
-            Cell::Double(v) => key.hash_one(v.map(f64::to_bits)),
+            Cell::Double(v) => key.hash_one(v.map(|x| if x == 0.0 { 0 } else { x.to_bits() })),
             Cell::Boolean(v) => key.hash_one(v),
         }
     }
@@ -630,6 +667,15 @@ pub fn row_digests(ds: &Dataset, df: &DataFrame, whole_row: bool) -> PolarsResul
     Ok(lanes.into_iter().map(|(a, b)| ((a as u128) << 64) | b as u128).collect())
 }
 
+/// A canonical decimal without the trailing zeros of its fraction: one text per value,
+/// whatever its scale (`1.50` and `1.5`, `2.00` and `2`).
+fn numeric_value(canonical: &str) -> &str {
+    match canonical.contains('.') {
+        true => canonical.trim_end_matches('0').trim_end_matches('.'),
+        false => canonical,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,7 +690,8 @@ mod tests {
     }
 
     /// Runs frames of rows through the check; returns every row's reason in input order
-    /// (held rows' reasons come from `finish`, matched back by line) and each detail.
+    /// (held rows' reasons come from `finish`, matched back by record) and each detail.
+    /// Two records share each line (`line_of`), as in a compact array.
     fn run(dd: Dedupe, frames: &[Vec<Row>]) -> (Vec<Option<String>>, Vec<Option<String>>, usize) {
         let (reasons, details, held, _) = run_on(crate::contract::example("weather"), dd, frames);
         (reasons, details, held)
@@ -656,17 +703,18 @@ mod tests {
     fn run_on(ds: &'static Dataset, dd: Dedupe, frames: &[Vec<Row>]) -> Outcome {
         let mut dd = dd;
         let mut retracted = Vec::new();
-        let mut by_line = std::collections::BTreeMap::new();
+        let mut by_record = std::collections::BTreeMap::new();
         let mut line = 0u64;
         let mut held = 0;
         for rows in frames {
             let refs: Vec<&[(&str, Option<&str>)]> = rows.iter().map(|r| r.as_slice()).collect();
             let mut df = check(ds, frame(ds, &refs)).unwrap();
-            let lines: Vec<u64> = (line + 1..=line + rows.len() as u64).collect();
+            let records: Vec<u64> = (line + 1..=line + rows.len() as u64).collect();
             line += rows.len() as u64;
-            df.with_column(Column::new(COL_LINE.into(), lines)).unwrap();
+            df.with_column(Column::new(COL_LINE.into(), records.iter().map(|r| line_of(*r)).collect::<Vec<_>>())).unwrap();
+            df.with_column(Column::new(COL_RECORD.into(), records)).unwrap();
             let out = dd.mark(ds, df, |row| format!("raw {row}").into_bytes()).unwrap();
-            collect(&out, &mut by_line);
+            collect(&out, &mut by_record);
         }
         if let Some(r) = dd.finish().unwrap() {
             let mut r = r;
@@ -675,18 +723,34 @@ mod tests {
                 if batch.is_empty() {
                     break;
                 }
-                for (line, raw, verdict) in batch {
+                for (place, raw, verdict) in batch {
                     held += 1;
                     assert!(raw.starts_with(b"raw "), "the held record comes back: {raw:?}");
+                    assert_eq!(place.line, line_of(place.record));
                     let (reason, detail) = verdict.reject().map_or((None, None), |(r, d)| (Some(r.to_string()), Some(d)));
-                    by_line.insert(line, (reason, detail));
+                    by_record.insert(place.record, (reason, detail));
                 }
             }
             retracted = r.next_retractions(usize::MAX).unwrap();
         }
-        assert_eq!(by_line.len() as u64, line, "every row is decided exactly once");
-        let (reasons, details) = by_line.into_values().unzip();
+        assert_eq!(by_record.len() as u64, line, "every row is decided exactly once");
+        let (reasons, details) = by_record.into_values().unzip();
         (reasons, details, held, retracted)
+    }
+
+    /// The line of a record in these tests: two records a line.
+    fn line_of(record: u64) -> u64 {
+        record.div_ceil(2)
+    }
+
+    /// Where record `r` is.
+    fn at(record: u64) -> Place {
+        Place { record, line: line_of(record) }
+    }
+
+    /// A duplicate's detail naming record `r`.
+    fn same_as(record: u64) -> String {
+        format!("same as {}", at(record))
     }
 
     /// The weather example with a key: `unique` over `keys`.
@@ -704,6 +768,21 @@ mod tests {
     }
 
     #[test]
+    fn keys_equal_to_the_server_are_one_key() {
+        // 0.0 and -0.0 are one double to the server's index; 1.0 and 1.00 one numeric.
+        let keyed = weather_keyed_on(&["humidity"]);
+        let frames = vec![vec![humid("0.0"), humid("-0.0"), humid("0.5")], vec![humid("-0"), humid("0.50")]];
+        let (reasons, details, _, _) = run_on(keyed, Dedupe::default(), &frames);
+        let dup = Some(DUPLICATE.to_string());
+        assert_eq!(reasons, vec![None, dup.clone(), None, dup.clone(), dup]);
+        assert_eq!(details[1].as_deref(), Some(same_as(1).as_str()));
+        assert_eq!(details[4].as_deref(), Some(same_as(3).as_str()));
+        for (a, b) in [("1.50", "1.5"), ("2.00", "2"), ("0.000", "0"), ("-10.10", "-10.1"), ("100", "100"), ("-0.01", "-0.01")] {
+            assert_eq!(numeric_value(a), b);
+        }
+    }
+
+    #[test]
     fn superseding_keeps_the_last_row_of_a_key_and_takes_back_the_rows_before() {
         let keyed = weather_keyed_on(&["city", "date_time"]);
         // Every row has the same key (city and time); lines 1..=5.
@@ -712,11 +791,11 @@ mod tests {
         let (dup, sup) = (Some(DUPLICATE.to_string()), Some(SUPERSEDED.to_string()));
         // Line 1 went through before line 3 replaced it: it comes back as a retraction.
         assert_eq!(reasons, vec![None, dup.clone(), sup, dup.clone(), None]);
-        assert_eq!(details[1].as_deref(), Some("same as line 1"));
-        assert_eq!(details[2].as_deref(), Some(superseded_by(5).as_str()));
-        assert_eq!(details[3].as_deref(), Some("same as line 3"));
+        assert_eq!(details[1].as_deref(), Some(same_as(1).as_str()));
+        assert_eq!(details[2].as_deref(), Some(superseded_by(at(5)).as_str()));
+        assert_eq!(details[3].as_deref(), Some(same_as(3).as_str()));
         assert_eq!(retracted.len(), 1);
-        assert_eq!((retracted[0].line, retracted[0].by_line), (1, 3));
+        assert_eq!((retracted[0].record, retracted[0].by), (1, at(3)));
         // Its day and row hash are the ones validate's figures added for it.
         let one = check(keyed, frame(keyed, &[humid("0.1").as_slice()])).unwrap();
         let mut figures = crate::validate::Figures::default();
@@ -730,10 +809,10 @@ mod tests {
     }
 
     fn collect(df: &DataFrame, into: &mut std::collections::BTreeMap<u64, (Option<String>, Option<String>)>) {
-        let lines = df.column(COL_LINE).unwrap().u64().unwrap();
+        let records = df.column(COL_RECORD).unwrap().u64().unwrap();
         let details = df.column(crate::transform::parse::COL_DETAIL).unwrap().str().unwrap();
         for (i, r) in reasons(df).into_iter().enumerate() {
-            into.insert(lines.get(i).unwrap(), (r, details.get(i).map(str::to_string)));
+            into.insert(records.get(i).unwrap(), (r, details.get(i).map(str::to_string)));
         }
     }
 
@@ -744,8 +823,8 @@ mod tests {
         let (reasons, details, _) = run(Dedupe::default(), &[vec![a, c.clone(), bad.clone(), bad], vec![b, c]]);
         let dup = Some(DUPLICATE.to_string());
         assert_eq!(reasons, vec![None, None, Some(MISSING_REQUIRED.into()), Some(MISSING_REQUIRED.into()), dup.clone(), dup]);
-        assert_eq!(details[4].as_deref(), Some("same as line 1"));
-        assert_eq!(details[5].as_deref(), Some("same as line 2"));
+        assert_eq!(details[4].as_deref(), Some(same_as(1).as_str()));
+        assert_eq!(details[5].as_deref(), Some(same_as(2).as_str()));
     }
 
     #[test]
@@ -757,9 +836,9 @@ mod tests {
         assert_eq!(held, 6);
         let dup = Some(DUPLICATE.to_string());
         assert_eq!(reasons, vec![None, None, dup.clone(), None, dup.clone(), dup]);
-        assert_eq!(details[2].as_deref(), Some("same as line 1"));
-        assert_eq!(details[4].as_deref(), Some("same as line 2"));
-        assert_eq!(details[5].as_deref(), Some("same as line 1"));
+        assert_eq!(details[2].as_deref(), Some(same_as(1).as_str()));
+        assert_eq!(details[4].as_deref(), Some(same_as(2).as_str()));
+        assert_eq!(details[5].as_deref(), Some(same_as(1).as_str()));
     }
 
     /// A dataset, its rows in frames, and each row's (key, content).
@@ -787,7 +866,7 @@ mod tests {
             let mut first = HashMap::new();
             for (i, (key, _)) in picks.iter().enumerate() {
                 let line = *first.entry(key).or_insert(i + 1);
-                let expected = (line != i + 1).then(|| format!("same as line {line}"));
+                let expected = (line != i + 1).then(|| same_as(line as u64));
                 assert_eq!(details[i], expected, "line {}", i + 1);
                 assert_eq!(reasons[i].is_some(), expected.is_some());
             }
@@ -801,11 +880,11 @@ mod tests {
         let mut expected_retracted = Vec::new();
         for (i, &(key, content)) in picks.iter().enumerate() {
             match winner.get(&key).copied() {
-                Some((line, c)) if c == content => expected[i] = Some(format!("same as line {line}")),
+                Some((line, c)) if c == content => expected[i] = Some(same_as(line as u64)),
                 Some((line, _)) => {
                     // The first row of a key was let through; any later one was held.
                     match picks[..line - 1].iter().any(|(k, _)| *k == key) {
-                        true => expected[line - 1] = Some(superseded_by(i as u64 + 1)),
+                        true => expected[line - 1] = Some(superseded_by(at(i as u64 + 1))),
                         false => expected_retracted.push((line as u64, i as u64 + 1)),
                     }
                     winner.insert(key, (i + 1, content));
@@ -815,7 +894,7 @@ mod tests {
                 }
             }
         }
-        let retracted: Vec<(u64, u64)> = retracted.iter().map(|r| (r.line, r.by_line)).collect();
+        let retracted: Vec<(u64, u64)> = retracted.iter().map(|r| (r.record, r.by.record)).collect();
         let mut sorted = retracted.clone();
         sorted.sort();
         expected_retracted.sort();
@@ -843,6 +922,6 @@ mod tests {
         let dups: Vec<usize> = reasons.iter().enumerate().filter(|(_, r)| r.is_some()).map(|(i, _)| i).collect();
         assert_eq!(dups, (0..10).map(|f| f * 3001 + 3000).collect::<Vec<_>>());
         // 0.00007 sits at row 7 of the first frame: line 8.
-        assert_eq!(details[3001 + 3000].as_deref(), Some("same as line 8"));
+        assert_eq!(details[3001 + 3000].as_deref(), Some(same_as(8).as_str()));
     }
 }

@@ -54,7 +54,16 @@ pub fn grow(ds: &'static Dataset, input: &Input, table: &[(String, String)]) -> 
             None => kind,
         };
         seen.push(bare.clone());
-        added.push(Field { name, key: Key::Plain(bare), kind, required: false, rules: Rules::default(), timezone: None, evolved: true });
+        added.push(Field {
+            name,
+            key: Key::Plain(bare),
+            kind,
+            required: false,
+            rules: Rules::default(),
+            timezone: None,
+            format: crate::transform::timestamp::Format::Iso,
+            evolved: true,
+        });
     }
     if added.is_empty() {
         return Ok(None);

@@ -3,6 +3,13 @@
 //! is present and null, how many distinct values it has, its range, and the narrowest
 //! type every present value fits. Nested objects become JSON Pointer keys (to a depth of
 //! three); arrays, and objects deeper than that, become `json` columns.
+//!
+//! The contract written loads every record it was inferred from that parses (tested as a
+//! property on generated records): a key that holds an object in some records and a
+//! scalar or an array in others is one `json` column holding each value whole (its fields
+//! are not columns), a key that is an object or null has only its fields' columns, and a
+//! text that is ever blank is not `required` (the load counts a blank required text as
+//! missing).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
@@ -32,6 +39,13 @@ pub struct ColumnProfile {
     pub present: u64,
     /// Records where it was there as null.
     pub nulls: u64,
+    /// Records where it was an object whose fields became columns of their own (not
+    /// counted in `present`).
+    pub objects: u64,
+    /// Strings that are empty or only whitespace.
+    pub blanks: u64,
+    /// NaN numbers (stored as NULL).
+    pub nans: u64,
     /// Which types every present value fits so far.
     pub fits: Fits,
     /// Values that fit no narrower type than text, for the comments (up to three).
@@ -61,24 +75,99 @@ pub struct Fits {
     pub timestamp: bool,
     pub date: bool,
     pub json: bool,
+    /// Which of `TIME_FORMATS` and `DATE_FORMATS` every value fits (a bit each).
+    pub time_formats: u32,
+    pub date_formats: u32,
 }
 
 impl Default for Fits {
     fn default() -> Self {
-        Fits { integer: true, bigint: true, double: true, boolean: true, timestamp: true, date: true, json: false }
+        Fits {
+            integer: true,
+            bigint: true,
+            double: true,
+            boolean: true,
+            timestamp: true,
+            date: true,
+            json: false,
+            time_formats: (1 << TIME_FORMATS.len()) - 1,
+            date_formats: (1 << DATE_FORMATS.len()) - 1,
+        }
     }
+}
+
+impl Fits {
+    /// Fits nothing narrower than text (and, with `json`, is kept as JSON).
+    fn none(json: bool) -> Fits {
+        Fits {
+            integer: false,
+            bigint: false,
+            double: false,
+            boolean: false,
+            timestamp: false,
+            date: false,
+            json,
+            time_formats: 0,
+            date_formats: 0,
+        }
+    }
+}
+
+/// The forms besides ISO 8601 that inference tries on timestamp-like strings, in order of
+/// preference: RFC 2822 (HTTP dates) and the house formats exports write.
+const TIME_FORMATS: [&str; 8] = [
+    "rfc2822",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+];
+const DATE_FORMATS: [&str; 4] = ["%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y"];
+
+/// The formats of a list, parsed once.
+fn formats(names: &'static [&'static str]) -> Vec<timestamp::Format> {
+    names.iter().map(|n| timestamp::Format::named(n).expect("a valid format")).collect()
+}
+
+static TIME: std::sync::LazyLock<Vec<timestamp::Format>> = std::sync::LazyLock::new(|| formats(&TIME_FORMATS));
+static DATE: std::sync::LazyLock<Vec<timestamp::Format>> = std::sync::LazyLock::new(|| formats(&DATE_FORMATS));
+
+/// Keeps the bits of `fits` whose format reads `text`; the first one's reading.
+fn fitting<T>(fits: &mut u32, all: &[timestamp::Format], text: &str, parse: impl Fn(&str, &timestamp::Format) -> Option<T>) -> Option<T> {
+    let mut first = None;
+    for (i, format) in all.iter().enumerate() {
+        if *fits & (1 << i) != 0 {
+            match parse(text, format) {
+                Some(v) => {
+                    first.get_or_insert(v);
+                }
+                None => *fits &= !(1 << i),
+            }
+        }
+    }
+    first
+}
+
+/// The first format whose bit is set, and the others that fit too.
+fn chosen(fits: u32, names: &[&'static str]) -> Option<(&'static str, Vec<&'static str>)> {
+    let mut set = names.iter().enumerate().filter(|(i, _)| fits & (1 << i) != 0).map(|(_, n)| *n);
+    set.next().map(|first| (first, set.collect()))
 }
 
 impl ColumnProfile {
     /// The narrowest type every present value fits.
     pub fn kind(&self) -> Kind {
         let f = self.fits;
+        if f.json {
+            return Kind::Json;
+        }
         if self.present == 0 {
             return Kind::Text;
         }
-        if f.json {
-            Kind::Json
-        } else if f.boolean {
+        if f.boolean {
             Kind::Boolean
         } else if f.integer {
             Kind::Integer
@@ -90,8 +179,22 @@ impl ColumnProfile {
             Kind::Date
         } else if f.timestamp {
             Kind::Timestamp
+        } else if f.date_formats != 0 {
+            Kind::Date
+        } else if f.time_formats != 0 {
+            Kind::Timestamp
         } else {
             Kind::Text
+        }
+    }
+
+    /// The `format` a timestamp or date column needs, when ISO 8601 does not read every
+    /// value, and the other formats that would read them all too.
+    pub fn format(&self) -> Option<(&'static str, Vec<&'static str>)> {
+        match self.kind() {
+            Kind::Date if !self.fits.date => chosen(self.fits.date_formats, &DATE_FORMATS),
+            Kind::Timestamp if !self.fits.timestamp => chosen(self.fits.time_formats, &TIME_FORMATS),
+            _ => None,
         }
     }
 
@@ -100,19 +203,22 @@ impl ColumnProfile {
             Value::Null => self.nulls += 1,
             Value::Container(text) => {
                 self.present += 1;
-                self.fits =
-                    Fits { integer: false, bigint: false, double: false, boolean: false, timestamp: false, date: false, json: true };
+                self.fits = Fits::none(true);
                 self.note_distinct(text);
             }
             Value::Bool(b) => {
                 self.present += 1;
                 let f = &mut self.fits;
                 (f.integer, f.bigint, f.double, f.timestamp, f.date) = (false, false, false, false, false);
+                (f.time_formats, f.date_formats) = (0, 0);
                 self.note_distinct(if b { "true" } else { "false" });
             }
             Value::Number(text) | Value::Text(text) => {
                 let quoted = matches!(value, Value::Text(_));
                 self.present += 1;
+                if quoted && text.trim().is_empty() {
+                    self.blanks += 1;
+                }
                 self.note_distinct(text);
                 let chars = text.chars().count();
                 self.min_len = Some(self.min_len.map_or(chars, |m| m.min(chars)));
@@ -143,7 +249,10 @@ impl ColumnProfile {
                             }
                         }
                     }
-                    number::Float::NaN => self.numbers += 1,
+                    number::Float::NaN => {
+                        self.numbers += 1;
+                        self.nans += 1;
+                    }
                     number::Float::Invalid => f.double = false,
                 }
                 if matches!(double, number::Float::NaN) {
@@ -154,12 +263,21 @@ impl ColumnProfile {
                 f.date &= date.is_some();
                 let instant = quoted.then(|| timestamp::parse_micros(text)).flatten();
                 f.timestamp &= instant.is_some();
-                if let Some(t) = instant.or(date.map(|d| d as i64 * 86_400_000_000)) {
+                if !quoted {
+                    (f.time_formats, f.date_formats) = (0, 0);
+                }
+                // The other forms, while any still reads every value (most columns drop
+                // them all at their first value).
+                let other_date = fitting(&mut f.date_formats, &DATE, text, timestamp::parse_date_as);
+                let other_instant = fitting(&mut f.time_formats, &TIME, text, |t, fmt| timestamp::parse_timestamp(t, fmt, None));
+                let date = date.or(other_date);
+                if let Some(t) = instant.or(other_instant).or(date.map(|d| d as i64 * 86_400_000_000)) {
                     self.timestamps += 1;
                     self.min_time = Some(self.min_time.map_or(t, |m| m.min(t)));
                     self.max_time = Some(self.max_time.map_or(t, |m| m.max(t)));
                 }
-                if !(f.boolean || f.double || f.timestamp || f.date) && self.examples_not_narrower.len() < 3 {
+                let as_time = f.timestamp || f.date || f.time_formats != 0 || f.date_formats != 0;
+                if !(f.boolean || f.double || as_time) && self.examples_not_narrower.len() < 3 {
                     let shown: String = text.chars().take(40).collect();
                     if !self.examples_not_narrower.contains(&shown) {
                         self.examples_not_narrower.push(shown);
@@ -186,6 +304,9 @@ impl ColumnProfile {
     fn merge(&mut self, other: ColumnProfile) {
         self.present += other.present;
         self.nulls += other.nulls;
+        self.objects += other.objects;
+        self.blanks += other.blanks;
+        self.nans += other.nans;
         let (a, b) = (&mut self.fits, other.fits);
         a.integer &= b.integer;
         a.bigint &= b.bigint;
@@ -193,6 +314,8 @@ impl ColumnProfile {
         a.boolean &= b.boolean;
         a.timestamp &= b.timestamp;
         a.date &= b.date;
+        a.time_formats &= b.time_formats;
+        a.date_formats &= b.date_formats;
         a.json |= b.json;
         for e in other.examples_not_narrower {
             if self.examples_not_narrower.len() < 3 && !self.examples_not_narrower.contains(&e) {
@@ -222,6 +345,36 @@ impl ColumnProfile {
         self.timestamps += other.timestamps;
         self.numbers += other.numbers;
     }
+}
+
+/// Numbers that all read as epoch seconds, milliseconds or microseconds of 1990 to 2100
+/// (the first unit that fits): the unit and the instants of the smallest and largest.
+fn epoch_reading(kind: Kind, col: &ColumnProfile) -> Option<(&'static str, &'static str, i64, i64)> {
+    use timestamp::EpochUnit;
+    if !matches!(kind, Kind::Integer | Kind::Bigint | Kind::Double) {
+        return None;
+    }
+    let (Some((_, lo)), Some((_, hi))) = (&col.min_number, &col.max_number) else { return None };
+    // 1990-01-01 and 2100-01-01 UTC.
+    let plausible = 631_152_000_000_000..4_102_444_800_000_000;
+    let units = [
+        (EpochUnit::Seconds, "seconds", "epoch_s"),
+        (EpochUnit::Millis, "milliseconds", "epoch_ms"),
+        (EpochUnit::Micros, "microseconds", "epoch_us"),
+    ];
+    units.into_iter().find_map(|(unit, name, format)| {
+        let (lo, hi) = (timestamp::parse_epoch(lo, unit)?, timestamp::parse_epoch(hi, unit)?);
+        (plausible.contains(&lo) && plausible.contains(&hi)).then_some((name, format, lo, hi))
+    })
+}
+
+/// Whether the key `key` (a top-level key or a JSON Pointer) is a field below `parent`.
+fn is_below(key: &str, parent: &str) -> bool {
+    let parent_pointer = match parent.starts_with('/') {
+        true => parent.to_string(),
+        false => format!("/{}", parent.replace('~', "~0").replace('/', "~1")),
+    };
+    key.strip_prefix(parent_pointer.as_str()).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Two numeric texts compared exactly (an unreadable one: equal, keeping the old bound).
@@ -305,6 +458,7 @@ impl Profile {
             let value = match text.as_bytes()[0] {
                 b'{' if depth < MAX_DEPTH => match object_entries(text) {
                     Ok(inner) => {
+                        self.column(&name).objects += 1;
                         let base = if depth == 1 { nested_name() } else { name.to_string() };
                         self.add_object(&inner, &base, depth + 1);
                         continue;
@@ -503,6 +657,32 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
             None => columns.push((bare, col.clone())),
         }
     }
+    // A key that was an object somewhere: with values of other kinds too (a string, a
+    // number, an array) it is one json column and its fields are not columns; an object or
+    // null, only its fields are columns (an object that never had a field stays json).
+    let mut whole: Vec<String> = Vec::new();
+    let mut skip: HashSet<String> = HashSet::new();
+    for (bare, col) in &columns {
+        if col.objects == 0 || whole.iter().any(|w| is_below(bare, w)) {
+            continue;
+        }
+        let has_fields = columns.iter().any(|(k, _)| is_below(k, bare));
+        if col.present > 0 || !has_fields {
+            whole.push(bare.clone());
+        } else {
+            skip.insert(bare.clone());
+        }
+    }
+    let columns: Vec<(String, ColumnProfile)> = columns
+        .into_iter()
+        .filter(|(k, _)| !skip.contains(k) && !whole.iter().any(|w| is_below(k, w)))
+        .map(|(k, mut col)| {
+            if whole.contains(&k) {
+                col.fits.json = true;
+            }
+            (k, col)
+        })
+        .collect();
     let mut names: Vec<String> = Vec::new();
     let mut blocks = String::new();
     let mut day: Option<String> = None;
@@ -523,15 +703,30 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
             let _ = writeln!(blocks, "key = {}", toml_string(&bare));
         }
         let _ = writeln!(blocks, "type = {}", toml_string(kind.name()));
-        if col.present == parsed && col.present > 0 {
+        if let Some((format, others)) = col.format() {
+            let _ = writeln!(blocks, "format = {}", toml_string(format));
+            if !others.is_empty() {
+                let others: Vec<String> = others.iter().map(|o| toml_string(o)).collect();
+                let _ = writeln!(blocks, "# every value also reads as format {}: check which one the export means", others.join(" or "));
+            }
+        }
+        // Present with a value in every record; a blank text, or a NaN number (NULL), would
+        // be missing to the load.
+        let with_value = col.present + col.objects;
+        let null_to_load = match kind {
+            Kind::Text => col.blanks,
+            Kind::Integer | Kind::Bigint | Kind::Double | Kind::Numeric => col.nans,
+            _ => 0,
+        };
+        if with_value == parsed && with_value > 0 && null_to_load == 0 {
             let _ = writeln!(blocks, "required = true");
         }
         // The evidence.
-        let absent = parsed.saturating_sub(col.present + col.nulls);
+        let absent = parsed.saturating_sub(with_value + col.nulls);
         let distinct = if col.distinct_overflow { format!("more than {DISTINCT_CAP}") } else { col.distinct.len().to_string() };
         let mut evidence = format!(
             "# present {}, null {}, absent {}, distinct {distinct}",
-            percent(col.present, parsed),
+            percent(with_value, parsed),
             percent(col.nulls, parsed),
             percent(absent, parsed)
         );
@@ -554,6 +749,14 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
             _ => {}
         }
         let _ = writeln!(blocks, "{evidence}");
+        if let Some((unit, format, lo, hi)) = epoch_reading(kind, col) {
+            let _ = writeln!(
+                blocks,
+                "# as epoch {unit} these are {} to {}: to load them as instants, type = \"timestamp\" and format = \"{format}\"",
+                timestamp::instant_text(lo),
+                timestamp::instant_text(hi),
+            );
+        }
         if matches!(kind, Kind::Text | Kind::Integer | Kind::Bigint)
             && !col.distinct_overflow
             && !col.distinct.is_empty()
@@ -585,8 +788,22 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
                 );
             }
         }
-        if col.present == 0 {
+        if col.objects > 0 {
+            let _ = writeln!(
+                blocks,
+                "# an object in {} of records, another kind of value in {}: each value is kept whole as json",
+                percent(col.objects, parsed),
+                percent(col.present, parsed)
+            );
+        } else if col.present == 0 {
             let _ = writeln!(blocks, "# never present with a value: the type is a guess");
+        }
+        if kind == Kind::Text && col.blanks > 0 {
+            let _ = writeln!(
+                blocks,
+                "# {} of values are blank: not required (a blank required text is missing)",
+                percent(col.blanks, col.present)
+            );
         }
     }
     if let Some(d) = day {
@@ -663,6 +880,128 @@ mod tests {
         assert_eq!(ds.prefix, "w.");
         assert_eq!(ds.column_names().collect::<Vec<_>>(), ["city", "t", "n"]);
         assert!(ds.fields[0].required, "present in every record, under one spelling or the other:\n{text}");
+    }
+
+    /// Heterogeneous records for the property below: keys that switch between objects,
+    /// arrays, strings (empty and blank ones too), numbers, booleans, null and absent.
+    pub(crate) mod records {
+        use rand::{Rng, SeedableRng};
+        use rand_chacha::ChaCha8Rng;
+
+        const STRINGS: [&str; 16] = [
+            "",
+            " ",
+            "\\t",
+            "abc",
+            "Z\\u00fcrich",
+            "say \\\"hi\\\"",
+            "12",
+            "-7",
+            "1.50",
+            "true",
+            "yes",
+            "2019-05-13 14:23:41",
+            "2019-05-13T14:23:41.5+02:00",
+            "2019-05-13",
+            "NaN",
+            "null",
+        ];
+        const NUMBERS: [&str; 10] = ["0", "-0", "7", "-12", "3000000000", "1.5", "-0.0", "1e3", "2.50", "123456789012345678901234567890"];
+        const KINDS: usize = 9;
+
+        /// A value of `kind`: 0 string, 1 number, 2 boolean, 3 null, 4 array, 5 object,
+        /// 6 empty object, 7 timestamp text, 8 integer.
+        fn value(rng: &mut ChaCha8Rng, kind: usize, depth: usize, shapes: &[Vec<usize>]) -> String {
+            match kind {
+                0 => format!("\"{}\"", STRINGS[rng.gen_range(0..STRINGS.len())]),
+                1 => NUMBERS[rng.gen_range(0..NUMBERS.len())].to_string(),
+                2 => ["true", "false"][rng.gen_range(0..2)].to_string(),
+                3 => "null".to_string(),
+                4 => ["[]", "[1, \"a\"]", "[{\"x\": 1}, null]", "[[1], [2, 3]]"][rng.gen_range(0..4)].to_string(),
+                5 if depth < 5 => object(rng, depth + 1, shapes),
+                5 | 6 => "{}".to_string(),
+                7 => format!("\"2019-05-{:02} {:02}:{:02}:00\"", rng.gen_range(1..29), rng.gen_range(0..24), rng.gen_range(0..60)),
+                _ => rng.gen_range(-1000..1000i64).to_string(),
+            }
+        }
+
+        /// An object whose keys each draw their kind from the kinds `shapes` allows at this
+        /// depth; a key is absent now and then.
+        fn object(rng: &mut ChaCha8Rng, depth: usize, shapes: &[Vec<usize>]) -> String {
+            let names = ["id", "type", "body", "head_commit", "meta.x", "gravatar_id", "created_at", "Count", "a b", "payload"];
+            let mut fields = Vec::new();
+            for (i, name) in names.iter().enumerate().take(if depth == 1 { names.len() } else { 4 }) {
+                let allowed = &shapes[(i + depth * 7) % shapes.len()];
+                // Some keys are in every record (so `required` is decided), the rest now and then.
+                if !(i + depth).is_multiple_of(3) && rng.gen_bool(0.15) {
+                    continue;
+                }
+                let kind = allowed[rng.gen_range(0..allowed.len())];
+                fields.push(format!("\"{name}\": {}", value(rng, kind, depth, shapes)));
+            }
+            format!("{{{}}}", fields.join(", "))
+        }
+
+        /// `n` records from `seed`: each key position allows one to four kinds.
+        pub fn generate(seed: u64, n: usize) -> Vec<String> {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let shapes: Vec<Vec<usize>> = (0..13).map(|_| (0..rng.gen_range(1..=4)).map(|_| rng.gen_range(0..KINDS)).collect()).collect();
+            (0..n).map(|_| object(&mut rng, 1, &shapes)).collect()
+        }
+    }
+
+    /// Every record parses and is checked as the load checks it; the reasons of those rejected.
+    fn rejects_under(ds: &'static crate::dataset::Dataset, lines: &[String]) -> Vec<String> {
+        let text = lines.join("\n");
+        let scan = crate::source::framing::scan(text.as_bytes(), 1, true);
+        assert_eq!(scan.spans.len(), lines.len());
+        let chunk = crate::source::Chunk { buf: text.as_bytes().to_vec(), spans: scan.spans, offset_end: text.len() as u64 };
+        let parsed = crate::transform::parse::parse_chunk(ds, &chunk).unwrap();
+        let checked = crate::quality::check(ds, parsed).unwrap();
+        let reasons = checked.column(crate::quality::COL_REASON).unwrap().str().unwrap().clone();
+        let details = checked.column(crate::transform::parse::COL_DETAIL).unwrap().str().unwrap().clone();
+        (0..checked.height())
+            .filter_map(|i| reasons.get(i).map(|r| format!("{r}: {} in {}", details.get(i).unwrap_or_default(), lines[i])))
+            .collect()
+    }
+
+    #[test]
+    fn a_contract_infer_writes_loads_every_record_it_read() {
+        for seed in 0..300 {
+            let lines = records::generate(seed, 40);
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let text = contract(&profile_of(&refs), "mixed", "mixed.json");
+            let ds = crate::contract::parse(&text, "inferred.toml").unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
+            let ds: &'static crate::dataset::Dataset = Box::leak(Box::new(ds));
+            let rejects = rejects_under(ds, &lines);
+            assert!(rejects.is_empty(), "seed {seed}: {rejects:#?}\n{text}");
+        }
+    }
+
+    #[test]
+    fn keys_of_mixed_kinds_and_blank_texts() {
+        let p = profile_of(&[
+            r#"{"head_commit": {"id": "a1", "msg": "x"}, "body": {"k": 1}, "gravatar_id": "", "o": {}, "n": 1.5}"#,
+            r#"{"head_commit": null, "body": "plain", "gravatar_id": "", "o": null, "n": "NaN"}"#,
+            r#"{"head_commit": {"id": "b2"}, "body": [1], "gravatar_id": "", "n": 2}"#,
+        ]);
+        let text = contract(&p, "hooks", "hooks.json");
+        let ds = crate::contract::parse(&text, "inferred.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let columns: Vec<(&str, Kind, bool)> = ds.fields.iter().map(|f| (f.name.as_str(), f.kind, f.required)).collect();
+        assert_eq!(
+            columns,
+            [
+                ("head_commit_id", Kind::Text, false),
+                ("head_commit_msg", Kind::Text, false),
+                ("body", Kind::Json, true),
+                ("gravatar_id", Kind::Text, false),
+                ("o", Kind::Json, false),
+                ("n", Kind::Double, false),
+            ],
+            "{text}"
+        );
+        assert!(text.contains("each value is kept whole as json"), "{text}");
+        assert!(text.contains("100% of values are blank"), "{text}");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::pg::load::{AfterCommit, Mode, TableLoad};
 use crate::quality::{self, COL_NAN, COL_REASON};
 use crate::source::{Chunk, RecordReader};
 use crate::stats::LoadStats;
-use crate::transform::parse::{self, COL_DETAIL, COL_EXTRA, COL_LINE, COL_ROW};
+use crate::transform::parse::{self, COL_DETAIL, COL_EXTRA, COL_LINE, COL_RECORD, COL_ROW};
 use crate::validate::Figures;
 
 #[derive(Clone)]
@@ -147,13 +147,16 @@ fn check_held(
         }
         let mut rejects = Vec::new();
         let mut chunk = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end: 0 };
-        for (line, raw, verdict) in batch {
+        for (at, raw, verdict) in batch {
             match verdict.reject() {
-                Some((reason, detail)) => rejects.push(Reject { line, reason: reason.to_string(), detail: Some(detail), raw }),
+                Some((reason, detail)) => {
+                    rejects.push(Reject { line: at.line, record: at.record, reason: reason.to_string(), detail: Some(detail), raw })
+                }
                 None => {
                     let start = chunk.buf.len();
                     chunk.buf.extend_from_slice(&raw);
-                    chunk.spans.push(crate::source::Span { line, start, end: chunk.buf.len(), damage: None });
+                    let (line, record) = (at.line, at.record);
+                    chunk.spans.push(crate::source::Span { line, record, start, end: chunk.buf.len(), damage: None });
                     chunk.buf.push(b'\n');
                 }
             }
@@ -194,6 +197,7 @@ fn split(ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> Po
     let rejected = checked.filter(&!&accepted_mask)?;
     let rows = rejected.column(COL_ROW)?.u32()?;
     let lines = rejected.column(COL_LINE)?.u64()?;
+    let records = rejected.column(COL_RECORD)?.u64()?;
     let reasons = rejected.column(COL_REASON)?.str()?;
     let details = rejected.column(COL_DETAIL)?.str()?;
     let mut rejects = Vec::with_capacity(rejected.height());
@@ -206,7 +210,8 @@ fn split(ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> Po
             )),
             _ => details.get(i).map(str::to_string),
         };
-        rejects.push(Reject { line: lines.get(i).unwrap_or_default(), reason: reason.to_string(), detail, raw });
+        let (line, record) = (lines.get(i).unwrap_or_default(), records.get(i).unwrap_or_default());
+        rejects.push(Reject { line, record, reason: reason.to_string(), detail, raw });
     }
     Ok(Checked { accepted, rejects, nan_as_null, extra_keys: 0, retracted: Vec::new() })
 }
@@ -515,7 +520,7 @@ fn write_batches(
     let mut figures = Figures::default();
     let mut key_repeats = Figures::default();
     let started = Instant::now();
-    // Lines whose key was loaded before, and the load that holds it.
+    // Records whose key was loaded before, and the load that holds it.
     let mut repeats: Vec<(u64, i64)> = Vec::new();
     let mut run = || -> Result<()> {
         let mut batches = batches.iter();
@@ -530,9 +535,9 @@ fn write_batches(
             let accepted = match held.is_empty() {
                 true => batch.accepted,
                 false => {
-                    let lines: std::collections::HashSet<u64> = held.iter().map(|(l, _)| *l).collect();
-                    let line = batch.accepted.column(COL_LINE)?.u64()?;
-                    let fresh: BooleanChunked = line.into_iter().map(|l| Some(!l.is_some_and(|l| lines.contains(&l)))).collect();
+                    let repeated: std::collections::HashSet<u64> = held.iter().map(|(r, _)| *r).collect();
+                    let record = batch.accepted.column(COL_RECORD)?.u64()?;
+                    let fresh: BooleanChunked = record.into_iter().map(|r| Some(!r.is_some_and(|r| repeated.contains(&r)))).collect();
                     repeats.extend(held);
                     key_repeats.add(ds, &batch.accepted.filter(&!&fresh)?)?;
                     batch.accepted.filter(&fresh)?
@@ -540,11 +545,11 @@ fn write_batches(
             };
             load.write(&accepted, &batch.rejects)?;
             if !batch.retracted.is_empty() {
-                let lines: Vec<u64> = batch.retracted.iter().map(|r| r.line).collect();
-                load.retract(&lines)?;
+                let records: Vec<u64> = batch.retracted.iter().map(|r| r.record).collect();
+                load.retract(&records)?;
                 figures.remove(&batch.retracted);
-                let rows = batch.retracted.iter().map(|r| (r.line, r.by_line as i64)).collect();
-                write_late_rejects(&mut load, source, crate::quality::SUPERSEDED, rows, |by| crate::dedupe::superseded_by(by as u64))?;
+                let rows = batch.retracted.iter().map(|r| (r.record, r.by)).collect();
+                write_late_rejects(&mut load, source, crate::quality::SUPERSEDED, rows, crate::dedupe::superseded_by)?;
             }
             if let Some(l) = lake.as_mut() {
                 l.write(&accepted).context("writing the lake failed; nothing was loaded")?;
@@ -682,24 +687,24 @@ fn verdicts(stats: &LoadStats, display: &str, opts: &LoadOptions) -> Result<()> 
     Ok(())
 }
 
-/// Rejects for rows the writer let through and then turned away (`(line, n)`, in any order;
-/// `detail(n)` says why), with their records read again from the file in one pass at the
-/// end: they went on before it was known. 16 bytes a row until then, and written in
-/// batches, so memory stays small however many there are.
-fn write_late_rejects(
+/// Rejects for rows the writer let through and then turned away (`(record, about)`, in any
+/// order; `detail(about)` says why), with their records read again from the file in one
+/// pass at the end: they went on before it was known. A few bytes a row until then, and
+/// written in batches, so memory stays small however many there are.
+fn write_late_rejects<T: Copy>(
     load: &mut TableLoad,
     input: &Input,
     reason: &str,
-    mut rows: Vec<(u64, i64)>,
-    detail: impl Fn(i64) -> String,
+    mut rows: Vec<(u64, T)>,
+    detail: impl Fn(T) -> String,
 ) -> Result<()> {
-    rows.sort_unstable_by_key(|(line, _)| *line);
-    let lines: Vec<u64> = rows.iter().map(|(line, _)| *line).collect();
+    rows.sort_unstable_by_key(|(record, _)| *record);
+    let records: Vec<u64> = rows.iter().map(|(record, _)| *record).collect();
     let mut about = rows.iter().map(|(_, n)| *n);
     let mut batch: Vec<Reject> = Vec::with_capacity(LATE_REJECTS_BATCH);
-    crate::source::records_at(input, &lines, |line, raw| {
+    crate::source::records_at(input, &records, |span, raw| {
         let detail = about.next().map(&detail);
-        batch.push(Reject { line, reason: reason.to_string(), detail, raw: raw.to_vec() });
+        batch.push(Reject { line: span.line, record: span.record, reason: reason.to_string(), detail, raw: raw.to_vec() });
         if batch.len() == LATE_REJECTS_BATCH {
             load.write_rejects(&batch)?;
             batch.clear();

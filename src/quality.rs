@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use crate::dataset::{Dataset, Field, Kind, OnNewKey};
 use crate::transform::number::{self, Float, Int, NumericError};
-use crate::transform::parse::{BAD_VALUE, COL_DETAIL, COL_ISSUE, COL_LINE, COL_ROW, MALFORMED};
+use crate::transform::parse::{BAD_VALUE, COL_DETAIL, COL_ISSUE, COL_LINE, COL_RECORD, COL_ROW, MALFORMED};
 use crate::transform::{json, timestamp};
 
 pub const COL_REASON: &str = "__reason";
@@ -158,6 +158,7 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
     let mut columns: Vec<Column> = casts.into_iter().map(|c| c.column).collect();
     columns.push(parsed.column(COL_ROW)?.clone());
     columns.push(parsed.column(COL_LINE)?.clone());
+    columns.push(parsed.column(COL_RECORD)?.clone());
     columns.push(reasons.finish().into_column());
     columns.push(details.finish().into_column());
     columns.push(Column::new(COL_NAN.into(), nan_count));
@@ -170,9 +171,19 @@ fn detail(field: &Field, fail: Fail, raw: Option<&str>) -> String {
     let quoted: String = raw.unwrap_or_default().chars().take(QUOTE_CHARS).collect();
     let r = &field.rules;
     match fail {
-        Fail::Missing => format!("{name} is missing"),
-        Fail::BadTimestamp => format!("{name}: not a timestamp '{quoted}'"),
-        Fail::BadDate => format!("{name}: not a date (YYYY-MM-DD) '{quoted}'"),
+        Fail::Missing => match raw {
+            // A NaN (stored as NULL) in a required number column.
+            Some(_) => format!("{name} is required but '{quoted}' is stored as NULL"),
+            None => format!("{name} is missing"),
+        },
+        Fail::BadTimestamp => match &field.format {
+            timestamp::Format::Iso => format!("{name}: not a timestamp '{quoted}'"),
+            other => format!("{name}: not a timestamp in format {} '{quoted}'", other.name()),
+        },
+        Fail::BadDate => match &field.format {
+            timestamp::Format::Iso => format!("{name}: not a date (YYYY-MM-DD) '{quoted}'"),
+            other => format!("{name}: not a date in format {} '{quoted}'", other.name()),
+        },
         Fail::BadNumber if matches!(field.kind, Kind::Integer | Kind::Bigint) => {
             format!("{name}: not an {} '{quoted}'", field.kind.sql_type())
         }
@@ -209,6 +220,13 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
             fails.push((row as u32, Fail::Missing));
         }
         v.map(|_| ())
+    };
+    // NaN is stored as NULL: in a required column, that is a missing value.
+    let nan = |row: usize, nans: &mut Vec<u32>, fails: &mut Vec<(u32, Fail)>| {
+        nans.push(row as u32);
+        if required {
+            fails.push((row as u32, Fail::Missing));
+        }
     };
     let rules = &field.rules;
     let in_range = |value: &str| {
@@ -252,7 +270,7 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
                         Some(i)
                     }
                     Int::NaN => {
-                        nans.push(row as u32);
+                        nan(row, &mut nans, &mut fails);
                         None
                     }
                     Int::NotWhole => {
@@ -298,7 +316,7 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
                         Some(x)
                     }
                     Float::NaN => {
-                        nans.push(row as u32);
+                        nan(row, &mut nans, &mut fails);
                         None
                     }
                     Float::Invalid => {
@@ -323,7 +341,7 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
                         Some(canonical)
                     }
                     Err(NumericError::NaN) => {
-                        nans.push(row as u32);
+                        nan(row, &mut nans, &mut fails);
                         None
                     }
                     Err(NumericError::Invalid) => {
@@ -354,11 +372,7 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
             let mut out = PrimitiveChunkedBuilder::<Int64Type>::new(name, text.len());
             for (row, v) in text.iter().enumerate() {
                 let value = each(row, v, &mut fails).and_then(|()| {
-                    let v = v.expect("present");
-                    let t = match &zone {
-                        Some(z) => timestamp::parse_micros_in(v, z),
-                        None => timestamp::parse_micros(v),
-                    };
+                    let t = timestamp::parse_timestamp(v.expect("present"), &field.format, zone.as_ref());
                     if t.is_none() {
                         fails.push((row as u32, Fail::BadTimestamp));
                     }
@@ -372,7 +386,7 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
             let mut out = PrimitiveChunkedBuilder::<Int32Type>::new(name, text.len());
             for (row, v) in text.iter().enumerate() {
                 let value = each(row, v, &mut fails).and_then(|()| {
-                    let d = timestamp::parse_date(v.expect("present"));
+                    let d = timestamp::parse_date_as(v.expect("present"), &field.format);
                     if d.is_none() {
                         fails.push((row as u32, Fail::BadDate));
                     }
@@ -427,6 +441,7 @@ pub(crate) mod tests {
             .collect();
         cols.push(Column::new(COL_ROW.into(), (0..n as u32).collect::<Vec<_>>()));
         cols.push(Column::new(COL_LINE.into(), (1..=n as u64).collect::<Vec<_>>()));
+        cols.push(Column::new(COL_RECORD.into(), (1..=n as u64).collect::<Vec<_>>()));
         cols.push(Column::new(COL_ISSUE.into(), vec![None::<&str>; n]));
         cols.push(Column::new(COL_DETAIL.into(), vec![None::<&str>; n]));
         cols.push(Column::new(COL_EXTRA.into(), vec![0u32; n]));

@@ -181,15 +181,7 @@ fn record(ds: &Dataset, rng: &mut ChaCha8Rng, n: u64, defect: Option<Defect>, pa
     for (i, f) in ds.fields.iter().enumerate() {
         let value = match defect {
             Some(Defect::Missing(d)) if d == i => None,
-            Some(Defect::BadCast(d)) if d == i => Some(Value::String(
-                match f.kind {
-                    Kind::Timestamp => "not a time",
-                    Kind::Date => "13.05.2019",
-                    Kind::Boolean => "maybe",
-                    _ => "many",
-                }
-                .into(),
-            )),
+            Some(Defect::BadCast(d)) if d == i => Some(bad_cast(f)),
             Some(Defect::OutOfRange(d)) if d == i => Some(out_of_range(f)),
             Some(Defect::NotAllowed(d)) if d == i => Some(Value::String("__not_allowed__".into())),
             Some(Defect::Pattern(d)) if d == i => Some(Value::String(non_matching(patterns[i].as_ref().expect("a pattern")))),
@@ -270,11 +262,8 @@ fn value(f: &Field, rng: &mut ChaCha8Rng, n: u64, pattern: Option<&regex::Regex>
             Value::String(format!("{}{}.{:02}", if cents < 0 { "-" } else { "" }, cents.abs() / 100, cents.abs() % 100))
         }
         Kind::Boolean => Value::Bool(rng.gen_bool(0.5)),
-        Kind::Timestamp => Value::String(iso(START + n as i64 * 97 + rng.gen_range(0..60))),
-        Kind::Date => {
-            let (y, m, d) = civil_from_days((START + n as i64 * 97) / 86_400);
-            Value::String(format!("{y:04}-{m:02}-{d:02}"))
-        }
+        Kind::Timestamp => written(START + n as i64 * 97 + rng.gen_range(0..60), &f.format, false),
+        Kind::Date => written((START + n as i64 * 97).div_euclid(86_400) * 86_400, &f.format, true),
         Kind::Json => serde_json::json!({"n": n, "tags": ["a", format!("b{}", n % 3)]}),
     })
 }
@@ -322,6 +311,42 @@ fn number_below(bound: &str, whole: bool) -> Value {
 fn non_matching(p: &regex::Regex) -> String {
     // Not blank: a blank required text is missing, not a mismatch.
     ["!!", "0", "a", "ZZZZ", "-", "x y"].iter().find(|c| !p.is_match(c)).map(|c| c.to_string()).unwrap_or_else(|| "\u{1}".into())
+}
+
+/// A value of the wrong form for the column's type and format (a timestamp in another
+/// format's form is wrong too: what a house format looks like when an export changes).
+fn bad_cast(f: &Field) -> Value {
+    use crate::transform::timestamp::Format;
+    Value::String(
+        match (f.kind, &f.format) {
+            (Kind::Timestamp | Kind::Date, Format::Epoch(_)) => "2019-05-13T14:23:41Z",
+            // The weekday is not the date's.
+            (Kind::Timestamp | Kind::Date, Format::Rfc2822) => "Tue, 13 May 2019 14:23:41 GMT",
+            (Kind::Timestamp | Kind::Date, Format::Pattern(_)) => "2019-05-13T14:23:41Z and more",
+            (Kind::Timestamp, Format::Iso) => "not a time",
+            (Kind::Date, Format::Iso) => "13.05.2019",
+            (Kind::Boolean, _) => "maybe",
+            _ => "many",
+        }
+        .into(),
+    )
+}
+
+/// An instant (seconds since 1970, UTC) written in a column's format; `date` for a date
+/// column (epochs then at midnight).
+fn written(unix: i64, format: &crate::transform::timestamp::Format, date: bool) -> Value {
+    use crate::transform::timestamp::{EpochUnit, Format};
+    let utc = chrono::DateTime::from_timestamp(unix, 0).expect("an instant in range");
+    match format {
+        Format::Iso if date => Value::String(utc.format("%Y-%m-%d").to_string()),
+        Format::Iso => Value::String(iso(unix)),
+        Format::Epoch(EpochUnit::Seconds) => Value::from(unix),
+        Format::Epoch(EpochUnit::Millis) => Value::from(unix * 1000),
+        // Microseconds as text, as exports write numbers a double cannot hold exactly.
+        Format::Epoch(EpochUnit::Micros) => Value::String((unix * 1_000_000).to_string()),
+        Format::Rfc2822 => Value::String(utc.format("%a, %d %b %Y %H:%M:%S GMT").to_string()),
+        Format::Pattern(p) => Value::String(utc.format(p).to_string()),
+    }
 }
 
 fn iso(unix: i64) -> String {

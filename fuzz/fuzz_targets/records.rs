@@ -12,13 +12,17 @@ pub mod dataset;
 pub mod framing;
 #[path = "../../src/transform/record.rs"]
 pub mod record;
+#[path = "../../src/transform/number.rs"]
+pub mod number;
+#[path = "../../src/transform/timestamp.rs"]
+pub mod timestamp;
 
 // The module paths tier's own sources use.
 mod source {
     pub use super::framing;
 }
 mod transform {
-    pub use super::record;
+    pub use super::{number, record, timestamp};
 }
 
 fuzz_target!(|data: &[u8]| {

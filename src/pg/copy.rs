@@ -50,21 +50,21 @@ fn only_chunk<T: PolarsDataType>(ca: &ChunkedArray<T>) -> PolarsResult<&T::Array
     }
 }
 
-/// Appends every row of `frame` (the dataset's fields, then `load_id`, then with `with_line`
-/// the record's line, for a staging table) to `out`.
-pub fn encode_rows(ds: &Dataset, frame: &DataFrame, load_id: i64, with_line: bool, out: &mut Vec<u8>) -> PolarsResult<()> {
-    encode(&ds.fields.iter().collect::<Vec<_>>(), frame, Some(load_id), with_line, out)
+/// Appends every row of `frame` (the dataset's fields, then `load_id`, then with
+/// `with_record` the record's ordinal, for a staging table) to `out`.
+pub fn encode_rows(ds: &Dataset, frame: &DataFrame, load_id: i64, with_record: bool, out: &mut Vec<u8>) -> PolarsResult<()> {
+    encode(&ds.fields.iter().collect::<Vec<_>>(), frame, Some(load_id), with_record, out)
 }
 
-/// Appends the key columns of every row of `frame`, then its line.
+/// Appends the key columns of every row of `frame`, then its record's ordinal.
 pub fn encode_keys(ds: &Dataset, frame: &DataFrame, out: &mut Vec<u8>) -> PolarsResult<()> {
     let keys: Vec<&dataset::Field> = ds.unique.iter().filter_map(|k| ds.field(k)).collect();
     encode(&keys, frame, None, true, out)
 }
 
-fn encode(fields: &[&dataset::Field], frame: &DataFrame, load_id: Option<i64>, with_line: bool, out: &mut Vec<u8>) -> PolarsResult<()> {
-    let lines = match with_line {
-        true => Some(frame.column(crate::transform::parse::COL_LINE)?.u64()?.rechunk()),
+fn encode(fields: &[&dataset::Field], frame: &DataFrame, load_id: Option<i64>, with_record: bool, out: &mut Vec<u8>) -> PolarsResult<()> {
+    let records = match with_record {
+        true => Some(frame.column(crate::transform::parse::COL_RECORD)?.u64()?.rechunk()),
         false => None,
     };
     let mut frame = frame.select(fields.iter().map(|f| f.name.as_str()))?;
@@ -89,11 +89,11 @@ fn encode(fields: &[&dataset::Field], frame: &DataFrame, load_id: Option<i64>, w
             })
         })
         .collect::<PolarsResult<_>>()?;
-    let lines = match &lines {
-        Some(l) => Some(only_chunk(l)?),
+    let records = match &records {
+        Some(r) => Some(only_chunk(r)?),
         None => None,
     };
-    let ncols = (columns.len() + load_id.is_some() as usize + with_line as usize) as i16;
+    let ncols = (columns.len() + load_id.is_some() as usize + with_record as usize) as i16;
     out.reserve(frame.height() * (2 + columns.len() * 24));
     for i in 0..frame.height() {
         out.extend_from_slice(&ncols.to_be_bytes());
@@ -113,8 +113,8 @@ fn encode(fields: &[&dataset::Field], frame: &DataFrame, load_id: Option<i64>, w
         if let Some(id) = load_id {
             fixed(out, Some(id.to_be_bytes()));
         }
-        if let Some(lines) = &lines {
-            fixed(out, lines.get(i).map(|l| (l as i64).to_be_bytes()));
+        if let Some(records) = &records {
+            fixed(out, records.get(i).map(|r| (r as i64).to_be_bytes()));
         }
     }
     Ok(())
@@ -150,19 +150,22 @@ fn numeric(out: &mut Vec<u8>, v: Option<&str>) {
 /// A quarantined record, as stored in `<table>_rejects`.
 pub struct Reject {
     pub line: u64,
+    /// Its ordinal in the file (a line may hold many records).
+    pub record: u64,
     pub reason: String,
     pub detail: Option<String>,
     pub raw: Vec<u8>,
 }
 
-/// Appends rejects: load_id, source_file, line, reason, detail, raw (text, lossy) and
-/// raw_bytes (the exact bytes, only when the text had to be altered).
+/// Appends rejects: load_id, source_file, line, record, reason, detail, raw (text, lossy)
+/// and raw_bytes (the exact bytes, only when the text had to be altered).
 pub fn encode_rejects(rejects: &[Reject], load_id: i64, source_file: &str, out: &mut Vec<u8>) {
     for r in rejects {
-        out.extend_from_slice(&7i16.to_be_bytes());
+        out.extend_from_slice(&8i16.to_be_bytes());
         fixed(out, Some(load_id.to_be_bytes()));
         text(out, Some(source_file.as_bytes()));
         fixed(out, Some((r.line as i64).to_be_bytes()));
+        fixed(out, Some((r.record as i64).to_be_bytes()));
         text(out, Some(r.reason.as_bytes()));
         text(out, r.detail.as_deref().map(str::as_bytes));
         let lossy = String::from_utf8_lossy(&r.raw);
@@ -200,11 +203,14 @@ mod tests {
     #[test]
     fn encodes_cells_in_network_order() {
         let mut out = Vec::new();
-        let rejects = [Reject { line: 7, reason: "malformed".into(), detail: None, raw: b"x\0\xff".to_vec() }];
+        let rejects = [Reject { line: 7, record: 9, reason: "malformed".into(), detail: None, raw: b"x\0\xff".to_vec() }];
         encode_rejects(&rejects, 3, "f.json", &mut out);
-        assert_eq!(&out[..2], &7i16.to_be_bytes());
+        assert_eq!(&out[..2], &8i16.to_be_bytes());
         assert_eq!(&out[2..6], &8i32.to_be_bytes());
         assert_eq!(&out[6..14], &3i64.to_be_bytes());
+        // source file (4 + 6 bytes), then the line and the record
+        assert_eq!(&out[24..36], [&8i32.to_be_bytes()[..], &7i64.to_be_bytes()[..]].concat());
+        assert_eq!(&out[36..48], [&8i32.to_be_bytes()[..], &9i64.to_be_bytes()[..]].concat());
         // the exact bytes are kept because the text had to be altered
         assert!(out.ends_with(&[0, 0, 0, 3, b'x', 0, 0xff]));
     }

@@ -96,9 +96,12 @@ fn add_declared_columns(client: &mut Client, ds: &Dataset, schema: &str) -> Resu
     Ok(added)
 }
 
+/// `record` is the record's ordinal in its file (a line may hold many records); tables
+/// made before it was added get it, empty for their older rows.
 pub const REJECTS_DDL: &str = "load_id bigint NOT NULL,
   source_file text NOT NULL,
   line bigint NOT NULL,
+  record bigint,
   reason text NOT NULL,
   detail text,
   raw text NOT NULL,
@@ -189,7 +192,8 @@ impl TableLoad {
                 &format!(
                     "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tier:ddl'));
                      CREATE TABLE IF NOT EXISTS {s}.{} (\n  {ddl}\n);
-                     CREATE TABLE IF NOT EXISTS {s}.{} (\n  {REJECTS_DDL}\n);",
+                     CREATE TABLE IF NOT EXISTS {s}.{} (\n  {REJECTS_DDL}\n);
+                     ALTER TABLE {s}.{1} ADD COLUMN IF NOT EXISTS record bigint;",
                     ident(&table),
                     ident(&rejects)
                 ),
@@ -270,7 +274,7 @@ impl TableLoad {
                         &mut client,
                         "cannot create the key probe",
                         &format!(
-                            "DROP TABLE IF EXISTS {KEY_PROBE}; CREATE TEMP TABLE tier_keys ({}, __line bigint) ON COMMIT DROP",
+                            "DROP TABLE IF EXISTS {KEY_PROBE}; CREATE TEMP TABLE tier_keys ({}, __record bigint) ON COMMIT DROP",
                             keys.join(", ")
                         ),
                     )?;
@@ -282,7 +286,7 @@ impl TableLoad {
                     &mut client,
                     "cannot create the merge's staging table",
                     &format!(
-                        "DROP TABLE IF EXISTS {MERGE_STAGE}; CREATE TEMP TABLE tier_merge (\n  {ddl},\n  __line bigint\n) ON COMMIT DROP"
+                        "DROP TABLE IF EXISTS {MERGE_STAGE}; CREATE TEMP TABLE tier_merge (\n  {ddl},\n  __record bigint\n) ON COMMIT DROP"
                     ),
                 )?;
                 (MERGE_STAGE.to_string(), format!("{s}.{}", ident(&rejects)))
@@ -323,11 +327,11 @@ impl TableLoad {
         self.write_rejects(rejects)
     }
 
-    /// The statement that COPYs rows into the data table (a merge's stage adds the line).
+    /// The statement that COPYs rows into the data table (a merge's stage adds the record).
     fn rows_copy_sql(&self) -> String {
         let mut columns: Vec<String> = self.ds.column_names().map(ident).chain(["load_id".to_string()]).collect();
         if self.mode == Mode::Merge {
-            columns.push("__line".into());
+            columns.push("__record".into());
         }
         format!("COPY {} ({}) FROM STDIN (FORMAT binary)", self.data_target, columns.join(", "))
     }
@@ -467,7 +471,7 @@ impl TableLoad {
     }
 
     /// For a keyed append: the rows of `accepted` whose key the table already holds, as
-    /// (line, the load that holds it). Looked up one key at a time through the key's index
+    /// (record, the load that holds it). Looked up one key at a time through the key's index
     /// (a hash join would read the whole table for every chunk).
     pub fn keys_already_loaded(&mut self, accepted: &DataFrame) -> Result<Vec<(u64, i64)>> {
         if !self.probe_keys || accepted.height() == 0 {
@@ -478,10 +482,10 @@ impl TableLoad {
         copy::encode_keys(self.ds, accepted, &mut self.buf)?;
         copy::trailer(&mut self.buf);
         let keys: Vec<String> = self.ds.unique.iter().map(|k| ident(k)).collect();
-        copy_in(&mut self.client, &format!("COPY {KEY_PROBE} ({}, __line) FROM STDIN (FORMAT binary)", keys.join(", ")), &self.buf)?;
+        copy_in(&mut self.client, &format!("COPY {KEY_PROBE} ({}, __record) FROM STDIN (FORMAT binary)", keys.join(", ")), &self.buf)?;
         let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = k.{k}")).collect();
         let sql = format!(
-            "SELECT __line, held FROM (SELECT k.__line, (SELECT t.load_id FROM {} t WHERE {} LIMIT 1) AS held FROM {KEY_PROBE} k) f
+            "SELECT __record, held FROM (SELECT k.__record, (SELECT t.load_id FROM {} t WHERE {} LIMIT 1) AS held FROM {KEY_PROBE} k) f
              WHERE held IS NOT NULL",
             self.data_target,
             on.join(" AND ")
@@ -491,16 +495,16 @@ impl TableLoad {
         Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect())
     }
 
-    /// Takes back staged rows a later row with their key superseded (by line); the caller
+    /// Takes back staged rows a later row with their key superseded (by record); the caller
     /// keeps them as rejects.
-    pub fn retract(&mut self, lines: &[u64]) -> Result<()> {
-        let lines: Vec<i64> = lines.iter().map(|l| *l as i64).collect();
+    pub fn retract(&mut self, records: &[u64]) -> Result<()> {
+        let records: Vec<i64> = records.iter().map(|r| *r as i64).collect();
         let gone = self
             .client
-            .execute(&format!("DELETE FROM {MERGE_STAGE} WHERE __line = ANY($1)"), &[&lines])
+            .execute(&format!("DELETE FROM {MERGE_STAGE} WHERE __record = ANY($1)"), &[&records])
             .map_err(|e| Failure::Database(format!("cannot take back superseded rows: {}", describe(&e))))?;
-        if gone != lines.len() as u64 {
-            return Err(anyhow::anyhow!("took back {gone} staged rows for {} superseded lines", lines.len()));
+        if gone != records.len() as u64 {
+            return Err(anyhow::anyhow!("took back {gone} staged rows for {} superseded records", records.len()));
         }
         Ok(())
     }
@@ -518,7 +522,10 @@ impl TableLoad {
     }
 
     fn rejects_copy_sql(&self) -> String {
-        format!("COPY {} (load_id, source_file, line, reason, detail, raw, raw_bytes) FROM STDIN (FORMAT binary)", self.rejects_target)
+        format!(
+            "COPY {} (load_id, source_file, line, record, reason, detail, raw, raw_bytes) FROM STDIN (FORMAT binary)",
+            self.rejects_target
+        )
     }
 
     /// Swaps the staging tables in (replace), records the load in the ledger and commits.
@@ -607,7 +614,7 @@ impl TableLoad {
             &format!(
                 "ANALYZE {MERGE_STAGE};
                  CREATE TEMP TABLE tier_matched ON COMMIT DROP AS
-                   SELECT m.__line, t.load_id AS old_load, {day} AS old_day, hash_record_extended({t}, {seed}) AS old_hash,
+                   SELECT m.__record, t.load_id AS old_load, {day} AS old_day, hash_record_extended({t}, {seed}) AS old_hash,
                           {t} IS NOT DISTINCT FROM {m} AS same
                    FROM {MERGE_STAGE} m JOIN {table} t ON {on};
                  ANALYZE pg_temp.tier_matched;",
@@ -639,7 +646,7 @@ impl TableLoad {
         if !others.is_empty() {
             let update = format!(
                 "UPDATE {table} t SET {}, load_id = m.load_id
-                 FROM {MERGE_STAGE} m JOIN pg_temp.tier_matched x ON x.__line = m.__line AND NOT x.same
+                 FROM {MERGE_STAGE} m JOIN pg_temp.tier_matched x ON x.__record = m.__record AND NOT x.same
                  WHERE {}",
                 others.iter().map(|c| format!("{c} = m.{c}")).collect::<Vec<_>>().join(", "),
                 on.join(" AND "),
@@ -649,7 +656,7 @@ impl TableLoad {
         tracing::info!("merge: updated in {:.2?}", clock.elapsed());
         let insert = format!(
             "INSERT INTO {table} ({cols}, load_id) SELECT {cols}, load_id FROM {MERGE_STAGE} m
-             WHERE NOT EXISTS (SELECT FROM pg_temp.tier_matched x WHERE x.__line = m.__line) ORDER BY {keys}",
+             WHERE NOT EXISTS (SELECT FROM pg_temp.tier_matched x WHERE x.__record = m.__record) ORDER BY {keys}",
             cols = cols.join(", "),
             keys = keys.join(", "),
         );

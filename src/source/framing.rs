@@ -17,7 +17,11 @@
 //! following lines' objects into its elements. A pretty-printed record (`{` alone on its
 //! line) may span lines. A closer that does not match the open bracket (`]` for `{`) is
 //! not popped, and text after a record's closing brace on the same line belongs to that
-//! record: one damaged line stays one rejected record.
+//! record. Once a line record is damaged, the rest of its line belongs to it (an object
+//! that opens where none may, `{{`, or text and objects after its closing brace): one
+//! damaged line is one rejected record, so loaded + rejected still counts the records a
+//! person sees. Records of a compact array on one line are many records while none is
+//! damaged.
 
 /// Why a span of bytes could not be a record. The span is still kept and quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,10 +53,13 @@ impl Damage {
     }
 }
 
-/// One record's bytes within a scanned buffer, and the 1-based line it starts on.
+/// One record's bytes within a scanned buffer, the 1-based line it starts on, and its
+/// 1-based ordinal in the file (set by the reader: a line may hold many records, so the
+/// ordinal, not the line, is a record's identity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     pub line: u64,
+    pub record: u64,
     pub start: usize,
     pub end: usize,
     pub damage: Option<Damage>,
@@ -107,12 +114,12 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
                             if end > pos && buf[end - 1] == b'\r' {
                                 end -= 1;
                             }
-                            spans.push(Span { line, start: pos, end, damage: Some(Damage::NotAnObject) });
+                            spans.push(Span { line, record: 0, start: pos, end, damage: Some(Damage::NotAnObject) });
                             pos += off; // the newline is counted by the top-level loop
                             continue;
                         }
                         None if eof => {
-                            spans.push(Span { line, start: pos, end: n, damage: Some(Damage::NotAnObject) });
+                            spans.push(Span { line, record: 0, start: pos, end: n, damage: Some(Damage::NotAnObject) });
                             return Scan { spans, resume_at: n, resume_line: line };
                         }
                         None => return Scan { spans, resume_at: pos, resume_line: line },
@@ -206,8 +213,20 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
                     if b == b'{' && depth > 0 {
                         let top = stack.last().copied().unwrap_or(b'{');
                         let may_open = (prev == b':' && !at_line_start) || (top == b'[' && (prev == b'[' || prev == b','));
+                        if !may_open && line_record {
+                            // A line record cannot go on here (`{{`, `{"a":1,{`): the rest
+                            // of its line is part of the damage, one reject for one line.
+                            match rest_of_line(buf, i, start, eof) {
+                                Some((end, newline)) => {
+                                    outcome = Some((end, Some(Damage::Truncated)));
+                                    i = newline;
+                                }
+                                None => i = n, // the line goes on past the buffer: read more
+                            }
+                            break;
+                        }
                         if !may_open {
-                            // The record was cut short; a new one starts here.
+                            // A pretty-printed record was cut short; a new one starts here.
                             let mut end = i;
                             while end > start && buf[end - 1].is_ascii_whitespace() {
                                 end -= 1;
@@ -248,17 +267,15 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
                             break;
                         }
                         if k < n && !matches!(buf[k], b'\n' | b'{') {
-                            let stop = memchr::memchr2(b'\n', b'{', &buf[k..]);
-                            if stop.is_none() && !eof {
-                                i = n;
-                                break;
+                            // Text after the closing brace: the rest of the line is part of
+                            // this damaged record, objects in it included.
+                            match rest_of_line(buf, k, start, eof) {
+                                Some((end, newline)) => {
+                                    outcome = Some((end, Some(Damage::TrailingText)));
+                                    i = newline;
+                                }
+                                None => i = n,
                             }
-                            let mut end = k + stop.unwrap_or(n - k);
-                            i = end;
-                            while end > start && buf[end - 1].is_ascii_whitespace() {
-                                end -= 1;
-                            }
-                            outcome = Some((end, Some(Damage::TrailingText)));
                             break;
                         }
                         outcome = Some((i + 1, stray.then_some(Damage::StrayCloser)));
@@ -275,7 +292,7 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
         }
         match outcome {
             Some((end, damage)) => {
-                spans.push(Span { line: start_line, start, end, damage });
+                spans.push(Span { line: start_line, record: 0, start, end, damage });
                 // Lines inside the record were counted in line_here; a string cut by a raw
                 // newline leaves `i` on that newline for the top level to count.
                 line = line_here;
@@ -286,12 +303,28 @@ pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {
                 while end > start && buf[end - 1].is_ascii_whitespace() {
                     end -= 1;
                 }
-                spans.push(Span { line: start_line, start, end, damage: Some(Damage::UnexpectedEof) });
+                spans.push(Span { line: start_line, record: 0, start, end, damage: Some(Damage::UnexpectedEof) });
                 return Scan { spans, resume_at: n, resume_line: line_here };
             }
             None => return Scan { spans, resume_at: start, resume_line: start_line },
         }
     }
+}
+
+/// Where the line holding `from` ends: the record's end (before the line break and any
+/// whitespace, not before `start`) and the line break's offset (the buffer's end at the end
+/// of the file); `None` when the line goes on past the buffer and more input may come.
+fn rest_of_line(buf: &[u8], from: usize, start: usize, eof: bool) -> Option<(usize, usize)> {
+    let newline = match memchr::memchr(b'\n', &buf[from..]) {
+        Some(off) => from + off,
+        None if eof => buf.len(),
+        None => return None,
+    };
+    let mut end = newline;
+    while end > start && buf[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    Some((end, newline))
 }
 
 /// Whether an object's `{` (the bytes after it given) is the last thing on its line: the
@@ -441,6 +474,37 @@ mod tests {
         // Several records on one line (a compact array) are still several records.
         let r = records("[{\"a\":1},{\"a\":2}, {\"a\":3}]");
         assert_eq!(r, vec![ok(1, "{\"a\":1}"), ok(1, "{\"a\":2}"), ok(1, "{\"a\":3}")]);
+    }
+
+    #[test]
+    fn damage_takes_the_rest_of_its_line_and_no_more() {
+        // Each of these lines is one damaged record, whatever objects it holds after the damage.
+        for bad in [
+            "{{\"a\":1}",
+            "{{\"a\":1}}",
+            "{\"a\":1}#",
+            "{\"a\":1} # {\"b\":2}",
+            "{\"a\":1}\u{feff}{\"b\":2}",
+            "{\"a\":1,{\"a\":2}",
+            "{\"a\":1}x{\"a\":2},{\"a\":3}]",
+            "\u{feff}{\"a\":2}",
+        ] {
+            for (open, sep) in [("[", ",\n"), ("", "\n"), ("", "\r\n")] {
+                let input = format!("{open}{{\"a\":0}}{sep}{bad}{sep}{{\"a\":3}}{sep}");
+                let r = records(&input);
+                assert_eq!(r.len(), 3, "{input:?}: {r:?}");
+                assert_eq!(r[0], ok(1, "{\"a\":0}"), "{input:?}");
+                assert_eq!(r[1].0, 2, "{input:?}");
+                assert!(r[1].2.is_some(), "{input:?}: {r:?}");
+                assert_eq!(r[1].1.trim_end_matches(','), bad, "{input:?}");
+                assert_eq!(r[2], ok(3, "{\"a\":3}"), "{input:?}");
+            }
+        }
+        // At the end of a buffer that is not the file's end, the damaged line waits for more.
+        let s = scan(b"{\"a\":0}\n{{\"a\":1} {\"b\"", 1, false);
+        assert_eq!((s.spans.len(), s.resume_at), (1, 8));
+        let s = scan(b"{\"a\":0}\n{\"a\":1}# {\"b\"", 1, false);
+        assert_eq!((s.spans.len(), s.resume_at), (1, 8));
     }
 
     #[test]

@@ -92,23 +92,23 @@ fn compression(name: &str) -> Option<Compression> {
     }
 }
 
-/// The records on `lines` (ascending) of an export, read again and handed to `each` in
-/// order: the raw text of rows a load let through and later turned away. One pass; memory
-/// holds one chunk, however many lines are asked for.
-pub fn records_at(input: &Input, lines: &[u64], mut each: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
-    let mut wanted = lines.iter().copied().peekable();
+/// The records with the ordinals `records` (ascending) of an export, read again and handed
+/// to `each` in order with their line: the raw text of rows a load let through and later
+/// turned away. One pass; memory holds one chunk, however many records are asked for.
+pub fn records_at(input: &Input, records: &[u64], mut each: impl FnMut(&Span, &[u8]) -> Result<()>) -> Result<()> {
+    let mut wanted = records.iter().copied().peekable();
     let mut reader = RecordReader::open_input(input)?;
     while wanted.peek().is_some() {
         let Some(chunk) = reader.next_chunk()? else { break };
         for span in &chunk.spans {
-            if wanted.peek() == Some(&span.line) {
-                each(span.line, chunk.bytes(span))?;
+            if wanted.peek() == Some(&span.record) {
+                each(span, chunk.bytes(span))?;
                 wanted.next();
             }
         }
     }
-    if let Some(line) = wanted.next() {
-        return Err(anyhow::anyhow!("{}: changed while it was loaded (line {line} is gone)", input.name()));
+    if let Some(record) = wanted.next() {
+        return Err(anyhow::anyhow!("{}: changed while it was loaded (record {record} is gone)", input.name()));
     }
     Ok(())
 }
@@ -119,6 +119,8 @@ pub struct RecordReader<R> {
     path: PathBuf,
     carry: Vec<u8>,
     line: u64,
+    /// Records handed out so far (the next one's ordinal is this plus one).
+    records: u64,
     offset: u64,
     eof: bool,
     first_block: bool,
@@ -178,6 +180,7 @@ impl<R: Read> RecordReader<R> {
             path: path.to_path_buf(),
             carry: Vec::new(),
             line: 1,
+            records: 0,
             offset: 0,
             eof: false,
             first_block: true,
@@ -255,7 +258,7 @@ impl<R: Read> RecordReader<R> {
             if self.carry.is_empty() && self.eof {
                 return Ok(None);
             }
-            let scan = framing::scan(&self.carry, self.line, self.eof);
+            let mut scan = framing::scan(&self.carry, self.line, self.eof);
             if scan.spans.is_empty() && !self.eof {
                 // A record longer than the buffer: read more and scan again.
                 want = self.carry.len() * 2;
@@ -274,6 +277,10 @@ impl<R: Read> RecordReader<R> {
                     return Ok(None);
                 }
                 continue;
+            }
+            for span in &mut scan.spans {
+                self.records += 1;
+                span.record = self.records;
             }
             return Ok(Some(Chunk { buf, spans: scan.spans, offset_end }));
         }

@@ -17,6 +17,8 @@ pub use crate::transform::record::{BAD_VALUE, MALFORMED};
 /// Columns the parse step adds beside the declared fields.
 pub const COL_ROW: &str = "__row";
 pub const COL_LINE: &str = "__line";
+/// The record's ordinal in its file: its identity (a line may hold many records).
+pub const COL_RECORD: &str = "__record";
 pub const COL_ISSUE: &str = "__issue";
 pub const COL_DETAIL: &str = "__detail";
 pub const COL_EXTRA: &str = "__extra";
@@ -50,6 +52,7 @@ struct Builders {
     fields: Vec<StringChunkedBuilder>,
     row: PrimitiveChunkedBuilder<UInt32Type>,
     line: PrimitiveChunkedBuilder<UInt64Type>,
+    record: PrimitiveChunkedBuilder<UInt64Type>,
     issue: StringChunkedBuilder,
     detail: StringChunkedBuilder,
     extra: PrimitiveChunkedBuilder<UInt32Type>,
@@ -61,6 +64,7 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
         fields: ds.fields.iter().map(|f| StringChunkedBuilder::new(f.name.as_str().into(), n)).collect(),
         row: PrimitiveChunkedBuilder::new(COL_ROW.into(), n),
         line: PrimitiveChunkedBuilder::new(COL_LINE.into(), n),
+        record: PrimitiveChunkedBuilder::new(COL_RECORD.into(), n),
         issue: StringChunkedBuilder::new(COL_ISSUE.into(), n),
         detail: StringChunkedBuilder::new(COL_DETAIL.into(), n),
         extra: PrimitiveChunkedBuilder::new(COL_EXTRA.into(), n),
@@ -70,6 +74,7 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
     for (i, span) in spans.iter().enumerate() {
         b.row.append_value((first_row + i) as u32);
         b.line.append_value(span.line);
+        b.record.append_value(span.record);
         let bytes = &buf[span.start..span.end];
         let outcome = match span.damage {
             Some(d) => Err((MALFORMED, d.describe().to_string())),
@@ -112,6 +117,7 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
     let mut columns: Vec<Column> = b.fields.into_iter().map(|f| f.finish().into_column()).collect();
     columns.push(b.row.finish().into_column());
     columns.push(b.line.finish().into_column());
+    columns.push(b.record.finish().into_column());
     columns.push(b.issue.finish().into_column());
     columns.push(b.detail.finish().into_column());
     columns.push(b.extra.finish().into_column());

@@ -148,7 +148,7 @@ fn edit_contract(inferred: &str) -> String {
 }
 
 /// `tier` with a contracts directory (and the test's database, for commands that take one).
-fn tier_with(env: &Env, datasets: &Path, args: &[&str]) -> std::process::Command {
+pub(crate) fn tier_with(env: &Env, datasets: &Path, args: &[&str]) -> std::process::Command {
     let mut cmd = if matches!(args[0], "datasets" | "infer" | "gen") { env.tier_plain(args) } else { env.tier(args) };
     cmd.env("TIER_DATASETS", datasets);
     cmd
@@ -354,7 +354,7 @@ fn the_declared_names_are_the_commands_choices() {
 }
 
 /// Loads `gen --dataset`'s sample for a contract and checks the load against its manifest.
-fn sample_loads_as_planted(env: &Env, datasets: &Path, name: &str, records: &str) {
+pub(crate) fn sample_loads_as_planted(env: &Env, datasets: &Path, name: &str, records: &str) {
     let data = env.data().to_str().unwrap().to_string();
     let (code, _, err) = run(tier_with(
         env,

@@ -8,6 +8,7 @@ mod correctness;
 mod db;
 mod docker;
 mod evolve;
+mod exports;
 mod faults;
 mod hostile;
 mod lake;

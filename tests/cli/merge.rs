@@ -128,9 +128,17 @@ fn overlapping_exports_merge_into_the_table_the_rules_give() {
     assert_eq!(
         rejects,
         vec![
-            vec![Some("2".into()), Some("superseded".into()), Some("line 903 has the same key with other values and is kept".into())],
-            vec![Some("701".into()), Some("superseded".into()), Some("line 902 has the same key with other values and is kept".into())],
-            vec![Some("901".into()), Some("duplicate".into()), Some("same as line 701".into())],
+            vec![
+                Some("2".into()),
+                Some("superseded".into()),
+                Some("record 903 on line 903 has the same key with other values and is kept".into())
+            ],
+            vec![
+                Some("701".into()),
+                Some("superseded".into()),
+                Some("record 902 on line 902 has the same key with other values and is kept".into())
+            ],
+            vec![Some("901".into()), Some("duplicate".into()), Some("same as record 701 on line 701".into())],
         ]
     );
     // The superseded rows keep their records as written.
