@@ -43,6 +43,10 @@ pub struct Cli {
     /// Directory of dataset contracts (<name>.toml). Without one, the two shipped examples.
     #[arg(long, global = true, value_name = "DIR", env = "TIER_DATASETS")]
     pub datasets: Option<PathBuf>,
+    /// The longest record read whole; a longer one is one `malformed` reject (its first
+    /// 64 KB kept) and reading goes on at the next line that starts an object.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = crate::source::MAX_RECORD_BYTES, env = "TIER_MAX_RECORD_BYTES")]
+    pub max_record_bytes: usize,
     #[command(subcommand)]
     pub command: Command,
 }

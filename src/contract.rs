@@ -96,6 +96,12 @@ pub fn check_dir(dir: &Path, explicit: bool) -> Result<Checked, Failure> {
     let mut names: Vec<(String, String)> = Vec::new();
     for path in paths {
         let shown = path.display().to_string();
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if size > MAX_CONTRACT_BYTES {
+            let message = format!("{size} bytes; a contract is at most {MAX_CONTRACT_BYTES} (1,599 columns take about 100 KB)");
+            files.push((shown.clone(), Err(vec![at(&shown, 1, 1, message)])));
+            continue;
+        }
         let result = match std::fs::read_to_string(&path) {
             Ok(text) => parse_all(&text, &shown).and_then(|ds| {
                 let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
@@ -157,6 +163,14 @@ struct RawColumn {
     format: Option<Spanned<String>>,
 }
 
+/// The longest dataset name: the longest table tier derives from it, `<name>_rejects__tier_new`,
+/// must fit PostgreSQL's 63 bytes.
+pub const MAX_NAME: usize = 63 - "_rejects__tier_new".len();
+/// The most columns a contract declares: PostgreSQL's 1,600 less tier's `load_id`.
+pub const MAX_COLUMNS: usize = 1599;
+/// The largest contract file read (a contract of `MAX_COLUMNS` columns is about 100 KB).
+pub const MAX_CONTRACT_BYTES: u64 = 1 << 20;
+
 /// Parses one contract (for tests and for `load`); the first mistake is the error.
 pub fn parse(text: &str, file: &str) -> Result<Dataset, ContractError> {
     parse_all(text, file).map_err(|mut e| e.remove(0))
@@ -177,11 +191,21 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
         );
     } else if raw.name.get_ref() == crate::pg::load::LEDGER || raw.name.get_ref().ends_with("_rejects") {
         errors.fail(raw.name.span(), format!("name {:?} is taken by tier's own tables", raw.name.get_ref()));
+    } else if raw.name.get_ref().len() > MAX_NAME {
+        errors.fail(
+            raw.name.span(),
+            format!(
+                "name {:?} is {} characters; at most {MAX_NAME}: tier names tables after it (<name>_rejects__tier_new), and PostgreSQL cuts names at 63",
+                raw.name.get_ref(),
+                raw.name.get_ref().len()
+            ),
+        );
     }
     let name = raw.name.into_inner();
 
     let mut fields: Vec<Field> = Vec::new();
     let mut key_owner: Vec<(String, String)> = Vec::new();
+    let raw_columns_span = raw.columns.get(MAX_COLUMNS).map(|c| c.span());
     for column in raw.columns {
         let c = column.into_inner();
         let column_name = c.name.get_ref().clone();
@@ -295,6 +319,10 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
             }
         }
         fields.push(Field { name: column_name, key, kind, required: c.required, rules, timezone, format, evolved: false });
+    }
+    if fields.len() > MAX_COLUMNS {
+        let span = raw_columns_span.clone().unwrap_or(0..0);
+        errors.fail(span, format!("{} columns; PostgreSQL allows {MAX_COLUMNS} besides tier's load_id", fields.len()));
     }
     if fields.is_empty() && errors.list.is_empty() {
         errors.fail(text.len()..text.len(), "no columns: declare at least one [[column]]".into());

@@ -38,10 +38,7 @@ pub fn grow(ds: &'static Dataset, input: &Input, table: &[(String, String)]) -> 
             }
             continue;
         }
-        let mut name = infer::column_name(&bare);
-        while ds.field(&name).is_some() || added.iter().any(|f| f.name == name) {
-            name.push('_');
-        }
+        let name = infer::distinct_name(&infer::column_name(&bare), |n| ds.field(n).is_some() || added.iter().any(|f| f.name == n));
         // A column already in the table (an earlier evolving load added it) keeps its type.
         let kind = match table.iter().find(|(n, _)| *n == name) {
             Some((_, ty)) => match Kind::ALL.into_iter().find(|k| k.catalog_type() == ty) {

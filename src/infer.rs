@@ -582,6 +582,31 @@ pub fn column_name(key: &str) -> String {
     }
 }
 
+/// `name`, or, when `taken` says it is, the first of `name_2`, `name_3`, ... that is not,
+/// each cut to fit PostgreSQL's 63 bytes (where a longer name would be cut and collide).
+pub fn distinct_name(name: &str, taken: impl Fn(&str) -> bool) -> String {
+    const MAX: usize = 63;
+    let cut = |s: &str, room: usize| -> String {
+        s.chars()
+            .scan(0, |len, c| {
+                *len += c.len_utf8();
+                (*len <= room).then_some(c)
+            })
+            .collect()
+    };
+    let base = cut(name, MAX);
+    if !taken(&base) {
+        return base;
+    }
+    (2..)
+        .map(|n| {
+            let suffix = format!("_{n}");
+            format!("{}{suffix}", cut(&base, MAX - suffix.len()))
+        })
+        .find(|c| !taken(c))
+        .expect("some suffix is free")
+}
+
 fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
         return "0%".into();
@@ -688,10 +713,7 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
     let mut day: Option<String> = None;
     for (bare, col) in &columns {
         let bare = bare.clone();
-        let mut column = column_name(&bare);
-        while names.contains(&column) {
-            column.push('_');
-        }
+        let column = distinct_name(&column_name(&bare), |c| names.iter().any(|n| n == c));
         names.push(column.clone());
         let kind = col.kind();
         if day.is_none() && matches!(kind, Kind::Timestamp | Kind::Date) {
@@ -1002,6 +1024,19 @@ mod tests {
         );
         assert!(text.contains("each value is kept whole as json"), "{text}");
         assert!(text.contains("100% of values are blank"), "{text}");
+    }
+
+    #[test]
+    fn names_stay_distinct_within_63_bytes() {
+        let long = "k".repeat(70);
+        let lines = [format!(r#"{{"{long}a": 1, "{long}b": 2, "{long}c": 3}}"#)];
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let text = contract(&profile_of(&refs), "long", "long.json");
+        let ds = crate::contract::parse(&text, "inferred.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let names: Vec<&str> = ds.column_names().collect();
+        assert_eq!(names, [long[..63].to_string(), format!("{}_2", &long[..61]), format!("{}_3", &long[..61])]);
+        assert_eq!(distinct_name("a", |_| false), "a");
+        assert_eq!(distinct_name("a", |n| n == "a" || n == "a_2"), "a_3");
     }
 
     #[test]

@@ -45,7 +45,26 @@ pub struct LakeWriter {
     mode: Mode,
     staging: PathBuf,
     file_name: String,
-    writers: BTreeMap<String, polars::io::parquet::write::BatchedWriter<File>>,
+    /// The open files, by partition (`date=...`, or "" unpartitioned), with when each was
+    /// last written (at most `OPEN_FILES` at once).
+    writers: BTreeMap<String, (Writer, u64)>,
+    /// Files written per partition so far (a partition whose file was closed to stay under
+    /// `OPEN_FILES` gets another).
+    files: BTreeMap<String, u32>,
+    writes: u64,
+}
+
+type Writer = polars::io::parquet::write::BatchedWriter<File>;
+
+/// Files a load keeps open at once: a load spanning 1,500 days kept 1,500 open and ran out
+/// of descriptors under the usual limit of 1,024. Past it the least recently written is
+/// closed; its partition gets a second file if more of its rows come.
+const OPEN_FILES: usize = 64;
+
+/// A lake write that failed (a full disk, a permission): bad input for the command's exit
+/// code, naming the directory, never an internal error.
+fn write_failed(dir: &Path, e: impl std::fmt::Display) -> anyhow::Error {
+    crate::error::Failure::Input(format!("lake: cannot write in {}: {e}", dir.display())).into()
 }
 
 impl LakeWriter {
@@ -82,6 +101,8 @@ impl LakeWriter {
             staging,
             file_name: format!("part-{tag}.parquet"),
             writers: BTreeMap::new(),
+            files: BTreeMap::new(),
+            writes: 0,
         })
     }
 
@@ -93,7 +114,8 @@ impl LakeWriter {
         let frame = accepted.select(self.ds.column_names())?;
         let Some(day_field) = &self.ds.day_field else {
             // No day column: one file per load, unpartitioned.
-            return self.writer(None, &frame)?.write_batch(&frame).map_err(Into::into);
+            let staging = self.staging.clone();
+            return self.writer(None, &frame)?.write_batch(&frame).map_err(|e| write_failed(&staging, e));
         };
         // Day numbers, not strings: one division per row, a label per distinct day.
         const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -111,34 +133,58 @@ impl LakeWriter {
             };
             let rows = frame.filter(&mask)?;
             let day = day.map(|d| day_of_micros(d * MICROS_PER_DAY)).unwrap_or_else(|| "unknown".into());
-            self.writer(Some(format!("date={day}")), &rows)?.write_batch(&rows)?;
+            let dir = self.staging.join(format!("date={day}"));
+            self.writer(Some(format!("date={day}")), &rows)?.write_batch(&rows).map_err(|e| write_failed(&dir, e))?;
         }
         Ok(())
     }
 
     /// The open file of a partition (`date=...`), or of the whole load when unpartitioned.
-    fn writer(&mut self, partition: Option<String>, rows: &DataFrame) -> Result<&mut polars::io::parquet::write::BatchedWriter<File>> {
+    fn writer(&mut self, partition: Option<String>, rows: &DataFrame) -> Result<&mut Writer> {
         let key = partition.clone().unwrap_or_default();
-        Ok(match self.writers.entry(key) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
-                let dir = match &partition {
-                    Some(p) => self.staging.join(p),
-                    None => self.staging.clone(),
-                };
-                std::fs::create_dir_all(&dir).with_context(|| format!("lake: cannot create {}", dir.display()))?;
-                let file = File::create(dir.join(&self.file_name)).with_context(|| format!("lake: cannot write in {}", dir.display()))?;
-                e.insert(ParquetWriter::new(file).with_compression(ParquetCompression::Snappy).batched(rows.schema())?)
+        self.writes += 1;
+        if !self.writers.contains_key(&key) {
+            if self.writers.len() >= OPEN_FILES {
+                let oldest = self.writers.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone()).expect("files are open");
+                let (w, _) = self.writers.remove(&oldest).expect("an open file");
+                w.finish().map_err(|e| write_failed(&self.staging.join(&oldest), e))?;
             }
-        })
+            let dir = match &partition {
+                Some(p) => self.staging.join(p),
+                None => self.staging.clone(),
+            };
+            let n = self.files.entry(key.clone()).or_insert(0);
+            let name = match *n {
+                0 => self.file_name.clone(),
+                k => self.file_name.replace(".parquet", &format!("-{k}.parquet")),
+            };
+            *n += 1;
+            std::fs::create_dir_all(&dir).map_err(|e| write_failed(&dir, e))?;
+            let file = File::create(dir.join(name)).map_err(|e| write_failed(&dir, e))?;
+            let w = ParquetWriter::new(file)
+                .with_compression(ParquetCompression::Snappy)
+                .batched(rows.schema())
+                .map_err(|e| write_failed(&dir, e))?;
+            self.writers.insert(key.clone(), (w, 0));
+        }
+        let (w, used) = self.writers.get_mut(&key).expect("opened above");
+        *used = self.writes;
+        Ok(w)
     }
 
     /// Closes the files. Call before the database commit; `publish` after it.
     pub fn finish(&mut self) -> Result<()> {
-        for (_, w) in std::mem::take(&mut self.writers) {
-            w.finish()?;
+        for (partition, (w, _)) in std::mem::take(&mut self.writers) {
+            w.finish().map_err(|e| write_failed(&self.staging.join(partition), e))?;
         }
         Ok(())
+    }
+
+    /// The load's files in a staging directory (a partition's, or the load's own).
+    fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+        files.sort();
+        Ok(files)
     }
 
     /// Moves the load's files into the lake.
@@ -159,18 +205,17 @@ impl LakeWriter {
             }
             Mode::Append | Mode::Merge => {
                 for entry in std::fs::read_dir(&self.staging)? {
-                    let day_dir = entry?.path();
-                    if day_dir.is_file() {
-                        // Unpartitioned: the load's one file.
-                        std::fs::create_dir_all(&table_dir)?;
-                        std::fs::rename(&day_dir, table_dir.join(&self.file_name))
-                            .with_context(|| format!("lake: cannot publish into {}", table_dir.display()))?;
-                        continue;
+                    let path = entry?.path();
+                    // Unpartitioned, the load's files; else a day's directory of them.
+                    let (from, target) = match path.is_file() {
+                        true => (vec![path.clone()], table_dir.clone()),
+                        false => (Self::files_in(&path)?, table_dir.join(path.file_name().expect("a day directory"))),
+                    };
+                    std::fs::create_dir_all(&target).map_err(|e| write_failed(&target, e))?;
+                    for file in from {
+                        std::fs::rename(&file, target.join(file.file_name().expect("a file")))
+                            .with_context(|| format!("lake: cannot publish into {}", target.display()))?;
                     }
-                    let target = table_dir.join(day_dir.file_name().expect("a day directory"));
-                    std::fs::create_dir_all(&target)?;
-                    std::fs::rename(day_dir.join(&self.file_name), target.join(&self.file_name))
-                        .with_context(|| format!("lake: cannot publish into {}", target.display()))?;
                 }
                 std::fs::remove_dir_all(&self.staging).ok();
             }
@@ -185,11 +230,13 @@ impl LakeWriter {
         let mut files: Vec<(String, PathBuf)> = Vec::new();
         for entry in std::fs::read_dir(&self.staging)? {
             let path = entry?.path();
+            let name = |p: &Path| p.file_name().expect("a file").to_string_lossy().to_string();
             if path.is_file() {
-                files.push((format!("{table}/{}", self.file_name), path));
+                files.push((format!("{table}/{}", name(&path)), path));
             } else {
-                let day = path.file_name().expect("a day directory").to_string_lossy().to_string();
-                files.push((format!("{table}/{day}/{}", self.file_name), path.join(&self.file_name)));
+                for file in Self::files_in(&path)? {
+                    files.push((format!("{table}/{}/{}", name(&path), name(&file)), file));
+                }
             }
         }
         files.sort();
@@ -234,6 +281,8 @@ fn fetch_remote(url: &str) -> Result<tempfile::TempDir> {
     let local = tempfile::tempdir().context("lake: cannot make a temporary directory")?;
     let mut tables: Vec<String> = prefix.list(&format!("{LOG}/"))?.iter().filter_map(|k| k.split('/').nth(1).map(str::to_string)).collect();
     tables.dedup();
+    // A table is a directory of the local copy: a plain name only.
+    tables.retain(|t| !t.is_empty() && t.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'));
     for table in tables {
         for key in committed_files(&prefix, &table)? {
             let target = local.path().join(&key);
@@ -254,11 +303,42 @@ pub fn committed_files(prefix: &crate::source::object::Prefix, table: &str) -> R
         records.push(record);
     }
     let start = records.iter().rposition(|r| r["mode"] == "replace").unwrap_or(0);
-    Ok(records[start..]
+    let files: Vec<String> = records[start..]
         .iter()
         .flat_map(|r| r["files"].as_array().cloned().unwrap_or_default())
         .filter_map(|f| f.as_str().map(str::to_string))
-        .collect())
+        .collect();
+    // A record is read from storage: only the relative keys tier itself writes are taken,
+    // so no record can make a reader write outside its directory (`/etc/x`, `t/../../x`).
+    if let Some(bad) = files.iter().find(|f| !is_tier_file(table, f)) {
+        return Err(crate::error::Failure::Input(format!(
+            "lake: {}/{LOG}/{table}/ lists {bad:?}, which is not a file tier writes there ({table}/[date=YYYY-MM-DD/]part-<load>.parquet); refusing the lake",
+            prefix.url
+        ))
+        .into());
+    }
+    Ok(files)
+}
+
+/// Whether `key` is a data file tier writes for `table`: `<table>/part-*.parquet` or
+/// `<table>/date=<YYYY-MM-DD|unknown>/part-*.parquet`, plain names only.
+fn is_tier_file(table: &str, key: &str) -> bool {
+    let parts: Vec<&str> = key.split('/').collect();
+    let file_ok = |f: &str| {
+        f.starts_with("part-")
+            && f.ends_with(".parquet")
+            && f.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+            && !f.contains("..")
+    };
+    let day_ok = |d: &str| {
+        d.strip_prefix("date=")
+            .is_some_and(|day| day == "unknown" || crate::transform::timestamp::parse_date(day).is_some_and(|_| day.len() == 10))
+    };
+    match parts.as_slice() {
+        [t, f] => *t == table && file_ok(f),
+        [t, d, f] => *t == table && day_ok(d) && file_ok(f),
+        _ => false,
+    }
 }
 
 /// The lake's tables as lazy frames (every table directory under `root`), for SQL.
@@ -305,4 +385,28 @@ pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
     }
     let frame = ctx.execute(sql).context("lake query")?.collect().context("lake query")?;
     Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_the_files_tier_writes_are_read_from_a_record() {
+        for good in ["ev/part-12.parquet", "ev/date=2019-05-13/part-12.parquet", "ev/date=unknown/part-12-3.parquet"] {
+            assert!(super::is_tier_file("ev", good), "{good}");
+        }
+        for bad in [
+            "/etc/passwd",
+            "ev/../../x.parquet",
+            "ev/date=2019-05-13/../../part-1.parquet",
+            "other/part-1.parquet",
+            "ev/date=2019-13-01/part-1.parquet",
+            "ev//part-1.parquet",
+            "ev/part-1.parquet/x",
+            "ev/x.parquet",
+            "ev/part-..parquet",
+            "ev/date=2019-05-13/sub/part-1.parquet",
+        ] {
+            assert!(!super::is_tier_file("ev", bad), "{bad}");
+        }
+    }
 }

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let _log_guard = logging::init(cli.verbose, cli.quiet, &cli.data_dir);
+    tier::source::set_max_record_bytes(cli.max_record_bytes);
     let catalog = || catalog.as_ref().map_err(|e| anyhow::anyhow!(error::Failure::Input(e.to_string())));
     let result = match &cli.command {
         Command::Load(args) => catalog().and_then(|c| cmd::load::run(args, c, &cli.data_dir, cli.quiet)),

@@ -202,9 +202,20 @@ fn detail(field: &Field, fail: Fail, raw: Option<&str>) -> String {
             };
             format!("{name}: must be {range}, got '{quoted}'")
         }
-        Fail::NotAllowed => format!("{name}: '{quoted}' is not one of {}", r.allowed.join(", ")),
+        Fail::NotAllowed => format!("{name}: '{quoted}' is not one of {}", few(&r.allowed)),
         Fail::Pattern => format!("{name}: '{quoted}' does not match {}", r.pattern.as_deref().unwrap_or_default()),
         Fail::TooLong => format!("{name}: longer than {} characters", r.max_length.unwrap_or_default()),
+    }
+}
+
+/// The values a detail names: a few, and how many more (a list of thousands, once per reject,
+/// made gigabytes of details).
+fn few(values: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let shown: Vec<String> = values.iter().take(SHOWN).map(|v| v.chars().take(QUOTE_CHARS).collect()).collect();
+    match values.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{} (and {more} more)", shown.join(", ")),
+        _ => shown.join(", "),
     }
 }
 
@@ -523,6 +534,14 @@ pub(crate) mod tests {
         let detail = out.column(COL_DETAIL).unwrap().str().unwrap().get(6).unwrap().to_string();
         assert!(detail.contains("not negative"), "{detail}");
         assert_eq!(out.column("date_time").unwrap().dtype(), &DataType::Datetime(TimeUnit::Microseconds, None));
+    }
+
+    #[test]
+    fn a_detail_names_a_few_allowed_values() {
+        let codes: Vec<String> = (0..5000).map(|i| format!("c{i}")).collect();
+        assert_eq!(few(&codes), "c0, c1, c2, c3, c4 (and 4995 more)");
+        assert_eq!(few(&codes[..5]), "c0, c1, c2, c3, c4");
+        assert_eq!(few(&codes[..2]), "c0, c1");
     }
 
     #[test]

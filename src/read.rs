@@ -91,7 +91,8 @@ pub fn partition_queries(sql: &str, column: &str, min: i64, max: i64, parts: usi
 fn source_config(url: &str, read_only: bool, schema: &str) -> Result<(crate::pg::tls::Settings, postgres::Config)> {
     let tls = crate::pg::tls::settings(url)?;
     let mut config = crate::pg::connect::parse_config(&tls)?;
-    let mut options = format!("-c search_path={schema},public");
+    // Quoted, as everywhere else: unquoted, `Sales` would fold to `sales`.
+    let mut options = format!("-c search_path={},public", crate::pg::connect::ident(schema));
     if read_only {
         options.push_str(" -c default_transaction_read_only=on");
     }

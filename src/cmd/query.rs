@@ -162,13 +162,25 @@ fn open_output(args: &QueryArgs) -> Result<Box<dyn Write>> {
 /// when complete.
 enum StreamedOutput {
     Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
-    File { path: String, file: std::io::BufWriter<tempfile::NamedTempFile> },
+    File {
+        path: String,
+        file: std::io::BufWriter<tempfile::NamedTempFile>,
+    },
+    /// Not a regular file (a pipe, a device): written as it comes.
+    Special(std::io::BufWriter<std::fs::File>),
 }
 
 impl StreamedOutput {
     fn create(path: Option<&str>) -> Result<StreamedOutput> {
         Ok(match path {
             None | Some("-") => StreamedOutput::Stdout(std::io::BufWriter::new(std::io::stdout().lock())),
+            // A named pipe, a device or a socket is written straight into: replaced by a
+            // renamed file, a pipe's reader would get nothing and `/dev/null` would be gone.
+            Some(path) if std::fs::metadata(path).is_ok_and(|m| !m.file_type().is_file()) => {
+                let file =
+                    std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Failure::Input(format!("{path}: cannot open: {e}")))?;
+                StreamedOutput::Special(std::io::BufWriter::with_capacity(1 << 20, file))
+            }
             Some(path) => {
                 let dir = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 let mut builder = tempfile::Builder::new();
@@ -186,12 +198,14 @@ impl StreamedOutput {
         match self {
             StreamedOutput::Stdout(w) => w,
             StreamedOutput::File { file, .. } => file,
+            StreamedOutput::Special(w) => w,
         }
     }
 
     fn complete(self) -> Result<()> {
         match self {
             StreamedOutput::Stdout(mut w) => w.flush()?,
+            StreamedOutput::Special(mut w) => w.flush()?,
             StreamedOutput::File { path, file } => {
                 let file = file.into_inner().map_err(|e| Failure::Input(format!("{path}: cannot write: {}", e.error())))?;
                 file.persist(&path).map_err(|e| Failure::Input(format!("{path}: cannot create: {}", e.error)))?;

@@ -170,11 +170,20 @@ pub fn write_report(
 }
 
 /// Writes a file so that a reader (a browser reloading it, Jupyter) sees the old or the new
-/// one, never half of it: a temporary file beside it, renamed over it.
+/// one, never half of it: a temporary file beside it, renamed over it. The temporary file
+/// has a random name and is created exclusively (a fixed name let a planted symlink turn the
+/// write into one over any file the user can write).
 fn write_whole(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", path.display())))?;
+    use std::io::Write;
+    let cannot = |e: &dyn std::fmt::Display| Failure::Input(format!("{}: cannot write: {e}", path.display()));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tier-report-");
+    // As a plain write would: 0666 less the umask (a temporary file is 0600).
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| cannot(&e))?;
+    tmp.write_all(text.as_bytes()).map_err(|e| cannot(&e))?;
+    tmp.persist(path).map_err(|e| cannot(&e.error))?;
     Ok(())
 }
 

@@ -112,11 +112,13 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Whether an error means the server is not there (refused, reset, unreachable, timed
-/// out), as opposed to one that answered with a refusal of its own.
+/// out) or cannot take the connection yet, as opposed to one that answered with a refusal
+/// of its own.
 pub fn is_transient(err: &postgres::Error) -> bool {
     if err.as_db_error().is_some() {
-        // 57P03: the server is starting up or shutting down.
-        return err.code().map(|c| c.code() == "57P03").unwrap_or(false);
+        // 57P03: the server is starting up or shutting down; 53300: too many clients (a
+        // slot frees when another connection ends).
+        return err.code().is_some_and(|c| matches!(c.code(), "57P03" | "53300"));
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
     while let Some(e) = source {
@@ -129,7 +131,20 @@ pub fn is_transient(err: &postgres::Error) -> bool {
     err.is_closed() || err.to_string().contains("timed out")
 }
 
-/// Connects, retrying transient failures `attempts` times with growing pauses.
+/// How long an unacknowledged write or an unanswered link may last before the connection
+/// counts as lost (`TIER_NET_TIMEOUT` seconds): a proxy that stops forwarding mid-COPY
+/// would otherwise hang a load for ever.
+pub fn net_timeout() -> Duration {
+    let seconds = std::env::var("TIER_NET_TIMEOUT").ok().and_then(|s| s.parse::<u64>().ok()).filter(|s| *s > 0).unwrap_or(60);
+    Duration::from_secs(seconds)
+}
+
+/// A server with no free connection slot (53300) is asked again for this long.
+const BUSY_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Connects, retrying transient failures `attempts` times with growing pauses (and a
+/// server with no free connection slot for up to two minutes: loads running side by side
+/// take turns).
 pub fn connect(target: &Target, attempts: u32) -> Result<Client> {
     let tls = super::tls::settings(&target.url)?;
     let mut config = parse_config(&tls)?;
@@ -139,27 +154,27 @@ pub fn connect(target: &Target, attempts: u32) -> Result<Client> {
     }
     config.application_name("tier");
     let mut pause = Duration::from_millis(250);
-    let mut last = None;
-    for attempt in 1..=attempts.max(1) {
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    let e = loop {
+        attempt += 1;
         let attempt_result = match &connector {
             Some(c) => config.connect(c.clone()),
             None => config.connect(NoTls),
         };
+        let busy = |e: &postgres::Error| e.code().is_some_and(|c| c.code() == "53300") && started.elapsed() < BUSY_PATIENCE;
         match attempt_result {
             Ok(client) => return Ok(client),
-            Err(e) if is_transient(&e) && attempt < attempts => {
-                tracing::warn!("cannot reach {} (attempt {attempt}/{attempts}): {e}; retrying", redact(&target.url));
-                std::thread::sleep(pause);
+            Err(e) if is_transient(&e) && (attempt < attempts.max(1) || busy(&e)) => {
+                tracing::warn!("cannot connect to {} (attempt {attempt}): {e}; retrying", redact(&target.url));
+                // Jittered, so that loads waiting for a slot do not all ask at once.
+                let jitter = Duration::from_millis(rand::random::<u64>() % 250);
+                std::thread::sleep(pause + jitter);
                 pause = (pause * 2).min(Duration::from_secs(4));
-                last = Some(e);
             }
-            Err(e) => {
-                last = Some(e);
-                break;
-            }
+            Err(e) => break e,
         }
-    }
-    let e = last.expect("at least one attempt");
+    };
     Err(Failure::Database(format!(
         "cannot connect to PostgreSQL at {} (from {}): {}",
         redact(&target.url),
@@ -176,6 +191,15 @@ pub fn parse_config(tls: &super::tls::Settings) -> Result<Config> {
     let (url, passfile) = take_param(&tls.url, "passfile");
     let mut config: Config = url.parse().map_err(|e| Failure::Database(format!("invalid connection string {}: {e}", redact(&url))))?;
     config.ssl_mode(tls.ssl_mode());
+    // A link that dies silently (a stalled proxy, a dropped route) fails the connection
+    // within about `net_timeout`: keepalives probe an idle link, and the kernel gives up
+    // on data the other side never acknowledges.
+    let timeout = net_timeout();
+    config.keepalives(true);
+    config.keepalives_idle(timeout / 2);
+    config.keepalives_interval((timeout / 6).max(Duration::from_secs(1)));
+    config.keepalives_retries(3);
+    config.tcp_user_timeout(timeout);
     if config.get_password().is_none() {
         if let Some(file) = super::passfile::path(passfile.as_deref()) {
             let host = match config.get_hosts().first() {

@@ -111,14 +111,22 @@ pub const REJECTS_DDL: &str = "load_id bigint NOT NULL,
 /// `CREATE ... IF NOT EXISTS` can otherwise collide).
 pub fn ensure_ledger(client: &mut Client, schema: &str) -> Result<()> {
     let s = ident(schema);
+    // The schema is created only when it is missing: `CREATE SCHEMA IF NOT EXISTS` asks for
+    // the right to create schemas in the database even when the schema is there, which a
+    // role that owns its schema may well not have.
+    exec(client, "cannot create the load ledger", "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tier:ddl'))")?;
+    let missing = client
+        .query_one("SELECT to_regnamespace($1) IS NULL", &[&s])
+        .map_err(|e| Failure::Database(format!("cannot create the load ledger: {}", describe(&e))))?
+        .get::<_, bool>(0);
+    if missing {
+        exec(client, "cannot create the load ledger", &format!("CREATE SCHEMA IF NOT EXISTS {s}"))?;
+    }
     exec(
         client,
         "cannot create the load ledger",
         &format!(
-            "BEGIN;
-             SELECT pg_advisory_xact_lock(hashtext('tier:ddl'));
-             CREATE SCHEMA IF NOT EXISTS {s};
-             CREATE TABLE IF NOT EXISTS {s}.{LEDGER} (
+            "CREATE TABLE IF NOT EXISTS {s}.{LEDGER} (
                id bigserial PRIMARY KEY,
                table_name text NOT NULL,
                file text NOT NULL,

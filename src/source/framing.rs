@@ -38,6 +38,8 @@ pub enum Damage {
     StrayCloser,
     /// Text after the record's closing brace on the same line.
     TrailingText,
+    /// Longer than `--max-record-bytes`: only its start is kept.
+    TooLong,
 }
 
 impl Damage {
@@ -49,6 +51,7 @@ impl Damage {
             Damage::UnexpectedEof => "file ends inside this record",
             Damage::StrayCloser => "a closing bracket that matches no open one",
             Damage::TrailingText => "text after the record's closing brace",
+            Damage::TooLong => "record longer than --max-record-bytes (only its first 64 KB are kept here)",
         }
     }
 }

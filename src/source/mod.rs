@@ -17,6 +17,25 @@ pub use framing::{Damage, Span};
 /// Bytes read per block. Several blocks are in flight at once (read, parse, COPY).
 pub const BLOCK_SIZE: usize = 16 << 20;
 
+/// The longest record read whole, by default (`--max-record-bytes`): a longer one is one
+/// `malformed` reject holding its first `KEPT_OF_LONG_RECORD` bytes, and reading goes on at
+/// the next line that starts an object. Without a cap, one 3 GB record (109 KB of zstd)
+/// grew the buffer until the allocation failed and the process aborted.
+pub const MAX_RECORD_BYTES: usize = 256 << 20;
+/// How much of a record past the cap its reject keeps.
+const KEPT_OF_LONG_RECORD: usize = 64 << 10;
+
+static MAX_RECORD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(MAX_RECORD_BYTES);
+
+/// Sets the cap on a record's size for every reader (the command line's, once, in `main`).
+pub fn set_max_record_bytes(bytes: usize) {
+    MAX_RECORD.store(bytes.max(1024), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn max_record_bytes() -> usize {
+    MAX_RECORD.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A run of whole records and the bytes they live in.
 pub struct Chunk {
     pub buf: Vec<u8>,
@@ -260,8 +279,13 @@ impl<R: Read> RecordReader<R> {
             }
             let mut scan = framing::scan(&self.carry, self.line, self.eof);
             if scan.spans.is_empty() && !self.eof {
-                // A record longer than the buffer: read more and scan again.
-                want = self.carry.len() * 2;
+                let limit = max_record_bytes();
+                if self.carry.len() - scan.resume_at > limit {
+                    return self.too_long(scan.resume_at, scan.resume_line).map(Some);
+                }
+                // A record longer than the buffer: read more (up to just past the cap) and
+                // scan again.
+                want = (self.carry.len() * 2).min(scan.resume_at + limit + 1).max(self.carry.len() + 1);
                 continue;
             }
             let mut tail = self.spare.pop().unwrap_or_default();
@@ -285,6 +309,53 @@ impl<R: Read> RecordReader<R> {
             return Ok(Some(Chunk { buf, spans: scan.spans, offset_end }));
         }
     }
+}
+
+impl<R: Read> RecordReader<R> {
+    /// The record starting at `start` of the buffer (on `line`) is longer than the cap: its
+    /// first bytes become one damaged record, and the input is skipped to the next line
+    /// that starts an object (where the next record of the BI framing or NDJSON begins).
+    /// Memory stays at a block and the kept bytes, however long the record.
+    fn too_long(&mut self, start: usize, line: u64) -> Result<Chunk> {
+        let kept = (self.carry.len() - start).min(KEPT_OF_LONG_RECORD);
+        let raw = self.carry[start..start + kept].to_vec();
+        self.records += 1;
+        let span = Span { line, record: self.records, start: 0, end: raw.len(), damage: Some(Damage::TooLong) };
+        let (mut from, mut at) = (start, start + 1);
+        let mut newlines = 0u64;
+        loop {
+            if let Some(off) = next_record_line(&self.carry[at..]) {
+                // The line break before the next record stays, for the scanner to count.
+                newlines += memchr::memchr_iter(b'\n', &self.carry[from..at + off]).count() as u64;
+                self.carry.drain(..at + off);
+                break;
+            }
+            if self.eof {
+                newlines += memchr::memchr_iter(b'\n', &self.carry[from..]).count() as u64;
+                self.carry.clear();
+                break;
+            }
+            // Nothing here starts a record: keep only the last line break, whose line may
+            // turn out to start one, and read on.
+            let keep = memchr::memrchr(b'\n', &self.carry[at..]).map_or(self.carry.len(), |n| at + n);
+            newlines += memchr::memchr_iter(b'\n', &self.carry[from..keep]).count() as u64;
+            self.carry.drain(..keep);
+            (from, at) = (0, 0);
+            let want = self.carry.len() + self.block_size;
+            self.fill(want).with_context(|| format!("{}: read failed near line {}", self.path.display(), line + newlines))?;
+        }
+        self.line = line + newlines;
+        Ok(Chunk { buf: raw, spans: vec![span], offset_end: self.offset - self.carry.len() as u64 })
+    }
+}
+
+/// The first line break in `buf` whose line starts an object (after whitespace and the
+/// array's separators), if `buf` shows one.
+fn next_record_line(buf: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', buf).find(|&nl| {
+        let rest = &buf[nl + 1..];
+        rest.iter().find(|c| !matches!(c, b' ' | b'\t' | b'\r' | b',' | b'[' | b']')) == Some(&b'{')
+    })
 }
 
 #[cfg(test)]
@@ -339,6 +410,32 @@ mod tests {
         }
         assert_eq!(n, 2);
         assert_eq!(r.checksum(), blake3::hash(&std::fs::read(&path).unwrap()).to_hex().to_string());
+    }
+
+    #[test]
+    fn a_record_past_the_cap_is_one_damaged_record_and_reading_goes_on() {
+        set_max_record_bytes(1 << 20);
+        let huge = format!("{{\"a\": \"{}\"}}", "x".repeat(3 << 20));
+        for (block, sep) in [(1 << 20, "\n"), (4096, ",\n"), (1 << 16, "\r\n")] {
+            let input = format!("[{{\"a\": 1}}{sep}{huge}{sep}{{\"a\": 2}}{sep}{huge}{sep}\n\n{{\"a\": 3}}{sep}{huge}");
+            let (records, _) = read_all(input.as_bytes(), block);
+            let summary: Vec<(u64, usize, Option<Damage>)> = records.iter().map(|(l, b, d)| (*l, b.len(), *d)).collect();
+            let long = Some(Damage::TooLong);
+            assert_eq!(
+                summary,
+                vec![
+                    (1, 8, None),
+                    (2, KEPT_OF_LONG_RECORD, long),
+                    (3, 8, None),
+                    (4, KEPT_OF_LONG_RECORD, long),
+                    (7, 8, None),
+                    (8, KEPT_OF_LONG_RECORD, long)
+                ],
+                "block {block}, separator {sep:?}"
+            );
+            assert!(records[1].1.starts_with(b"{\"a\": \"xxx"));
+        }
+        set_max_record_bytes(MAX_RECORD_BYTES);
     }
 
     #[test]
