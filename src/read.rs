@@ -4,16 +4,14 @@
 //! that Polars adopts without copying: one polars, shared with connectorx's `dst_polars`.
 
 use anyhow::Result;
-use arrow::array::Array;
-use arrow::record_batch::RecordBatch;
-use connectorx::arrow_batch_iter::{ArrowBatchIter, RecordBatchIterator};
 use connectorx::destinations::arrow::ArrowDestination;
-use connectorx::destinations::arrowstream::ArrowDestination as ArrowStreamDestination;
 use connectorx::prelude::Dispatcher;
 use connectorx::sources::postgres::{BinaryProtocol, PostgresSource};
 use connectorx::sql::CXQuery;
-use connectorx::transports::{PostgresArrowStreamTransport, PostgresArrowTransport};
-use polars::prelude::{Column, DataFrame, IntoColumn, PolarsResult, Series};
+
+use crate::pg::connect::Target;
+use connectorx::transports::PostgresArrowTransport;
+use polars::prelude::DataFrame;
 
 use crate::error::Failure;
 use crate::pg::connect::redact;
@@ -31,28 +29,11 @@ macro_rules! dispatch {
     }};
 }
 
-/// The same over connectorx's record-batch stream: the reading runs on its own threads
-/// and hands over batches as they fill.
-macro_rules! stream {
-    ($config:expr, $tls:expr, $tls_type:ty, $queries:expr) => {{
-        PostgresSource::<BinaryProtocol, $tls_type>::new($config, $tls, $queries.len()).map_err(|e| chain(&e)).and_then(|source| {
-            let destination = ArrowStreamDestination::new_with_batch_size(BATCH_ROWS);
-            ArrowBatchIter::<_, PostgresArrowStreamTransport<BinaryProtocol, $tls_type>>::new(source, destination, None, $queries)
-                .map(|batches| Box::new(batches) as Box<dyn RecordBatchIterator>)
-                .map_err(|e| chain(&e))
-        })
-    }};
-}
-
-/// Rows per streamed batch: big enough for the writers' parallel work, small enough to
-/// keep a few in memory.
-const BATCH_ROWS: usize = 64 * 1024;
-
 /// Runs one query with `schema` (a plain identifier, see `cli::schema_name`) first on
 /// the search path. With `read_only` the session is read-only, so a saved query that tries
 /// to write (a data-modifying CTE, `INSERT ... RETURNING`) fails instead.
-pub fn query_frame(url: &str, sql: &str, read_only: bool, schema: &str) -> Result<DataFrame> {
-    query_frame_split(url, &[sql.to_string()], read_only, schema)
+pub fn query_frame(target: &Target, sql: &str, read_only: bool, schema: &str) -> Result<DataFrame> {
+    query_frame_split(target, &[sql.to_string()], read_only, schema)
 }
 
 /// Splits a query into `parts` ranges of an integer column between `min` and `max`, for
@@ -101,8 +82,15 @@ fn source_config(url: &str, read_only: bool, schema: &str) -> Result<(crate::pg:
     Ok((tls, config))
 }
 
-/// Runs several queries whose results stack into one frame, one connection each.
-pub fn query_frame_split(url: &str, sqls: &[String], read_only: bool, schema: &str) -> Result<DataFrame> {
+/// Runs several queries whose results stack into one frame, one connection each. A
+/// read-only run goes through `pg::frames` instead, in transactions rolled back: connectorx
+/// runs each query on its own, committed, and PostgreSQL lets a read-only transaction
+/// create large objects.
+pub fn query_frame_split(target: &Target, sqls: &[String], read_only: bool, schema: &str) -> Result<DataFrame> {
+    if read_only {
+        return crate::pg::frames::query_frame(target, sqls, true, schema);
+    }
+    let url = target.url.as_str();
     let (tls, config) = source_config(url, read_only, schema)?;
     let queries: Vec<CXQuery<String>> = sqls.iter().map(CXQuery::from).collect();
     let mut destination = ArrowDestination::new();
@@ -117,44 +105,6 @@ pub fn query_frame_split(url: &str, sqls: &[String], read_only: bool, schema: &s
         Err(_) => return Err(unreadable_type()),
     };
     Ok(utc_naive(frame)?)
-}
-
-/// Runs several queries (one connection each) and hands their rows to `each` a batch at a
-/// time, starting with an empty batch that carries the columns: the result is never held
-/// whole, and writing one batch overlaps with reading the next. Integer columns arrive as
-/// 64-bit integers here.
-pub fn query_batches(
-    url: &str,
-    sqls: &[String],
-    read_only: bool,
-    schema: &str,
-    mut each: impl FnMut(DataFrame) -> Result<()>,
-) -> Result<()> {
-    let (tls, config) = source_config(url, read_only, schema)?;
-    let queries: Vec<CXQuery<String>> = sqls.iter().map(CXQuery::from).collect();
-    let batches = match tls.connector()? {
-        Some(connector) => stream!(config, connector, postgres_openssl::MakeTlsConnector, &queries),
-        None => stream!(config, postgres::NoTls, postgres::NoTls, &queries),
-    };
-    let mut batches = batches.map_err(|e| Failure::Database(clean(&e, url)))?;
-    each(utc_naive(to_frame(&batches.get_schema().0).map_err(|_| unreadable_type())?)?)?;
-    batches.prepare();
-    loop {
-        // connectorx reports a failure while streaming (a lost connection, a type it
-        // cannot read) by panicking in `next_batch`.
-        match quietly(|| batches.next_batch()) {
-            Ok(Some(batch)) => each(utc_naive(to_frame(&batch)?)?)?,
-            Ok(None) => return Ok(()),
-            Err(payload) => {
-                let message = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "the read failed".into());
-                return Err(Failure::Database(clean(message.trim_start_matches("cx writer failed: "), url)).into());
-            }
-        }
-    }
 }
 
 /// Runs `f`, catching a panic without printing it. The quiet panic hook is process-wide
@@ -176,27 +126,6 @@ fn unreadable_type() -> anyhow::Error {
             .into(),
     )
     .into()
-}
-
-/// An arrow-rs record batch as a Polars frame, column by column through the Arrow C data
-/// interface (connectorx's arrow-rs and Polars' own arrow are separate crates).
-fn to_frame(batch: &RecordBatch) -> PolarsResult<DataFrame> {
-    let schema = batch.schema();
-    let mut columns: Vec<Column> = Vec::with_capacity(batch.num_columns());
-    for (field, array) in schema.fields().iter().zip(batch.columns()) {
-        let (ffi_array, ffi_schema) = arrow::ffi::to_ffi(&array.to_data())
-            .map_err(|e| polars::prelude::PolarsError::ComputeError(format!("column {}: {e}", field.name()).into()))?;
-        // SAFETY: both pairs are the C data interface's `ArrowArray` / `ArrowSchema`
-        // (#[repr(C)], same layout); ownership moves to Polars, which calls `release`.
-        let imported = unsafe {
-            let ffi_array: polars_arrow::ffi::ArrowArray = std::mem::transmute(ffi_array);
-            let ffi_schema: polars_arrow::ffi::ArrowSchema = std::mem::transmute(ffi_schema);
-            let polars_field = polars_arrow::ffi::import_field_from_c(&ffi_schema)?;
-            polars_arrow::ffi::import_array_from_c(ffi_array, polars_field.dtype().clone())?
-        };
-        columns.push(Series::from_arrow(field.name().as_str().into(), imported)?.into_column());
-    }
-    DataFrame::new(columns)
 }
 
 /// connectorx errors can quote the connection string; never let a password through.

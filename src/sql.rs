@@ -15,55 +15,104 @@ pub struct Placeholder {
     pub name: String,
 }
 
+/// The placeholders of `sql`, read as PostgreSQL's lexer reads it with
+/// `standard_conforming_strings` on (its default since 9.1).
 pub fn placeholders(sql: &str) -> Vec<Placeholder> {
+    placeholders_with(sql, true)
+}
+
+/// The placeholders of `sql`: `:name` outside everything PostgreSQL's lexer (`scan.l`) reads
+/// as one token or skips. Strings `'...'` (`''` inside), with `standard_strings` off also
+/// backslash escapes; escape strings `E'...'` (`\'`, `\\`), `U&'...'`, `B'...'`, `X'...'`,
+/// `N'...'`; quoted identifiers `"..."` and `U&"..."`; dollar quotes `$tag$ ... $tag$` (not
+/// where `$` continues an identifier); `--` comments and nested `/* /* */ */` comments;
+/// `::` casts and `:=`. An unterminated string or comment runs to the end, as the server
+/// would refuse it anyway.
+pub fn placeholders_with(sql: &str, standard_strings: bool) -> Vec<Placeholder> {
     let b = sql.as_bytes();
+    let ident_start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c >= 0x80;
+    let ident_cont = |c: u8| ident_start(c) || c.is_ascii_digit() || c == b'$';
+    // The end (exclusive) of a quoted run opening at `i` with `q`; `escapes`: a backslash
+    // takes the next byte with it.
+    let quoted = |i: usize, q: u8, escapes: bool| -> usize {
+        let mut j = i + 1;
+        while j < b.len() {
+            match b[j] {
+                b'\\' if escapes => j += 2,
+                c if c == q && b.get(j + 1) == Some(&q) => j += 2,
+                c if c == q => return j + 1,
+                _ => j += 1,
+            }
+        }
+        b.len()
+    };
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        match b[i] {
-            b'\'' | b'"' => {
-                let q = b[i];
-                i += 1;
-                while i < b.len() {
-                    if b[i] == q {
-                        if b.get(i + 1) == Some(&q) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                i = sql[i..].find('\n').map(|n| i + n).unwrap_or(b.len());
-            }
+        let c = b[i];
+        match c {
+            b'\'' => i = quoted(i, b'\'', !standard_strings),
+            b'"' => i = quoted(i, b'"', false),
+            b'-' if b.get(i + 1) == Some(&b'-') => i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n),
             b'/' if b.get(i + 1) == Some(&b'*') => {
-                i = sql[i + 2..].find("*/").map(|n| i + 2 + n + 2).unwrap_or(b.len());
+                let mut depth = 0usize;
+                while i < b.len() {
+                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
             }
             b'$' => {
-                // $tag$ ... $tag$ (a positional $1 has a digit, not a tag)
-                let tag_end = sql[i + 1..].find(|c: char| !(c.is_alphanumeric() || c == '_')).map(|n| i + 1 + n);
+                // `$tag$` or `$$` opens a dollar quote; `$1` is a parameter.
+                let tag_end = b[i + 1..].iter().position(|&c| !(ident_cont(c) && c != b'$')).map(|n| i + 1 + n);
                 match tag_end {
-                    Some(e) if b[e] == b'$' && !b[i + 1..e].first().is_some_and(u8::is_ascii_digit) => {
+                    Some(e) if b[e] == b'$' && b.get(i + 1).is_none_or(|&c| !c.is_ascii_digit()) => {
                         let tag = &sql[i..=e];
-                        i = sql[e + 1..].find(tag).map(|n| e + 1 + n + tag.len()).unwrap_or(b.len());
+                        i = sql[e + 1..].find(tag).map_or(b.len(), |n| e + 1 + n + tag.len());
                     }
                     _ => i += 1,
                 }
             }
-            b':' if b.get(i + 1) == Some(&b':') => i += 2,
+            b':' if matches!(b.get(i + 1), Some(b':') | Some(b'=')) => i += 2,
             b':' => {
                 let start = i;
                 let mut j = i + 1;
-                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
-                    j += 1;
-                }
-                if j > i + 1 && !b[i + 1].is_ascii_digit() {
+                if j < b.len() && ident_start(b[j]) && b[j] < 0x80 {
+                    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                        j += 1;
+                    }
                     out.push(Placeholder { start, end: j, name: sql[i + 1..j].to_string() });
                 }
-                i = j;
+                i = j.max(i + 1);
+            }
+            c if ident_start(c) => {
+                // An identifier or keyword, which may prefix a string: E'..', U&'..', B'..'.
+                let start = i;
+                while i < b.len() && ident_cont(b[i]) {
+                    i += 1;
+                }
+                let word = &b[start..i];
+                match (word, b.get(i), b.get(i + 1)) {
+                    ([b'e' | b'E'], Some(b'\''), _) => i = quoted(i, b'\'', true),
+                    ([b'b' | b'B' | b'x' | b'X' | b'n' | b'N'], Some(b'\''), _) => i = quoted(i, b'\'', !standard_strings),
+                    ([b'u' | b'U'], Some(b'&'), Some(q @ (b'\'' | b'"'))) => i = quoted(i + 1, *q, false),
+                    _ => {}
+                }
+            }
+            c if c.is_ascii_digit() => {
+                // A number (digits, a point, an exponent): never the start of a name.
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || b[i] == b'_') {
+                    i += 1;
+                }
             }
             _ => i += 1,
         }
@@ -71,11 +120,30 @@ pub fn placeholders(sql: &str) -> Vec<Placeholder> {
     out
 }
 
+/// The placeholders, found as the server reading `sql` would find them, or why they cannot
+/// be placed for certain.
+pub fn placeholders_for_server(sql: &str, standard_strings: bool) -> Result<Vec<Placeholder>, String> {
+    let found = placeholders_with(sql, standard_strings);
+    // With the other reading of backslashes, a string may end elsewhere: a placeholder
+    // placed by one reading could sit inside a string by the other. Refused, not guessed.
+    if found != placeholders_with(sql, !standard_strings) {
+        return Err("where a string ends depends on standard_conforming_strings (a backslash in a '...' string): \
+                    write it as E'...' or without the backslash"
+            .into());
+    }
+    Ok(found)
+}
+
 /// Replaces each placeholder with `replace(name)`.
-pub fn substitute(sql: &str, mut replace: impl FnMut(&str) -> String) -> String {
+pub fn substitute(sql: &str, replace: impl FnMut(&str) -> String) -> String {
+    substitute_at(sql, &placeholders(sql), replace)
+}
+
+/// Replaces the placeholders found (`placeholders_for_server`) with `replace(name)`.
+pub fn substitute_at(sql: &str, found: &[Placeholder], mut replace: impl FnMut(&str) -> String) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut last = 0;
-    for p in placeholders(sql) {
+    for p in found {
         out.push_str(&sql[last..p.start]);
         out.push_str(&replace(&p.name));
         last = p.end;
@@ -188,6 +256,25 @@ mod tests {
         assert_eq!(names("select ':no', \":no\", $$ :no $$, $x$ :no $x$ -- :no\n/* :no */ , :yes"), vec!["yes"]);
         assert_eq!(names("select 'it''s :no' , :a1_b"), vec!["a1_b"]);
         assert_eq!(names("select x[1:2], $1, :3"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn follows_the_servers_lexer() {
+        // Escape strings, nested comments, dollar quotes after identifiers, unicode strings.
+        assert_eq!(names(r"select E'it\'s :no' as note, :yes"), vec!["yes"]);
+        assert_eq!(names(r"select e'\\', :yes"), vec!["yes"]);
+        assert_eq!(names("select 1 /* /* */ :no */, :yes"), vec!["yes"]);
+        assert_eq!(names("select U&'\\0041 :no', U&\":no\", N':no', B'1', X'1F', :yes"), vec!["yes"]);
+        assert_eq!(names("select a$b$ :yes, $q$ :no $q$, $$:no$$"), vec!["yes"]);
+        assert_eq!(names("select f(a := 1), x::text, :yes"), vec!["yes"]);
+        assert_eq!(names("select 'a' ':no' , 1e5, :yes"), vec!["yes"]);
+        // An identifier ending in e is not an escape string's prefix.
+        assert_eq!(names("select some'x :no', :yes"), vec!["yes"]);
+        // A backslash in a plain string: the two readings differ, so it is refused.
+        assert!(placeholders_for_server(r"select 'it\'s :p'", true).is_err());
+        assert_eq!(placeholders_for_server(r"select 'a\b', :p", true).map(|v| v.len()), Ok(1));
+        assert_eq!(placeholders_with(r"select 'it\' :p'", false).len(), 0);
+        assert_eq!(placeholders_with(r"select 'it\' :p'", true).len(), 1);
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod record;
 pub mod number;
 #[path = "../../src/transform/timestamp.rs"]
 pub mod timestamp;
+#[path = "../../src/search.rs"]
+pub mod search;
 
 // The module paths tier's own sources use.
 mod source {

@@ -53,13 +53,16 @@ pub fn prepare(
     for (name, value) in &params {
         literals.insert(name.clone(), quote::literal(&mut client, value)?);
     }
-    let filled = sql::substitute(&text, |name| literals[name].clone());
+    // Placed as this server's lexer reads the text, or refused where that is uncertain.
+    let found = sql::placeholders_for_server(&text, quote::standard_strings(&mut client)?)
+        .map_err(|why| Failure::Input(format!("{}: cannot place its :parameters for certain: {why}", path.display())))?;
+    let filled = sql::substitute_at(&text, &found, |name| literals[name].clone());
     if let Err(e) = quote::check(&mut client, &filled) {
         let place = e.position.map(|p| line_col(&filled, p)).map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
         return Err(Failure::Database(format!("{}{place}: {}", path.display(), e.message)).into());
     }
     let bounds = match partition_on {
-        Some(column) => quote::bounds(&mut client, &filled, column)?,
+        Some(column) => quote::bounds(&mut client, &filled, column, read_only)?,
         None => None,
     };
     Ok(Prepared { sql: filled, target, bounds })
@@ -105,19 +108,15 @@ pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
                 // fails halfway leaves no partial file (and an earlier one untouched).
                 let mut out = StreamedOutput::create(args.output.as_deref())?;
                 let mut batches = Batches::new(format, out.writer());
-                // One connection: the server's binary COPY decoded here, unless a column's
-                // type is one only connectorx reads (or the read is split).
-                let decoded = sqls.len() == 1
-                    && pg::frames::copy_frames(&prepared.target, &sqls[0], read_only, &args.conn.schema, |batch| batches.write(batch))
-                        .with_context(failed)?;
-                if !decoded {
-                    read::query_batches(&prepared.target.url, &sqls, read_only, &args.conn.schema, |batch| batches.write(batch))
+                // The server's binary COPY decoded here, one range of a split read after the other.
+                for sql in &sqls {
+                    pg::frames::copy_frames(&prepared.target, sql, read_only, &args.conn.schema, |batch| batches.write(batch))
                         .with_context(failed)?;
                 }
                 batches.finish()?;
                 return out.complete();
             }
-            read::query_frame_split(&prepared.target.url, &sqls, read_only, &args.conn.schema).with_context(failed)?
+            read::query_frame_split(&prepared.target, &sqls, read_only, &args.conn.schema).with_context(failed)?
         }
     };
     let mut out = open_output(args)?;

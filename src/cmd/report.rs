@@ -67,10 +67,10 @@ pub fn write_report(
         .collect();
     files.sort();
 
-    let loads = section(&target.url, schema, LATEST_LOADS.to_string(), ROWS_SHOWN);
+    let loads = section(&target, schema, LATEST_LOADS.to_string(), ROWS_SHOWN);
     // Every loaded dataset (a declared one without a table yet has nothing to show).
     let loaded = read::query_frame(
-        &target.url,
+        &target,
         &format!("SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = {}", sql_text(schema)),
         true,
         schema,
@@ -80,8 +80,7 @@ pub fn write_report(
         df.column("name").ok().and_then(|c| c.str().ok().map(|s| s.into_iter().flatten().map(str::to_string).collect::<Vec<_>>()))
     })
     .unwrap_or_default();
-    let datasets =
-        context.datasets.iter().filter(|ds| loaded.contains(&ds.name)).map(|ds| dataset_section(ds, &target.url, schema)).collect();
+    let datasets = context.datasets.iter().filter(|ds| loaded.contains(&ds.name)).map(|ds| dataset_section(ds, &target, schema)).collect();
     let validation = match checks {
         Some(checks) => validation_of(checks),
         None => validation(context.datasets, data_dir, database_url, schema, quiet)?,
@@ -109,7 +108,7 @@ pub fn write_report(
             queries.push(section);
             continue;
         }
-        match read::query_frame(&target.url, &text, true, schema) {
+        match read::query_frame(&target, &text, true, schema) {
             Ok(df) => {
                 let (table, note) = table_data(&df, ROWS_SHOWN);
                 section.table = Some(table);
@@ -188,16 +187,16 @@ fn write_whole(path: &Path, text: &str) -> Result<()> {
 }
 
 /// A section computed by one query: its table (or error), and the SQL for the notebook.
-fn section(url: &str, schema: &str, sql: String, rows: usize) -> Section {
-    match read::query_frame(url, &sql, true, schema) {
+fn section(target: &pg::connect::Target, schema: &str, sql: String, rows: usize) -> Section {
+    match read::query_frame(target, &sql, true, schema) {
         Ok(df) => Section { table: Some(table_data(&df, rows).0), error: None, sql: Some(sql) },
         Err(e) => Section { table: None, error: Some(format!("{e:#}")), sql: Some(sql) },
     }
 }
 
 /// A dataset's rejects per reason and column profile, each computed by the server in one query.
-fn dataset_section(ds: &Dataset, url: &str, schema: &str) -> DatasetSection {
-    let section = |sql: String| section(url, schema, sql, 200);
+fn dataset_section(ds: &Dataset, target: &pg::connect::Target, schema: &str) -> DatasetSection {
+    let section = |sql: String| section(target, schema, sql, 200);
     let (s, rejects) = (connect::ident(schema), connect::ident(&ds.rejects_table()));
     DatasetSection {
         name: ds.name.clone(),

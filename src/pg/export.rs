@@ -16,9 +16,19 @@ pub fn copy_csv(target: &Target, sql: &str, read_only: bool, schema: &str, out: 
     let mut client = connect::connect(target, 3)?;
     let mut settings = format!("SET search_path TO {}, public; SET TimeZone = 'UTC'; SET DateStyle = 'ISO';", ident(schema));
     if read_only {
-        settings.push_str(" SET default_transaction_read_only = on;");
+        // Rolled back at the end, never committed (see `frames::copy_frames`).
+        settings.push_str(" SET default_transaction_read_only = on; BEGIN READ ONLY;");
     }
     exec(&mut client, "cannot prepare the session", &settings)?;
+    let written = stream_csv(&mut client, sql, out)?;
+    if read_only {
+        exec(&mut client, "cannot end the read-only transaction", "ROLLBACK")?;
+    }
+    Ok(written)
+}
+
+/// The COPY itself: the server's CSV into `out`.
+fn stream_csv(client: &mut postgres::Client, sql: &str, out: &mut dyn Write) -> Result<u64> {
     let copy = format!("COPY ({}) TO STDOUT (FORMAT csv, HEADER)", sql.trim().trim_end_matches(';'));
     let mut reader = client.copy_out(&copy).map_err(|e| Failure::Database(describe(&e)))?;
     let mut buf = vec![0u8; 1 << 20];

@@ -3,8 +3,8 @@
 //! NDJSON). The server sends fixed-width numbers and timestamps as they are stored, and
 //! this side copies them into column builders in one pass: on two cores that beats
 //! connectorx's per-cell decoding, which took more CPU than the server itself. Column
-//! types outside the common ones (intervals, arrays, ...) are left to connectorx: the
-//! caller falls back when `copy_frames` says it cannot decode a result.
+//! types outside the common ones (intervals, arrays, ...) are read as the server's text
+//! for them. Read-only queries run here, in a transaction that is rolled back.
 //!
 //! The format is the PostgreSQL manual's "COPY", "Binary Format"; each type's binary
 //! form is its `*send` function's.
@@ -278,44 +278,50 @@ impl From<std::io::Error> for ReadError {
 
 /// Streams `sql`'s result as frames of up to `BATCH_ROWS` rows, handing each to `each` on
 /// this thread while the next is read and decoded on another; the first frame is empty and
-/// carries the columns. Returns false, before anything is handed on, when a column's type
-/// is one this module does not decode (the caller then reads through connectorx).
-/// Every statement is read-only unless `read_only` is false.
-pub fn copy_frames(
-    target: &Target,
-    sql: &str,
-    read_only: bool,
-    schema: &str,
-    mut each: impl FnMut(DataFrame) -> Result<()>,
-) -> Result<bool> {
+/// carries the columns. A column of a type this module does not decode (an interval, an
+/// array) comes as the server's text for it.
+///
+/// Read-only (`read_only`), the query runs in a read-only transaction that is rolled back,
+/// never committed: PostgreSQL lets a read-only transaction create large objects
+/// (`lo_from_bytea`), and only the rollback takes them back.
+pub fn copy_frames(target: &Target, sql: &str, read_only: bool, schema: &str, mut each: impl FnMut(DataFrame) -> Result<()>) -> Result<()> {
     let mut client = connect::connect(target, 3)?;
     let mut settings = format!("SET search_path TO {}, public;", ident(schema));
     if read_only {
-        settings.push_str(" SET default_transaction_read_only = on;");
+        settings.push_str(" SET default_transaction_read_only = on; BEGIN READ ONLY;");
     }
     exec(&mut client, "cannot prepare the session", &settings)?;
     let sql = sql.trim().trim_end_matches(';');
     let statement = client.prepare(sql).map_err(|e| Failure::Database(describe(&e)))?;
     let mut columns = Vec::with_capacity(statement.columns().len());
+    let mut as_text = false;
     for c in statement.columns() {
-        match Decode::of(c.type_()) {
-            Some(d) => columns.push(Decoder::new(c.name(), d, BATCH_ROWS)),
-            None => return Ok(false),
-        }
+        let decode = Decode::of(c.type_()).unwrap_or_else(|| {
+            as_text = true;
+            Decode::Text
+        });
+        columns.push(Decoder::new(c.name(), decode, BATCH_ROWS));
     }
+    let sql = match as_text {
+        true => with_text_casts(sql, &statement)?,
+        false => sql.to_string(),
+    };
     each(frame(&mut columns)?)?;
 
     let (to_writer, frames) = sync_channel::<DataFrame>(2);
     let copy = format!("COPY ({sql}) TO STDOUT (FORMAT binary)");
     let reader = std::thread::Builder::new().name("tier-copy-out".into()).spawn(move || -> Result<()> {
-        let stream = client.copy_out(&copy).map_err(|e| Failure::Database(describe(&e)))?;
-        let mut stream = Stream { inner: stream, buf: vec![0; 1 << 20], start: 0, end: 0 };
-        let outcome = decode_rows(&mut stream, &mut columns, |columns| match frame(columns) {
-            // The receiver has gone only when writing failed; that error is reported.
-            Ok(f) => Ok(to_writer.send(f).is_ok()),
-            Err(e) => Err(ReadError::Format(e.to_string())),
-        });
+        let outcome = {
+            let stream = client.copy_out(&copy).map_err(|e| Failure::Database(describe(&e)))?;
+            let mut stream = Stream { inner: stream, buf: vec![0; 1 << 20], start: 0, end: 0 };
+            decode_rows(&mut stream, &mut columns, |columns| match frame(columns) {
+                // The receiver has gone only when writing failed; that error is reported.
+                Ok(f) => Ok(to_writer.send(f).is_ok()),
+                Err(e) => Err(ReadError::Format(e.to_string())),
+            })
+        };
         match outcome {
+            Ok(()) if read_only => exec(&mut client, "cannot end the read-only transaction", "ROLLBACK"),
             Ok(()) => Ok(()),
             // The server's own message is inside the I/O error COPY reports.
             Err(ReadError::Io(e)) => {
@@ -337,7 +343,64 @@ pub fn copy_frames(
     // A read that failed explains a short result; a write that failed stopped the read.
     read?;
     written?;
-    Ok(true)
+    Ok(())
+}
+
+/// The query with every column of a type `Decode` does not read cast to text (by name:
+/// the names must be distinct, as a frame's are).
+fn with_text_casts(sql: &str, statement: &postgres::Statement) -> Result<String> {
+    let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+    if let Some(twice) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)).map(|(_, n)| n) {
+        return Err(Failure::Input(format!("the result has two columns named {twice:?}: name them apart (AS ...)")).into());
+    }
+    let list: Vec<String> = statement
+        .columns()
+        .iter()
+        .map(|c| match Decode::of(c.type_()) {
+            Some(_) => format!("tier_q.{}", ident(c.name())),
+            None => format!("tier_q.{0}::text AS {0}", ident(c.name())),
+        })
+        .collect();
+    Ok(format!("SELECT {} FROM ({sql}) AS tier_q", list.join(", ")))
+}
+
+/// A whole result as one frame: each query of `sqls` (a query split into ranges) on a
+/// connection of its own, side by side, their rows stacked in order.
+pub fn query_frame(target: &Target, sqls: &[String], read_only: bool, schema: &str) -> Result<DataFrame> {
+    let parts: Vec<Result<DataFrame>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sqls
+            .iter()
+            .map(|sql| {
+                scope.spawn(move || -> Result<DataFrame> {
+                    let mut whole: Option<DataFrame> = None;
+                    copy_frames(target, sql, read_only, schema, |f| {
+                        match &mut whole {
+                            Some(w) => {
+                                w.vstack_mut_owned(f)?;
+                            }
+                            None => whole = Some(f),
+                        }
+                        Ok(())
+                    })?;
+                    Ok(whole.unwrap_or_default())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a reading thread panicked")))).collect()
+    });
+    let mut stacked: Option<DataFrame> = None;
+    for part in parts {
+        let part = part?;
+        match &mut stacked {
+            Some(s) => {
+                s.vstack_mut_owned(part)?;
+            }
+            None => stacked = Some(part),
+        }
+    }
+    let mut frame = stacked.unwrap_or_default();
+    frame.rechunk_mut();
+    Ok(frame)
 }
 
 /// Decodes rows into `columns`, calling `full(columns)` every `BATCH_ROWS` rows and at the

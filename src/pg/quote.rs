@@ -15,6 +15,13 @@ pub fn literal(client: &mut Client, value: &str) -> Result<String> {
     Ok(row.get(0))
 }
 
+/// Whether the server reads backslashes in '...' strings literally
+/// (`standard_conforming_strings`), which decides where such a string ends.
+pub fn standard_strings(client: &mut Client) -> Result<bool> {
+    let row = client.query_one("SHOW standard_conforming_strings", &[]).map_err(|e| Failure::Database(describe(&e)))?;
+    Ok(row.get::<_, String>(0) == "on")
+}
+
 /// Where a statement fails to prepare: message and byte position (1-based) if known.
 pub struct SqlError {
     pub message: String,
@@ -36,11 +43,19 @@ pub fn check(client: &mut Client, sql: &str) -> std::result::Result<(), SqlError
 }
 
 /// The smallest and largest value of an integer column of a query's result (for splitting
-/// the query into ranges); `None` when the result is empty.
-pub fn bounds(client: &mut Client, sql: &str, column: &str) -> Result<Option<(i64, i64)>> {
+/// the query into ranges); `None` when the result is empty. The query runs: read-only, in a
+/// transaction that is rolled back (see `frames::copy_frames`).
+pub fn bounds(client: &mut Client, sql: &str, column: &str, read_only: bool) -> Result<Option<(i64, i64)>> {
     let c = super::connect::ident(column);
     let q = format!("SELECT min({c})::bigint, max({c})::bigint FROM ({sql}) AS tier_bounds");
-    let row = client.query_one(&q, &[]).map_err(|e| Failure::Database(format!("--partition-on {column}: {}", describe(&e))))?;
+    let failed = |e: postgres::Error| Failure::Database(format!("--partition-on {column}: {}", describe(&e)));
+    if read_only {
+        client.batch_execute("BEGIN READ ONLY").map_err(failed)?;
+    }
+    let row = client.query_one(&q, &[]).map_err(failed)?;
+    if read_only {
+        client.batch_execute("ROLLBACK").map_err(failed)?;
+    }
     Ok(match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
         (Some(a), Some(b)) => Some((a, b)),
         _ => None,

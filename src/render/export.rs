@@ -28,7 +28,7 @@ pub fn write(df: &mut DataFrame, format: Format, out: &mut dyn Write) -> Result<
     Ok(())
 }
 
-/// Writes a result that arrives in batches (see `read::query_batches`), each as it comes:
+/// Writes a result that arrives in batches (see `pg::frames::copy_frames`), each as it comes:
 /// CSV and NDJSON batches simply follow one another, Parquet gets a row group per batch.
 /// The first batch may be empty; it fixes the columns (and the CSV header).
 pub struct Batches<W: Write> {

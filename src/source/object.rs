@@ -19,7 +19,8 @@ use anyhow::Result;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
@@ -41,6 +42,8 @@ pub struct ObjectRef {
     pub etag: Option<String>,
     store: Arc<dyn ObjectStore>,
     location: ObjectPath,
+    /// Why the object cannot be read at all (a key object_store cannot address), if so.
+    unreadable: Option<String>,
 }
 
 impl std::fmt::Debug for ObjectRef {
@@ -72,49 +75,129 @@ pub fn list(spec: &str, endings: &[&str]) -> Result<Vec<ObjectRef>> {
     }
     let store = s3(bucket, spec)?;
     let url_of = |location: &ObjectPath| format!("s3://{bucket}/{location}");
-    let is_export = |location: &ObjectPath| {
-        let name = location.as_ref().to_ascii_lowercase();
+    let is_export_key = |key: &str| {
+        let name = key.to_ascii_lowercase();
         endings.iter().any(|x| name.ends_with(x))
     };
+    let is_export = |location: &ObjectPath| is_export_key(location.as_ref());
     let glob_at = key.find(['*', '?', '[']);
-    let found: Vec<object_store::ObjectMeta> = if let Some(at) = glob_at {
+    let (found, bad): (Vec<object_store::ObjectMeta>, Vec<String>) = if let Some(at) = glob_at {
         let pattern = glob::Pattern::new(key).map_err(|e| Failure::Input(format!("{spec}: not a valid pattern: {e}")))?;
         let prefix = &key[..key[..at].rfind('/').map_or(0, |i| i + 1)];
-        list_prefix(&store, prefix, spec)?.into_iter().filter(|m| pattern.matches(m.location.as_ref())).collect()
+        let (found, bad) = list_prefix(&store, prefix, spec)?;
+        (
+            found.into_iter().filter(|m| pattern.matches(m.location.as_ref())).collect(),
+            bad.into_iter().filter(|k| pattern.matches(k)).collect(),
+        )
     } else if key.is_empty() || key.ends_with('/') {
-        list_prefix(&store, key, spec)?.into_iter().filter(|m| is_export(&m.location)).collect()
+        let (found, bad) = list_prefix(&store, key, spec)?;
+        (found.into_iter().filter(|m| is_export(&m.location)).collect(), bad.into_iter().filter(|k| is_export_key(k)).collect())
     } else {
         // One object; or, when there is none by that name, a prefix written without its `/`.
         match runtime().block_on(store.head(&ObjectPath::from(key))) {
-            Ok(meta) => vec![meta],
+            Ok(meta) => (vec![meta], Vec::new()),
             Err(object_store::Error::NotFound { .. }) => {
-                list_prefix(&store, &format!("{key}/"), spec)?.into_iter().filter(|m| is_export(&m.location)).collect()
+                let (found, bad) = list_prefix(&store, &format!("{key}/"), spec)?;
+                (found.into_iter().filter(|m| is_export(&m.location)).collect(), bad.into_iter().filter(|k| is_export_key(k)).collect())
             }
             Err(e) => return Err(failure(spec, e)),
         }
     };
-    if found.is_empty() {
+    if found.is_empty() && bad.is_empty() {
         return Err(Failure::Input(format!("{spec}: no export objects there")).into());
     }
+    let shared: Arc<dyn ObjectStore> = store.clone();
     let mut objects: Vec<ObjectRef> = found
         .into_iter()
-        .map(|m| ObjectRef { url: url_of(&m.location), size: m.size, etag: m.e_tag, store: store.clone(), location: m.location })
+        .map(|m| ObjectRef {
+            url: url_of(&m.location),
+            size: m.size,
+            etag: m.e_tag,
+            store: shared.clone(),
+            location: m.location,
+            unreadable: None,
+        })
+        .chain(bad.into_iter().map(|k| ObjectRef {
+            url: format!("s3://{bucket}/{k}"),
+            size: 0,
+            etag: None,
+            store: shared.clone(),
+            location: ObjectPath::default(),
+            unreadable: Some("a key with an empty or `..` segment, which object storage clients cannot address; not loaded".into()),
+        }))
         .collect();
     objects.sort_by(|a, b| a.url.cmp(&b.url));
     Ok(objects)
 }
 
-fn list_prefix(store: &Arc<dyn ObjectStore>, prefix: &str, spec: &str) -> Result<Vec<object_store::ObjectMeta>> {
-    let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix.trim_end_matches('/')));
-    runtime()
-        .block_on(async { store.list(prefix.as_ref()).collect::<Vec<_>>().await })
-        .into_iter()
-        .map(|r| r.map_err(|e| failure(spec, e)))
-        .collect()
+/// The objects under a prefix, and the keys of those object_store cannot address (an
+/// empty or `..` segment: `ev/x//y.json`). object_store refuses a whole page of a listing
+/// over one such key; the page is then listed again a key at a time (S3's `start-after`
+/// and `max-keys`), so that key alone is set apart and every other object is found.
+fn list_prefix(store: &AmazonS3, prefix: &str, spec: &str) -> Result<(Vec<object_store::ObjectMeta>, Vec<String>)> {
+    let prefix = prefix.trim_end_matches('/');
+    let prefix = (!prefix.is_empty()).then(|| format!("{prefix}/"));
+    let (mut found, mut bad) = (Vec::new(), Vec::new());
+    let (mut token, mut after, mut one_by_one): (Option<String>, Option<String>, bool) = (None, None, false);
+    loop {
+        let opts = PaginatedListOptions {
+            offset: if token.is_none() { after.clone() } else { None },
+            max_keys: one_by_one.then_some(1),
+            page_token: token.clone(),
+            ..Default::default()
+        };
+        match runtime().block_on(store.list_paginated(prefix.as_deref(), opts)) {
+            Ok(page) => {
+                let (more, empty) = (page.page_token.is_some(), page.result.objects.is_empty());
+                if let Some(last) = page.result.objects.last() {
+                    after = Some(last.location.to_string());
+                }
+                found.extend(page.result.objects);
+                if one_by_one {
+                    // A key past the one that failed a page: whole pages again from it.
+                    one_by_one = false;
+                    token = None;
+                    if empty && !more {
+                        break;
+                    }
+                } else {
+                    token = page.page_token;
+                    if !more {
+                        break;
+                    }
+                }
+            }
+            Err(e) => match unaddressable(&e) {
+                Some(key) if one_by_one => {
+                    after = Some(key.clone());
+                    bad.push(key);
+                    token = None;
+                    one_by_one = false;
+                }
+                Some(_) => {
+                    token = None;
+                    one_by_one = true;
+                }
+                None => return Err(failure(spec, e)),
+            },
+        }
+    }
+    Ok((found, bad))
+}
+
+/// The key an error says object_store cannot make a path of.
+fn unaddressable(e: &object_store::Error) -> Option<String> {
+    use object_store::path::Error as PathError;
+    match e {
+        object_store::Error::InvalidPath { source: PathError::EmptySegment { path } | PathError::BadSegment { path, .. } } => {
+            Some(path.clone())
+        }
+        _ => None,
+    }
 }
 
 /// An S3 client for a bucket, configured from the AWS environment variables.
-fn s3(bucket: &str, spec: &str) -> Result<Arc<dyn ObjectStore>> {
+fn s3(bucket: &str, spec: &str) -> Result<Arc<AmazonS3>> {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(RetryConfig {
         backoff: BackoffConfig { init_backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(10), base: 2.0 },
         max_retries: RETRIES,
@@ -194,6 +277,9 @@ fn quiet(e: &dyn std::fmt::Display) -> String {
 impl ObjectRef {
     /// Streams the object's bytes as stored.
     pub fn open(&self) -> Result<Box<dyn Read + Send>> {
+        if let Some(why) = &self.unreadable {
+            return Err(Failure::Input(format!("{}: {why}", self.url)).into());
+        }
         let result = runtime().block_on(self.store.get(&self.location)).map_err(|e| failure(&self.url, e))?;
         Ok(Box::new(ObjectRead { url: self.url.clone(), stream: result.into_stream(), block: Bytes::new() }))
     }
@@ -225,7 +311,7 @@ impl Read for ObjectRead {
 /// A place in object storage that tier writes to (the lake): keys relative to a base prefix.
 pub struct Prefix {
     pub url: String,
-    store: Arc<dyn ObjectStore>,
+    store: Arc<AmazonS3>,
     base: String,
 }
 
@@ -283,7 +369,9 @@ impl Prefix {
     /// Downloads an object into a local file, streamed.
     pub fn download(&self, rel: &str, local: &std::path::Path) -> Result<()> {
         let url = self.url_of(rel);
-        let mut reader = ObjectRef { url: url.clone(), size: 0, etag: None, store: self.store.clone(), location: self.key(rel) }.open()?;
+        let mut reader =
+            ObjectRef { url: url.clone(), size: 0, etag: None, store: self.store.clone(), location: self.key(rel), unreadable: None }
+                .open()?;
         let mut file = std::fs::File::create(local).map_err(|e| Failure::Input(format!("{}: {e}", local.display())))?;
         io::copy(&mut reader, &mut file).map_err(|e| Failure::Input(format!("{url}: download failed: {e}")))?;
         Ok(())
@@ -295,7 +383,11 @@ impl Prefix {
             true => String::new(),
             false => format!("{}/", self.base),
         };
-        let metas = list_prefix(&self.store, self.key(rel).as_ref(), &self.url_of(rel))?;
+        let (metas, unaddressable) = list_prefix(&self.store, self.key(rel).as_ref(), &self.url_of(rel))?;
+        for key in unaddressable {
+            // Not a key tier writes: no part of the lake.
+            tracing::warn!("{}: passing over {key:?}, a key object storage clients cannot address", self.url);
+        }
         let mut keys: Vec<String> = metas
             .into_iter()
             .map(|m| m.location.as_ref().strip_prefix(strip.as_str()).unwrap_or(m.location.as_ref()).to_string())

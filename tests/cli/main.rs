@@ -2,6 +2,7 @@
 //! PostgreSQL, each test in its own schema.
 
 mod airflow;
+mod attacks;
 mod common;
 mod contracts;
 mod correctness;
