@@ -54,31 +54,90 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Load the exports into PostgreSQL (every declared dataset, or the one named).
-    #[command(after_help = EXIT_CODES_HELP)]
+    ///
+    /// Examples:
+    ///   tier load                                        # every dataset, from DATA_DIR
+    ///   tier load events --from 'exports/*.ndjson.gz' --jobs 4
+    ///   tier load events --from s3://landing/events/ --mode merge --lake s3://lake
+    #[command(after_help = EXIT_CODES_HELP, verbatim_doc_comment)]
     Load(LoadArgs),
     /// List the declared datasets and their columns; `datasets check` validates every contract.
-    #[command(after_help = EXIT_CODES_HELP)]
+    ///
+    /// Examples:
+    ///   tier datasets
+    ///   tier datasets check
+    #[command(after_help = EXIT_CODES_HELP, verbatim_doc_comment)]
     Datasets(DatasetsArgs),
     /// Read exports and print a contract for them (every record, all cores).
-    #[command(after_help = EXIT_CODES_HELP)]
+    ///
+    /// Examples:
+    ///   tier infer 'exports/*.ndjson.gz' --name events
+    ///   tier infer 'exports/*.ndjson.gz' --name events --write
+    #[command(after_help = EXIT_CODES_HELP, verbatim_doc_comment)]
     Infer(InferArgs),
     /// Write sample exports with a planted share of every known defect.
+    ///
+    /// Examples:
+    ///   tier gen --events 100000 --weather 10000
+    ///   tier gen --dataset events --records 10000 --defect-share 0.05
+    #[command(verbatim_doc_comment)]
     Gen(GenArgs),
     /// Manage the project-local PostgreSQL cluster under DATA_DIR/pg.
+    ///
+    /// Examples:
+    ///   tier db start
+    ///   tier db status
+    #[command(verbatim_doc_comment)]
     Db(DbArgs),
     /// Compare the source files with what PostgreSQL holds (counts, reasons, days, contents).
-    #[command(after_help = EXIT_CODES_HELP)]
+    ///
+    /// Examples:
+    ///   tier validate
+    ///   tier validate events --from 'exports/*.ndjson.gz' --reread
+    #[command(after_help = EXIT_CODES_HELP, verbatim_doc_comment)]
     Validate(ValidateArgs),
     /// Run a saved query and print the result (table, CSV, JSON, NDJSON or Parquet).
-    #[command(after_help = EXIT_CODES_HELP)]
+    ///
+    /// Examples:
+    ///   tier query queries/daily.sql
+    ///   tier query rejects.sql --param reason=bad_timestamp --format csv -o rejects.csv
+    ///   tier query --lake lake queries/daily.sql
+    #[command(after_help = EXIT_CODES_HELP, verbatim_doc_comment)]
     Query(QueryArgs),
     /// Run every saved query and write reports/report.html (self-contained) and report.md.
-    #[command(after_help = EXIT_CODES_HELP)]
+    ///
+    /// Examples:
+    ///   tier report
+    ///   tier report --watch
+    #[command(after_help = EXIT_CODES_HELP, verbatim_doc_comment)]
     Report(ReportArgs),
     /// The whole job on a fresh clone: sample data if DATA_DIR has none, a database if none
     /// is configured, then load, validate and write the report.
-    #[command(after_help = EXIT_CODES_HELP)]
+    ///
+    /// Examples:
+    ///   tier demo
+    #[command(after_help = EXIT_CODES_HELP, verbatim_doc_comment)]
     Demo(DemoArgs),
+    /// Print a shell's completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Example:\n  tier completions bash > ~/.local/share/bash-completion/completions/tier")]
+    Completions(CompletionsArgs),
+    /// Write the man pages (tier.1 and one per command) into a directory.
+    #[command(after_help = "Example:\n  tier man --out ~/.local/share/man/man1 && man tier-load")]
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Directory for the pages (made if missing).
+    #[arg(long, default_value = "man")]
+    pub out: PathBuf,
 }
 
 /// How to reach PostgreSQL.
@@ -290,6 +349,32 @@ impl Cli {
         }
         cmd
     }
+}
+
+/// Writes `shell`'s completion script for the command line (the declared datasets' names
+/// among the values) to `out`.
+pub fn completions(shell: clap_complete::Shell, datasets: &[String], out: &mut dyn std::io::Write) {
+    let mut cmd = Cli::command_with(datasets);
+    clap_complete::generate(shell, &mut cmd, "tier", out);
+}
+
+/// Writes `tier.1` and `tier-<command>.1` for every command into `dir`; returns the files.
+pub fn man_pages(datasets: &[String], dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let cmd = Cli::command_with(datasets);
+    let mut written = Vec::new();
+    let mut page = |name: String, c: clap::Command| -> std::io::Result<()> {
+        let path = dir.join(format!("{name}.1"));
+        let mut file = std::fs::File::create(&path)?;
+        clap_mangen::Man::new(c).render(&mut file)?;
+        written.push(path);
+        Ok(())
+    };
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        page(format!("tier-{}", sub.get_name()), sub.clone().name(format!("tier-{}", sub.get_name())))?;
+    }
+    page("tier".into(), cmd)?;
+    Ok(written)
 }
 
 /// Schema names reach SQL and connection options: letters, digits and _, not starting

@@ -189,7 +189,7 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
             raw.name.span(),
             format!("name {:?} must be a plain identifier (letters, digits, _; not starting with a digit)", raw.name.get_ref()),
         );
-    } else if raw.name.get_ref() == crate::pg::load::LEDGER || raw.name.get_ref().ends_with("_rejects") {
+    } else if raw.name.get_ref() == crate::dataset::LEDGER || raw.name.get_ref().ends_with("_rejects") {
         errors.fail(raw.name.span(), format!("name {:?} is taken by tier's own tables", raw.name.get_ref()));
     } else if raw.name.get_ref().len() > MAX_NAME {
         errors.fail(

@@ -118,6 +118,9 @@ pub struct Rules {
     pub max_length: Option<usize>,
 }
 
+/// The ledger: one row per load of any dataset of a schema (a name no dataset may take).
+pub const LEDGER: &str = "tier_loads";
+
 #[derive(Debug, Clone)]
 pub struct Field {
     /// Column name in Postgres and in frames.
@@ -314,7 +317,7 @@ impl Dataset {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
 
     /// A dataset for unit tests, from contract text (see `contract`).

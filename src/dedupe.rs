@@ -429,7 +429,7 @@ impl Dedupe {
         };
         self.with_contents = contents.is_some();
         let days = match &contents {
-            Some(_) => crate::validate::days_of(ds, &checked)?,
+            Some(_) => crate::figures::days_of(ds, &checked)?,
             None => Vec::new(),
         };
         // The server's row hash of each row, for validate's figures: the high lane of a
@@ -437,10 +437,10 @@ impl Dedupe {
         let row_hashes: Vec<u64> = match (&contents, keyed) {
             (Some(c), _) => c.iter().map(|d| (d >> 64) as u64).collect(),
             (None, false) => digests.iter().map(|d| (d >> 64) as u64).collect(),
-            (None, true) => crate::validate::row_hashes(ds, &checked)?,
+            (None, true) => crate::figures::row_hashes(ds, &checked)?,
         };
         let mut checked = checked;
-        checked.with_column(Column::new(crate::validate::COL_ROW_HASH.into(), row_hashes))?;
+        checked.with_column(Column::new(crate::figures::COL_ROW_HASH.into(), row_hashes))?;
         let reasons = checked.column(COL_REASON)?.str()?.clone();
         let lines = checked.column(COL_LINE)?.u64()?.clone();
         let records = checked.column(COL_RECORD)?.u64()?.clone();
@@ -659,7 +659,7 @@ pub fn row_digests(ds: &Dataset, df: &DataFrame, whole_row: bool) -> PolarsResul
     };
     let lanes = rows::fold(&fields, df, (0u64, 0u64), |(a, b), cell| {
         *a = match whole_row {
-            true => crate::pg::hash::combine(*a, crate::validate::cell_hash(cell)),
+            true => crate::hash::combine(*a, crate::figures::cell_hash(cell)),
             false => (*a ^ cell_hash(&keys[0], cell)).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23),
         };
         *b = (b.rotate_left(17) ^ cell_hash(&keys[1], cell)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
@@ -798,9 +798,9 @@ mod tests {
         assert_eq!((retracted[0].record, retracted[0].by), (1, at(3)));
         // Its day and row hash are the ones validate's figures added for it.
         let one = check(keyed, frame(keyed, &[humid("0.1").as_slice()])).unwrap();
-        let mut figures = crate::validate::Figures::default();
+        let mut figures = crate::figures::Figures::default();
         figures.add(keyed, &one).unwrap();
-        figures.remove(&retracted);
+        figures.remove(retracted.iter().map(|r| (r.day, r.row_hash)));
         assert!(figures.days.is_empty(), "{figures:?}");
         // Without superseding, the first row of a key stays and the others are duplicates.
         let (reasons, _, _, retracted) = run_on(keyed, Dedupe::default(), &frames);

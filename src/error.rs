@@ -1,4 +1,4 @@
-//! One place that maps failures to exit codes (documented in `--help` and the README).
+//! One place that maps failures to exit codes (documented in `--help` and docs/commands.md).
 
 use std::process::ExitCode;
 

@@ -54,6 +54,11 @@ fn main() -> ExitCode {
         Command::Query(args) => cmd::query::run(args, &cli.data_dir),
         Command::Report(args) => catalog().and_then(|c| cmd::report::run(args, c, &cli.data_dir, cli.quiet)),
         Command::Demo(args) => catalog().and_then(|c| cmd::demo::run(args, c, &cli.data_dir, cli.quiet)),
+        Command::Completions(args) => {
+            tier::cli::completions(args.shell, &names, &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man(args) => cmd::man::run(&args.out, &names),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

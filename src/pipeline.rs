@@ -26,6 +26,7 @@ use polars::prelude::*;
 use crate::dataset::{Dataset, OnNewKey};
 use crate::dedupe::{Dedupe, Retraction};
 use crate::error::Failure;
+use crate::figures::Figures;
 use crate::lake::LakeWriter;
 use crate::pg::copy::Reject;
 use crate::pg::load::{AfterCommit, Mode, TableLoad};
@@ -33,7 +34,6 @@ use crate::quality::{self, COL_NAN, COL_REASON};
 use crate::source::{Chunk, RecordReader};
 use crate::stats::LoadStats;
 use crate::transform::parse::{self, COL_DETAIL, COL_EXTRA, COL_LINE, COL_RECORD, COL_ROW};
-use crate::validate::Figures;
 
 #[derive(Clone)]
 pub struct LoadOptions {
@@ -68,7 +68,7 @@ pub struct Checked {
     pub retracted: Vec<Retraction>,
 }
 
-/// Where one file's time went, per stage (logged with -v; see the README's profile).
+/// Where one file's time went, per stage (logged with -v; see docs/performance.md).
 /// The rules thread's stages (`wait_read`, `parse`, `rules`) overlap with the others.
 #[derive(Default, Debug)]
 pub struct StageTimes {
@@ -433,7 +433,7 @@ pub fn load_file(
     let mut client = client;
     let ds = match ds.on_new_key {
         OnNewKey::Evolve => {
-            let table = crate::pg::load::table_columns(&mut client, &opts.schema, &ds.name)?;
+            let table = crate::pg::catalog::table_columns(&mut client, &opts.schema, &ds.name)?;
             crate::evolve::grow(ds, input, &table)?.unwrap_or(ds)
         }
         _ => ds,
@@ -547,7 +547,7 @@ fn write_batches(
             if !batch.retracted.is_empty() {
                 let records: Vec<u64> = batch.retracted.iter().map(|r| r.record).collect();
                 load.retract(&records)?;
-                figures.remove(&batch.retracted);
+                figures.remove(batch.retracted.iter().map(|r| (r.day, r.row_hash)));
                 let rows = batch.retracted.iter().map(|r| (r.record, r.by)).collect();
                 write_late_rejects(&mut load, source, crate::quality::SUPERSEDED, rows, crate::dedupe::superseded_by)?;
             }

@@ -20,44 +20,13 @@ use rayon::prelude::*;
 
 use crate::dataset::{Dataset, Field, Kind, OnNewKey};
 use crate::transform::number::{self, Float, Int, NumericError};
-use crate::transform::parse::{BAD_VALUE, COL_DETAIL, COL_ISSUE, COL_LINE, COL_RECORD, COL_ROW, MALFORMED};
+use crate::transform::parse::{COL_DETAIL, COL_ISSUE, COL_LINE, COL_RECORD, COL_ROW};
 use crate::transform::{json, timestamp};
 
 pub const COL_REASON: &str = "__reason";
 pub const COL_NAN: &str = "__nan";
 
-pub const MISSING_REQUIRED: &str = "missing_required";
-pub const BAD_TIMESTAMP: &str = "bad_timestamp";
-pub const BAD_DATE: &str = "bad_date";
-pub const BAD_NUMBER: &str = "bad_number";
-pub const BAD_BOOLEAN: &str = "bad_boolean";
-pub const OUT_OF_RANGE: &str = "out_of_range";
-pub const NOT_ALLOWED: &str = "not_allowed";
-pub const PATTERN_MISMATCH: &str = "pattern_mismatch";
-pub const TOO_LONG: &str = "too_long";
-pub const DUPLICATE: &str = "duplicate";
-/// Merge: an earlier row with the same key and other values (the later one is kept).
-pub const SUPERSEDED: &str = "superseded";
-/// `on_new_key = "reject"`: a record with a top-level key the contract does not declare.
-pub const UNKNOWN_KEY: &str = "unknown_key";
-
-/// Every reason a row can be rejected for, in rule order.
-pub const REASONS: [&str; 14] = [
-    MALFORMED,
-    BAD_VALUE,
-    MISSING_REQUIRED,
-    BAD_TIMESTAMP,
-    BAD_DATE,
-    BAD_NUMBER,
-    BAD_BOOLEAN,
-    OUT_OF_RANGE,
-    NOT_ALLOWED,
-    PATTERN_MISMATCH,
-    TOO_LONG,
-    UNKNOWN_KEY,
-    DUPLICATE,
-    SUPERSEDED,
-];
+pub use crate::reasons::*;
 
 /// How much of an offending value a reject's detail quotes (the raw record is kept whole).
 const QUOTE_CHARS: usize = 60;
@@ -434,7 +403,7 @@ fn exact_decimal(x: f64) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
     use crate::contract::example;
     use crate::transform::parse::COL_EXTRA;

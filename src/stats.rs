@@ -23,11 +23,11 @@ pub struct LoadStats {
     pub seconds: f64,
     /// The loaded rows per day, as `validate` compares them (recorded in the ledger).
     #[serde(skip)]
-    pub figures: Option<crate::validate::Figures>,
+    pub figures: Option<crate::figures::Figures>,
     /// A keyed append's rows turned away because the table held their key (counted as
     /// `duplicate` rejects; the ledger keeps their figures for validate).
     #[serde(skip)]
-    pub key_repeats: Option<crate::validate::Figures>,
+    pub key_repeats: Option<crate::figures::Figures>,
     /// Columns this load added for new keys (`on_new_key = "evolve"`): name and type.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub schema_changes: Vec<SchemaChange>,
@@ -55,10 +55,10 @@ pub struct Merged {
     pub unchanged: u64,
     /// The unchanged rows per day (validate leaves them out of this load's rows).
     #[serde(skip)]
-    pub unchanged_figures: crate::validate::Figures,
+    pub unchanged_figures: crate::figures::Figures,
     /// The earlier rows the updates replaced, per load that held them and day.
     #[serde(skip)]
-    pub taken: Vec<(i64, i64, crate::validate::Day)>,
+    pub taken: Vec<(i64, i64, crate::figures::Day)>,
 }
 
 impl LoadStats {
@@ -85,7 +85,7 @@ impl LoadStats {
                 .taken
                 .iter()
                 .map(|(load, day, d)| {
-                    serde_json::json!([load, (*day != crate::validate::NO_DAY).then_some(*day), d.rows, d.digest.to_string()])
+                    serde_json::json!([load, (*day != crate::figures::NO_DAY).then_some(*day), d.rows, d.digest.to_string()])
                 })
                 .collect();
             json["taken"] = taken.into();
@@ -121,11 +121,11 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
 }
 
 /// Per-day figures as the ledger keeps them: `[[day, rows, "digest"], ...]`.
-fn days_json(figures: &crate::validate::Figures) -> serde_json::Value {
+fn days_json(figures: &crate::figures::Figures) -> serde_json::Value {
     figures
         .days
         .iter()
-        .map(|(day, d)| serde_json::json!([(*day != crate::validate::NO_DAY).then_some(*day), d.rows, d.digest.to_string()]))
+        .map(|(day, d)| serde_json::json!([(*day != crate::figures::NO_DAY).then_some(*day), d.rows, d.digest.to_string()]))
         .collect::<Vec<_>>()
         .into()
 }

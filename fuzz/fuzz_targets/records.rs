@@ -18,6 +18,8 @@ pub mod number;
 pub mod timestamp;
 #[path = "../../src/search.rs"]
 pub mod search;
+#[path = "../../src/reasons.rs"]
+pub mod reasons;
 
 // The module paths tier's own sources use.
 mod source {

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod gen;
 pub mod infer;
 pub mod load;
+pub mod man;
 pub mod query;
 pub mod report;
 pub mod validate;

@@ -154,7 +154,7 @@ fn validate_table(
     Ok(compare(ds, &source, &database))
 }
 
-fn read_file(ds: &'static Dataset, input: &Input, superseding: bool, bars: &FileBars) -> Result<crate::validate::SourceSide> {
+fn read_file(ds: &'static Dataset, input: &Input, superseding: bool, bars: &FileBars) -> Result<crate::figures::SourceSide> {
     let bar = bars.add(&ds.name, input.size());
     let source = read_source(ds, input, superseding, &bar);
     bar.finish();

@@ -166,7 +166,7 @@ pub fn connect(target: &Target, attempts: u32) -> Result<Client> {
         match attempt_result {
             Ok(client) => return Ok(client),
             Err(e) if is_transient(&e) && (attempt < attempts.max(1) || busy(&e)) => {
-                tracing::warn!("cannot connect to {} (attempt {attempt}): {e}; retrying", redact(&target.url));
+                tracing::warn!("cannot connect to {} (attempt {attempt}): {}; retrying", redact(&target.url), describe(&e));
                 // Jittered, so that loads waiting for a slot do not all ask at once.
                 let jitter = Duration::from_millis(rand::random::<u64>() % 250);
                 std::thread::sleep(pause + jitter);

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use postgres::Client;
 
-use crate::dataset::Dataset;
+use super::catalog::day_sql;
+use super::connect::{describe, ident, table_exists as exists};
+use crate::dataset::{Dataset, LEDGER};
 use crate::error::Failure;
-use crate::pg::connect::{describe, ident, table_exists as exists};
-use crate::pg::load::LEDGER;
-use crate::validate::{Day, Figures, SourceSide, NO_DAY, ROW_HASH_SEED};
+use crate::figures::{Day, Figures, SourceSide, NO_DAY, ROW_HASH_SEED};
 
 /// The source side as the load of a file with this checksum recorded it (its records,
 /// rejects per reason and per-day figures), if the ledger has such a load; `validate` then
@@ -43,7 +43,7 @@ pub fn ledger_source(ds: &Dataset, client: &mut Client, schema: &str, checksum: 
     // As the file alone says: without the rows turned away for keys loaded before (compare
     // adds those back from the ledger, for a re-read's figures too).
     let turned_away: u64 = figures["turned_away"].as_array().map_or(0, |days| days.iter().filter_map(|d| d[1].as_u64()).sum());
-    if let Some(n) = rejected.get_mut(crate::quality::DUPLICATE) {
+    if let Some(n) = rejected.get_mut(crate::reasons::DUPLICATE) {
         *n -= turned_away.min(*n);
     }
     let mut loaded = Figures { columns: Figures::columns_of(ds), ..Figures::default() };
@@ -111,7 +111,7 @@ pub fn read_database(ds: &'static Dataset, client: &mut Client, helpers: &mut Ve
     }
     let load = ledger_entry(ds, client, schema, None)?;
     let table_exists = exists(client, schema, &ds.name)?;
-    let columns = crate::pg::load::table_columns(client, schema, &ds.name)?;
+    let columns = crate::pg::catalog::table_columns(client, schema, &ds.name)?;
     let mut side = DatabaseSide {
         load,
         table_exists,
@@ -323,14 +323,4 @@ fn read_rows(ds: &'static Dataset, client: &mut Client, helpers: &mut [Client], 
         }
     }
     Ok(())
-}
-
-/// A row's day in SQL, as `days_of` computes it here: days since 1970-01-01 (UTC, whatever
-/// the session's time zone), NULL without a day column. `alias` names the row.
-pub fn day_sql(ds: &Dataset, alias: &str) -> String {
-    match &ds.day_field {
-        Some(d) if ds.field(d).is_some_and(|f| f.kind == crate::dataset::Kind::Date) => format!("{alias}.{} - date '1970-01-01'", ident(d)),
-        Some(d) => format!("({alias}.{} AT TIME ZONE 'UTC')::date - date '1970-01-01'", ident(d)),
-        None => "NULL::int".to_string(),
-    }
 }

@@ -43,6 +43,8 @@ enum Decode {
     Date,
     /// numeric: exact decimal text (this Polars has no decimal type).
     Numeric,
+    /// bytea: the bytes.
+    Bytea,
 }
 
 impl Decode {
@@ -60,6 +62,7 @@ impl Decode {
             Type::TIMESTAMP | Type::TIMESTAMPTZ => Decode::Timestamp,
             Type::DATE => Decode::Date,
             Type::NUMERIC => Decode::Numeric,
+            Type::BYTEA => Decode::Bytea,
             _ => return None,
         })
     }
@@ -75,6 +78,7 @@ enum Builder {
     Str(StringChunkedBuilder),
     Datetime(PrimitiveChunkedBuilder<Int64Type>),
     Date(PrimitiveChunkedBuilder<Int32Type>),
+    Binary(BinaryChunkedBuilder),
 }
 
 struct Decoder {
@@ -95,6 +99,7 @@ impl Decoder {
             Decode::Text | Decode::Jsonb | Decode::Uuid | Decode::Numeric => Builder::Str(StringChunkedBuilder::new(n, rows)),
             Decode::Timestamp => Builder::Datetime(PrimitiveChunkedBuilder::new(n, rows)),
             Decode::Date => Builder::Date(PrimitiveChunkedBuilder::new(n, rows)),
+            Decode::Bytea => Builder::Binary(BinaryChunkedBuilder::new(n, rows)),
         };
         Decoder { name: name.to_string(), decode, builder }
     }
@@ -107,6 +112,7 @@ impl Decoder {
             Builder::Float64(b) => b.append_null(),
             Builder::Bool(b) => b.append_null(),
             Builder::Str(b) => b.append_null(),
+            Builder::Binary(b) => b.append_null(),
         }
     }
 
@@ -129,6 +135,7 @@ impl Decoder {
                 i32::MAX | i32::MIN => return Err("an infinite date, which a file's date cannot hold: cast it in the query".into()),
                 days => b.append_value(days + PG_EPOCH_DAYS),
             },
+            (Builder::Binary(b), _) => b.append_value(v),
             (Builder::Str(b), decode) => {
                 let s = match decode {
                     Decode::Text => utf8(v)?,
@@ -163,6 +170,7 @@ impl Decoder {
             Builder::Str(b) => b.finish().into_column(),
             Builder::Datetime(b) => b.finish().into_datetime(TimeUnit::Microseconds, None).into_column(),
             Builder::Date(b) => b.finish().into_date().into_column(),
+            Builder::Binary(b) => b.finish().into_column(),
         }
     }
 }

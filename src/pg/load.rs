@@ -19,16 +19,17 @@ use anyhow::{Context, Result};
 use polars::prelude::DataFrame;
 use postgres::Client;
 
+use super::catalog::table_columns;
 use super::connect::{describe, exec, ident};
 use super::copy::{self, Reject};
 use crate::dataset::Dataset;
 use crate::error::Failure;
+use crate::figures::{Day, Figures};
 use crate::stats::{unix_seconds, LoadStats, Merged, SchemaChange};
-use crate::validate::{Day, Figures};
 
 pub use crate::dataset::Mode;
 
-pub const LEDGER: &str = "tier_loads";
+use crate::dataset::LEDGER;
 const STAGING_SUFFIX: &str = "__tier_new";
 /// The replaced tables, between the swap and their drop just after the commit.
 const OLD_SUFFIX: &str = "__tier_old";
@@ -46,19 +47,6 @@ pub fn table_ddl(ds: &Dataset) -> String {
         .collect();
     cols.push("load_id bigint NOT NULL".into());
     cols.join(",\n  ")
-}
-
-/// A table's columns and their types (as `format_type` spells them), in order; empty when
-/// there is no such table.
-pub fn table_columns(client: &mut Client, schema: &str, table: &str) -> Result<Vec<(String, String)>> {
-    let rows = client
-        .query(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-            &[&format!("{}.{}", ident(schema), ident(table))],
-        )
-        .map_err(|e| Failure::Database(describe(&e)))?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Brings an existing table in line with a contract that grew: declared columns it lacks are
@@ -626,10 +614,10 @@ impl TableLoad {
                           {t} IS NOT DISTINCT FROM {m} AS same
                    FROM {MERGE_STAGE} m JOIN {table} t ON {on};
                  ANALYZE pg_temp.tier_matched;",
-                day = crate::pg::figures::day_sql(ds, "t"),
+                day = crate::pg::catalog::day_sql(ds, "t"),
                 t = row("t"),
                 m = row("m"),
-                seed = crate::validate::ROW_HASH_SEED,
+                seed = crate::figures::ROW_HASH_SEED,
                 on = on.join(" AND "),
             ),
         )?;
@@ -639,7 +627,7 @@ impl TableLoad {
         let figures = "SELECT old_load, old_day, same, count(*), sum(old_hash)::text FROM pg_temp.tier_matched GROUP BY 1, 2, 3";
         for r in self.client.query(figures, &[]).map_err(|e| db("cannot compare the staged rows", e))? {
             let (load, day, same, rows, digest): (i64, Option<i32>, bool, i64, String) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-            let day = day.map_or(crate::validate::NO_DAY, i64::from);
+            let day = day.map_or(crate::figures::NO_DAY, i64::from);
             let figures = Day { rows: rows as u64, digest: digest.parse().map_err(|_| anyhow::anyhow!("digest sum {digest:?}"))? };
             if same {
                 merged.unchanged += figures.rows;

@@ -3,13 +3,13 @@
 //! and validate's figures of a table. (Other reads for query/report go through
 //! connectorx, in `read`.)
 
+pub mod catalog;
 pub mod connect;
 pub mod copy;
 pub mod embedded;
 pub mod export;
 pub mod figures;
 pub mod frames;
-pub mod hash;
 pub mod load;
 pub mod passfile;
 pub mod quote;

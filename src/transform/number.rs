@@ -2,7 +2,7 @@
 //! `int4in`, `int8in`) give for the same text, or a refusal. tier casts before binary
 //! COPY, so a cast that is more lenient or rounds differently would store other values
 //! than `COPY ... (FORMAT text)` of the same export. Where tier deliberately accepts less
-//! or more than the server (the README's "Casts" section lists it), it says so here.
+//! or more than the server (docs/contracts.md, "Casts", lists it), it says so here.
 
 /// PostgreSQL's whitespace: `isspace` in the C locale, which its input functions skip
 /// around a value. Not Unicode's: a no-break space makes the server refuse a number.

@@ -12,9 +12,8 @@ use serde_json::value::RawValue;
 
 use crate::dataset::{self, Dataset, Kind};
 
-/// Reasons a record fails before any column is cast. Names are stored in `<table>_rejects`.
-pub const MALFORMED: &str = "malformed";
-pub const BAD_VALUE: &str = "bad_value";
+/// Reasons a record fails before any column is cast (stored in `<table>_rejects`).
+pub use crate::reasons::{BAD_VALUE, MALFORMED};
 
 /// A parsed cell: absent/null, text, or a JSON container where a scalar belongs.
 #[derive(Debug, PartialEq)]

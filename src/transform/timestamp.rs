@@ -6,7 +6,7 @@
 
 /// Parses `YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|+HH[:MM]|-HH[:MM]]`, giving the value
 /// PostgreSQL's `timestamptz` input gives for the same text (TimeZone UTC), or `None`
-/// where it would refuse or where tier accepts less (see the README). A time without an
+/// where it would refuse or where tier accepts less (see docs/contracts.md, "Casts"). A time without an
 /// offset is UTC. The fraction rounds as the server rounds it: parsed as a double, scaled
 /// to microseconds and rounded half to even. Second 60 (a leap second) rolls over to the
 /// next minute, and `24:00:00` is the next midnight, as in PostgreSQL; a time of day past
@@ -437,7 +437,7 @@ pub fn is_zone(name: &str) -> bool {
 }
 
 /// `YYYY-MM-DD` -> days since 1970-01-01 (years 1 to 9999), as the server's `date` input
-/// reads that form; other forms the server reads are refused (see the README).
+/// reads that form; other forms the server reads are refused (see docs/contracts.md, "Casts").
 pub fn parse_date(s: &str) -> Option<i32> {
     let b = crate::transform::number::trim_pg(s).as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {

@@ -3,19 +3,12 @@
 //! PostgreSQL cuts. Each found from outside; each test fails on the code before its fix.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::common::*;
 use crate::contracts::tier_with;
-
-/// A contracts directory holding `text` as `<name>.toml`.
-fn contract(env: &Env, name: &str, text: &str) -> PathBuf {
-    let dir = env.data().join("contracts");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
-    dir
-}
+use crate::query::query;
 
 /// The load's JSON summary of its first file, with the exit code and stderr.
 fn load(cmd: Command) -> (i32, serde_json::Value, String) {
@@ -158,14 +151,6 @@ fn names_tier_derives_stay_distinct_within_63_bytes() {
     let (code, text, err) = run(env.tier_plain(&["infer", file.to_str().unwrap(), "--name", "long"]));
     assert_eq!(code, 0, "{err}\n{text}");
     assert!(text.contains(&format!("name = \"{}_2\"", &stem[..61])), "{text}");
-}
-
-/// Runs a saved query through `tier query`; returns (code, stdout, stderr).
-fn query(env: &Env, sql: &str, args: &[&str]) -> (i32, String, String) {
-    let file = env.write("q.sql", sql);
-    let mut all = vec!["query", file.to_str().unwrap()];
-    all.extend(args);
-    run(env.tier(&all))
 }
 
 #[test]

@@ -256,3 +256,28 @@ pub fn python_venv(requirements: &str) -> PathBuf {
     made.push((requirements.to_string(), dir.clone()));
     dir
 }
+
+/// A contracts directory under the test's data directory holding `text` as `<name>.toml`.
+pub fn contract(env: &Env, name: &str, text: &str) -> PathBuf {
+    let dir = env.data().join("contracts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    dir
+}
+
+/// The test server's URL with its password in it (a local cluster's, read from its password
+/// file; none for a server that trusts the connection), the password, and its host and port.
+pub fn url_with_password() -> (String, Option<String>, String, u16) {
+    let (base, query) = server_url().split_once('?').unwrap_or((server_url(), ""));
+    let password = query.split('&').find_map(|p| p.strip_prefix("passfile=")).map(|file| {
+        let line = std::fs::read_to_string(file.replace("%2F", "/").replace("%2f", "/")).unwrap();
+        line.trim().rsplit(':').next().unwrap().to_string()
+    });
+    let url = match &password {
+        Some(p) => base.replacen("postgres@", &format!("postgres:{p}@"), 1),
+        None => base.to_string(),
+    };
+    let authority = url.split('@').nth(1).unwrap().split('/').next().unwrap().to_string();
+    let (host, port) = authority.rsplit_once(':').unwrap();
+    (url.clone(), password, host.to_string(), port.parse().unwrap())
+}

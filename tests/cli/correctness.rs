@@ -157,7 +157,7 @@ fn a_damaged_line_is_one_reject_and_swallows_nothing() {
 }
 
 /// The same text cast by tier and by the server: equal values or both refusing, apart
-/// from the documented policy (README, "Casts").
+/// from the documented policy (docs/contracts.md, "Casts").
 mod differential {
     use rand::{Rng, SeedableRng};
     use tier::transform::number::{parse_float, parse_int, Float, Int};
@@ -234,7 +234,7 @@ mod differential {
         out
     }
 
-    /// Forms the README says tier does not accept although the server does.
+    /// Forms docs/contracts.md says tier does not accept although the server does.
     fn documented_refusal(text: &str) -> bool {
         let t = text.trim_matches(|c: char| c.is_ascii_whitespace());
         let b = t.as_bytes();
@@ -403,7 +403,7 @@ mod differential {
             }
         }
         assert!(same > 1500, "{same} agreed");
-        // What tier refuses although the server reads it: named in the README.
+        // What tier refuses although the server reads it: named in docs/contracts.md.
         for text in ["Tue, 13 May 2019 14:23:41 GMT", "Mon, 13 May 19 14:23:41 GMT", "Mon, 13 May 2019 14:23:41.5 GMT"] {
             assert_eq!(parse_timestamp(text, &Format::Rfc2822, None), None, "{text:?}");
         }
@@ -452,7 +452,7 @@ mod differential {
                         same += 1;
                     }
                     // An impossible date (the 31st of a short month), which the server refuses
-                    // too, or a naive time before 1900 in a zone (README, "Casts").
+                    // too, or a naive time before 1900 in a zone (docs/contracts.md, "Casts").
                     None => {
                         let before_1900 = zone != "UTC" && theirs.is_some_and(|us| us < -2_208_988_800_000_000 + 86_400_000_000);
                         assert!(theirs.is_none() || before_1900, "{text:?} as {ours_pattern} in {zone}: tier refuses, server {theirs:?}");
@@ -690,7 +690,7 @@ mod differential {
             let theirs: Option<i32> = server(&mut c, "SELECT $1::text::date - date '1970-01-01'", text).map(|r| r.get(0));
             assert_eq!(tier::transform::timestamp::parse_date(text), theirs, "{text:?} as date");
         }
-        // Forms the server reads and tier refuses (README, "Casts").
+        // Forms the server reads and tier refuses (docs/contracts.md, "Casts").
         for text in ["2019-5-13", "13.05.2019", "May 13 2019", "20190513", "2019-05-13 14:23:41", "2019-05-13T00:00:00Z"] {
             assert_eq!(tier::transform::timestamp::parse_date(text), None, "{text:?}");
         }

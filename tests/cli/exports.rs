@@ -2,20 +2,12 @@
 //! from `infer` that rejected what it read, damaged lines counted twice, keys the server finds
 //! equal), and timestamps as exports write them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 
 use crate::common::*;
 use crate::contracts::{sample_loads_as_planted, tier_with};
-
-/// A contracts directory holding `text` as `<name>.toml`.
-fn contract(env: &Env, name: &str, text: &str) -> PathBuf {
-    let dir = env.data().join("contracts");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
-    dir
-}
 
 /// `tier load NAME --from FILE <more>` with the contracts in `dir`; the JSON summary's first file.
 fn load(env: &Env, dir: &Path, name: &str, file: &Path, more: &[&str]) -> (i32, serde_json::Value, String) {

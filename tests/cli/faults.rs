@@ -281,3 +281,230 @@ fn a_full_disk_under_the_log_does_not_stop_or_corrupt_a_load() {
     let (code, _, err) = run(env.tier(&["validate", "weather"]));
     assert_eq!(code, 0, "{err}");
 }
+
+/// A TCP proxy to the test server that forwards until `stall` is set and `after` bytes went
+/// from the client to the server, then stops forwarding either way while keeping both
+/// connections open: a link that dies without a word. `close` ends it.
+struct Proxy {
+    port: u16,
+    stall: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sockets: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: (String, u16), after: u64) -> Proxy {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stall = Arc::new(AtomicBool::new(false));
+        let sockets: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (s, k) = (stall.clone(), sockets.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let server = std::net::TcpStream::connect((upstream.0.as_str(), upstream.1)).unwrap();
+                k.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                let sent = Arc::new(AtomicU64::new(0));
+                for (mut from, mut to, counted) in
+                    [(client.try_clone().unwrap(), server.try_clone().unwrap(), true), (server, client, false)]
+                {
+                    let (stall, sent) = (s.clone(), sent.clone());
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 64 << 10];
+                        loop {
+                            if stall.load(Ordering::SeqCst) && sent.load(Ordering::SeqCst) > after {
+                                // Stalled: read nothing more, forward nothing more.
+                                std::thread::sleep(Duration::from_millis(50));
+                                if from.peer_addr().is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                            let n = match std::io::Read::read(&mut from, &mut buf) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if counted {
+                                sent.fetch_add(n as u64, Ordering::SeqCst);
+                            }
+                            if std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Proxy { port, stall, sockets }
+    }
+
+    fn close(&self) {
+        for s in self.sockets.lock().unwrap().iter() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn a_stalled_connection_fails_within_the_timeout_and_keeps_the_table() {
+    let (env, before, rejects_before) = loaded_env("stalled");
+    let (url, _, host, port) = url_with_password();
+    let proxy = Proxy::start((host.clone(), port), 4 << 20);
+    let through = url.replacen(&format!("{host}:{port}"), &format!("127.0.0.1:{}", proxy.port), 1);
+    let mut cmd = env.tier_plain(&["load", "weather", "--database-url", &through, "--schema", &env.schema]);
+    cmd.env("TIER_NET_TIMEOUT", "5");
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for_copy(&env, &mut child);
+    proxy.stall.store(true, std::sync::atomic::Ordering::SeqCst);
+    let stalled = Instant::now();
+    let deadline = stalled + Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            proxy.close();
+            panic!("the load still hangs {:?} after the link stalled", stalled.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(4), "a database error: {err}");
+    assert!(stalled.elapsed() < Duration::from_secs(60), "failed after {:?}", stalled.elapsed());
+    // The server still holds the dead session's transaction: the table is as it was.
+    assert_eq!(env.fingerprint("weather"), before);
+    assert_eq!(env.fingerprint("weather_rejects"), rejects_before);
+    proxy.close();
+    // Once the server sees the link go, it rolls back, and the next run succeeds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client()
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE 'COPY%' AND query LIKE '%' || $1 || '%'",
+            &[&env.schema],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(Instant::now() < deadline, "the server kept the stalled session");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_untouched(&env, &before, &rejects_before);
+    next_run_succeeds(&env);
+}
+
+#[test]
+fn too_many_clients_are_waited_for_not_failed() {
+    let env = Env::new("toomany");
+    let cluster = LocalCluster::start(&env, "toomany");
+    let mut c = connect(&cluster.url).unwrap();
+    c.batch_execute("ALTER SYSTEM SET max_connections = 6").unwrap();
+    c.batch_execute("ALTER SYSTEM SET superuser_reserved_connections = 0").unwrap();
+    drop(c);
+    assert_eq!(cluster.db(&env, "stop").0, 0);
+    let (code, url, err) = cluster.db(&env, "start");
+    assert_eq!(code, 0, "{err}");
+    let url = url.trim().to_string();
+    let dir = env.data().join("many");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..120 {
+        std::fs::write(dir.join(format!("w{i:03}.json")), format!("[{}", weather_line(&format!("City{i}"), "2019-06-04 10:00:00", "0.5")))
+            .unwrap();
+    }
+    let mut cmd =
+        env.tier_plain(&["load", "weather", "--from", dir.to_str().unwrap(), "--jobs", "8", "--database-url", &url, "--schema", "busy"]);
+    cmd.env_remove("DATABASE_URL");
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("too many clients"), "the server turned connections away, and they were retried: {err}");
+    let mut c = connect(&url).unwrap();
+    let max: String = c.query_one("SHOW max_connections", &[]).unwrap().get(0);
+    assert_eq!(max, "6");
+    let loaded: i64 = c.query_one("SELECT count(*) FROM busy.weather", &[]).unwrap().get(0);
+    let ok: i64 = c.query_one("SELECT count(*) FROM busy.tier_loads WHERE status = 'ok'", &[]).unwrap().get(0);
+    assert_eq!((loaded, ok), (120, 120));
+}
+
+/// A child process whose writes past `file_bytes` fail (EFBIG, as on a full disk) and
+/// that may open at most `files` descriptors.
+fn limited(cmd: &mut Command, file_bytes: u64, files: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit and signal are async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(move || {
+            let size = libc::rlimit { rlim_cur: file_bytes, rlim_max: file_bytes };
+            let open = libc::rlimit { rlim_cur: files, rlim_max: files };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &size);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &open);
+            // A write past the size limit fails instead of killing the process.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn a_full_lake_disk_is_bad_input_naming_the_lake() {
+    use rand::{Rng, SeedableRng};
+    let env = Env::new("fulllake");
+    let dir = env.data().join("contracts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("notes.toml"),
+        "name = \"notes\"\n[[column]]\nname = \"id\"\ntype = \"integer\"\n[[column]]\nname = \"text\"\ntype = \"text\"\n",
+    )
+    .unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let lines: Vec<String> = (0..40_000)
+        .map(|i| {
+            let text: String = (0..200)
+                .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[rng.gen_range(0..62)]))
+                .collect();
+            format!("{{\"id\": {i}, \"text\": \"{text}\"}}")
+        })
+        .collect();
+    let file = env.write("notes.json", lines.join("\n"));
+    let lake = env.data().join("lake");
+    let mut cmd = env.tier(&[
+        "--datasets",
+        dir.to_str().unwrap(),
+        "load",
+        "notes",
+        "--from",
+        file.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+    ]);
+    limited(&mut cmd, 4 << 20, 1024);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("lake: cannot write in") && err.contains(lake.to_str().unwrap()), "{err}");
+    let exists: bool = client().query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{}.notes", env.schema)]).unwrap().get(0);
+    assert!(!exists || env.count("notes") == 0, "the failed load left rows");
+}
+
+#[test]
+fn a_lake_of_many_days_keeps_few_files_open() {
+    let env = Env::new("manydays");
+    let records: Vec<String> = (0..1500)
+        .map(|d| {
+            let day = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).unwrap() + chrono::Days::new(d);
+            weather_line("Oslo", &format!("{day} 10:00:00"), "0.5")
+        })
+        .collect();
+    env.write("weather.json", format!("[{}", records.join(",\n")));
+    let lake = env.data().join("lake");
+    let mut cmd = env.tier(&["load", "weather", "--lake", lake.to_str().unwrap()]);
+    limited(&mut cmd, u64::MAX, 256);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.count("weather"), 1500);
+    let days = std::fs::read_dir(lake.join("weather")).unwrap().count();
+    assert_eq!(days, 1500);
+    let lake_s = lake.to_str().unwrap();
+    let rows: i64 = crate::lake::per_day(&env, lake_s, "weather").iter().map(|(_, n)| n).sum();
+    assert_eq!(rows, 1500);
+}

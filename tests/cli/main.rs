@@ -8,6 +8,7 @@ mod contracts;
 mod correctness;
 mod db;
 mod docker;
+mod docs;
 mod evolve;
 mod exports;
 mod faults;

@@ -439,3 +439,67 @@ fn a_denied_object_fails_alone_and_names_its_url() {
     let failed = env.query_strings("SELECT file FROM {s}.tier_loads WHERE status = 'failed'");
     assert_eq!(failed, vec![vec![Some("s3://lake/raw/b.json".to_string())]]);
 }
+
+#[test]
+fn a_lake_commit_record_cannot_write_outside_its_directory() {
+    let (env, contracts, moto) = setup("s3_record_paths");
+    let outside = env.data().join("outside.parquet");
+    // A record naming an absolute path and one climbing out of the table's directory.
+    let record = serde_json::json!({
+        "load": "1",
+        "mode": "append",
+        "files": [outside.to_str().unwrap(), "pings/../../escaped.parquet"],
+    });
+    moto.python(&format!(
+        "s3.put_object(Bucket='lake', Key='warehouse/_tier_log/pings/00000000000000000001.json', Body={:?}.encode())\n\
+         s3.put_object(Bucket='lake', Key='warehouse/pings/date=2024-05-01/part-1.parquet', Body=b'PAR1')",
+        record.to_string()
+    ));
+    let q = env.write("q.sql", "select count(*) as n from pings");
+    let cwd = env.data().join("cwd/a/b");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let mut cmd = moto.tier(&env, &contracts, &["query", "--lake", "s3://lake/warehouse", q.to_str().unwrap()]);
+    cmd.current_dir(&cwd);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not a file tier writes"), "{err}");
+    assert!(!outside.exists(), "the record's absolute path was written");
+    let escaped: Vec<_> = walk(env.data()).into_iter().filter(|p| p.ends_with("escaped.parquet")).collect();
+    assert!(escaped.is_empty(), "{escaped:?}");
+}
+
+/// Every file under a directory.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_badly_named_object_fails_alone() {
+    let (env, contracts, moto) = setup("s3_bad_keys");
+    let body = |name: &str| format!("{{\\\"sensor\\\": \\\"{name}\\\", \\\"at\\\": \\\"2024-05-01 10:00:00\\\", \\\"value\\\": 1}}\\n");
+    moto.python(&format!(
+        "for k, b in [('raw/a.json', \"{}\"), ('raw/x//y.json', \"{}\"), ('raw/b.json', \"{}\"), ('raw/c.json', \"{}\")]:\n\
+         \x20   s3.put_object(Bucket='lake', Key=k, Body=b.encode())\n\
+         keys = [o['Key'] for o in s3.list_objects_v2(Bucket='lake', Prefix='raw/')['Contents']]\n\
+         assert 'raw/x//y.json' in keys, keys",
+        body("a"),
+        body("y"),
+        body("b"),
+        body("c")
+    ));
+    let (code, _, err) = run(moto.tier(&env, &contracts, &["load", "pings", "--from", "s3://lake/raw/"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("s3://lake/raw/x//y.json"), "the object is named: {err}");
+    assert!(err.contains("3 of 4 files loaded"), "{err}");
+    let sensors = env.query_strings("SELECT sensor FROM {s}.pings ORDER BY 1");
+    assert_eq!(sensors, vec![vec![Some("a".to_string())], vec![Some("b".to_string())], vec![Some("c".to_string())]]);
+}

@@ -16,7 +16,8 @@ fn weather_env(name: &str) -> Env {
     env
 }
 
-fn query(env: &Env, sql: &str, extra: &[&str]) -> (i32, String, String) {
+/// Runs `sql` as a saved query through `tier query`; returns (code, stdout, stderr).
+pub(crate) fn query(env: &Env, sql: &str, extra: &[&str]) -> (i32, String, String) {
     let path = env.write("q.sql", sql);
     let mut args = vec!["query", path.to_str().unwrap()];
     args.extend_from_slice(extra);
@@ -259,10 +260,11 @@ fn parquet_holds_each_type_as_the_server_has_it() {
 }
 
 #[test]
-fn parquet_of_types_only_connectorx_reads_still_works() {
+fn parquet_of_bytea_and_of_types_read_as_text() {
     let env = weather_env("q_parquet_fallback");
-    // bytea is not decoded by tier's own reader: the export goes through connectorx.
-    let sql = "select x, decode(lpad(to_hex(x), 2, '0'), 'hex') as b from generate_series(1, 70000) x";
+    // bytea is read as bytes; an interval, which tier's reader does not decode, as the
+    // server's text for it.
+    let sql = "select x::bigint as x, decode(lpad(to_hex(x), 2, '0'), 'hex') as b, make_interval(secs => x) as i from generate_series(1, 70000) x";
     let path = env.data().join("fallback.parquet");
     let (code, _, err) = query(&env, sql, &["--format", "parquet", "-o", path.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
@@ -273,6 +275,8 @@ fn parquet_of_types_only_connectorx_reads_still_works() {
     let b = df.column("b").unwrap().as_materialized_series().clone();
     assert_eq!(b.dtype(), &polars::prelude::DataType::Binary);
     assert_eq!(b.binary().unwrap().get(0), Some(&[1u8][..]));
+    let i = df.column("i").unwrap().as_materialized_series().clone();
+    assert_eq!(i.str().unwrap().get(61), Some("00:01:02"));
 }
 
 #[test]

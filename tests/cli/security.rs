@@ -11,15 +11,10 @@ fn passwords_never_reach_output_logs_or_the_report() {
     let env = Env::new("secrets");
     // The URL carries the password: a local cluster's own (read from its password file),
     // or, where the server trusts the connection, any secret, which it ignores.
-    let (base, query) = server_url().split_once('?').unwrap_or((server_url(), ""));
-    let secret = match query.split('&').find_map(|p| p.strip_prefix("passfile=")) {
-        Some(file) => {
-            let line = std::fs::read_to_string(file.replace("%2F", "/").replace("%2f", "/")).unwrap();
-            line.trim().rsplit(':').next().unwrap().to_string()
-        }
-        None => "s3cret-pw".to_string(),
+    let (url, secret) = match url_with_password() {
+        (url, Some(password), ..) => (url, password),
+        (url, None, ..) => (url.replacen("postgres@", "postgres:s3cret-pw@", 1), "s3cret-pw".to_string()),
     };
-    let url = base.replacen("postgres@", &format!("postgres:{secret}@"), 1);
     assert!(url.contains(&secret) && secret.len() >= 8, "the test server URL has the expected shape: {url}");
     env.write("weather.json", format!("[{}", weather_line("Oslo", "2019-06-04 10:00:00", "0.5")));
     let tier = |args: &[&str]| {

@@ -161,7 +161,7 @@ fn each_appended_file_is_checked_against_its_own_rows() {
 /// sums of them. Lengths 0-40 cover every tail of the 12-byte blocks.
 #[test]
 fn client_side_hashes_match_the_servers() {
-    use tier::pg::hash;
+    use tier::hash;
     let mut db = client();
     let texts: Vec<String> =
         (0..41).map(|n| (0..n).map(|i| char::from(b'a' + ((i * 7 + n) % 26) as u8)).collect()).chain(["Zürich ✓".to_string()]).collect();
@@ -225,7 +225,7 @@ fn client_side_hashes_match_the_servers() {
         }
     }
     // A whole row, NULLs included, as validate asks for it.
-    let seed = tier::validate::ROW_HASH_SEED;
+    let seed = tier::figures::ROW_HASH_SEED;
     let server: i64 = db
         .query_one(
             "SELECT hash_record_extended(r, $1) FROM (SELECT 'Oslo'::text, NULL::float8, 0.5::float8, 0.0::float8, 3::int4, '2019-05-13 14:23:41'::timestamp) r",
