@@ -52,10 +52,38 @@ impl fmt::Display for ContractError {
     }
 }
 
-/// Reads every `*.toml` in `dir`. `explicit` says the directory was asked for (flag or
-/// environment): then a missing one is an error, else the built-in examples stand in.
-pub fn load(dir: &Path, explicit: bool) -> Result<Catalog, Failure> {
-    let results = check_dir(dir, explicit)?;
+/// The names of the datasets declared in `dir`, without parsing a contract (a contract's file
+/// is named after its dataset): the command line's possible values. The built-in examples'
+/// where there is no such directory.
+pub fn declared_names(dir: &Path, explicit: bool) -> Vec<String> {
+    if !dir.is_dir() {
+        return match explicit {
+            true => Vec::new(),
+            false => EXAMPLES.iter().map(|(file, _)| file.trim_end_matches(".toml").to_string()).collect(),
+        };
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().to_string()))
+                .filter(|n| is_identifier(n))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Reads the `*.toml` in `dir` (only `<only>.toml` when one dataset is asked for: a
+/// command parses the contracts it needs). `explicit` says the directory was asked for (flag
+/// or environment): then a missing one is an error, else the built-in examples stand in.
+pub fn load(dir: &Path, explicit: bool, only: Option<&str>) -> Result<Catalog, Failure> {
+    let mut results = check_dir_only(dir, explicit, only)?;
+    if let Some(name) = only {
+        results.files.retain(|(_, r)| r.as_ref().map_or(true, |ds| ds.name == name));
+    }
     let mut errors = Vec::new();
     let mut datasets: Vec<&'static Dataset> = Vec::new();
     for (_, result) in results.files {
@@ -79,6 +107,11 @@ pub struct Checked {
 }
 
 pub fn check_dir(dir: &Path, explicit: bool) -> Result<Checked, Failure> {
+    check_dir_only(dir, explicit, None)
+}
+
+/// `check_dir`, of one dataset's file only when `only` names one.
+fn check_dir_only(dir: &Path, explicit: bool, only: Option<&str>) -> Result<Checked, Failure> {
     if !dir.is_dir() {
         if explicit || dir.exists() {
             return Err(Failure::Input(format!("{}: no such directory of dataset contracts", dir.display())));
@@ -90,6 +123,7 @@ pub fn check_dir(dir: &Path, explicit: bool) -> Result<Checked, Failure> {
         .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter(|p| only.is_none_or(|name| p.file_stem().is_some_and(|s| s == name)))
         .collect();
     paths.sort();
     let mut files = Vec::new();

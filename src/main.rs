@@ -31,18 +31,30 @@ fn tune_malloc() {
 
 fn main() -> ExitCode {
     tune_malloc();
-    // The contracts come first: their names are the command line's possible values. A
-    // broken contract is reported by the commands that need it (and `datasets check`).
+    // The contracts' names come first (from their files' names, nothing parsed): they are
+    // the command line's possible values. The contracts themselves are parsed by the
+    // commands that need them, a named dataset's alone; a broken one is reported there (and
+    // by `datasets check`).
     let (datasets_dir, explicit) = cmd::datasets_dir_from_args();
-    let catalog = contract::load(&datasets_dir, explicit);
-    let names = catalog.as_ref().map(|c| c.names()).unwrap_or_default();
+    let names = contract::declared_names(&datasets_dir, explicit);
     let cli = match Cli::from_arg_matches(&Cli::command_with(&names).get_matches()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
     let _log_guard = logging::init(cli.verbose, cli.quiet, &cli.data_dir);
     tier::source::set_max_record_bytes(cli.max_record_bytes);
-    let catalog = || catalog.as_ref().map_err(|e| anyhow::anyhow!(error::Failure::Input(e.to_string())));
+    let only = match &cli.command {
+        Command::Load(args) => args.table.clone(),
+        Command::Validate(args) => args.table.clone(),
+        _ => None,
+    };
+    let loaded = std::cell::OnceCell::new();
+    let catalog = || {
+        loaded
+            .get_or_init(|| contract::load(&datasets_dir, explicit, only.as_deref()))
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!(error::Failure::Input(e.to_string())))
+    };
     let result = match &cli.command {
         Command::Load(args) => catalog().and_then(|c| cmd::load::run(args, c, &cli.data_dir, cli.quiet)),
         Command::Datasets(args) => cmd::datasets::run(args, &datasets_dir, explicit),

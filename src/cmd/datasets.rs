@@ -31,7 +31,7 @@ pub fn run(args: &DatasetsArgs, dir: &Path, explicit: bool) -> Result<()> {
             Ok(())
         }
         None => {
-            let catalog = contract::load(dir, explicit)?;
+            let catalog = contract::load(dir, explicit, None)?;
             eprintln!("datasets from {}", catalog.origin);
             for ds in &catalog.datasets {
                 println!("{}", crate::render::table::dataset(ds));

@@ -121,6 +121,12 @@ fn contracts_past_what_postgresql_or_reason_allows_are_refused_up_front() {
     let (code, _, peak_kb) = run_peak_rss(tier_with(&env, &dir, &["datasets", "check"]));
     assert_ne!(code, 0);
     assert!(peak_kb < 100_000, "{peak_kb} kB");
+    // A command parses only the contracts it needs: none to infer, the named one to load.
+    let sample = env.write("sample.json", "{\"c0\": 1}\n");
+    let (code, _, err) = run(tier_with(&env, &dir, &["infer", sample.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(tier_with(&env, &dir, &["load", "wide", "--from", sample.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
     std::fs::remove_file(dir.join("huge.toml")).unwrap();
     // A dataset name that PostgreSQL would cut in tier's staging tables.
     let long = "d".repeat(46);
