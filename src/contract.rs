@@ -101,23 +101,23 @@ pub fn load(dir: &Path, explicit: bool, only: Option<&str>) -> Result<Catalog, F
 }
 
 /// Every contract of a directory, each read on its own.
-pub struct Checked {
+pub struct ContractFiles {
     pub origin: String,
     pub files: Vec<(String, Result<Dataset, Vec<ContractError>>)>,
 }
 
-pub fn check_dir(dir: &Path, explicit: bool) -> Result<Checked, Failure> {
+pub fn check_dir(dir: &Path, explicit: bool) -> Result<ContractFiles, Failure> {
     check_dir_only(dir, explicit, None)
 }
 
 /// `check_dir`, of one dataset's file only when `only` names one.
-fn check_dir_only(dir: &Path, explicit: bool, only: Option<&str>) -> Result<Checked, Failure> {
+fn check_dir_only(dir: &Path, explicit: bool, only: Option<&str>) -> Result<ContractFiles, Failure> {
     if !dir.is_dir() {
         if explicit || dir.exists() {
             return Err(Failure::Input(format!("{}: no such directory of dataset contracts", dir.display())));
         }
         let files = EXAMPLES.iter().map(|(name, text)| (name.to_string(), parse_all(text, &format!("(built-in) {name}")))).collect();
-        return Ok(Checked { origin: "the built-in examples (no datasets/ directory here)".into(), files });
+        return Ok(ContractFiles { origin: "the built-in examples (no datasets/ directory here)".into(), files });
     }
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", dir.display())))?
@@ -158,7 +158,7 @@ fn check_dir_only(dir: &Path, explicit: bool, only: Option<&str>) -> Result<Chec
             dir.display()
         )));
     }
-    Ok(Checked { origin: dir.display().to_string(), files })
+    Ok(ContractFiles { origin: dir.display().to_string(), files })
 }
 
 fn at(file: &str, line: usize, column: usize, message: String) -> ContractError {
@@ -241,118 +241,9 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
     let mut key_owner: Vec<(String, String)> = Vec::new();
     let raw_columns_span = raw.columns.get(MAX_COLUMNS).map(|c| c.span());
     for column in raw.columns {
-        let c = column.into_inner();
-        let column_name = c.name.get_ref().clone();
-        if !is_identifier(&column_name) {
-            errors.fail(c.name.span(), format!("column name {column_name:?} must be a plain identifier"));
-        } else if column_name == "load_id" {
-            errors.fail(c.name.span(), "column name \"load_id\" is tier's own (it links a row to its load)".into());
-        } else if fields.iter().any(|f| f.name == column_name) {
-            errors.fail(c.name.span(), format!("duplicate column {column_name:?}"));
+        if let Some(field) = column_field(column.into_inner(), &fields, &mut key_owner, &mut errors) {
+            fields.push(field);
         }
-        let Some(kind) = Kind::from_name(c.kind.get_ref()) else {
-            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-            errors.fail(c.kind.span(), format!("unknown type {:?} (one of {})", c.kind.get_ref(), names.join(", ")));
-            continue;
-        };
-        let key = match &c.key {
-            Some(k) if k.get_ref().is_empty() => {
-                errors.fail(k.span(), "key must not be empty".into());
-                Key::Plain(column_name.clone())
-            }
-            Some(k) => Key::parse(k.get_ref()),
-            None => Key::Plain(column_name.clone()),
-        };
-        let shown_key = key.display();
-        if let Some((_, owner)) = key_owner.iter().find(|(k, _)| *k == shown_key) {
-            let span = c.key.as_ref().map(|k| k.span()).unwrap_or(c.name.span());
-            errors.fail(span, format!("key {shown_key:?} is already read by column {owner:?}"));
-        }
-        key_owner.push((shown_key, column_name.clone()));
-
-        let mut rules = Rules::default();
-        for (bound, slot) in [(&c.min, &mut rules.min), (&c.max, &mut rules.max)] {
-            let Some(b) = bound else { continue };
-            if !kind.is_numeric() {
-                errors.fail(b.span(), format!("min / max apply to number columns, not {}", kind.name()));
-                continue;
-            }
-            match decimal_text(b.get_ref()) {
-                Some(text) => *slot = Some(text),
-                None => errors.fail(b.span(), "min / max must be a number".into()),
-            }
-        }
-        if let (Some(lo), Some(hi)) = (&rules.min, &rules.max) {
-            if number::cmp_decimal(lo, hi) == std::cmp::Ordering::Greater {
-                errors.fail(c.max.as_ref().expect("max given").span(), format!("max {hi} is below min {lo}"));
-            }
-        }
-        if let Some(allowed) = &c.allowed {
-            if !matches!(kind, Kind::Text | Kind::Integer | Kind::Bigint | Kind::Numeric) {
-                errors.fail(allowed.span(), format!("allowed applies to text, integer, bigint and numeric columns, not {}", kind.name()));
-            } else if allowed.get_ref().is_empty() {
-                errors.fail(allowed.span(), "allowed must list at least one value".into());
-            }
-            for v in allowed.get_ref() {
-                let text = match (kind, v) {
-                    (Kind::Text, toml::Value::String(s)) => Some(s.clone()),
-                    (Kind::Text, _) => None,
-                    (_, v) => {
-                        decimal_text(v).filter(|t| kind == Kind::Numeric || matches!(number::parse_int(t, 64), number::Int::Value(_)))
-                    }
-                };
-                match text {
-                    Some(t) => rules.allowed.push(t),
-                    None => {
-                        errors.fail(allowed.span(), format!("allowed value {v} is not a {}", kind.name()));
-                        break;
-                    }
-                }
-            }
-        }
-        if let Some(p) = &c.pattern {
-            if kind != Kind::Text {
-                errors.fail(p.span(), format!("pattern applies to text columns, not {}", kind.name()));
-            } else if let Err(e) = regex::Regex::new(p.get_ref()) {
-                errors.fail(
-                    p.span(),
-                    format!("pattern is not a valid regular expression: {}", e.to_string().lines().last().unwrap_or_default().trim()),
-                );
-            } else {
-                rules.pattern = Some(p.get_ref().clone());
-            }
-        }
-        if let Some(m) = &c.max_length {
-            if kind != Kind::Text {
-                errors.fail(m.span(), format!("max_length applies to text columns, not {}", kind.name()));
-            } else if *m.get_ref() < 1 {
-                errors.fail(m.span(), "max_length must be at least 1".into());
-            } else {
-                rules.max_length = Some(*m.get_ref() as usize);
-            }
-        }
-        let mut timezone = None;
-        if let Some(tz) = &c.timezone {
-            if kind != Kind::Timestamp {
-                errors.fail(tz.span(), format!("timezone applies to timestamp columns, not {}", kind.name()));
-            } else if !timestamp::is_zone(tz.get_ref()) {
-                errors.fail(tz.span(), format!("unknown time zone {:?} (an IANA name such as Europe/Oslo, or UTC)", tz.get_ref()));
-            } else {
-                timezone = Some(tz.get_ref().clone());
-            }
-        }
-        let mut format = timestamp::Format::Iso;
-        if let Some(f) = &c.format {
-            if !matches!(kind, Kind::Timestamp | Kind::Date) {
-                errors.fail(f.span(), format!("format applies to timestamp and date columns, not {}", kind.name()));
-            } else {
-                match timestamp::Format::named(f.get_ref()) {
-                    Ok(named) => format = named,
-                    Err(e) => errors.fail(f.span(), e),
-                }
-            }
-        }
-        fields.push(Field { name: column_name, key, kind, required: c.required, rules, timezone, format, evolved: false });
     }
     if fields.len() > MAX_COLUMNS {
         let span = raw_columns_span.clone().unwrap_or(0..0);
@@ -441,6 +332,133 @@ fn locate(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, column)
+}
+
+/// One `[[column]]` as a field, each mistake reported (`None` when its type is unknown);
+/// `fields` are the columns before it, `key_owner` which column reads each key.
+fn column_field(c: RawColumn, fields: &[Field], key_owner: &mut Vec<(String, String)>, errors: &mut Errors) -> Option<Field> {
+    let column_name = c.name.get_ref().clone();
+    if !is_identifier(&column_name) {
+        errors.fail(c.name.span(), format!("column name {column_name:?} must be a plain identifier"));
+    } else if column_name == "load_id" {
+        errors.fail(c.name.span(), "column name \"load_id\" is tier's own (it links a row to its load)".into());
+    } else if fields.iter().any(|f| f.name == column_name) {
+        errors.fail(c.name.span(), format!("duplicate column {column_name:?}"));
+    }
+    let Some(kind) = Kind::from_name(c.kind.get_ref()) else {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        errors.fail(c.kind.span(), format!("unknown type {:?} (one of {})", c.kind.get_ref(), names.join(", ")));
+        return None;
+    };
+    let key = match &c.key {
+        Some(k) if k.get_ref().is_empty() => {
+            errors.fail(k.span(), "key must not be empty".into());
+            Key::Plain(column_name.clone())
+        }
+        Some(k) => Key::parse(k.get_ref()),
+        None => Key::Plain(column_name.clone()),
+    };
+    let shown_key = key.display();
+    if let Some((_, owner)) = key_owner.iter().find(|(k, _)| *k == shown_key) {
+        let span = c.key.as_ref().map(|k| k.span()).unwrap_or(c.name.span());
+        errors.fail(span, format!("key {shown_key:?} is already read by column {owner:?}"));
+    }
+    key_owner.push((shown_key, column_name.clone()));
+
+    let rules = column_rules(&c, kind, errors);
+    let (timezone, format) = column_time(&c, kind, errors);
+    Some(Field { name: column_name, key, kind, required: c.required, rules, timezone, format, evolved: false })
+}
+
+/// A column's rules (`min`, `max`, `allowed`, `pattern`, `max_length`), each checked against
+/// the column's type.
+fn column_rules(c: &RawColumn, kind: Kind, errors: &mut Errors) -> Rules {
+    let mut rules = Rules::default();
+    for (bound, slot) in [(&c.min, &mut rules.min), (&c.max, &mut rules.max)] {
+        let Some(b) = bound else { continue };
+        if !kind.is_numeric() {
+            errors.fail(b.span(), format!("min / max apply to number columns, not {}", kind.name()));
+            continue;
+        }
+        match decimal_text(b.get_ref()) {
+            Some(text) => *slot = Some(text),
+            None => errors.fail(b.span(), "min / max must be a number".into()),
+        }
+    }
+    if let (Some(lo), Some(hi)) = (&rules.min, &rules.max) {
+        if number::cmp_decimal(lo, hi) == std::cmp::Ordering::Greater {
+            errors.fail(c.max.as_ref().expect("max given").span(), format!("max {hi} is below min {lo}"));
+        }
+    }
+    if let Some(allowed) = &c.allowed {
+        if !matches!(kind, Kind::Text | Kind::Integer | Kind::Bigint | Kind::Numeric) {
+            errors.fail(allowed.span(), format!("allowed applies to text, integer, bigint and numeric columns, not {}", kind.name()));
+        } else if allowed.get_ref().is_empty() {
+            errors.fail(allowed.span(), "allowed must list at least one value".into());
+        }
+        for v in allowed.get_ref() {
+            let text = match (kind, v) {
+                (Kind::Text, toml::Value::String(s)) => Some(s.clone()),
+                (Kind::Text, _) => None,
+                (_, v) => decimal_text(v).filter(|t| kind == Kind::Numeric || matches!(number::parse_int(t, 64), number::Int::Value(_))),
+            };
+            match text {
+                Some(t) => rules.allowed.push(t),
+                None => {
+                    errors.fail(allowed.span(), format!("allowed value {v} is not a {}", kind.name()));
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(p) = &c.pattern {
+        if kind != Kind::Text {
+            errors.fail(p.span(), format!("pattern applies to text columns, not {}", kind.name()));
+        } else if let Err(e) = regex::Regex::new(p.get_ref()) {
+            errors.fail(
+                p.span(),
+                format!("pattern is not a valid regular expression: {}", e.to_string().lines().last().unwrap_or_default().trim()),
+            );
+        } else {
+            rules.pattern = Some(p.get_ref().clone());
+        }
+    }
+    if let Some(m) = &c.max_length {
+        if kind != Kind::Text {
+            errors.fail(m.span(), format!("max_length applies to text columns, not {}", kind.name()));
+        } else if *m.get_ref() < 1 {
+            errors.fail(m.span(), "max_length must be at least 1".into());
+        } else {
+            rules.max_length = Some(*m.get_ref() as usize);
+        }
+    }
+    rules
+}
+
+/// How a timestamp or date column's values are written and read: `timezone`, `format`.
+fn column_time(c: &RawColumn, kind: Kind, errors: &mut Errors) -> (Option<String>, timestamp::Format) {
+    let mut timezone = None;
+    if let Some(tz) = &c.timezone {
+        if kind != Kind::Timestamp {
+            errors.fail(tz.span(), format!("timezone applies to timestamp columns, not {}", kind.name()));
+        } else if !timestamp::is_zone(tz.get_ref()) {
+            errors.fail(tz.span(), format!("unknown time zone {:?} (an IANA name such as Europe/Oslo, or UTC)", tz.get_ref()));
+        } else {
+            timezone = Some(tz.get_ref().clone());
+        }
+    }
+    let mut format = timestamp::Format::Iso;
+    if let Some(f) = &c.format {
+        if !matches!(kind, Kind::Timestamp | Kind::Date) {
+            errors.fail(f.span(), format!("format applies to timestamp and date columns, not {}", kind.name()));
+        } else {
+            match timestamp::Format::named(f.get_ref()) {
+                Ok(named) => format = named,
+                Err(e) => errors.fail(f.span(), e),
+            }
+        }
+    }
+    (timezone, format)
 }
 
 fn is_identifier(s: &str) -> bool {

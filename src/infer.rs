@@ -213,76 +213,79 @@ impl ColumnProfile {
                 (f.time_formats, f.date_formats) = (0, 0);
                 self.note_distinct(if b { "true" } else { "false" });
             }
-            Value::Number(text) | Value::Text(text) => {
-                let quoted = matches!(value, Value::Text(_));
-                self.present += 1;
-                if quoted && text.trim().is_empty() {
-                    self.blanks += 1;
-                }
-                self.note_distinct(text);
-                let chars = text.chars().count();
-                self.min_len = Some(self.min_len.map_or(chars, |m| m.min(chars)));
-                self.max_len = Some(self.max_len.map_or(chars, |m| m.max(chars)));
-                let f = &mut self.fits;
-                // A JSON string "true" is a boolean to the cast; a number never is.
-                f.boolean &= quoted && matches!(text.trim(), "true" | "false");
-                let int = number::parse_int(text, 64);
-                let whole = matches!(int, number::Int::Value(_));
-                f.bigint &= whole;
-                f.integer &= matches!(int, number::Int::Value(v) if i32::try_from(v).is_ok());
-                let double = number::parse_float(text);
-                match double {
-                    number::Float::Value(x) => {
-                        self.numbers += 1;
-                        // The exact text is kept only when a bound moves (compared as doubles
-                        // first, exactly where they tie).
-                        let lower = self.min_number.as_ref().is_none_or(|(m, t)| x < *m || (x == *m && exact_cmp(text, t).is_lt()));
-                        let higher = self.max_number.as_ref().is_none_or(|(m, t)| x > *m || (x == *m && exact_cmp(text, t).is_gt()));
-                        if lower || higher {
-                            if let Ok(canonical) = number::parse_numeric(text) {
-                                if lower {
-                                    self.min_number = Some((x, canonical.clone()));
-                                }
-                                if higher {
-                                    self.max_number = Some((x, canonical));
-                                }
-                            }
+            Value::Number(text) => self.add_scalar(text, false),
+            Value::Text(text) => self.add_scalar(text, true),
+        }
+    }
+
+    /// A number, or a string (`quoted`): which types it fits, its range and its length.
+    fn add_scalar(&mut self, text: &str, quoted: bool) {
+        self.present += 1;
+        if quoted && text.trim().is_empty() {
+            self.blanks += 1;
+        }
+        self.note_distinct(text);
+        let chars = text.chars().count();
+        self.min_len = Some(self.min_len.map_or(chars, |m| m.min(chars)));
+        self.max_len = Some(self.max_len.map_or(chars, |m| m.max(chars)));
+        let f = &mut self.fits;
+        // A JSON string "true" is a boolean to the cast; a number never is.
+        f.boolean &= quoted && matches!(text.trim(), "true" | "false");
+        let int = number::parse_int(text, 64);
+        let whole = matches!(int, number::Int::Value(_));
+        f.bigint &= whole;
+        f.integer &= matches!(int, number::Int::Value(v) if i32::try_from(v).is_ok());
+        let double = number::parse_float(text);
+        match double {
+            number::Float::Value(x) => {
+                self.numbers += 1;
+                // The exact text is kept only when a bound moves (compared as doubles
+                // first, exactly where they tie).
+                let lower = self.min_number.as_ref().is_none_or(|(m, t)| x < *m || (x == *m && exact_cmp(text, t).is_lt()));
+                let higher = self.max_number.as_ref().is_none_or(|(m, t)| x > *m || (x == *m && exact_cmp(text, t).is_gt()));
+                if lower || higher {
+                    if let Ok(canonical) = number::parse_numeric(text) {
+                        if lower {
+                            self.min_number = Some((x, canonical.clone()));
+                        }
+                        if higher {
+                            self.max_number = Some((x, canonical));
                         }
                     }
-                    number::Float::NaN => {
-                        self.numbers += 1;
-                        self.nans += 1;
-                    }
-                    number::Float::Invalid => f.double = false,
                 }
-                if matches!(double, number::Float::NaN) {
-                    f.integer = false;
-                    f.bigint = false;
-                }
-                let date = quoted.then(|| timestamp::parse_date(text)).flatten();
-                f.date &= date.is_some();
-                let instant = quoted.then(|| timestamp::parse_micros(text)).flatten();
-                f.timestamp &= instant.is_some();
-                if !quoted {
-                    (f.time_formats, f.date_formats) = (0, 0);
-                }
-                // The other forms, while any still reads every value (most columns drop
-                // them all at their first value).
-                let other_date = fitting(&mut f.date_formats, &DATE, text, timestamp::parse_date_as);
-                let other_instant = fitting(&mut f.time_formats, &TIME, text, |t, fmt| timestamp::parse_timestamp(t, fmt, None));
-                let date = date.or(other_date);
-                if let Some(t) = instant.or(other_instant).or(date.map(|d| d as i64 * 86_400_000_000)) {
-                    self.timestamps += 1;
-                    self.min_time = Some(self.min_time.map_or(t, |m| m.min(t)));
-                    self.max_time = Some(self.max_time.map_or(t, |m| m.max(t)));
-                }
-                let as_time = f.timestamp || f.date || f.time_formats != 0 || f.date_formats != 0;
-                if !(f.boolean || f.double || as_time) && self.examples_not_narrower.len() < 3 {
-                    let shown: String = text.chars().take(40).collect();
-                    if !self.examples_not_narrower.contains(&shown) {
-                        self.examples_not_narrower.push(shown);
-                    }
-                }
+            }
+            number::Float::NaN => {
+                self.numbers += 1;
+                self.nans += 1;
+            }
+            number::Float::Invalid => f.double = false,
+        }
+        if matches!(double, number::Float::NaN) {
+            f.integer = false;
+            f.bigint = false;
+        }
+        let date = quoted.then(|| timestamp::parse_date(text)).flatten();
+        f.date &= date.is_some();
+        let instant = quoted.then(|| timestamp::parse_micros(text)).flatten();
+        f.timestamp &= instant.is_some();
+        if !quoted {
+            (f.time_formats, f.date_formats) = (0, 0);
+        }
+        // The other forms, while any still reads every value (most columns drop
+        // them all at their first value).
+        let other_date = fitting(&mut f.date_formats, &DATE, text, timestamp::parse_date_as);
+        let other_instant = fitting(&mut f.time_formats, &TIME, text, |t, fmt| timestamp::parse_timestamp(t, fmt, None));
+        let date = date.or(other_date);
+        if let Some(t) = instant.or(other_instant).or(date.map(|d| d as i64 * 86_400_000_000)) {
+            self.timestamps += 1;
+            self.min_time = Some(self.min_time.map_or(t, |m| m.min(t)));
+            self.max_time = Some(self.max_time.map_or(t, |m| m.max(t)));
+        }
+        let as_time = f.timestamp || f.date || f.time_formats != 0 || f.date_formats != 0;
+        if !(f.boolean || f.double || as_time) && self.examples_not_narrower.len() < 3 {
+            let shown: String = text.chars().take(40).collect();
+            if !self.examples_not_narrower.contains(&shown) {
+                self.examples_not_narrower.push(shown);
             }
         }
     }
@@ -344,6 +347,30 @@ impl ColumnProfile {
         self.max_len = opt(self.max_len, other.max_len, usize::max);
         self.timestamps += other.timestamps;
         self.numbers += other.numbers;
+    }
+}
+
+/// When most of a text column's values fit a narrower type, says how many and which did
+/// not: a person decides whether the rest are defects (to reject) or real values.
+fn narrower_note(blocks: &mut String, kind: Kind, col: &ColumnProfile) {
+    if kind != Kind::Text || col.present == 0 {
+        return;
+    }
+    let share = |n: u64| n as f64 / col.present as f64;
+    if share(col.timestamps) >= 0.9 {
+        let _ = writeln!(
+            blocks,
+            "# {} of values are timestamps; the rest (e.g. {}) keep this column text",
+            percent(col.timestamps, col.present),
+            col.examples_not_narrower.iter().map(|e| toml_string(e)).collect::<Vec<_>>().join(", ")
+        );
+    } else if share(col.numbers) >= 0.9 {
+        let _ = writeln!(
+            blocks,
+            "# {} of values are numbers; the rest (e.g. {}) keep this column text",
+            percent(col.numbers, col.present),
+            col.examples_not_narrower.iter().map(|e| toml_string(e)).collect::<Vec<_>>().join(", ")
+        );
     }
 }
 
@@ -637,20 +664,7 @@ pub fn toml_string(s: &str) -> String {
 
 /// The contract text for a profile: every column with its evidence as comments.
 pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
-    let order = &profile.columns;
-    // Top-level keys, and the first step of each pointer: the keys records have at the top.
-    let mut top_level: Vec<String> = Vec::new();
-    for (k, _) in order {
-        let head = match k.strip_prefix('/') {
-            Some(rest) => rest.split('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~"),
-            None => k.to_string(),
-        };
-        if !top_level.contains(&head) {
-            top_level.push(head);
-        }
-    }
-    let top_refs: Vec<&str> = top_level.iter().map(String::as_str).collect();
-    let prefix = dominant_prefix(&top_refs);
+    let prefix = key_prefix(profile);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -667,24 +681,64 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
     }
     // Records that parsed: a truncated line says nothing about which keys are optional.
     let parsed = profile.records - profile.malformed;
-    // The prefix goes (the contract's `key_prefix` reads keys with or without it), so a
-    // key's two spellings are one column.
+    let mut names: Vec<String> = Vec::new();
+    let mut blocks = String::new();
+    let mut day: Option<String> = None;
+    for (bare, col) in &objects_folded(bare_columns(profile, &prefix)) {
+        let column = distinct_name(&column_name(bare), |c| names.iter().any(|n| n == c));
+        names.push(column.clone());
+        if day.is_none() && matches!(col.kind(), Kind::Timestamp | Kind::Date) {
+            day = Some(column.clone());
+        }
+        column_block(&mut blocks, bare, &column, col, parsed);
+    }
+    if let Some(d) = day {
+        let _ = writeln!(out, "day = {}   # suggested: the first timestamp column", toml_string(&d));
+    }
+    out.push_str(&blocks);
+    out
+}
+
+/// The prefix most top-level keys carry (see `dominant_prefix`), over the keys records have
+/// at the top: top-level keys and the first step of each pointer.
+fn key_prefix(profile: &Profile) -> String {
+    let mut top_level: Vec<String> = Vec::new();
+    for (k, _) in &profile.columns {
+        let head = match k.strip_prefix('/') {
+            Some(rest) => rest.split('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~"),
+            None => k.to_string(),
+        };
+        if !top_level.contains(&head) {
+            top_level.push(head);
+        }
+    }
+    let top_refs: Vec<&str> = top_level.iter().map(String::as_str).collect();
+    dominant_prefix(&top_refs)
+}
+
+/// The profiled keys without the prefix (the contract's `key_prefix` reads keys with or
+/// without it), so a key's two spellings are one column.
+fn bare_columns(profile: &Profile, prefix: &str) -> Vec<(String, ColumnProfile)> {
     let escaped_prefix = format!("/{}", prefix.replace('~', "~0").replace('/', "~1"));
     let mut columns: Vec<(String, ColumnProfile)> = Vec::new();
-    for (key, col) in order {
+    for (key, col) in &profile.columns {
         let bare = match key.strip_prefix(escaped_prefix.as_str()) {
             Some(rest) if !prefix.is_empty() && key.starts_with('/') => format!("/{rest}"),
             _ if key.starts_with('/') => key.clone(),
-            _ => key.strip_prefix(prefix.as_str()).unwrap_or(key).to_string(),
+            _ => key.strip_prefix(prefix).unwrap_or(key).to_string(),
         };
         match columns.iter_mut().find(|(k, _)| *k == bare) {
             Some((_, merged)) => merged.merge(col.clone()),
             None => columns.push((bare, col.clone())),
         }
     }
-    // A key that was an object somewhere: with values of other kinds too (a string, a
-    // number, an array) it is one json column and its fields are not columns; an object or
-    // null, only its fields are columns (an object that never had a field stays json).
+    columns
+}
+
+/// A key that was an object somewhere: with values of other kinds too (a string, a number,
+/// an array) it is one json column and its fields are not columns; an object or null, only
+/// its fields are columns (an object that never had a field stays json).
+fn objects_folded(columns: Vec<(String, ColumnProfile)>) -> Vec<(String, ColumnProfile)> {
     let mut whole: Vec<String> = Vec::new();
     let mut skip: HashSet<String> = HashSet::new();
     for (bare, col) in &columns {
@@ -698,7 +752,7 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
             skip.insert(bare.clone());
         }
     }
-    let columns: Vec<(String, ColumnProfile)> = columns
+    columns
         .into_iter()
         .filter(|(k, _)| !skip.contains(k) && !whole.iter().any(|w| is_below(k, w)))
         .map(|(k, mut col)| {
@@ -707,132 +761,104 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
             }
             (k, col)
         })
-        .collect();
-    let mut names: Vec<String> = Vec::new();
-    let mut blocks = String::new();
-    let mut day: Option<String> = None;
-    for (bare, col) in &columns {
-        let bare = bare.clone();
-        let column = distinct_name(&column_name(&bare), |c| names.iter().any(|n| n == c));
-        names.push(column.clone());
-        let kind = col.kind();
-        if day.is_none() && matches!(kind, Kind::Timestamp | Kind::Date) {
-            day = Some(column.clone());
+        .collect()
+}
+
+/// One `[[column]]` of the contract: its declaration, then the evidence as comments.
+fn column_block(blocks: &mut String, bare: &str, column: &str, col: &ColumnProfile, parsed: u64) {
+    let kind = col.kind();
+    let _ = writeln!(blocks, "\n[[column]]");
+    let _ = writeln!(blocks, "name = {}", toml_string(column));
+    if bare != column {
+        let _ = writeln!(blocks, "key = {}", toml_string(bare));
+    }
+    let _ = writeln!(blocks, "type = {}", toml_string(kind.name()));
+    if let Some((format, others)) = col.format() {
+        let _ = writeln!(blocks, "format = {}", toml_string(format));
+        if !others.is_empty() {
+            let others: Vec<String> = others.iter().map(|o| toml_string(o)).collect();
+            let _ = writeln!(blocks, "# every value also reads as format {}: check which one the export means", others.join(" or "));
         }
-        let _ = writeln!(blocks, "\n[[column]]");
-        let _ = writeln!(blocks, "name = {}", toml_string(&column));
-        if bare != column {
-            let _ = writeln!(blocks, "key = {}", toml_string(&bare));
-        }
-        let _ = writeln!(blocks, "type = {}", toml_string(kind.name()));
-        if let Some((format, others)) = col.format() {
-            let _ = writeln!(blocks, "format = {}", toml_string(format));
-            if !others.is_empty() {
-                let others: Vec<String> = others.iter().map(|o| toml_string(o)).collect();
-                let _ = writeln!(blocks, "# every value also reads as format {}: check which one the export means", others.join(" or "));
+    }
+    // Present with a value in every record; a blank text, or a NaN number (NULL), would be
+    // missing to the load.
+    let with_value = col.present + col.objects;
+    let null_to_load = match kind {
+        Kind::Text => col.blanks,
+        Kind::Integer | Kind::Bigint | Kind::Double | Kind::Numeric => col.nans,
+        _ => 0,
+    };
+    if with_value == parsed && with_value > 0 && null_to_load == 0 {
+        let _ = writeln!(blocks, "required = true");
+    }
+    evidence(blocks, kind, col, parsed);
+}
+
+/// The evidence of a column, as comments: how often it is there, its range, its few values,
+/// and what a person should decide.
+fn evidence(blocks: &mut String, kind: Kind, col: &ColumnProfile, parsed: u64) {
+    let with_value = col.present + col.objects;
+    let absent = parsed.saturating_sub(with_value + col.nulls);
+    let distinct = if col.distinct_overflow { format!("more than {DISTINCT_CAP}") } else { col.distinct.len().to_string() };
+    let mut evidence = format!(
+        "# present {}, null {}, absent {}, distinct {distinct}",
+        percent(with_value, parsed),
+        percent(col.nulls, parsed),
+        percent(absent, parsed)
+    );
+    match kind {
+        Kind::Integer | Kind::Bigint | Kind::Double => {
+            if let (Some((_, lo)), Some((_, hi))) = (&col.min_number, &col.max_number) {
+                let _ = write!(evidence, ", min {lo}, max {hi}");
             }
         }
-        // Present with a value in every record; a blank text, or a NaN number (NULL), would
-        // be missing to the load.
-        let with_value = col.present + col.objects;
-        let null_to_load = match kind {
-            Kind::Text => col.blanks,
-            Kind::Integer | Kind::Bigint | Kind::Double | Kind::Numeric => col.nans,
-            _ => 0,
-        };
-        if with_value == parsed && with_value > 0 && null_to_load == 0 {
-            let _ = writeln!(blocks, "required = true");
+        Kind::Timestamp | Kind::Date => {
+            if let (Some(lo), Some(hi)) = (col.min_time, col.max_time) {
+                let _ = write!(evidence, ", from {} to {}", timestamp::day_of_micros(lo), timestamp::day_of_micros(hi));
+            }
         }
-        // The evidence.
-        let absent = parsed.saturating_sub(with_value + col.nulls);
-        let distinct = if col.distinct_overflow { format!("more than {DISTINCT_CAP}") } else { col.distinct.len().to_string() };
-        let mut evidence = format!(
-            "# present {}, null {}, absent {}, distinct {distinct}",
-            percent(with_value, parsed),
-            percent(col.nulls, parsed),
-            percent(absent, parsed)
+        Kind::Text => {
+            if let (Some(lo), Some(hi)) = (col.min_len, col.max_len) {
+                let _ = write!(evidence, ", length {lo} to {hi}");
+            }
+        }
+        _ => {}
+    }
+    let _ = writeln!(blocks, "{evidence}");
+    if let Some((unit, format, lo, hi)) = epoch_reading(kind, col) {
+        let _ = writeln!(
+            blocks,
+            "# as epoch {unit} these are {} to {}: to load them as instants, type = \"timestamp\" and format = \"{format}\"",
+            timestamp::instant_text(lo),
+            timestamp::instant_text(hi),
         );
-        match kind {
-            Kind::Integer | Kind::Bigint | Kind::Double => {
-                if let (Some((_, lo)), Some((_, hi))) = (&col.min_number, &col.max_number) {
-                    let _ = write!(evidence, ", min {lo}, max {hi}");
-                }
-            }
-            Kind::Timestamp | Kind::Date => {
-                if let (Some(lo), Some(hi)) = (col.min_time, col.max_time) {
-                    let _ = write!(evidence, ", from {} to {}", timestamp::day_of_micros(lo), timestamp::day_of_micros(hi));
-                }
-            }
-            Kind::Text => {
-                if let (Some(lo), Some(hi)) = (col.min_len, col.max_len) {
-                    let _ = write!(evidence, ", length {lo} to {hi}");
-                }
-            }
-            _ => {}
-        }
-        let _ = writeln!(blocks, "{evidence}");
-        if let Some((unit, format, lo, hi)) = epoch_reading(kind, col) {
-            let _ = writeln!(
-                blocks,
-                "# as epoch {unit} these are {} to {}: to load them as instants, type = \"timestamp\" and format = \"{format}\"",
-                timestamp::instant_text(lo),
-                timestamp::instant_text(hi),
-            );
-        }
-        if matches!(kind, Kind::Text | Kind::Integer | Kind::Bigint)
-            && !col.distinct_overflow
-            && !col.distinct.is_empty()
-            && col.distinct.len() <= FEW_VALUES
-            && col.present >= 20
-        {
-            let mut values: Vec<&String> = col.distinct.iter().collect();
-            values.sort();
-            let list: Vec<String> = values.iter().map(|v| if kind == Kind::Text { toml_string(v) } else { v.to_string() }).collect();
-            let _ = writeln!(blocks, "# few values: allowed = [{}]", list.join(", "));
-        }
-        if kind == Kind::Text && col.present > 0 {
-            // Say when most values fit a narrower type: a human decides whether the rest
-            // are defects (to reject) or real values.
-            let share = |n: u64| n as f64 / col.present as f64;
-            if share(col.timestamps) >= 0.9 {
-                let _ = writeln!(
-                    blocks,
-                    "# {} of values are timestamps; the rest (e.g. {}) keep this column text",
-                    percent(col.timestamps, col.present),
-                    col.examples_not_narrower.iter().map(|e| toml_string(e)).collect::<Vec<_>>().join(", ")
-                );
-            } else if share(col.numbers) >= 0.9 {
-                let _ = writeln!(
-                    blocks,
-                    "# {} of values are numbers; the rest (e.g. {}) keep this column text",
-                    percent(col.numbers, col.present),
-                    col.examples_not_narrower.iter().map(|e| toml_string(e)).collect::<Vec<_>>().join(", ")
-                );
-            }
-        }
-        if col.objects > 0 {
-            let _ = writeln!(
-                blocks,
-                "# an object in {} of records, another kind of value in {}: each value is kept whole as json",
-                percent(col.objects, parsed),
-                percent(col.present, parsed)
-            );
-        } else if col.present == 0 {
-            let _ = writeln!(blocks, "# never present with a value: the type is a guess");
-        }
-        if kind == Kind::Text && col.blanks > 0 {
-            let _ = writeln!(
-                blocks,
-                "# {} of values are blank: not required (a blank required text is missing)",
-                percent(col.blanks, col.present)
-            );
-        }
     }
-    if let Some(d) = day {
-        let _ = writeln!(out, "day = {}   # suggested: the first timestamp column", toml_string(&d));
+    if matches!(kind, Kind::Text | Kind::Integer | Kind::Bigint)
+        && !col.distinct_overflow
+        && !col.distinct.is_empty()
+        && col.distinct.len() <= FEW_VALUES
+        && col.present >= 20
+    {
+        let mut values: Vec<&String> = col.distinct.iter().collect();
+        values.sort();
+        let list: Vec<String> = values.iter().map(|v| if kind == Kind::Text { toml_string(v) } else { v.to_string() }).collect();
+        let _ = writeln!(blocks, "# few values: allowed = [{}]", list.join(", "));
     }
-    out.push_str(&blocks);
-    out
+    narrower_note(blocks, kind, col);
+    if col.objects > 0 {
+        let _ = writeln!(
+            blocks,
+            "# an object in {} of records, another kind of value in {}: each value is kept whole as json",
+            percent(col.objects, parsed),
+            percent(col.present, parsed)
+        );
+    } else if col.present == 0 {
+        let _ = writeln!(blocks, "# never present with a value: the type is a guess");
+    }
+    if kind == Kind::Text && col.blanks > 0 {
+        let _ =
+            writeln!(blocks, "# {} of values are blank: not required (a blank required text is missing)", percent(col.blanks, col.present));
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod context;
 pub mod contract;
 pub mod dataset;
 pub mod dedupe;
@@ -17,6 +18,7 @@ pub mod figures;
 pub mod gen;
 pub mod hash;
 pub mod infer;
+pub mod jobs;
 pub mod lake;
 pub mod logging;
 pub mod pg;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::FromArgMatches;
 
 use tier::cli::{Cli, Command};
+use tier::context::Context;
 use tier::{cmd, contract, error, logging};
 
 /// Gives glibc's malloc one arena, before any thread starts. With one arena per thread
@@ -43,33 +44,35 @@ fn main() -> ExitCode {
     };
     let _log_guard = logging::init(cli.verbose, cli.quiet, &cli.data_dir);
     tier::source::set_max_record_bytes(cli.max_record_bytes);
-    let only = match &cli.command {
+    let mut ctx = Context::new(cli.data_dir.clone(), cli.quiet, datasets_dir.clone(), explicit);
+    let conn = match &cli.command {
+        Command::Load(args) => Some(&args.conn),
+        Command::Validate(args) => Some(&args.conn),
+        Command::Query(args) => Some(&args.conn),
+        Command::Report(args) => Some(&args.conn),
+        Command::Demo(args) => Some(&args.conn),
+        _ => None,
+    };
+    if let Some(conn) = conn {
+        ctx.database_url = conn.database_url.clone();
+        ctx.schema = conn.schema.clone();
+    }
+    ctx.only = match &cli.command {
         Command::Load(args) => args.table.clone(),
         Command::Validate(args) => args.table.clone(),
         _ => None,
     };
-    let loaded = std::cell::OnceCell::new();
-    let catalog = || {
-        loaded
-            .get_or_init(|| contract::load(&datasets_dir, explicit, only.as_deref()))
-            .as_ref()
-            .map_err(|e| anyhow::anyhow!(error::Failure::Input(e.to_string())))
-    };
     let result = match &cli.command {
-        Command::Load(args) => catalog().and_then(|c| cmd::load::run(args, c, &cli.data_dir, cli.quiet)),
-        Command::Datasets(args) => cmd::datasets::run(args, &datasets_dir, explicit),
-        Command::Infer(args) => cmd::infer::run(args, &datasets_dir, &cli.data_dir),
-        Command::Gen(args) if args.dataset.is_some() => catalog().and_then(|c| cmd::gen::run_dataset(args, c, &cli.data_dir)),
-        Command::Gen(args) => cmd::gen::run(args, &cli.data_dir),
-        Command::Db(args) => cmd::db::run(args.action, &cli.data_dir),
-        Command::Validate(args) => catalog().and_then(|c| cmd::validate::run(args, c, &cli.data_dir, cli.quiet)),
-        Command::Query(args) => cmd::query::run(args, &cli.data_dir),
-        Command::Report(args) => catalog().and_then(|c| cmd::report::run(args, c, &cli.data_dir, cli.quiet)),
-        Command::Demo(args) => catalog().and_then(|c| cmd::demo::run(args, c, &cli.data_dir, cli.quiet)),
-        Command::Completions(args) => {
-            tier::cli::completions(args.shell, &names, &mut std::io::stdout());
-            Ok(())
-        }
+        Command::Load(args) => cmd::load::run(args, &ctx),
+        Command::Datasets(args) => cmd::datasets::run(args, &ctx),
+        Command::Infer(args) => cmd::infer::run(args, &ctx),
+        Command::Gen(args) => cmd::gen::run(args, &ctx),
+        Command::Db(args) => cmd::db::run(args.action, &ctx),
+        Command::Validate(args) => cmd::validate::run(args, &ctx),
+        Command::Query(args) => cmd::query::run(args, &ctx),
+        Command::Report(args) => cmd::report::run(args, &ctx),
+        Command::Demo(args) => cmd::demo::run(args, &ctx),
+        Command::Completions(args) => cmd::completions::run(args.shell, &names),
         Command::Man(args) => cmd::man::run(&args.out, &names),
     };
     match result {

@@ -58,8 +58,8 @@ impl Progress for NoProgress {
     fn advance(&self, _: u64, _: u64) {}
 }
 
-/// The accepted rows and rejects of one chunk, ready for COPY.
-pub struct Checked {
+/// One chunk's rows sorted into the accepted and the rejects, ready for COPY.
+pub struct Sorted {
     pub accepted: DataFrame,
     pub rejects: Vec<Reject>,
     pub nan_as_null: u64,
@@ -115,7 +115,7 @@ fn rule_chunk(ds: &'static Dataset, chunk: &Chunk, t: &mut StageTimes) -> Polars
 
 /// Marks a ruled chunk's duplicates and splits it into accepted rows and rejects; the
 /// chunk's buffer comes back for the reader to fill again.
-fn finish_chunk(ds: &'static Dataset, ruled: Ruled, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<(Checked, Vec<u8>)> {
+fn finish_chunk(ds: &'static Dataset, ruled: Ruled, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<(Sorted, Vec<u8>)> {
     let clock = Instant::now();
     let chunk = &ruled.chunk;
     let raw = |row: usize| chunk.bytes(&chunk.spans[row]).to_vec();
@@ -136,7 +136,7 @@ fn check_held(
     ds: &'static Dataset,
     dedupe: Dedupe,
     t: &mut StageTimes,
-    mut deliver: impl FnMut(Checked, &mut StageTimes) -> bool,
+    mut deliver: impl FnMut(Sorted, &mut StageTimes) -> bool,
 ) -> Result<()> {
     let Some(mut held) = dedupe.finish()? else { return Ok(()) };
     loop {
@@ -162,7 +162,7 @@ fn check_held(
             }
         }
         let mut checked = match chunk.spans.is_empty() {
-            true => Checked { accepted: DataFrame::empty(), rejects: Vec::new(), nan_as_null: 0, extra_keys: 0, retracted: Vec::new() },
+            true => Sorted { accepted: DataFrame::empty(), rejects: Vec::new(), nan_as_null: 0, extra_keys: 0, retracted: Vec::new() },
             false => {
                 let (frame, _) = rule_chunk(ds, &chunk, t)?;
                 split(ds, frame, |row| chunk.bytes(&chunk.spans[row]).to_vec())?
@@ -189,7 +189,7 @@ const BLOCKS: usize = 5;
 const HELD_BATCH: usize = 8_192;
 
 /// Splits a checked frame into accepted rows and rejects (with their raw records).
-fn split(ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> PolarsResult<Checked> {
+fn split(ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> PolarsResult<Sorted> {
     let reason = checked.column(COL_REASON)?.str()?;
     let accepted_mask = reason.is_null();
     let nan_as_null = checked.column(COL_NAN)?.u32()?.filter(&accepted_mask)?.sum().unwrap_or(0) as u64;
@@ -213,7 +213,7 @@ fn split(ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> Po
         let (line, record) = (lines.get(i).unwrap_or_default(), records.get(i).unwrap_or_default());
         rejects.push(Reject { line, record, reason: reason.to_string(), detail, raw });
     }
-    Ok(Checked { accepted, rejects, nan_as_null, extra_keys: 0, retracted: Vec::new() })
+    Ok(Sorted { accepted, rejects, nan_as_null, extra_keys: 0, retracted: Vec::new() })
 }
 
 /// Reads and checks a whole file, handing each chunk's result to `sink` in order (it
@@ -224,47 +224,16 @@ pub fn check_file(
     input: &Input,
     superseding: bool,
     progress: &dyn Progress,
-    mut sink: impl FnMut(Checked) -> bool,
+    mut sink: impl FnMut(Sorted) -> bool,
 ) -> Result<LoadStats> {
     let started = Instant::now();
     let file_size = input.size();
     let display = input.name();
-    let mut reader = RecordReader::open_input(input)?;
+    let reader = RecordReader::open_input(input)?;
     // Reader thread: framing and hashing overlap with parsing.
     let (to_rules, from_reader) = sync_channel::<Result<Chunk>>(1);
     let (recycle, used_buffers) = std::sync::mpsc::channel::<Vec<u8>>();
-    let reader_thread = thread::Builder::new().name("tier-read".into()).spawn(move || -> String {
-        // The reader's own block, then one per chunk it handed on and got no block back for.
-        let mut blocks = 1;
-        loop {
-            while let Ok(buf) = used_buffers.try_recv() {
-                reader.reuse(buf);
-            }
-            // At most BLOCKS blocks exist at once: with none spare, wait for one back (the
-            // main thread hands each back as it finishes a chunk; it stops by hanging up).
-            if !reader.has_spare() {
-                match blocks < BLOCKS {
-                    true => blocks += 1,
-                    false => match used_buffers.recv() {
-                        Ok(buf) => reader.reuse(buf),
-                        Err(_) => break,
-                    },
-                }
-            }
-            let next = reader.next_chunk();
-            let stop = !matches!(next, Ok(Some(_)));
-            let sent = match next {
-                Ok(Some(c)) => to_rules.send(Ok(c)),
-                Ok(None) => break,
-                Err(e) => to_rules.send(Err(e)),
-            };
-            if stop || sent.is_err() {
-                break;
-            }
-        }
-        reader.checksum()
-    })?;
-
+    let reader_thread = thread::Builder::new().name("tier-read".into()).spawn(move || read_blocks(reader, to_rules, used_buffers))?;
     // Rules thread: parsing and rule checks of one chunk overlap with the duplicate check,
     // the split and the sink (COPY, or validate's figures) of the chunk before. It hands a
     // chunk over only when the duplicate check takes it (a channel of none): with room for
@@ -272,73 +241,23 @@ pub fn check_file(
     // (~10 MB) raised the peak of a 16 M-event load.
     let (to_main, from_rules) = sync_channel::<Result<Ruled>>(0);
     let rules_display = display.clone();
-    let rules_thread = thread::Builder::new().name("tier-rules".into()).spawn(move || -> StageTimes {
-        let mut times = StageTimes::default();
-        let mut waited = Instant::now();
-        for chunk in from_reader.iter() {
-            times.wait_read += waited.elapsed();
-            let ruled = chunk.and_then(|chunk| match rule_chunk(ds, &chunk, &mut times) {
-                Ok((checked, extra_keys)) => Ok(Ruled { chunk, checked, extra_keys }),
-                Err(e) => {
-                    Err(anyhow::Error::new(e).context(format!("{rules_display}: checking records near line {}", chunk.spans[0].line)))
-                }
-            });
-            let stop = ruled.is_err();
-            if to_main.send(ruled).is_err() || stop {
-                break;
-            }
-            waited = Instant::now();
-        }
-        times
-    })?;
+    let rules_thread =
+        thread::Builder::new().name("tier-rules".into()).spawn(move || rule_chunks(ds, &rules_display, from_reader, to_main))?;
 
     let mut stats = LoadStats { table: ds.name.clone(), file: display.clone(), file_size, ..Default::default() };
     let mut dedupe = if superseding { Dedupe::superseding() } else { Dedupe::default() };
-    let mut failure: Option<anyhow::Error> = None;
-    let mut stopped = false;
     let mut times = StageTimes::default();
-    let mut waited = Instant::now();
-    for ruled in from_rules.iter() {
-        times.wait_rules += waited.elapsed();
-        let ruled = match ruled {
-            Ok(r) => r,
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        };
-        let (records, offset_end, first_line) = (ruled.chunk.spans.len() as u64, ruled.chunk.offset_end, ruled.chunk.spans[0].line);
-        if stats.records == 0 && offset_end > 0 && !input.compressed() {
-            // Size the duplicate filter from the first chunk's records per byte.
-            let estimate = file_size as f64 * records as f64 / offset_end as f64;
-            dedupe.expect((estimate * 1.02) as usize);
+    let sorted = sort_chunks(ds, input, &from_rules, &recycle, progress, &mut stats, &mut dedupe, &mut sink, &mut times);
+    let failure = match sorted {
+        Ok(true) => {
+            let mut rule_times = StageTimes::default();
+            let held = check_held(ds, dedupe, &mut rule_times, |sorted, t| deliver(&mut stats, sorted, &mut sink, t));
+            times.add(&rule_times);
+            held.err().map(|e| e.context(format!("{display}: deciding the rows held by the duplicate check")))
         }
-        let checked = match finish_chunk(ds, ruled, &mut dedupe, &mut times) {
-            Ok((c, buf)) => {
-                let _ = recycle.send(buf);
-                c
-            }
-            Err(e) => {
-                failure = Some(e.context(format!("{display}: checking records near line {first_line}")));
-                break;
-            }
-        };
-        stats.records += records;
-        progress.advance(offset_end, stats.records);
-        if !deliver(&mut stats, checked, &mut sink, &mut times) {
-            stopped = true;
-            break;
-        }
-        waited = Instant::now();
-    }
-    if failure.is_none() && !stopped {
-        let mut rule_times = StageTimes::default();
-        let held = check_held(ds, dedupe, &mut rule_times, |checked, t| deliver(&mut stats, checked, &mut sink, t));
-        times.add(&rule_times);
-        if let Err(e) = held {
-            failure = Some(e.context(format!("{display}: deciding the rows held by the duplicate check")));
-        }
-    }
+        Ok(false) => None,
+        Err(e) => Some(e),
+    };
     // Stopping early: the closed channels stop the rules thread, and it the reader.
     drop(from_rules);
     drop(recycle);
@@ -354,8 +273,108 @@ pub fn check_file(
     Ok(stats)
 }
 
+/// The main thread's part of a file: each ruled chunk's duplicates marked, its rows sorted
+/// and handed to `sink` (its buffer back to the reader). Ok(false) when the sink stopped early.
+#[allow(clippy::too_many_arguments)]
+fn sort_chunks(
+    ds: &'static Dataset,
+    input: &Input,
+    from_rules: &Receiver<Result<Ruled>>,
+    recycle: &std::sync::mpsc::Sender<Vec<u8>>,
+    progress: &dyn Progress,
+    stats: &mut LoadStats,
+    dedupe: &mut Dedupe,
+    sink: &mut impl FnMut(Sorted) -> bool,
+    times: &mut StageTimes,
+) -> Result<bool> {
+    let mut waited = Instant::now();
+    for ruled in from_rules.iter() {
+        times.wait_rules += waited.elapsed();
+        let ruled = ruled?;
+        let (records, offset_end, first_line) = (ruled.chunk.spans.len() as u64, ruled.chunk.offset_end, ruled.chunk.spans[0].line);
+        if stats.records == 0 && offset_end > 0 && !input.compressed() {
+            // Size the duplicate filter from the first chunk's records per byte.
+            let estimate = stats.file_size as f64 * records as f64 / offset_end as f64;
+            dedupe.expect((estimate * 1.02) as usize);
+        }
+        let (sorted, buf) = finish_chunk(ds, ruled, dedupe, times)
+            .map_err(|e| e.context(format!("{}: checking records near line {first_line}", input.name())))?;
+        let _ = recycle.send(buf);
+        stats.records += records;
+        progress.advance(offset_end, stats.records);
+        if !deliver(stats, sorted, sink, times) {
+            return Ok(false);
+        }
+        waited = Instant::now();
+    }
+    Ok(true)
+}
+
+/// The reader thread: the file's chunks, one after another, into `to_rules`, in at most
+/// `BLOCKS` buffers (handed back through `used`); returns the file's checksum.
+fn read_blocks(
+    mut reader: RecordReader<Box<dyn std::io::Read + Send>>,
+    to_rules: SyncSender<Result<Chunk>>,
+    used_buffers: Receiver<Vec<u8>>,
+) -> String {
+    // The reader's own block, then one per chunk it handed on and got no block back for.
+    let mut blocks = 1;
+    loop {
+        while let Ok(buf) = used_buffers.try_recv() {
+            reader.reuse(buf);
+        }
+        // At most BLOCKS blocks exist at once: with none spare, wait for one back (the
+        // main thread hands each back as it finishes a chunk; it stops by hanging up).
+        if !reader.has_spare() {
+            match blocks < BLOCKS {
+                true => blocks += 1,
+                false => match used_buffers.recv() {
+                    Ok(buf) => reader.reuse(buf),
+                    Err(_) => break,
+                },
+            }
+        }
+        let next = reader.next_chunk();
+        let stop = !matches!(next, Ok(Some(_)));
+        let sent = match next {
+            Ok(Some(c)) => to_rules.send(Ok(c)),
+            Ok(None) => break,
+            Err(e) => to_rules.send(Err(e)),
+        };
+        if stop || sent.is_err() {
+            break;
+        }
+    }
+    reader.checksum()
+}
+
+/// The rules thread: each chunk parsed and checked (everything but duplicates) into `to_main`;
+/// returns where its time went.
+fn rule_chunks(
+    ds: &'static Dataset,
+    rules_display: &str,
+    from_reader: Receiver<Result<Chunk>>,
+    to_main: SyncSender<Result<Ruled>>,
+) -> StageTimes {
+    let mut times = StageTimes::default();
+    let mut waited = Instant::now();
+    for chunk in from_reader.iter() {
+        times.wait_read += waited.elapsed();
+        let ruled = chunk.and_then(|chunk| match rule_chunk(ds, &chunk, &mut times) {
+            Ok((checked, extra_keys)) => Ok(Ruled { chunk, checked, extra_keys }),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("{rules_display}: checking records near line {}", chunk.spans[0].line))),
+        });
+        let stop = ruled.is_err();
+        if to_main.send(ruled).is_err() || stop {
+            break;
+        }
+        waited = Instant::now();
+    }
+    times
+}
+
 /// Counts one checked batch and hands it to `sink`; false when the sink wants no more.
-fn deliver(stats: &mut LoadStats, checked: Checked, sink: &mut impl FnMut(Checked) -> bool, times: &mut StageTimes) -> bool {
+fn deliver(stats: &mut LoadStats, checked: Sorted, sink: &mut impl FnMut(Sorted) -> bool, times: &mut StageTimes) -> bool {
     stats.loaded += checked.accepted.height() as u64;
     stats.nan_as_null += checked.nan_as_null;
     stats.extra_keys += checked.extra_keys;
@@ -408,18 +427,7 @@ pub fn load_file(
 ) -> Result<LoadStats> {
     let started = Instant::now();
     let display = input.name();
-    if let Input::File(path) = input {
-        if std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
-            return Err(Failure::Input(format!("{display}: is a directory, not an export file")).into());
-        }
-    }
-    if opts.mode == Mode::Merge && ds.unique.is_empty() {
-        return Err(Failure::Input(format!(
-            "{}: --mode merge needs the columns that identify a row: add `unique = [...]` to {}",
-            ds.name, ds.source
-        ))
-        .into());
-    }
+    refuse_unloadable(ds, input, opts)?;
     // Appends are recorded (and refused) by the file's own checksum, computed first so a
     // file already loaded is refused before the work (the reader hashes the same bytes,
     // as stored: compressed for a .gz file). An object is not downloaded twice for that:
@@ -447,7 +455,7 @@ pub fn load_file(
     // Handed over only when the writer takes it, for the same reason as the rules thread's
     // chunks: room for two let a 16 M-event load peak at 219-224 MB when the server paused
     // (a checkpoint); with none, and none for the rules thread's, 202 MB, no slower.
-    let (to_writer, from_main): (SyncSender<Checked>, Receiver<Checked>) = sync_channel(0);
+    let (to_writer, from_main): (SyncSender<Sorted>, Receiver<Sorted>) = sync_channel(0);
     let lake = match &opts.lake {
         Some(root) => Some(LakeWriter::new(root, ds, opts.mode, &load_id.to_string())?),
         None => None,
@@ -458,25 +466,8 @@ pub fn load_file(
     drop(to_writer);
     let (result, lake) = finish_load(writer, checked, &display, file_checksum, opts);
     match (result, lake) {
-        (Ok((mut load, mut stats)), lake) => {
-            if let Input::Object(object) = input {
-                // The same bytes under another name were loaded before: refused, as a file is.
-                if opts.mode.keeps_rows() && !opts.force {
-                    load.refuse_loaded_checksum(&stats.checksum)?;
-                }
-                stats.etag = object.etag.clone();
-            }
-            after.start(load.commit(&mut stats)?);
-            if !stats.schema_changes.is_empty() {
-                let added: Vec<String> = stats.schema_changes.iter().map(|c| format!("{} ({})", c.column, c.kind)).collect();
-                tracing::warn!(
-                    "{}: added {} for new keys; declare them in {} to keep them:\n{}",
-                    ds.name,
-                    added.join(", "),
-                    ds.source,
-                    crate::evolve::contract_lines(ds)
-                );
-            }
+        (Ok((load, mut stats)), lake) => {
+            commit(ds, input, opts, load, &mut stats, after)?;
             if let Some(l) = lake {
                 l.publish().context("the database load is committed, but the lake could not be updated; load again to repair it")?;
             }
@@ -490,6 +481,46 @@ pub fn load_file(
             Err(e)
         }
     }
+}
+
+/// What cannot be loaded at all, said before any work: a directory, a merge without a key.
+fn refuse_unloadable(ds: &Dataset, input: &Input, opts: &LoadOptions) -> Result<()> {
+    if let Input::File(path) = input {
+        if std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(Failure::Input(format!("{}: is a directory, not an export file", input.name())).into());
+        }
+    }
+    if opts.mode == Mode::Merge && ds.unique.is_empty() {
+        return Err(Failure::Input(format!(
+            "{}: --mode merge needs the columns that identify a row: add `unique = [...]` to {}",
+            ds.name, ds.source
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Commits a load whose rows are all in (an object whose bytes were loaded under another
+/// name is refused first, as a file is); its after-commit work goes to `after`.
+fn commit(ds: &Dataset, input: &Input, opts: &LoadOptions, mut load: TableLoad, stats: &mut LoadStats, after: &AfterCommits) -> Result<()> {
+    if let Input::Object(object) = input {
+        if opts.mode.keeps_rows() && !opts.force {
+            load.refuse_loaded_checksum(&stats.checksum)?;
+        }
+        stats.etag = object.etag.clone();
+    }
+    after.start(load.commit(stats)?);
+    if !stats.schema_changes.is_empty() {
+        let added: Vec<String> = stats.schema_changes.iter().map(|c| format!("{} ({})", c.column, c.kind)).collect();
+        tracing::warn!(
+            "{}: added {} for new keys; declare them in {} to keep them:\n{}",
+            ds.name,
+            added.join(", "),
+            ds.source,
+            crate::evolve::contract_lines(ds)
+        );
+    }
+    Ok(())
 }
 
 /// What the writer thread did: the open load, the figures of the rows it sent, the lake
@@ -514,7 +545,7 @@ fn write_batches(
     source: &Input,
     mut load: TableLoad,
     mut lake: Option<LakeWriter>,
-    batches: Receiver<Checked>,
+    batches: Receiver<Sorted>,
 ) -> (Result<Written>, Option<LakeWriter>) {
     // The figures of every row the file's checks accepted (what a re-read computes).
     let mut figures = Figures::default();
@@ -527,7 +558,7 @@ fn write_batches(
         let mut spool = load.reject_spool()?;
         let keyed = load.looks_up_keys();
         loop {
-            let needs_connection = |b: &Checked| (keyed && b.accepted.height() > 0) || !b.retracted.is_empty();
+            let needs_connection = |b: &Sorted| (keyed && b.accepted.height() > 0) || !b.retracted.is_empty();
             let stopped_at = stream_rows(ds, &mut load, &mut batches, needs_connection, &mut spool, &mut figures, &mut lake)?;
             let Some(batch) = stopped_at else { break };
             figures.add(ds, &batch.accepted)?;
@@ -583,18 +614,18 @@ const PIECES_IN_FLIGHT: usize = 2;
 fn stream_rows(
     ds: &'static Dataset,
     load: &mut TableLoad,
-    batches: &mut impl Iterator<Item = Checked>,
-    needs_connection: impl Fn(&Checked) -> bool,
-    spool: &mut crate::pg::load::RejectSpool,
+    batches: &mut impl Iterator<Item = Sorted>,
+    needs_connection: impl Fn(&Sorted) -> bool,
+    spool: &mut crate::pg::spool::RejectSpool,
     figures: &mut Figures,
     lake: &mut Option<LakeWriter>,
-) -> Result<Option<Checked>> {
+) -> Result<Option<Sorted>> {
     let encoder = load.row_encoder();
     let (to_copy, pieces) = sync_channel::<Vec<u8>>(PIECES_IN_FLIGHT);
     let (give_back, spent) = std::sync::mpsc::channel::<Vec<u8>>();
     let (copied, fed) = thread::scope(|scope| {
         let copier = thread::Builder::new().name("tier-copy-send".into()).spawn_scoped(scope, move || load.copy_stream(pieces, give_back));
-        let fed = (|| -> Result<Option<Checked>> {
+        let fed = (|| -> Result<Option<Sorted>> {
             let copier_gone = || Ok(None); // its own error says why
             for batch in batches {
                 if needs_connection(&batch) {

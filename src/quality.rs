@@ -190,204 +190,257 @@ fn few(values: &[String]) -> String {
 
 /// Casts one text column to its declared type and runs its rules.
 fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
-    let mut fails = Vec::new();
-    let mut nans = Vec::new();
-    let name = field.name.as_str().into();
-    let required = field.required;
-    // Per value: the cast, or a failure; `None` input is absent.
-    let each = |row: usize, v: Option<&str>, fails: &mut Vec<(u32, Fail)>| -> Option<()> {
-        if v.is_none() && required {
-            fails.push((row as u32, Fail::Missing));
-        }
-        v.map(|_| ())
-    };
-    // NaN is stored as NULL: in a required column, that is a missing value.
-    let nan = |row: usize, nans: &mut Vec<u32>, fails: &mut Vec<(u32, Fail)>| {
-        nans.push(row as u32);
-        if required {
-            fails.push((row as u32, Fail::Missing));
-        }
-    };
-    let rules = &field.rules;
-    let in_range = |value: &str| {
-        rules.min.as_deref().is_none_or(|lo| number::cmp_decimal(value, lo) != std::cmp::Ordering::Less)
-            && rules.max.as_deref().is_none_or(|hi| number::cmp_decimal(value, hi) != std::cmp::Ordering::Greater)
-    };
-    let allowed = |value: &str, numeric: bool| {
-        rules.allowed.is_empty() || rules.allowed.iter().any(|a| if numeric { number::cmp_decimal(a, value).is_eq() } else { a == value })
-    };
+    let mut c = Casting { field, fails: Vec::new(), nans: Vec::new() };
     let column = match field.kind {
-        Kind::Text => {
-            let pattern = rules.pattern.as_deref().map(|p| regex::Regex::new(p).expect("checked by the contract"));
-            for (row, v) in text.iter().enumerate() {
-                let Some(()) = each(row, v, &mut fails) else { continue };
-                let v = v.expect("present");
-                if !allowed(v, false) {
-                    fails.push((row as u32, Fail::NotAllowed));
-                } else if pattern.as_ref().is_some_and(|p| !p.is_match(v)) {
-                    fails.push((row as u32, Fail::Pattern));
-                } else if rules.max_length.is_some_and(|m| v.chars().count() > m) {
-                    fails.push((row as u32, Fail::TooLong));
-                }
-            }
-            text.clone().with_name(name).into_column()
-        }
-        Kind::Integer | Kind::Bigint => {
-            let bits = if field.kind == Kind::Integer { 32 } else { 64 };
-            let ruled = rules.min.is_some() || rules.max.is_some() || !rules.allowed.is_empty();
-            let mut out = PrimitiveChunkedBuilder::<Int64Type>::new(name, text.len());
-            for (row, v) in text.iter().enumerate() {
-                let value = each(row, v, &mut fails).and_then(|()| match number::parse_int(v.expect("present"), bits) {
-                    Int::Value(i) => {
-                        if ruled {
-                            let t = i.to_string();
-                            if !in_range(&t) {
-                                fails.push((row as u32, Fail::OutOfRange));
-                            } else if !allowed(&t, true) {
-                                fails.push((row as u32, Fail::NotAllowed));
-                            }
-                        }
-                        Some(i)
-                    }
-                    Int::NaN => {
-                        nan(row, &mut nans, &mut fails);
-                        None
-                    }
-                    Int::NotWhole => {
-                        fails.push((row as u32, Fail::OutOfRange));
-                        None
-                    }
-                    Int::Invalid => {
-                        fails.push((row as u32, Fail::BadNumber));
-                        None
-                    }
-                });
-                out.append_option(value);
-            }
-            let column = out.finish().into_column();
-            if bits == 32 {
-                column.cast(&DataType::Int32)?
-            } else {
-                column
-            }
-        }
-        Kind::Double => {
-            let mut out = PrimitiveChunkedBuilder::<Float64Type>::new(name, text.len());
-            // The bounds compare with the value as stored (a double), exactly. A double that
-            // differs from the bound's nearest double compares with the bound as with that
-            // double (none lies between them); only an equal one needs the exact decimals,
-            // which are the bound's nearest double's, so they are worked out once (a value
-            // on a bound is common: a humidity of 1).
-            let near = |b: &Option<String>| {
-                b.as_deref().map(|t| t.parse::<f64>().expect("a decimal from the contract")).map(|x| (x, in_range(&exact_decimal(x))))
-            };
-            let (lo, hi) = (near(&rules.min), near(&rules.max));
-            let out_of_range = |x: f64| {
-                let below = lo.is_some_and(|(lo, lo_in)| x < lo || (x == lo && !lo_in));
-                let above = hi.is_some_and(|(hi, hi_in)| x > hi || (x == hi && !hi_in));
-                below || above
-            };
-            for (row, v) in text.iter().enumerate() {
-                let value = each(row, v, &mut fails).and_then(|()| match number::parse_float(v.expect("present")) {
-                    Float::Value(x) => {
-                        if out_of_range(x) {
-                            fails.push((row as u32, Fail::OutOfRange));
-                        }
-                        Some(x)
-                    }
-                    Float::NaN => {
-                        nan(row, &mut nans, &mut fails);
-                        None
-                    }
-                    Float::Invalid => {
-                        fails.push((row as u32, Fail::BadNumber));
-                        None
-                    }
-                });
-                out.append_option(value);
-            }
-            out.finish().into_column()
-        }
-        Kind::Numeric => {
-            let mut out = StringChunkedBuilder::new(name, text.len());
-            for (row, v) in text.iter().enumerate() {
-                let value = each(row, v, &mut fails).and_then(|()| match number::parse_numeric(v.expect("present")) {
-                    Ok(canonical) => {
-                        if !in_range(&canonical) {
-                            fails.push((row as u32, Fail::OutOfRange));
-                        } else if !allowed(&canonical, true) {
-                            fails.push((row as u32, Fail::NotAllowed));
-                        }
-                        Some(canonical)
-                    }
-                    Err(NumericError::NaN) => {
-                        nan(row, &mut nans, &mut fails);
-                        None
-                    }
-                    Err(NumericError::Invalid) => {
-                        fails.push((row as u32, Fail::BadNumber));
-                        None
-                    }
-                });
-                out.append_option(value);
-            }
-            out.finish().into_column()
-        }
-        Kind::Boolean => {
-            let mut out = BooleanChunkedBuilder::new(name, text.len());
-            for (row, v) in text.iter().enumerate() {
-                let value = each(row, v, &mut fails).and_then(|()| {
-                    let b = number::parse_bool(v.expect("present"));
-                    if b.is_none() {
-                        fails.push((row as u32, Fail::BadBoolean));
-                    }
-                    b
-                });
-                out.append_option(value);
-            }
-            out.finish().into_column()
-        }
+        Kind::Text => c.text(text),
+        Kind::Integer | Kind::Bigint => c.integer(text)?,
+        Kind::Double => c.double(text),
+        Kind::Numeric => c.numeric(text),
+        Kind::Boolean => c.typed(text, BooleanChunkedBuilder::new(c.name(), text.len()), Fail::BadBoolean, number::parse_bool),
         Kind::Timestamp => {
             let zone = field.timezone.as_deref().map(|z| timestamp::Zone::named(z).expect("checked by the contract"));
-            let mut out = PrimitiveChunkedBuilder::<Int64Type>::new(name, text.len());
-            for (row, v) in text.iter().enumerate() {
-                let value = each(row, v, &mut fails).and_then(|()| {
-                    let t = timestamp::parse_timestamp(v.expect("present"), &field.format, zone.as_ref());
-                    if t.is_none() {
-                        fails.push((row as u32, Fail::BadTimestamp));
-                    }
-                    t
-                });
-                out.append_option(value);
-            }
-            out.finish().into_datetime(TimeUnit::Microseconds, None).into_column()
+            let builder = PrimitiveChunkedBuilder::<Int64Type>::new(c.name(), text.len());
+            let column = c.typed(text, builder, Fail::BadTimestamp, |v| timestamp::parse_timestamp(v, &field.format, zone.as_ref()));
+            column.datetime_from_micros()?
         }
         Kind::Date => {
-            let mut out = PrimitiveChunkedBuilder::<Int32Type>::new(name, text.len());
-            for (row, v) in text.iter().enumerate() {
-                let value = each(row, v, &mut fails).and_then(|()| {
-                    let d = timestamp::parse_date_as(v.expect("present"), &field.format);
-                    if d.is_none() {
-                        fails.push((row as u32, Fail::BadDate));
-                    }
-                    d
-                });
-                out.append_option(value);
-            }
-            out.finish().into_date().into_column()
+            let builder = PrimitiveChunkedBuilder::<Int32Type>::new(c.name(), text.len());
+            c.typed(text, builder, Fail::BadDate, |v| timestamp::parse_date_as(v, &field.format)).cast(&DataType::Date)?
         }
-        Kind::Json => {
-            for (row, v) in text.iter().enumerate() {
-                let Some(()) = each(row, v, &mut fails) else { continue };
-                if json::parse(v.expect("present")).is_err() {
-                    fails.push((row as u32, Fail::BadJson));
-                }
-            }
-            // Kept as sent: jsonb reads the same text (a row that fails is rejected whole).
-            text.clone().with_name(name).into_column()
-        }
+        Kind::Json => c.json(text),
     };
-    Ok(Cast { column, fails, nans })
+    Ok(Cast { column, fails: c.fails, nans: c.nans })
+}
+
+/// One column's cast under way: its field, and the failures and NaNs found so far.
+struct Casting<'a> {
+    field: &'a Field,
+    fails: Vec<(u32, Fail)>,
+    nans: Vec<u32>,
+}
+
+/// The builders `Casting::typed` fills.
+trait Append<T> {
+    fn push(&mut self, value: Option<T>);
+    fn done(self) -> Column;
+}
+
+impl Append<bool> for BooleanChunkedBuilder {
+    fn push(&mut self, value: Option<bool>) {
+        self.append_option(value)
+    }
+    fn done(self) -> Column {
+        self.finish().into_column()
+    }
+}
+
+impl<T: PolarsNumericType> Append<T::Native> for PrimitiveChunkedBuilder<T> {
+    fn push(&mut self, value: Option<T::Native>) {
+        self.append_option(value)
+    }
+    fn done(self) -> Column {
+        self.finish().into_column()
+    }
+}
+
+/// A column of microseconds as timestamps.
+trait DatetimeFromMicros {
+    fn datetime_from_micros(self) -> PolarsResult<Column>;
+}
+
+impl DatetimeFromMicros for Column {
+    fn datetime_from_micros(self) -> PolarsResult<Column> {
+        Ok(self.i64()?.clone().into_datetime(TimeUnit::Microseconds, None).into_column())
+    }
+}
+
+impl Casting<'_> {
+    fn name(&self) -> PlSmallStr {
+        self.field.name.as_str().into()
+    }
+
+    fn fail(&mut self, row: usize, fail: Fail) {
+        self.fails.push((row as u32, fail));
+    }
+
+    /// The value of a row, or `None` when absent (a required column then fails).
+    fn present<'v>(&mut self, row: usize, v: Option<&'v str>) -> Option<&'v str> {
+        if v.is_none() && self.field.required {
+            self.fail(row, Fail::Missing);
+        }
+        v
+    }
+
+    /// A NaN, stored as NULL: in a required column, that is a missing value.
+    fn nan(&mut self, row: usize) {
+        self.nans.push(row as u32);
+        if self.field.required {
+            self.fail(row, Fail::Missing);
+        }
+    }
+
+    /// Within `min` and `max`, compared exactly (a canonical decimal).
+    fn in_range(&self, value: &str) -> bool {
+        let rules = &self.field.rules;
+        rules.min.as_deref().is_none_or(|lo| number::cmp_decimal(value, lo) != std::cmp::Ordering::Less)
+            && rules.max.as_deref().is_none_or(|hi| number::cmp_decimal(value, hi) != std::cmp::Ordering::Greater)
+    }
+
+    /// One of `allowed` (numbers compared as numbers), or no list.
+    fn allowed(&self, value: &str, numeric: bool) -> bool {
+        let allowed = &self.field.rules.allowed;
+        allowed.is_empty() || allowed.iter().any(|a| if numeric { number::cmp_decimal(a, value).is_eq() } else { a == value })
+    }
+
+    /// A type whose only rule is its cast: each present value parsed, or `bad`.
+    fn typed<T, B: Append<T>>(&mut self, text: &StringChunked, mut out: B, bad: Fail, parse: impl Fn(&str) -> Option<T>) -> Column {
+        for (row, v) in text.iter().enumerate() {
+            let value = self.present(row, v).and_then(|v| {
+                let parsed = parse(v);
+                if parsed.is_none() {
+                    self.fail(row, bad);
+                }
+                parsed
+            });
+            out.push(value);
+        }
+        out.done()
+    }
+
+    /// Text is stored as sent; `allowed`, `pattern` and `max_length` are checked.
+    fn text(&mut self, text: &StringChunked) -> Column {
+        let rules = &self.field.rules;
+        let pattern = rules.pattern.as_deref().map(|p| regex::Regex::new(p).expect("checked by the contract"));
+        for (row, v) in text.iter().enumerate() {
+            let Some(v) = self.present(row, v) else { continue };
+            if !self.allowed(v, false) {
+                self.fail(row, Fail::NotAllowed);
+            } else if pattern.as_ref().is_some_and(|p| !p.is_match(v)) {
+                self.fail(row, Fail::Pattern);
+            } else if rules.max_length.is_some_and(|m| v.chars().count() > m) {
+                self.fail(row, Fail::TooLong);
+            }
+        }
+        text.clone().with_name(self.name()).into_column()
+    }
+
+    /// Integers, whole as written and within their type, then the bounds and `allowed`.
+    fn integer(&mut self, text: &StringChunked) -> PolarsResult<Column> {
+        let bits = if self.field.kind == Kind::Integer { 32 } else { 64 };
+        let rules = &self.field.rules;
+        let ruled = rules.min.is_some() || rules.max.is_some() || !rules.allowed.is_empty();
+        let mut out = PrimitiveChunkedBuilder::<Int64Type>::new(self.name(), text.len());
+        for (row, v) in text.iter().enumerate() {
+            let value = self.present(row, v).and_then(|v| match number::parse_int(v, bits) {
+                Int::Value(i) => {
+                    if ruled {
+                        let t = i.to_string();
+                        if !self.in_range(&t) {
+                            self.fail(row, Fail::OutOfRange);
+                        } else if !self.allowed(&t, true) {
+                            self.fail(row, Fail::NotAllowed);
+                        }
+                    }
+                    Some(i)
+                }
+                Int::NaN => {
+                    self.nan(row);
+                    None
+                }
+                Int::NotWhole => {
+                    self.fail(row, Fail::OutOfRange);
+                    None
+                }
+                Int::Invalid => {
+                    self.fail(row, Fail::BadNumber);
+                    None
+                }
+            });
+            out.append_option(value);
+        }
+        let column = out.finish().into_column();
+        match bits {
+            32 => column.cast(&DataType::Int32),
+            _ => Ok(column),
+        }
+    }
+
+    /// Doubles, correctly rounded, then the bounds.
+    fn double(&mut self, text: &StringChunked) -> Column {
+        // The bounds compare with the value as stored (a double), exactly. A double that
+        // differs from the bound's nearest double compares with the bound as with that
+        // double (none lies between them); only an equal one needs the exact decimals,
+        // which are the bound's nearest double's, so they are worked out once (a value on a
+        // bound is common: a humidity of 1).
+        let near = |b: &Option<String>| {
+            b.as_deref().map(|t| t.parse::<f64>().expect("a decimal from the contract")).map(|x| (x, self.in_range(&exact_decimal(x))))
+        };
+        let (lo, hi) = (near(&self.field.rules.min), near(&self.field.rules.max));
+        let out_of_range = |x: f64| {
+            let below = lo.is_some_and(|(lo, lo_in)| x < lo || (x == lo && !lo_in));
+            let above = hi.is_some_and(|(hi, hi_in)| x > hi || (x == hi && !hi_in));
+            below || above
+        };
+        let mut out = PrimitiveChunkedBuilder::<Float64Type>::new(self.name(), text.len());
+        for (row, v) in text.iter().enumerate() {
+            let value = self.present(row, v).and_then(|v| match number::parse_float(v) {
+                Float::Value(x) => {
+                    if out_of_range(x) {
+                        self.fail(row, Fail::OutOfRange);
+                    }
+                    Some(x)
+                }
+                Float::NaN => {
+                    self.nan(row);
+                    None
+                }
+                Float::Invalid => {
+                    self.fail(row, Fail::BadNumber);
+                    None
+                }
+            });
+            out.append_option(value);
+        }
+        out.finish().into_column()
+    }
+
+    /// Decimals kept exactly with their scale, then the bounds and `allowed`.
+    fn numeric(&mut self, text: &StringChunked) -> Column {
+        let mut out = StringChunkedBuilder::new(self.name(), text.len());
+        for (row, v) in text.iter().enumerate() {
+            let value = self.present(row, v).and_then(|v| match number::parse_numeric(v) {
+                Ok(canonical) => {
+                    if !self.in_range(&canonical) {
+                        self.fail(row, Fail::OutOfRange);
+                    } else if !self.allowed(&canonical, true) {
+                        self.fail(row, Fail::NotAllowed);
+                    }
+                    Some(canonical)
+                }
+                Err(NumericError::NaN) => {
+                    self.nan(row);
+                    None
+                }
+                Err(NumericError::Invalid) => {
+                    self.fail(row, Fail::BadNumber);
+                    None
+                }
+            });
+            out.append_option(value);
+        }
+        out.finish().into_column()
+    }
+
+    /// JSON kept as sent (jsonb reads the same text); what jsonb cannot store fails.
+    fn json(&mut self, text: &StringChunked) -> Column {
+        for (row, v) in text.iter().enumerate() {
+            let Some(v) = self.present(row, v) else { continue };
+            if json::parse(v).is_err() {
+                self.fail(row, Fail::BadJson);
+            }
+        }
+        text.clone().with_name(self.name()).into_column()
+    }
 }
 
 /// A double as exact decimal text (every finite double is a finite decimal), so that a

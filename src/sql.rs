@@ -21,7 +21,8 @@ pub fn placeholders(sql: &str) -> Vec<Placeholder> {
     placeholders_with(sql, true)
 }
 
-/// The placeholders of `sql`: `:name` outside everything PostgreSQL's lexer (`scan.l`) reads
+/// One loop, as the lexer it follows is one state machine. The placeholders of `sql`:
+/// `:name` outside everything PostgreSQL's lexer (`scan.l`) reads
 /// as one token or skips. Strings `'...'` (`''` inside), with `standard_strings` off also
 /// backslash escapes; escape strings `E'...'` (`\'`, `\\`), `U&'...'`, `B'...'`, `X'...'`,
 /// `N'...'`; quoted identifiers `"..."` and `U&"..."`; dollar quotes `$tag$ ... $tag$` (not

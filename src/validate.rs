@@ -5,7 +5,7 @@
 //! the rows and the sum of PostgreSQL's 64-bit row hash (`hash_record_extended`), an
 //! order-independent digest of the contents, so an edited value is caught, not only a
 //! missing row, and the day it sits on is named. The database computes its side in an
-//! aggregate query next to the data (`pg::figures`) instead of sending every row back;
+//! aggregate query next to the data (`pg::validation`) instead of sending every row back;
 //! this side computes the same hashes with `pg::hash`. The two sides are worked out at
 //! the same time (see `cmd::validate`).
 
@@ -17,7 +17,7 @@ use crate::dataset::Dataset;
 use crate::error::Failure;
 pub use crate::figures::SourceSide;
 use crate::figures::{Day, Figures, MICROS_PER_DAY, NO_DAY};
-use crate::pg::figures::DatabaseSide;
+use crate::pg::validation::DatabaseSide;
 use crate::pipeline::{check_file, Progress};
 use crate::transform::timestamp::day_of_micros;
 

@@ -1,14 +1,14 @@
 //! `tier datasets`: the declared datasets and their columns; `tier datasets check`.
 
-use std::path::Path;
-
 use anyhow::Result;
 
 use crate::cli::{DatasetsAction, DatasetsArgs};
+use crate::context::Context;
 use crate::contract;
 use crate::error::Failure;
 
-pub fn run(args: &DatasetsArgs, dir: &Path, explicit: bool) -> Result<()> {
+pub fn run(args: &DatasetsArgs, ctx: &Context) -> Result<()> {
+    let (dir, explicit) = (ctx.datasets_dir.as_path(), ctx.datasets_explicit);
     let checked = contract::check_dir(dir, explicit)?;
     match args.action {
         Some(DatasetsAction::Check) => {

@@ -1,11 +1,12 @@
 use anyhow::Result;
 
 use crate::cli::DbAction;
+use crate::context::Context;
 use crate::error::Failure;
 use crate::pg::embedded::Cluster;
 
-pub fn run(action: DbAction, data_dir: &std::path::Path) -> Result<()> {
-    let cluster = Cluster::for_data_dir(data_dir);
+pub fn run(action: DbAction, ctx: &Context) -> Result<()> {
+    let cluster = Cluster::for_data_dir(&ctx.data_dir);
     match action {
         DbAction::Start => println!("{}", cluster.start()?),
         DbAction::Stop => {

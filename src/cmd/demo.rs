@@ -1,20 +1,20 @@
-use std::path::Path;
-
 use anyhow::Result;
 
 use crate::cli::{DemoArgs, ReportFormat};
-use crate::contract::Catalog;
+use crate::context::Context;
 use crate::gen::{generate, GenOptions, ORIGINALS};
+use crate::pg::connect;
 use crate::pg::load::Mode;
-use crate::pg::{self, connect};
 use crate::pipeline::LoadOptions;
 use crate::render::summary;
 
 /// Sample data when DATA_DIR has no exports, a database when none is configured, then
 /// the load of both tables.
-pub fn run(args: &DemoArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> Result<()> {
+pub fn run(args: &DemoArgs, ctx: &Context) -> Result<()> {
+    let (catalog, data_dir, quiet) = (ctx.catalog()?, ctx.data_dir.as_path(), ctx.quiet);
     let datasets = &catalog.datasets;
-    let missing: Vec<&&'static crate::dataset::Dataset> = datasets.iter().filter(|d| super::load::inputs(d, data_dir).is_err()).collect();
+    let missing: Vec<&&'static crate::dataset::Dataset> =
+        datasets.iter().filter(|d| crate::jobs::load::inputs(d, data_dir).is_err()).collect();
     // The original generator writes both original exports: only when neither is there.
     let original = |d: &crate::dataset::Dataset| ORIGINALS.contains(&d.name.as_str());
     let declared_originals = datasets.iter().filter(|d| original(d)).count();
@@ -27,7 +27,8 @@ pub fn run(args: &DemoArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> 
         eprintln!("no export for {} in {}: generating sample data (tier gen --dataset {})", ds.name, data_dir.display(), ds.name);
         crate::sample::generate(ds, args.events / 10, 42, 0.02, &path)?;
     }
-    let target = pg::reach(args.conn.database_url.as_deref(), data_dir)?;
+    // Found once, for the load, the validation and the report.
+    let target = ctx.target()?;
     eprintln!("loading into {} ({})", connect::redact(&target.url), target.origin.describe());
     let opts = LoadOptions {
         schema: args.conn.schema.clone(),
@@ -37,19 +38,18 @@ pub fn run(args: &DemoArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> 
         max_reject_ratio: 0.5,
         lake: None,
     };
-    let (done, failed) = super::load::load_all(datasets, data_dir, &opts, None, &target, quiet, 2);
+    let (done, failed) = crate::jobs::load::load_all(datasets, data_dir, &opts, None, target, quiet, 2);
     if !done.is_empty() {
         println!("{}", summary::table(&done));
     }
-    super::load::report_failures(failed)?;
-    let url = Some(target.url.as_str());
+    crate::jobs::load::report_failures(failed)?;
     eprintln!("validating: source files against PostgreSQL");
-    let checks = super::validate::validate_all(datasets, data_dir, url, &opts.schema, quiet, false)?;
+    let checks = crate::jobs::validation::validate_all(datasets, data_dir, target, &opts.schema, quiet, false)?;
     println!("{}", crate::render::checks::table(&checks));
-    let verdict = super::validate::verdict(&checks);
-    let context = super::report::Context { datasets, data_dir, database_url: url, schema: &opts.schema, quiet };
+    let verdict = crate::jobs::validation::verdict(&checks);
+    let context = crate::jobs::report::Context { datasets, data_dir, target, schema: &opts.schema, quiet };
     let all = [ReportFormat::Html, ReportFormat::Md, ReportFormat::Ipynb];
-    let written = super::report::write_report(&args.queries, &args.out, &all, &context, Some(checks))?;
+    let written = crate::jobs::report::write_report(&args.queries, &args.out, &all, &context, Some(checks))?;
     let others: Vec<String> = written[1..].iter().map(|p| p.display().to_string()).collect();
     eprintln!(
         "done: tables {} in schema {} (rejects in <table>_rejects, history in tier_loads)\nreport: {} (and {})",

@@ -1,10 +1,15 @@
 use anyhow::Result;
 
 use crate::cli::GenArgs;
+use crate::context::Context;
 use crate::gen::{generate, GenOptions, MANIFEST};
 
-pub fn run(args: &GenArgs, data_dir: &std::path::Path) -> Result<()> {
-    let out = args.out.clone().unwrap_or_else(|| data_dir.to_path_buf());
+/// The two original exports, or (`--dataset`) sample data for any declared contract.
+pub fn run(args: &GenArgs, ctx: &Context) -> Result<()> {
+    if args.dataset.is_some() {
+        return run_dataset(args, ctx);
+    }
+    let out = args.out.clone().unwrap_or_else(|| ctx.data_dir.clone());
     let opts = GenOptions { events: args.events, weather: args.weather, seed: args.seed, defect_share: args.defect_share };
     let manifest = generate(&opts, &out)?;
     for (table, planted) in &manifest {
@@ -21,9 +26,9 @@ pub fn run(args: &GenArgs, data_dir: &std::path::Path) -> Result<()> {
 }
 
 /// `gen --dataset NAME`: sample data for any declared dataset, and its manifest entry.
-pub fn run_dataset(args: &GenArgs, catalog: &crate::contract::Catalog, data_dir: &std::path::Path) -> Result<()> {
-    let ds = catalog.get(args.dataset.as_deref().expect("checked by the caller"))?;
-    let out = args.out.clone().unwrap_or_else(|| data_dir.to_path_buf());
+fn run_dataset(args: &GenArgs, ctx: &Context) -> Result<()> {
+    let ds = ctx.catalog()?.get(args.dataset.as_deref().expect("checked above"))?;
+    let out = args.out.clone().unwrap_or_else(|| ctx.data_dir.clone());
     let path = crate::sample::target(ds, &out);
     let planted = crate::sample::generate(ds, args.records, args.seed, args.defect_share, &path)?;
     let manifest_path = out.join(MANIFEST);

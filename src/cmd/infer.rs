@@ -5,11 +5,13 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::InferArgs;
+use crate::context::Context;
 use crate::error::Failure;
 use crate::infer;
 
-pub fn run(args: &InferArgs, datasets_dir: &Path, data_dir: &Path) -> Result<()> {
-    let files = super::load::expand(&args.files)?;
+pub fn run(args: &InferArgs, ctx: &Context) -> Result<()> {
+    let (datasets_dir, data_dir) = (ctx.datasets_dir.as_path(), ctx.data_dir.as_path());
+    let files = crate::jobs::load::expand(&args.files)?;
     let name = match &args.name {
         Some(n) => n.clone(),
         None => {

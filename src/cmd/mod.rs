@@ -1,6 +1,7 @@
 //! One file per command: each takes its parsed arguments and returns a result; `main`
 //! turns that into an exit code.
 
+pub mod completions;
 pub mod datasets;
 pub mod db;
 pub mod demo;
@@ -11,7 +12,6 @@ pub mod man;
 pub mod query;
 pub mod report;
 pub mod validate;
-pub mod watch;
 
 /// Where the contracts are, before clap runs (their names are its possible values):
 /// `--datasets DIR` or `--datasets=DIR` on the command line, else `TIER_DATASETS`, else

@@ -1,9 +1,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
 
 use crate::cli::QueryArgs;
+use crate::context::Context;
 use crate::error::Failure;
 use crate::pg::{self, connect, quote};
 use crate::read;
@@ -21,15 +22,8 @@ pub struct Prepared {
 
 /// Reads a saved query, fills `:name` placeholders with server-quoted literals and has
 /// PostgreSQL check it, so a mistake is reported with the file, line and column.
-pub fn prepare(
-    path: &Path,
-    params: &[String],
-    database_url: Option<&str>,
-    schema: &str,
-    data_dir: &Path,
-    partition_on: Option<&str>,
-    read_only: bool,
-) -> Result<Prepared> {
+pub fn prepare(path: &Path, params: &[String], ctx: &Context, partition_on: Option<&str>, read_only: bool) -> Result<Prepared> {
+    let schema = ctx.schema.as_str();
     let text = std::fs::read_to_string(path).map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))?;
     let params = sql::parse_params(params).map_err(Failure::Input)?;
     let wanted: std::collections::BTreeSet<String> = sql::placeholders(&text).into_iter().map(|p| p.name).collect();
@@ -41,7 +35,7 @@ pub fn prepare(
     if let Some(unused) = params.keys().find(|k| !wanted.contains(*k)) {
         return Err(Failure::Input(format!("{}: has no :{unused} placeholder", path.display())).into());
     }
-    let target = pg::reach(database_url, data_dir)?;
+    let target = ctx.target()?.clone();
     let mut client = connect::connect(&target, 3)?;
     connect::exec(&mut client, "cannot set the search path", &format!("SET search_path TO {}, public", connect::ident(schema)))?;
     if read_only {
@@ -88,12 +82,12 @@ fn line_col(text: &str, position: usize) -> (usize, usize) {
     (line, col)
 }
 
-pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
+pub fn run(args: &QueryArgs, ctx: &Context) -> Result<()> {
     let format = args.format.into();
     let mut df = match &args.lake {
         Some(root) => lake_frame(args, root)?,
         None => {
-            let (prepared, sqls) = prepare_args(args, data_dir)?;
+            let (prepared, sqls) = prepare_args(args, ctx)?;
             let read_only = !args.write;
             let failed = || format!("{}: query failed", args.file.display());
             if format == export::Format::Csv && sqls.len() == 1 {
@@ -136,10 +130,9 @@ pub fn run(args: &QueryArgs, data_dir: &Path) -> Result<()> {
 
 /// The prepared query and the SQL to run: split into --partitions ranges of
 /// --partition-on's column (its bounds are only looked up when there is more than one).
-fn prepare_args(args: &QueryArgs, data_dir: &Path) -> Result<(Prepared, Vec<String>)> {
+fn prepare_args(args: &QueryArgs, ctx: &Context) -> Result<(Prepared, Vec<String>)> {
     let partition_on = args.partition_on.as_deref().filter(|_| args.partitions > 1);
-    let prepared =
-        prepare(&args.file, &args.param, args.conn.database_url.as_deref(), &args.conn.schema, data_dir, partition_on, !args.write)?;
+    let prepared = prepare(&args.file, &args.param, ctx, partition_on, !args.write)?;
     let sqls = match (partition_on, prepared.bounds) {
         (Some(column), Some((min, max))) => read::partition_queries(&prepared.sql, column, min, max, args.partitions as usize),
         _ => vec![prepared.sql.clone()],

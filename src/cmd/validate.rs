@@ -1,29 +1,23 @@
-use std::path::Path;
+//! `tier validate`: the files against what PostgreSQL holds (`jobs::validation`).
 
 use anyhow::Result;
 
 use crate::cli::{CheckFormat, ValidateArgs};
-use crate::contract::Catalog;
-use crate::dataset::Dataset;
-use crate::error::Failure;
-use crate::pg::figures::{has_merges, ledger_source, merged_file, object_checksum, read_database, settle, DatabaseSide};
-use crate::pg::Client;
-use crate::pg::{self, connect};
-use crate::progress::FileBars;
-use crate::source::Input;
-use crate::validate::{compare, read_source, Check};
+use crate::context::Context;
+use crate::jobs::validation::*;
 
 /// Checks every table (or the one named); differences are an error with exit code 1.
-pub fn run(args: &ValidateArgs, catalog: &Catalog, data_dir: &Path, quiet: bool) -> Result<()> {
+pub fn run(args: &ValidateArgs, ctx: &Context) -> Result<()> {
+    let (catalog, data_dir, quiet) = (ctx.catalog()?, ctx.data_dir.as_path(), ctx.quiet);
     let datasets = match &args.table {
         Some(name) => vec![catalog.get(name)?],
         None => catalog.datasets.clone(),
     };
     let checks = match args.from.is_empty() {
-        true => validate_all(&datasets, data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet, args.reread)?,
+        true => validate_all(&datasets, data_dir, ctx.target()?, &ctx.schema, quiet, args.reread)?,
         false => {
-            let work = super::load::expand_inputs(&args.from)?.into_iter().map(|input| (datasets[0], input)).collect();
-            validate_work(work, data_dir, args.conn.database_url.as_deref(), &args.conn.schema, quiet, args.reread)?
+            let work = crate::jobs::load::expand_inputs(&args.from)?.into_iter().map(|input| (datasets[0], input)).collect();
+            validate_work(work, ctx.target()?, &ctx.schema, quiet, args.reread)?
         }
     };
     if args.format == CheckFormat::Json {
@@ -32,141 +26,4 @@ pub fn run(args: &ValidateArgs, catalog: &Catalog, data_dir: &Path, quiet: bool)
         println!("{}", crate::render::checks::table(&checks));
     }
     verdict(&checks)
-}
-
-/// Checks each dataset's input files against what PostgreSQL holds for them.
-pub fn validate_all(
-    datasets: &[&'static Dataset],
-    data_dir: &Path,
-    database_url: Option<&str>,
-    schema: &str,
-    quiet: bool,
-    reread: bool,
-) -> Result<Vec<Check>> {
-    let mut work: Vec<(&'static Dataset, Input)> = Vec::new();
-    for ds in datasets {
-        for path in super::load::inputs(ds, data_dir)? {
-            work.push((ds, Input::File(path)));
-        }
-    }
-    validate_work(work, data_dir, database_url, schema, quiet, reread)
-}
-
-/// Checks each (dataset, input) pair against what PostgreSQL holds for it.
-pub fn validate_work(
-    work: Vec<(&'static Dataset, Input)>,
-    data_dir: &Path,
-    database_url: Option<&str>,
-    schema: &str,
-    quiet: bool,
-    reread: bool,
-) -> Result<Vec<Check>> {
-    let target = pg::reach(database_url, data_dir)?;
-    // The files are independent: each is checked on its own threads.
-    // Two at a time: each file already keeps several threads busy.
-    let bars = FileBars::new(quiet);
-    let mut checks = Vec::new();
-    for batch in work.chunks(2) {
-        let results: Vec<Result<Vec<Check>>> = std::thread::scope(|scope| {
-            let running: Vec<_> =
-                batch.iter().map(|(ds, input)| scope.spawn(|| validate_table(ds, input, &target, schema, &bars, reread))).collect();
-            running.into_iter().map(|r| r.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a validation thread panicked")))).collect()
-        });
-        for r in results {
-            checks.extend(r?);
-        }
-    }
-    Ok(checks)
-}
-
-/// One file: PostgreSQL's side is read (one aggregate query) while this side gets the
-/// file's figures: from the ledger when a load of a file with the same checksum recorded
-/// them, else (or with `reread`) by reading the file with the load's own code.
-fn validate_table(
-    ds: &'static Dataset,
-    input: &Input,
-    target: &connect::Target,
-    schema: &str,
-    bars: &FileBars,
-    reread: bool,
-) -> Result<Vec<Check>> {
-    let mut client = connect::connect(target, 3)?;
-    // A merged file is read as the merge read it (the later row with a key wins); which
-    // files were merged the ledger says, by checksum.
-    let merges = has_merges(ds, &mut client, schema)?;
-    // The input's checksum: a file's is computed (BLAKE3, fast; while the server reads its
-    // side); an object's is the one its load recorded for the same URL, ETag and size (none:
-    // the object is read).
-    let recorded_sum = match input {
-        Input::Object(o) => object_checksum(ds, &mut client, schema, &o.url, o.etag.as_deref(), o.size)?,
-        Input::File(_) => None,
-    };
-    let checksum = || -> Result<Option<String>> {
-        match input {
-            Input::File(path) => Ok(Some(crate::pipeline::checksum_file(path)?)),
-            Input::Object(_) => Ok(recorded_sum.clone()),
-        }
-    };
-    let superseding = match merges {
-        true => match checksum()? {
-            Some(sum) => merged_file(ds, &mut client, schema, &sum)?,
-            None => false,
-        },
-        false => false,
-    };
-    // Trusting the ledger, this process only hashes the file meanwhile: the server's
-    // aggregate, the longest part, is split over a second connection (the server's planner
-    // will not split it). Rereading, this process's parsing keeps the cores busy already.
-    let mut helpers = match reread {
-        true => Vec::new(),
-        false => vec![connect::connect(target, 3)?],
-    };
-    let schema_owned = schema.to_string();
-    let database =
-        std::thread::spawn(move || read_database(ds, &mut client, &mut helpers, &schema_owned).map(|side| (side, client, helpers)));
-    let join = |h: std::thread::JoinHandle<Result<(DatabaseSide, Client, Vec<Client>)>>| {
-        h.join().map_err(|_| anyhow::anyhow!("the database reader panicked"))?
-    };
-    if !reread {
-        let known = checksum()?;
-        let (database, mut client, mut helpers) = join(database)?;
-        let recorded = match &known {
-            Some(sum) => ledger_source(ds, &mut client, schema, sum)?,
-            None => None,
-        };
-        if let (Some(checksum), Some((load, source))) = (known, recorded) {
-            bars.note(&format!(
-                "{}: {}: figures as load {load} recorded them (same checksum); --reread parses the file again",
-                ds.name,
-                input.name()
-            ));
-            let database = settle(ds, &mut client, &mut helpers, schema, database, &checksum)?;
-            return Ok(compare(ds, &source, &database));
-        }
-        let source = read_file(ds, input, superseding, bars)?;
-        let database = settle(ds, &mut client, &mut helpers, schema, database, &source.checksum)?;
-        return Ok(compare(ds, &source, &database));
-    }
-    let source = read_file(ds, input, superseding, bars);
-    let (database, mut client, mut helpers) = join(database)?;
-    let source = source?;
-    let database = settle(ds, &mut client, &mut helpers, schema, database, &source.checksum)?;
-    Ok(compare(ds, &source, &database))
-}
-
-fn read_file(ds: &'static Dataset, input: &Input, superseding: bool, bars: &FileBars) -> Result<crate::figures::SourceSide> {
-    let bar = bars.add(&ds.name, input.size());
-    let source = read_source(ds, input, superseding, &bar);
-    bar.finish();
-    source
-}
-
-pub fn verdict(checks: &[Check]) -> Result<()> {
-    let failed = checks.iter().filter(|c| !c.ok).count();
-    if failed == 0 {
-        eprintln!("all {} checks match", checks.len());
-        Ok(())
-    } else {
-        Err(Failure::Differences(format!("{failed} of {} checks differ between the source files and PostgreSQL", checks.len())).into())
-    }
 }

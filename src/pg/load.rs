@@ -19,13 +19,16 @@ use anyhow::{Context, Result};
 use polars::prelude::DataFrame;
 use postgres::Client;
 
-use super::catalog::table_columns;
 use super::connect::{describe, exec, ident};
 use super::copy::{self, Reject};
+use super::ddl::{add_evolved_columns, create_tables, table_ddl, REJECTS_DDL};
+use super::ledger::{ensure_ledger, insert_ledger, refuse_loaded};
+use super::merge::MERGE_STAGE;
+use super::spool::RejectSpool;
 use crate::dataset::Dataset;
 use crate::error::Failure;
-use crate::figures::{Day, Figures};
-use crate::stats::{unix_seconds, LoadStats, Merged, SchemaChange};
+
+use crate::stats::{LoadStats, SchemaChange};
 
 pub use crate::dataset::Mode;
 
@@ -33,117 +36,85 @@ use crate::dataset::LEDGER;
 const STAGING_SUFFIX: &str = "__tier_new";
 /// The replaced tables, between the swap and their drop just after the commit.
 const OLD_SUFFIX: &str = "__tier_old";
-/// A merge's staged rows (a temporary table, dropped at the end of the transaction).
-const MERGE_STAGE: &str = "pg_temp.tier_merge";
 /// A keyed append's keys of one chunk, looked up in the table (temporary, as above).
 const KEY_PROBE: &str = "pg_temp.tier_keys";
 
-/// Column definitions of a dataset's table, from its declaration.
-pub fn table_ddl(ds: &Dataset) -> String {
-    let mut cols: Vec<String> = ds
-        .fields
-        .iter()
-        .map(|f| format!("{} {}{}", ident(&f.name), f.kind.sql_type(), if f.required { " NOT NULL" } else { "" }))
-        .collect();
-    cols.push("load_id bigint NOT NULL".into());
-    cols.join(",\n  ")
+/// Takes the table's lock for this load; returns whether a keyed append must look its keys
+/// up in the table (it holds rows).
+///
+/// A replace takes the lock exclusively, an unkeyed append shared, so a replace waits for
+/// running appends and appends wait for a running replace (an append that committed into
+/// the table a replace then swaps out would be in the ledger as `ok` with its rows gone).
+/// A merge excludes the others too: the rows it compares must not change under it. So does
+/// a keyed append: the keys of an append running beside it would be invisible to its
+/// lookups until that one commits, and the key's unique index would then fail the later of
+/// the two at its COPY instead of turning the repeated keys away.
+fn lock_table(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode) -> Result<bool> {
+    let table_key = format!("tier:{schema}.{}", ds.name);
+    let keyed_append = mode == Mode::Append && !ds.unique.is_empty();
+    let table_lock = match mode == Mode::Append && !keyed_append {
+        true => "SELECT pg_advisory_xact_lock_shared(hashtext($1))",
+        false => "SELECT pg_advisory_xact_lock(hashtext($1))",
+    };
+    client.execute(table_lock, &[&table_key]).map_err(|e| Failure::Database(format!("cannot lock {}: {}", ds.name, describe(&e))))?;
+    // Into an empty table (asked under the lock, so no load can add rows meanwhile) no key
+    // can have been loaded before: the rows stream through one COPY instead of looking their
+    // keys up chunk by chunk (the duplicate check keeps keys unique within a file).
+    if !keyed_append {
+        return Ok(false);
+    }
+    let held = client
+        .query_one(&format!("SELECT EXISTS (SELECT FROM {}.{})", ident(schema), ident(&ds.name)), &[])
+        .map_err(|e| Failure::Database(describe(&e)))?
+        .get::<_, bool>(0);
+    Ok(held)
 }
 
-/// Brings an existing table in line with a contract that grew: declared columns it lacks are
-/// added (nullable: the rows already there have no value), a declared column of another type
-/// is an error that names both. Columns the contract does not declare are left alone
-/// (`validate` reports them). Returns the columns added.
-fn add_declared_columns(client: &mut Client, ds: &Dataset, schema: &str) -> Result<Vec<String>> {
-    let existing = table_columns(client, schema, &ds.name)?;
-    let mut added = Vec::new();
-    // Columns for new keys (`on_new_key = "evolve"`) are added in the load's own transaction.
-    for f in ds.fields.iter().filter(|f| !f.evolved) {
-        match existing.iter().find(|(name, _)| *name == f.name) {
-            Some((_, ty)) if ty != f.kind.catalog_type() => {
-                return Err(Failure::Input(format!(
-                    "{}.{} is {ty} in the table but {} in {}; change the contract, or load with --mode replace",
-                    ds.name,
-                    f.name,
-                    f.kind.name(),
-                    ds.source
-                ))
-                .into())
-            }
-            Some(_) => {}
-            None => {
+/// Where a load's rows and rejects go: a replace's staging tables, the table itself for an
+/// append (and a temporary table of keys to look up), a merge's temporary stage.
+fn targets(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode, probe_keys: bool) -> Result<(String, String)> {
+    let s = ident(schema);
+    let (table, rejects) = (ds.name.as_str(), ds.rejects_table());
+    let ddl = table_ddl(ds);
+    Ok(match mode {
+        Mode::Replace => {
+            let (t, r) = (
+                format!("{s}.{}", ident(&format!("{table}{STAGING_SUFFIX}"))),
+                format!("{s}.{}", ident(&format!("{rejects}{STAGING_SUFFIX}"))),
+            );
+            exec(
+                client,
+                "cannot create the staging tables",
+                &format!("DROP TABLE IF EXISTS {t}; DROP TABLE IF EXISTS {r}; CREATE TABLE {t} (\n  {ddl}\n); CREATE TABLE {r} (\n  {REJECTS_DDL}\n);"),
+            )?;
+            (t, r)
+        }
+        Mode::Append => {
+            if probe_keys {
+                let keys: Vec<String> =
+                    ds.unique.iter().filter_map(|k| ds.field(k)).map(|f| format!("{} {}", ident(&f.name), f.kind.sql_type())).collect();
                 exec(
                     client,
-                    &format!("cannot add column {} to {}", f.name, ds.name),
-                    &format!("ALTER TABLE {}.{} ADD COLUMN {} {}", ident(schema), ident(&ds.name), ident(&f.name), f.kind.sql_type()),
+                    "cannot create the key probe",
+                    &format!(
+                        "DROP TABLE IF EXISTS {KEY_PROBE}; CREATE TEMP TABLE tier_keys ({}, __record bigint) ON COMMIT DROP",
+                        keys.join(", ")
+                    ),
                 )?;
-                tracing::info!("{}: added column {} ({}), declared in {}", ds.name, f.name, f.kind.name(), ds.source);
-                added.push(f.name.clone());
             }
+            (format!("{s}.{}", ident(table)), format!("{s}.{}", ident(&rejects)))
         }
-    }
-    Ok(added)
-}
-
-/// `record` is the record's ordinal in its file (a line may hold many records); tables
-/// made before it was added get it, empty for their older rows.
-pub const REJECTS_DDL: &str = "load_id bigint NOT NULL,
-  source_file text NOT NULL,
-  line bigint NOT NULL,
-  record bigint,
-  reason text NOT NULL,
-  detail text,
-  raw text NOT NULL,
-  raw_bytes bytea";
-
-/// Creates the schema and the ledger if missing (under a lock: concurrent
-/// `CREATE ... IF NOT EXISTS` can otherwise collide).
-pub fn ensure_ledger(client: &mut Client, schema: &str) -> Result<()> {
-    let s = ident(schema);
-    // The schema is created only when it is missing: `CREATE SCHEMA IF NOT EXISTS` asks for
-    // the right to create schemas in the database even when the schema is there, which a
-    // role that owns its schema may well not have.
-    exec(client, "cannot create the load ledger", "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tier:ddl'))")?;
-    let missing = client
-        .query_one("SELECT to_regnamespace($1) IS NULL", &[&s])
-        .map_err(|e| Failure::Database(format!("cannot create the load ledger: {}", describe(&e))))?
-        .get::<_, bool>(0);
-    if missing {
-        exec(client, "cannot create the load ledger", &format!("CREATE SCHEMA IF NOT EXISTS {s}"))?;
-    }
-    exec(
-        client,
-        "cannot create the load ledger",
-        &format!(
-            "CREATE TABLE IF NOT EXISTS {s}.{LEDGER} (
-               id bigserial PRIMARY KEY,
-               table_name text NOT NULL,
-               file text NOT NULL,
-               file_size bigint,
-               checksum text,
-               started_at timestamptz NOT NULL,
-               finished_at timestamptz,
-               records bigint,
-               loaded bigint,
-               rejected bigint,
-               rejected_by_reason jsonb,
-               warnings jsonb,
-               mode text NOT NULL,
-               tool_version text NOT NULL,
-               status text NOT NULL,
-               error text
-             );
-             -- The per-day figures validate compares (added after the first release).
-             ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS figures jsonb;
-             -- What a merge did with its rows (added with merges).
-             ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS inserted bigint,
-               ADD COLUMN IF NOT EXISTS updated bigint, ADD COLUMN IF NOT EXISTS unchanged bigint;
-             -- Columns a load added for new keys: objects of column, type and key.
-             ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS schema_changes jsonb;
-             -- An object's ETag, for loads from object storage (file is then its URL).
-             ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS etag text;
-             COMMIT;"
-        ),
-    )
+        Mode::Merge => {
+            exec(
+                client,
+                "cannot create the merge's staging table",
+                &format!(
+                    "DROP TABLE IF EXISTS {MERGE_STAGE}; CREATE TEMP TABLE tier_merge (\n  {ddl},\n  __record bigint\n) ON COMMIT DROP"
+                ),
+            )?;
+            (MERGE_STAGE.to_string(), format!("{s}.{}", ident(&rejects)))
+        }
+    })
 }
 
 pub struct TableLoad {
@@ -176,121 +147,24 @@ impl TableLoad {
         force: bool,
     ) -> Result<Self> {
         ensure_ledger(&mut client, schema)?;
-        let s = ident(schema);
-        let (table, rejects) = (ds.name.to_string(), ds.rejects_table());
-        let ddl = table_ddl(ds);
         if mode.keeps_rows() {
-            // Created in a transaction of their own, under the DDL lock, so that appends of
-            // different files can run side by side.
-            exec(
-                &mut client,
-                "cannot create the tables",
-                &format!(
-                    "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tier:ddl'));
-                     CREATE TABLE IF NOT EXISTS {s}.{} (\n  {ddl}\n);
-                     CREATE TABLE IF NOT EXISTS {s}.{} (\n  {REJECTS_DDL}\n);
-                     ALTER TABLE {s}.{1} ADD COLUMN IF NOT EXISTS record bigint;",
-                    ident(&table),
-                    ident(&rejects)
-                ),
-            )?;
-            // Still under the DDL lock: a contract that grew adds its columns once.
-            let mut added = add_declared_columns(&mut client, ds, schema).map(drop);
-            // Merges and keyed appends look keys up in the key's unique index (and two loads
-            // of one new key at once cannot both commit it).
-            if added.is_ok() && !ds.unique.is_empty() {
-                added = ensure_key_index(&mut client, ds, schema);
-            }
-            exec(&mut client, "cannot create the tables", if added.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
-            added?;
+            create_tables(&mut client, ds, schema)?;
         }
         exec(&mut client, "cannot start the load transaction", "BEGIN")?;
-        // The table's key: a replace takes it exclusively, an unkeyed append shared, so a replace
-        // waits for running appends and appends wait for a running replace (an append that
-        // committed into the table a replace then swaps out would be in the ledger as `ok`
-        // with its rows gone). Appends also lock their file, so different files load side
-        // by side (unkeyed, see below) while the same file never loads twice at once.
-        let table_key = format!("tier:{schema}.{table}");
-        // A merge excludes the others too: the rows it compares must not change under it.
-        // So does a keyed append: the keys of an append running beside it would be invisible
-        // to its lookups until that one commits, and the key's unique index would then fail
-        // the later of the two at its COPY instead of turning the repeated keys away.
-        let keyed_append = mode == Mode::Append && !ds.unique.is_empty();
-        let table_lock = match mode == Mode::Append && !keyed_append {
-            true => "SELECT pg_advisory_xact_lock_shared(hashtext($1))",
-            false => "SELECT pg_advisory_xact_lock(hashtext($1))",
-        };
-        client.execute(table_lock, &[&table_key]).map_err(|e| Failure::Database(format!("cannot lock {table}: {}", describe(&e))))?;
-        // Into an empty table (asked under the lock, so no load can add rows meanwhile) no key
-        // can have been loaded before: the rows stream through one COPY instead of looking
-        // their keys up chunk by chunk (the duplicate check keeps keys unique within a file).
-        let probe_keys = keyed_append
-            && client
-                .query_one(&format!("SELECT EXISTS (SELECT FROM {s}.{})", ident(&table)), &[])
-                .map_err(|e| Failure::Database(describe(&e)))?
-                .get::<_, bool>(0);
+        let probe_keys = lock_table(&mut client, ds, schema, mode)?;
         if let (true, Some(sum)) = (mode.keeps_rows(), append_checksum) {
+            // The file too: the same file never loads twice at once.
             client
-                .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("{table_key}:{sum}")])
-                .map_err(|e| Failure::Database(format!("cannot lock {table}: {}", describe(&e))))?;
-        }
-        if let (true, Some(sum), false) = (mode.keeps_rows(), append_checksum, force) {
-            let row = client
-                .query_opt(
-                    &format!("SELECT id, file FROM {s}.{LEDGER} WHERE table_name = $1 AND checksum = $2 AND status = 'ok' LIMIT 1"),
-                    &[&table, &sum],
-                )
-                .map_err(|e| Failure::Database(describe(&e)))?;
-            if let Some(row) = row {
-                let (id, file): (i64, String) = (row.get(0), row.get(1));
-                return Err(Failure::AlreadyLoaded(format!(
-                    "{source_file}: already loaded into {table} (load {id}, from {file}, same checksum); use --force to load it again"
-                ))
-                .into());
+                .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("tier:{schema}.{}:{sum}", ds.name)])
+                .map_err(|e| Failure::Database(format!("cannot lock {}: {}", ds.name, describe(&e))))?;
+            if !force {
+                refuse_loaded(&mut client, schema, &ds.name, source_file, sum)?;
             }
         }
-        let (data_target, rejects_target) = match mode {
-            Mode::Replace => {
-                let (t, r) = (
-                    format!("{s}.{}", ident(&format!("{table}{STAGING_SUFFIX}"))),
-                    format!("{s}.{}", ident(&format!("{rejects}{STAGING_SUFFIX}"))),
-                );
-                exec(
-                    &mut client,
-                    "cannot create the staging tables",
-                    &format!("DROP TABLE IF EXISTS {t}; DROP TABLE IF EXISTS {r}; CREATE TABLE {t} (\n  {ddl}\n); CREATE TABLE {r} (\n  {REJECTS_DDL}\n);"),
-                )?;
-                (t, r)
-            }
-            Mode::Append => {
-                if probe_keys {
-                    let keys: Vec<String> =
-                        ds.unique.iter().filter_map(|k| ds.field(k)).map(|f| format!("{} {}", ident(&f.name), f.kind.sql_type())).collect();
-                    exec(
-                        &mut client,
-                        "cannot create the key probe",
-                        &format!(
-                            "DROP TABLE IF EXISTS {KEY_PROBE}; CREATE TEMP TABLE tier_keys ({}, __record bigint) ON COMMIT DROP",
-                            keys.join(", ")
-                        ),
-                    )?;
-                }
-                (format!("{s}.{}", ident(&table)), format!("{s}.{}", ident(&rejects)))
-            }
-            Mode::Merge => {
-                exec(
-                    &mut client,
-                    "cannot create the merge's staging table",
-                    &format!(
-                        "DROP TABLE IF EXISTS {MERGE_STAGE}; CREATE TEMP TABLE tier_merge (\n  {ddl},\n  __record bigint\n) ON COMMIT DROP"
-                    ),
-                )?;
-                (MERGE_STAGE.to_string(), format!("{s}.{}", ident(&rejects)))
-            }
-        };
+        let (data_target, rejects_target) = targets(&mut client, ds, schema, mode, probe_keys)?;
         let schema_changes = add_evolved_columns(&mut client, ds, schema, mode)?;
         let load_id: i64 = client
-            .query_one(&format!("SELECT nextval(pg_get_serial_sequence('{}.{LEDGER}', 'id'))", s.replace('\'', "''")), &[])
+            .query_one(&format!("SELECT nextval(pg_get_serial_sequence('{}.{LEDGER}', 'id'))", ident(schema).replace('\'', "''")), &[])
             .map_err(|e| Failure::Database(describe(&e)))?
             .get(0);
         Ok(TableLoad {
@@ -443,27 +317,7 @@ impl TableLoad {
     /// A file or object whose checksum the ledger holds as loaded is refused (the check for
     /// an object, whose checksum is known only once it has been read).
     pub fn refuse_loaded_checksum(&mut self, checksum: &str) -> Result<()> {
-        let row = self
-            .client
-            .query_opt(
-                &format!(
-                    "SELECT id, file FROM {}.{LEDGER} WHERE table_name = $1 AND checksum = $2 AND status = 'ok' LIMIT 1",
-                    ident(&self.schema)
-                ),
-                &[&self.ds.name, &checksum],
-            )
-            .map_err(|e| Failure::Database(describe(&e)))?;
-        match row {
-            Some(r) => Err(Failure::AlreadyLoaded(format!(
-                "{}: already loaded into {} (load {}, from {}, same checksum); use --force to load it again",
-                self.source_file,
-                self.ds.name,
-                r.get::<_, i64>(0),
-                r.get::<_, String>(1)
-            ))
-            .into()),
-            None => Ok(()),
-        }
+        refuse_loaded(&mut self.client, &self.schema, &self.ds.name, &self.source_file, checksum)
     }
 
     /// For a keyed append: the rows of `accepted` whose key the table already holds, as
@@ -534,7 +388,7 @@ impl TableLoad {
         let s = ident(&self.schema);
         let mut aside = Vec::new();
         if self.mode == Mode::Merge {
-            stats.merged = Some(self.merge_staged()?);
+            stats.merged = Some(super::merge::merge_staged(&mut self.client, self.ds, &self.schema)?);
         }
         stats.schema_changes = std::mem::take(&mut self.schema_changes);
         if self.mode == Mode::Replace {
@@ -579,86 +433,6 @@ impl TableLoad {
             tidy.drop = Some(format!("DROP TABLE IF EXISTS {}", aside.join(", ")));
         }
         Ok(tidy)
-    }
-
-    /// Merges the staged rows into the table on the key, in three statements:
-    ///
-    /// 1. one join of the staged rows with the table's rows of the same key, kept aside:
-    ///    for each, the old row's load, day and row hash (validate's figures: equal rows
-    ///    stay under their earlier load, changed ones are taken from it), and whether the
-    ///    contents are equal;
-    /// 2. `UPDATE` of the changed rows, found by key through the index;
-    /// 3. `INSERT` of the staged rows with no match, in key order (the unique index then
-    ///    fills page by page rather than at random; with it, inserting costs ten times what
-    ///    it does without, so this is most of a merge's time).
-    ///
-    /// Cheaper than `INSERT ... ON CONFLICT DO UPDATE` here (each conflict check is a
-    /// speculative insertion), and the join says what the upsert's RETURNING cannot: the old
-    /// rows. The table's lock (exclusive among loads) keeps the rows still in between.
-    fn merge_staged(&mut self) -> Result<Merged> {
-        let ds = self.ds;
-        let table = format!("{}.{}", ident(&self.schema), ident(&ds.name));
-        let cols: Vec<String> = ds.column_names().map(ident).collect();
-        let row = |alias: &str| format!("ROW({})", cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", "));
-        let keys: Vec<String> = ds.unique.iter().map(|k| ident(k)).collect();
-        let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = m.{k}")).collect();
-        let db = |what: &str, e: postgres::Error| Failure::Database(format!("{what}: {}", describe(&e)));
-        let clock = std::time::Instant::now();
-        exec(
-            &mut self.client,
-            "cannot compare the staged rows",
-            &format!(
-                "ANALYZE {MERGE_STAGE};
-                 CREATE TEMP TABLE tier_matched ON COMMIT DROP AS
-                   SELECT m.__record, t.load_id AS old_load, {day} AS old_day, hash_record_extended({t}, {seed}) AS old_hash,
-                          {t} IS NOT DISTINCT FROM {m} AS same
-                   FROM {MERGE_STAGE} m JOIN {table} t ON {on};
-                 ANALYZE pg_temp.tier_matched;",
-                day = crate::pg::catalog::day_sql(ds, "t"),
-                t = row("t"),
-                m = row("m"),
-                seed = crate::figures::ROW_HASH_SEED,
-                on = on.join(" AND "),
-            ),
-        )?;
-        tracing::info!("merge: compared in {:.2?}", clock.elapsed());
-        let mut merged =
-            Merged { unchanged_figures: Figures { columns: Figures::columns_of(ds), ..Figures::default() }, ..Merged::default() };
-        let figures = "SELECT old_load, old_day, same, count(*), sum(old_hash)::text FROM pg_temp.tier_matched GROUP BY 1, 2, 3";
-        for r in self.client.query(figures, &[]).map_err(|e| db("cannot compare the staged rows", e))? {
-            let (load, day, same, rows, digest): (i64, Option<i32>, bool, i64, String) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-            let day = day.map_or(crate::figures::NO_DAY, i64::from);
-            let figures = Day { rows: rows as u64, digest: digest.parse().map_err(|_| anyhow::anyhow!("digest sum {digest:?}"))? };
-            if same {
-                merged.unchanged += figures.rows;
-                let d = merged.unchanged_figures.days.entry(day).or_default();
-                d.rows += figures.rows;
-                d.digest += figures.digest;
-            } else {
-                merged.taken.push((load, day, figures));
-            }
-        }
-        let others: Vec<String> = ds.fields.iter().filter(|f| !ds.unique.contains(&f.name)).map(|f| ident(&f.name)).collect();
-        if !others.is_empty() {
-            let update = format!(
-                "UPDATE {table} t SET {}, load_id = m.load_id
-                 FROM {MERGE_STAGE} m JOIN pg_temp.tier_matched x ON x.__record = m.__record AND NOT x.same
-                 WHERE {}",
-                others.iter().map(|c| format!("{c} = m.{c}")).collect::<Vec<_>>().join(", "),
-                on.join(" AND "),
-            );
-            merged.updated = self.client.execute(&update, &[]).map_err(|e| db(&format!("cannot update {}", ds.name), e))?;
-        }
-        tracing::info!("merge: updated in {:.2?}", clock.elapsed());
-        let insert = format!(
-            "INSERT INTO {table} ({cols}, load_id) SELECT {cols}, load_id FROM {MERGE_STAGE} m
-             WHERE NOT EXISTS (SELECT FROM pg_temp.tier_matched x WHERE x.__record = m.__record) ORDER BY {keys}",
-            cols = cols.join(", "),
-            keys = keys.join(", "),
-        );
-        merged.inserted = self.client.execute(&insert, &[]).map_err(|e| db(&format!("cannot insert into {}", ds.name), e))?;
-        tracing::info!("merge: inserted in {:.2?}", clock.elapsed());
-        Ok(merged)
     }
 }
 
@@ -709,74 +483,6 @@ impl RowEncoder {
     }
 }
 
-/// Rejects encoded as binary COPY rows into a temporary file, while the connection is busy
-/// with the rows' COPY: memory stays flat however many there are.
-pub struct RejectSpool {
-    file: std::io::BufWriter<std::fs::File>,
-    load_id: i64,
-    source_file: String,
-    rows: u64,
-    /// One batch's encoded rejects, on their way into the file.
-    block: Vec<u8>,
-}
-
-impl RejectSpool {
-    pub fn push(&mut self, rejects: &[Reject]) -> Result<()> {
-        if rejects.is_empty() {
-            return Ok(());
-        }
-        self.block.clear();
-        copy::encode_rejects(rejects, self.load_id, &self.source_file, &mut self.block);
-        self.file.write_all(&self.block).map_err(|e| Failure::Input(format!("the rejects' temporary file failed: {e}")))?;
-        self.rows += rejects.len() as u64;
-        Ok(())
-    }
-}
-
-/// Adds the columns a load grew for new keys (`evolve`) that the table lacks, inside the
-/// load's transaction (a failed load leaves the table as it was). A replace's new table has
-/// them from its DDL; they are changes when the old table lacked them.
-fn add_evolved_columns(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode) -> Result<Vec<SchemaChange>> {
-    let evolved: Vec<&crate::dataset::Field> = ds.fields.iter().filter(|f| f.evolved).collect();
-    if evolved.is_empty() {
-        return Ok(Vec::new());
-    }
-    let existing = table_columns(client, schema, &ds.name)?;
-    let mut changes = Vec::new();
-    for f in evolved.into_iter().filter(|f| !existing.iter().any(|(name, _)| *name == f.name)) {
-        if mode.keeps_rows() {
-            exec(
-                client,
-                &format!("cannot add column {} to {}", f.name, ds.name),
-                &format!("ALTER TABLE {}.{} ADD COLUMN {} {}", ident(schema), ident(&ds.name), ident(&f.name), f.kind.sql_type()),
-            )?;
-        }
-        changes.push(SchemaChange { column: f.name.clone(), kind: f.kind.name().to_string(), key: f.key.display() });
-    }
-    Ok(changes)
-}
-
-/// The unique index on the dataset's key that merges and keyed appends look keys up in (and
-/// that keeps two loads from both adding one new key), made once and kept.
-/// Named after the key's columns, so a contract whose key changed gets a new one.
-fn ensure_key_index(client: &mut Client, ds: &Dataset, schema: &str) -> Result<()> {
-    let tag = blake3::hash(ds.unique.join(",").as_bytes()).to_hex();
-    let stem: String = ds.name.chars().take(40).collect();
-    let index = format!("{stem}__key_{}", &tag[..12]);
-    let keys: Vec<String> = ds.unique.iter().map(|k| ident(k)).collect();
-    let sql = format!("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {}.{} ({})", ident(&index), ident(schema), ident(&ds.name), keys.join(", "));
-    client.batch_execute(&sql).map_err(|e| match e.code() {
-        Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => Failure::Input(format!(
-            "{} holds rows with the same {} already, and merges and keyed appends need that key to be \
-             unique; remove the repeats (or load with --mode replace) first",
-            ds.name,
-            ds.unique.join(", ")
-        )),
-        _ => Failure::Database(format!("cannot create the key index of {}: {}", ds.name, describe(&e))),
-    })?;
-    Ok(())
-}
-
 /// A COPY that failed while its data was sent: the server's own message is inside the I/O
 /// error; any other I/O error is this side's (reading the rejects' temporary file).
 fn copy_failed(e: std::io::Error) -> Failure {
@@ -790,71 +496,5 @@ fn copy_in(client: &mut Client, sql: &str, bytes: &[u8]) -> Result<()> {
     let mut w = client.copy_in(sql).map_err(|e| Failure::Database(describe(&e)))?;
     w.write_all(bytes).map_err(copy_failed)?;
     w.finish().map_err(|e| Failure::Database(describe(&e)))?;
-    Ok(())
-}
-
-/// The ledger's newest entry (id and status), if any: what changes when a load lands.
-pub fn newest_load(client: &mut Client, schema: &str) -> Result<Option<(i64, String)>> {
-    if !super::connect::table_exists(client, schema, LEDGER)? {
-        return Ok(None);
-    }
-    let table = format!("{}.{LEDGER}", ident(schema));
-    let row = client
-        .query_opt(&format!("SELECT id, status FROM {table} ORDER BY id DESC LIMIT 1"), &[])
-        .map_err(|e| Failure::Database(describe(&e)))?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
-}
-
-/// Writes a ledger row. For failed loads this runs on a fresh connection after the
-/// load's transaction is gone, so the failure is on record.
-#[allow(clippy::too_many_arguments)]
-pub fn insert_ledger(
-    client: &mut Client,
-    schema: &str,
-    id: Option<i64>,
-    stats: &LoadStats,
-    mode: Mode,
-    started: SystemTime,
-    status: &str,
-    error: Option<&str>,
-) -> Result<()> {
-    let s = ident(schema);
-    let rejected = serde_json::to_string(&stats.rejected)?;
-    let warnings = stats.warnings_json().to_string();
-    let sql = format!(
-        "INSERT INTO {s}.{LEDGER} (id, table_name, file, file_size, checksum, started_at, finished_at, records, loaded, rejected,
-            rejected_by_reason, warnings, mode, tool_version, status, error, figures, inserted, updated, unchanged, schema_changes, etag)
-         VALUES (COALESCE($1, nextval(pg_get_serial_sequence('{q}.{LEDGER}', 'id'))), $2, $3, $4, $5, to_timestamp($6), clock_timestamp(), $7, $8, $9,
-            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19, $20::text::jsonb, $21)",
-        q = s.replace('\'', "''")
-    );
-    client
-        .execute(
-            &sql,
-            &[
-                &id,
-                &stats.table,
-                &stats.file,
-                &(stats.file_size as i64),
-                &stats.checksum,
-                &unix_seconds(started),
-                &(stats.records as i64),
-                &(stats.loaded as i64),
-                &(stats.rejected_total() as i64),
-                &rejected,
-                &warnings,
-                &mode.as_str(),
-                &env!("CARGO_PKG_VERSION"),
-                &status,
-                &error,
-                &stats.figures_json(),
-                &(stats.inserted() as i64),
-                &(stats.merged.as_ref().map_or(0, |m| m.updated) as i64),
-                &(stats.merged.as_ref().map_or(0, |m| m.unchanged) as i64),
-                &(!stats.schema_changes.is_empty()).then(|| serde_json::to_string(&stats.schema_changes)).transpose()?,
-                &stats.etag,
-            ],
-        )
-        .map_err(|e| Failure::Database(format!("cannot record the load in {LEDGER}: {}", describe(&e))))?;
     Ok(())
 }

@@ -6,14 +6,18 @@
 pub mod catalog;
 pub mod connect;
 pub mod copy;
+pub mod ddl;
 pub mod embedded;
 pub mod export;
-pub mod figures;
 pub mod frames;
+pub mod ledger;
 pub mod load;
+pub mod merge;
 pub mod passfile;
 pub mod quote;
+pub mod spool;
 pub mod tls;
+pub mod validation;
 
 /// A connection, as the stages that hold one (a load's writer, validate) pass it around,
 /// and its error, which `error` maps to the database's exit code.

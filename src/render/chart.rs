@@ -43,7 +43,8 @@ pub struct Plot {
 
 /// The chart a query's header asks for, over its result. Rows sharing an `x` (and series)
 /// value are combined by the spec's `agg` (so `events per day and event name` without a
-/// series charts as events per day).
+/// series charts as events per day). One piece: plotters' chart is generic over its
+/// coordinates and borrows the SVG buffer until it is drawn, so its steps share one scope.
 pub fn svg(spec: &ChartSpec, df: &DataFrame) -> Result<String> {
     let plot = plot(spec, df)?;
     if plot.labels.is_empty() {

@@ -39,6 +39,25 @@ pub fn notebook(report: &Report, table_html: &dyn Fn(&TableData) -> String) -> V
         cells.section(&format!("{}-profile", d.anchor), &d.profile, table_html);
     }
 
+    validation_cells(&mut cells, report);
+    for q in &report.queries {
+        query_cells(&mut cells, q, table_html);
+    }
+
+    json!({
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": { "name": "python3", "display_name": "Python 3", "language": "python" },
+            "language_info": { "name": "python" },
+            "title": report.title,
+        },
+        "cells": cells.list,
+    })
+}
+
+/// The validation's verdict, and its checks as the output of `tier validate`.
+fn validation_cells(cells: &mut Cells, report: &Report) {
     let v = &report.validation;
     let verdict = match (v.ran, v.ok) {
         (false, _) => format!("Not run: {}", v.reason.clone().unwrap_or_default()),
@@ -69,43 +88,33 @@ pub fn notebook(report: &Report, table_html: &dyn Fn(&TableData) -> String) -> V
             format!("<table><tr><th>table</th><th>check</th><th>expected</th><th>actual</th><th>diff</th><th></th></tr>{rows}</table>");
         cells.code("validation-run", "!tier validate", vec![display(&html, &verdict)]);
     }
+}
 
-    for q in &report.queries {
-        let mut text = format!("## {}\n\n", q.title);
-        if !q.description.is_empty() {
-            text.push_str(&q.description);
-            text.push_str("\n\n");
-        }
-        text.push_str(&format!("From `{}`.", q.file));
-        cells.markdown(&format!("{}-md", q.anchor), &text);
-        let source = format!("%%sql\n{}", q.sql);
-        // The chart and the table as two outputs: a renderer shows one type of each.
-        let outputs = match (&q.error, &q.table) {
-            (Some(e), _) => vec![error_output(e)],
-            (None, Some(t)) => {
-                let mut html = table_html(t);
-                if let Some(note) = &q.note {
-                    html.push_str(&format!("<p>{}</p>", html_escape(note)));
-                }
-                let mut outputs: Vec<Value> = q.chart.iter().map(|svg| chart_output(svg, &q.title)).collect();
-                outputs.push(display(&html, &format!("{} rows", t.rows.len())));
-                outputs
-            }
-            (None, None) => vec![],
-        };
-        cells.code(&q.anchor, &source, outputs);
+/// A query's cells: what it is, then its SQL with the result (or error) it gave.
+fn query_cells(cells: &mut Cells, q: &crate::render::report::QuerySection, table_html: &dyn Fn(&TableData) -> String) {
+    let mut text = format!("## {}\n\n", q.title);
+    if !q.description.is_empty() {
+        text.push_str(&q.description);
+        text.push_str("\n\n");
     }
-
-    json!({
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {
-            "kernelspec": { "name": "python3", "display_name": "Python 3", "language": "python" },
-            "language_info": { "name": "python" },
-            "title": report.title,
-        },
-        "cells": cells.list,
-    })
+    text.push_str(&format!("From `{}`.", q.file));
+    cells.markdown(&format!("{}-md", q.anchor), &text);
+    let source = format!("%%sql\n{}", q.sql);
+    // The chart and the table as two outputs: a renderer shows one type of each.
+    let outputs = match (&q.error, &q.table) {
+        (Some(e), _) => vec![error_output(e)],
+        (None, Some(t)) => {
+            let mut html = table_html(t);
+            if let Some(note) = &q.note {
+                html.push_str(&format!("<p>{}</p>", html_escape(note)));
+            }
+            let mut outputs: Vec<Value> = q.chart.iter().map(|svg| chart_output(svg, &q.title)).collect();
+            outputs.push(display(&html, &format!("{} rows", t.rows.len())));
+            outputs
+        }
+        (None, None) => vec![],
+    };
+    cells.code(&q.anchor, &source, outputs);
 }
 
 #[derive(Default)]

@@ -80,7 +80,10 @@ pub struct Scan {
 
 const MAX_TRACKED_DEPTH: usize = 4096;
 
-/// Scans `buf` starting at the top level on line `line`. With `eof` false, an unfinished
+/// Scans `buf` starting at the top level on line `line`. One function, one loop: the
+/// scanner's state (where a string or record began, the open brackets, the damage seen) lives
+/// in its locals, and splitting it into calls cost a tenth of the framing's time.
+/// With `eof` false, an unfinished
 /// record or line at the end is left for the next call (see `Scan::resume_at`); with
 /// `eof` true it is reported as damaged.
 pub fn scan(buf: &[u8], mut line: u64, eof: bool) -> Scan {

@@ -440,8 +440,11 @@ fn a_million_keys_already_loaded_are_turned_away_in_flat_memory() {
     let detail = env.query_strings("SELECT detail, raw FROM {s}.keyed_rejects WHERE line = 999999");
     assert_eq!(detail[0][0].as_deref(), Some("id already in the table (load 2)"));
     assert!(detail[0][1].as_deref().is_some_and(|r| r.contains("row number 999998 of")), "{detail:?}");
+    // Within 15%: beside another test the two loads' peaks move by a tenth either way (they
+    // passed at 1.10 alone and failed it once in a full run, 349 against 317 MB); a load
+    // holding the repeated records would take a gigabyte more.
     assert!(
-        (repeats as f64) <= plain as f64 * 1.10,
+        (repeats as f64) <= plain as f64 * 1.15,
         "peak RSS: {} MB turning a million rows away, {} MB appending them",
         repeats / 1024,
         plain / 1024

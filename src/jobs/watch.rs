@@ -10,8 +10,8 @@ use anyhow::{Context as _, Result};
 use notify_debouncer_mini::notify::RecursiveMode;
 use notify_debouncer_mini::{new_debouncer, DebounceEventResult};
 
-use super::report::{write_report, Context};
-use crate::cli::ReportArgs;
+use crate::cli::ReportFormat;
+use crate::jobs::report::{write_report, Context};
 use crate::pg::{self, connect};
 
 /// Quiet time after a file event before the report is written (an editor saves in bursts).
@@ -19,26 +19,25 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 /// How often the ledger is asked for new loads.
 const LEDGER_POLL: Duration = Duration::from_secs(1);
 
-pub fn run(args: &ReportArgs, context: &Context) -> Result<()> {
+/// Writes the report of the queries in `queries` into `out` (as `formats`), and again on
+/// every change, until interrupted.
+pub fn run(queries: &Path, out: &Path, formats: &[ReportFormat], context: &Context) -> Result<()> {
     let (events, changes) = channel::<DebounceEventResult>();
     let mut debouncer = new_debouncer(DEBOUNCE, events).context("cannot start the file watcher")?;
-    debouncer
-        .watcher()
-        .watch(&args.queries, RecursiveMode::NonRecursive)
-        .with_context(|| format!("{}: cannot watch", args.queries.display()))?;
-    let target = pg::reach(context.database_url, context.data_dir)?;
-    let mut last_load = newest_load(&target, context.schema);
+    debouncer.watcher().watch(queries, RecursiveMode::NonRecursive).with_context(|| format!("{}: cannot watch", queries.display()))?;
+    let target = context.target;
+    let mut last_load = newest_load(target, context.schema);
     let mut first = true;
     let mut reason = "started".to_string();
     loop {
-        match write_report(&args.queries, &args.out, &args.format, context, None) {
+        match write_report(queries, out, formats, context, None) {
             Ok(written) => {
                 if first {
                     // The page to keep open; updates are announced on stderr.
                     println!("{}", written[0].display());
                     first = false;
                 }
-                eprintln!("report written ({reason}); watching {} and the loads (Ctrl-C stops)", args.queries.display());
+                eprintln!("report written ({reason}); watching {} and the loads (Ctrl-C stops)", queries.display());
             }
             // A broken query while editing is the normal case: say so, keep watching.
             Err(e) => eprintln!("tier: report ({reason}): {e:#}"),
@@ -53,7 +52,7 @@ pub fn run(args: &ReportArgs, context: &Context) -> Result<()> {
                 }
                 Ok(Err(e)) => tracing::warn!("file watcher: {e}"),
                 Err(RecvTimeoutError::Timeout) => {
-                    let now = newest_load(&target, context.schema);
+                    let now = newest_load(target, context.schema);
                     if now != last_load {
                         last_load = now;
                         break "a load landed".to_string();
@@ -72,5 +71,5 @@ fn is_query(path: &Path) -> bool {
 /// The ledger's newest entry (id and status), or None when there is none or no database.
 fn newest_load(target: &connect::Target, schema: &str) -> Option<(i64, String)> {
     let mut client = connect::connect(target, 1).ok()?;
-    pg::load::newest_load(&mut client, schema).ok().flatten()
+    pg::ledger::newest_load(&mut client, schema).ok().flatten()
 }
