@@ -342,6 +342,8 @@ fn column_field(c: RawColumn, fields: &[Field], key_owner: &mut Vec<(String, Str
         errors.fail(c.name.span(), format!("column name {column_name:?} must be a plain identifier"));
     } else if column_name == "load_id" {
         errors.fail(c.name.span(), "column name \"load_id\" is tier's own (it links a row to its load)".into());
+    } else if column_name.starts_with("__") {
+        errors.fail(c.name.span(), format!("column name {column_name:?}: names starting with __ are tier's own"));
     } else if fields.iter().any(|f| f.name == column_name) {
         errors.fail(c.name.span(), format!("duplicate column {column_name:?}"));
     }
@@ -531,6 +533,7 @@ mod tests {
             ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"double\"\nmin = 5\nmax = 1\n", "d.toml:6:7: max 1 is below min 5"),
             ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"integer\"\nallowed = [1, 2.5]\n", "d.toml:5:11: allowed value 2.5 is not a integer"),
             ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"timestamp\"\ntimezone = \"Mars/Base\"\n", "d.toml:5:12: unknown time zone"),
+            ("name = \"rides\"\n[[column]]\nname = \"__row\"\ntype = \"text\"\n", "d.toml:3:8: column name \"__row\": names starting with __ are tier's own"),
             ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"text\"\nmax_length = 0\n", "d.toml:5:14: max_length must be at least 1"),
             ("name = \"rides\"\n[[column]]\nname = \"a\"\n", "d.toml:2:1: missing field `type`"),
             ("name = \"rides\"\n[[column]]\nname = \"a\"\nkey = \"x\"\ntype = \"text\"\n[[column]]\nname = \"b\"\nkey = \"x\"\ntype = \"text\"\n", "d.toml:8:7: key \"x\" is already read by column \"a\""),

@@ -106,9 +106,7 @@ pub fn days_of(ds: &Dataset, df: &DataFrame) -> PolarsResult<Vec<i64>> {
 /// The group of rows with no day (a dataset without `day`, or a NULL day).
 pub const NO_DAY: i64 = i64::MIN;
 
-/// Each row's `hash_record_extended(row, ROW_HASH_SEED)`, as the duplicate check computes
-/// it beside its own digest (see `dedupe::row_digests`).
-pub const COL_ROW_HASH: &str = "__row_hash";
+pub use crate::frame::COL_ROW_HASH;
 
 /// The seed of the row hashes. Not 0: under seed 0 PostgreSQL hashes a float's 0.0 like a
 /// NULL (both 0), so an edit between the two would not change the digest.
@@ -145,4 +143,64 @@ pub struct SourceSide {
     pub rejected: BTreeMap<String, u64>,
     pub checksum: String,
     pub loaded: Figures,
+}
+
+/// One day's figures as the ledger writes them: the day (days since 1970-01-01, null for
+/// rows without one), the rows, and the digest as text (exact, past a double's precision).
+pub type DayEntry = (Option<i64>, u64, String);
+
+/// A load's figures as the ledger's `figures` column keeps them (JSON): the columns the row
+/// hashes cover (see `Figures::columns_of`) and the rows the file's checks accepted, per
+/// day; a keyed append adds `turned_away` (rows whose key the table held), a merge
+/// `unchanged` (rows equal to the table's) and `taken` (`[load, day, rows, digest]` of the
+/// rows it replaced). Written by the load, read by validate: one type for both.
+/// What a merge replaced: the earlier load, the day, its rows and their digest.
+pub type TakenEntry = (i64, Option<i64>, u64, String);
+
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LedgerFigures {
+    pub columns: String,
+    pub days: Vec<DayEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turned_away: Option<Vec<DayEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchanged: Option<Vec<DayEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken: Option<Vec<TakenEntry>>,
+}
+
+impl LedgerFigures {
+    /// Figures as day entries.
+    pub fn entries(figures: &Figures) -> Vec<DayEntry> {
+        figures.days.iter().map(|(day, d)| ((*day != NO_DAY).then_some(*day), d.rows, d.digest.to_string())).collect()
+    }
+
+    /// Day entries as figures (of `columns`); `None` if a digest is not a number.
+    pub fn figures(entries: &[DayEntry], columns: &str) -> Option<Figures> {
+        let mut figures = Figures { columns: columns.to_string(), ..Figures::default() };
+        for (day, rows, digest) in entries {
+            figures.days.insert(day.unwrap_or(NO_DAY), Day { rows: *rows, digest: digest.parse().ok()? });
+        }
+        Some(figures)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_figures_keep_their_json_shape() {
+        let mut figures = Figures { columns: "a integer".into(), ..Figures::default() };
+        figures.days.insert(18_000, Day { rows: 2, digest: -170_141_183_460_469_231_731_687_303_715_884_105_727 });
+        figures.days.insert(NO_DAY, Day { rows: 1, digest: 5 });
+        let record = LedgerFigures { columns: figures.columns.clone(), days: LedgerFigures::entries(&figures), ..LedgerFigures::default() };
+        let json = serde_json::to_string(&record).unwrap();
+        assert_eq!(json, r#"{"columns":"a integer","days":[[null,1,"5"],[18000,2,"-170141183460469231731687303715884105727"]]}"#);
+        let back: LedgerFigures = serde_json::from_str(&json).unwrap();
+        assert_eq!(LedgerFigures::figures(&back.days, &back.columns), Some(figures));
+        // Older entries without the optional parts read as none.
+        let old: LedgerFigures = serde_json::from_str(r#"{"columns": "x", "days": []}"#).unwrap();
+        assert_eq!(old.turned_away, None);
+    }
 }

@@ -23,8 +23,7 @@ use crate::transform::number::{self, Float, Int, NumericError};
 use crate::transform::parse::{COL_DETAIL, COL_ISSUE, COL_LINE, COL_RECORD, COL_ROW};
 use crate::transform::{json, timestamp};
 
-pub const COL_REASON: &str = "__reason";
-pub const COL_NAN: &str = "__nan";
+pub use crate::frame::{COL_NAN, COL_REASON};
 
 pub use crate::reasons::*;
 
@@ -205,7 +204,7 @@ fn cast_column(field: &Field, text: &StringChunked) -> PolarsResult<Cast> {
         }
         Kind::Date => {
             let builder = PrimitiveChunkedBuilder::<Int32Type>::new(c.name(), text.len());
-            c.typed(text, builder, Fail::BadDate, |v| timestamp::parse_date_as(v, &field.format)).cast(&DataType::Date)?
+            c.typed(text, builder, Fail::BadDate, |v| timestamp::parse_date_as(v, &field.format)).i32()?.clone().into_date().into_column()
         }
         Kind::Json => c.json(text),
     };

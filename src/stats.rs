@@ -66,31 +66,23 @@ impl LoadStats {
         self.rejected.values().sum()
     }
 
-    /// The per-day figures as the ledger keeps them: `{"columns": "...", "days": [[day, rows,
-    /// "digest"], ...]}` (day: days since 1970-01-01, null for rows without one; the digest as
-    /// text, exact; columns: the contract's columns the digests cover, see
-    /// `validate::Figures::columns_of`). `days` are the rows the file's checks accepted; a
-    /// keyed append adds `turned_away` (rows whose key the table held), a merge `unchanged`
-    /// (rows equal to the table's) and `taken` ([load, day, rows, digest] of the rows it
-    /// replaced).
+    /// The figures as the ledger keeps them (`figures::LedgerFigures`, as JSON).
     pub fn figures_json(&self) -> Option<String> {
+        use crate::figures::LedgerFigures;
         let figures = self.figures.as_ref()?;
-        let mut json = serde_json::json!({ "columns": figures.columns, "days": days_json(figures) });
-        if let Some(r) = &self.key_repeats {
-            json["turned_away"] = days_json(r);
-        }
-        if let Some(m) = &self.merged {
-            json["unchanged"] = days_json(&m.unchanged_figures);
-            let taken: Vec<serde_json::Value> = m
-                .taken
-                .iter()
-                .map(|(load, day, d)| {
-                    serde_json::json!([load, (*day != crate::figures::NO_DAY).then_some(*day), d.rows, d.digest.to_string()])
-                })
-                .collect();
-            json["taken"] = taken.into();
-        }
-        Some(json.to_string())
+        let record = LedgerFigures {
+            columns: figures.columns.clone(),
+            days: LedgerFigures::entries(figures),
+            turned_away: self.key_repeats.as_ref().map(LedgerFigures::entries),
+            unchanged: self.merged.as_ref().map(|m| LedgerFigures::entries(&m.unchanged_figures)),
+            taken: self.merged.as_ref().map(|m| {
+                m.taken
+                    .iter()
+                    .map(|(load, day, d)| (*load, (*day != crate::figures::NO_DAY).then_some(*day), d.rows, d.digest.to_string()))
+                    .collect()
+            }),
+        };
+        serde_json::to_string(&record).ok()
     }
 
     /// Rows the load wrote as new (all of a replace's or an append's; a merge's new keys).
@@ -118,14 +110,4 @@ impl LoadStats {
 
 pub fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs_f64()
-}
-
-/// Per-day figures as the ledger keeps them: `[[day, rows, "digest"], ...]`.
-fn days_json(figures: &crate::figures::Figures) -> serde_json::Value {
-    figures
-        .days
-        .iter()
-        .map(|(day, d)| serde_json::json!([(*day != crate::figures::NO_DAY).then_some(*day), d.rows, d.digest.to_string()]))
-        .collect::<Vec<_>>()
-        .into()
 }

@@ -15,6 +15,7 @@ pub mod load;
 pub mod merge;
 pub mod passfile;
 pub mod quote;
+pub mod read;
 pub mod spool;
 pub mod tls;
 pub mod validation;

@@ -11,7 +11,7 @@ use super::catalog::day_sql;
 use super::connect::{describe, ident, table_exists as exists};
 use crate::dataset::{Dataset, LEDGER};
 use crate::error::Failure;
-use crate::figures::{Day, Figures, SourceSide, NO_DAY, ROW_HASH_SEED};
+use crate::figures::{Figures, LedgerFigures, SourceSide, NO_DAY, ROW_HASH_SEED};
 
 /// The source side as the load of a file with this checksum recorded it (its records,
 /// rejects per reason and per-day figures), if the ledger has such a load; `validate` then
@@ -34,25 +34,19 @@ pub fn ledger_source(ds: &Dataset, client: &mut Client, schema: &str, checksum: 
     let bad = |what: &str| Failure::Database(format!("{LEDGER} load {id}: unreadable {what}"));
     let rejected: BTreeMap<String, u64> =
         serde_json::from_str(rejected.as_deref().unwrap_or("{}")).map_err(|_| bad("rejected_by_reason"))?;
-    let figures: serde_json::Value = serde_json::from_str(&figures).map_err(|_| bad("figures"))?;
-    if figures["columns"].as_str() != Some(Figures::columns_of(ds).as_str()) {
+    let figures: LedgerFigures = serde_json::from_str(&figures).map_err(|_| bad("figures"))?;
+    if figures.columns != Figures::columns_of(ds) {
         // Recorded under another contract: the file is read again.
         return Ok(None);
     }
     let mut rejected = rejected;
     // As the file alone says: without the rows turned away for keys loaded before (compare
     // adds those back from the ledger, for a re-read's figures too).
-    let turned_away: u64 = figures["turned_away"].as_array().map_or(0, |days| days.iter().filter_map(|d| d[1].as_u64()).sum());
+    let turned_away: u64 = figures.turned_away.iter().flatten().map(|(_, rows, _)| rows).sum();
     if let Some(n) = rejected.get_mut(crate::reasons::DUPLICATE) {
         *n -= turned_away.min(*n);
     }
-    let mut loaded = Figures { columns: Figures::columns_of(ds), ..Figures::default() };
-    for entry in figures["days"].as_array().ok_or_else(|| bad("figures"))? {
-        let day = entry[0].as_i64().unwrap_or(NO_DAY);
-        let rows = entry[1].as_u64().ok_or_else(|| bad("figures"))?;
-        let digest = entry[2].as_str().and_then(|d| d.parse::<i128>().ok()).ok_or_else(|| bad("figures"))?;
-        loaded.days.insert(day, Day { rows, digest });
-    }
+    let loaded = LedgerFigures::figures(&figures.days, &figures.columns).ok_or_else(|| bad("figures"))?;
     Ok(Some((id, SourceSide { records: records as u64, rejected, checksum: checksum.to_string(), loaded })))
 }
 

@@ -14,14 +14,7 @@ use crate::transform::number;
 use crate::transform::record::{parse_record, Cell, KeyHints};
 pub use crate::transform::record::{BAD_VALUE, MALFORMED};
 
-/// Columns the parse step adds beside the declared fields.
-pub const COL_ROW: &str = "__row";
-pub const COL_LINE: &str = "__line";
-/// The record's ordinal in its file: its identity (a line may hold many records).
-pub const COL_RECORD: &str = "__record";
-pub const COL_ISSUE: &str = "__issue";
-pub const COL_DETAIL: &str = "__detail";
-pub const COL_EXTRA: &str = "__extra";
+pub use crate::frame::{COL_DETAIL, COL_EXTRA, COL_ISSUE, COL_LINE, COL_RECORD, COL_ROW};
 
 /// Records per parallel task: big enough to amortise a task, small enough to balance.
 const TASK_RECORDS: usize = 2048;
