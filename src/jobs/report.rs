@@ -18,10 +18,6 @@ use crate::validate::Check;
 /// Rows of each query shown in the report.
 const ROWS_SHOWN: usize = 50;
 
-const LATEST_LOADS: &str = "select distinct on (table_name) table_name, file, status, mode, records, loaded, rejected,
-    rejected_by_reason::text as rejected_by_reason, to_char(finished_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') as finished_utc
-    from tier_loads order by table_name, id desc";
-
 /// Where the report's figures come from.
 pub struct Context<'a> {
     pub datasets: &'a [&'static Dataset],
@@ -50,7 +46,7 @@ pub fn write_report(
         .filter(|p| p.extension().is_some_and(|x| x == "sql"))
         .collect();
     files.sort();
-    let loads = section(target, schema, LATEST_LOADS.to_string(), ROWS_SHOWN);
+    let loads = section(target, schema, pg::ledger::LATEST_LOADS.to_string(), ROWS_SHOWN);
     let loaded = loaded_tables(target, schema);
     let datasets = context.datasets.iter().filter(|ds| loaded.contains(&ds.name)).map(|ds| dataset_section(ds, target, schema)).collect();
     let validation = match checks {

@@ -1,15 +1,22 @@
 //! The ledger, `tier_loads`: one row per load of any dataset of a schema, what `validate`,
-//! re-runs and the report read.
+//! re-runs and the report read. Every query of the ledger is here.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use anyhow::Result;
 use postgres::Client;
 
-use super::connect::{describe, exec, ident};
-use crate::dataset::{Mode, LEDGER};
+use super::connect::{describe, exec, ident, table_exists as exists};
+use crate::dataset::{Dataset, Mode, LEDGER};
 use crate::error::Failure;
+use crate::figures::{Figures, LedgerFigures, SourceSide, NO_DAY};
 use crate::stats::{unix_seconds, LoadStats};
+
+/// The latest load of each table, as the report shows it (run on the report's search path).
+pub const LATEST_LOADS: &str = "select distinct on (table_name) table_name, file, status, mode, records, loaded, rejected,
+    rejected_by_reason::text as rejected_by_reason, to_char(finished_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') as finished_utc
+    from tier_loads order by table_name, id desc";
 
 /// Creates the schema and the ledger if missing (under a lock: concurrent
 /// `CREATE ... IF NOT EXISTS` can otherwise collide).
@@ -144,5 +151,167 @@ pub fn insert_ledger(
             ],
         )
         .map_err(|e| Failure::Database(format!("cannot record the load in {LEDGER}: {}", describe(&e))))?;
+    Ok(())
+}
+
+// What validate reads from the ledger.
+
+/// The source side as the load of a file with this checksum recorded it (its records,
+/// rejects per reason and per-day figures), if the ledger has such a load; `validate` then
+/// need not parse the file again (`--reread` does). The load computed these figures from
+/// the rows it sent, with the same functions a re-read uses.
+pub fn ledger_source(ds: &Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<Option<(i64, SourceSide)>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!(
+        // Through to_jsonb: a ledger from before loads recorded figures has no such column
+        // (a load adds it), and simply has no figures.
+        "SELECT id, records, rejected_by_reason::text, (to_jsonb(l) -> 'figures')::text FROM {}.{LEDGER} l
+         WHERE table_name = $1 AND checksum = $2 AND status = 'ok' AND jsonb_typeof(to_jsonb(l) -> 'figures') = 'object'
+         ORDER BY id DESC LIMIT 1",
+        ident(schema)
+    );
+    let Some(row) = client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)? else { return Ok(None) };
+    let (id, records, rejected, figures): (i64, i64, Option<String>, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let bad = |what: &str| Failure::Database(format!("{LEDGER} load {id}: unreadable {what}"));
+    let rejected: BTreeMap<String, u64> =
+        serde_json::from_str(rejected.as_deref().unwrap_or("{}")).map_err(|_| bad("rejected_by_reason"))?;
+    let figures: LedgerFigures = serde_json::from_str(&figures).map_err(|_| bad("figures"))?;
+    if figures.columns != Figures::columns_of(ds) {
+        // Recorded under another contract: the file is read again.
+        return Ok(None);
+    }
+    let mut rejected = rejected;
+    // As the file alone says: without the rows turned away for keys loaded before (compare
+    // adds those back from the ledger, for a re-read's figures too).
+    let turned_away: u64 = figures.turned_away.iter().flatten().map(|(_, rows, _)| rows).sum();
+    if let Some(n) = rejected.get_mut(crate::reasons::DUPLICATE) {
+        *n -= turned_away.min(*n);
+    }
+    let loaded = LedgerFigures::figures(&figures.days, &figures.columns).ok_or_else(|| bad("figures"))?;
+    Ok(Some((id, SourceSide { records: records as u64, rejected, checksum: checksum.to_string(), loaded })))
+}
+
+/// The ledger entry the comparison is made against.
+pub struct LoadRecord {
+    pub id: i64,
+    pub checksum: String,
+    pub records: i64,
+}
+
+/// The table's ledger entry with `checksum` if there is one, else its latest.
+pub(super) fn ledger_entry(ds: &Dataset, client: &mut Client, schema: &str, checksum: Option<&str>) -> Result<Option<LoadRecord>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT id, checksum, records FROM {}.{LEDGER} WHERE table_name = $1 AND status = 'ok'
+         ORDER BY (checksum = $2) IS TRUE DESC, id DESC LIMIT 1",
+        ident(schema)
+    );
+    Ok(client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)?.map(|r| LoadRecord {
+        id: r.get(0),
+        checksum: r.get(1),
+        records: r.get(2),
+    }))
+}
+
+/// Whether the load of the file with `checksum` was a merge (its file is then read as a
+/// merge reads it: the later row with a key wins).
+pub fn merged_file(ds: &Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<bool> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(false);
+    }
+    let sql = format!(
+        "SELECT mode = 'merge' FROM {}.{LEDGER} WHERE table_name = $1 AND checksum = $2 AND status = 'ok' ORDER BY id DESC LIMIT 1",
+        ident(schema)
+    );
+    Ok(client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)?.is_some_and(|r| r.get(0)))
+}
+
+/// The checksum the ledger recorded for an object with this URL, ETag and size, if loaded.
+pub fn object_checksum(
+    ds: &Dataset,
+    client: &mut Client,
+    schema: &str,
+    url: &str,
+    etag: Option<&str>,
+    size: u64,
+) -> Result<Option<String>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT checksum FROM {}.{LEDGER} WHERE table_name = $1 AND file = $2 AND etag IS NOT DISTINCT FROM $3 AND file_size = $4
+         AND status = 'ok' ORDER BY id DESC LIMIT 1",
+        ident(schema)
+    );
+    Ok(client.query_opt(&sql, &[&ds.name, &url, &etag, &(size as i64)]).map_err(db)?.map(|r| r.get(0)))
+}
+
+/// Whether any load of the table was a merge.
+pub fn has_merges(ds: &Dataset, client: &mut Client, schema: &str) -> Result<bool> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(false);
+    }
+    let sql = format!("SELECT EXISTS (SELECT FROM {}.{LEDGER} WHERE table_name = $1 AND mode = 'merge' AND status = 'ok')", ident(schema));
+    Ok(client.query_one(&sql, &[&ds.name]).map_err(db)?.get(0))
+}
+
+/// Rows of load `id`'s file that the table does not hold under that load, from the ledger:
+/// those held under other loads (equal to rows its own merge found, or replaced by later
+/// merges), and those a keyed append turned away for a key already loaded (rejects).
+pub(super) fn elsewhere(ds: &Dataset, client: &mut Client, schema: &str, id: i64) -> Result<(Figures, Figures)> {
+    let sql = format!(
+        // Through to_jsonb, as in `ledger_source`: an old ledger has no figures column.
+        "SELECT false, (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
+         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,unchanged}}', '[]')) e WHERE id = $2
+         UNION ALL
+         SELECT false, (e ->> 1)::bigint, (e ->> 2)::bigint, e ->> 3
+         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,taken}}', '[]')) e
+         WHERE table_name = $1 AND status = 'ok' AND id > $2 AND (e ->> 0)::bigint = $2
+         UNION ALL
+         SELECT true, (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
+         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,turned_away}}', '[]')) e WHERE id = $2",
+        l = format!("{}.{LEDGER}", ident(schema))
+    );
+    let (mut held, mut turned_away) = (Figures::default(), Figures::default());
+    for r in client.query(&sql, &[&ds.name, &id]).map_err(db)? {
+        let (rejected, day, rows, digest): (bool, Option<i64>, i64, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let figures = if rejected { &mut turned_away } else { &mut held };
+        let d = figures.days.entry(day.unwrap_or(NO_DAY)).or_default();
+        d.rows += rows as u64;
+        d.digest += digest.parse::<i128>().map_err(|_| Failure::Database(format!("{LEDGER}: unreadable figures near load {id}")))?;
+    }
+    Ok((held, turned_away))
+}
+
+fn db(e: postgres::Error) -> anyhow::Error {
+    Failure::Database(describe(&e)).into()
+}
+
+/// The id the load about to be written will have in the ledger (drawn before its rows, which
+/// carry it as `load_id`).
+pub fn next_load_id(client: &mut Client, schema: &str) -> Result<i64> {
+    let sql = format!("SELECT nextval(pg_get_serial_sequence('{}.{LEDGER}', 'id'))", ident(schema).replace('\'', "''"));
+    Ok(client.query_one(&sql, &[]).map_err(db)?.get(0))
+}
+
+/// The load of an object with this URL, ETag and size, if the ledger holds one.
+pub fn object_load(client: &mut Client, schema: &str, table: &str, url: &str, etag: Option<&str>, size: u64) -> Result<Option<i64>> {
+    let sql = format!(
+        "SELECT id FROM {}.{LEDGER} WHERE table_name = $1 AND file = $2 AND etag IS NOT DISTINCT FROM $3 AND file_size = $4 AND status = 'ok' LIMIT 1",
+        ident(schema)
+    );
+    Ok(client.query_opt(&sql, &[&table, &url, &etag, &(size as i64)]).map_err(db)?.map(|r| r.get(0)))
+}
+
+/// A replace swaps out every earlier load's rows: the ledger's `ok` loads of a table are
+/// exactly those whose rows it holds.
+pub fn mark_replaced(client: &mut Client, schema: &str, table: &str) -> Result<()> {
+    client
+        .execute(&format!("UPDATE {}.{LEDGER} SET status = 'replaced' WHERE table_name = $1 AND status = 'ok'", ident(schema)), &[&table])
+        .map_err(|e| Failure::Database(format!("cannot update {LEDGER}: {}", describe(&e))))?;
     Ok(())
 }

@@ -22,7 +22,7 @@ use postgres::Client;
 use super::connect::{describe, exec, ident};
 use super::copy::{self, Reject};
 use super::ddl::{add_evolved_columns, create_tables, table_ddl, REJECTS_DDL};
-use super::ledger::{ensure_ledger, insert_ledger, refuse_loaded};
+use super::ledger::{ensure_ledger, insert_ledger, mark_replaced, next_load_id, object_load, refuse_loaded};
 use super::merge::MERGE_STAGE;
 use super::spool::RejectSpool;
 use crate::dataset::Dataset;
@@ -32,7 +32,6 @@ use crate::stats::{LoadStats, SchemaChange};
 
 pub use crate::dataset::Mode;
 
-use crate::dataset::LEDGER;
 const STAGING_SUFFIX: &str = "__tier_new";
 /// The replaced tables, between the swap and their drop just after the commit.
 const OLD_SUFFIX: &str = "__tier_old";
@@ -163,10 +162,7 @@ impl TableLoad {
         }
         let (data_target, rejects_target) = targets(&mut client, ds, schema, mode, probe_keys)?;
         let schema_changes = add_evolved_columns(&mut client, ds, schema, mode)?;
-        let load_id: i64 = client
-            .query_one(&format!("SELECT nextval(pg_get_serial_sequence('{}.{LEDGER}', 'id'))", ident(schema).replace('\'', "''")), &[])
-            .map_err(|e| Failure::Database(describe(&e)))?
-            .get(0);
+        let load_id = next_load_id(&mut client, schema)?;
         Ok(TableLoad {
             client,
             ds,
@@ -293,21 +289,11 @@ impl TableLoad {
         self.client
             .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key])
             .map_err(|e| Failure::Database(format!("cannot lock {}: {}", self.ds.name, describe(&e))))?;
-        let row = self
-            .client
-            .query_opt(
-                &format!(
-                    "SELECT id FROM {}.{LEDGER} WHERE table_name = $1 AND file = $2 AND etag IS NOT DISTINCT FROM $3 AND file_size = $4 AND status = 'ok' LIMIT 1",
-                    ident(&self.schema)
-                ),
-                &[&self.ds.name, &url, &etag, &(size as i64)],
-            )
-            .map_err(|e| Failure::Database(describe(&e)))?;
+        let row = object_load(&mut self.client, &self.schema, &self.ds.name, url, etag, size)?;
         match row {
-            Some(r) => Err(Failure::AlreadyLoaded(format!(
-                "{url}: already loaded into {} (load {}, same ETag and size); use --force to load it again",
-                self.ds.name,
-                r.get::<_, i64>(0)
+            Some(id) => Err(Failure::AlreadyLoaded(format!(
+                "{url}: already loaded into {} (load {id}, same ETag and size); use --force to load it again",
+                self.ds.name
             ))
             .into()),
             None => Ok(()),
@@ -419,11 +405,7 @@ impl TableLoad {
                 exec(&mut self.client, &format!("cannot swap in the new {live}"), &swap)?;
                 aside.push(format!("{s}.{old}"));
             }
-            // The loads whose rows this replace swaps out are no longer in the table: the
-            // ledger's `ok` loads of a table are exactly those whose rows it holds.
-            self.client
-                .execute(&format!("UPDATE {s}.{LEDGER} SET status = 'replaced' WHERE table_name = $1 AND status = 'ok'"), &[&self.ds.name])
-                .map_err(|e| Failure::Database(format!("cannot update {LEDGER}: {}", describe(&e))))?;
+            mark_replaced(&mut self.client, &self.schema, &self.ds.name)?;
         }
         insert_ledger(&mut self.client, &self.schema, Some(self.load_id), stats, self.mode, self.started, "ok", None)?;
         exec(&mut self.client, "commit failed", "COMMIT")?;

@@ -1,6 +1,6 @@
-//! `validate`'s database side: what the ledger recorded for a file, and the table's rows
-//! reduced to per-day figures by an aggregate next to the data (`validate` holds the figures
-//! and the comparison; this module only reads them from PostgreSQL).
+//! `validate`'s database side: the table's rows reduced to per-day figures by an aggregate
+//! next to the data, beside what the ledger recorded (`ledger.rs` reads that; `validate`
+//! holds the figures and the comparison; this module only reads them from PostgreSQL).
 
 use std::collections::BTreeMap;
 
@@ -9,53 +9,10 @@ use postgres::Client;
 
 use super::catalog::day_sql;
 use super::connect::{describe, ident, table_exists as exists};
-use crate::dataset::{Dataset, LEDGER};
+use super::ledger::{elsewhere, ledger_entry, LoadRecord};
+use crate::dataset::Dataset;
 use crate::error::Failure;
-use crate::figures::{Figures, LedgerFigures, SourceSide, NO_DAY, ROW_HASH_SEED};
-
-/// The source side as the load of a file with this checksum recorded it (its records,
-/// rejects per reason and per-day figures), if the ledger has such a load; `validate` then
-/// need not parse the file again (`--reread` does). The load computed these figures from
-/// the rows it sent, with the same functions a re-read uses.
-pub fn ledger_source(ds: &Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<Option<(i64, SourceSide)>> {
-    if !exists(client, schema, LEDGER)? {
-        return Ok(None);
-    }
-    let sql = format!(
-        // Through to_jsonb: a ledger from before loads recorded figures has no such column
-        // (a load adds it), and simply has no figures.
-        "SELECT id, records, rejected_by_reason::text, (to_jsonb(l) -> 'figures')::text FROM {}.{LEDGER} l
-         WHERE table_name = $1 AND checksum = $2 AND status = 'ok' AND jsonb_typeof(to_jsonb(l) -> 'figures') = 'object'
-         ORDER BY id DESC LIMIT 1",
-        ident(schema)
-    );
-    let Some(row) = client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)? else { return Ok(None) };
-    let (id, records, rejected, figures): (i64, i64, Option<String>, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
-    let bad = |what: &str| Failure::Database(format!("{LEDGER} load {id}: unreadable {what}"));
-    let rejected: BTreeMap<String, u64> =
-        serde_json::from_str(rejected.as_deref().unwrap_or("{}")).map_err(|_| bad("rejected_by_reason"))?;
-    let figures: LedgerFigures = serde_json::from_str(&figures).map_err(|_| bad("figures"))?;
-    if figures.columns != Figures::columns_of(ds) {
-        // Recorded under another contract: the file is read again.
-        return Ok(None);
-    }
-    let mut rejected = rejected;
-    // As the file alone says: without the rows turned away for keys loaded before (compare
-    // adds those back from the ledger, for a re-read's figures too).
-    let turned_away: u64 = figures.turned_away.iter().flatten().map(|(_, rows, _)| rows).sum();
-    if let Some(n) = rejected.get_mut(crate::reasons::DUPLICATE) {
-        *n -= turned_away.min(*n);
-    }
-    let loaded = LedgerFigures::figures(&figures.days, &figures.columns).ok_or_else(|| bad("figures"))?;
-    Ok(Some((id, SourceSide { records: records as u64, rejected, checksum: checksum.to_string(), loaded })))
-}
-
-/// The ledger entry the comparison is made against.
-pub struct LoadRecord {
-    pub id: i64,
-    pub checksum: String,
-    pub records: i64,
-}
+use crate::figures::{Figures, NO_DAY, ROW_HASH_SEED};
 
 /// What PostgreSQL holds for one table.
 pub struct DatabaseSide {
@@ -146,65 +103,6 @@ fn db(e: postgres::Error) -> anyhow::Error {
     Failure::Database(describe(&e)).into()
 }
 
-/// The table's ledger entry with `checksum` if there is one, else its latest.
-fn ledger_entry(ds: &Dataset, client: &mut Client, schema: &str, checksum: Option<&str>) -> Result<Option<LoadRecord>> {
-    if !exists(client, schema, LEDGER)? {
-        return Ok(None);
-    }
-    let sql = format!(
-        "SELECT id, checksum, records FROM {}.{LEDGER} WHERE table_name = $1 AND status = 'ok'
-         ORDER BY (checksum = $2) IS TRUE DESC, id DESC LIMIT 1",
-        ident(schema)
-    );
-    Ok(client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)?.map(|r| LoadRecord {
-        id: r.get(0),
-        checksum: r.get(1),
-        records: r.get(2),
-    }))
-}
-
-/// Whether the load of the file with `checksum` was a merge (its file is then read as a
-/// merge reads it: the later row with a key wins).
-pub fn merged_file(ds: &Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<bool> {
-    if !exists(client, schema, LEDGER)? {
-        return Ok(false);
-    }
-    let sql = format!(
-        "SELECT mode = 'merge' FROM {}.{LEDGER} WHERE table_name = $1 AND checksum = $2 AND status = 'ok' ORDER BY id DESC LIMIT 1",
-        ident(schema)
-    );
-    Ok(client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)?.is_some_and(|r| r.get(0)))
-}
-
-/// The checksum the ledger recorded for an object with this URL, ETag and size, if loaded.
-pub fn object_checksum(
-    ds: &Dataset,
-    client: &mut Client,
-    schema: &str,
-    url: &str,
-    etag: Option<&str>,
-    size: u64,
-) -> Result<Option<String>> {
-    if !exists(client, schema, LEDGER)? {
-        return Ok(None);
-    }
-    let sql = format!(
-        "SELECT checksum FROM {}.{LEDGER} WHERE table_name = $1 AND file = $2 AND etag IS NOT DISTINCT FROM $3 AND file_size = $4
-         AND status = 'ok' ORDER BY id DESC LIMIT 1",
-        ident(schema)
-    );
-    Ok(client.query_opt(&sql, &[&ds.name, &url, &etag, &(size as i64)]).map_err(db)?.map(|r| r.get(0)))
-}
-
-/// Whether any load of the table was a merge.
-pub fn has_merges(ds: &Dataset, client: &mut Client, schema: &str) -> Result<bool> {
-    if !exists(client, schema, LEDGER)? {
-        return Ok(false);
-    }
-    let sql = format!("SELECT EXISTS (SELECT FROM {}.{LEDGER} WHERE table_name = $1 AND mode = 'merge' AND status = 'ok')", ident(schema));
-    Ok(client.query_one(&sql, &[&ds.name]).map_err(db)?.get(0))
-}
-
 /// `parts` conditions on `ctid` that cut `table` into runs of blocks of about equal size,
 /// together every row once: the first has no lower bound and the last no upper one, so a
 /// row in a block added since the size was read is still counted. (A TID range scan reads
@@ -233,34 +131,6 @@ fn scope(load: &Option<LoadRecord>) -> String {
         Some(l) => format!(" WHERE load_id = {}", l.id),
         None => String::new(),
     }
-}
-
-/// Rows of load `id`'s file that the table does not hold under that load, from the ledger:
-/// those held under other loads (equal to rows its own merge found, or replaced by later
-/// merges), and those a keyed append turned away for a key already loaded (rejects).
-fn elsewhere(ds: &Dataset, client: &mut Client, schema: &str, id: i64) -> Result<(Figures, Figures)> {
-    let sql = format!(
-        // Through to_jsonb, as in `ledger_source`: an old ledger has no figures column.
-        "SELECT false, (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
-         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,unchanged}}', '[]')) e WHERE id = $2
-         UNION ALL
-         SELECT false, (e ->> 1)::bigint, (e ->> 2)::bigint, e ->> 3
-         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,taken}}', '[]')) e
-         WHERE table_name = $1 AND status = 'ok' AND id > $2 AND (e ->> 0)::bigint = $2
-         UNION ALL
-         SELECT true, (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
-         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,turned_away}}', '[]')) e WHERE id = $2",
-        l = format!("{}.{LEDGER}", ident(schema))
-    );
-    let (mut held, mut turned_away) = (Figures::default(), Figures::default());
-    for r in client.query(&sql, &[&ds.name, &id]).map_err(db)? {
-        let (rejected, day, rows, digest): (bool, Option<i64>, i64, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
-        let figures = if rejected { &mut turned_away } else { &mut held };
-        let d = figures.days.entry(day.unwrap_or(NO_DAY)).or_default();
-        d.rows += rows as u64;
-        d.digest += digest.parse::<i128>().map_err(|_| Failure::Database(format!("{LEDGER}: unreadable figures near load {id}")))?;
-    }
-    Ok((held, turned_away))
 }
 
 /// The loaded rows' figures (one aggregate query, or one per connection over its share of
