@@ -441,3 +441,13 @@ pub enum ReportFormat {
     Md,
     Ipynb,
 }
+
+impl From<ReportFormat> for crate::render::report::Format {
+    fn from(format: ReportFormat) -> Self {
+        match format {
+            ReportFormat::Html => Self::Html,
+            ReportFormat::Md => Self::Markdown,
+            ReportFormat::Ipynb => Self::Notebook,
+        }
+    }
+}

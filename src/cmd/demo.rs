@@ -1,6 +1,6 @@
 use anyhow::Result;
 
-use crate::cli::{DemoArgs, ReportFormat};
+use crate::cli::DemoArgs;
 use crate::context::Context;
 use crate::gen::{generate, GenOptions, ORIGINALS};
 use crate::pg::connect;
@@ -48,7 +48,7 @@ pub fn run(args: &DemoArgs, ctx: &Context) -> Result<()> {
     println!("{}", crate::render::checks::table(&checks));
     let verdict = crate::jobs::validation::verdict(&checks);
     let context = crate::jobs::report::Context { datasets, data_dir, target, schema: &opts.schema, quiet };
-    let all = [ReportFormat::Html, ReportFormat::Md, ReportFormat::Ipynb];
+    let all = crate::render::report::Format::ALL;
     let written = crate::jobs::report::write_report(&args.queries, &args.out, &all, &context, Some(checks))?;
     let others: Vec<String> = written[1..].iter().map(|p| p.display().to_string()).collect();
     eprintln!(

@@ -6,6 +6,7 @@ use anyhow::Result;
 use crate::cli::ReportArgs;
 use crate::context::Context as Resolved;
 use crate::jobs::report::*;
+use crate::render::report::Format;
 
 pub fn run(args: &ReportArgs, ctx: &Resolved) -> Result<()> {
     let context = Context {
@@ -15,10 +16,11 @@ pub fn run(args: &ReportArgs, ctx: &Resolved) -> Result<()> {
         schema: &ctx.schema,
         quiet: ctx.quiet,
     };
+    let formats: Vec<Format> = args.format.iter().map(|&f| f.into()).collect();
     if args.watch {
-        return crate::jobs::watch::run(&args.queries, &args.out, &args.format, &context);
+        return crate::jobs::watch::run(&args.queries, &args.out, &formats, &context);
     }
-    let written = write_report(&args.queries, &args.out, &args.format, &context, None)?;
+    let written = write_report(&args.queries, &args.out, &formats, &context, None)?;
     println!("{}", written[0].display());
     Ok(())
 }

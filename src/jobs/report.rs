@@ -5,13 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::cli::ReportFormat;
 use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::pg::read;
 use crate::pg::{self, connect};
 use crate::render::chart;
-use crate::render::report::{render, render_notebook, table_data, DatasetSection, QuerySection, Report, Section, Validation};
+use crate::render::report::{render, render_notebook, table_data, DatasetSection, Format, QuerySection, Report, Section, Validation};
 use crate::sql;
 use crate::validate::Check;
 
@@ -35,7 +34,7 @@ pub struct Context<'a> {
 pub fn write_report(
     queries_dir: &Path,
     out_dir: &Path,
-    formats: &[ReportFormat],
+    formats: &[Format],
     context: &Context,
     checks: Option<Vec<Check>>,
 ) -> Result<Vec<PathBuf>> {
@@ -136,20 +135,17 @@ fn query_section(file: &Path, target: &connect::Target, schema: &str) -> Result<
 }
 
 /// The report in each of `formats`, each file written whole; returns the files.
-fn write_formats(report: &Report, out_dir: &Path, formats: &[ReportFormat]) -> Result<Vec<PathBuf>> {
+fn write_formats(report: &Report, out_dir: &Path, formats: &[Format]) -> Result<Vec<PathBuf>> {
     let (html, md) = render(report)?;
     std::fs::create_dir_all(out_dir).map_err(|e| Failure::Input(format!("{}: cannot create: {e}", out_dir.display())))?;
     let mut written = Vec::new();
-    for (format, name) in [(ReportFormat::Html, "report.html"), (ReportFormat::Md, "report.md"), (ReportFormat::Ipynb, "report.ipynb")] {
-        if !formats.contains(&format) {
-            continue;
-        }
+    for format in Format::ALL.into_iter().filter(|f| formats.contains(f)) {
         let text = match format {
-            ReportFormat::Html => html.clone(),
-            ReportFormat::Md => md.clone(),
-            ReportFormat::Ipynb => render_notebook(report)?,
+            Format::Html => html.clone(),
+            Format::Markdown => md.clone(),
+            Format::Notebook => render_notebook(report)?,
         };
-        let path = out_dir.join(name);
+        let path = out_dir.join(format.file_name());
         write_whole(&path, &text)?;
         written.push(path);
     }

@@ -10,9 +10,9 @@ use anyhow::{Context as _, Result};
 use notify_debouncer_mini::notify::RecursiveMode;
 use notify_debouncer_mini::{new_debouncer, DebounceEventResult};
 
-use crate::cli::ReportFormat;
 use crate::jobs::report::{write_report, Context};
 use crate::pg::{self, connect};
+use crate::render::report::Format;
 
 /// Quiet time after a file event before the report is written (an editor saves in bursts).
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -21,7 +21,7 @@ const LEDGER_POLL: Duration = Duration::from_secs(1);
 
 /// Writes the report of the queries in `queries` into `out` (as `formats`), and again on
 /// every change, until interrupted.
-pub fn run(queries: &Path, out: &Path, formats: &[ReportFormat], context: &Context) -> Result<()> {
+pub fn run(queries: &Path, out: &Path, formats: &[Format], context: &Context) -> Result<()> {
     let (events, changes) = channel::<DebounceEventResult>();
     let mut debouncer = new_debouncer(DEBOUNCE, events).context("cannot start the file watcher")?;
     debouncer.watcher().watch(queries, RecursiveMode::NonRecursive).with_context(|| format!("{}: cannot watch", queries.display()))?;

@@ -9,6 +9,27 @@ use serde::Serialize;
 use crate::render::table::{type_name, value_text};
 use crate::validate::Check;
 
+/// A file the report is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Html,
+    Markdown,
+    /// A Jupyter notebook.
+    Notebook,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Html, Format::Markdown, Format::Notebook];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Html => "report.html",
+            Format::Markdown => "report.md",
+            Format::Notebook => "report.ipynb",
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub struct Report {
     pub title: String,
