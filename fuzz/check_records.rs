@@ -1,7 +1,7 @@
 //! What must hold for any input to the framing scanner and the record parsers; shared by
 //! the fuzz target (fuzz/) and the regression test that replays what fuzzing found.
-//! Both include this file by path as a module of a crate root that has `dataset`, `source`
-//! and `transform` (the fuzz target's, and tier's own under `cfg(test)`).
+//! Both include this file by path as a module of a crate root that has `dataset`, `source`,
+//! `transform` and `values` (the fuzz target's, and tier's own under `cfg(test)`).
 
 use super::dataset::{Dataset, Field, Key, Kind, Rules};
 use super::source::framing::scan;
@@ -67,7 +67,7 @@ fn datasets() -> &'static [&'static Dataset] {
             required,
             rules: Rules::default(),
             timezone: None,
-            format: super::transform::timestamp::Format::Iso,
+            format: super::values::timestamp::Format::Iso,
             evolved: false,
         };
         let flat = Dataset::new(

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use crate::dataset::{Dataset, Field, Key, Kind, Mode, OnNewKey, Rules};
 use crate::error::Failure;
-use crate::transform::{number, timestamp};
+use crate::values::{number, timestamp};
 
 /// The shipped examples, used when no contract directory exists (an installed binary, a
 /// container): the files of `datasets/` in the repository, embedded by `build.rs`.

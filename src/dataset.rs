@@ -132,7 +132,7 @@ pub struct Field {
     /// For timestamps: the IANA zone naive input is read in (default UTC).
     pub timezone: Option<String>,
     /// For timestamps and dates: how values are written (default ISO 8601).
-    pub format: crate::transform::timestamp::Format,
+    pub format: crate::values::timestamp::Format,
     /// Not in the contract: added by a load for a new key (`on_new_key = "evolve"`).
     pub evolved: bool,
 }

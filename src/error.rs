@@ -50,13 +50,14 @@ impl Failure {
     }
 }
 
-/// The exit code for an error chain.
-pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+/// The exit code for an error chain; `is_database` tells the database driver's own errors
+/// (main passes `pg::is_error`, so this foundation names no layer above it).
+pub fn exit_code(err: &anyhow::Error, is_database: fn(&(dyn std::error::Error + 'static)) -> bool) -> ExitCode {
     for cause in err.chain() {
         if let Some(f) = cause.downcast_ref::<Failure>() {
             return ExitCode::from(f.code());
         }
-        if cause.downcast_ref::<crate::pg::Error>().is_some() {
+        if is_database(cause) {
             return ExitCode::from(EXIT_DATABASE);
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {

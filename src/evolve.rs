@@ -58,7 +58,7 @@ pub fn grow(ds: &'static Dataset, input: &Input, table: &[(String, String)]) -> 
             required: false,
             rules: Rules::default(),
             timezone: None,
-            format: crate::transform::timestamp::Format::Iso,
+            format: crate::values::timestamp::Format::Iso,
             evolved: true,
         });
     }

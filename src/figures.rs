@@ -11,7 +11,7 @@ use polars::prelude::*;
 use crate::dataset::Dataset;
 use crate::hash;
 use crate::rows::{self, Cell};
-use crate::transform::json;
+use crate::values::json;
 
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::quality::{BAD_NUMBER, BAD_TIMESTAMP, DUPLICATE, MISSING_REQUIRED, OUT_OF_RANGE};
 use crate::transform::parse::MALFORMED;
-use crate::transform::timestamp::civil_from_days;
+use crate::values::timestamp::civil_from_days;
 
 pub struct GenOptions {
     pub events: u64,

@@ -158,7 +158,7 @@ pub fn date(unix_days: i32, seed: u64) -> u64 {
 /// XORed with the weight of the first; the sign and the scale are not hashed (1.0 and 1
 /// hash alike, as they compare equal). Zero hashes as `seed - 1`.
 pub fn numeric(canonical: &str, seed: u64) -> u64 {
-    let g = crate::transform::number::groups(canonical);
+    let g = crate::values::number::groups(canonical);
     if g.digits.is_empty() {
         return seed.wrapping_sub(1);
     }
@@ -169,8 +169,8 @@ pub fn numeric(canonical: &str, seed: u64) -> u64 {
 /// `jsonb_hash_extended`: every scalar (keys included) in jsonb's order, each folding the
 /// running hash one bit to the left in both halves; the start of an array or an object
 /// XORs in its flag. An empty array or object hashes as the seed.
-pub fn jsonb(value: &crate::transform::json::Jsonb, seed: u64) -> u64 {
-    use crate::transform::json::Jsonb;
+pub fn jsonb(value: &crate::values::json::Jsonb, seed: u64) -> u64 {
+    use crate::values::json::Jsonb;
     const JB_FARRAY: u64 = 0x4000_0000;
     const JB_FOBJECT: u64 = 0x2000_0000;
     fn rotate(h: u64) -> u64 {

@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 
 use crate::dataset::Kind;
 use crate::source::RecordReader;
-use crate::transform::{number, timestamp};
+use crate::values::{number, timestamp};
 
 /// Objects nested deeper than this are kept whole, as `json`.
 const MAX_DEPTH: usize = 3;

@@ -29,7 +29,7 @@ use polars::prelude::*;
 
 use crate::dataset::Dataset;
 use crate::pg::load::Mode;
-use crate::transform::timestamp::day_of_micros;
+use crate::values::timestamp::day_of_micros;
 
 const STAGING: &str = "_tier_staging";
 /// The commit records of a lake in object storage.
@@ -332,7 +332,7 @@ fn is_tier_file(table: &str, key: &str) -> bool {
     };
     let day_ok = |d: &str| {
         d.strip_prefix("date=")
-            .is_some_and(|day| day == "unknown" || crate::transform::timestamp::parse_date(day).is_some_and(|_| day.len() == 10))
+            .is_some_and(|day| day == "unknown" || crate::values::timestamp::parse_date(day).is_some_and(|_| day.len() == 10))
     };
     match parts.as_slice() {
         [t, f] => *t == table && file_ok(f),

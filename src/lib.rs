@@ -1,8 +1,8 @@
 //! tier: load messy event exports into PostgreSQL, prove the load is right, look at it.
 //!
 //! Modules in the order data moves through them:
-//! `source` (files -> chunks of records) -> `transform` (records -> text frames, casts)
-//! -> `quality` (rules, rejects, duplicates) -> `pg` (binary COPY into staging, atomic
+//! `source` (files -> chunks of records) -> `transform` (records -> text frames)
+//! -> `quality` (casts by `values`, rules, rejects; `dedupe`: duplicates) -> `pg` (binary COPY into staging, atomic
 //! swap). `pipeline` runs those stages side by side for one file; `cmd` holds one file
 //! per command.
 
@@ -36,6 +36,7 @@ pub mod sql;
 pub mod stats;
 pub mod transform;
 pub mod validate;
+pub mod values;
 
 /// The properties the fuzz target checks, replayed over its corpus by `cargo test`.
 #[cfg(test)]

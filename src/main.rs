@@ -80,7 +80,7 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tier: error: {e:#}");
-            error::exit_code(&e)
+            error::exit_code(&e, tier::pg::is_error)
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Casts and data-quality rules: a text frame from `transform::parse` goes in, a frame with
 //! typed columns and a `__reason` / `__detail` per row comes out. Each column is cast in
 //! one pass over its text (the columns in parallel), with the casts that agree with
-//! PostgreSQL's input functions (`transform::number`, `timestamp`, `json`). The first
+//! PostgreSQL's input functions (`values::number`, `timestamp`, `json`). The first
 //! failing rule names the reason, in this order (then in column order):
 //!
 //! 1. `malformed` / `bad_value` (from parsing: not a JSON object; a container or a NUL
@@ -19,9 +19,9 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::dataset::{Dataset, Field, Kind, OnNewKey};
-use crate::transform::number::{self, Float, Int, NumericError};
 use crate::transform::parse::{COL_DETAIL, COL_ISSUE, COL_LINE, COL_RECORD, COL_ROW};
-use crate::transform::{json, timestamp};
+use crate::values::number::{self, Float, Int, NumericError};
+use crate::values::{json, timestamp};
 
 pub use crate::frame::{COL_NAN, COL_REASON};
 

@@ -15,7 +15,7 @@ pub enum Cell<'a> {
     Integer(Option<i32>),
     Bigint(Option<i64>),
     Double(Option<f64>),
-    /// Canonical decimal text (see `transform::number::parse_numeric`).
+    /// Canonical decimal text (see `values::number::parse_numeric`).
     Numeric(Option<&'a str>),
     Boolean(Option<bool>),
     /// Microseconds since 1970-01-01 UTC.

@@ -17,7 +17,7 @@ use crate::dataset::{Dataset, Field, Key, Kind};
 use crate::gen::Planted;
 use crate::quality;
 use crate::transform::parse::{BAD_VALUE, MALFORMED};
-use crate::transform::timestamp::civil_from_days;
+use crate::values::timestamp::civil_from_days;
 
 /// 2019-05-13 00:00:00 UTC: sample times start here and move a few minutes a record.
 const START: i64 = 1_557_705_600;
@@ -316,7 +316,7 @@ fn non_matching(p: &regex::Regex) -> String {
 /// A value of the wrong form for the column's type and format (a timestamp in another
 /// format's form is wrong too: what a house format looks like when an export changes).
 fn bad_cast(f: &Field) -> Value {
-    use crate::transform::timestamp::Format;
+    use crate::values::timestamp::Format;
     Value::String(
         match (f.kind, &f.format) {
             (Kind::Timestamp | Kind::Date, Format::Epoch(_)) => "2019-05-13T14:23:41Z",
@@ -334,8 +334,8 @@ fn bad_cast(f: &Field) -> Value {
 
 /// An instant (seconds since 1970, UTC) written in a column's format; `date` for a date
 /// column (epochs then at midnight).
-fn written(unix: i64, format: &crate::transform::timestamp::Format, date: bool) -> Value {
-    use crate::transform::timestamp::{EpochUnit, Format};
+fn written(unix: i64, format: &crate::values::timestamp::Format, date: bool) -> Value {
+    use crate::values::timestamp::{EpochUnit, Format};
     let utc = chrono::DateTime::from_timestamp(unix, 0).expect("an instant in range");
     match format {
         Format::Iso if date => Value::String(utc.format("%Y-%m-%d").to_string()),

@@ -19,7 +19,7 @@ pub use crate::figures::SourceSide;
 use crate::figures::{Day, Figures, MICROS_PER_DAY, NO_DAY};
 use crate::pg::validation::DatabaseSide;
 use crate::pipeline::{check_file, Progress};
-use crate::transform::timestamp::day_of_micros;
+use crate::values::timestamp::day_of_micros;
 
 /// One comparison.
 #[derive(Debug, Clone, serde::Serialize)]

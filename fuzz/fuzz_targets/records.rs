@@ -12,9 +12,9 @@ pub mod dataset;
 pub mod framing;
 #[path = "../../src/transform/record.rs"]
 pub mod record;
-#[path = "../../src/transform/number.rs"]
+#[path = "../../src/values/number.rs"]
 pub mod number;
-#[path = "../../src/transform/timestamp.rs"]
+#[path = "../../src/values/timestamp.rs"]
 pub mod timestamp;
 #[path = "../../src/search.rs"]
 pub mod search;
@@ -26,7 +26,10 @@ mod source {
     pub use super::framing;
 }
 mod transform {
-    pub use super::{number, record, timestamp};
+    pub use super::record;
+}
+mod values {
+    pub use super::{number, timestamp};
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -10,7 +10,8 @@ use crate::error::Failure;
 use crate::pg::read;
 use crate::pg::{self, connect};
 use crate::render::chart;
-use crate::render::report::{render, render_notebook, table_data, DatasetSection, Format, QuerySection, Report, Section, Validation};
+use crate::render::notebook::render_notebook;
+use crate::render::report::{render, table_data, DatasetSection, Format, QuerySection, Report, Section, Validation};
 use crate::sql;
 use crate::validate::Check;
 

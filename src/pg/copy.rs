@@ -135,7 +135,7 @@ fn jsonb(out: &mut Vec<u8>, v: Option<&str>) {
 /// A canonical decimal in `numeric`'s binary form: ndigits, weight, sign, dscale, digits.
 fn numeric(out: &mut Vec<u8>, v: Option<&str>) {
     let Some(v) = v else { return text(out, None) };
-    let g = crate::transform::number::groups(v);
+    let g = crate::values::number::groups(v);
     let len = 8 + 2 * g.digits.len();
     out.extend_from_slice(&(len as i32).to_be_bytes());
     out.extend_from_slice(&(g.digits.len() as i16).to_be_bytes());

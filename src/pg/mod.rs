@@ -21,8 +21,13 @@ pub mod tls;
 pub mod validation;
 
 /// A connection, as the stages that hold one (a load's writer, validate) pass it around,
-/// and its error, which `error` maps to the database's exit code.
+/// and its error.
 pub use postgres::{Client, Error};
+
+/// Whether an error is the driver's (main maps it to the database's exit code).
+pub fn is_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<Error>().is_some()
+}
 
 use std::path::Path;
 

@@ -11,7 +11,7 @@ use polars::prelude::*;
 
 use crate::render::table::value_text;
 use crate::sql::{Agg, ChartKind, ChartSpec};
-use crate::transform::timestamp;
+use crate::values::timestamp;
 
 const SIZE: (u32, u32) = (760, 340);
 /// Distinct colours, in the order series appear (Tableau 10).

@@ -3,9 +3,18 @@
 //! report ran (an HTML table and the chart as SVG), so GitHub, VS Code and JupyterLab show
 //! it without a kernel, and anyone can re-run a cell with the `jupysql` magic.
 
+use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::render::report::{Report, Section, TableData};
+
+/// Renders the notebook (`report.ipynb`), its tables as the HTML report draws them.
+pub fn render_notebook(report: &Report) -> Result<String> {
+    let env = super::report::templates()?;
+    let one = env.get_template("one_table.html")?;
+    let table_html = |t: &TableData| one.render(minijinja::context! { t => t }).unwrap_or_else(|e| format!("<p>{e}</p>"));
+    Ok(serde_json::to_string_pretty(&notebook(report, &table_html))?)
+}
 
 /// The notebook for a report. `table_html` renders a table as the HTML report does.
 pub fn notebook(report: &Report, table_html: &dyn Fn(&TableData) -> String) -> Value {

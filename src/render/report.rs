@@ -127,7 +127,7 @@ pub fn table_data(df: &DataFrame, limit: usize) -> (TableData, Option<String>) {
     (TableData { columns, rows }, note)
 }
 
-fn templates() -> Result<Environment<'static>> {
+pub(super) fn templates() -> Result<Environment<'static>> {
     let mut env = Environment::new();
     env.add_template("table.html", include_str!("templates/table.html"))?;
     env.add_template("report.html", include_str!("templates/report.html"))?;
@@ -142,12 +142,4 @@ pub fn render(report: &Report) -> Result<(String, String)> {
     let html = env.get_template("report.html")?.render(report).context("rendering the HTML report")?;
     let md = env.get_template("report.md")?.render(report).context("rendering the Markdown report")?;
     Ok((html, md))
-}
-
-/// Renders the notebook (`report.ipynb`), its tables as the HTML report draws them.
-pub fn render_notebook(report: &Report) -> Result<String> {
-    let env = templates()?;
-    let one = env.get_template("one_table.html")?;
-    let table_html = |t: &TableData| one.render(minijinja::context! { t => t }).unwrap_or_else(|e| format!("<p>{e}</p>"));
-    Ok(serde_json::to_string_pretty(&super::notebook::notebook(report, &table_html))?)
 }

@@ -1,8 +1,5 @@
-//! Records -> typed frames: parsing every field as text, and the casts from text that
-//! must agree with PostgreSQL's own input functions (numbers, timestamps). The rules live in `quality`.
+//! Records -> text columns: each record's fields as text cells, gathered into a frame of
+//! text columns. The casts (`values`) and the rules (`quality`) come after.
 
-pub mod json;
-pub mod number;
 pub mod parse;
 pub mod record;
-pub mod timestamp;

@@ -10,9 +10,9 @@ use rayon::prelude::*;
 
 use crate::dataset::{Dataset, Kind};
 use crate::source::{Chunk, Span};
-use crate::transform::number;
 use crate::transform::record::{parse_record, Cell, KeyHints};
 pub use crate::transform::record::{BAD_VALUE, MALFORMED};
+use crate::values::number;
 
 pub use crate::frame::{COL_DETAIL, COL_EXTRA, COL_ISSUE, COL_LINE, COL_RECORD, COL_ROW};
 

@@ -160,8 +160,8 @@ fn a_damaged_line_is_one_reject_and_swallows_nothing() {
 /// from the documented policy (docs/contracts.md, "Casts").
 mod differential {
     use rand::{Rng, SeedableRng};
-    use tier::transform::number::{parse_float, parse_int, Float, Int};
-    use tier::transform::timestamp::parse_micros;
+    use tier::values::number::{parse_float, parse_int, Float, Int};
+    use tier::values::timestamp::parse_micros;
 
     use crate::common::client;
 
@@ -275,7 +275,7 @@ mod differential {
         // summer time, as the server reads them with that TimeZone.
         for zone in ["Europe/Oslo", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"] {
             c.batch_execute(&format!("SET TimeZone = '{zone}'")).unwrap();
-            let z = tier::transform::timestamp::Zone::named(zone).unwrap();
+            let z = tier::values::timestamp::Zone::named(zone).unwrap();
             for day in ["2019-03-10", "2019-03-31", "2019-04-07", "2019-10-06", "2019-10-27", "2019-11-03", "2019-06-15"] {
                 for time in
                     ["00:30:00", "01:30:00", "01:59:59", "02:00:00", "02:15:00", "02:30:00", "02:45:00", "03:00:00", "03:30:00", "12:00:00"]
@@ -283,14 +283,14 @@ mod differential {
                     for suffix in ["", "Z", "+05:30"] {
                         let text = format!("{day} {time}{suffix}");
                         let theirs: Option<i64> = server(&mut c, sql, &text).map(|r| r.get(0));
-                        assert_eq!(tier::transform::timestamp::parse_micros_in(&text, &z), theirs, "{text:?} in {zone}");
+                        assert_eq!(tier::values::timestamp::parse_micros_in(&text, &z), theirs, "{text:?} in {zone}");
                     }
                 }
             }
         }
     }
 
-    use tier::transform::timestamp::{parse_date_as, parse_timestamp, EpochUnit, Format, Zone};
+    use tier::values::timestamp::{parse_date_as, parse_timestamp, EpochUnit, Format, Zone};
 
     /// Exact microseconds of an epoch in SQL: the decimal times the unit, rounded half to
     /// even (numeric arithmetic, no double on the way).
@@ -615,15 +615,15 @@ mod differential {
         let mut numerics = 0;
         for text in &texts {
             let theirs: Option<String> = server(&mut c, "SELECT $1::text::numeric::text", text).map(|r| r.get(0));
-            match tier::transform::number::parse_numeric(text) {
+            match tier::values::number::parse_numeric(text) {
                 Ok(ours) => {
                     assert_eq!(Some(&ours), theirs.as_ref(), "{text:?} as numeric");
                     numerics += 1;
                 }
                 // Policy: NaN is stored as NULL; beyond 1000 digits or exponents, refused.
                 // (the server's numeric reads NaN but not -NaN; both are NULL here)
-                Err(tier::transform::number::NumericError::NaN) => assert!(matches!(theirs.as_deref(), Some("NaN") | None), "{text:?}"),
-                Err(tier::transform::number::NumericError::Invalid) => {
+                Err(tier::values::number::NumericError::NaN) => assert!(matches!(theirs.as_deref(), Some("NaN") | None), "{text:?}"),
+                Err(tier::values::number::NumericError::Invalid) => {
                     let lower = text.trim().to_ascii_lowercase();
                     let policy = lower.contains("inf") || lower.contains("e9999") || lower.len() > 1000;
                     assert!(theirs.is_none() || policy, "{text:?}: tier refuses, PostgreSQL reads {theirs:?}");
@@ -673,7 +673,7 @@ mod differential {
         ];
         for text in booleans {
             let theirs: Option<bool> = server(&mut c, "SELECT $1::text::boolean", text).map(|r| r.get(0));
-            assert_eq!(tier::transform::number::parse_bool(text), theirs, "{text:?} as boolean");
+            assert_eq!(tier::values::number::parse_bool(text), theirs, "{text:?} as boolean");
         }
         let dates = [
             "2019-05-13",
@@ -688,11 +688,11 @@ mod differential {
         ];
         for text in dates {
             let theirs: Option<i32> = server(&mut c, "SELECT $1::text::date - date '1970-01-01'", text).map(|r| r.get(0));
-            assert_eq!(tier::transform::timestamp::parse_date(text), theirs, "{text:?} as date");
+            assert_eq!(tier::values::timestamp::parse_date(text), theirs, "{text:?} as date");
         }
         // Forms the server reads and tier refuses (docs/contracts.md, "Casts").
         for text in ["2019-5-13", "13.05.2019", "May 13 2019", "20190513", "2019-05-13 14:23:41", "2019-05-13T00:00:00Z"] {
-            assert_eq!(tier::transform::timestamp::parse_date(text), None, "{text:?}");
+            assert_eq!(tier::values::timestamp::parse_date(text), None, "{text:?}");
         }
     }
 }

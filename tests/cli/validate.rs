@@ -202,7 +202,7 @@ fn client_side_hashes_match_the_servers() {
         }
         // numeric: the digits without the scale's zeros; sign and scale not hashed.
         for text in ["0", "0.00", "1", "1.0", "-1", "12345.6789", "0.000012", "100000000", "-99999999999999999999.5", "1e-30", "7.10"] {
-            let canonical = tier::transform::number::parse_numeric(text).unwrap();
+            let canonical = tier::values::number::parse_numeric(text).unwrap();
             let server: i64 = db.query_one("SELECT hash_numeric_extended($1::text::numeric, $2)", &[&text, &seed]).unwrap().get(0);
             assert_eq!(hash::numeric(&canonical, seed as u64) as i64, server, "numeric {text} seed {seed}");
         }
@@ -219,7 +219,7 @@ fn client_side_hashes_match_the_servers() {
             r#"{"bb": 1, "a": [true, null, "x"], "b": 2.50, "a": 3e2, "é": {"deep": {"er": []}}}"#,
             r#"{"app": {"version": "1.2", "build": 7}, "device": {"type": "ios"}}"#,
         ] {
-            let tree = tier::transform::json::parse(text).unwrap();
+            let tree = tier::values::json::parse(text).unwrap();
             let server: i64 = db.query_one("SELECT jsonb_hash_extended($1::text::jsonb, $2)", &[&text, &seed]).unwrap().get(0);
             assert_eq!(hash::jsonb(&tree, seed as u64) as i64, server, "jsonb {text} seed {seed}");
         }

@@ -30,7 +30,7 @@ pub fn parse_micros_in(s: &str, zone: &Zone) -> Option<i64> {
 /// The local time as microseconds (as if UTC), and the offset in seconds when one is given.
 /// The seconds may be left out (`2019-05-13T14:23`), as the server allows.
 fn parse_parts(s: &str) -> Option<(i64, Option<i64>)> {
-    let b = crate::transform::number::trim_pg(s).as_bytes();
+    let b = crate::values::number::trim_pg(s).as_bytes();
     if b.len() < 16 || b.len() > MAX_LEN {
         return None;
     }
@@ -195,7 +195,7 @@ pub fn parse_timestamp(text: &str, format: &Format, zone: Option<&Zone>) -> Opti
         Format::Epoch(unit) => parse_epoch(text, *unit)?,
         Format::Rfc2822 => parse_rfc2822(text)?,
         Format::Pattern(p) => {
-            let (date, micros_of_day, offset) = parse_pattern(crate::transform::number::trim_pg(text), p)?;
+            let (date, micros_of_day, offset) = parse_pattern(crate::values::number::trim_pg(text), p)?;
             let (y, m, d) = date_parts(date);
             let naive = days_from_civil(y, m, d) * 86_400_000_000 + micros_of_day;
             local(naive, offset.map(i64::from))?
@@ -217,7 +217,7 @@ pub fn parse_date_as(text: &str, format: &Format) -> Option<i32> {
             (FIRST_MICROS..=LAST_MICROS).contains(&us).then(|| us.div_euclid(86_400_000_000) as i32)
         }
         Format::Pattern(p) => {
-            let (date, _, _) = parse_pattern(crate::transform::number::trim_pg(text), p)?;
+            let (date, _, _) = parse_pattern(crate::values::number::trim_pg(text), p)?;
             let (y, m, d) = date_parts(date);
             (1..=9999).contains(&y).then(|| days_from_civil(y, m, d) as i32)
         }
@@ -232,7 +232,7 @@ fn date_parts(date: chrono::NaiveDate) -> (i64, u32, u32) {
 /// An epoch in `unit` (a JSON number or numeric text, exponent allowed) -> microseconds,
 /// exactly: the decimal's point moved, the rest rounded half to even.
 pub fn parse_epoch(text: &str, unit: EpochUnit) -> Option<i64> {
-    let canonical = crate::transform::number::parse_numeric(text).ok()?;
+    let canonical = crate::values::number::parse_numeric(text).ok()?;
     let (negative, body) = match canonical.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, canonical.as_str()),
@@ -271,7 +271,7 @@ pub fn parse_rfc2822(text: &str) -> Option<i64> {
 }
 
 fn rfc2822_parts(text: &str) -> Option<(i64, i64)> {
-    let t = crate::transform::number::trim_pg(text);
+    let t = crate::values::number::trim_pg(text);
     if t.len() > MAX_LEN {
         return None;
     }
@@ -439,7 +439,7 @@ pub fn is_zone(name: &str) -> bool {
 /// `YYYY-MM-DD` -> days since 1970-01-01 (years 1 to 9999), as the server's `date` input
 /// reads that form; other forms the server reads are refused (see docs/contracts.md, "Casts").
 pub fn parse_date(s: &str) -> Option<i32> {
-    let b = crate::transform::number::trim_pg(s).as_bytes();
+    let b = crate::values::number::trim_pg(s).as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }

@@ -5,7 +5,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::transform::number;
+use crate::values::number;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Jsonb {
