@@ -217,83 +217,12 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
         vec![at(file, line, column, e.message().trim().to_string())]
     })?;
     let mut errors = Errors { text, file, list: Vec::new() };
-
-    if !is_identifier(raw.name.get_ref()) {
-        errors.fail(
-            raw.name.span(),
-            format!("name {:?} must be a plain identifier (letters, digits, _; not starting with a digit)", raw.name.get_ref()),
-        );
-    } else if raw.name.get_ref() == crate::dataset::LEDGER || raw.name.get_ref().ends_with("_rejects") {
-        errors.fail(raw.name.span(), format!("name {:?} is taken by tier's own tables", raw.name.get_ref()));
-    } else if raw.name.get_ref().len() > MAX_NAME {
-        errors.fail(
-            raw.name.span(),
-            format!(
-                "name {:?} is {} characters; at most {MAX_NAME}: tier names tables after it (<name>_rejects__tier_new), and PostgreSQL cuts names at 63",
-                raw.name.get_ref(),
-                raw.name.get_ref().len()
-            ),
-        );
-    }
+    check_name(&raw.name, &mut errors);
     let name = raw.name.into_inner();
-
-    let mut fields: Vec<Field> = Vec::new();
-    let mut key_owner: Vec<(String, String)> = Vec::new();
-    let raw_columns_span = raw.columns.get(MAX_COLUMNS).map(|c| c.span());
-    for column in raw.columns {
-        if let Some(field) = column_field(column.into_inner(), &fields, &mut key_owner, &mut errors) {
-            fields.push(field);
-        }
-    }
-    if fields.len() > MAX_COLUMNS {
-        let span = raw_columns_span.clone().unwrap_or(0..0);
-        errors.fail(span, format!("{} columns; PostgreSQL allows {MAX_COLUMNS} besides tier's load_id", fields.len()));
-    }
-    if fields.is_empty() && errors.list.is_empty() {
-        errors.fail(text.len()..text.len(), "no columns: declare at least one [[column]]".into());
-    }
-
-    let day = raw.day.and_then(|d| match fields.iter().find(|f| f.name == *d.get_ref()) {
-        Some(f) if matches!(f.kind, Kind::Timestamp | Kind::Date) => Some(d.into_inner()),
-        Some(f) => {
-            errors.fail(d.span(), format!("day must name a timestamp or date column; {:?} is {}", f.name, f.kind.name()));
-            None
-        }
-        None => {
-            errors.fail(d.span(), format!("day names no declared column: {:?}", d.get_ref()));
-            None
-        }
-    });
-    let mut unique = Vec::new();
-    if let Some(u) = raw.unique {
-        if u.get_ref().is_empty() {
-            errors.fail(u.span(), "unique must name at least one column (leave it out to compare whole rows)".into());
-        }
-        for col in u.into_inner() {
-            if !fields.iter().any(|f| f.name == *col.get_ref()) {
-                errors.fail(col.span(), format!("unique names no declared column: {:?}", col.get_ref()));
-            } else if unique.contains(col.get_ref()) {
-                errors.fail(col.span(), format!("unique names {:?} twice", col.get_ref()));
-            } else if fields.iter().any(|f| f.name == *col.get_ref() && f.kind == Kind::Json) {
-                // jsonb compares values, not texts (`{"a":1}` is `{"a": 1.0}`): a key the
-                // client compares as the server's index does must be a scalar column.
-                errors.fail(col.span(), format!("unique names {:?}, a json column; a key is made of scalar columns", col.get_ref()));
-            } else {
-                unique.push(col.into_inner());
-            }
-        }
-    }
-    let mode = raw.mode.and_then(|m| {
-        let mode = Mode::from_name(m.get_ref());
-        match mode {
-            None => errors.fail(m.span(), format!("mode {:?}: one of replace, append, merge", m.get_ref())),
-            Some(Mode::Merge) if unique.is_empty() => {
-                errors.fail(m.span(), "mode \"merge\" needs `unique`: the columns that identify a row".into())
-            }
-            Some(_) => {}
-        }
-        mode
-    });
+    let fields = columns(raw.columns, text.len(), &mut errors);
+    let day = raw.day.and_then(|d| day_column(d, &fields, &mut errors));
+    let unique = raw.unique.map(|u| unique_columns(u, &fields, &mut errors)).unwrap_or_default();
+    let mode = raw.mode.and_then(|m| mode(m, &unique, &mut errors));
     let on_new_key = match raw.on_new_key {
         None => OnNewKey::Ignore,
         Some(o) => OnNewKey::from_name(o.get_ref()).unwrap_or_else(|| {
@@ -310,6 +239,94 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
     ds.mode = mode;
     ds.on_new_key = on_new_key;
     Ok(ds)
+}
+
+/// The dataset's name: tier names tables after it.
+fn check_name(name: &Spanned<String>, errors: &mut Errors) {
+    let text = name.get_ref();
+    if !is_identifier(text) {
+        errors.fail(name.span(), format!("name {text:?} must be a plain identifier (letters, digits, _; not starting with a digit)"));
+    } else if text == crate::dataset::LEDGER || text.ends_with("_rejects") {
+        errors.fail(name.span(), format!("name {text:?} is taken by tier's own tables"));
+    } else if text.len() > MAX_NAME {
+        errors.fail(
+            name.span(),
+            format!(
+                "name {text:?} is {} characters; at most {MAX_NAME}: tier names tables after it (<name>_rejects__tier_new), and PostgreSQL cuts names at 63",
+                text.len()
+            ),
+        );
+    }
+}
+
+/// The `[[column]]`s as fields, each mistake reported; `end` is where "no columns" points.
+fn columns(raw: Vec<Spanned<RawColumn>>, end: usize, errors: &mut Errors) -> Vec<Field> {
+    let mut fields: Vec<Field> = Vec::new();
+    let mut key_owner: Vec<(String, String)> = Vec::new();
+    let first_too_many = raw.get(MAX_COLUMNS).map(|c| c.span());
+    for column in raw {
+        if let Some(field) = column_field(column.into_inner(), &fields, &mut key_owner, errors) {
+            fields.push(field);
+        }
+    }
+    if fields.len() > MAX_COLUMNS {
+        let span = first_too_many.unwrap_or(0..0);
+        errors.fail(span, format!("{} columns; PostgreSQL allows {MAX_COLUMNS} besides tier's load_id", fields.len()));
+    }
+    if fields.is_empty() && errors.list.is_empty() {
+        errors.fail(end..end, "no columns: declare at least one [[column]]".into());
+    }
+    fields
+}
+
+/// `day`: a timestamp or date column.
+fn day_column(day: Spanned<String>, fields: &[Field], errors: &mut Errors) -> Option<String> {
+    match fields.iter().find(|f| f.name == *day.get_ref()) {
+        Some(f) if matches!(f.kind, Kind::Timestamp | Kind::Date) => Some(day.into_inner()),
+        Some(f) => {
+            errors.fail(day.span(), format!("day must name a timestamp or date column; {:?} is {}", f.name, f.kind.name()));
+            None
+        }
+        None => {
+            errors.fail(day.span(), format!("day names no declared column: {:?}", day.get_ref()));
+            None
+        }
+    }
+}
+
+/// `unique`: declared scalar columns, each once.
+fn unique_columns(u: Spanned<Vec<Spanned<String>>>, fields: &[Field], errors: &mut Errors) -> Vec<String> {
+    let mut unique = Vec::new();
+    if u.get_ref().is_empty() {
+        errors.fail(u.span(), "unique must name at least one column (leave it out to compare whole rows)".into());
+    }
+    for col in u.into_inner() {
+        if !fields.iter().any(|f| f.name == *col.get_ref()) {
+            errors.fail(col.span(), format!("unique names no declared column: {:?}", col.get_ref()));
+        } else if unique.contains(col.get_ref()) {
+            errors.fail(col.span(), format!("unique names {:?} twice", col.get_ref()));
+        } else if fields.iter().any(|f| f.name == *col.get_ref() && f.kind == Kind::Json) {
+            // jsonb compares values, not texts (`{"a":1}` is `{"a": 1.0}`): a key the
+            // client compares as the server's index does must be a scalar column.
+            errors.fail(col.span(), format!("unique names {:?}, a json column; a key is made of scalar columns", col.get_ref()));
+        } else {
+            unique.push(col.into_inner());
+        }
+    }
+    unique
+}
+
+/// `mode`: a merge needs `unique`.
+fn mode(m: Spanned<String>, unique: &[String], errors: &mut Errors) -> Option<Mode> {
+    let mode = Mode::from_name(m.get_ref());
+    match mode {
+        None => errors.fail(m.span(), format!("mode {:?}: one of replace, append, merge", m.get_ref())),
+        Some(Mode::Merge) if unique.is_empty() => {
+            errors.fail(m.span(), "mode \"merge\" needs `unique`: the columns that identify a row".into())
+        }
+        Some(_) => {}
+    }
+    mode
 }
 
 /// The mistakes found so far in one contract.
