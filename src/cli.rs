@@ -217,6 +217,10 @@ pub struct InferArgs {
     /// Write the contract to DATASETS/<name>.toml instead of stdout (never over an existing one).
     #[arg(long)]
     pub write: bool,
+    /// The most columns to propose: beyond it, the nested objects in the fewest records
+    /// become one json column each.
+    #[arg(long, value_name = "N", default_value_t = crate::infer::DEFAULT_MAX_COLUMNS, value_parser = clap::value_parser!(usize))]
+    pub max_columns: usize,
 }
 
 #[derive(Args, Debug)]

@@ -639,7 +639,14 @@ fn percent(part: u64, whole: u64) -> String {
         return "0%".into();
     }
     let p = part as f64 * 100.0 / whole as f64;
-    if p == 100.0 || p == 0.0 || p >= 10.0 {
+    // Not all is never "100%", nor some "0%": those read as every record, and no record.
+    if part != whole && p >= 99.95 {
+        "99.9+%".into()
+    } else if part != whole && p >= 99.5 {
+        format!("{p:.1}%")
+    } else if part > 0 && p < 0.05 {
+        "<0.1%".into()
+    } else if p == 100.0 || p == 0.0 || p >= 10.0 {
         format!("{p:.0}%")
     } else {
         format!("{p:.1}%")
@@ -662,8 +669,20 @@ pub fn toml_string(s: &str) -> String {
     out
 }
 
-/// The contract text for a profile: every column with its evidence as comments.
-pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
+/// Profiled keys (bare of the prefix) and what their values were like, in first-seen order.
+type Columns = Vec<(String, ColumnProfile)>;
+
+/// The most columns `infer` proposes for one table unless told otherwise: a table an
+/// analyst can still read, far below PostgreSQL's 1,600.
+pub const DEFAULT_MAX_COLUMNS: usize = 200;
+
+/// The share of records a timestamp must be in to be suggested as `day`: a column most
+/// rows lack would put them on no day.
+const DAY_COVERAGE: f64 = 0.9;
+
+/// The contract text for a profile: every column with its evidence as comments; at most
+/// `max_columns` columns where objects can fold (see `objects_folded`).
+pub fn contract(profile: &Profile, name: &str, file: &str, max_columns: usize) -> String {
     let prefix = key_prefix(profile);
     let mut out = String::new();
     let _ = writeln!(
@@ -681,22 +700,49 @@ pub fn contract(profile: &Profile, name: &str, file: &str) -> String {
     }
     // Records that parsed: a truncated line says nothing about which keys are optional.
     let parsed = profile.records - profile.malformed;
+    let (columns, folded) = objects_folded(bare_columns(profile, &prefix), max_columns);
     let mut names: Vec<String> = Vec::new();
     let mut blocks = String::new();
-    let mut day: Option<String> = None;
-    for (bare, col) in &objects_folded(bare_columns(profile, &prefix)) {
+    for (bare, col) in &columns {
         let column = distinct_name(&column_name(bare), |c| names.iter().any(|n| n == c));
         names.push(column.clone());
-        if day.is_none() && matches!(col.kind(), Kind::Timestamp | Kind::Date) {
-            day = Some(column.clone());
-        }
         column_block(&mut blocks, bare, &column, col, parsed);
+        if let Some((_, fields)) = folded.iter().find(|(k, _)| k == bare) {
+            let _ = writeln!(
+                blocks,
+                "# one json column, not {fields} columns: an object in {} of records, folded to stay within {max_columns} columns (--max-columns)",
+                percent(col.objects, parsed)
+            );
+        }
     }
-    if let Some(d) = day {
-        let _ = writeln!(out, "day = {}   # suggested: the first timestamp column", toml_string(&d));
+    if columns.len() > max_columns {
+        let _ = writeln!(
+            out,
+            "# {} columns, over the {max_columns} asked for: only nested objects fold, and these are top-level keys",
+            columns.len()
+        );
     }
+    out.push_str(&day_line(&columns, &names, parsed));
     out.push_str(&blocks);
     out
+}
+
+/// The `day` suggestion: the timestamp or date column with a value in the most records, if
+/// that is nearly every record; else a comment saying why there is none.
+fn day_line(columns: &[(String, ColumnProfile)], names: &[String], parsed: u64) -> String {
+    let times = columns.iter().zip(names).filter(|((_, col), _)| matches!(col.kind(), Kind::Timestamp | Kind::Date));
+    // The first of the most common (max_by_key keeps the last of equals).
+    let best = times.rev().max_by_key(|((_, col), _)| col.present);
+    match best {
+        Some(((_, col), name)) if col.present as f64 >= DAY_COVERAGE * parsed as f64 => {
+            format!("day = {}   # suggested: a timestamp in {} of records\n", toml_string(name), percent(col.present, parsed))
+        }
+        Some(((_, col), name)) => format!(
+            "# no day suggested: the most common timestamp, {name}, is in {} of records; rows without one would be on no day\n",
+            percent(col.present, parsed)
+        ),
+        None => String::new(),
+    }
 }
 
 /// The prefix most top-level keys carry (see `dominant_prefix`), over the keys records have
@@ -718,7 +764,7 @@ fn key_prefix(profile: &Profile) -> String {
 
 /// The profiled keys without the prefix (the contract's `key_prefix` reads keys with or
 /// without it), so a key's two spellings are one column.
-fn bare_columns(profile: &Profile, prefix: &str) -> Vec<(String, ColumnProfile)> {
+fn bare_columns(profile: &Profile, prefix: &str) -> Columns {
     let escaped_prefix = format!("/{}", prefix.replace('~', "~0").replace('/', "~1"));
     let mut columns: Vec<(String, ColumnProfile)> = Vec::new();
     for (key, col) in &profile.columns {
@@ -737,10 +783,12 @@ fn bare_columns(profile: &Profile, prefix: &str) -> Vec<(String, ColumnProfile)>
 
 /// A key that was an object somewhere: with values of other kinds too (a string, a number,
 /// an array) it is one json column and its fields are not columns; an object or null, only
-/// its fields are columns (an object that never had a field stays json).
-fn objects_folded(columns: Vec<(String, ColumnProfile)>) -> Vec<(String, ColumnProfile)> {
+/// its fields are columns (an object that never had a field stays json). While that leaves
+/// more than `max_columns` columns, the object in the fewest records (then the one with the
+/// most fields) is one json column instead: returned beside the columns with its field count.
+fn objects_folded(columns: Columns, max_columns: usize) -> (Columns, Vec<(String, usize)>) {
     let mut whole: Vec<String> = Vec::new();
-    let mut skip: HashSet<String> = HashSet::new();
+    let mut split: HashSet<String> = HashSet::new();
     for (bare, col) in &columns {
         if col.objects == 0 || whole.iter().any(|w| is_below(bare, w)) {
             continue;
@@ -749,19 +797,35 @@ fn objects_folded(columns: Vec<(String, ColumnProfile)>) -> Vec<(String, ColumnP
         if col.present > 0 || !has_fields {
             whole.push(bare.clone());
         } else {
-            skip.insert(bare.clone());
+            split.insert(bare.clone());
         }
     }
-    columns
+    let fields_of = |key: &str, split: &HashSet<String>| columns.iter().filter(|(k, _)| is_below(k, key) && !split.contains(k)).count();
+    let kept = |whole: &[String], split: &HashSet<String>| {
+        columns.iter().filter(|(k, _)| !split.contains(k) && !whole.iter().any(|w| is_below(k, w))).count()
+    };
+    let mut folded: Vec<(String, usize)> = Vec::new();
+    while kept(&whole, &split) > max_columns {
+        let candidate = columns
+            .iter()
+            .filter(|(k, _)| split.contains(k) && !whole.iter().any(|w| is_below(k, w)))
+            .min_by_key(|(k, col)| (col.objects, std::cmp::Reverse(fields_of(k, &split))));
+        let Some((key, _)) = candidate else { break };
+        folded.push((key.clone(), fields_of(key, &split)));
+        whole.push(key.clone());
+        split.remove(key);
+    }
+    let columns = columns
         .into_iter()
-        .filter(|(k, _)| !skip.contains(k) && !whole.iter().any(|w| is_below(k, w)))
+        .filter(|(k, _)| !split.contains(k) && !whole.iter().any(|w| is_below(k, w)))
         .map(|(k, mut col)| {
             if whole.contains(&k) {
                 col.fits.json = true;
             }
             (k, col)
         })
-        .collect()
+        .collect();
+    (columns, folded)
 }
 
 /// One `[[column]]` of the contract: its declaration, then the evidence as comments.
@@ -845,14 +909,16 @@ fn evidence(blocks: &mut String, kind: Kind, col: &ColumnProfile, parsed: u64) {
         let _ = writeln!(blocks, "# few values: allowed = [{}]", list.join(", "));
     }
     narrower_note(blocks, kind, col);
-    if col.objects > 0 {
+    // (An object in every record that has the key, folded under the column budget, says
+    // so beside its block.)
+    if col.objects > 0 && col.present > 0 {
         let _ = writeln!(
             blocks,
             "# an object in {} of records, another kind of value in {}: each value is kept whole as json",
             percent(col.objects, parsed),
             percent(col.present, parsed)
         );
-    } else if col.present == 0 {
+    } else if col.present == 0 && col.objects == 0 {
         let _ = writeln!(blocks, "# never present with a value: the type is a guess");
     }
     if kind == Kind::Text && col.blanks > 0 {
@@ -923,7 +989,7 @@ mod tests {
         let mut lines: Vec<String> = (0..20).map(|i| format!(r#"{{"w.city": "Oslo", "w.t": {i}, "w.n": 1}}"#)).collect();
         lines.push(r#"{"city": "Rome", "w.t": 21, "w.n": 2}"#.to_string());
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let text = contract(&profile_of(&refs), "w", "w.json");
+        let text = contract(&profile_of(&refs), "w", "w.json", DEFAULT_MAX_COLUMNS);
         let ds = crate::contract::parse(&text, "inferred.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(ds.prefix, "w.");
         assert_eq!(ds.column_names().collect::<Vec<_>>(), ["city", "t", "n"]);
@@ -1015,15 +1081,70 @@ mod tests {
 
     #[test]
     fn a_contract_infer_writes_loads_every_record_it_read() {
-        for seed in 0..300 {
+        // Under the default budget, and under one small enough to fold most objects.
+        for (seed, max_columns) in (0..300).flat_map(|seed| [(seed, DEFAULT_MAX_COLUMNS), (seed, 4)]) {
             let lines = records::generate(seed, 40);
             let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-            let text = contract(&profile_of(&refs), "mixed", "mixed.json");
+            let text = contract(&profile_of(&refs), "mixed", "mixed.json", max_columns);
             let ds = crate::contract::parse(&text, "inferred.toml").unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
             let ds: &'static crate::dataset::Dataset = Box::leak(Box::new(ds));
             let rejects = rejects_under(ds, &lines);
-            assert!(rejects.is_empty(), "seed {seed}: {rejects:#?}\n{text}");
+            assert!(rejects.is_empty(), "seed {seed}, {max_columns} columns: {rejects:#?}\n{text}");
         }
+    }
+
+    #[test]
+    fn a_column_budget_folds_the_objects_in_fewest_records() {
+        let fields = |prefix: &str, n: usize| (0..n).map(|j| format!(r#""{prefix}{j}":{j}"#)).collect::<Vec<_>>().join(",");
+        let lines: Vec<String> = (0..100)
+            .map(|i| {
+                let extra = match i {
+                    0..5 => format!(r#","rare":{{{}}}"#, fields("f", 30)),
+                    50..60 => format!(r#","mid":{{{}}}"#, fields("g", 10)),
+                    _ => String::new(),
+                };
+                format!(r#"{{"id":{i},"common":{{"a":1,"b":2}}{extra}}}"#)
+            })
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let profile = profile_of(&refs);
+        let columns_of = |text: &str| crate::contract::parse(text, "t.toml").unwrap().column_names().map(String::from).collect::<Vec<_>>();
+
+        // 43 columns unfolded; within 20 only the object in 5% of records folds.
+        assert_eq!(columns_of(&contract(&profile, "t", "t.json", 200)).len(), 43);
+        let text = contract(&profile, "t", "t.json", 20);
+        let columns = columns_of(&text);
+        assert_eq!(columns.len(), 14, "{text}");
+        assert!(text.contains("name = \"rare\"\ntype = \"json\""), "{text}");
+        assert!(text.contains("# one json column, not 30 columns: an object in 5.0% of records"), "{text}");
+        assert!(columns.contains(&"mid_g9".to_string()) && columns.contains(&"common_a".to_string()), "{columns:?}");
+        let ds: &'static crate::dataset::Dataset = Box::leak(Box::new(crate::contract::parse(&text, "t.toml").unwrap()));
+        assert!(rejects_under(ds, &lines).is_empty());
+
+        // Within 3: every object folds, rarest first; top-level keys cannot, and it says so.
+        let text = contract(&profile, "t", "t.json", 3);
+        assert_eq!(columns_of(&text), ["id", "common", "rare", "mid"]);
+        assert!(text.contains("# 4 columns, over the 3 asked for"), "{text}");
+    }
+
+    #[test]
+    fn day_is_a_timestamp_in_nearly_every_record() {
+        let lines: Vec<String> = (0..100)
+            .map(|i| match i {
+                0..5 => format!(r#"{{"seen":"2024-01-0{}T00:00:00Z","at":"2024-02-01T10:00:00Z"}}"#, i + 1),
+                5..95 => r#"{"at":"2024-02-01T10:00:00Z"}"#.to_string(),
+                _ => r#"{"other":1}"#.to_string(),
+            })
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let text = contract(&profile_of(&refs), "t", "t.json", 200);
+        assert!(text.contains("day = \"at\"   # suggested: a timestamp in 95% of records"), "{text}");
+        let text = contract(&profile_of(&refs[..5]), "t", "t.json", 200);
+        assert!(text.contains("day = \"seen\""), "{text}");
+        let sparse = [r#"{"other":1}"#, r#"{"other":1}"#, r#"{"seen":"2024-01-01T00:00:00Z"}"#].repeat(5);
+        let text = contract(&profile_of(&sparse), "t", "t.json", 200);
+        assert!(text.contains("# no day suggested: the most common timestamp, seen, is in 33% of records"), "{text}");
+        assert!(!text.contains("\nday ="), "{text}");
     }
 
     #[test]
@@ -1033,7 +1154,7 @@ mod tests {
             r#"{"head_commit": null, "body": "plain", "gravatar_id": "", "o": null, "n": "NaN"}"#,
             r#"{"head_commit": {"id": "b2"}, "body": [1], "gravatar_id": "", "n": 2}"#,
         ]);
-        let text = contract(&p, "hooks", "hooks.json");
+        let text = contract(&p, "hooks", "hooks.json", DEFAULT_MAX_COLUMNS);
         let ds = crate::contract::parse(&text, "inferred.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
         let columns: Vec<(&str, Kind, bool)> = ds.fields.iter().map(|f| (f.name.as_str(), f.kind, f.required)).collect();
         assert_eq!(
@@ -1057,7 +1178,7 @@ mod tests {
         let long = "k".repeat(70);
         let lines = [format!(r#"{{"{long}a": 1, "{long}b": 2, "{long}c": 3}}"#)];
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let text = contract(&profile_of(&refs), "long", "long.json");
+        let text = contract(&profile_of(&refs), "long", "long.json", DEFAULT_MAX_COLUMNS);
         let ds = crate::contract::parse(&text, "inferred.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
         let names: Vec<&str> = ds.column_names().collect();
         assert_eq!(names, [long[..63].to_string(), format!("{}_2", &long[..61]), format!("{}_3", &long[..61])]);
@@ -1078,7 +1199,7 @@ mod tests {
         }
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let p = profile_of(&refs);
-        let text = contract(&p, "events", "events.json");
+        let text = contract(&p, "events", "events.json", DEFAULT_MAX_COLUMNS);
         let ds = crate::contract::parse(&text, "inferred.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(ds.prefix, "segment_tracks.");
         assert_eq!(ds.day_field.as_deref(), Some("sent_at"));

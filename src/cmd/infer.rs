@@ -28,7 +28,7 @@ pub fn run(args: &InferArgs, ctx: &Context) -> Result<()> {
     // when the input is there, else absolute. (Several arguments: the first file.)
     let spec = if args.files.len() == 1 { args.files[0].clone() } else { files[0].display().to_string() };
     let file = contract_file(&spec, data_dir);
-    let text = infer::contract(&profile, &name, &file);
+    let text = infer::contract(&profile, &name, &file, args.max_columns);
     // What comes out must read back as a contract (the same reader as every command).
     crate::contract::parse(&text, "(inferred)").map_err(|e| Failure::Input(format!("the inferred contract does not read back: {e}")))?;
     if args.write {

@@ -363,3 +363,66 @@ fn infer_names_the_format_and_gen_plants_bad_values_for_it() {
     let dir = contract(&env, "stamps", STAMPS);
     sample_loads_as_planted(&env, &dir, "stamps", "2000");
 }
+
+/// A webhook-like log: an envelope in every record, a sender object in every record, an
+/// `issue` object of 150 fields in a tenth, a `pull_request` object of 1,700 fields in 3%.
+fn wide_log(n: usize) -> Vec<String> {
+    let fields = |prefix: &str, count: usize, i: usize| {
+        (0..count).map(|j| format!("\"{prefix}{j}\": {}", i * 10 + j)).collect::<Vec<_>>().join(", ")
+    };
+    (0..n)
+        .map(|i| {
+            let mut parts = vec![
+                format!("\"id\": {i}"),
+                format!("\"action\": \"{}\"", ["opened", "closed"][i % 2]),
+                format!("\"created_at\": \"2024-03-{:02}T10:00:00Z\"", 1 + i % 28),
+                format!("\"sender\": {{\"login\": \"u{i}\", \"id\": {i}}}"),
+            ];
+            if i % 10 == 3 {
+                parts.push(format!("\"issue\": {{{}}}", fields("i", 150, i)));
+            }
+            if i % 33 == 5 {
+                parts.push(format!("\"pull_request\": {{{}}}", fields("p", 1700, i)));
+            }
+            format!("{{{}}}", parts.join(", "))
+        })
+        .collect()
+}
+
+#[test]
+fn infer_keeps_a_wide_log_within_the_column_budget() {
+    let env = Env::new("inferwide");
+    let records = wide_log(660);
+    let file = env.write("hooks.json", records.join("\n") + "\n");
+    let dir = env.data().join("contracts");
+
+    // Unfolded, the contract would pass PostgreSQL's 1,600 columns: a clear refusal.
+    let (code, _, err) = run(env.tier_plain(&["infer", file.to_str().unwrap(), "--name", "hooks", "--max-columns", "5000"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("1599"), "{err}");
+
+    // By default the rarest object folds into one json column: 3 + 2 + 150 + 1 columns.
+    let mut infer = env.tier_plain(&["infer", file.to_str().unwrap(), "--name", "hooks", "--write"]);
+    infer.env("TIER_DATASETS", &dir);
+    let (code, _, err) = run(infer);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(dir.join("hooks.toml")).unwrap();
+    assert_eq!(text.matches("[[column]]").count(), 156, "{text}");
+    assert!(!text.contains("another kind of value"), "{text}");
+    assert!(text.contains("name = \"pull_request\"\ntype = \"json\"\n"), "{text}");
+    assert!(text.contains("# one json column, not 1700 columns: an object in 3.0% of records"), "{text}");
+    assert!(text.contains("key = \"/issue/i149\""), "{text}");
+    assert!(text.contains("day = \"created_at\"   # suggested: a timestamp in 100% of records"), "{text}");
+
+    // It loads every record, and the folded fields are there to query.
+    let (code, summary, err) = load(&env, &dir, "hooks", &file, &[]);
+    assert_eq!(code, 0, "{err}\n{text}");
+    assert_eq!((summary["records"].as_u64(), summary["loaded"].as_u64()), (Some(660), Some(660)), "{summary}");
+    let pulls = env.query_strings(
+        "SELECT count(*)::text || ' ' || sum((pull_request ->> 'p1699')::bigint)::text FROM {s}.hooks WHERE pull_request IS NOT NULL",
+    );
+    let expected: usize = (0..660).filter(|i| i % 33 == 5).map(|i| i * 10 + 1699).sum();
+    assert_eq!(pulls, vec![vec![Some(format!("20 {expected}"))]]);
+    let issues = env.query_strings("SELECT count(issue_i0)::text FROM {s}.hooks");
+    assert_eq!(issues, vec![vec![Some("66".to_string())]]);
+}
