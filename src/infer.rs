@@ -863,13 +863,13 @@ fn column_block(blocks: &mut String, bare: &str, column: &str, col: &ColumnProfi
 fn evidence(blocks: &mut String, kind: Kind, col: &ColumnProfile, parsed: u64) {
     let with_value = col.present + col.objects;
     let absent = parsed.saturating_sub(with_value + col.nulls);
-    let distinct = if col.distinct_overflow { format!("more than {DISTINCT_CAP}") } else { col.distinct.len().to_string() };
-    let mut evidence = format!(
-        "# present {}, null {}, absent {}, distinct {distinct}",
-        percent(with_value, parsed),
-        percent(col.nulls, parsed),
-        percent(absent, parsed)
-    );
+    let mut evidence =
+        format!("# present {}, null {}, absent {}", percent(with_value, parsed), percent(col.nulls, parsed), percent(absent, parsed));
+    // Distinct values are counted for scalars only.
+    if kind != Kind::Json {
+        let distinct = if col.distinct_overflow { format!("more than {DISTINCT_CAP}") } else { col.distinct.len().to_string() };
+        let _ = write!(evidence, ", distinct {distinct}");
+    }
     match kind {
         Kind::Integer | Kind::Bigint | Kind::Double => {
             if let (Some((_, lo)), Some((_, hi))) = (&col.min_number, &col.max_number) {
@@ -1116,7 +1116,7 @@ mod tests {
         let columns = columns_of(&text);
         assert_eq!(columns.len(), 14, "{text}");
         assert!(text.contains("name = \"rare\"\ntype = \"json\""), "{text}");
-        assert!(text.contains("# one json column, not 30 columns: an object in 5.0% of records"), "{text}");
+        assert!(text.contains("name = \"rare\"\ntype = \"json\"\n# present 5.0%, null 0%, absent 95%\n# one json column, not 30 columns: an object in 5.0% of records"), "{text}");
         assert!(columns.contains(&"mid_g9".to_string()) && columns.contains(&"common_a".to_string()), "{columns:?}");
         let ds: &'static crate::dataset::Dataset = Box::leak(Box::new(crate::contract::parse(&text, "t.toml").unwrap()));
         assert!(rejects_under(ds, &lines).is_empty());
