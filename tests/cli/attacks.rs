@@ -10,13 +10,6 @@ use crate::common::*;
 use crate::contracts::tier_with;
 use crate::query::query;
 
-/// The load's JSON summary of its first file, with the exit code and stderr.
-fn load(cmd: Command) -> (i32, serde_json::Value, String) {
-    let (code, out, err) = run(cmd);
-    let summary = serde_json::from_str::<serde_json::Value>(&out).map(|v| v[0].clone()).unwrap_or_default();
-    (code, summary, err)
-}
-
 const DOCS: &str =
     "name = \"docs\"\n[[column]]\nname = \"id\"\ntype = \"integer\"\nrequired = true\n[[column]]\nname = \"body\"\ntype = \"json\"\n";
 
@@ -65,7 +58,7 @@ fn deep_nesting_in_a_json_column_is_a_bad_value() {
     ];
     let file = env.write("docs.json", lines.join("\n") + "\n");
     let (code, summary, err) =
-        load(tier_with(&env, &dir, &["load", "docs", "--from", file.to_str().unwrap(), "--json", "--max-reject-ratio", "1"]));
+        run_load(tier_with(&env, &dir, &["load", "docs", "--from", file.to_str().unwrap(), "--json", "--max-reject-ratio", "1"]));
     assert_eq!(code, 0, "{err}");
     assert_eq!((summary["loaded"].as_u64(), summary["rejected"]["bad_value"].as_u64()), (Some(2), Some(2)), "{summary}");
     let details = env.query_strings("SELECT detail FROM {s}.docs_rejects ORDER BY record");
@@ -87,7 +80,7 @@ fn a_not_allowed_detail_names_a_few_values() {
         (0..2000).map(|i| format!("{{\"c\": \"{}\"}}", if i % 2 == 0 { "code0001".to_string() } else { format!("bad{i}") })).collect();
     let file = env.write("codes.json", lines.join("\n"));
     let (code, summary, err) =
-        load(tier_with(&env, &dir, &["load", "codes", "--from", file.to_str().unwrap(), "--json", "--max-reject-ratio", "1"]));
+        run_load(tier_with(&env, &dir, &["load", "codes", "--from", file.to_str().unwrap(), "--json", "--max-reject-ratio", "1"]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(summary["rejected"]["not_allowed"].as_u64(), Some(1000));
     let longest = env.query_strings("SELECT max(length(detail))::text, min(detail) FROM {s}.codes_rejects");

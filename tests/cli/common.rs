@@ -281,3 +281,10 @@ pub fn url_with_password() -> (String, Option<String>, String, u16) {
     let (host, port) = authority.rsplit_once(':').unwrap();
     (url.clone(), password, host.to_string(), port.parse().unwrap())
 }
+
+/// Runs a `load --json`: its exit code, the summary of its first file (null when none), stderr.
+pub fn run_load(cmd: std::process::Command) -> (i32, serde_json::Value, String) {
+    let (code, out, err) = run(cmd);
+    let summary = serde_json::from_str::<serde_json::Value>(&out).map(|v| v[0].clone()).unwrap_or_default();
+    (code, summary, err)
+}

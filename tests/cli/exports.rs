@@ -13,9 +13,7 @@ use crate::contracts::{sample_loads_as_planted, tier_with};
 fn load(env: &Env, dir: &Path, name: &str, file: &Path, more: &[&str]) -> (i32, serde_json::Value, String) {
     let mut args = vec!["load", name, "--from", file.to_str().unwrap(), "--json", "--max-reject-ratio", "1"];
     args.extend(more);
-    let (code, out, err) = run(tier_with(env, dir, &args));
-    let summary = serde_json::from_str::<serde_json::Value>(&out).map(|v| v[0].clone()).unwrap_or_default();
-    (code, summary, err)
+    run_load(tier_with(env, dir, &args))
 }
 
 /// The rejects as (record, line, reason, detail), in record order.
