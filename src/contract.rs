@@ -12,6 +12,9 @@ use crate::dataset::{Dataset, Field, Key, Kind, Mode, OnNewKey, Rules};
 use crate::error::Failure;
 use crate::values::{number, timestamp};
 
+mod split;
+pub use split::{CATCH_ALL, RECORD_COLUMN};
+
 /// The shipped examples, used when no contract directory exists (an installed binary, a
 /// container): the files of `datasets/` in the repository, embedded by `build.rs`.
 const EXAMPLES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/examples.rs"));
@@ -137,7 +140,7 @@ fn check_dir_only(dir: &Path, explicit: bool, only: Option<&str>) -> Result<Cont
             continue;
         }
         let result = match std::fs::read_to_string(&path) {
-            Ok(text) => parse_all(&text, &shown).and_then(|ds| {
+            Ok(text) => kind_files(&path.with_extension("")).and_then(|kinds| parse_log(&text, &shown, &kinds)).and_then(|ds| {
                 let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
                 if stem != ds.name {
                     return Err(vec![at(&shown, 1, 1, format!("declares dataset {:?}; its file must be named {}.toml", ds.name, ds.name))]);
@@ -161,6 +164,38 @@ fn check_dir_only(dir: &Path, explicit: bool, only: Option<&str>) -> Result<Cont
     Ok(ContractFiles { origin: dir.display().to_string(), files })
 }
 
+/// The contracts of a split log's kinds, `<dir>/*.toml` in name order, as `(file shown,
+/// stem, text)`; none when there is no such directory.
+fn kind_files(dir: &Path) -> Result<Vec<(String, String, String)>, Vec<ContractError>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let shown = dir.display().to_string();
+    let entries = std::fs::read_dir(dir).map_err(|e| vec![at(&shown, 1, 1, format!("cannot read: {e}"))])?;
+    let mut paths: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    paths.sort();
+    let mut kinds = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        let file = path.display().to_string();
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if size > MAX_CONTRACT_BYTES {
+            errors.push(at(&file, 1, 1, format!("{size} bytes; a contract is at most {MAX_CONTRACT_BYTES}")));
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => kinds.push((file, stem, text)),
+            Err(e) => errors.push(at(&file, 1, 1, format!("cannot read: {e}"))),
+        }
+    }
+    match errors.is_empty() {
+        true => Ok(kinds),
+        false => Err(errors),
+    }
+}
+
 fn at(file: &str, line: usize, column: usize, message: String) -> ContractError {
     ContractError { file: file.to_string(), line, column, message }
 }
@@ -175,6 +210,10 @@ struct RawContract {
     unique: Option<Spanned<Vec<Spanned<String>>>>,
     mode: Option<Spanned<String>>,
     on_new_key: Option<Spanned<String>>,
+    /// A log split into one table per kind of record: where the kind is.
+    split_by: Option<Spanned<String>>,
+    /// A split log's records of no declared kind: `table` (the catch-all) or `reject`.
+    unrouted: Option<Spanned<String>>,
     #[serde(rename = "column", default)]
     columns: Vec<Spanned<RawColumn>>,
 }
@@ -212,6 +251,12 @@ pub fn parse(text: &str, file: &str) -> Result<Dataset, ContractError> {
 
 /// Parses one contract, reporting every mistake found.
 pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> {
+    parse_log(text, file, &[])
+}
+
+/// Parses one contract with the files of its kinds, if it splits a log (`(file shown,
+/// stem, text)` each, in name order), reporting every mistake found.
+pub fn parse_log(text: &str, file: &str, kinds: &[(String, String, String)]) -> Result<Dataset, Vec<ContractError>> {
     let raw: RawContract = toml::from_str(text).map_err(|e| {
         let (line, column) = e.span().map(|s| locate(text, s.start)).unwrap_or((1, 1));
         vec![at(file, line, column, e.message().trim().to_string())]
@@ -219,7 +264,11 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
     let mut errors = Errors { text, file, list: Vec::new() };
     check_name(&raw.name, &mut errors);
     let name = raw.name.into_inner();
-    let fields = columns(raw.columns, text.len(), &mut errors);
+    // A split log may declare no envelope: its tables have their own columns.
+    let fields = match raw.split_by.is_some() && raw.columns.is_empty() {
+        true => Vec::new(),
+        false => columns(raw.columns, text.len(), &mut errors),
+    };
     let day = raw.day.and_then(|d| day_column(d, &fields, &mut errors));
     let unique = raw.unique.map(|u| unique_columns(u, &fields, &mut errors)).unwrap_or_default();
     let mode = raw.mode.and_then(|m| mode(m, &unique, &mut errors));
@@ -232,12 +281,45 @@ pub fn parse_all(text: &str, file: &str) -> Result<Dataset, Vec<ContractError>> 
     };
     let prefix = raw.key_prefix.map(Spanned::into_inner).unwrap_or_default();
     let file_default = raw.file.map(Spanned::into_inner).unwrap_or_else(|| format!("{name}.json"));
+    let mut kind_errors = Vec::new();
+    let split = match raw.split_by {
+        Some(by) => {
+            if on_new_key == OnNewKey::Evolve {
+                errors.fail(by.span(), "on_new_key = \"evolve\" is not available for a split log yet: declare the kinds' columns".into());
+            }
+            let spec = split::LogSplit {
+                by,
+                unrouted: raw.unrouted,
+                log: &name,
+                file,
+                prefix: &prefix,
+                envelope: &fields,
+                day: day.as_deref(),
+                unique: &unique,
+            };
+            split::read(spec, kinds, &mut errors).map(|(split, e)| {
+                kind_errors = e;
+                split
+            })
+        }
+        None => {
+            if let Some(u) = raw.unrouted {
+                errors.fail(u.span(), "unrouted applies to a split log (split_by)".into());
+            }
+            if !kinds.is_empty() {
+                errors.fail(0..0, format!("{} has files of kinds in {name}/, but no split_by", file));
+            }
+            None
+        }
+    };
+    errors.list.extend(kind_errors);
     if !errors.list.is_empty() {
         return Err(errors.list);
     }
     let mut ds = Dataset::new(name, file_default, prefix, fields, day, unique, file.to_string());
     ds.mode = mode;
     ds.on_new_key = on_new_key;
+    ds.split = split;
     Ok(ds)
 }
 

@@ -85,6 +85,8 @@ pub enum Key {
     Plain(String),
     /// A JSON Pointer into nested objects: `/context/app/version` is `["context", "app", "version"]`.
     Pointer(Vec<String>),
+    /// The whole record, as JSON (a split log's catch-all table keeps what no table took).
+    Record,
 }
 
 impl Key {
@@ -100,6 +102,7 @@ impl Key {
         match self {
             Key::Plain(k) => k.clone(),
             Key::Pointer(parts) => parts.iter().map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1"))).collect(),
+            Key::Record => "(the whole record)".to_string(),
         }
     }
 }
@@ -197,6 +200,41 @@ impl OnNewKey {
     }
 }
 
+/// A log whose records go to one table per kind: the value at `by` names the kind.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub by: Key,
+    /// Reads the kind of a record: a dataset of one text column at `by`.
+    pub router: &'static Dataset,
+    /// A kind's value -> its table (an index into `tables`).
+    pub routes: HashMap<String, usize, ahash::RandomState>,
+    /// One dataset per table, in file-name order; the catch-all table last, if any.
+    pub tables: Vec<&'static Dataset>,
+    pub unrouted: Unrouted,
+}
+
+/// What becomes of a record whose kind has no table (or that has no kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrouted {
+    /// Into the catch-all table (an index into `Split::tables`).
+    Table(usize),
+    /// Rejected as `unrouted`.
+    Reject,
+}
+
+impl Split {
+    /// The table a kind's value goes to, if any.
+    pub fn route(&self, kind: Option<&str>) -> Option<usize> {
+        match kind.and_then(|k| self.routes.get(k)) {
+            Some(&table) => Some(table),
+            None => match self.unrouted {
+                Unrouted::Table(table) => Some(table),
+                Unrouted::Reject => None,
+            },
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Dataset {
     /// Table name.
@@ -215,6 +253,11 @@ pub struct Dataset {
     /// The load mode when the command line names none (`mode = ...` in the contract).
     pub mode: Option<Mode>,
     pub on_new_key: OnNewKey,
+    /// A log split into one table per kind of record (`split_by`); its own fields are the
+    /// envelope every table shares.
+    pub split: Option<Split>,
+    /// For one table of a split log: the log's name (its rejects table and ledger entries).
+    pub log: Option<String>,
     /// Every spelling of every top-level key -> field index.
     keys: HashMap<String, usize, ahash::RandomState>,
     /// Top-level keys that lead into nested objects -> the fields whose pointer starts there.
@@ -241,6 +284,7 @@ impl Dataset {
                         keys.entry(spelling).or_insert(i);
                     }
                 }
+                Key::Record => {}
                 Key::Pointer(parts) => {
                     for spelling in [format!("{prefix}{}", parts[0]), parts[0].clone()] {
                         let list = heads.entry(spelling).or_default();
@@ -267,11 +311,52 @@ impl Dataset {
         for f in fields.iter_mut().filter(|f| unique.contains(&f.name)) {
             f.required = true;
         }
-        Dataset { name, file, prefix, fields, day_field, unique, source, mode: None, on_new_key: OnNewKey::Ignore, keys, heads }
+        Dataset {
+            name,
+            file,
+            prefix,
+            fields,
+            day_field,
+            unique,
+            source,
+            mode: None,
+            on_new_key: OnNewKey::Ignore,
+            split: None,
+            log: None,
+            keys,
+            heads,
+        }
     }
 
+    /// Where rejected records go: `<name>_rejects`, one for all the tables of a split log.
     pub fn rejects_table(&self) -> String {
-        format!("{}_rejects", self.name)
+        format!("{}_rejects", self.log.as_deref().unwrap_or(&self.name))
+    }
+
+    /// The name the ledger records loads under: the log's, for a table of a split log.
+    pub fn ledger_name(&self) -> &str {
+        self.log.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The tables a load of this dataset writes: itself, or each table of a split log.
+    pub fn tables(&'static self) -> Vec<&'static Dataset> {
+        match &self.split {
+            Some(split) => split.tables.clone(),
+            None => vec![self],
+        }
+    }
+
+    /// `tables`, for a dataset that need not live forever.
+    pub fn tables_here(&self) -> Vec<&Dataset> {
+        match &self.split {
+            Some(split) => split.tables.iter().map(|t| &**t).collect(),
+            None => vec![self],
+        }
+    }
+
+    /// The field holding the whole record, if any (a catch-all table's).
+    pub fn record_field(&self) -> Option<usize> {
+        self.fields.iter().position(|f| f.key == Key::Record)
     }
 
     /// Index of the field a top-level JSON key belongs to. Keys may carry the prefix or not.
@@ -308,6 +393,7 @@ impl Dataset {
             self.source.clone(),
         );
         (ds.mode, ds.on_new_key) = (self.mode, self.on_new_key);
+        (ds.split, ds.log) = (self.split.clone(), self.log.clone());
         ds
     }
 

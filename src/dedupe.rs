@@ -420,8 +420,25 @@ impl Dedupe {
     /// has not seen, and the rejected ones. Accepted rows it may have seen are held back
     /// (with their raw records, `raw(row)`) until `finish`.
     pub fn mark(&mut self, ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> Result<DataFrame, DedupeError> {
+        self.mark_in(ds, 0, checked, raw)
+    }
+
+    /// `mark`, for one of several tables sharing the check (a split log's): `table` is
+    /// mixed into the digests' low lane, so equal rows (or keys) of two tables are not each
+    /// other's duplicates, and the high lane, the row hash validate compares, stays as it is.
+    pub fn mark_in(
+        &mut self,
+        ds: &Dataset,
+        table: usize,
+        checked: DataFrame,
+        raw: impl Fn(usize) -> Vec<u8>,
+    ) -> Result<DataFrame, DedupeError> {
         let keyed = !ds.unique.is_empty();
-        let digests = row_digests(ds, &checked, !keyed)?;
+        let mut digests = row_digests(ds, &checked, !keyed)?;
+        if table > 0 {
+            let tag = (table as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) as u128;
+            digests.iter_mut().for_each(|d| *d ^= tag);
+        }
         // Superseding compares the contents of rows with the same key.
         let contents = match self.superseding && keyed {
             true => Some(row_digests(ds, &checked, true)?),

@@ -60,6 +60,8 @@ impl Progress for NoProgress {
 
 /// One chunk's rows sorted into the accepted and the rejects, ready for COPY.
 pub struct Sorted {
+    /// The table the accepted rows go to (an index into `Dataset::tables`).
+    pub table: usize,
     pub accepted: DataFrame,
     pub rejects: Vec<Reject>,
     pub nan_as_null: u64,
@@ -93,11 +95,54 @@ impl StageTimes {
     }
 }
 
-/// A chunk with its rows parsed, cast and checked by every rule but `duplicate`.
+/// A chunk with its rows parsed, cast and checked by every rule but `duplicate`: one part
+/// per table that takes some of its records (one, unless the dataset splits a log).
 struct Ruled {
+    parts: Vec<Part>,
+    /// Records no table takes (a split log's), as rejects.
+    refused: Vec<Reject>,
+    records: u64,
+    offset_end: u64,
+    first_line: u64,
+    /// The chunk's buffer, to hand back to the reader, when no part holds it.
+    spare: Option<Vec<u8>>,
+}
+
+/// One table's records of a chunk, checked.
+struct Part {
+    table: usize,
     chunk: Chunk,
     checked: DataFrame,
     extra_keys: u64,
+}
+
+/// Routes a chunk's records to their tables (a split log) and checks each table's part.
+fn rule_routed(ds: &'static Dataset, chunk: Chunk, t: &mut StageTimes) -> PolarsResult<Ruled> {
+    let (records, offset_end) = (chunk.spans.len() as u64, chunk.offset_end);
+    let first_line = chunk.spans.first().map_or(0, |s| s.line);
+    let Some(split) = &ds.split else {
+        let (checked, extra_keys) = rule_chunk(ds, &chunk, t)?;
+        let parts = vec![Part { table: 0, chunk, checked, extra_keys }];
+        return Ok(Ruled { parts, refused: Vec::new(), records, offset_end, first_line, spare: None });
+    };
+    let clock = Instant::now();
+    let routed = crate::transform::route::route(ds, split, chunk);
+    t.parse += clock.elapsed();
+    let refused = routed
+        .refused
+        .iter()
+        .map(|r| {
+            let span = &routed.refused_chunk.spans[r.span];
+            let raw = routed.refused_chunk.bytes(span).to_vec();
+            Reject { line: span.line, record: span.record, reason: r.reason.to_string(), detail: Some(r.detail.clone()), raw }
+        })
+        .collect();
+    let mut parts = Vec::with_capacity(routed.parts.len());
+    for (table, chunk) in routed.parts {
+        let (checked, extra_keys) = rule_chunk(split.tables[table], &chunk, t)?;
+        parts.push(Part { table, chunk, checked, extra_keys });
+    }
+    Ok(Ruled { parts, refused, records, offset_end, first_line, spare: routed.spare })
 }
 
 /// Parses and checks one chunk (everything but duplicates, which need the rows before it),
@@ -113,19 +158,37 @@ fn rule_chunk(ds: &'static Dataset, chunk: &Chunk, t: &mut StageTimes) -> Polars
     Ok((checked, extra_keys))
 }
 
-/// Marks a ruled chunk's duplicates and splits it into accepted rows and rejects; the
-/// chunk's buffer comes back for the reader to fill again.
-fn finish_chunk(ds: &'static Dataset, ruled: Ruled, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<(Sorted, Vec<u8>)> {
-    let clock = Instant::now();
-    let chunk = &ruled.chunk;
-    let raw = |row: usize| chunk.bytes(&chunk.spans[row]).to_vec();
-    let checked = dedupe.mark(ds, ruled.checked, raw)?;
-    let marked_at = Instant::now();
-    t.dedupe += marked_at - clock;
-    let mut out = split(ds, checked, raw)?;
-    out.extra_keys = ruled.extra_keys;
-    t.split += marked_at.elapsed();
-    Ok((out, ruled.chunk.buf))
+/// Marks a ruled chunk's duplicates and splits each part into accepted rows and rejects;
+/// the chunk's buffer comes back for the reader to fill again.
+fn finish_chunk(tables: &[&'static Dataset], ruled: Ruled, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<(Vec<Sorted>, Vec<u8>)> {
+    let mut sorted = Vec::with_capacity(ruled.parts.len() + 1);
+    let mut buf = ruled.spare;
+    for part in ruled.parts {
+        let clock = Instant::now();
+        let (ds, chunk) = (tables[part.table], &part.chunk);
+        let raw = |row: usize| chunk.bytes(&chunk.spans[row]).to_vec();
+        let checked = dedupe.mark_in(ds, part.table, part.checked, raw)?;
+        let marked_at = Instant::now();
+        t.dedupe += marked_at - clock;
+        let mut out = split(ds, checked, raw)?;
+        (out.extra_keys, out.table) = (part.extra_keys, part.table);
+        t.split += marked_at.elapsed();
+        sorted.push(out);
+        if buf.is_none() {
+            buf = Some(part.chunk.buf);
+        }
+    }
+    if !ruled.refused.is_empty() {
+        sorted.push(Sorted::rejects(ruled.refused));
+    }
+    Ok((sorted, buf.unwrap_or_default()))
+}
+
+impl Sorted {
+    /// Rejects only, no rows.
+    fn rejects(rejects: Vec<Reject>) -> Sorted {
+        Sorted { table: 0, accepted: DataFrame::empty(), rejects, nan_as_null: 0, extra_keys: 0, retracted: Vec::new() }
+    }
 }
 
 /// The rows the duplicate check held back, decided once the whole file is read.
@@ -139,6 +202,7 @@ fn check_held(
     mut deliver: impl FnMut(Sorted, &mut StageTimes) -> bool,
 ) -> Result<()> {
     let Some(mut held) = dedupe.finish()? else { return Ok(()) };
+    let tables = ds.tables();
     loop {
         let batch = held.next_batch(HELD_BATCH)?;
         let retracted = held.next_retractions(HELD_BATCH)?;
@@ -161,17 +225,23 @@ fn check_held(
                 }
             }
         }
-        let mut checked = match chunk.spans.is_empty() {
-            true => Sorted { accepted: DataFrame::empty(), rejects: Vec::new(), nan_as_null: 0, extra_keys: 0, retracted: Vec::new() },
-            false => {
-                let (frame, _) = rule_chunk(ds, &chunk, t)?;
-                split(ds, frame, |row| chunk.bytes(&chunk.spans[row]).to_vec())?
+        // Routed again as they were the first time (a split log's), to the same tables.
+        let mut batches = vec![Sorted::rejects(rejects)];
+        if !chunk.spans.is_empty() {
+            let ruled = rule_routed(ds, chunk, t)?;
+            batches.push(Sorted::rejects(ruled.refused));
+            for part in ruled.parts {
+                let c = &part.chunk;
+                let mut sorted = split(tables[part.table], part.checked, |row| c.bytes(&c.spans[row]).to_vec())?;
+                sorted.table = part.table;
+                batches.push(sorted);
             }
-        };
-        checked.rejects.extend(rejects);
-        checked.retracted = retracted;
-        if !deliver(checked, t) {
-            return Ok(());
+        }
+        batches[0].retracted = retracted;
+        for batch in batches {
+            if !deliver(batch, t) {
+                return Ok(());
+            }
         }
     }
 }
@@ -213,7 +283,7 @@ fn split(ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> Po
         let (line, record) = (lines.get(i).unwrap_or_default(), records.get(i).unwrap_or_default());
         rejects.push(Reject { line, record, reason: reason.to_string(), detail, raw });
     }
-    Ok(Sorted { accepted, rejects, nan_as_null, extra_keys: 0, retracted: Vec::new() })
+    Ok(Sorted { table: 0, accepted, rejects, nan_as_null, extra_keys: 0, retracted: Vec::new() })
 }
 
 /// Reads and checks a whole file, handing each chunk's result to `sink` in order (it
@@ -245,6 +315,9 @@ pub fn check_file(
         thread::Builder::new().name("tier-rules".into()).spawn(move || rule_chunks(ds, &rules_display, from_reader, to_main))?;
 
     let mut stats = LoadStats { table: ds.name.clone(), file: display.clone(), file_size, ..Default::default() };
+    if let Some(split) = &ds.split {
+        stats.tables = split.tables.iter().map(|t| crate::stats::TableStats { table: t.name.clone(), ..Default::default() }).collect();
+    }
     let mut dedupe = if superseding { Dedupe::superseding() } else { Dedupe::default() };
     let mut times = StageTimes::default();
     let sorted = sort_chunks(ds, input, &from_rules, &recycle, progress, &mut stats, &mut dedupe, &mut sink, &mut times);
@@ -288,22 +361,25 @@ fn sort_chunks(
     times: &mut StageTimes,
 ) -> Result<bool> {
     let mut waited = Instant::now();
+    let tables = ds.tables();
     for ruled in from_rules.iter() {
         times.wait_rules += waited.elapsed();
         let ruled = ruled?;
-        let (records, offset_end, first_line) = (ruled.chunk.spans.len() as u64, ruled.chunk.offset_end, ruled.chunk.spans[0].line);
+        let (records, offset_end, first_line) = (ruled.records, ruled.offset_end, ruled.first_line);
         if stats.records == 0 && offset_end > 0 && !input.compressed() {
             // Size the duplicate filter from the first chunk's records per byte.
             let estimate = stats.file_size as f64 * records as f64 / offset_end as f64;
             dedupe.expect((estimate * 1.02) as usize);
         }
-        let (sorted, buf) = finish_chunk(ds, ruled, dedupe, times)
+        let (sorted, buf) = finish_chunk(&tables, ruled, dedupe, times)
             .map_err(|e| e.context(format!("{}: checking records near line {first_line}", input.name())))?;
         let _ = recycle.send(buf);
         stats.records += records;
         progress.advance(offset_end, stats.records);
-        if !deliver(stats, sorted, sink, times) {
-            return Ok(false);
+        for batch in sorted {
+            if !deliver(stats, batch, sink, times) {
+                return Ok(false);
+            }
         }
         waited = Instant::now();
     }
@@ -360,9 +436,10 @@ fn rule_chunks(
     let mut waited = Instant::now();
     for chunk in from_reader.iter() {
         times.wait_read += waited.elapsed();
-        let ruled = chunk.and_then(|chunk| match rule_chunk(ds, &chunk, &mut times) {
-            Ok((checked, extra_keys)) => Ok(Ruled { chunk, checked, extra_keys }),
-            Err(e) => Err(anyhow::Error::new(e).context(format!("{rules_display}: checking records near line {}", chunk.spans[0].line))),
+        let ruled = chunk.and_then(|chunk| {
+            let first_line = chunk.spans.first().map_or(0, |s| s.line);
+            rule_routed(ds, chunk, &mut times)
+                .map_err(|e| anyhow::Error::new(e).context(format!("{rules_display}: checking records near line {first_line}")))
         });
         let stop = ruled.is_err();
         if to_main.send(ruled).is_err() || stop {
@@ -376,6 +453,9 @@ fn rule_chunks(
 /// Counts one checked batch and hands it to `sink`; false when the sink wants no more.
 fn deliver(stats: &mut LoadStats, checked: Sorted, sink: &mut impl FnMut(Sorted) -> bool, times: &mut StageTimes) -> bool {
     stats.loaded += checked.accepted.height() as u64;
+    if let Some(t) = stats.tables.get_mut(checked.table) {
+        t.loaded += checked.accepted.height() as u64;
+    }
     stats.nan_as_null += checked.nan_as_null;
     stats.extra_keys += checked.extra_keys;
     for r in &checked.rejects {
@@ -490,6 +570,14 @@ fn refuse_unloadable(ds: &Dataset, input: &Input, opts: &LoadOptions) -> Result<
             return Err(Failure::Input(format!("{}: is a directory, not an export file", input.name())).into());
         }
     }
+    if ds.split.is_some() && (opts.mode == Mode::Merge || opts.lake.is_some()) {
+        let what = if opts.mode == Mode::Merge { "--mode merge" } else { "--lake" };
+        return Err(Failure::Input(format!(
+            "{}: {what} is not available for a split log yet (its tables load in append or replace mode)",
+            ds.name
+        ))
+        .into());
+    }
     if opts.mode == Mode::Merge && ds.unique.is_empty() {
         return Err(Failure::Input(format!(
             "{}: --mode merge needs the columns that identify a row: add `unique = [...]` to {}",
@@ -527,10 +615,11 @@ fn commit(ds: &Dataset, input: &Input, opts: &LoadOptions, mut load: TableLoad, 
 /// files it wrote, and the rows it turned away because the table held their key already.
 struct Written {
     load: TableLoad,
-    figures: Figures,
+    /// Per table (`Dataset::tables`).
+    figures: Vec<Figures>,
     /// The rows turned away for a key the table held (their figures; validate adds them
-    /// to the file's duplicates).
-    key_repeats: Figures,
+    /// to the file's duplicates), per table.
+    key_repeats: Vec<Figures>,
 }
 
 /// The writer thread: each batch's rows, less those whose key the table already holds (a
@@ -547,38 +636,46 @@ fn write_batches(
     mut lake: Option<LakeWriter>,
     batches: Receiver<Sorted>,
 ) -> (Result<Written>, Option<LakeWriter>) {
+    let tables = ds.tables();
     // The figures of every row the file's checks accepted (what a re-read computes).
-    let mut figures = Figures::default();
-    let mut key_repeats = Figures::default();
+    let mut figures: Vec<Figures> = tables.iter().map(|_| Figures::default()).collect();
+    let mut key_repeats: Vec<Figures> = tables.iter().map(|_| Figures::default()).collect();
     let started = Instant::now();
-    // Records whose key was loaded before, and the load that holds it.
-    let mut repeats: Vec<(u64, i64)> = Vec::new();
+    // Records whose key was loaded before, and the load that holds it, per table.
+    let mut repeats: Vec<Vec<(u64, i64)>> = tables.iter().map(|_| Vec::new()).collect();
     let mut run = || -> Result<()> {
         let mut batches = batches.iter();
         let mut spool = load.reject_spool()?;
         let keyed = load.looks_up_keys();
         loop {
-            let needs_connection = |b: &Sorted| (keyed && b.accepted.height() > 0) || !b.retracted.is_empty();
-            let stopped_at = stream_rows(ds, &mut load, &mut batches, needs_connection, &mut spool, &mut figures, &mut lake)?;
+            // A split log's tables take a statement per batch: one connection, one COPY at a time.
+            let stopped_at = match tables.len() {
+                1 => {
+                    let needs_connection = |b: &Sorted| (keyed && b.accepted.height() > 0) || !b.retracted.is_empty();
+                    stream_rows(ds, &mut load, &mut batches, needs_connection, &mut spool, &mut figures[0], &mut lake)?
+                }
+                _ => batches.next(),
+            };
             let Some(batch) = stopped_at else { break };
-            figures.add(ds, &batch.accepted)?;
-            let held = load.keys_already_loaded(&batch.accepted)?;
+            let (t, table) = (batch.table, tables[batch.table]);
+            figures[t].add(table, &batch.accepted)?;
+            let held = load.keys_already_loaded(t, &batch.accepted)?;
             let accepted = match held.is_empty() {
                 true => batch.accepted,
                 false => {
                     let repeated: std::collections::HashSet<u64> = held.iter().map(|(r, _)| *r).collect();
                     let record = batch.accepted.column(COL_RECORD)?.u64()?;
                     let fresh: BooleanChunked = record.into_iter().map(|r| Some(!r.is_some_and(|r| repeated.contains(&r)))).collect();
-                    repeats.extend(held);
-                    key_repeats.add(ds, &batch.accepted.filter(&!&fresh)?)?;
+                    repeats[t].extend(held);
+                    key_repeats[t].add(table, &batch.accepted.filter(&!&fresh)?)?;
                     batch.accepted.filter(&fresh)?
                 }
             };
-            load.write(&accepted, &batch.rejects)?;
+            load.write(t, &accepted, &batch.rejects)?;
             if !batch.retracted.is_empty() {
                 let records: Vec<u64> = batch.retracted.iter().map(|r| r.record).collect();
                 load.retract(&records)?;
-                figures.remove(batch.retracted.iter().map(|r| (r.day, r.row_hash)));
+                figures[t].remove(batch.retracted.iter().map(|r| (r.day, r.row_hash)));
                 let rows = batch.retracted.iter().map(|r| (r.record, r.by)).collect();
                 write_late_rejects(&mut load, source, crate::quality::SUPERSEDED, rows, crate::dedupe::superseded_by)?;
             }
@@ -587,11 +684,15 @@ fn write_batches(
             }
         }
         load.write_spooled_rejects(spool)?;
-        if !repeats.is_empty() {
-            let key = ds.unique.join(", ");
-            let repeats = std::mem::take(&mut repeats);
-            write_late_rejects(&mut load, source, crate::quality::DUPLICATE, repeats, |held_by| {
-                format!("{key} already in the table (load {held_by})")
+        for (table, repeats) in tables.iter().zip(repeats.iter_mut()) {
+            if repeats.is_empty() {
+                continue;
+            }
+            let (key, name) = (table.unique.join(", "), &table.name);
+            let repeats = std::mem::take(repeats);
+            write_late_rejects(&mut load, source, crate::quality::DUPLICATE, repeats, |held_by| match tables.len() {
+                1 => format!("{key} already in the table (load {held_by})"),
+                _ => format!("{key} already in {name} (load {held_by})"),
             })?;
         }
         Ok(())
@@ -620,7 +721,7 @@ fn stream_rows(
     figures: &mut Figures,
     lake: &mut Option<LakeWriter>,
 ) -> Result<Option<Sorted>> {
-    let encoder = load.row_encoder();
+    let encoder = load.row_encoder(0);
     let (to_copy, pieces) = sync_channel::<Vec<u8>>(PIECES_IN_FLIGHT);
     let (give_back, spent) = std::sync::mpsc::channel::<Vec<u8>>();
     let (copied, fed) = thread::scope(|scope| {
@@ -676,12 +777,22 @@ fn finish_load(
         // The writer's error, if any, explains why the sink stopped: report it first.
         let written = written.map_err(|e| e.context(display.to_string()))?;
         let mut stats = checked?;
-        stats.figures = Some(written.figures);
-        let repeats = written.key_repeats.rows();
-        if repeats > 0 {
-            stats.loaded -= repeats;
-            *stats.rejected.entry(crate::quality::DUPLICATE.to_string()).or_default() += repeats;
-            stats.key_repeats = Some(written.key_repeats);
+        let split = !stats.tables.is_empty();
+        for (t, (figures, key_repeats)) in written.figures.into_iter().zip(written.key_repeats).enumerate() {
+            let repeats = key_repeats.rows();
+            if repeats > 0 {
+                stats.loaded -= repeats;
+                *stats.rejected.entry(crate::quality::DUPLICATE.to_string()).or_default() += repeats;
+            }
+            let key_repeats = (repeats > 0).then_some(key_repeats);
+            match split {
+                false => (stats.figures, stats.key_repeats) = (Some(figures), key_repeats),
+                true => {
+                    let table = &mut stats.tables[t];
+                    table.loaded -= repeats;
+                    (table.figures, table.key_repeats) = (Some(figures), key_repeats);
+                }
+            }
         }
         if let Some(sum) = file_checksum {
             stats.checksum = sum;

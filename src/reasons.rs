@@ -19,10 +19,13 @@ pub const DUPLICATE: &str = "duplicate";
 pub const SUPERSEDED: &str = "superseded";
 /// `on_new_key = "reject"`: a record with a top-level key the contract does not declare.
 pub const UNKNOWN_KEY: &str = "unknown_key";
+/// A split log (`unrouted = "reject"`): a record whose kind has no table.
+pub const UNROUTED: &str = "unrouted";
 
 /// Every reason a row can be rejected for, in rule order.
-pub const REASONS: [&str; 14] = [
+pub const REASONS: [&str; 15] = [
     MALFORMED,
+    UNROUTED,
     BAD_VALUE,
     MISSING_REQUIRED,
     BAD_TIMESTAMP,

@@ -206,6 +206,8 @@ fn place(root: &mut Map<String, Value>, ds: &Dataset, key: &Key, v: Value) {
         Key::Plain(k) => {
             root.insert(format!("{}{k}", ds.prefix), v);
         }
+        // A catch-all table's whole record: the other columns make it.
+        Key::Record => {}
         Key::Pointer(parts) => {
             let mut node = root;
             let head = format!("{}{}", ds.prefix, parts[0]);

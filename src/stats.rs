@@ -34,6 +34,22 @@ pub struct LoadStats {
     /// What a merge did with the rows (a merge only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged: Option<Merged>,
+    /// A split log's tables: what each was given (empty for a dataset of one table).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableStats>,
+}
+
+/// One table of a split log's load.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TableStats {
+    pub table: String,
+    pub loaded: u64,
+    /// Its rows per day, as `validate` compares them (recorded in the ledger).
+    #[serde(skip)]
+    pub figures: Option<crate::figures::Figures>,
+    /// Its rows turned away because it held their key (a keyed append).
+    #[serde(skip)]
+    pub key_repeats: Option<crate::figures::Figures>,
 }
 
 /// A column a load added to its table for a new key.
@@ -83,6 +99,29 @@ impl LoadStats {
             }),
         };
         serde_json::to_string(&record).ok()
+    }
+
+    /// A split log's tables as the ledger keeps them: name, rows given, figures.
+    pub fn tables_json(&self) -> Option<String> {
+        use crate::figures::LedgerFigures;
+        if self.tables.is_empty() {
+            return None;
+        }
+        let tables: Vec<serde_json::Value> = self
+            .tables
+            .iter()
+            .map(|t| {
+                let figures = t.figures.as_ref().map(|f| LedgerFigures {
+                    columns: f.columns.clone(),
+                    days: LedgerFigures::entries(f),
+                    turned_away: t.key_repeats.as_ref().map(LedgerFigures::entries),
+                    unchanged: None,
+                    taken: None,
+                });
+                serde_json::json!({ "table": t.table, "loaded": t.loaded, "figures": figures })
+            })
+            .collect();
+        serde_json::to_string(&tables).ok()
     }
 
     /// Rows the load wrote as new (all of a replace's or an append's; a merge's new keys).

@@ -15,7 +15,14 @@ pub fn run(args: &DatasetsArgs, ctx: &Context) -> Result<()> {
             let mut errors = 0;
             for (file, result) in &checked.files {
                 match result {
-                    Ok(ds) => println!("{file}: ok ({}, {} columns)", ds.name, ds.fields.len()),
+                    Ok(ds) => match &ds.split {
+                        Some(split) => {
+                            let tables: Vec<&str> = split.tables.iter().map(|t| t.name.as_str()).collect();
+                            let n = tables.len();
+                            println!("{file}: ok ({}, split by {} into {n} tables: {})", ds.name, split.by.display(), tables.join(", "))
+                        }
+                        None => println!("{file}: ok ({}, {} columns)", ds.name, ds.fields.len()),
+                    },
                     Err(list) => {
                         errors += list.len();
                         for e in list {

@@ -64,6 +64,8 @@ pub fn ensure_ledger(client: &mut Client, schema: &str) -> Result<()> {
              ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS schema_changes jsonb;
              -- An object's ETag, for loads from object storage (file is then its URL).
              ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS etag text;
+             -- A split log's tables: what each was given, with its figures.
+             ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS tables jsonb;
              COMMIT;"
         ),
     )
@@ -118,9 +120,9 @@ pub fn insert_ledger(
     let warnings = stats.warnings_json().to_string();
     let sql = format!(
         "INSERT INTO {s}.{LEDGER} (id, table_name, file, file_size, checksum, started_at, finished_at, records, loaded, rejected,
-            rejected_by_reason, warnings, mode, tool_version, status, error, figures, inserted, updated, unchanged, schema_changes, etag)
+            rejected_by_reason, warnings, mode, tool_version, status, error, figures, inserted, updated, unchanged, schema_changes, etag, tables)
          VALUES (COALESCE($1, nextval(pg_get_serial_sequence('{q}.{LEDGER}', 'id'))), $2, $3, $4, $5, to_timestamp($6), clock_timestamp(), $7, $8, $9,
-            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19, $20::text::jsonb, $21)",
+            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19, $20::text::jsonb, $21, $22::text::jsonb)",
         q = s.replace('\'', "''")
     );
     client
@@ -148,6 +150,7 @@ pub fn insert_ledger(
                 &(stats.merged.as_ref().map_or(0, |m| m.unchanged) as i64),
                 &(!stats.schema_changes.is_empty()).then(|| serde_json::to_string(&stats.schema_changes)).transpose()?,
                 &stats.etag,
+                &stats.tables_json(),
             ],
         )
         .map_err(|e| Failure::Database(format!("cannot record the load in {LEDGER}: {}", describe(&e))))?;

@@ -48,9 +48,12 @@ const KEY_PROBE: &str = "pg_temp.tier_keys";
 /// a keyed append: the keys of an append running beside it would be invisible to its
 /// lookups until that one commits, and the key's unique index would then fail the later of
 /// the two at its COPY instead of turning the repeated keys away.
-fn lock_table(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode) -> Result<bool> {
+///
+/// A split log's tables are locked together, as one table named after the log.
+fn lock_table(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode) -> Result<Vec<bool>> {
     let table_key = format!("tier:{schema}.{}", ds.name);
-    let keyed_append = mode == Mode::Append && !ds.unique.is_empty();
+    let tables = ds.tables_here();
+    let keyed_append = mode == Mode::Append && tables.iter().any(|t| !t.unique.is_empty());
     let table_lock = match mode == Mode::Append && !keyed_append {
         true => "SELECT pg_advisory_xact_lock_shared(hashtext($1))",
         false => "SELECT pg_advisory_xact_lock(hashtext($1))",
@@ -59,49 +62,68 @@ fn lock_table(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode) -> Re
     // Into an empty table (asked under the lock, so no load can add rows meanwhile) no key
     // can have been loaded before: the rows stream through one COPY instead of looking their
     // keys up chunk by chunk (the duplicate check keeps keys unique within a file).
-    if !keyed_append {
-        return Ok(false);
+    let mut probes = Vec::new();
+    for t in tables {
+        let held = match keyed_append && !t.unique.is_empty() {
+            false => false,
+            true => client
+                .query_one(&format!("SELECT EXISTS (SELECT FROM {}.{})", ident(schema), ident(&t.name)), &[])
+                .map_err(|e| Failure::Database(describe(&e)))?
+                .get::<_, bool>(0),
+        };
+        probes.push(held);
     }
-    let held = client
-        .query_one(&format!("SELECT EXISTS (SELECT FROM {}.{})", ident(schema), ident(&ds.name)), &[])
-        .map_err(|e| Failure::Database(describe(&e)))?
-        .get::<_, bool>(0);
-    Ok(held)
+    Ok(probes)
 }
 
-/// Where a load's rows and rejects go: a replace's staging tables, the table itself for an
-/// append (and a temporary table of keys to look up), a merge's temporary stage.
-fn targets(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode, probe_keys: bool) -> Result<(String, String)> {
+/// A keyed append's temporary table of one chunk's keys, for the `i`th table of the load.
+fn key_probe(i: usize) -> String {
+    match i {
+        0 => KEY_PROBE.to_string(),
+        _ => format!("{KEY_PROBE}_{i}"),
+    }
+}
+
+/// Where a load's rejects go: a replace's staging table, else the rejects table itself.
+fn rejects_target(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode) -> Result<String> {
     let s = ident(schema);
-    let (table, rejects) = (ds.name.as_str(), ds.rejects_table());
+    let rejects = ds.rejects_table();
+    if mode != Mode::Replace {
+        return Ok(format!("{s}.{}", ident(&rejects)));
+    }
+    let r = format!("{s}.{}", ident(&format!("{rejects}{STAGING_SUFFIX}")));
+    exec(client, "cannot create the staging tables", &format!("DROP TABLE IF EXISTS {r}; CREATE TABLE {r} (\n  {REJECTS_DDL}\n);"))?;
+    Ok(r)
+}
+
+/// Where the `i`th table's rows go: a replace's staging table, the table itself for an
+/// append (and a temporary table of keys to look up), a merge's temporary stage.
+fn data_target(client: &mut Client, ds: &Dataset, i: usize, schema: &str, mode: Mode, probe_keys: bool) -> Result<String> {
+    let s = ident(schema);
+    let table = ds.name.as_str();
     let ddl = table_ddl(ds);
     Ok(match mode {
         Mode::Replace => {
-            let (t, r) = (
-                format!("{s}.{}", ident(&format!("{table}{STAGING_SUFFIX}"))),
-                format!("{s}.{}", ident(&format!("{rejects}{STAGING_SUFFIX}"))),
-            );
-            exec(
-                client,
-                "cannot create the staging tables",
-                &format!("DROP TABLE IF EXISTS {t}; DROP TABLE IF EXISTS {r}; CREATE TABLE {t} (\n  {ddl}\n); CREATE TABLE {r} (\n  {REJECTS_DDL}\n);"),
-            )?;
-            (t, r)
+            let t = format!("{s}.{}", ident(&format!("{table}{STAGING_SUFFIX}")));
+            exec(client, "cannot create the staging tables", &format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (\n  {ddl}\n);"))?;
+            t
         }
         Mode::Append => {
             if probe_keys {
                 let keys: Vec<String> =
                     ds.unique.iter().filter_map(|k| ds.field(k)).map(|f| format!("{} {}", ident(&f.name), f.kind.sql_type())).collect();
+                let probe = key_probe(i);
+                let bare = probe.trim_start_matches("pg_temp.");
                 exec(
                     client,
                     "cannot create the key probe",
                     &format!(
-                        "DROP TABLE IF EXISTS {KEY_PROBE}; CREATE TEMP TABLE tier_keys ({}, __record bigint) ON COMMIT DROP",
+                        "DROP TABLE IF EXISTS {probe}; CREATE TEMP TABLE {bare} ({}, __record bigint) ON COMMIT DROP",
                         keys.join(", ")
                     ),
                 )?;
             }
-            (format!("{s}.{}", ident(table)), format!("{s}.{}", ident(&rejects)))
+            format!("{s}.{}", ident(table))
         }
         Mode::Merge => {
             exec(
@@ -111,26 +133,35 @@ fn targets(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode, probe_ke
                     "DROP TABLE IF EXISTS {MERGE_STAGE}; CREATE TEMP TABLE tier_merge (\n  {ddl},\n  __record bigint\n) ON COMMIT DROP"
                 ),
             )?;
-            (MERGE_STAGE.to_string(), format!("{s}.{}", ident(&rejects)))
+            MERGE_STAGE.to_string()
         }
     })
 }
 
+/// One table a load writes: the dataset's own, or one of a split log's.
+struct Target {
+    ds: &'static Dataset,
+    /// Where its rows go (see `data_target`).
+    data: String,
+    /// A keyed append into a table that held rows: keys are looked up chunk by chunk.
+    probe_keys: bool,
+}
+
 pub struct TableLoad {
     client: Client,
+    /// The dataset loaded (a split log: the ledger's name, the lock, the rejects table).
     ds: &'static Dataset,
+    /// The tables it writes, in `Dataset::tables` order.
+    targets: Vec<Target>,
     schema: String,
     mode: Mode,
     pub load_id: i64,
     source_file: String,
     started: SystemTime,
-    data_target: String,
     rejects_target: String,
     buf: Vec<u8>,
     /// Columns this load adds for new keys.
     schema_changes: Vec<SchemaChange>,
-    /// A keyed append into a table that held rows: keys are looked up chunk by chunk.
-    probe_keys: bool,
 }
 
 impl TableLoad {
@@ -146,11 +177,14 @@ impl TableLoad {
         force: bool,
     ) -> Result<Self> {
         ensure_ledger(&mut client, schema)?;
+        let tables = ds.tables_here();
         if mode.keeps_rows() {
-            create_tables(&mut client, ds, schema)?;
+            for t in &tables {
+                create_tables(&mut client, t, schema)?;
+            }
         }
         exec(&mut client, "cannot start the load transaction", "BEGIN")?;
-        let probe_keys = lock_table(&mut client, ds, schema, mode)?;
+        let probes = lock_table(&mut client, ds, schema, mode)?;
         if let (true, Some(sum)) = (mode.keeps_rows(), append_checksum) {
             // The file too: the same file never loads twice at once.
             client
@@ -160,57 +194,63 @@ impl TableLoad {
                 refuse_loaded(&mut client, schema, &ds.name, source_file, sum)?;
             }
         }
-        let (data_target, rejects_target) = targets(&mut client, ds, schema, mode, probe_keys)?;
+        let rejects_target = rejects_target(&mut client, ds, schema, mode)?;
+        let mut targets = Vec::new();
+        for (i, (t, probe_keys)) in tables.into_iter().zip(probes).enumerate() {
+            let data = data_target(&mut client, t, i, schema, mode, probe_keys)?;
+            targets.push(Target { ds: t, data, probe_keys });
+        }
         let schema_changes = add_evolved_columns(&mut client, ds, schema, mode)?;
         let load_id = next_load_id(&mut client, schema)?;
         Ok(TableLoad {
             client,
             ds,
+            targets,
             schema: schema.to_string(),
             mode,
             load_id,
             source_file: source_file.to_string(),
             started: SystemTime::now(),
-            data_target,
             rejects_target,
             buf: Vec::new(),
             schema_changes,
-            probe_keys,
         })
     }
 
     /// COPYs one chunk's accepted rows and rejects, in a statement each (for loads that
     /// use the connection between chunks; the others stream, see `copy_stream`).
-    pub fn write(&mut self, accepted: &DataFrame, rejects: &[Reject]) -> Result<()> {
+    /// `table` is the index of the table the rows go to (`Dataset::tables`).
+    pub fn write(&mut self, table: usize, accepted: &DataFrame, rejects: &[Reject]) -> Result<()> {
         if accepted.height() > 0 {
             self.buf.clear();
             copy::header(&mut self.buf);
-            self.row_encoder().encode(accepted, &mut self.buf)?;
+            self.row_encoder(table).encode(accepted, &mut self.buf)?;
             copy::trailer(&mut self.buf);
-            let sql = self.rows_copy_sql();
-            copy_in(&mut self.client, &sql, &self.buf).with_context(|| format!("COPY into {} failed", self.ds.name))?;
+            let sql = self.rows_copy_sql(table);
+            copy_in(&mut self.client, &sql, &self.buf).with_context(|| format!("COPY into {} failed", self.targets[table].ds.name))?;
         }
         self.write_rejects(rejects)
     }
 
-    /// The statement that COPYs rows into the data table (a merge's stage adds the record).
-    fn rows_copy_sql(&self) -> String {
-        let mut columns: Vec<String> = self.ds.column_names().map(ident).chain(["load_id".to_string()]).collect();
+    /// The statement that COPYs rows into a data table (a merge's stage adds the record).
+    fn rows_copy_sql(&self, table: usize) -> String {
+        let target = &self.targets[table];
+        let mut columns: Vec<String> = target.ds.column_names().map(ident).chain(["load_id".to_string()]).collect();
         if self.mode == Mode::Merge {
             columns.push("__record".into());
         }
-        format!("COPY {} ({}) FROM STDIN (FORMAT binary)", self.data_target, columns.join(", "))
+        format!("COPY {} ({}) FROM STDIN (FORMAT binary)", target.data, columns.join(", "))
     }
 
-    /// What turns this load's rows into binary COPY rows, for another thread to use.
-    pub fn row_encoder(&self) -> RowEncoder {
-        RowEncoder { ds: self.ds, load_id: self.load_id, staged: self.mode == Mode::Merge }
+    /// What turns this load's rows of a table into binary COPY rows, for another thread.
+    pub fn row_encoder(&self, table: usize) -> RowEncoder {
+        RowEncoder { ds: self.targets[table].ds, load_id: self.load_id, staged: self.mode == Mode::Merge }
     }
 
-    /// Whether the load looks keys up in the table between chunks (a keyed append into a
+    /// Whether the load looks keys up in a table between chunks (a keyed append into a
     /// table that held rows), so its rows cannot stream through one open COPY.
     pub fn looks_up_keys(&self) -> bool {
-        self.probe_keys
+        self.targets.iter().any(|t| t.probe_keys)
     }
 
     /// Rows encoded by `row_encoder` on another thread, streamed into the data table through
@@ -222,7 +262,7 @@ impl TableLoad {
     /// two took turns. Here the server ingests one piece while the next is encoded.
     pub fn copy_stream(&mut self, pieces: Receiver<Vec<u8>>, spent: Sender<Vec<u8>>) -> Result<()> {
         let Ok(mut piece) = pieces.recv() else { return Ok(()) };
-        let sql = self.rows_copy_sql();
+        let sql = self.rows_copy_sql(0);
         let failed = || format!("COPY into {} failed", self.ds.name);
         let mut w = self.client.copy_in(&sql).map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
         let mut header = Vec::new();
@@ -309,25 +349,27 @@ impl TableLoad {
     /// For a keyed append: the rows of `accepted` whose key the table already holds, as
     /// (record, the load that holds it). Looked up one key at a time through the key's index
     /// (a hash join would read the whole table for every chunk).
-    pub fn keys_already_loaded(&mut self, accepted: &DataFrame) -> Result<Vec<(u64, i64)>> {
-        if !self.probe_keys || accepted.height() == 0 {
+    pub fn keys_already_loaded(&mut self, table: usize, accepted: &DataFrame) -> Result<Vec<(u64, i64)>> {
+        let target = &self.targets[table];
+        if !target.probe_keys || accepted.height() == 0 {
             return Ok(Vec::new());
         }
+        let (ds, probe) = (target.ds, key_probe(table));
         self.buf.clear();
         copy::header(&mut self.buf);
-        copy::encode_keys(self.ds, accepted, &mut self.buf)?;
+        copy::encode_keys(ds, accepted, &mut self.buf)?;
         copy::trailer(&mut self.buf);
-        let keys: Vec<String> = self.ds.unique.iter().map(|k| ident(k)).collect();
-        copy_in(&mut self.client, &format!("COPY {KEY_PROBE} ({}, __record) FROM STDIN (FORMAT binary)", keys.join(", ")), &self.buf)?;
+        let keys: Vec<String> = ds.unique.iter().map(|k| ident(k)).collect();
+        copy_in(&mut self.client, &format!("COPY {probe} ({}, __record) FROM STDIN (FORMAT binary)", keys.join(", ")), &self.buf)?;
         let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = k.{k}")).collect();
         let sql = format!(
-            "SELECT __record, held FROM (SELECT k.__record, (SELECT t.load_id FROM {} t WHERE {} LIMIT 1) AS held FROM {KEY_PROBE} k) f
+            "SELECT __record, held FROM (SELECT k.__record, (SELECT t.load_id FROM {} t WHERE {} LIMIT 1) AS held FROM {probe} k) f
              WHERE held IS NOT NULL",
-            self.data_target,
+            self.targets[table].data,
             on.join(" AND ")
         );
         let rows = self.client.query(&sql, &[]).map_err(|e| Failure::Database(format!("cannot look up keys: {}", describe(&e))))?;
-        exec(&mut self.client, "cannot clear the key probe", &format!("TRUNCATE {KEY_PROBE}"))?;
+        exec(&mut self.client, "cannot clear the key probe", &format!("TRUNCATE {probe}"))?;
         Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect())
     }
 
@@ -378,7 +420,8 @@ impl TableLoad {
         }
         stats.schema_changes = std::mem::take(&mut self.schema_changes);
         if self.mode == Mode::Replace {
-            for (live, staged) in [(self.ds.name.clone(), &self.data_target), (self.ds.rejects_table(), &self.rejects_target)] {
+            let swaps = self.targets.iter().map(|t| (t.ds.name.clone(), &t.data)).chain([(self.ds.rejects_table(), &self.rejects_target)]);
+            for (live, staged) in swaps {
                 let views: i64 = self
                     .client
                     .query_one(
@@ -411,7 +454,8 @@ impl TableLoad {
         exec(&mut self.client, "commit failed", "COMMIT")?;
         let mut tidy = AfterCommit { client: self.client, table: self.ds.name.clone(), analyze: None, drop: None };
         if self.mode == Mode::Replace {
-            tidy.analyze = Some(format!("ANALYZE {s}.{}", ident(&self.ds.name)));
+            let tables: Vec<String> = self.targets.iter().map(|t| format!("{s}.{}", ident(&t.ds.name))).collect();
+            tidy.analyze = Some(format!("ANALYZE {}", tables.join(", ")));
             tidy.drop = Some(format!("DROP TABLE IF EXISTS {}", aside.join(", ")));
         }
         Ok(tidy)

@@ -29,6 +29,11 @@ pub fn table(all: &[LoadStats]) -> String {
             // A merge's loaded rows, split by what they did to the table.
             num(match &s.merged {
                 Some(m) => format!("{}\n+{} new\n~{} updated\n={} unchanged", s.loaded, m.inserted, m.updated, m.unchanged),
+                // A split log's rows, by table.
+                None if !s.tables.is_empty() => std::iter::once(s.loaded.to_string())
+                    .chain(s.tables.iter().map(|t| format!("{} {}", t.table, t.loaded)))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 None => s.loaded.to_string(),
             }),
             num(s.rejected_total().to_string()),

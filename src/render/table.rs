@@ -111,8 +111,24 @@ pub fn type_name(dt: &DataType) -> String {
     }
 }
 
-/// A dataset's columns as a terminal table: where each value comes from, its type and rules.
+/// A dataset's columns as a terminal table: where each value comes from, its type and rules;
+/// a split log's, one table per table it splits into, after a line saying how it splits.
 pub fn dataset(ds: &crate::dataset::Dataset) -> String {
+    let Some(split) = &ds.split else { return columns(ds) };
+    let tables: Vec<String> = split.tables.iter().map(|t| columns(t)).collect();
+    format!(
+        "{} ({}; input: {}): split by {} into {} tables, rejects in {}\n{}",
+        ds.name,
+        ds.source,
+        ds.file,
+        split.by.display(),
+        split.tables.len(),
+        ds.rejects_table(),
+        tables.join("\n")
+    )
+}
+
+fn columns(ds: &crate::dataset::Dataset) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     let mut title = format!("{} ({}", ds.name, ds.source);

@@ -64,6 +64,8 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
     };
     let mut cells: Vec<Cell> = Vec::with_capacity(ds.fields.len());
     let mut hints = KeyHints::default();
+    // A catch-all table's column of whole records (the record parsed, so it is JSON).
+    let record_field = ds.record_field();
     for (i, span) in spans.iter().enumerate() {
         b.row.append_value((first_row + i) as u32);
         b.line.append_value(span.line);
@@ -78,8 +80,9 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
                 b.issue.append_null();
                 b.detail.append_null();
                 b.extra.append_value(extra);
-                for ((builder, cell), field) in b.fields.iter_mut().zip(cells.drain(..)).zip(&ds.fields) {
+                for (j, ((builder, cell), field)) in b.fields.iter_mut().zip(cells.drain(..)).zip(&ds.fields).enumerate() {
                     match cell {
+                        _ if record_field == Some(j) => builder.append_value(String::from_utf8_lossy(bytes).trim()),
                         Cell::Null => builder.append_null(),
                         // Blank is absent for what must be cast (an export writes "" where it
                         // has nothing). Around a cast value only the whitespace PostgreSQL's

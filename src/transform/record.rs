@@ -16,7 +16,7 @@ use crate::dataset::{self, Dataset, Kind};
 pub use crate::reasons::{BAD_VALUE, MALFORMED};
 
 /// A parsed cell: absent/null, text, or a JSON container where a scalar belongs.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Cell<'a> {
     Null,
     Text(Cow<'a, str>),
@@ -163,9 +163,22 @@ pub fn parse_flat<'a>(
                     duplicate.get_or_insert(key);
                 }
                 Some(f) => cells[f] = cell,
-                // A key that leads to nested columns holds a scalar here: they are absent.
-                None if ds.nested_fields(key).is_some() => {}
-                None => extra += 1,
+                // A key that leads to nested columns holds a scalar here: the columns below
+                // it are absent, one whose pointer names the key itself (`/type`) takes it.
+                None => match ds.nested_fields(key) {
+                    Some(nested) => {
+                        // Seen twice, a key is a duplicate, wherever its columns are.
+                        if !hints.see(nested[0]) {
+                            duplicate.get_or_insert(key);
+                        }
+                        for &f in nested {
+                            if matches!(&ds.fields[f].key, dataset::Key::Pointer(parts) if parts.len() == 1) {
+                                cells[f] = cell.clone();
+                            }
+                        }
+                    }
+                    None => extra += 1,
+                },
             }
             i = ws(end);
             match b.get(i) {
@@ -550,6 +563,7 @@ mod tests {
             b"{\"city\":\"a\"}\xe2\x82",
             b"{\"city\":[1]}",
             b"{\"city\":\"a\",\"city\":\"b\"}",
+            b"{\"date_time\":1,\"date_time\":2}",
             b"{\"city\":\"a\",}",
             b"{\"city\":\"a\"} x",
             b"{\"currently_humidity\":-NaN}",
@@ -564,9 +578,18 @@ mod tests {
         let with_json: &'static crate::dataset::Dataset = Box::leak(Box::new(
             crate::contract::parse("name = \"tags\"\n[[column]]\nname = \"city\"\ntype = \"json\"\n", "tags.toml").unwrap(),
         ));
+        // Pointers: one that names a top-level key itself, one below a key that holds a scalar.
+        let with_pointers: &'static crate::dataset::Dataset = Box::leak(Box::new(
+            crate::contract::parse(
+                "name = \"p\"\n[[column]]\nname = \"c\"\nkey = \"/city\"\ntype = \"text\"\n\
+                 [[column]]\nname = \"d\"\nkey = \"/date_time/x\"\ntype = \"text\"\n",
+                "p.toml",
+            )
+            .unwrap(),
+        ));
         let mut fast_hits = 0;
         for bytes in &samples {
-            for ds in [crate::contract::example("track_events"), crate::contract::example("weather"), with_json] {
+            for ds in [crate::contract::example("track_events"), crate::contract::example("weather"), with_json, with_pointers] {
                 let mut fast = Vec::new();
                 let Some(f) = parse_flat(ds, bytes, &mut fast, &mut KeyHints::default()) else { continue };
                 fast_hits += 1;

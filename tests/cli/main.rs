@@ -22,4 +22,5 @@ mod query;
 mod report;
 mod security;
 mod soak;
+mod split;
 mod validate;

@@ -1,0 +1,331 @@
+//! One event log, many tables: a log split by the kind of each record (`split_by`), each
+//! kind into its own table, the rest into a catch-all table or the rejects.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A mixed event log as webhook exports write it: several kinds with their own fields, an
+/// array of objects (push commits), one of scalars (issue labels), nested arrays (release
+/// assets with their links), a key that changes kind between kinds (`ref`: a text in a
+/// push, an object in a create), a kind no table declares (`fork`), records without a kind,
+/// and a damaged record. Returns the lines and, per kind, how many records it has.
+pub fn mixed_log(n: usize) -> (Vec<String>, std::collections::BTreeMap<&'static str, usize>) {
+    let mut lines = Vec::with_capacity(n + 1);
+    let mut kinds = std::collections::BTreeMap::new();
+    for i in 0..n {
+        let day = 1 + i % 28;
+        let envelope = format!("\"id\": {i}, \"created_at\": \"2026-03-{day:02}T{:02}:00:00Z\"", i % 24);
+        let (kind, body) = match i % 7 {
+            0 | 1 => {
+                let commits: Vec<String> = (0..i % 4)
+                    .map(|j| format!("{{\"sha\": \"c{i}x{j}\", \"message\": \"fix {j}\", \"distinct\": {}}}", j % 2 == 0))
+                    .collect();
+                (
+                    "push",
+                    format!("\"payload\": {{\"ref\": \"refs/heads/main\", \"size\": {}, \"commits\": [{}]}}", i % 4, commits.join(", ")),
+                )
+            }
+            2 => {
+                let labels: Vec<String> = (0..i % 3).map(|j| format!("\"l{j}\"")).collect();
+                let action = if i % 2 == 0 { "opened" } else { "closed" };
+                ("issues", format!("\"action\": \"{action}\", \"issue\": {{\"number\": {i}, \"labels\": [{}]}}", labels.join(", ")))
+            }
+            3 => ("create", format!("\"payload\": {{\"ref\": {{\"name\": \"v{i}\", \"type\": \"tag\"}}}}")),
+            4 => {
+                let assets: Vec<String> = (0..i % 3)
+                    .map(|j| {
+                        format!(
+                            "{{\"name\": \"a{j}\", \"links\": [{}]}}",
+                            (0..j).map(|k| format!("\"u{k}\"")).collect::<Vec<_>>().join(", ")
+                        )
+                    })
+                    .collect();
+                ("release", format!("\"release\": {{\"tag\": \"v{i}\", \"assets\": [{}]}}", assets.join(", ")))
+            }
+            5 => ("fork", "\"forkee\": {\"full_name\": \"x/y\"}".to_string()),
+            _ => ("", "\"zen\": \"Keep it logically awesome.\"".to_string()),
+        };
+        *kinds.entry(kind).or_insert(0) += 1;
+        let typed = if kind.is_empty() { String::new() } else { format!("\"type\": \"{kind}\", ") };
+        lines.push(format!("{{{typed}{envelope}, {body}}}"));
+    }
+    lines.push("{\"type\": \"push\", \"id\": 99999, \"payload\": {\"ref\": ".to_string());
+    (lines, kinds)
+}
+
+/// A split contract for `mixed_log`, written by hand: the log's file and one file per kind.
+pub fn split_contract(env: &Env, log: &str, unrouted: &str, unique: bool) -> PathBuf {
+    let key = if unique { "unique = [\"id\"]\n" } else { "" };
+    let dir = contract(
+        env,
+        log,
+        &format!(
+            "name = \"{log}\"\nfile = \"{log}.json\"\nsplit_by = \"/type\"\nunrouted = \"{unrouted}\"\nday = \"created_at\"\n{key}\n\
+             [[column]]\nname = \"id\"\ntype = \"bigint\"\nrequired = true\n\n\
+             [[column]]\nname = \"created_at\"\ntype = \"timestamp\"\n"
+        ),
+    );
+    let kinds = dir.join(log);
+    std::fs::create_dir_all(&kinds).unwrap();
+    let kind = |file: &str, text: &str| std::fs::write(kinds.join(file), text).unwrap();
+    kind(
+        "push.toml",
+        "when = \"push\"\n[[column]]\nname = \"ref\"\nkey = \"/payload/ref\"\ntype = \"text\"\n\
+         [[column]]\nname = \"size\"\nkey = \"/payload/size\"\ntype = \"integer\"\nmin = 0\n\
+         [[column]]\nname = \"commits\"\nkey = \"/payload/commits\"\ntype = \"json\"\n",
+    );
+    kind(
+        "issues.toml",
+        "when = \"issues\"\n[[column]]\nname = \"action\"\ntype = \"text\"\nallowed = [\"opened\", \"closed\"]\n\
+         [[column]]\nname = \"number\"\nkey = \"/issue/number\"\ntype = \"integer\"\n\
+         [[column]]\nname = \"labels\"\nkey = \"/issue/labels\"\ntype = \"json\"\n",
+    );
+    kind("create.toml", "when = [\"create\", \"delete\"]\n[[column]]\nname = \"ref\"\nkey = \"/payload/ref\"\ntype = \"json\"\n");
+    kind("release.toml", "when = \"release\"\n[[column]]\nname = \"tag\"\nkey = \"/release/tag\"\ntype = \"text\"\nrequired = true\n");
+    dir
+}
+
+fn tier_with(env: &Env, dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = env.tier(args);
+    cmd.env("TIER_DATASETS", dir);
+    cmd
+}
+
+fn load(env: &Env, dir: &Path, log: &str, more: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut args = vec!["load", log, "--json", "--max-reject-ratio", "1"];
+    args.extend(more);
+    run_load(tier_with(env, dir, &args))
+}
+
+fn loaded(summary: &serde_json::Value, table: &str) -> u64 {
+    summary["tables"].as_array().unwrap().iter().find(|t| t["table"] == table).unwrap_or_else(|| panic!("{table} in {summary}"))["loaded"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn a_split_log_loads_every_kind_into_its_own_table_in_one_load() {
+    let env = Env::new("splitload");
+    let (lines, kinds) = mixed_log(700);
+    env.write("hooks.json", lines.join("\n") + "\n");
+    let dir = split_contract(&env, "hooks", "table", false);
+
+    let (code, summary, err) = load(&env, &dir, "hooks", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(summary["records"].as_u64(), Some(701), "{summary}");
+    // Each kind's records in its table; fork and kindless records in the catch-all.
+    for (table, kind) in [("hooks_push", "push"), ("hooks_issues", "issues"), ("hooks_create", "create"), ("hooks_release", "release")] {
+        assert_eq!(loaded(&summary, table), kinds[kind] as u64, "{table}: {summary}");
+        assert_eq!(env.count(table), kinds[kind] as i64, "{table}");
+    }
+    assert_eq!(env.count("hooks_other"), (kinds["fork"] + kinds[""]) as i64);
+    // Every record in exactly one table or the rejects: the damaged one is rejected.
+    assert_eq!(summary["loaded"].as_u64(), Some(700), "{summary}");
+    assert_eq!(summary["rejected"]["malformed"].as_u64(), Some(1), "{summary}");
+    let ids = env.query_strings(
+        "SELECT count(*)::text, count(DISTINCT id)::text FROM (SELECT id FROM {s}.hooks_push UNION ALL SELECT id FROM {s}.hooks_issues
+         UNION ALL SELECT id FROM {s}.hooks_create UNION ALL SELECT id FROM {s}.hooks_release UNION ALL SELECT id FROM {s}.hooks_other) t",
+    );
+    assert_eq!(ids, vec![vec![Some("700".into()), Some("700".into())]]);
+    // Typed columns per kind; the key that changes kind is text in one table, json in another.
+    let push = env.query_strings("SELECT ref, size::text, jsonb_array_length(commits)::text FROM {s}.hooks_push WHERE id = 7");
+    assert_eq!(push, vec![vec![Some("refs/heads/main".into()), Some("3".into()), Some("3".into())]]);
+    let create = env.query_strings("SELECT ref ->> 'name' FROM {s}.hooks_create WHERE id = 3");
+    assert_eq!(create, vec![vec![Some("v3".into())]]);
+    // The catch-all keeps the whole record as it came.
+    let other = env.query_strings("SELECT record ->> 'type', record -> 'forkee' ->> 'full_name' FROM {s}.hooks_other WHERE id = 5");
+    assert_eq!(other, vec![vec![Some("fork".into()), Some("x/y".into())]]);
+    let other = env.query_strings("SELECT record ->> 'zen' FROM {s}.hooks_other WHERE id = 6");
+    assert_eq!(other, vec![vec![Some("Keep it logically awesome.".into())]]);
+    // One ledger entry for the file, listing every table it wrote.
+    let ledger = env.query_strings(
+        "SELECT count(*)::text, min(table_name), string_agg(t ->> 'table' || '=' || (t ->> 'loaded'), ' ' ORDER BY t ->> 'table')
+         FROM {s}.tier_loads, jsonb_array_elements(tables) t",
+    );
+    let expected = format!(
+        "hooks_create={} hooks_issues={} hooks_other={} hooks_push={} hooks_release={}",
+        kinds["create"],
+        kinds["issues"],
+        kinds["fork"] + kinds[""],
+        kinds["push"],
+        kinds["release"]
+    );
+    assert_eq!(ledger, vec![vec![Some("5".into()), Some("hooks".into()), Some(expected)]]);
+    let rejects = env.query_strings("SELECT reason, record::text FROM {s}.hooks_rejects");
+    assert_eq!(rejects, vec![vec![Some("malformed".into()), Some("701".into())]]);
+
+    // The same file again is refused by the log's ledger; a replace swaps every table.
+    let (code, _, err) = load(&env, &dir, "hooks", &["--mode", "append"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("already loaded into hooks"), "{err}");
+    let (code, summary, err) = load(&env, &dir, "hooks", &["--mode", "replace"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(summary["loaded"].as_u64(), Some(700), "{summary}");
+    assert_eq!(env.count("hooks_push"), kinds["push"] as i64);
+    assert_eq!(env.count("hooks_rejects"), 1);
+}
+
+#[test]
+fn records_of_no_declared_kind_are_rejected_as_unrouted_when_the_contract_says_so() {
+    let env = Env::new("splitunrouted");
+    let (lines, kinds) = mixed_log(140);
+    env.write("hooks.json", lines.join("\n") + "\n");
+    let dir = split_contract(&env, "hooks", "reject", false);
+    let (code, summary, err) = load(&env, &dir, "hooks", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(summary["rejected"]["unrouted"].as_u64(), Some((kinds["fork"] + kinds[""]) as u64), "{summary}");
+    assert!(summary["tables"].as_array().unwrap().iter().all(|t| t["table"] != "hooks_other"), "{summary}");
+    let details = env.query_strings("SELECT detail FROM {s}.hooks_rejects WHERE record IN (6, 7) ORDER BY record");
+    assert_eq!(
+        details,
+        vec![vec![Some("/type is \"fork\": no table of hooks takes it".into())], vec![Some("no /type (a text) to route it by".into())]]
+    );
+    let tables = env.query_strings("SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE schemaname = '{s}'");
+    assert_eq!(tables, vec![vec![Some("hooks_create hooks_issues hooks_push hooks_rejects hooks_release tier_loads".into())]]);
+}
+
+#[test]
+fn a_reject_in_one_kind_rejects_its_record_and_a_failed_load_changes_no_table() {
+    let env = Env::new("splitfail");
+    let (lines, _) = mixed_log(140);
+    env.write("hooks.json", lines.join("\n") + "\n");
+    let dir = split_contract(&env, "hooks", "table", false);
+    let (code, _, err) = load(&env, &dir, "hooks", &[]);
+    assert_eq!(code, 0, "{err}");
+    let before: Vec<String> = ["hooks_push", "hooks_issues", "hooks_other", "hooks_rejects"].iter().map(|t| env.fingerprint(t)).collect();
+
+    // Half the issues closed with a value the contract does not allow, and a push of a
+    // negative size: rejected with the kind's reason; too many rejects fail the whole load.
+    let bad: Vec<String> = lines.iter().map(|l| l.replace("\"closed\"", "\"wontfix\"").replace("\"size\": 1,", "\"size\": -1,")).collect();
+    env.write("hooks.json", bad.join("\n") + "\n");
+    let mut args = vec!["load", "hooks", "--json", "--mode", "replace", "--max-reject-ratio", "0.01"];
+    let (code, _, err) = run(tier_with(&env, &dir, &args));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not_allowed") || err.contains("out_of_range"), "{err}");
+    let after: Vec<String> = ["hooks_push", "hooks_issues", "hooks_other", "hooks_rejects"].iter().map(|t| env.fingerprint(t)).collect();
+    assert_eq!(before, after, "a failed load changed a table");
+
+    args.truncate(5);
+    args.extend(["--max-reject-ratio", "1"]);
+    let (code, summary, err) = run_load(tier_with(&env, &dir, &args));
+    assert_eq!(code, 0, "{err}");
+    let reasons = env.query_strings("SELECT reason, count(*)::text FROM {s}.hooks_rejects GROUP BY 1 ORDER BY 1");
+    assert_eq!(
+        reasons,
+        vec![
+            vec![Some("malformed".into()), Some("1".into())],
+            vec![Some("not_allowed".into()), Some("10".into())],
+            vec![Some("out_of_range".into()), Some("10".into())],
+        ],
+        "{summary}"
+    );
+    let detail = env.query_strings("SELECT detail FROM {s}.hooks_rejects WHERE reason = 'out_of_range' LIMIT 1");
+    assert!(detail[0][0].as_deref().unwrap().starts_with("size"), "{detail:?}");
+}
+
+#[test]
+fn a_keyed_split_log_turns_away_keys_each_table_holds() {
+    let env = Env::new("splitkeyed");
+    let (lines, kinds) = mixed_log(280);
+    env.write("a.json", lines[..140].join("\n") + "\n");
+    env.write("b.json", lines[70..280].join("\n") + "\n");
+    let dir = split_contract(&env, "hooks", "table", true);
+    let a = env.data().join("a.json");
+    let (code, _, err) = load(&env, &dir, "hooks", &["--from", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let b = env.data().join("b.json");
+    let (code, summary, err) = load(&env, &dir, "hooks", &["--from", b.to_str().unwrap(), "--mode", "append"]);
+    assert_eq!(code, 0, "{err}");
+    // Records 70..139 were loaded with a.json: each turned away by the table holding its id.
+    assert_eq!(summary["rejected"]["duplicate"].as_u64(), Some(70), "{summary}");
+    assert_eq!(summary["loaded"].as_u64(), Some(140), "{summary}");
+    assert_eq!(env.count("hooks_push"), kinds["push"] as i64);
+    let detail = env.query_strings("SELECT detail FROM {s}.hooks_rejects WHERE reason = 'duplicate' AND record = 1");
+    assert_eq!(detail, vec![vec![Some("id already in hooks_push (load 1)".into())]]);
+}
+
+#[test]
+fn sigkill_mid_split_load_changes_no_table() {
+    let env = Env::new("splitkill");
+    let (lines, _) = mixed_log(700);
+    env.write("hooks.json", lines.join("\n") + "\n");
+    let dir = split_contract(&env, "hooks", "table", false);
+    let (code, _, err) = load(&env, &dir, "hooks", &[]);
+    assert_eq!(code, 0, "{err}");
+    let tables = ["hooks_push", "hooks_issues", "hooks_create", "hooks_release", "hooks_other", "hooks_rejects"];
+    let before: Vec<String> = tables.iter().map(|t| env.fingerprint(t)).collect();
+    // A big log, killed once its rows are going in.
+    let (big, _) = mixed_log(600_000);
+    env.write("hooks.json", big.join("\n") + "\n");
+    let mut child = tier_with(&env, &dir, &["load", "hooks", "--mode", "replace"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut c = client();
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "the load ended before it could be killed");
+        let copying: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE 'COPY%' AND query LIKE '%' || $1 || '%'",
+                &[&env.schema],
+            )
+            .unwrap()
+            .get(0);
+        if copying > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the load never reached COPY");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let after: Vec<String> = tables.iter().map(|t| env.fingerprint(t)).collect();
+    assert_eq!(before, after, "a killed load changed a table");
+}
+
+#[test]
+fn split_contract_mistakes_name_the_file_line_and_column() {
+    let env = Env::new("splitcontract");
+    let dir = split_contract(&env, "hooks", "table", false);
+    let kinds = dir.join("hooks");
+    let check = || {
+        let mut cmd = env.tier_plain(&["datasets", "check"]);
+        cmd.env("TIER_DATASETS", &dir);
+        run(cmd)
+    };
+    let (code, out, err) = check();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("split by /type into 5 tables"), "{out}");
+
+    std::fs::write(kinds.join("other.toml"), "when = \"fork\"\n").unwrap();
+    let (code, err, _) = check();
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("other.toml:1:1: hooks_other is the catch-all table"), "{err}");
+    std::fs::remove_file(kinds.join("other.toml")).unwrap();
+
+    std::fs::write(kinds.join("star.toml"), "when = \"push\"\n[[column]]\nname = \"id\"\ntype = \"text\"\n").unwrap();
+    let (code, err, _) = check();
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("star.toml:1:8: when \"push\" routes to another table too"), "{err}");
+    assert!(err.contains("star.toml:1:1: column \"id\" (key \"id\") is in the log's envelope already"), "{err}");
+    std::fs::remove_file(kinds.join("star.toml")).unwrap();
+
+    std::fs::write(kinds.join("star.toml"), "when = \"star\"\nwhat = 1\n").unwrap();
+    let (code, err, _) = check();
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("star.toml:2:1: unknown field `what`"), "{err}");
+    std::fs::remove_file(kinds.join("star.toml")).unwrap();
+
+    for f in std::fs::read_dir(&kinds).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let (code, err, _) = check();
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("hooks.toml:3:12: split_by needs its tables: one file per kind in hooks/"), "{err}");
+}
