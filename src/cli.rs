@@ -221,6 +221,11 @@ pub struct InferArgs {
     /// become one json column each.
     #[arg(long, value_name = "N", default_value_t = crate::infer::DEFAULT_MAX_COLUMNS, value_parser = clap::value_parser!(usize))]
     pub max_columns: usize,
+    /// Split the log into one table per kind of record, the kind being the value at this
+    /// key or JSON Pointer (`/type`): the envelope in DATASETS/<name>.toml, a file per kind
+    /// in DATASETS/<name>/. Each table gets --max-columns.
+    #[arg(long, value_name = "KEY")]
+    pub split_by: Option<String>,
 }
 
 #[derive(Args, Debug)]

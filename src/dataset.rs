@@ -354,6 +354,37 @@ impl Dataset {
         }
     }
 
+    /// Takes `key` as read though no column reads it (a split log's kind, which its tables
+    /// do not store): not an unknown key.
+    pub fn also_known(&mut self, key: &Key) {
+        let head = match key {
+            Key::Plain(k) => k.clone(),
+            Key::Pointer(parts) => parts[0].clone(),
+            Key::Record => return,
+        };
+        if self.keys.contains_key(&head) {
+            return;
+        }
+        for spelling in [format!("{}{head}", self.prefix), head] {
+            self.heads.entry(spelling).or_default();
+        }
+    }
+
+    /// The one-column dataset that reads a split log's kind: the text at `by`.
+    pub fn router(by: Key, prefix: &str) -> Dataset {
+        let field = Field {
+            name: "kind".into(),
+            key: by,
+            kind: Kind::Text,
+            required: false,
+            rules: Rules::default(),
+            timezone: None,
+            format: crate::values::timestamp::Format::Iso,
+            evolved: false,
+        };
+        Dataset::new("kind".into(), String::new(), prefix.to_string(), vec![field], None, Vec::new(), String::new())
+    }
+
     /// The field holding the whole record, if any (a catch-all table's).
     pub fn record_field(&self) -> Option<usize> {
         self.fields.iter().position(|f| f.key == Key::Record)

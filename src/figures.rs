@@ -145,6 +145,15 @@ pub struct SourceSide {
     pub loaded: Figures,
 }
 
+/// What the file says of a split log: the load's counts plus each table's figures (in
+/// `Dataset::tables` order).
+pub struct SplitSource {
+    pub records: u64,
+    pub rejected: BTreeMap<String, u64>,
+    pub checksum: String,
+    pub tables: Vec<Figures>,
+}
+
 /// One day's figures as the ledger writes them: the day (days since 1970-01-01, null for
 /// rows without one), the rows, and the digest as text (exact, past a double's precision).
 pub type DayEntry = (Option<i64>, u64, String);

@@ -25,6 +25,8 @@ use crate::dataset::Kind;
 use crate::source::RecordReader;
 use crate::values::{number, timestamp};
 
+pub mod split;
+
 /// Objects nested deeper than this are kept whole, as `json`.
 const MAX_DEPTH: usize = 3;
 /// Distinct values counted exactly up to this many per column.
@@ -431,7 +433,7 @@ enum Value<'a> {
 }
 
 /// What all records said.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Profile {
     pub records: u64,
     /// Records that are not JSON objects (they would be rejected as `malformed`).
@@ -684,6 +686,18 @@ const DAY_COVERAGE: f64 = 0.9;
 /// `max_columns` columns where objects can fold (see `objects_folded`).
 pub fn contract(profile: &Profile, name: &str, file: &str, max_columns: usize) -> String {
     let prefix = key_prefix(profile);
+    let mut out = header(profile, name, file, &prefix);
+    // Records that parsed: a truncated line says nothing about which keys are optional.
+    let parsed = profile.records - profile.malformed;
+    let written = columns_text(bare_columns(profile, &prefix), max_columns, parsed, &[]);
+    out.push_str(&written.over_budget);
+    out.push_str(&written.day);
+    out.push_str(&written.blocks);
+    out
+}
+
+/// A contract's first lines: where it comes from, its name, its input, the key prefix.
+fn header(profile: &Profile, name: &str, file: &str, prefix: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -696,15 +710,29 @@ pub fn contract(profile: &Profile, name: &str, file: &str, max_columns: usize) -
     let _ = writeln!(out, "name = {}", toml_string(name));
     let _ = writeln!(out, "file = {}", toml_string(file));
     if !prefix.is_empty() {
-        let _ = writeln!(out, "key_prefix = {}", toml_string(&prefix));
+        let _ = writeln!(out, "key_prefix = {}", toml_string(prefix));
     }
-    // Records that parsed: a truncated line says nothing about which keys are optional.
-    let parsed = profile.records - profile.malformed;
-    let (columns, folded) = objects_folded(bare_columns(profile, &prefix), max_columns);
+    out
+}
+
+/// The `[[column]]` blocks of a table, the `day` suggestion among them, and a note when
+/// the columns are over budget.
+struct ColumnsText {
+    blocks: String,
+    day: String,
+    over_budget: String,
+    /// The columns' names, in order.
+    names: Vec<String>,
+}
+
+/// `columns` as `[[column]]` blocks, folded to at most `max_columns` where objects can fold,
+/// named apart from `taken` (a split log's envelope); `parsed` records had them.
+fn columns_text(columns: Columns, max_columns: usize, parsed: u64, taken: &[String]) -> ColumnsText {
+    let (columns, folded) = objects_folded(columns, max_columns);
     let mut names: Vec<String> = Vec::new();
     let mut blocks = String::new();
     for (bare, col) in &columns {
-        let column = distinct_name(&column_name(bare), |c| names.iter().any(|n| n == c));
+        let column = distinct_name(&column_name(bare), |c| names.iter().chain(taken).any(|n| n == c));
         names.push(column.clone());
         column_block(&mut blocks, bare, &column, col, parsed);
         if let Some((_, fields)) = folded.iter().find(|(k, _)| k == bare) {
@@ -715,16 +743,15 @@ pub fn contract(profile: &Profile, name: &str, file: &str, max_columns: usize) -
             );
         }
     }
-    if columns.len() > max_columns {
-        let _ = writeln!(
-            out,
-            "# {} columns, over the {max_columns} asked for: only nested objects fold, and these are top-level keys",
+    let over_budget = match columns.len() > max_columns {
+        true => format!(
+            "# {} columns, over the {max_columns} asked for: only nested objects fold, and these are top-level keys\n",
             columns.len()
-        );
-    }
-    out.push_str(&day_line(&columns, &names, parsed));
-    out.push_str(&blocks);
-    out
+        ),
+        false => String::new(),
+    };
+    let day = day_line(&columns, &names, parsed);
+    ColumnsText { blocks, day, over_budget, names }
 }
 
 /// The `day` suggestion: the timestamp or date column with a value in the most records, if

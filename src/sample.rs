@@ -84,25 +84,20 @@ pub fn generate(ds: &Dataset, records: u64, seed: u64, defect_share: f64, path: 
         Box::new(std::io::BufWriter::new(file))
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let patterns: Vec<Option<regex::Regex>> =
-        ds.fields.iter().map(|f| f.rules.pattern.as_deref().map(|p| regex::Regex::new(p).expect("checked by the contract"))).collect();
-    for (f, p) in ds.fields.iter().zip(&patterns) {
-        if f.required && value(f, &mut ChaCha8Rng::seed_from_u64(0), 0, p.as_ref()).is_none() {
-            return Err(crate::error::Failure::Input(format!(
-                "{}: cannot make sample values for column {:?} that match its pattern {:?}",
-                ds.source,
-                f.name,
-                f.rules.pattern.as_deref().unwrap_or_default()
-            ))
-            .into());
-        }
-    }
-    let defects = applicable_defects(ds, &patterns);
+    let tables = sample_tables(ds)?;
     let mut planted = Planted::default();
     let mut identities: HashSet<String> = HashSet::new();
     let mut last_accepted: Option<String> = None;
     let mut next_defect = 0usize;
     for n in 0..records {
+        // A split log's records take its tables in turn, each with its kind.
+        let (t, table) = ((n % tables.len() as u64) as usize, &tables[n as usize % tables.len()]);
+        let (ds, patterns, defects) = (table.ds, &table.patterns, &table.defects);
+        let kind = table.kind.as_deref().zip(table.by);
+        let record = |rng: &mut ChaCha8Rng, defect| {
+            let (line, identity) = record(ds, rng, n, defect, patterns, kind);
+            (line, format!("{t}\u{2}{identity}"))
+        };
         let defect = (rng.gen_bool(defect_share.clamp(0.0, 1.0)) && !defects.is_empty()).then(|| {
             next_defect += 1;
             defects[(next_defect - 1) % defects.len()]
@@ -114,11 +109,11 @@ pub fn generate(ds: &Dataset, records: u64, seed: u64, defect_share: f64, path: 
         let (line, identity) = match defect {
             Some(Defect::Duplicate) => (last_accepted.clone().expect("checked"), None),
             Some(Defect::Malformed) => {
-                let whole = record(ds, &mut rng, n, None, &patterns).0;
+                let whole = record(&mut rng, None).0;
                 (whole[..whole.len() / 2].to_string(), None)
             }
             d => {
-                let (line, identity) = record(ds, &mut rng, n, d, &patterns);
+                let (line, identity) = record(&mut rng, d);
                 (line, Some(identity))
             }
         };
@@ -143,11 +138,61 @@ pub fn generate(ds: &Dataset, records: u64, seed: u64, defect_share: f64, path: 
     Ok(planted)
 }
 
+/// One table sample records go to: its dataset, the kind value that routes a record there
+/// (a split log's), its patterns and the defects its rules catch.
+struct SampleTable<'a> {
+    ds: &'a Dataset,
+    kind: Option<String>,
+    by: Option<&'a Key>,
+    patterns: Vec<Option<regex::Regex>>,
+    defects: Vec<Defect>,
+}
+
+/// The tables of `ds` (itself, or a split log's, the catch-all fed records of a kind no
+/// table declares), each checked for sample values its patterns allow.
+fn sample_tables(ds: &Dataset) -> Result<Vec<SampleTable<'_>>> {
+    let tables: Vec<(&Dataset, Option<String>)> = match &ds.split {
+        None => vec![(ds, None)],
+        Some(split) => split
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let kind = split.routes.iter().filter(|(_, &to)| to == i).map(|(k, _)| k.clone()).min();
+                (&**t, Some(kind.unwrap_or_else(|| "__no_such_kind__".to_string())))
+            })
+            .collect(),
+    };
+    let by = ds.split.as_ref().map(|s| &s.by);
+    let mut out = Vec::new();
+    for (t, kind) in tables {
+        let patterns: Vec<Option<regex::Regex>> =
+            t.fields.iter().map(|f| f.rules.pattern.as_deref().map(|p| regex::Regex::new(p).expect("checked by the contract"))).collect();
+        for (f, p) in t.fields.iter().zip(&patterns) {
+            if f.required && value(f, &mut ChaCha8Rng::seed_from_u64(0), 0, p.as_ref()).is_none() {
+                return Err(crate::error::Failure::Input(format!(
+                    "{}: cannot make sample values for column {:?} that match its pattern {:?}",
+                    t.source,
+                    f.name,
+                    f.rules.pattern.as_deref().unwrap_or_default()
+                ))
+                .into());
+            }
+        }
+        let defects = applicable_defects(t, &patterns);
+        out.push(SampleTable { ds: t, kind, by, patterns, defects });
+    }
+    Ok(out)
+}
+
 /// The defects this contract's rules can catch.
 fn applicable_defects(ds: &Dataset, patterns: &[Option<regex::Regex>]) -> Vec<Defect> {
     let mut out = vec![Defect::Malformed, Defect::Duplicate];
     for (i, f) in ds.fields.iter().enumerate() {
         let r = &f.rules;
+        if f.key == Key::Record {
+            continue;
+        }
         if f.required {
             out.push(Defect::Missing(i));
         }
@@ -175,10 +220,24 @@ fn applicable_defects(ds: &Dataset, patterns: &[Option<regex::Regex>]) -> Vec<De
 
 /// One record as a JSON line, with `defect` planted, and its identity for the duplicate
 /// check (its `unique` values, or the whole record).
-fn record(ds: &Dataset, rng: &mut ChaCha8Rng, n: u64, defect: Option<Defect>, patterns: &[Option<regex::Regex>]) -> (String, String) {
+fn record(
+    ds: &Dataset,
+    rng: &mut ChaCha8Rng,
+    n: u64,
+    defect: Option<Defect>,
+    patterns: &[Option<regex::Regex>],
+    kind: Option<(&str, &Key)>,
+) -> (String, String) {
     let mut root = Map::new();
     let mut identity = Vec::new();
+    if let Some((kind, by)) = kind {
+        place(&mut root, ds, by, Value::String(kind.to_string()));
+    }
     for (i, f) in ds.fields.iter().enumerate() {
+        // A catch-all's whole record is the other columns' values.
+        if f.key == Key::Record {
+            continue;
+        }
         let value = match defect {
             Some(Defect::Missing(d)) if d == i => None,
             Some(Defect::BadCast(d)) if d == i => Some(bad_cast(f)),

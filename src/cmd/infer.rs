@@ -20,6 +20,9 @@ pub fn run(args: &InferArgs, ctx: &Context) -> Result<()> {
             stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
         }
     };
+    if let Some(by) = &args.split_by {
+        return split(args, ctx, &files, &name, by);
+    }
     let profile = infer::profile(&files)?;
     if profile.records == 0 {
         return Err(Failure::Input(format!("{}: no records to infer a contract from", args.files.join(", "))).into());
@@ -43,6 +46,68 @@ pub fn run(args: &InferArgs, ctx: &Context) -> Result<()> {
     } else {
         print!("{text}");
     }
+    Ok(())
+}
+
+/// `infer --split-by`: the log's file and one file per kind, checked as one contract.
+fn split(args: &InferArgs, ctx: &Context, files: &[std::path::PathBuf], name: &str, by: &str) -> Result<()> {
+    let inputs: Vec<crate::source::Input> = files.iter().map(|p| crate::source::Input::File(p.clone())).collect();
+    let profile = infer::split::profile(&inputs, by)?;
+    if profile.records == 0 {
+        return Err(Failure::Input(format!("{}: no records to infer a contract from", args.files.join(", "))).into());
+    }
+    if profile.kinds.is_empty() {
+        return Err(Failure::Input(format!("{}: no record has a text at {by} to split by", args.files.join(", "))).into());
+    }
+    let spec = if args.files.len() == 1 { args.files[0].clone() } else { files[0].display().to_string() };
+    let file = contract_file(&spec, ctx.data_dir.as_path());
+    let written = infer::split::contract(&profile, name, &file, by, args.max_columns);
+    let dir = ctx.datasets_dir.join(name);
+    let kinds: Vec<(String, String, String)> = written
+        .kinds
+        .iter()
+        .map(|(stem, text)| (dir.join(format!("{stem}.toml")).display().to_string(), stem.clone(), text.clone()))
+        .collect();
+    crate::contract::parse_log(&written.log, "(inferred)", &kinds).map_err(|e| {
+        let list: Vec<String> = e.iter().map(ToString::to_string).collect();
+        Failure::Input(format!("the inferred contract does not read back:\n{}", list.join("\n")))
+    })?;
+    let log_path = ctx.datasets_dir.join(format!("{name}.toml"));
+    if !args.write {
+        println!("# == {} ==\n{}", log_path.display(), written.log);
+        for (path, _, text) in &kinds {
+            println!("# == {path} ==\n{text}");
+        }
+        return Ok(());
+    }
+    if dir.exists() {
+        return Err(Failure::Input(format!("{}: exists; an existing contract is never overwritten", dir.display())).into());
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::Input(format!("{}: cannot create: {e}", dir.display())))?;
+    create_new(&log_path, &written.log)?;
+    for (path, _, text) in &kinds {
+        create_new(std::path::Path::new(path), text)?;
+    }
+    eprintln!(
+        "wrote {} and {} files in {} ({} records: {} kinds, {} of no kind)",
+        log_path.display(),
+        kinds.len(),
+        dir.display(),
+        profile.records,
+        profile.kinds.len(),
+        profile.unrouted.records
+    );
+    Ok(())
+}
+
+/// Writes a new file; never over an existing one.
+fn create_new(path: &std::path::Path, text: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Failure::Input(format!("{}: cannot write ({e}); an existing contract is never overwritten", path.display())))?;
+    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|e| Failure::Input(format!("{}: cannot write: {e}", path.display())))?;
     Ok(())
 }
 

@@ -115,31 +115,20 @@ pub fn read(spec: LogSplit, kinds: &[(String, String, String)], errors: &mut Err
         }
         false => Unrouted::Reject,
     };
-    let router = Dataset::new(
-        format!("{}__kind", spec.log),
-        String::new(),
-        spec.prefix.to_string(),
-        vec![Field {
-            name: "kind".into(),
-            key: by.clone(),
-            kind: Kind::Text,
-            required: false,
-            rules: Rules::default(),
-            timezone: None,
-            format: crate::values::timestamp::Format::Iso,
-            evolved: false,
-        }],
-        None,
-        Vec::new(),
-        String::new(),
-    );
+    let router = Dataset::router(by.clone(), spec.prefix);
     Some((Split { by, router: Box::leak(Box::new(router)), routes, tables, unrouted }, kind_errors))
 }
 
 fn table_dataset(spec: &LogSplit, name: String, fields: Vec<Field>, day: Option<String>, unique: Vec<String>) -> &'static Dataset {
-    let mut ds = Dataset::new(name, String::new(), spec.prefix.to_string(), fields, day, unique, spec.file.to_string());
+    let ds = Dataset::new(name, String::new(), spec.prefix.to_string(), fields, day, unique, spec.file.to_string());
+    Box::leak(Box::new(of_log(ds, spec)))
+}
+
+/// A table of the split log: the log's, and its kind key is no unknown key to it.
+fn of_log(mut ds: Dataset, spec: &LogSplit) -> Dataset {
     ds.log = Some(spec.log.to_string());
-    Box::leak(Box::new(ds))
+    ds.also_known(&Key::parse(spec.by.get_ref()));
+    ds
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -201,7 +190,6 @@ fn read_kind(
     if !errors.list.is_empty() {
         return Err(errors.list);
     }
-    let mut ds = Dataset::new(table.to_string(), String::new(), spec.prefix.to_string(), fields, day, unique, file.to_string());
-    ds.log = Some(spec.log.to_string());
-    Ok(ds)
+    let ds = Dataset::new(table.to_string(), String::new(), spec.prefix.to_string(), fields, day, unique, file.to_string());
+    Ok(of_log(ds, spec))
 }

@@ -48,7 +48,14 @@ pub fn write_report(
     files.sort();
     let loads = section(target, schema, pg::ledger::LATEST_LOADS.to_string(), ROWS_SHOWN);
     let loaded = loaded_tables(target, schema);
-    let datasets = context.datasets.iter().filter(|ds| loaded.contains(&ds.name)).map(|ds| dataset_section(ds, target, schema)).collect();
+    // A section per table: a split log's, one per table it splits into.
+    let datasets = context
+        .datasets
+        .iter()
+        .flat_map(|ds| ds.tables())
+        .filter(|ds| loaded.contains(&ds.name))
+        .map(|ds| dataset_section(ds, target, schema))
+        .collect();
     let validation = match checks {
         Some(checks) => validation_of(checks),
         None => validation(context.datasets, data_dir, target, schema, quiet)?,

@@ -8,12 +8,12 @@ use anyhow::Result;
 use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::pg::connect;
-use crate::pg::ledger::{has_merges, ledger_source, merged_file, object_checksum};
+use crate::pg::ledger::{has_merges, ledger_source, ledger_split_source, merged_file, object_checksum};
 use crate::pg::validation::{read_database, settle, DatabaseSide};
 use crate::pg::Client;
 use crate::progress::FileBars;
 use crate::source::Input;
-use crate::validate::{compare, read_source, Check};
+use crate::validate::{compare, compare_split, read_source, read_split_source, Check};
 
 /// Checks each dataset's input files against what PostgreSQL holds for them.
 pub fn validate_all(
@@ -69,6 +69,9 @@ fn validate_table(
     bars: &FileBars,
     reread: bool,
 ) -> Result<Vec<Check>> {
+    if ds.split.is_some() {
+        return validate_split(ds, input, target, schema, bars, reread);
+    }
     let mut client = connect::connect(target, 3)?;
     // A merged file is read as the merge read it (the later row with a key wins); which
     // files were merged the ledger says, by checksum.
@@ -131,6 +134,49 @@ fn validate_table(
     let source = source?;
     let database = settle(ds, &mut client, &mut helpers, schema, database, &source.checksum)?;
     Ok(compare(ds, &source, &database))
+}
+
+/// One file of a split log: its figures per table (from the ledger, or read again) against
+/// each table's rows of its load, the log's rejects against the file's.
+fn validate_split(
+    log: &'static Dataset,
+    input: &Input,
+    target: &connect::Target,
+    schema: &str,
+    bars: &FileBars,
+    reread: bool,
+) -> Result<Vec<Check>> {
+    let mut client = connect::connect(target, 3)?;
+    let checksum = match input {
+        Input::File(path) => Some(crate::pipeline::checksum_file(path)?),
+        Input::Object(o) => object_checksum(log, &mut client, schema, &o.url, o.etag.as_deref(), o.size)?,
+    };
+    let recorded = match (&checksum, reread) {
+        (Some(sum), false) => ledger_split_source(log, &mut client, schema, sum)?,
+        _ => None,
+    };
+    let source = match recorded {
+        Some((load, source)) => {
+            bars.note(&format!(
+                "{}: {}: figures as load {load} recorded them (same checksum); --reread parses the file again",
+                log.name,
+                input.name()
+            ));
+            source
+        }
+        None => {
+            let bar = bars.add(&log.name, input.size());
+            let source = read_split_source(log, input, &bar);
+            bar.finish();
+            source?
+        }
+    };
+    let mut sides = Vec::new();
+    for table in log.tables() {
+        let side = read_database(table, &mut client, &mut Vec::new(), schema)?;
+        sides.push((table, settle(table, &mut client, &mut [], schema, side, &source.checksum)?));
+    }
+    Ok(compare_split(log, &source, &sides))
 }
 
 fn read_file(ds: &'static Dataset, input: &Input, superseding: bool, bars: &FileBars) -> Result<crate::figures::SourceSide> {

@@ -10,7 +10,7 @@ use postgres::Client;
 use super::connect::{describe, exec, ident, table_exists as exists};
 use crate::dataset::{Dataset, Mode, LEDGER};
 use crate::error::Failure;
-use crate::figures::{Figures, LedgerFigures, SourceSide, NO_DAY};
+use crate::figures::{Figures, LedgerFigures, SourceSide, SplitSource, NO_DAY};
 use crate::stats::{unix_seconds, LoadStats};
 
 /// The latest load of each table, as the report shows it (run on the report's search path).
@@ -213,7 +213,7 @@ pub(super) fn ledger_entry(ds: &Dataset, client: &mut Client, schema: &str, chec
          ORDER BY (checksum = $2) IS TRUE DESC, id DESC LIMIT 1",
         ident(schema)
     );
-    Ok(client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)?.map(|r| LoadRecord {
+    Ok(client.query_opt(&sql, &[&ds.ledger_name(), &checksum]).map_err(db)?.map(|r| LoadRecord {
         id: r.get(0),
         checksum: r.get(1),
         records: r.get(2),
@@ -230,7 +230,7 @@ pub fn merged_file(ds: &Dataset, client: &mut Client, schema: &str, checksum: &s
         "SELECT mode = 'merge' FROM {}.{LEDGER} WHERE table_name = $1 AND checksum = $2 AND status = 'ok' ORDER BY id DESC LIMIT 1",
         ident(schema)
     );
-    Ok(client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)?.is_some_and(|r| r.get(0)))
+    Ok(client.query_opt(&sql, &[&ds.ledger_name(), &checksum]).map_err(db)?.is_some_and(|r| r.get(0)))
 }
 
 /// The checksum the ledger recorded for an object with this URL, ETag and size, if loaded.
@@ -250,7 +250,7 @@ pub fn object_checksum(
          AND status = 'ok' ORDER BY id DESC LIMIT 1",
         ident(schema)
     );
-    Ok(client.query_opt(&sql, &[&ds.name, &url, &etag, &(size as i64)]).map_err(db)?.map(|r| r.get(0)))
+    Ok(client.query_opt(&sql, &[&ds.ledger_name(), &url, &etag, &(size as i64)]).map_err(db)?.map(|r| r.get(0)))
 }
 
 /// Whether any load of the table was a merge.
@@ -259,28 +259,29 @@ pub fn has_merges(ds: &Dataset, client: &mut Client, schema: &str) -> Result<boo
         return Ok(false);
     }
     let sql = format!("SELECT EXISTS (SELECT FROM {}.{LEDGER} WHERE table_name = $1 AND mode = 'merge' AND status = 'ok')", ident(schema));
-    Ok(client.query_one(&sql, &[&ds.name]).map_err(db)?.get(0))
+    Ok(client.query_one(&sql, &[&ds.ledger_name()]).map_err(db)?.get(0))
 }
 
 /// Rows of load `id`'s file that the table does not hold under that load, from the ledger:
 /// those held under other loads (equal to rows its own merge found, or replaced by later
 /// merges), and those a keyed append turned away for a key already loaded (rejects).
 pub(super) fn elsewhere(ds: &Dataset, client: &mut Client, schema: &str, id: i64) -> Result<(Figures, Figures)> {
+    let figures = figures_of(ds);
     let sql = format!(
         // Through to_jsonb, as in `ledger_source`: an old ledger has no figures column.
         "SELECT false, (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
-         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,unchanged}}', '[]')) e WHERE id = $2
+         FROM {l} l, jsonb_array_elements(coalesce({figures} -> 'unchanged', '[]')) e WHERE id = $2
          UNION ALL
          SELECT false, (e ->> 1)::bigint, (e ->> 2)::bigint, e ->> 3
-         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,taken}}', '[]')) e
+         FROM {l} l, jsonb_array_elements(coalesce({figures} -> 'taken', '[]')) e
          WHERE table_name = $1 AND status = 'ok' AND id > $2 AND (e ->> 0)::bigint = $2
          UNION ALL
          SELECT true, (e ->> 0)::bigint, (e ->> 1)::bigint, e ->> 2
-         FROM {l} l, jsonb_array_elements(coalesce(to_jsonb(l) #> '{{figures,turned_away}}', '[]')) e WHERE id = $2",
+         FROM {l} l, jsonb_array_elements(coalesce({figures} -> 'turned_away', '[]')) e WHERE id = $2",
         l = format!("{}.{LEDGER}", ident(schema))
     );
     let (mut held, mut turned_away) = (Figures::default(), Figures::default());
-    for r in client.query(&sql, &[&ds.name, &id]).map_err(db)? {
+    for r in client.query(&sql, &[&ds.ledger_name(), &id]).map_err(db)? {
         let (rejected, day, rows, digest): (bool, Option<i64>, i64, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
         let figures = if rejected { &mut turned_away } else { &mut held };
         let d = figures.days.entry(day.unwrap_or(NO_DAY)).or_default();
@@ -288,6 +289,59 @@ pub(super) fn elsewhere(ds: &Dataset, client: &mut Client, schema: &str, id: i64
         d.digest += digest.parse::<i128>().map_err(|_| Failure::Database(format!("{LEDGER}: unreadable figures near load {id}")))?;
     }
     Ok((held, turned_away))
+}
+
+/// The SQL of one table's figures in a ledger row `l`: its `figures`, or, for a table of a
+/// split log, its entry's in `tables`. (Table names are plain identifiers, as contracts check.)
+fn figures_of(ds: &Dataset) -> String {
+    match &ds.log {
+        None => "(to_jsonb(l) -> 'figures')".to_string(),
+        Some(_) => format!(
+            "(SELECT t -> 'figures' FROM jsonb_array_elements(coalesce(to_jsonb(l) -> 'tables', '[]')) t WHERE t ->> 'table' = '{}')",
+            ds.name.replace('\'', "''")
+        ),
+    }
+}
+
+/// The source side of a split log as the load of a file with this checksum recorded it:
+/// its records and rejects, and each table's figures (in `Dataset::tables` order); none
+/// when the ledger has no such load, or one recorded under other tables or columns.
+pub fn ledger_split_source(log: &'static Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<Option<(i64, SplitSource)>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT id, records, rejected_by_reason::text, (to_jsonb(l) -> 'tables')::text FROM {}.{LEDGER} l
+         WHERE table_name = $1 AND checksum = $2 AND status = 'ok' AND jsonb_typeof(to_jsonb(l) -> 'tables') = 'array'
+         ORDER BY id DESC LIMIT 1",
+        ident(schema)
+    );
+    let Some(row) = client.query_opt(&sql, &[&log.name, &checksum]).map_err(db)? else { return Ok(None) };
+    let (id, records, rejected, tables): (i64, i64, Option<String>, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let bad = |what: &str| Failure::Database(format!("{LEDGER} load {id}: unreadable {what}"));
+    let mut rejected: BTreeMap<String, u64> =
+        serde_json::from_str(rejected.as_deref().unwrap_or("{}")).map_err(|_| bad("rejected_by_reason"))?;
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        table: String,
+        figures: Option<LedgerFigures>,
+    }
+    let recorded: Vec<Entry> = serde_json::from_str(&tables).map_err(|_| bad("tables"))?;
+    let mut figures = Vec::new();
+    let mut turned_away = 0;
+    for t in log.tables() {
+        let Some(entry) = recorded.iter().find(|e| e.table == t.name) else { return Ok(None) };
+        let Some(f) = &entry.figures else { return Ok(None) };
+        if f.columns != Figures::columns_of(t) {
+            return Ok(None);
+        }
+        turned_away += f.turned_away.iter().flatten().map(|(_, rows, _)| rows).sum::<u64>();
+        figures.push(LedgerFigures::figures(&f.days, &f.columns).ok_or_else(|| bad("tables"))?);
+    }
+    if let Some(n) = rejected.get_mut(crate::reasons::DUPLICATE) {
+        *n -= turned_away.min(*n);
+    }
+    Ok(Some((id, SplitSource { records: records as u64, rejected, checksum: checksum.to_string(), tables: figures })))
 }
 
 fn db(e: postgres::Error) -> anyhow::Error {

@@ -138,7 +138,10 @@ fn columns(ds: &crate::dataset::Dataset) -> String {
     if !ds.unique.is_empty() {
         title.push_str(&format!("; unique: {}", ds.unique.join(", ")));
     }
-    title.push_str(&format!("; input: {})", ds.file));
+    if !ds.file.is_empty() {
+        title.push_str(&format!("; input: {}", ds.file));
+    }
+    title.push(')');
     t.set_header(["column", "key", "type", "required", "rules"]);
     for f in &ds.fields {
         let r = &f.rules;

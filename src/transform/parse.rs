@@ -79,7 +79,8 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
             Ok(extra) => {
                 b.issue.append_null();
                 b.detail.append_null();
-                b.extra.append_value(extra);
+                // The whole record is kept: no key of it is unknown.
+                b.extra.append_value(if record_field.is_some() { 0 } else { extra });
                 for (j, ((builder, cell), field)) in b.fields.iter_mut().zip(cells.drain(..)).zip(&ds.fields).enumerate() {
                     match cell {
                         _ if record_field == Some(j) => builder.append_value(String::from_utf8_lossy(bytes).trim()),

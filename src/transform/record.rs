@@ -168,7 +168,7 @@ pub fn parse_flat<'a>(
                 None => match ds.nested_fields(key) {
                     Some(nested) => {
                         // Seen twice, a key is a duplicate, wherever its columns are.
-                        if !hints.see(nested[0]) {
+                        if nested.first().is_some_and(|&f| !hints.see(f)) {
                             duplicate.get_or_insert(key);
                         }
                         for &f in nested {

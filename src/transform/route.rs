@@ -91,7 +91,7 @@ fn copy_record(into: &mut Chunk, from: &Chunk, span: &Span) {
 
 /// A record's kind: the text at the router's one field (`None` when absent, null, or not
 /// a text: such a record has no kind), or why the record is not an object at all.
-fn kind_of<'a>(
+pub fn kind_of<'a>(
     router: &'static Dataset,
     bytes: &'a [u8],
     cells: &mut Vec<Cell<'a>>,

@@ -244,6 +244,15 @@ fn a_keyed_split_log_turns_away_keys_each_table_holds() {
     assert_eq!(env.count("hooks_push"), kinds["push"] as i64);
     let detail = env.query_strings("SELECT detail FROM {s}.hooks_rejects WHERE reason = 'duplicate' AND record = 1");
     assert_eq!(detail, vec![vec![Some("id already in hooks_push (load 1)".into())]]);
+    // Validate counts the keys each table turned away as the file's duplicates.
+    for file in [&a, &b] {
+        for more in [&[][..], &["--reread"][..]] {
+            let mut args = vec!["validate", "hooks", "--from", file.to_str().unwrap()];
+            args.extend(more);
+            let (code, out, err) = run(tier_with(&env, &dir, &args));
+            assert_eq!(code, 0, "{out}\n{err}");
+        }
+    }
 }
 
 #[test]
@@ -328,4 +337,98 @@ fn split_contract_mistakes_name_the_file_line_and_column() {
     let (code, err, _) = check();
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("hooks.toml:3:12: split_by needs its tables: one file per kind in hooks/"), "{err}");
+}
+
+#[test]
+fn infer_split_by_writes_a_contract_per_kind_that_loads_what_it_read() {
+    let env = Env::new("splitinfer");
+    let (lines, kinds) = mixed_log(700);
+    let file = env.write("hooks.json", lines.join("\n") + "\n");
+    let dir = env.data().join("contracts");
+    let mut infer = env.tier_plain(&["infer", file.to_str().unwrap(), "--name", "hooks", "--split-by", "/type", "--write"]);
+    infer.env("TIER_DATASETS", &dir);
+    let (code, _, err) = run(infer);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("(701 records: 5 kinds, 100 of no kind)"), "{err}");
+    let log = std::fs::read_to_string(dir.join("hooks.toml")).unwrap();
+    let mut stems: Vec<String> =
+        std::fs::read_dir(dir.join("hooks")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    stems.sort();
+    assert_eq!(stems, ["create.toml", "fork.toml", "issues.toml", "push.toml", "release.toml"]);
+    // The envelope once, in the log's file: the keys every kind has, with the day among them.
+    assert!(log.contains("split_by = \"/type\"\n"), "{log}");
+    assert!(log.contains("day = \"created_at\"   # suggested: a timestamp in 100% of records"), "{log}");
+    assert_eq!(log.matches("[[column]]").count(), 2, "{log}");
+    // Each kind its own columns: the key that changes kind is a text in push, fields in create.
+    let push = std::fs::read_to_string(dir.join("hooks/push.toml")).unwrap();
+    assert!(push.contains("when = \"push\"\n"), "{push}");
+    assert!(push.contains("name = \"payload_ref\"\nkey = \"/payload/ref\"\ntype = \"text\"\n"), "{push}");
+    assert!(!push.contains("name = \"id\""), "{push}");
+    let create = std::fs::read_to_string(dir.join("hooks/create.toml")).unwrap();
+    assert!(create.contains("key = \"/payload/ref/name\"\ntype = \"text\"\n"), "{create}");
+
+    // Loaded, every record lands in its kind's table; the kindless ones in the catch-all.
+    let (code, summary, err) = load(&env, &dir, "hooks", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!((summary["loaded"].as_u64(), summary["extra_keys"].as_u64()), (Some(700), Some(0)), "{summary}");
+    for kind in ["push", "issues", "create", "release", "fork"] {
+        assert_eq!(env.count(&format!("hooks_{kind}")), kinds[kind] as i64, "{kind}");
+    }
+    assert_eq!(env.count("hooks_other"), kinds[""] as i64);
+
+    // Validate, by content, per table: from the ledger, and by reading the file again.
+    for more in [&[][..], &["--reread"][..]] {
+        let mut args = vec!["validate", "hooks"];
+        args.extend(more);
+        let (code, out, err) = run(tier_with(&env, &dir, &args));
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(err.contains("all 28 checks match"), "{out}\n{err}");
+        assert!(out.contains("hooks_release"), "{out}");
+    }
+    // An edited value and a lost row are named with their table and day.
+    client()
+        .batch_execute(&format!(
+            "UPDATE {s}.hooks_push SET payload_ref = 'x' WHERE id = 7; DELETE FROM {s}.hooks_other WHERE id = 6",
+            s = env.schema
+        ))
+        .unwrap();
+    let (code, out, _) = run(tier_with(&env, &dir, &["validate", "hooks"]));
+    assert_eq!(code, 1, "{out}");
+    let differing: Vec<&str> = out.lines().filter(|l| l.contains("DIFF")).collect();
+    assert!(differing.iter().any(|l| l.contains("hooks_push") && l.contains("contents differ on 2026-03-08")), "{out}");
+    assert!(differing.iter().any(|l| l.contains("hooks_other") && l.contains("loaded rows")), "{out}");
+    assert!(!differing.iter().any(|l| l.contains("hooks_issues")), "{out}");
+}
+
+#[test]
+fn gen_writes_sample_data_for_every_kind_and_the_report_has_a_section_per_table() {
+    let env = Env::new("splitgen");
+    let dir = split_contract(&env, "hooks", "table", false);
+    let data = env.data().to_str().unwrap().to_string();
+    let mut gen = env.tier_plain(&["gen", "--dataset", "hooks", "--records", "3000", "--out", &data]);
+    gen.env("TIER_DATASETS", &dir);
+    let (code, _, err) = run(gen);
+    assert_eq!(code, 0, "{err}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(env.data().join("gen-manifest.json")).unwrap()).unwrap();
+    let planted = &manifest["hooks"];
+    let (code, summary, err) = load(&env, &dir, "hooks", &[]);
+    assert_eq!(code, 0, "{err}");
+    // The load reports exactly what was planted, each kind's records in its table.
+    assert_eq!(summary["loaded"], planted["loaded"], "{summary}\n{planted}");
+    assert_eq!(summary["rejected"], planted["rejected"], "{summary}\n{planted}");
+    for table in ["hooks_push", "hooks_issues", "hooks_create", "hooks_release", "hooks_other"] {
+        assert!(loaded(&summary, table) > 500, "{table}: {summary}");
+    }
+    let kinds = env.query_strings("SELECT DISTINCT record ->> 'type' FROM {s}.hooks_other");
+    assert_eq!(kinds, vec![vec![Some("__no_such_kind__".into())]]);
+
+    let out = env.data().join("report");
+    let (code, _, err) = run(tier_with(&env, &dir, &["report", "--format", "md", "--out", out.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for table in ["hooks_push", "hooks_issues", "hooks_create", "hooks_release", "hooks_other"] {
+        assert!(md.contains(&format!("## Dataset {table}\n")), "{table}:\n{md}");
+        assert!(md.contains(&format!("| {table} | content digest |")), "{table}:\n{md}");
+    }
+    assert!(md.contains("**All checks match.**"), "{md}");
 }
