@@ -12,7 +12,9 @@ use crate::dataset::{Dataset, Field, Key, Kind, Mode, OnNewKey, Rules};
 use crate::error::Failure;
 use crate::values::{number, timestamp};
 
+mod child;
 mod split;
+pub use child::{POSITION, RECORD_ID};
 pub use split::{CATCH_ALL, RECORD_COLUMN};
 
 /// The shipped examples, used when no contract directory exists (an installed binary, a
@@ -216,6 +218,9 @@ struct RawContract {
     unrouted: Option<Spanned<String>>,
     #[serde(rename = "column", default)]
     columns: Vec<Spanned<RawColumn>>,
+    /// Arrays kept as child tables.
+    #[serde(rename = "child", default)]
+    children: Vec<Spanned<child::RawChild>>,
 }
 
 #[derive(Deserialize)]
@@ -265,7 +270,7 @@ pub fn parse_log(text: &str, file: &str, kinds: &[(String, String, String)]) -> 
     check_name(&raw.name, &mut errors);
     let name = raw.name.into_inner();
     // A split log may declare no envelope: its tables have their own columns.
-    let fields = match raw.split_by.is_some() && raw.columns.is_empty() {
+    let mut fields = match raw.split_by.is_some() && raw.columns.is_empty() {
         true => Vec::new(),
         false => columns(raw.columns, text.len(), &mut errors),
     };
@@ -282,6 +287,13 @@ pub fn parse_log(text: &str, file: &str, kinds: &[(String, String, String)]) -> 
     let prefix = raw.key_prefix.map(Spanned::into_inner).unwrap_or_default();
     let file_default = raw.file.map(Spanned::into_inner).unwrap_or_else(|| format!("{name}.json"));
     let mut kind_errors = Vec::new();
+    if raw.split_by.is_some() && !raw.children.is_empty() {
+        errors.fail(raw.children[0].span(), "a split log's child tables go in its kinds' files".into());
+    }
+    if on_new_key == OnNewKey::Evolve && !raw.children.is_empty() {
+        errors.fail(raw.children[0].span(), "on_new_key = \"evolve\" is not available with child tables yet".into());
+    }
+    let children = child::read(raw.children, &name, &name, &mut fields, &unique, file, &mut errors);
     let split = match raw.split_by {
         Some(by) => {
             if on_new_key == OnNewKey::Evolve {
@@ -320,6 +332,7 @@ pub fn parse_log(text: &str, file: &str, kinds: &[(String, String, String)]) -> 
     ds.mode = mode;
     ds.on_new_key = on_new_key;
     ds.split = split;
+    ds.children = children;
     Ok(ds)
 }
 

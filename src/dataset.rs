@@ -85,8 +85,15 @@ pub enum Key {
     Plain(String),
     /// A JSON Pointer into nested objects: `/context/app/version` is `["context", "app", "version"]`.
     Pointer(Vec<String>),
-    /// The whole record, as JSON (a split log's catch-all table keeps what no table took).
+    /// The whole record, as JSON (a split log's catch-all table keeps what no table took),
+    /// or the whole element of a child table's array (`key = "."`: an array of scalars).
     Record,
+    /// Set by tier, not read from the record: in a child table, the value of its parent's
+    /// column of this name (the parent's key), or the record's ordinal in its file
+    /// (`COL_RECORD`, also in the parent table when it has no `unique` key).
+    Parent(String),
+    /// Set by tier: a child row's position in its array (0 for the first element).
+    Position,
 }
 
 impl Key {
@@ -102,7 +109,10 @@ impl Key {
         match self {
             Key::Plain(k) => k.clone(),
             Key::Pointer(parts) => parts.iter().map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1"))).collect(),
-            Key::Record => "(the whole record)".to_string(),
+            Key::Record => ".".to_string(),
+            Key::Parent(column) if column == crate::frame::COL_RECORD => "(the record's ordinal in its file)".to_string(),
+            Key::Parent(column) => format!("(the parent's {column})"),
+            Key::Position => "(the position in the array)".to_string(),
         }
     }
 }
@@ -138,6 +148,19 @@ pub struct Field {
     pub format: crate::values::timestamp::Format,
     /// Not in the contract: added by a load for a new key (`on_new_key = "evolve"`).
     pub evolved: bool,
+}
+
+impl Field {
+    /// Whether this column holds the record's ordinal in its file (`tier_record`): a row's
+    /// identity, not its contents, so duplicates are compared without it.
+    pub fn is_record_id(&self) -> bool {
+        matches!(&self.key, Key::Parent(c) if c == crate::frame::COL_RECORD)
+    }
+
+    /// Whether tier sets this column rather than reading it from the record.
+    pub fn is_set_by_tier(&self) -> bool {
+        matches!(self.key, Key::Parent(_) | Key::Position)
+    }
 }
 
 /// How a load writes its rows into the table.
@@ -213,6 +236,17 @@ pub struct Split {
     pub unrouted: Unrouted,
 }
 
+/// An array of a table's records (or of a child's elements) kept as a table of its own: one
+/// row per element, with the parent's key and the element's position.
+#[derive(Debug, Clone)]
+pub struct Child {
+    /// Where the array sits in the parent's record (or element).
+    pub array: Key,
+    /// The child table: the parent's key columns, `position`, the element's columns (keys
+    /// relative to the element), and its own children.
+    pub ds: &'static Dataset,
+}
+
 /// What becomes of a record whose kind has no table (or that has no kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unrouted {
@@ -256,8 +290,11 @@ pub struct Dataset {
     /// A log split into one table per kind of record (`split_by`); its own fields are the
     /// envelope every table shares.
     pub split: Option<Split>,
-    /// For one table of a split log: the log's name (its rejects table and ledger entries).
+    /// For one table of a split log, or a child table: the dataset loaded's name (its
+    /// rejects table and ledger entries).
     pub log: Option<String>,
+    /// Arrays kept as child tables (`[[child]]`).
+    pub children: Vec<Child>,
     /// Every spelling of every top-level key -> field index.
     keys: HashMap<String, usize, ahash::RandomState>,
     /// Top-level keys that lead into nested objects -> the fields whose pointer starts there.
@@ -284,7 +321,7 @@ impl Dataset {
                         keys.entry(spelling).or_insert(i);
                     }
                 }
-                Key::Record => {}
+                Key::Record | Key::Parent(_) | Key::Position => {}
                 Key::Pointer(parts) => {
                     for spelling in [format!("{prefix}{}", parts[0]), parts[0].clone()] {
                         let list = heads.entry(spelling).or_default();
@@ -323,6 +360,7 @@ impl Dataset {
             on_new_key: OnNewKey::Ignore,
             split: None,
             log: None,
+            children: Vec::new(),
             keys,
             heads,
         }
@@ -338,20 +376,48 @@ impl Dataset {
         self.log.as_deref().unwrap_or(&self.name)
     }
 
-    /// The tables a load of this dataset writes: itself, or each table of a split log.
+    /// The tables a load of this dataset writes: itself, or each table of a split log, each
+    /// followed by its child tables (depth first).
     pub fn tables(&'static self) -> Vec<&'static Dataset> {
+        let mut out = Vec::new();
         match &self.split {
-            Some(split) => split.tables.clone(),
-            None => vec![self],
+            Some(split) => split.tables.iter().for_each(|t| t.with_children(&mut out)),
+            None => self.with_children(&mut out),
+        }
+        out
+    }
+
+    fn with_children(&'static self, out: &mut Vec<&'static Dataset>) {
+        out.push(self);
+        for c in &self.children {
+            c.ds.with_children(out);
         }
     }
 
     /// `tables`, for a dataset that need not live forever.
     pub fn tables_here(&self) -> Vec<&Dataset> {
+        let mut out: Vec<&Dataset> = Vec::new();
         match &self.split {
-            Some(split) => split.tables.iter().map(|t| &**t).collect(),
-            None => vec![self],
+            Some(split) => split.tables.iter().for_each(|t| out.extend(t.tables())),
+            None => {
+                out.push(self);
+                for c in &self.children {
+                    out.extend(c.ds.tables());
+                }
+            }
         }
+        out
+    }
+
+    /// Whether this is a child table (its rows are elements of its parents' arrays).
+    pub fn is_child(&self) -> bool {
+        self.fields.iter().any(|f| f.key == Key::Position)
+    }
+
+    /// Whether a load writes more than this one table (a split log, child tables): the
+    /// ledger then lists each table with its figures.
+    pub fn writes_many(&self) -> bool {
+        self.split.is_some() || !self.children.is_empty()
     }
 
     /// Takes `key` as read though no column reads it (a split log's kind, which its tables
@@ -360,7 +426,7 @@ impl Dataset {
         let head = match key {
             Key::Plain(k) => k.clone(),
             Key::Pointer(parts) => parts[0].clone(),
-            Key::Record => return,
+            Key::Record | Key::Parent(_) | Key::Position => return,
         };
         if self.keys.contains_key(&head) {
             return;
@@ -424,7 +490,7 @@ impl Dataset {
             self.source.clone(),
         );
         (ds.mode, ds.on_new_key) = (self.mode, self.on_new_key);
-        (ds.split, ds.log) = (self.split.clone(), self.log.clone());
+        (ds.split, ds.log, ds.children) = (self.split.clone(), self.log.clone(), self.children.clone());
         ds
     }
 

@@ -451,10 +451,12 @@ impl Dedupe {
         };
         // The server's row hash of each row, for validate's figures: the high lane of a
         // digest that covers the whole row, else computed on its own.
+        // (Not where the digests leave out the record's ordinal: the server's hash covers it.)
+        let whole = !ds.fields.iter().any(Field::is_record_id);
         let row_hashes: Vec<u64> = match (&contents, keyed) {
-            (Some(c), _) => c.iter().map(|d| (d >> 64) as u64).collect(),
-            (None, false) => digests.iter().map(|d| (d >> 64) as u64).collect(),
-            (None, true) => crate::figures::row_hashes(ds, &checked)?,
+            (Some(c), _) if whole => c.iter().map(|d| (d >> 64) as u64).collect(),
+            (None, false) if whole => digests.iter().map(|d| (d >> 64) as u64).collect(),
+            _ => crate::figures::row_hashes(ds, &checked)?,
         };
         let mut checked = checked;
         checked.with_column(Column::new(crate::figures::COL_ROW_HASH.into(), row_hashes))?;
@@ -671,7 +673,7 @@ pub fn row_digests(ds: &Dataset, df: &DataFrame, whole_row: bool) -> PolarsResul
         }
     }
     let fields: Vec<&Field> = match whole_row {
-        true => ds.fields.iter().collect(),
+        true => ds.fields.iter().filter(|f| !f.is_record_id()).collect(),
         false => ds.unique.iter().filter_map(|name| ds.field(name)).collect(),
     };
     let lanes = rows::fold(&fields, df, (0u64, 0u64), |(a, b), cell| {

@@ -23,6 +23,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use polars::prelude::*;
 
+use crate::children::ChildRows;
 use crate::dataset::{Dataset, OnNewKey};
 use crate::dedupe::{Dedupe, Retraction};
 use crate::error::Failure;
@@ -62,6 +63,8 @@ impl Progress for NoProgress {
 pub struct Sorted {
     /// The table the accepted rows go to (an index into `Dataset::tables`).
     pub table: usize,
+    /// A child table's rows (each record's are counted once, in its parent's table).
+    pub child: bool,
     pub accepted: DataFrame,
     pub rejects: Vec<Reject>,
     pub nan_as_null: u64,
@@ -108,12 +111,13 @@ struct Ruled {
     spare: Option<Vec<u8>>,
 }
 
-/// One table's records of a chunk, checked.
+/// One table's records of a chunk, checked, with their child tables' rows.
 struct Part {
     table: usize,
     chunk: Chunk,
     checked: DataFrame,
     extra_keys: u64,
+    children: Vec<ChildRows>,
 }
 
 /// Routes a chunk's records to their tables (a split log) and checks each table's part.
@@ -121,8 +125,8 @@ fn rule_routed(ds: &'static Dataset, chunk: Chunk, t: &mut StageTimes) -> Polars
     let (records, offset_end) = (chunk.spans.len() as u64, chunk.offset_end);
     let first_line = chunk.spans.first().map_or(0, |s| s.line);
     let Some(split) = &ds.split else {
-        let (checked, extra_keys) = rule_chunk(ds, &chunk, t)?;
-        let parts = vec![Part { table: 0, chunk, checked, extra_keys }];
+        let (checked, extra_keys, children) = rule_chunk(ds, &chunk, t)?;
+        let parts = vec![Part { table: 0, chunk, checked, extra_keys, children }];
         return Ok(Ruled { parts, refused: Vec::new(), records, offset_end, first_line, spare: None });
     };
     let clock = Instant::now();
@@ -138,24 +142,54 @@ fn rule_routed(ds: &'static Dataset, chunk: Chunk, t: &mut StageTimes) -> Polars
         })
         .collect();
     let mut parts = Vec::with_capacity(routed.parts.len());
-    for (table, chunk) in routed.parts {
-        let (checked, extra_keys) = rule_chunk(split.tables[table], &chunk, t)?;
-        parts.push(Part { table, chunk, checked, extra_keys });
+    let tables = ds.tables();
+    for (kind, chunk) in routed.parts {
+        let table = table_index(&tables, split.tables[kind]);
+        let (checked, extra_keys, children) = rule_chunk(split.tables[kind], &chunk, t)?;
+        parts.push(Part { table, chunk, checked, extra_keys, children });
     }
     Ok(Ruled { parts, refused, records, offset_end, first_line, spare: routed.spare })
 }
 
 /// Parses and checks one chunk (everything but duplicates, which need the rows before it),
-/// adding its time per stage to `t`.
-fn rule_chunk(ds: &'static Dataset, chunk: &Chunk, t: &mut StageTimes) -> PolarsResult<(DataFrame, u64)> {
+/// and its child tables' rows (a failing one fails its record), adding its time per stage
+/// to `t`.
+fn rule_chunk(ds: &'static Dataset, chunk: &Chunk, t: &mut StageTimes) -> PolarsResult<(DataFrame, u64, Vec<ChildRows>)> {
     let clock = Instant::now();
     let parsed = parse::parse_chunk(ds, chunk)?;
     let parsed_at = Instant::now();
     t.parse += parsed_at - clock;
     let extra_keys = parsed.column(COL_EXTRA)?.u32()?.sum().unwrap_or(0) as u64;
+    let (children, failures) = crate::children::child_rows(ds, chunk, &parsed)?;
     let checked = quality::check(ds, parsed)?;
+    let checked = crate::children::fail_rows(checked, &failures)?;
     t.rules += parsed_at.elapsed();
-    Ok((checked, extra_keys))
+    Ok((checked, extra_keys, children))
+}
+
+/// Where a table is in `tables` (`Dataset::tables`).
+fn table_index(tables: &[&'static Dataset], ds: &Dataset) -> usize {
+    tables.iter().position(|t| std::ptr::eq(*t, ds)).expect("a table of the load")
+}
+
+/// The rows of child tables whose parent records were accepted (`parent`: the parent's
+/// accepted rows), one batch per child table.
+fn child_batches(tables: &[&'static Dataset], parent: &DataFrame, children: Vec<ChildRows>) -> PolarsResult<Vec<Sorted>> {
+    if children.is_empty() {
+        return Ok(Vec::new());
+    }
+    let accepted: std::collections::HashSet<u64> = match parent.height() {
+        0 => Default::default(),
+        _ => parent.column(COL_RECORD)?.u64()?.into_no_null_iter().collect(),
+    };
+    let mut out = Vec::with_capacity(children.len());
+    for c in children {
+        let records = c.checked.column(COL_RECORD)?.u64()?;
+        let keep: BooleanChunked = records.into_iter().map(|r| Some(r.is_some_and(|r| accepted.contains(&r)))).collect();
+        let rows = c.checked.filter(&keep)?;
+        out.push(Sorted { table: table_index(tables, c.ds), child: true, ..Sorted::rows(rows) });
+    }
+    Ok(out)
 }
 
 /// Marks a ruled chunk's duplicates and splits each part into accepted rows and rejects;
@@ -172,8 +206,10 @@ fn finish_chunk(tables: &[&'static Dataset], ruled: Ruled, dedupe: &mut Dedupe, 
         t.dedupe += marked_at - clock;
         let mut out = split(ds, checked, raw)?;
         (out.extra_keys, out.table) = (part.extra_keys, part.table);
+        let children = child_batches(tables, &out.accepted, part.children)?;
         t.split += marked_at.elapsed();
         sorted.push(out);
+        sorted.extend(children);
         if buf.is_none() {
             buf = Some(part.chunk.buf);
         }
@@ -187,7 +223,12 @@ fn finish_chunk(tables: &[&'static Dataset], ruled: Ruled, dedupe: &mut Dedupe, 
 impl Sorted {
     /// Rejects only, no rows.
     fn rejects(rejects: Vec<Reject>) -> Sorted {
-        Sorted { table: 0, accepted: DataFrame::empty(), rejects, nan_as_null: 0, extra_keys: 0, retracted: Vec::new() }
+        Sorted { rejects, ..Sorted::rows(DataFrame::empty()) }
+    }
+
+    /// Rows only, of the first table.
+    fn rows(accepted: DataFrame) -> Sorted {
+        Sorted { table: 0, child: false, accepted, rejects: Vec::new(), nan_as_null: 0, extra_keys: 0, retracted: Vec::new() }
     }
 }
 
@@ -234,7 +275,9 @@ fn check_held(
                 let c = &part.chunk;
                 let mut sorted = split(tables[part.table], part.checked, |row| c.bytes(&c.spans[row]).to_vec())?;
                 sorted.table = part.table;
+                let children = child_batches(&tables, &sorted.accepted, part.children)?;
                 batches.push(sorted);
+                batches.extend(children);
             }
         }
         batches[0].retracted = retracted;
@@ -283,7 +326,7 @@ fn split(ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> Po
         let (line, record) = (lines.get(i).unwrap_or_default(), records.get(i).unwrap_or_default());
         rejects.push(Reject { line, record, reason: reason.to_string(), detail, raw });
     }
-    Ok(Sorted { table: 0, accepted, rejects, nan_as_null, extra_keys: 0, retracted: Vec::new() })
+    Ok(Sorted { rejects, nan_as_null, ..Sorted::rows(accepted) })
 }
 
 /// Reads and checks a whole file, handing each chunk's result to `sink` in order (it
@@ -315,8 +358,8 @@ pub fn check_file(
         thread::Builder::new().name("tier-rules".into()).spawn(move || rule_chunks(ds, &rules_display, from_reader, to_main))?;
 
     let mut stats = LoadStats { table: ds.name.clone(), file: display.clone(), file_size, ..Default::default() };
-    if let Some(split) = &ds.split {
-        stats.tables = split.tables.iter().map(|t| crate::stats::TableStats { table: t.name.clone(), ..Default::default() }).collect();
+    if ds.writes_many() {
+        stats.tables = ds.tables().iter().map(|t| crate::stats::TableStats { table: t.name.clone(), ..Default::default() }).collect();
     }
     let mut dedupe = if superseding { Dedupe::superseding() } else { Dedupe::default() };
     let mut times = StageTimes::default();
@@ -452,7 +495,9 @@ fn rule_chunks(
 
 /// Counts one checked batch and hands it to `sink`; false when the sink wants no more.
 fn deliver(stats: &mut LoadStats, checked: Sorted, sink: &mut impl FnMut(Sorted) -> bool, times: &mut StageTimes) -> bool {
-    stats.loaded += checked.accepted.height() as u64;
+    if !checked.child {
+        stats.loaded += checked.accepted.height() as u64;
+    }
     if let Some(t) = stats.tables.get_mut(checked.table) {
         t.loaded += checked.accepted.height() as u64;
     }
@@ -570,10 +615,11 @@ fn refuse_unloadable(ds: &Dataset, input: &Input, opts: &LoadOptions) -> Result<
             return Err(Failure::Input(format!("{}: is a directory, not an export file", input.name())).into());
         }
     }
-    if ds.split.is_some() && (opts.mode == Mode::Merge || opts.lake.is_some()) {
+    if ds.writes_many() && (opts.mode == Mode::Merge || opts.lake.is_some()) {
         let what = if opts.mode == Mode::Merge { "--mode merge" } else { "--lake" };
+        let which = if ds.split.is_some() { "a split log" } else { "a dataset with child tables" };
         return Err(Failure::Input(format!(
-            "{}: {what} is not available for a split log yet (its tables load in append or replace mode)",
+            "{}: {what} is not available for {which} yet (its tables load in append or replace mode)",
             ds.name
         ))
         .into());
@@ -620,6 +666,8 @@ struct Written {
     /// The rows turned away for a key the table held (their figures; validate adds them
     /// to the file's duplicates), per table.
     key_repeats: Vec<Figures>,
+    /// Per table, the child rows of records turned away so.
+    dropped: Vec<u64>,
 }
 
 /// The writer thread: each batch's rows, less those whose key the table already holds (a
@@ -643,6 +691,9 @@ fn write_batches(
     let started = Instant::now();
     // Records whose key was loaded before, and the load that holds it, per table.
     let mut repeats: Vec<Vec<(u64, i64)>> = tables.iter().map(|_| Vec::new()).collect();
+    // Records turned away so (their child rows go with them), and the child rows dropped.
+    let mut turned_away: std::collections::HashSet<u64> = Default::default();
+    let mut dropped: Vec<u64> = tables.iter().map(|_| 0).collect();
     let mut run = || -> Result<()> {
         let mut batches = batches.iter();
         let mut spool = load.reject_spool()?;
@@ -656,9 +707,18 @@ fn write_batches(
                 }
                 _ => batches.next(),
             };
-            let Some(batch) = stopped_at else { break };
+            let Some(mut batch) = stopped_at else { break };
             let (t, table) = (batch.table, tables[batch.table]);
             figures[t].add(table, &batch.accepted)?;
+            // The child rows of a record turned away go with it (turned away too, for validate).
+            if batch.child && !turned_away.is_empty() && batch.accepted.height() > 0 {
+                let record = batch.accepted.column(COL_RECORD)?.u64()?;
+                let kept: BooleanChunked = record.into_iter().map(|r| Some(!r.is_some_and(|r| turned_away.contains(&r)))).collect();
+                let gone = batch.accepted.filter(&!&kept)?;
+                dropped[t] += gone.height() as u64;
+                key_repeats[t].add(table, &gone)?;
+                batch.accepted = batch.accepted.filter(&kept)?;
+            }
             let held = load.keys_already_loaded(t, &batch.accepted)?;
             let accepted = match held.is_empty() {
                 true => batch.accepted,
@@ -666,6 +726,7 @@ fn write_batches(
                     let repeated: std::collections::HashSet<u64> = held.iter().map(|(r, _)| *r).collect();
                     let record = batch.accepted.column(COL_RECORD)?.u64()?;
                     let fresh: BooleanChunked = record.into_iter().map(|r| Some(!r.is_some_and(|r| repeated.contains(&r)))).collect();
+                    turned_away.extend(held.iter().map(|(r, _)| *r));
                     repeats[t].extend(held);
                     key_repeats[t].add(table, &batch.accepted.filter(&!&fresh)?)?;
                     batch.accepted.filter(&fresh)?
@@ -699,7 +760,7 @@ fn write_batches(
     };
     let outcome = run();
     tracing::info!("COPY writer: done in {:.2?}", started.elapsed());
-    (outcome.map(|()| Written { load, figures, key_repeats }), lake)
+    (outcome.map(|()| Written { load, figures, key_repeats, dropped }), lake)
 }
 
 /// Rows encoded per piece of a streamed COPY: small enough that a few in flight cost little
@@ -778,18 +839,20 @@ fn finish_load(
         let written = written.map_err(|e| e.context(display.to_string()))?;
         let mut stats = checked?;
         let split = !stats.tables.is_empty();
-        for (t, (figures, key_repeats)) in written.figures.into_iter().zip(written.key_repeats).enumerate() {
-            let repeats = key_repeats.rows();
+        for (t, ((figures, key_repeats), dropped)) in written.figures.into_iter().zip(written.key_repeats).zip(written.dropped).enumerate()
+        {
+            // A child table's rows turned away with their records are no records of their own.
+            let repeats = key_repeats.rows() - dropped;
             if repeats > 0 {
                 stats.loaded -= repeats;
                 *stats.rejected.entry(crate::quality::DUPLICATE.to_string()).or_default() += repeats;
             }
-            let key_repeats = (repeats > 0).then_some(key_repeats);
+            let key_repeats = (key_repeats.rows() > 0).then_some(key_repeats);
             match split {
                 false => (stats.figures, stats.key_repeats) = (Some(figures), key_repeats),
                 true => {
                     let table = &mut stats.tables[t];
-                    table.loaded -= repeats;
+                    table.loaded -= repeats + dropped;
                     (table.figures, table.key_repeats) = (Some(figures), key_repeats);
                 }
             }

@@ -168,15 +168,20 @@ fn sample_tables(ds: &Dataset) -> Result<Vec<SampleTable<'_>>> {
     for (t, kind) in tables {
         let patterns: Vec<Option<regex::Regex>> =
             t.fields.iter().map(|f| f.rules.pattern.as_deref().map(|p| regex::Regex::new(p).expect("checked by the contract"))).collect();
-        for (f, p) in t.fields.iter().zip(&patterns) {
-            if f.required && value(f, &mut ChaCha8Rng::seed_from_u64(0), 0, p.as_ref()).is_none() {
-                return Err(crate::error::Failure::Input(format!(
-                    "{}: cannot make sample values for column {:?} that match its pattern {:?}",
-                    t.source,
-                    f.name,
-                    f.rules.pattern.as_deref().unwrap_or_default()
-                ))
-                .into());
+        // Its child tables' elements too.
+        for table in t.tables_here() {
+            for f in &table.fields {
+                let p = f.rules.pattern.as_deref().map(|p| regex::Regex::new(p).expect("checked by the contract"));
+                if f.required && !f.is_set_by_tier() && value(f, &mut ChaCha8Rng::seed_from_u64(0), 0, p.as_ref()).is_none() {
+                    return Err(crate::error::Failure::Input(format!(
+                        "{}: cannot make sample values for column {:?} of {} that match its pattern {:?}",
+                        t.source,
+                        f.name,
+                        table.name,
+                        f.rules.pattern.as_deref().unwrap_or_default()
+                    ))
+                    .into());
+                }
             }
         }
         let defects = applicable_defects(t, &patterns);
@@ -190,7 +195,7 @@ fn applicable_defects(ds: &Dataset, patterns: &[Option<regex::Regex>]) -> Vec<De
     let mut out = vec![Defect::Malformed, Defect::Duplicate];
     for (i, f) in ds.fields.iter().enumerate() {
         let r = &f.rules;
-        if f.key == Key::Record {
+        if f.key == Key::Record || f.is_set_by_tier() {
             continue;
         }
         if f.required {
@@ -233,10 +238,20 @@ fn record(
     if let Some((kind, by)) = kind {
         place(&mut root, ds, by, Value::String(kind.to_string()));
     }
+    // A column of the same array as a child table holds the child's elements, unless a
+    // defect is planted in it.
+    let mut planted_in: Vec<&Key> = Vec::new();
     for (i, f) in ds.fields.iter().enumerate() {
-        // A catch-all's whole record is the other columns' values.
-        if f.key == Key::Record {
+        // A catch-all's whole record is the other columns' values; tier sets some columns.
+        if f.key == Key::Record || f.is_set_by_tier() {
             continue;
+        }
+        if ds.children.iter().any(|c| c.array == f.key) {
+            let targeted = matches!(defect, Some(Defect::Missing(d) | Defect::BadCast(d) | Defect::BadValue(d)) if d == i);
+            if !targeted {
+                continue;
+            }
+            planted_in.push(&f.key);
         }
         let value = match defect {
             Some(Defect::Missing(d)) if d == i => None,
@@ -256,7 +271,35 @@ fn record(
             place(&mut root, ds, &f.key, v);
         }
     }
+    for child in ds.children.iter().filter(|c| !planted_in.contains(&&c.array)) {
+        place(&mut root, ds, &child.array, elements(child.ds, rng, n));
+    }
     (Value::Object(root).to_string(), identity.join("\u{1}"))
+}
+
+/// A child table's array: up to three elements whose values fit its columns (scalars for a
+/// column of the element itself), each with its own arrays.
+fn elements(ds: &Dataset, rng: &mut ChaCha8Rng, n: u64) -> Value {
+    let count = rng.gen_range(0..4);
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        if let Some(f) = ds.fields.iter().find(|f| f.key == Key::Record) {
+            out.push(value(f, rng, n, None).unwrap_or(Value::Null));
+            continue;
+        }
+        let mut element = Map::new();
+        for f in ds.fields.iter().filter(|f| !f.is_set_by_tier()) {
+            let pattern = f.rules.pattern.as_deref().and_then(|p| regex::Regex::new(p).ok());
+            if let Some(v) = value(f, rng, n, pattern.as_ref()) {
+                place(&mut element, ds, &f.key, v);
+            }
+        }
+        for child in &ds.children {
+            place(&mut element, ds, &child.array, elements(child.ds, rng, n));
+        }
+        out.push(Value::Object(element));
+    }
+    Value::Array(out)
 }
 
 /// Puts a value where the column's key says: a prefixed top-level key, or a nested path.
@@ -265,8 +308,8 @@ fn place(root: &mut Map<String, Value>, ds: &Dataset, key: &Key, v: Value) {
         Key::Plain(k) => {
             root.insert(format!("{}{k}", ds.prefix), v);
         }
-        // A catch-all table's whole record: the other columns make it.
-        Key::Record => {}
+        // A catch-all table's whole record: the other columns make it; tier sets the others.
+        Key::Record | Key::Parent(_) | Key::Position => {}
         Key::Pointer(parts) => {
             let mut node = root;
             let head = format!("{}{}", ds.prefix, parts[0]);

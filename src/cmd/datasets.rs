@@ -21,7 +21,11 @@ pub fn run(args: &DatasetsArgs, ctx: &Context) -> Result<()> {
                             let n = tables.len();
                             println!("{file}: ok ({}, split by {} into {n} tables: {})", ds.name, split.by.display(), tables.join(", "))
                         }
-                        None => println!("{file}: ok ({}, {} columns)", ds.name, ds.fields.len()),
+                        None if ds.children.is_empty() => println!("{file}: ok ({}, {} columns)", ds.name, ds.fields.len()),
+                        None => {
+                            let children: Vec<&str> = ds.tables_here().iter().skip(1).map(|t| t.name.as_str()).collect();
+                            println!("{file}: ok ({}, {} columns; child tables {})", ds.name, ds.fields.len(), children.join(", "))
+                        }
                     },
                     Err(list) => {
                         errors += list.len();

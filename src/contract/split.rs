@@ -33,6 +33,8 @@ struct RawKind {
     unique: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(rename = "column", default)]
     columns: Vec<Spanned<RawColumn>>,
+    #[serde(rename = "child", default)]
+    children: Vec<Spanned<super::child::RawChild>>,
 }
 
 #[derive(Deserialize)]
@@ -187,9 +189,11 @@ fn read_kind(
         Some(u) => unique_columns(u, &fields, &mut errors),
         None => spec.unique.to_vec(),
     };
+    let children = super::child::read(raw.children, table, spec.log, &mut fields, &unique, file, &mut errors);
     if !errors.list.is_empty() {
         return Err(errors.list);
     }
-    let ds = Dataset::new(table.to_string(), String::new(), spec.prefix.to_string(), fields, day, unique, file.to_string());
+    let mut ds = Dataset::new(table.to_string(), String::new(), spec.prefix.to_string(), fields, day, unique, file.to_string());
+    ds.children = children;
     Ok(of_log(ds, spec))
 }

@@ -69,7 +69,7 @@ fn validate_table(
     bars: &FileBars,
     reread: bool,
 ) -> Result<Vec<Check>> {
-    if ds.split.is_some() {
+    if ds.writes_many() {
         return validate_split(ds, input, target, schema, bars, reread);
     }
     let mut client = connect::connect(target, 3)?;

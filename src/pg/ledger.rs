@@ -294,9 +294,9 @@ pub(super) fn elsewhere(ds: &Dataset, client: &mut Client, schema: &str, id: i64
 /// The SQL of one table's figures in a ledger row `l`: its `figures`, or, for a table of a
 /// split log, its entry's in `tables`. (Table names are plain identifiers, as contracts check.)
 fn figures_of(ds: &Dataset) -> String {
-    match &ds.log {
-        None => "(to_jsonb(l) -> 'figures')".to_string(),
-        Some(_) => format!(
+    match ds.log.is_some() || ds.writes_many() {
+        false => "(to_jsonb(l) -> 'figures')".to_string(),
+        true => format!(
             "(SELECT t -> 'figures' FROM jsonb_array_elements(coalesce(to_jsonb(l) -> 'tables', '[]')) t WHERE t ->> 'table' = '{}')",
             ds.name.replace('\'', "''")
         ),
@@ -335,7 +335,9 @@ pub fn ledger_split_source(log: &'static Dataset, client: &mut Client, schema: &
         if f.columns != Figures::columns_of(t) {
             return Ok(None);
         }
-        turned_away += f.turned_away.iter().flatten().map(|(_, rows, _)| rows).sum::<u64>();
+        if !t.is_child() {
+            turned_away += f.turned_away.iter().flatten().map(|(_, rows, _)| rows).sum::<u64>();
+        }
         figures.push(LedgerFigures::figures(&f.days, &f.columns).ok_or_else(|| bad("tables"))?);
     }
     if let Some(n) = rejected.get_mut(crate::reasons::DUPLICATE) {

@@ -8,9 +8,9 @@
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::dataset::{Dataset, Kind};
+use crate::dataset::{Dataset, Key, Kind};
 use crate::source::{Chunk, Span};
-use crate::transform::record::{parse_record, Cell, KeyHints};
+use crate::transform::record::{parse_record, whole_cell, Cell, KeyHints};
 pub use crate::transform::record::{BAD_VALUE, MALFORMED};
 use crate::values::number;
 
@@ -64,8 +64,10 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
     };
     let mut cells: Vec<Cell> = Vec::with_capacity(ds.fields.len());
     let mut hints = KeyHints::default();
-    // A catch-all table's column of whole records (the record parsed, so it is JSON).
+    // A catch-all table's column of whole records, or a child's of whole elements; a child
+    // of an array of scalars reads nothing else (its elements are not objects).
     let record_field = ds.record_field();
+    let element_only = record_field.is_some() && ds.fields.iter().all(|f| f.key == Key::Record || f.is_set_by_tier());
     for (i, span) in spans.iter().enumerate() {
         b.row.append_value((first_row + i) as u32);
         b.line.append_value(span.line);
@@ -73,7 +75,21 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
         let bytes = &buf[span.start..span.end];
         let outcome = match span.damage {
             Some(d) => Err((MALFORMED, d.describe().to_string())),
+            None if element_only => {
+                cells.clear();
+                cells.resize_with(ds.fields.len(), || Cell::Null);
+                Ok(0)
+            }
             None => parse_record(ds, bytes, &mut cells, &mut hints),
+        };
+        let whole = match (&outcome, record_field) {
+            (Ok(_), Some(j)) => Some(whole_cell(&ds.fields[j], bytes)),
+            _ => None,
+        };
+        let (outcome, mut whole) = match whole {
+            Some(Err(e)) => (Err(e), None),
+            Some(Ok(cell)) => (outcome, Some(cell)),
+            None => (outcome, None),
         };
         match outcome {
             Ok(extra) => {
@@ -82,8 +98,12 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
                 // The whole record is kept: no key of it is unknown.
                 b.extra.append_value(if record_field.is_some() { 0 } else { extra });
                 for (j, ((builder, cell), field)) in b.fields.iter_mut().zip(cells.drain(..)).zip(&ds.fields).enumerate() {
+                    let cell = match whole.take_if(|_| record_field == Some(j)) {
+                        Some(w) => w,
+                        None => cell,
+                    };
                     match cell {
-                        _ if record_field == Some(j) => builder.append_value(String::from_utf8_lossy(bytes).trim()),
+                        _ if field.is_record_id() => builder.append_value(span.record.to_string()),
                         Cell::Null => builder.append_null(),
                         // Blank is absent for what must be cast (an export writes "" where it
                         // has nothing). Around a cast value only the whitespace PostgreSQL's

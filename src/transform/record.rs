@@ -286,6 +286,30 @@ fn is_json_number(t: &[u8]) -> bool {
     i == t.len()
 }
 
+/// A whole record or element as one column's cell: the JSON text for a `json` column, else
+/// the scalar it is (a child's column of an array of scalars).
+pub fn whole_cell<'a>(field: &dataset::Field, bytes: &'a [u8]) -> Result<Cell<'a>, (&'static str, String)> {
+    let text = std::str::from_utf8(bytes).map_err(|e| (MALFORMED, format!("invalid UTF-8: {e}")))?.trim();
+    if field.kind == Kind::Json {
+        return Ok(Cell::Text(Cow::Borrowed(text)));
+    }
+    let cell = match serde_json::from_str::<&RawValue>(text) {
+        Ok(raw) => cell_of(raw, field.kind).map_err(|e| (MALFORMED, describe_json_error(&e)))?,
+        // The export's bare NaN-family tokens: numbers to a number column, as in a record.
+        Err(_) if field.kind.is_numeric() && quote_bare_tokens(text.as_bytes()).is_some_and(|(p, _)| p.len() == text.len() + 2) => {
+            Cell::Text(Cow::Borrowed(text))
+        }
+        Err(e) => return Err((MALFORMED, describe_json_error(&e))),
+    };
+    match &cell {
+        Cell::Container(kind) => Err((BAD_VALUE, format!("{}: expected a scalar, found {kind}", field.name))),
+        Cell::Text(t) if t.contains('\0') => {
+            Err((BAD_VALUE, format!("{}: contains a NUL character, which PostgreSQL text cannot store", field.name)))
+        }
+        _ => Ok(cell),
+    }
+}
+
 pub fn check_cells(ds: &Dataset, cells: &[Cell]) -> Result<(), (&'static str, String)> {
     for (field, cell) in ds.fields.iter().zip(cells) {
         match cell {

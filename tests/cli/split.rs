@@ -70,21 +70,48 @@ pub fn split_contract(env: &Env, log: &str, unrouted: &str, unique: bool) -> Pat
     let kinds = dir.join(log);
     std::fs::create_dir_all(&kinds).unwrap();
     let kind = |file: &str, text: &str| std::fs::write(kinds.join(file), text).unwrap();
+    // Arrays as child tables: of objects (commits), of scalars (labels), nested (links).
     kind(
         "push.toml",
         "when = \"push\"\n[[column]]\nname = \"ref\"\nkey = \"/payload/ref\"\ntype = \"text\"\n\
          [[column]]\nname = \"size\"\nkey = \"/payload/size\"\ntype = \"integer\"\nmin = 0\n\
-         [[column]]\nname = \"commits\"\nkey = \"/payload/commits\"\ntype = \"json\"\n",
+         [[column]]\nname = \"commits\"\nkey = \"/payload/commits\"\ntype = \"json\"\n\
+         [[child]]\nname = \"commits\"\nkey = \"/payload/commits\"\n\
+         [[child.column]]\nname = \"sha\"\ntype = \"text\"\nrequired = true\npattern = \"^[cs]\"\n\
+         [[child.column]]\nname = \"message\"\ntype = \"text\"\n\
+         [[child.column]]\nname = \"distinct\"\ntype = \"boolean\"\n",
     );
     kind(
         "issues.toml",
         "when = \"issues\"\n[[column]]\nname = \"action\"\ntype = \"text\"\nallowed = [\"opened\", \"closed\"]\n\
          [[column]]\nname = \"number\"\nkey = \"/issue/number\"\ntype = \"integer\"\n\
-         [[column]]\nname = \"labels\"\nkey = \"/issue/labels\"\ntype = \"json\"\n",
+         [[column]]\nname = \"labels\"\nkey = \"/issue/labels\"\ntype = \"json\"\n\
+         [[child]]\nname = \"labels\"\nkey = \"/issue/labels\"\n[[child.column]]\nname = \"label\"\nkey = \".\"\ntype = \"text\"\n",
     );
     kind("create.toml", "when = [\"create\", \"delete\"]\n[[column]]\nname = \"ref\"\nkey = \"/payload/ref\"\ntype = \"json\"\n");
-    kind("release.toml", "when = \"release\"\n[[column]]\nname = \"tag\"\nkey = \"/release/tag\"\ntype = \"text\"\nrequired = true\n");
+    kind(
+        "release.toml",
+        "when = \"release\"\n[[column]]\nname = \"tag\"\nkey = \"/release/tag\"\ntype = \"text\"\nrequired = true\n\
+         [[child]]\nname = \"assets\"\nkey = \"/release/assets\"\n[[child.column]]\nname = \"name\"\ntype = \"text\"\n\
+         [[child.child]]\nname = \"links\"\nkey = \"links\"\n[[child.child.column]]\nname = \"url\"\nkey = \".\"\ntype = \"text\"\n",
+    );
     dir
+}
+
+/// How many elements the arrays at `pointer` hold over the records of `kind` (`pointer`
+/// may end in `/*/key` for the arrays inside each element).
+fn elements(lines: &[String], kind: &str, pointer: &str) -> i64 {
+    let (outer, inner) = pointer.split_once("/*").unwrap_or((pointer, ""));
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == kind)
+        .map(|v| match v.pointer(outer).and_then(|a| a.as_array()) {
+            None => 0,
+            Some(items) if inner.is_empty() => items.len() as i64,
+            Some(items) => items.iter().map(|e| e.pointer(inner).and_then(|a| a.as_array()).map_or(0, |a| a.len() as i64)).sum(),
+        })
+        .sum()
 }
 
 fn tier_with(env: &Env, dir: &Path, args: &[&str]) -> std::process::Command {
@@ -145,16 +172,43 @@ fn a_split_log_loads_every_kind_into_its_own_table_in_one_load() {
          FROM {s}.tier_loads, jsonb_array_elements(tables) t",
     );
     let expected = format!(
-        "hooks_create={} hooks_issues={} hooks_other={} hooks_push={} hooks_release={}",
+        "hooks_create={} hooks_issues={} hooks_issues_labels={} hooks_other={} hooks_push={} hooks_push_commits={} hooks_release={} \
+         hooks_release_assets={} hooks_release_assets_links={}",
         kinds["create"],
         kinds["issues"],
+        elements(&lines, "issues", "/issue/labels"),
         kinds["fork"] + kinds[""],
         kinds["push"],
-        kinds["release"]
+        elements(&lines, "push", "/payload/commits"),
+        kinds["release"],
+        elements(&lines, "release", "/release/assets"),
+        elements(&lines, "release", "/release/assets/*/links"),
     );
-    assert_eq!(ledger, vec![vec![Some("5".into()), Some("hooks".into()), Some(expected)]]);
+    assert_eq!(ledger, vec![vec![Some("9".into()), Some("hooks".into()), Some(expected)]]);
     let rejects = env.query_strings("SELECT reason, record::text FROM {s}.hooks_rejects");
     assert_eq!(rejects, vec![vec![Some("malformed".into()), Some("701".into())]]);
+    // Child tables: a row per element, with the parent's record, its position, its values.
+    for (table, kind, pointer) in [
+        ("hooks_push_commits", "push", "/payload/commits"),
+        ("hooks_issues_labels", "issues", "/issue/labels"),
+        ("hooks_release_assets", "release", "/release/assets"),
+        ("hooks_release_assets_links", "release", "/release/assets/*/links"),
+    ] {
+        let expected = elements(&lines, kind, pointer);
+        assert!(expected > 20, "{table}");
+        assert_eq!(env.count(table), expected, "{table}");
+        assert_eq!(loaded(&summary, table), expected as u64, "{table}: {summary}");
+    }
+    let commits = env.query_strings(
+        "SELECT string_agg(c.sha || ':' || c.position || ':' || c.distinct::text, ' ' ORDER BY c.position)
+         FROM {s}.hooks_push p JOIN {s}.hooks_push_commits c USING (load_id, tier_record) WHERE p.id = 7",
+    );
+    assert_eq!(commits, vec![vec![Some("c7x0:0:true c7x1:1:false c7x2:2:true".into())]]);
+    let links = env.query_strings(
+        "SELECT string_agg(l.assets_position || '/' || l.position || '=' || l.url, ' ' ORDER BY l.assets_position, l.position)
+         FROM {s}.hooks_release r JOIN {s}.hooks_release_assets_links l USING (load_id, tier_record) WHERE r.id = 11",
+    );
+    assert_eq!(links, vec![vec![Some("1/0=u0".into())]]);
 
     // The same file again is refused by the log's ledger; a replace swaps every table.
     let (code, _, err) = load(&env, &dir, "hooks", &["--mode", "append"]);
@@ -183,7 +237,7 @@ fn records_of_no_declared_kind_are_rejected_as_unrouted_when_the_contract_says_s
         vec![vec![Some("/type is \"fork\": no table of hooks takes it".into())], vec![Some("no /type (a text) to route it by".into())]]
     );
     let tables = env.query_strings("SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE schemaname = '{s}'");
-    assert_eq!(tables, vec![vec![Some("hooks_create hooks_issues hooks_push hooks_rejects hooks_release tier_loads".into())]]);
+    assert_eq!(tables, vec![vec![Some("hooks_create hooks_issues hooks_issues_labels hooks_push hooks_push_commits hooks_rejects hooks_release hooks_release_assets hooks_release_assets_links tier_loads".into())]]);
 }
 
 #[test]
@@ -422,8 +476,11 @@ fn gen_writes_sample_data_for_every_kind_and_the_report_has_a_section_per_table(
     let kinds = env.query_strings("SELECT DISTINCT record ->> 'type' FROM {s}.hooks_other");
     assert_eq!(kinds, vec![vec![Some("__no_such_kind__".into())]]);
 
-    let out = env.data().join("report");
-    let (code, _, err) = run(tier_with(&env, &dir, &["report", "--format", "md", "--out", out.to_str().unwrap()]));
+    let (out, queries) = (env.data().join("report"), env.data().join("queries"));
+    std::fs::create_dir_all(&queries).unwrap();
+    std::fs::write(queries.join("kinds.sql"), "select count(*) as pushes from hooks_push").unwrap();
+    let args = ["report", "--format", "md", "--out", out.to_str().unwrap(), "--queries", queries.to_str().unwrap()];
+    let (code, _, err) = run(tier_with(&env, &dir, &args));
     assert_eq!(code, 0, "{err}");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     for table in ["hooks_push", "hooks_issues", "hooks_create", "hooks_release", "hooks_other"] {
@@ -431,4 +488,107 @@ fn gen_writes_sample_data_for_every_kind_and_the_report_has_a_section_per_table(
         assert!(md.contains(&format!("| {table} | content digest |")), "{table}:\n{md}");
     }
     assert!(md.contains("**All checks match.**"), "{md}");
+}
+
+#[test]
+fn child_tables_of_a_keyed_dataset_carry_its_key_and_load_validate_and_replace_with_it() {
+    let env = Env::new("childkeyed");
+    let dir = contract(
+        &env,
+        "orders",
+        "name = \"orders\"\nunique = [\"order_id\"]\n\
+         [[column]]\nname = \"order_id\"\nkey = \"id\"\ntype = \"bigint\"\n\
+         [[column]]\nname = \"placed\"\ntype = \"timestamp\"\n\
+         [[child]]\nname = \"items\"\nkey = \"/cart/items\"\n\
+         [[child.column]]\nname = \"sku\"\ntype = \"text\"\nrequired = true\n\
+         [[child.column]]\nname = \"qty\"\ntype = \"integer\"\nmin = 1\n\
+         [[child.child]]\nname = \"codes\"\nkey = \"codes\"\n[[child.child.column]]\nname = \"code\"\nkey = \".\"\ntype = \"integer\"\n",
+    );
+    let mut lines = Vec::new();
+    for i in 0..300 {
+        let items: Vec<String> = (0..i % 4)
+            .map(|j| {
+                format!(
+                    "{{\"sku\": \"s{j}\", \"qty\": {}, \"codes\": [{}]}}",
+                    j + 1,
+                    (0..j).map(|k| k.to_string()).collect::<Vec<_>>().join(",")
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "{{\"id\": {i}, \"placed\": \"2026-01-0{}T00:00:00Z\", \"cart\": {{\"items\": [{}]}}}}",
+            1 + i % 9,
+            items.join(", ")
+        ));
+    }
+    // A bad element rejects its order, with the element named; a repeated order is a duplicate.
+    lines.push("{\"id\": 1000, \"cart\": {\"items\": [{\"sku\": \"a\", \"qty\": 1}, {\"sku\": \"b\", \"qty\": 0}]}}".into());
+    lines.push("{\"id\": 1001, \"cart\": {\"items\": [{\"sku\": \"a\", \"codes\": [\"x\"]}]}}".into());
+    lines.push(lines[5].clone());
+    env.write("orders.json", lines.join("\n") + "\n");
+    let (code, summary, err) = load(&env, &dir, "orders", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!((summary["records"].as_u64(), summary["loaded"].as_u64()), (Some(303), Some(300)), "{summary}");
+    let items: i64 = (0..300).map(|i| i % 4).sum();
+    let codes: i64 = (0..300).map(|i| (0..i % 4).sum::<i64>()).sum();
+    assert_eq!((env.count("orders_items"), env.count("orders_items_codes")), (items, codes));
+    let rejects = env.query_strings("SELECT record::text, reason, detail FROM {s}.orders_rejects ORDER BY record");
+    assert_eq!(
+        rejects,
+        vec![
+            vec![Some("301".into()), Some("out_of_range".into()), Some("items[1]: qty: must be at least 1, got '0'".into())],
+            vec![Some("302".into()), Some("bad_number".into()), Some("items[0]: codes[0]: code: not an integer 'x'".into())],
+            vec![Some("303".into()), Some("duplicate".into()), Some("same as record 6 on line 6".into())],
+        ]
+    );
+    // Keyed by the parent's key: the children join on it, with their positions.
+    let joined = env.query_strings(
+        "SELECT string_agg(i.sku || '#' || c.code, ' ' ORDER BY c.items_position, c.position)
+         FROM {s}.orders o JOIN {s}.orders_items i USING (order_id) JOIN {s}.orders_items_codes c USING (order_id)
+         WHERE o.order_id = 7 AND c.items_position = i.position",
+    );
+    assert_eq!(joined, vec![vec![Some("s1#0 s2#0 s2#1".into())]]);
+    let (code, out, err) = run(tier_with(&env, &dir, &["validate", "orders"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    // A replace swaps the children with their parents.
+    env.write("orders.json", lines[..10].join("\n") + "\n");
+    let (code, _, err) = load(&env, &dir, "orders", &["--mode", "replace"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.count("orders_items"), (0..10).map(|i| i % 4).sum::<i64>());
+    let (code, _, err) = load(&env, &dir, "orders", &["--mode", "merge"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("--mode merge is not available for a dataset with child tables yet"), "{err}");
+}
+
+#[test]
+fn child_table_mistakes_are_named_where_they_are() {
+    let env = Env::new("childcontract");
+    let check = |text: &str| {
+        let dir = contract(&env, "orders", text);
+        let mut cmd = env.tier_plain(&["datasets", "check"]);
+        cmd.env("TIER_DATASETS", &dir);
+        run(cmd)
+    };
+    let head = "name = \"orders\"\n[[column]]\nname = \"id\"\ntype = \"bigint\"\n";
+    let (code, out, _) = check(&format!("{head}[[child]]\nname = \"items\"\nkey = \"/items\"\n"));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("orders.toml:6:8: child \"items\" has no columns"), "{out}");
+    let (code, out, _) =
+        check(&format!("{head}[[child]]\nname = \"items\"\nkey = \"/items\"\n[[child.column]]\nname = \"position\"\ntype = \"text\"\n"));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("orders.toml:6:8: child \"items\": column \"position\" is tier's own here"), "{out}");
+    let (code, out, _) = check(&format!(
+        "{head}[[child]]\nname = \"{}\"\nkey = \"/items\"\n[[child.column]]\nname = \"a\"\ntype = \"text\"\n",
+        "x".repeat(40)
+    ));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("orders.toml:6:8: child \"xxxx"), "{out}");
+    let (code, out, _) =
+        check(&format!("{head}[[child]]\nname = \"items\"\nkey = \"/items\"\n[[child.column]]\nname = \"a\"\ntype = \"text\"\nwhat = 1\n"));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("unknown field `what`"), "{out}");
+    let (code, out, _) =
+        check(&format!("{head}[[child]]\nname = \"items\"\nkey = \"/items\"\n[[child.column]]\nname = \"a\"\ntype = \"text\"\n"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok (orders, 2 columns; child tables orders_items)"), "{out}");
 }
