@@ -226,6 +226,10 @@ pub struct InferArgs {
     /// in DATASETS/<name>/. Each table gets --max-columns.
     #[arg(long, value_name = "KEY")]
     pub split_by: Option<String>,
+    /// Arrays become child tables this many levels deep (an array in an array's elements is
+    /// a grandchild); 0 keeps every array a json column.
+    #[arg(long, value_name = "N", default_value_t = crate::infer::DEFAULT_MAX_DEPTH)]
+    pub max_depth: usize,
 }
 
 #[derive(Args, Debug)]

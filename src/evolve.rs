@@ -18,7 +18,7 @@ use crate::source::Input;
 /// there is none yet). Returns the grown dataset (leaked: it lives as long as the load's
 /// threads, as contracts do), or None when the file brings no new key.
 pub fn grow(ds: &'static Dataset, input: &Input, table: &[(String, String)]) -> Result<Option<&'static Dataset>> {
-    let profile = infer::profile_inputs(std::slice::from_ref(input))?;
+    let profile = infer::profile_inputs(std::slice::from_ref(input), 0)?;
     let mut added: Vec<Field> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     for (key, column) in &profile.columns {

@@ -65,6 +65,8 @@ pub struct ColumnProfile {
     /// Values of each narrower kind, counted (to say "98% are timestamps").
     pub timestamps: u64,
     pub numbers: u64,
+    /// Records where it was an array (counted in `present` too).
+    pub arrays: u64,
 }
 
 /// The types every value seen fits (all true before the first value).
@@ -310,6 +312,7 @@ impl ColumnProfile {
         self.present += other.present;
         self.nulls += other.nulls;
         self.objects += other.objects;
+        self.arrays += other.arrays;
         self.blanks += other.blanks;
         self.nans += other.nans;
         let (a, b) = (&mut self.fits, other.fits);
@@ -441,9 +444,45 @@ pub struct Profile {
     /// Per key (a top-level key, or a JSON Pointer), in first-seen order.
     pub columns: Vec<(String, ColumnProfile)>,
     index: std::collections::HashMap<String, usize, ahash::RandomState>,
+    /// Per key that held arrays, what their elements were like: each element a record of
+    /// its own (a scalar one under the key `.`), profiled `child_depth - 1` levels down.
+    pub arrays: Vec<(String, Profile)>,
+    /// How many levels of arrays below this one are profiled (0: arrays are json values).
+    pub child_depth: usize,
 }
 
 impl Profile {
+    /// An empty profile that profiles arrays `child_depth` levels down.
+    pub fn with_depth(child_depth: usize) -> Profile {
+        Profile { child_depth, ..Profile::default() }
+    }
+
+    /// The elements' profile of the arrays at `key`.
+    fn array(&mut self, key: &str) -> &mut Profile {
+        let i = match self.arrays.iter().position(|(k, _)| k == key) {
+            Some(i) => i,
+            None => {
+                self.arrays.push((key.to_string(), Profile::with_depth(self.child_depth.saturating_sub(1))));
+                self.arrays.len() - 1
+            }
+        };
+        &mut self.arrays[i].1
+    }
+
+    /// One array's elements, each a record.
+    fn add_elements(&mut self, items: &[&RawValue]) {
+        for item in items {
+            self.records += 1;
+            match item.get().starts_with('{') {
+                true => match object_entries(item.get()) {
+                    Ok(entries) => self.add_object(&entries, "", 1),
+                    Err(_) => self.malformed += 1,
+                },
+                false => self.add_object(&[(Cow::Borrowed("."), *item)], "", 1),
+            }
+        }
+    }
+
     fn column(&mut self, key: &str) -> &mut ColumnProfile {
         let i = match self.index.get(key) {
             Some(&i) => i,
@@ -494,6 +533,13 @@ impl Profile {
                     }
                     Err(_) => Value::Container(text),
                 },
+                b'[' if self.child_depth > 0 => {
+                    if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(text) {
+                        self.array(&name).add_elements(&items);
+                    }
+                    self.column(&name).arrays += 1;
+                    Value::Container(text)
+                }
                 b'{' | b'[' => Value::Container(text),
                 b'n' => Value::Null,
                 b't' => Value::Bool(true),
@@ -516,6 +562,9 @@ impl Profile {
         for (key, col) in other.columns {
             self.column(&key).merge(col);
         }
+        for (key, elements) in other.arrays {
+            self.array(&key).merge(elements);
+        }
     }
 }
 
@@ -527,15 +576,16 @@ fn object_entries(text: &str) -> Result<Vec<(Cow<'_, str>, &RawValue)>, serde_js
     Ok(entries)
 }
 
-/// Reads every record of `files` and profiles them.
-pub fn profile(files: &[PathBuf]) -> Result<Profile> {
+/// Reads every record of `files` and profiles them, arrays `child_depth` levels down.
+pub fn profile(files: &[PathBuf], child_depth: usize) -> Result<Profile> {
     let inputs: Vec<crate::source::Input> = files.iter().map(|p| crate::source::Input::File(p.clone())).collect();
-    profile_inputs(&inputs)
+    profile_inputs(&inputs, child_depth)
 }
 
-/// Reads every record of `inputs` (files or objects) and profiles them.
-pub fn profile_inputs(inputs: &[crate::source::Input]) -> Result<Profile> {
-    let mut total = Profile::default();
+/// Reads every record of `inputs` (files or objects) and profiles them, arrays
+/// `child_depth` levels down.
+pub fn profile_inputs(inputs: &[crate::source::Input], child_depth: usize) -> Result<Profile> {
+    let mut total = Profile::with_depth(child_depth);
     for input in inputs {
         let mut reader = RecordReader::open_input(input)?;
         while let Some(chunk) = reader.next_chunk()? {
@@ -543,21 +593,27 @@ pub fn profile_inputs(inputs: &[crate::source::Input]) -> Result<Profile> {
             let part = chunk
                 .spans
                 .par_chunks(2048)
-                .fold(Profile::default, |mut p, spans| {
-                    for span in spans {
-                        if span.damage.is_some() {
-                            p.records += 1;
-                            p.malformed += 1;
-                        } else {
-                            p.add_record(chunk.bytes(span));
+                .fold(
+                    || Profile::with_depth(child_depth),
+                    |mut p, spans| {
+                        for span in spans {
+                            if span.damage.is_some() {
+                                p.records += 1;
+                                p.malformed += 1;
+                            } else {
+                                p.add_record(chunk.bytes(span));
+                            }
                         }
-                    }
-                    p
-                })
-                .reduce(Profile::default, |mut a, b| {
-                    a.merge(b);
-                    a
-                });
+                        p
+                    },
+                )
+                .reduce(
+                    || Profile::with_depth(child_depth),
+                    |mut a, b| {
+                        a.merge(b);
+                        a
+                    },
+                );
             total.merge(part);
         }
     }
@@ -678,6 +734,10 @@ type Columns = Vec<(String, ColumnProfile)>;
 /// analyst can still read, far below PostgreSQL's 1,600.
 pub const DEFAULT_MAX_COLUMNS: usize = 200;
 
+/// How many levels of arrays `infer` proposes as child tables unless told otherwise: a
+/// record's arrays, and the arrays in their elements.
+pub const DEFAULT_MAX_DEPTH: usize = 2;
+
 /// The share of records a timestamp must be in to be suggested as `day`: a column most
 /// rows lack would put them on no day.
 const DAY_COVERAGE: f64 = 0.9;
@@ -689,7 +749,8 @@ pub fn contract(profile: &Profile, name: &str, file: &str, max_columns: usize) -
     let mut out = header(profile, name, file, &prefix);
     // Records that parsed: a truncated line says nothing about which keys are optional.
     let parsed = profile.records - profile.malformed;
-    let written = columns_text(bare_columns(profile, &prefix), max_columns, parsed, &[]);
+    let arrays = Arrays { profiles: &profile.arrays, prefix: &prefix, level: 0 };
+    let written = columns_text(bare_columns(profile, &prefix), max_columns, parsed, &[], arrays);
     out.push_str(&written.over_budget);
     out.push_str(&written.day);
     out.push_str(&written.blocks);
@@ -725,16 +786,56 @@ struct ColumnsText {
     names: Vec<String>,
 }
 
+/// Where a table's arrays are, for child tables: the profiles of their elements (keys as
+/// the profile spells them, `prefix` on top-level keys), and how deep the table is (0: a
+/// dataset's, 1: a child's).
+#[derive(Clone, Copy)]
+struct Arrays<'a> {
+    profiles: &'a [(String, Profile)],
+    prefix: &'a str,
+    level: usize,
+}
+
+impl Arrays<'_> {
+    const NONE: Arrays<'static> = Arrays { profiles: &[], prefix: "", level: 0 };
+}
+
 /// `columns` as `[[column]]` blocks, folded to at most `max_columns` where objects can fold,
-/// named apart from `taken` (a split log's envelope); `parsed` records had them.
-fn columns_text(columns: Columns, max_columns: usize, parsed: u64, taken: &[String]) -> ColumnsText {
+/// named apart from `taken` (a split log's envelope); `parsed` records had them. An array of
+/// objects, or of scalars, that survives the folding is a child table instead (`arrays`).
+fn columns_text(columns: Columns, max_columns: usize, parsed: u64, taken: &[String], arrays: Arrays) -> ColumnsText {
     let (columns, folded) = objects_folded(columns, max_columns);
+    let children: Vec<(String, &Profile, u64)> = arrays
+        .profiles
+        .iter()
+        .filter_map(|(key, elements)| {
+            let key = bare_key(key, arrays.prefix);
+            // An array of arrays stays json: its elements have no key to name a table by.
+            if key == "." {
+                return None;
+            }
+            let (_, col) = columns.iter().find(|(k, _)| *k == key)?;
+            let scalars = elements.columns.iter().filter(|(k, _)| k == ".").count();
+            let fits = col.arrays > 0 && col.arrays == col.present && col.objects == 0 && elements.records > elements.malformed;
+            (fits && (scalars == 0 || elements.columns.len() == 1)).then_some((key, elements, col.arrays))
+        })
+        .collect();
+    let columns: Columns = columns.into_iter().filter(|(k, _)| !children.iter().any(|(c, _, _)| c == k)).collect();
+    // The columns tier sets in this table's children: no column of its own may take them.
+    let mut taken = taken.to_vec();
+    if !children.is_empty() && arrays.level == 0 {
+        taken.push(crate::contract::RECORD_ID.to_string());
+    }
+    let taken = &taken;
+    let header = format!("{}column", "child.".repeat(arrays.level));
     let mut names: Vec<String> = Vec::new();
     let mut blocks = String::new();
     for (bare, col) in &columns {
-        let column = distinct_name(&column_name(bare), |c| names.iter().chain(taken).any(|n| n == c));
+        // An array of scalars' one column, the element itself.
+        let base = if bare == "." { "value".to_string() } else { column_name(bare) };
+        let column = distinct_name(&base, |c| names.iter().chain(taken).any(|n| n == c));
         names.push(column.clone());
-        column_block(&mut blocks, bare, &column, col, parsed);
+        column_block(&mut blocks, &header, bare, &column, col, parsed);
         if let Some((_, fields)) = folded.iter().find(|(k, _)| k == bare) {
             let _ = writeln!(
                 blocks,
@@ -751,7 +852,40 @@ fn columns_text(columns: Columns, max_columns: usize, parsed: u64, taken: &[Stri
         false => String::new(),
     };
     let day = day_line(&columns, &names, parsed);
+    let mut child_names: Vec<String> = Vec::new();
+    for (key, elements, in_records) in children {
+        let name = distinct_name(&column_name(&key), |c| child_names.iter().any(|n| n == c));
+        child_names.push(name.clone());
+        let _ = writeln!(
+            blocks,
+            "\n# {key}: an array in {} of {}, {} elements in all: a child table, a row per element",
+            percent(in_records, parsed),
+            if arrays.level == 0 { "records" } else { "rows" },
+            elements.records
+        );
+        child_block(&mut blocks, &key, &name, elements, max_columns, arrays.level, taken);
+    }
     ColumnsText { blocks, day, over_budget, names }
+}
+
+/// One `[[child]]`: an array's elements as a table of their own, with its columns (the
+/// element's keys, or `.` for scalars) and its own arrays, one level down.
+fn child_block(blocks: &mut String, key: &str, name: &str, elements: &Profile, max_columns: usize, level: usize, taken: &[String]) {
+    let header = format!("{}child", "child.".repeat(level));
+    let _ = writeln!(blocks, "[[{header}]]");
+    let _ = writeln!(blocks, "name = {}", toml_string(name));
+    let _ = writeln!(blocks, "key = {}", toml_string(key));
+    // The columns tier sets here: the parent's key, the positions.
+    let mut inherited: Vec<String> = taken.to_vec();
+    inherited.push(crate::contract::POSITION.to_string());
+    if level > 0 {
+        inherited.push(format!("{name}_{}", crate::contract::POSITION));
+    }
+    let own = bare_columns(elements, "");
+    let below = Arrays { profiles: &elements.arrays, prefix: "", level: level + 1 };
+    let text = columns_text(own, max_columns, elements.records - elements.malformed, &inherited, below);
+    blocks.push_str(&text.over_budget);
+    blocks.push_str(&text.blocks);
 }
 
 /// The `day` suggestion: the timestamp or date column with a value in the most records, if
@@ -792,20 +926,25 @@ fn key_prefix(profile: &Profile) -> String {
 /// The profiled keys without the prefix (the contract's `key_prefix` reads keys with or
 /// without it), so a key's two spellings are one column.
 fn bare_columns(profile: &Profile, prefix: &str) -> Columns {
-    let escaped_prefix = format!("/{}", prefix.replace('~', "~0").replace('/', "~1"));
     let mut columns: Vec<(String, ColumnProfile)> = Vec::new();
     for (key, col) in &profile.columns {
-        let bare = match key.strip_prefix(escaped_prefix.as_str()) {
-            Some(rest) if !prefix.is_empty() && key.starts_with('/') => format!("/{rest}"),
-            _ if key.starts_with('/') => key.clone(),
-            _ => key.strip_prefix(prefix).unwrap_or(key).to_string(),
-        };
+        let bare = bare_key(key, prefix);
         match columns.iter_mut().find(|(k, _)| *k == bare) {
             Some((_, merged)) => merged.merge(col.clone()),
             None => columns.push((bare, col.clone())),
         }
     }
     columns
+}
+
+/// A profiled key without the prefix: a top-level key's own, a pointer's first step's.
+fn bare_key(key: &str, prefix: &str) -> String {
+    let escaped_prefix = format!("/{}", prefix.replace('~', "~0").replace('/', "~1"));
+    match key.strip_prefix(escaped_prefix.as_str()) {
+        Some(rest) if !prefix.is_empty() && key.starts_with('/') => format!("/{rest}"),
+        _ if key.starts_with('/') => key.to_string(),
+        _ => key.strip_prefix(prefix).unwrap_or(key).to_string(),
+    }
 }
 
 /// A key that was an object somewhere: with values of other kinds too (a string, a number,
@@ -856,9 +995,9 @@ fn objects_folded(columns: Columns, max_columns: usize) -> (Columns, Vec<(String
 }
 
 /// One `[[column]]` of the contract: its declaration, then the evidence as comments.
-fn column_block(blocks: &mut String, bare: &str, column: &str, col: &ColumnProfile, parsed: u64) {
+fn column_block(blocks: &mut String, header: &str, bare: &str, column: &str, col: &ColumnProfile, parsed: u64) {
     let kind = col.kind();
-    let _ = writeln!(blocks, "\n[[column]]");
+    let _ = writeln!(blocks, "\n[[{header}]]");
     let _ = writeln!(blocks, "name = {}", toml_string(column));
     if bare != column {
         let _ = writeln!(blocks, "key = {}", toml_string(bare));
@@ -959,9 +1098,9 @@ mod tests {
     use super::*;
 
     fn profile_of(lines: &[&str]) -> Profile {
-        let mut p = Profile::default();
+        let mut p = Profile::with_depth(DEFAULT_MAX_DEPTH);
         for l in lines {
-            let mut part = Profile::default();
+            let mut part = Profile::with_depth(DEFAULT_MAX_DEPTH);
             part.add_record(l.as_bytes());
             p.merge(part);
         }
@@ -1058,7 +1197,15 @@ mod tests {
                 1 => NUMBERS[rng.gen_range(0..NUMBERS.len())].to_string(),
                 2 => ["true", "false"][rng.gen_range(0..2)].to_string(),
                 3 => "null".to_string(),
-                4 => ["[]", "[1, \"a\"]", "[{\"x\": 1}, null]", "[[1], [2, 3]]"][rng.gen_range(0..4)].to_string(),
+                4 => [
+                    "[]",
+                    "[1, \"a\"]",
+                    "[{\"x\": 1}, null]",
+                    "[[1], [2, 3]]",
+                    "[{\"sha\": \"a\", \"n\": 1, \"files\": [\"x\", \"y\"]}, {\"sha\": \"b\", \"n\": NaN, \"files\": []}]",
+                    "[{\"sha\": \"c\", \"n\": \"2\", \"files\": [{\"p\": 1}]}]",
+                ][rng.gen_range(0..6)]
+                .to_string(),
                 5 if depth < 5 => object(rng, depth + 1, shapes),
                 5 | 6 => "{}".to_string(),
                 7 => format!("\"2019-05-{:02} {:02}:{:02}:00\"", rng.gen_range(1..29), rng.gen_range(0..24), rng.gen_range(0..60)),
@@ -1080,6 +1227,26 @@ mod tests {
                 let kind = allowed[rng.gen_range(0..allowed.len())];
                 fields.push(format!("\"{name}\": {}", value(rng, kind, depth, shapes)));
             }
+            // Arrays that are always arrays: of objects (with an array in each), of scalars.
+            if depth == 1 && rng.gen_bool(0.7) {
+                let commits: Vec<String> = (0..rng.gen_range(0..4))
+                    .map(|j| {
+                        let n = ["1", "NaN", "\"2\"", "-3.5"][rng.gen_range(0..4)];
+                        let files: Vec<String> = (0..rng.gen_range(0..3)).map(|k| format!("\"f{k}\"")).collect();
+                        format!("{{\"sha\": \"s{j}\", \"n\": {n}, \"files\": [{}]}}", files.join(", "))
+                    })
+                    .collect();
+                fields.push(format!("\"commits\": [{}]", commits.join(", ")));
+            }
+            if depth == 1 && rng.gen_bool(0.5) {
+                let labels: Vec<String> = (0..rng.gen_range(0..3))
+                    .map(|_| {
+                        let kind = [0, 1, 7, 8][rng.gen_range(0..4)];
+                        value(rng, kind, depth, shapes)
+                    })
+                    .collect();
+                fields.push(format!("\"labels\": [{}]", labels.join(", ")));
+            }
             format!("{{{}}}", fields.join(", "))
         }
 
@@ -1098,7 +1265,9 @@ mod tests {
         assert_eq!(scan.spans.len(), lines.len());
         let chunk = crate::source::Chunk { buf: text.as_bytes().to_vec(), spans: scan.spans, offset_end: text.len() as u64 };
         let parsed = crate::transform::parse::parse_chunk(ds, &chunk).unwrap();
+        let (_, failures) = crate::children::child_rows(ds, &chunk, &parsed).unwrap();
         let checked = crate::quality::check(ds, parsed).unwrap();
+        let checked = crate::children::fail_rows(checked, &failures).unwrap();
         let reasons = checked.column(crate::quality::COL_REASON).unwrap().str().unwrap().clone();
         let details = checked.column(crate::transform::parse::COL_DETAIL).unwrap().str().unwrap().clone();
         (0..checked.height())
@@ -1108,16 +1277,20 @@ mod tests {
 
     #[test]
     fn a_contract_infer_writes_loads_every_record_it_read() {
-        // Under the default budget, and under one small enough to fold most objects.
+        // Under the default budget, and under one small enough to fold most objects; arrays
+        // of objects and of scalars become child tables, two levels down.
+        let mut with_children = 0;
         for (seed, max_columns) in (0..300).flat_map(|seed| [(seed, DEFAULT_MAX_COLUMNS), (seed, 4)]) {
             let lines = records::generate(seed, 40);
             let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
             let text = contract(&profile_of(&refs), "mixed", "mixed.json", max_columns);
+            with_children += text.contains("[[child.child]]") as usize;
             let ds = crate::contract::parse(&text, "inferred.toml").unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
             let ds: &'static crate::dataset::Dataset = Box::leak(Box::new(ds));
             let rejects = rejects_under(ds, &lines);
             assert!(rejects.is_empty(), "seed {seed}, {max_columns} columns: {rejects:#?}\n{text}");
         }
+        assert!(with_children > 50, "{with_children} contracts with grandchild tables");
     }
 
     #[test]

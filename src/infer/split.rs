@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use rayon::prelude::*;
 
-use super::{bare_columns, columns_text, header, key_prefix, percent, toml_string, Columns, Profile};
+use super::{bare_columns, columns_text, header, key_prefix, percent, toml_string, Arrays, Columns, Profile};
 use crate::dataset::{Dataset, Key};
 use crate::source::RecordReader;
 use crate::transform::record::{Cell, KeyHints};
@@ -41,7 +41,7 @@ impl SplitProfile {
 
 /// Reads every record of `inputs` and profiles them kind by kind, the kind being the value
 /// at `by`.
-pub fn profile(inputs: &[crate::source::Input], by: &str) -> Result<SplitProfile> {
+pub fn profile(inputs: &[crate::source::Input], by: &str, child_depth: usize) -> Result<SplitProfile> {
     let router: &'static Dataset = Box::leak(Box::new(Dataset::router(Key::parse(by), "")));
     let mut kinds: HashMap<Option<String>, Profile> = HashMap::new();
     let (mut records, mut malformed) = (0u64, 0u64);
@@ -63,7 +63,7 @@ pub fn profile(inputs: &[crate::source::Input], by: &str) -> Result<SplitProfile
                                 None => crate::transform::route::kind_of(router, bytes, &mut cells, &mut hints).map_err(drop),
                             };
                             match kind {
-                                Ok(kind) => by_kind.entry(kind).or_default().add_record(bytes),
+                                Ok(kind) => by_kind.entry(kind).or_insert_with(|| Profile::with_depth(child_depth)).add_record(bytes),
                                 Err(()) => bad += 1,
                             }
                         }
@@ -74,7 +74,7 @@ pub fn profile(inputs: &[crate::source::Input], by: &str) -> Result<SplitProfile
                     || (HashMap::new(), 0),
                     |(mut a, x), (b, y)| {
                         for (k, p) in b {
-                            a.entry(k).or_default().merge(p);
+                            a.entry(k).or_insert_with(|| Profile::with_depth(child_depth)).merge(p);
                         }
                         (a, x + y)
                     },
@@ -82,7 +82,7 @@ pub fn profile(inputs: &[crate::source::Input], by: &str) -> Result<SplitProfile
             records += chunk.spans.len() as u64;
             malformed += part.1;
             for (k, p) in part.0 {
-                kinds.entry(k).or_default().merge(p);
+                kinds.entry(k).or_insert_with(|| Profile::with_depth(child_depth)).merge(p);
             }
         }
     }
@@ -109,8 +109,8 @@ pub fn contract(profile: &SplitProfile, name: &str, file: &str, by: &str, max_co
     let prefix = key_prefix(&all);
     let parsed = all.records - all.malformed;
     let by_bare = bare_key(by, &prefix);
-    let kinds: Vec<(&String, Columns, u64)> =
-        profile.kinds.iter().map(|(kind, p)| (kind, bare_columns(p, &prefix), p.records - p.malformed)).collect();
+    let kinds: Vec<(&String, Columns, u64, &Profile)> =
+        profile.kinds.iter().map(|(kind, p)| (kind, bare_columns(p, &prefix), p.records - p.malformed, p)).collect();
     // The envelope: scalar keys in every kind, of one type there and over the whole log.
     let whole = bare_columns(&all, &prefix);
     let envelope: Columns = whole
@@ -121,7 +121,7 @@ pub fn contract(profile: &SplitProfile, name: &str, file: &str, by: &str, max_co
                 && !kinds.is_empty()
                 && kinds
                     .iter()
-                    .all(|(_, cols, _)| cols.iter().any(|(k, c)| k == key && c.present > 0 && c.objects == 0 && c.kind() == col.kind()))
+                    .all(|(_, cols, _, _)| cols.iter().any(|(k, c)| k == key && c.present > 0 && c.objects == 0 && c.kind() == col.kind()))
         })
         .cloned()
         .collect();
@@ -136,14 +136,14 @@ pub fn contract(profile: &SplitProfile, name: &str, file: &str, by: &str, max_co
         crate::contract::CATCH_ALL
     );
     let budget = max_columns.saturating_sub(envelope.len()).max(1);
-    let shared = columns_text(envelope, max_columns, parsed, &[]);
+    let shared = columns_text(envelope, max_columns, parsed, &[], Arrays::NONE);
     let _ = writeln!(log, "# The envelope: keys every kind has, as every table's first columns.");
     log.push_str(&shared.day);
     log.push_str(&shared.blocks);
 
     let mut stems: Vec<String> = Vec::new();
     let mut files = Vec::new();
-    for (kind, columns, kind_parsed) in kinds {
+    for (kind, columns, kind_parsed, kind_profile) in kinds {
         let own: Columns = columns.into_iter().filter(|(k, _)| *k != by_bare && !envelope_keys.contains(k)).collect();
         let room = crate::contract::MAX_NAME.saturating_sub(name.len() + 1).max(1);
         let base = super::column_name(kind).chars().take(room).collect::<String>();
@@ -160,7 +160,8 @@ pub fn contract(profile: &SplitProfile, name: &str, file: &str, by: &str, max_co
             percent(kind_parsed, profile.records)
         );
         let _ = writeln!(text, "when = {}", toml_string(kind));
-        let body = columns_text(own, budget, kind_parsed, &shared.names);
+        let arrays = Arrays { profiles: &kind_profile.arrays, prefix: &prefix, level: 0 };
+        let body = columns_text(own, budget, kind_parsed, &shared.names, arrays);
         text.push_str(&body.over_budget);
         // The log's day serves every kind; a kind of its own timestamps may suggest one.
         if !shared.day.starts_with("day =") && body.day.starts_with("day =") {

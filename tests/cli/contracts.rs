@@ -161,8 +161,9 @@ fn a_third_dataset_end_to_end() {
     let planted = write_cdp_log(&logs, 3, 400);
     let datasets = env.data().join("datasets");
 
-    // infer: every record read; nested keys as pointers; the evidence as comments.
-    let (code, inferred, err) = run(env.tier_plain(&["infer", logs.to_str().unwrap(), "--name", "cdp_events"]));
+    // infer: every record read; nested keys as pointers; the evidence as comments (arrays
+    // kept as json columns: --max-depth 0).
+    let (code, inferred, err) = run(env.tier_plain(&["infer", logs.to_str().unwrap(), "--name", "cdp_events", "--max-depth", "0"]));
     assert_eq!(code, 0, "{err}");
     for expect in [
         "name = \"cdp_events\"",
@@ -180,12 +181,12 @@ fn a_third_dataset_end_to_end() {
     let records_note = format!("from {} records", planted.records);
     assert!(inferred.contains(&records_note), "{inferred}");
     // --write puts it in the contracts directory, and never over an existing one.
-    let mut write = env.tier_plain(&["infer", logs.to_str().unwrap(), "--name", "cdp_events", "--write"]);
+    let mut write = env.tier_plain(&["infer", logs.to_str().unwrap(), "--name", "cdp_events", "--write", "--max-depth", "0"]);
     write.env("TIER_DATASETS", &datasets);
     assert_eq!(run(write).0, 0);
     let written = std::fs::read_to_string(datasets.join("cdp_events.toml")).unwrap();
     assert_eq!(written, inferred);
-    let mut again = env.tier_plain(&["infer", logs.to_str().unwrap(), "--name", "cdp_events", "--write"]);
+    let mut again = env.tier_plain(&["infer", logs.to_str().unwrap(), "--name", "cdp_events", "--write", "--max-depth", "0"]);
     again.env("TIER_DATASETS", &datasets);
     let (code, _, err) = run(again);
     assert_eq!(code, 3, "{err}");

@@ -429,6 +429,23 @@ fn infer_split_by_writes_a_contract_per_kind_that_loads_what_it_read() {
         assert_eq!(env.count(&format!("hooks_{kind}")), kinds[kind] as i64, "{kind}");
     }
     assert_eq!(env.count("hooks_other"), kinds[""] as i64);
+    // Arrays became child tables, two levels down: a row per element.
+    assert!(push.contains("[[child]]\nname = \"payload_commits\"\nkey = \"/payload/commits\"\n"), "{push}");
+    for (table, kind, pointer) in [
+        ("hooks_push_payload_commits", "push", "/payload/commits"),
+        ("hooks_issues_issue_labels", "issues", "/issue/labels"),
+        ("hooks_release_release_assets", "release", "/release/assets"),
+        ("hooks_release_release_assets_links", "release", "/release/assets/*/links"),
+    ] {
+        assert_eq!(env.count(table), elements(&lines, kind, pointer), "{table}");
+    }
+    let query = env.data().join("commits.sql");
+    std::fs::write(&query, "select count(*) as commits, count(distinct sha) as shas from hooks_push_payload_commits where \"distinct\"")
+        .unwrap();
+    let (code, out, err) = run(tier_with(&env, &dir, &["query", query.to_str().unwrap(), "--format", "csv"]));
+    assert_eq!(code, 0, "{err}");
+    let distinct = lines.iter().map(|l| l.matches("\"distinct\": true").count()).sum::<usize>();
+    assert_eq!(out, format!("commits,shas\n{distinct},{distinct}\n"));
 
     // Validate, by content, per table: from the ledger, and by reading the file again.
     for more in [&[][..], &["--reread"][..]] {
@@ -436,8 +453,8 @@ fn infer_split_by_writes_a_contract_per_kind_that_loads_what_it_read() {
         args.extend(more);
         let (code, out, err) = run(tier_with(&env, &dir, &args));
         assert_eq!(code, 0, "{out}\n{err}");
-        assert!(err.contains("all 28 checks match"), "{out}\n{err}");
-        assert!(out.contains("hooks_release"), "{out}");
+        assert!(err.contains("all 44 checks match"), "{out}\n{err}");
+        assert!(out.contains("hooks_release_release_assets_links"), "{out}");
     }
     // An edited value and a lost row are named with their table and day.
     client()
