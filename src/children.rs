@@ -76,6 +76,29 @@ pub fn child_rows(parent: &'static Dataset, chunk: &Chunk, parsed: &DataFrame) -
     Ok((out, failures))
 }
 
+/// Per parent row, a digest of its records' child rows (each table's row hashes, which
+/// cover the parent's key and the positions): two records whose rows are equal but whose
+/// arrays are not are no duplicates of each other. Zero for a record without child rows.
+pub fn children_digests(tables: &[&'static Dataset], parent: &DataFrame, children: &[ChildRows]) -> PolarsResult<Vec<u64>> {
+    let records = parent.column(COL_RECORD)?.u64()?;
+    let row_of: std::collections::HashMap<u64, usize> = records.into_no_null_iter().enumerate().map(|(i, r)| (r, i)).collect();
+    let mut digests = vec![0u64; parent.height()];
+    for c in children {
+        let salt = tables.iter().position(|t| std::ptr::eq(*t, c.ds)).unwrap_or(0) as u64;
+        // Without the record's ordinal (which two equal records differ by).
+        let fields: Vec<&crate::dataset::Field> = c.ds.fields.iter().filter(|f| !f.is_record_id()).collect();
+        let hashes =
+            crate::rows::fold(&fields, &c.checked, 0u64, |h, cell| *h = crate::hash::combine(*h, crate::figures::cell_hash(cell)))?;
+        for (record, hash) in c.checked.column(COL_RECORD)?.u64()?.into_no_null_iter().zip(hashes) {
+            if let Some(&row) = row_of.get(&record) {
+                let mixed = (hash ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                digests[row] = digests[row].wrapping_add(mixed.rotate_left(31));
+            }
+        }
+    }
+    Ok(digests)
+}
+
 /// A child's name as its contract gives it (its table is `<parent>_<name>`).
 fn child_name(parent: &Dataset, child: &Dataset) -> String {
     child.name.strip_prefix(&format!("{}_", parent.name)).unwrap_or(&child.name).to_string()

@@ -452,7 +452,7 @@ impl Dedupe {
         // The server's row hash of each row, for validate's figures: the high lane of a
         // digest that covers the whole row, else computed on its own.
         // (Not where the digests leave out the record's ordinal: the server's hash covers it.)
-        let whole = !ds.fields.iter().any(Field::is_record_id);
+        let whole = !ds.fields.iter().any(Field::is_record_id) && checked.column(crate::frame::COL_CHILDREN).is_err();
         let row_hashes: Vec<u64> = match (&contents, keyed) {
             (Some(c), _) if whole => c.iter().map(|d| (d >> 64) as u64).collect(),
             (None, false) if whole => digests.iter().map(|d| (d >> 64) as u64).collect(),
@@ -676,13 +676,20 @@ pub fn row_digests(ds: &Dataset, df: &DataFrame, whole_row: bool) -> PolarsResul
         true => ds.fields.iter().filter(|f| !f.is_record_id()).collect(),
         false => ds.unique.iter().filter_map(|name| ds.field(name)).collect(),
     };
-    let lanes = rows::fold(&fields, df, (0u64, 0u64), |(a, b), cell| {
+    let mut lanes = rows::fold(&fields, df, (0u64, 0u64), |(a, b), cell| {
         *a = match whole_row {
             true => crate::hash::combine(*a, crate::figures::cell_hash(cell)),
             false => (*a ^ cell_hash(&keys[0], cell)).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23),
         };
         *b = (b.rotate_left(17) ^ cell_hash(&keys[1], cell)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     })?;
+    // A whole record is its row and its child rows.
+    if let (true, Ok(children)) = (whole_row, df.column(crate::frame::COL_CHILDREN)) {
+        for ((a, b), c) in lanes.iter_mut().zip(children.u64()?.into_no_null_iter()) {
+            *a = crate::hash::combine(*a, c);
+            *b = (b.rotate_left(17) ^ c).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        }
+    }
     Ok(lanes.into_iter().map(|(a, b)| ((a as u128) << 64) | b as u128).collect())
 }
 

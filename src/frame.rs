@@ -21,3 +21,6 @@ pub const COL_NAN: &str = "__nan";
 /// Each row's `hash_record_extended(row, ROW_HASH_SEED)`, as the duplicate check computes
 /// it beside its own digest (see `dedupe::row_digests`).
 pub const COL_ROW_HASH: &str = "__row_hash";
+/// A digest of the record's child rows (see `children::children_digests`): part of what
+/// makes two records duplicates, not of the row's own hash.
+pub const COL_CHILDREN: &str = "__children";

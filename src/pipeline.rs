@@ -162,7 +162,11 @@ fn rule_chunk(ds: &'static Dataset, chunk: &Chunk, t: &mut StageTimes) -> Polars
     let extra_keys = parsed.column(COL_EXTRA)?.u32()?.sum().unwrap_or(0) as u64;
     let (children, failures) = crate::children::child_rows(ds, chunk, &parsed)?;
     let checked = quality::check(ds, parsed)?;
-    let checked = crate::children::fail_rows(checked, &failures)?;
+    let mut checked = crate::children::fail_rows(checked, &failures)?;
+    if !ds.children.is_empty() {
+        let digests = crate::children::children_digests(&ds.tables(), &checked, &children)?;
+        checked.with_column(Column::new(crate::frame::COL_CHILDREN.into(), digests))?;
+    }
     t.rules += parsed_at.elapsed();
     Ok((checked, extra_keys, children))
 }
@@ -615,21 +619,20 @@ fn refuse_unloadable(ds: &Dataset, input: &Input, opts: &LoadOptions) -> Result<
             return Err(Failure::Input(format!("{}: is a directory, not an export file", input.name())).into());
         }
     }
-    if ds.writes_many() && (opts.mode == Mode::Merge || opts.lake.is_some()) {
-        let what = if opts.mode == Mode::Merge { "--mode merge" } else { "--lake" };
+    if ds.writes_many() && opts.lake.is_some() {
         let which = if ds.split.is_some() { "a split log" } else { "a dataset with child tables" };
-        return Err(Failure::Input(format!(
-            "{}: {what} is not available for {which} yet (its tables load in append or replace mode)",
-            ds.name
-        ))
-        .into());
+        return Err(Failure::Input(format!("{}: --lake is not available for {which} yet", ds.name)).into());
     }
-    if opts.mode == Mode::Merge && ds.unique.is_empty() {
-        return Err(Failure::Input(format!(
-            "{}: --mode merge needs the columns that identify a row: add `unique = [...]` to {}",
-            ds.name, ds.source
-        ))
-        .into());
+    // A merge needs a key in every table (a child's is its parent's and its position).
+    if opts.mode == Mode::Merge {
+        if let Some(table) = ds.tables_here().into_iter().find(|t| !t.is_child() && t.unique.is_empty()) {
+            let whose = if table.log.is_some() { format!(" (or the log's envelope, {})", ds.source) } else { String::new() };
+            return Err(Failure::Input(format!(
+                "{}: --mode merge needs the columns that identify a row: add `unique = [...]` to {}{whose}",
+                table.name, table.source
+            ))
+            .into());
+        }
     }
     Ok(())
 }
@@ -668,6 +671,8 @@ struct Written {
     key_repeats: Vec<Figures>,
     /// Per table, the child rows of records turned away so.
     dropped: Vec<u64>,
+    /// Per table, the rows a merge took back.
+    retracted: Vec<u64>,
 }
 
 /// The writer thread: each batch's rows, less those whose key the table already holds (a
@@ -694,6 +699,8 @@ fn write_batches(
     // Records turned away so (their child rows go with them), and the child rows dropped.
     let mut turned_away: std::collections::HashSet<u64> = Default::default();
     let mut dropped: Vec<u64> = tables.iter().map(|_| 0).collect();
+    // Per table, the rows a merge took back (superseded, or a superseded record's children).
+    let mut retracted: Vec<u64> = tables.iter().map(|_| 0).collect();
     let mut run = || -> Result<()> {
         let mut batches = batches.iter();
         let mut spool = load.reject_spool()?;
@@ -735,8 +742,18 @@ fn write_batches(
             load.write(t, &accepted, &batch.rejects)?;
             if !batch.retracted.is_empty() {
                 let records: Vec<u64> = batch.retracted.iter().map(|r| r.record).collect();
-                load.retract(&records)?;
-                figures[t].remove(batch.retracted.iter().map(|r| (r.day, r.row_hash)));
+                let taken = load.retract(&records)?;
+                // Each superseded row off its table's figures, and its child rows with it.
+                let table_of: std::collections::HashMap<u64, usize> = taken.records.iter().copied().collect();
+                for r in &batch.retracted {
+                    let owner = table_of.get(&r.record).copied().unwrap_or(t);
+                    figures[owner].remove([(r.day, r.row_hash)]);
+                    retracted[owner] += 1;
+                }
+                for (child, day, hash) in taken.children {
+                    figures[child].remove([(day, hash)]);
+                    retracted[child] += 1;
+                }
                 let rows = batch.retracted.iter().map(|r| (r.record, r.by)).collect();
                 write_late_rejects(&mut load, source, crate::quality::SUPERSEDED, rows, crate::dedupe::superseded_by)?;
             }
@@ -760,7 +777,7 @@ fn write_batches(
     };
     let outcome = run();
     tracing::info!("COPY writer: done in {:.2?}", started.elapsed());
-    (outcome.map(|()| Written { load, figures, key_repeats, dropped }), lake)
+    (outcome.map(|()| Written { load, figures, key_repeats, dropped, retracted }), lake)
 }
 
 /// Rows encoded per piece of a streamed COPY: small enough that a few in flight cost little
@@ -839,8 +856,8 @@ fn finish_load(
         let written = written.map_err(|e| e.context(display.to_string()))?;
         let mut stats = checked?;
         let split = !stats.tables.is_empty();
-        for (t, ((figures, key_repeats), dropped)) in written.figures.into_iter().zip(written.key_repeats).zip(written.dropped).enumerate()
-        {
+        let rows = written.figures.into_iter().zip(written.key_repeats).zip(written.dropped).zip(written.retracted);
+        for (t, (((figures, key_repeats), dropped), retracted)) in rows.enumerate() {
             // A child table's rows turned away with their records are no records of their own.
             let repeats = key_repeats.rows() - dropped;
             if repeats > 0 {
@@ -852,7 +869,7 @@ fn finish_load(
                 false => (stats.figures, stats.key_repeats) = (Some(figures), key_repeats),
                 true => {
                     let table = &mut stats.tables[t];
-                    table.loaded -= repeats + dropped;
+                    table.loaded -= repeats + dropped + retracted;
                     (table.figures, table.key_repeats) = (Some(figures), key_repeats);
                 }
             }

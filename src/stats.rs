@@ -50,6 +50,9 @@ pub struct TableStats {
     /// Its rows turned away because it held their key (a keyed append).
     #[serde(skip)]
     pub key_repeats: Option<crate::figures::Figures>,
+    /// What a merge did with its rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged: Option<Merged>,
 }
 
 /// A column a load added to its table for a new key.
@@ -84,21 +87,8 @@ impl LoadStats {
 
     /// The figures as the ledger keeps them (`figures::LedgerFigures`, as JSON).
     pub fn figures_json(&self) -> Option<String> {
-        use crate::figures::LedgerFigures;
         let figures = self.figures.as_ref()?;
-        let record = LedgerFigures {
-            columns: figures.columns.clone(),
-            days: LedgerFigures::entries(figures),
-            turned_away: self.key_repeats.as_ref().map(LedgerFigures::entries),
-            unchanged: self.merged.as_ref().map(|m| LedgerFigures::entries(&m.unchanged_figures)),
-            taken: self.merged.as_ref().map(|m| {
-                m.taken
-                    .iter()
-                    .map(|(load, day, d)| (*load, (*day != crate::figures::NO_DAY).then_some(*day), d.rows, d.digest.to_string()))
-                    .collect()
-            }),
-        };
-        serde_json::to_string(&record).ok()
+        serde_json::to_string(&ledger_figures(figures, self.key_repeats.as_ref(), self.merged.as_ref())).ok()
     }
 
     /// A split log's tables as the ledger keeps them: name, rows given, figures.
@@ -111,13 +101,8 @@ impl LoadStats {
             .tables
             .iter()
             .map(|t| {
-                let figures = t.figures.as_ref().map(|f| LedgerFigures {
-                    columns: f.columns.clone(),
-                    days: LedgerFigures::entries(f),
-                    turned_away: t.key_repeats.as_ref().map(LedgerFigures::entries),
-                    unchanged: None,
-                    taken: None,
-                });
+                let figures: Option<LedgerFigures> =
+                    t.figures.as_ref().map(|f| ledger_figures(f, t.key_repeats.as_ref(), t.merged.as_ref()));
                 serde_json::json!({ "table": t.table, "loaded": t.loaded, "figures": figures })
             })
             .collect();
@@ -144,6 +129,27 @@ impl LoadStats {
     /// The reason that rejected the most rows, if any.
     pub fn top_reason(&self) -> Option<(&str, u64)> {
         self.rejected.iter().max_by_key(|(_, n)| **n).map(|(r, n)| (r.as_str(), *n))
+    }
+}
+
+/// One table's figures as the ledger keeps them (see `figures::LedgerFigures`).
+fn ledger_figures(
+    figures: &crate::figures::Figures,
+    key_repeats: Option<&crate::figures::Figures>,
+    merged: Option<&Merged>,
+) -> crate::figures::LedgerFigures {
+    use crate::figures::LedgerFigures;
+    LedgerFigures {
+        columns: figures.columns.clone(),
+        days: LedgerFigures::entries(figures),
+        turned_away: key_repeats.map(LedgerFigures::entries),
+        unchanged: merged.map(|m| LedgerFigures::entries(&m.unchanged_figures)),
+        taken: merged.map(|m| {
+            m.taken
+                .iter()
+                .map(|(load, day, d)| (*load, (*day != crate::figures::NO_DAY).then_some(*day), d.rows, d.digest.to_string()))
+                .collect()
+        }),
     }
 }
 

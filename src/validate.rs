@@ -81,8 +81,15 @@ pub fn read_source(ds: &'static Dataset, input: &crate::source::Input, supersedi
     Ok(SourceSide { records: stats.records, rejected: stats.rejected, checksum: stats.checksum, loaded: figures })
 }
 
-/// Reads a split log's file as its load did, reduced to each table's figures.
-pub fn read_split_source(log: &'static Dataset, input: &crate::source::Input, progress: &dyn Progress) -> Result<SplitSource> {
+/// Reads the file of a dataset of many tables (a split log, child tables) as its load did
+/// (`superseding`: as a merge, a superseded record's rows and its child rows taken back),
+/// reduced to each table's figures.
+pub fn read_split_source(
+    log: &'static Dataset,
+    input: &crate::source::Input,
+    superseding: bool,
+    progress: &dyn Progress,
+) -> Result<SplitSource> {
     if let crate::source::Input::File(path) = input {
         if !path.exists() {
             return Err(Failure::Input(format!("{}: no such file", path.display())).into());
@@ -90,15 +97,35 @@ pub fn read_split_source(log: &'static Dataset, input: &crate::source::Input, pr
     }
     let tables = log.tables();
     let mut figures: Vec<Figures> = tables.iter().map(|_| Figures::default()).collect();
+    // A merge's file: each record's rows, by table, day and row hash, to take back should a
+    // later record supersede it.
+    let mut rows_of: std::collections::HashMap<u64, Vec<(usize, i64, u64)>> = Default::default();
     let mut failure = None;
-    let stats =
-        check_file(log, input, false, progress, |checked| match figures[checked.table].add(tables[checked.table], &checked.accepted) {
-            Ok(()) => true,
-            Err(e) => {
-                failure = Some(e);
-                false
+    let mut sink = |checked: crate::pipeline::Sorted| -> polars::prelude::PolarsResult<()> {
+        let (t, ds) = (checked.table, tables[checked.table]);
+        figures[t].add(ds, &checked.accepted)?;
+        if superseding && checked.accepted.height() > 0 {
+            let days = crate::figures::days_of(ds, &checked.accepted)?;
+            let hashes = crate::figures::row_hashes(ds, &checked.accepted)?;
+            let records = checked.accepted.column(crate::frame::COL_RECORD)?.u64()?;
+            for ((record, day), hash) in records.into_no_null_iter().zip(days).zip(hashes) {
+                rows_of.entry(record).or_default().push((t, day, hash));
             }
-        })?;
+        }
+        for r in &checked.retracted {
+            for (t, day, hash) in rows_of.remove(&r.record).unwrap_or_default() {
+                figures[t].remove([(day, hash)]);
+            }
+        }
+        Ok(())
+    };
+    let stats = check_file(log, input, superseding, progress, |checked| match sink(checked) {
+        Ok(()) => true,
+        Err(e) => {
+            failure = Some(e);
+            false
+        }
+    })?;
     if let Some(e) = failure {
         return Err(e.into());
     }

@@ -137,7 +137,13 @@ fn child(raw: RawChild, parent: &str, log: &str, key: &[Inherited], file: &str, 
         .collect();
     below.push(Inherited { name: format!("{name}_{POSITION}"), kind: Kind::Integer, from: Key::Parent(POSITION.into()) });
     let children: Vec<Child> = raw.children.into_iter().filter_map(|c| child(c.into_inner(), &table, log, &below, file, errors)).collect();
-    let mut ds = Dataset::new(table, String::new(), String::new(), fields, None, Vec::new(), file.to_string());
+    // Under a keyed parent, a row is its parent's key and its position (the unique index a
+    // merge replaces children by); under `tier_record`, rows are only ever added.
+    let unique: Vec<String> = match key.iter().any(|k| k.name == RECORD_ID) {
+        true => Vec::new(),
+        false => key.iter().map(|k| k.name.clone()).chain([POSITION.to_string()]).collect(),
+    };
+    let mut ds = Dataset::new(table, String::new(), String::new(), fields, None, unique, file.to_string());
     ds.log = Some(log.to_string());
     ds.children = children;
     Some(Child { array, ds: Box::leak(Box::new(ds)) })

@@ -165,8 +165,13 @@ fn validate_split(
             source
         }
         None => {
+            // A merged file is read as the merge read it.
+            let superseding = match (&checksum, has_merges(log, &mut client, schema)?) {
+                (Some(sum), true) => merged_file(log, &mut client, schema, sum)?,
+                _ => false,
+            };
             let bar = bars.add(&log.name, input.size());
-            let source = read_split_source(log, input, &bar);
+            let source = read_split_source(log, input, superseding, &bar);
             bar.finish();
             source?
         }

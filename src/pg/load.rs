@@ -64,7 +64,8 @@ fn lock_table(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode) -> Re
     // keys up chunk by chunk (the duplicate check keeps keys unique within a file).
     let mut probes = Vec::new();
     for t in tables {
-        let held = match keyed_append && !t.unique.is_empty() {
+        // A child's rows go with their parent's (turned away with it).
+        let held = match keyed_append && !t.unique.is_empty() && !t.is_child() {
             false => false,
             true => client
                 .query_one(&format!("SELECT EXISTS (SELECT FROM {}.{})", ident(schema), ident(&t.name)), &[])
@@ -126,16 +127,34 @@ fn data_target(client: &mut Client, ds: &Dataset, i: usize, schema: &str, mode: 
             format!("{s}.{}", ident(table))
         }
         Mode::Merge => {
+            let stage = merge_stage(i);
+            let bare = stage.trim_start_matches("pg_temp.");
             exec(
                 client,
                 "cannot create the merge's staging table",
                 &format!(
-                    "DROP TABLE IF EXISTS {MERGE_STAGE}; CREATE TEMP TABLE tier_merge (\n  {ddl},\n  __record bigint\n) ON COMMIT DROP"
+                    "DROP TABLE IF EXISTS {stage}; CREATE TEMP TABLE {bare} (\n  {ddl},\n  __record bigint,\n  __row bigint GENERATED ALWAYS AS IDENTITY\n) ON COMMIT DROP"
                 ),
             )?;
-            MERGE_STAGE.to_string()
+            stage
         }
     })
+}
+
+/// A merge's staging table for the `i`th table of the load.
+fn merge_stage(i: usize) -> String {
+    match i {
+        0 => MERGE_STAGE.to_string(),
+        _ => format!("{MERGE_STAGE}_{i}"),
+    }
+}
+
+/// What a merge's retraction took back from the stages: the superseded records' table, and
+/// their child rows' figures (the day, and the row hash the server computes as tier does).
+#[derive(Default)]
+pub struct Retracted {
+    pub records: Vec<(u64, usize)>,
+    pub children: Vec<(usize, i64, u64)>,
 }
 
 /// One table a load writes: the dataset's own, or one of a split log's.
@@ -373,18 +392,37 @@ impl TableLoad {
         Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect())
     }
 
-    /// Takes back staged rows a later row with their key superseded (by record); the caller
-    /// keeps them as rejects.
-    pub fn retract(&mut self, records: &[u64]) -> Result<()> {
+    /// Takes back staged rows a later row with their key superseded (by record), and their
+    /// child rows; the caller keeps them as rejects.
+    pub fn retract(&mut self, records: &[u64]) -> Result<Retracted> {
         let records: Vec<i64> = records.iter().map(|r| *r as i64).collect();
-        let gone = self
-            .client
-            .execute(&format!("DELETE FROM {MERGE_STAGE} WHERE __record = ANY($1)"), &[&records])
-            .map_err(|e| Failure::Database(format!("cannot take back superseded rows: {}", describe(&e))))?;
-        if gone != records.len() as u64 {
-            return Err(anyhow::anyhow!("took back {gone} staged rows for {} superseded records", records.len()));
+        let failed = |e: postgres::Error| Failure::Database(format!("cannot take back superseded rows: {}", describe(&e)));
+        let mut out = Retracted::default();
+        for (i, t) in self.targets.iter().enumerate() {
+            let stage = &t.data;
+            if !t.ds.is_child() {
+                let sql = format!("DELETE FROM {stage} WHERE __record = ANY($1) RETURNING __record");
+                for r in self.client.query(&sql, &[&records]).map_err(failed)? {
+                    out.records.push((r.get::<_, i64>(0) as u64, i));
+                }
+                continue;
+            }
+            let cols: Vec<String> = t.ds.column_names().map(|c| format!("m.{}", ident(c))).collect();
+            let sql = format!(
+                "DELETE FROM {stage} m WHERE __record = ANY($1) RETURNING {day}, hash_record_extended(ROW({cols}), {seed})",
+                day = super::catalog::day_sql(t.ds, "m"),
+                cols = cols.join(", "),
+                seed = crate::figures::ROW_HASH_SEED,
+            );
+            for r in self.client.query(&sql, &[&records]).map_err(failed)? {
+                let day: Option<i32> = r.get(0);
+                out.children.push((i, day.map_or(crate::figures::NO_DAY, i64::from), r.get::<_, i64>(1) as u64));
+            }
         }
-        Ok(())
+        if out.records.len() != records.len() {
+            return Err(anyhow::anyhow!("took back {} staged rows for {} superseded records", out.records.len(), records.len()));
+        }
+        Ok(out)
     }
 
     pub fn write_rejects(&mut self, rejects: &[Reject]) -> Result<()> {
@@ -406,6 +444,37 @@ impl TableLoad {
         )
     }
 
+    /// Merges each table's staged rows: a table on its key; a child table on its parent's key
+    /// and position, after deleting the rows of the merged parents' arrays that are no more
+    /// (children of an updated parent are replaced with it).
+    fn merge(&mut self, stats: &mut LoadStats) -> Result<()> {
+        let mut root = 0;
+        let mut total = crate::stats::Merged::default();
+        for (i, t) in self.targets.iter().enumerate() {
+            if !t.ds.is_child() {
+                root = i;
+            }
+            let merged = match t.ds.is_child() {
+                false => super::merge::merge_staged(&mut self.client, t.ds, &self.schema, &t.data)?,
+                true => super::merge::merge_children(&mut self.client, t.ds, &self.schema, &t.data, &self.targets[root].data)?,
+            };
+            match self.targets.len() {
+                1 => stats.merged = Some(merged),
+                _ => {
+                    if !t.ds.is_child() {
+                        (total.inserted, total.updated, total.unchanged) =
+                            (total.inserted + merged.inserted, total.updated + merged.updated, total.unchanged + merged.unchanged);
+                    }
+                    stats.tables[i].merged = Some(merged);
+                }
+            }
+        }
+        if self.targets.len() > 1 {
+            stats.merged = Some(total);
+        }
+        Ok(())
+    }
+
     /// Swaps the staging tables in (replace), records the load in the ledger and commits.
     ///
     /// The old tables are renamed aside, not dropped, inside the transaction: a query that
@@ -416,7 +485,7 @@ impl TableLoad {
         let s = ident(&self.schema);
         let mut aside = Vec::new();
         if self.mode == Mode::Merge {
-            stats.merged = Some(super::merge::merge_staged(&mut self.client, self.ds, &self.schema)?);
+            self.merge(stats)?;
         }
         stats.schema_changes = std::mem::take(&mut self.schema_changes);
         if self.mode == Mode::Replace {

@@ -10,7 +10,8 @@ use crate::error::Failure;
 use crate::figures::{Day, Figures};
 use crate::stats::Merged;
 
-/// A merge's staged rows (a temporary table, dropped at the end of the transaction).
+/// A merge's staged rows (a temporary table, dropped at the end of the transaction); each
+/// has its record (`__record`, shared by a record's child rows) and a number (`__row`).
 pub const MERGE_STAGE: &str = "pg_temp.tier_merge";
 
 /// Merges the staged rows into the table on the key, in three statements:
@@ -27,7 +28,53 @@ pub const MERGE_STAGE: &str = "pg_temp.tier_merge";
 /// Cheaper than `INSERT ... ON CONFLICT DO UPDATE` here (each conflict check is a
 /// speculative insertion), and the join says what the upsert's RETURNING cannot: the old
 /// rows. The table's lock (exclusive among loads) keeps the rows still in between.
-pub fn merge_staged(client: &mut Client, ds: &Dataset, schema: &str) -> Result<Merged> {
+pub fn merge_staged(client: &mut Client, ds: &Dataset, schema: &str, stage: &str) -> Result<Merged> {
+    merge_on(client, ds, schema, stage, Merged::default())
+}
+
+/// A child table's merge: first the rows of its merged parents' arrays that the staged rows
+/// do not replace (an array that got shorter, or went away) are deleted, and count as taken
+/// from the loads that held them; then the staged rows merge on the parent's key and the
+/// position, as `merge_staged` does. `parents`: the stage of the table the child's key is of.
+pub fn merge_children(client: &mut Client, ds: &Dataset, schema: &str, stage: &str, parents: &str) -> Result<Merged> {
+    let table = format!("{}.{}", ident(schema), ident(&ds.name));
+    let cols: Vec<String> = ds.column_names().map(|c| format!("t.{}", ident(c))).collect();
+    // The parent's key: the inherited columns that are no position.
+    let parent_key: Vec<String> = ds
+        .fields
+        .iter()
+        .filter(|f| matches!(&f.key, crate::dataset::Key::Parent(c) if !c.ends_with("position")))
+        .map(|f| ident(&f.name))
+        .collect();
+    let keys: Vec<String> = ds.unique.iter().map(|k| ident(k)).collect();
+    let sql = format!(
+        "WITH gone AS (
+           DELETE FROM {table} t WHERE ({pk}) IN (SELECT {pk} FROM {parents})
+             AND NOT EXISTS (SELECT FROM {stage} m WHERE {same})
+           RETURNING t.load_id, {day} AS day, hash_record_extended(ROW({cols}), {seed}) AS hash)
+         SELECT load_id, day, count(*), sum(hash)::text FROM gone GROUP BY 1, 2",
+        pk = parent_key.join(", "),
+        same = keys.iter().map(|k| format!("m.{k} = t.{k}")).collect::<Vec<_>>().join(" AND "),
+        day = crate::pg::catalog::day_sql(ds, "t"),
+        cols = cols.join(", "),
+        seed = crate::figures::ROW_HASH_SEED,
+    );
+    let mut merged = Merged::default();
+    let rows =
+        client.query(&sql, &[]).map_err(|e| Failure::Database(format!("cannot replace the rows of {}: {}", ds.name, describe(&e))))?;
+    for r in rows {
+        let (load, day, rows, digest): (i64, Option<i32>, i64, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let day = day.map_or(crate::figures::NO_DAY, i64::from);
+        merged.taken.push((
+            load,
+            day,
+            Day { rows: rows as u64, digest: digest.parse().map_err(|_| anyhow::anyhow!("digest sum {digest:?}"))? },
+        ));
+    }
+    merge_on(client, ds, schema, stage, merged)
+}
+
+fn merge_on(client: &mut Client, ds: &Dataset, schema: &str, stage: &str, mut merged: Merged) -> Result<Merged> {
     let table = format!("{}.{}", ident(schema), ident(&ds.name));
     let cols: Vec<String> = ds.column_names().map(ident).collect();
     let row = |alias: &str| format!("ROW({})", cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", "));
@@ -39,11 +86,12 @@ pub fn merge_staged(client: &mut Client, ds: &Dataset, schema: &str) -> Result<M
         client,
         "cannot compare the staged rows",
         &format!(
-            "ANALYZE {MERGE_STAGE};
+            "ANALYZE {stage};
+             DROP TABLE IF EXISTS pg_temp.tier_matched;
              CREATE TEMP TABLE tier_matched ON COMMIT DROP AS
-               SELECT m.__record, t.load_id AS old_load, {day} AS old_day, hash_record_extended({t}, {seed}) AS old_hash,
+               SELECT m.__row, t.load_id AS old_load, {day} AS old_day, hash_record_extended({t}, {seed}) AS old_hash,
                       {t} IS NOT DISTINCT FROM {m} AS same
-               FROM {MERGE_STAGE} m JOIN {table} t ON {on};
+               FROM {stage} m JOIN {table} t ON {on};
              ANALYZE pg_temp.tier_matched;",
             day = crate::pg::catalog::day_sql(ds, "t"),
             t = row("t"),
@@ -53,7 +101,7 @@ pub fn merge_staged(client: &mut Client, ds: &Dataset, schema: &str) -> Result<M
         ),
     )?;
     tracing::info!("merge: compared in {:.2?}", clock.elapsed());
-    let mut merged = Merged { unchanged_figures: Figures { columns: Figures::columns_of(ds), ..Figures::default() }, ..Merged::default() };
+    merged.unchanged_figures = Figures { columns: Figures::columns_of(ds), ..Figures::default() };
     let figures = "SELECT old_load, old_day, same, count(*), sum(old_hash)::text FROM pg_temp.tier_matched GROUP BY 1, 2, 3";
     for r in client.query(figures, &[]).map_err(|e| db("cannot compare the staged rows", e))? {
         let (load, day, same, rows, digest): (i64, Option<i32>, bool, i64, String) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
@@ -72,7 +120,7 @@ pub fn merge_staged(client: &mut Client, ds: &Dataset, schema: &str) -> Result<M
     if !others.is_empty() {
         let update = format!(
             "UPDATE {table} t SET {}, load_id = m.load_id
-             FROM {MERGE_STAGE} m JOIN pg_temp.tier_matched x ON x.__record = m.__record AND NOT x.same
+             FROM {stage} m JOIN pg_temp.tier_matched x ON x.__row = m.__row AND NOT x.same
              WHERE {}",
             others.iter().map(|c| format!("{c} = m.{c}")).collect::<Vec<_>>().join(", "),
             on.join(" AND "),
@@ -81,8 +129,8 @@ pub fn merge_staged(client: &mut Client, ds: &Dataset, schema: &str) -> Result<M
     }
     tracing::info!("merge: updated in {:.2?}", clock.elapsed());
     let insert = format!(
-        "INSERT INTO {table} ({cols}, load_id) SELECT {cols}, load_id FROM {MERGE_STAGE} m
-         WHERE NOT EXISTS (SELECT FROM pg_temp.tier_matched x WHERE x.__record = m.__record) ORDER BY {keys}",
+        "INSERT INTO {table} ({cols}, load_id) SELECT {cols}, load_id FROM {stage} m
+         WHERE NOT EXISTS (SELECT FROM pg_temp.tier_matched x WHERE x.__row = m.__row) ORDER BY {keys}",
         cols = cols.join(", "),
         keys = keys.join(", "),
     );

@@ -572,9 +572,115 @@ fn child_tables_of_a_keyed_dataset_carry_its_key_and_load_validate_and_replace_w
     let (code, _, err) = load(&env, &dir, "orders", &["--mode", "replace"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(env.count("orders_items"), (0..10).map(|i| i % 4).sum::<i64>());
-    let (code, _, err) = load(&env, &dir, "orders", &["--mode", "merge"]);
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("--mode merge is not available for a dataset with child tables yet"), "{err}");
+}
+
+/// An order with items, each with codes, as `child_tables_of_a_keyed_dataset...` reads them.
+fn order(id: u64, items: &[(u64, &[i64])]) -> String {
+    let items: Vec<String> = items
+        .iter()
+        .enumerate()
+        .map(|(j, (qty, codes))| {
+            let codes: Vec<String> = codes.iter().map(i64::to_string).collect();
+            format!("{{\"sku\": \"s{j}\", \"qty\": {qty}, \"codes\": [{}]}}", codes.join(","))
+        })
+        .collect();
+    format!("{{\"id\": {id}, \"placed\": \"2026-01-0{}T00:00:00Z\", \"cart\": {{\"items\": [{}]}}}}", 1 + id % 9, items.join(", "))
+}
+
+#[test]
+fn a_merge_replaces_the_children_of_the_parents_it_updates() {
+    let env = Env::new("childmerge");
+    let dir = contract(
+        &env,
+        "orders",
+        "name = \"orders\"\nunique = [\"order_id\"]\nday = \"placed\"\n\
+         [[column]]\nname = \"order_id\"\nkey = \"id\"\ntype = \"bigint\"\n\
+         [[column]]\nname = \"placed\"\ntype = \"timestamp\"\n\
+         [[child]]\nname = \"items\"\nkey = \"/cart/items\"\n\
+         [[child.column]]\nname = \"sku\"\ntype = \"text\"\nrequired = true\n\
+         [[child.column]]\nname = \"qty\"\ntype = \"integer\"\nmin = 1\n\
+         [[child.child]]\nname = \"codes\"\nkey = \"codes\"\n[[child.child.column]]\nname = \"code\"\nkey = \".\"\ntype = \"integer\"\n",
+    );
+    let first: Vec<String> = (0..20).map(|i| order(i, &[(1, &[1, 2]), (2, &[3])])).collect();
+    let a = env.write("a.json", first.join("\n") + "\n");
+    let (code, _, err) = load(&env, &dir, "orders", &["--from", a.to_str().unwrap(), "--mode", "merge"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!((env.count("orders"), env.count("orders_items"), env.count("orders_items_codes")), (20, 40, 60));
+
+    // Order 3 loses an item and a code, order 4 gains one, order 5 is as it was, order 6 is
+    // sent twice (the later wins, with its children), order 100 is new.
+    let second = [
+        order(3, &[(5, &[9])]),
+        order(4, &[(1, &[1, 2]), (2, &[3]), (7, &[])]),
+        order(5, &[(1, &[1, 2]), (2, &[3])]),
+        order(6, &[(8, &[8, 8, 8])]),
+        order(100, &[(1, &[])]),
+        order(6, &[(9, &[9])]),
+    ];
+    let b = env.write("b.json", second.join("\n") + "\n");
+    let (code, summary, err) = load(&env, &dir, "orders", &["--from", b.to_str().unwrap(), "--mode", "merge"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(summary["rejected"]["superseded"].as_u64(), Some(1), "{summary}");
+    assert_eq!(summary["merged"]["inserted"].as_u64(), Some(1), "{summary}");
+    let items = |id: i64| {
+        env.query_strings(&format!(
+            "SELECT string_agg(i.position || ':' || i.sku || 'x' || i.qty || '[' || coalesce((SELECT string_agg(c.code::text, ',' ORDER BY c.position)
+               FROM {{s}}.orders_items_codes c WHERE c.order_id = i.order_id AND c.items_position = i.position), '') || ']', ' ' ORDER BY i.position)
+             FROM {{s}}.orders_items i WHERE i.order_id = {id}"
+        ))[0][0]
+            .clone()
+            .unwrap_or_default()
+    };
+    assert_eq!(items(3), "0:s0x5[9]");
+    assert_eq!(items(4), "0:s0x1[1,2] 1:s1x2[3] 2:s2x7[]");
+    assert_eq!(items(5), "0:s0x1[1,2] 1:s1x2[3]");
+    assert_eq!(items(6), "0:s0x9[9]");
+    assert_eq!(items(100), "0:s0x1[]");
+    assert_eq!(items(7), "0:s0x1[1,2] 1:s1x2[3]");
+    assert_eq!((env.count("orders"), env.count("orders_items"), env.count("orders_items_codes")), (21, 40, 56));
+    // Order 5 was equal: its rows stay under the first load, children too.
+    let held = env.query_strings("SELECT string_agg(DISTINCT load_id::text, ',') FROM {s}.orders_items WHERE order_id = 5");
+    assert_eq!(held, vec![vec![Some("1".into())]]);
+    // Both files validate: the first less what the second took, the second as merged.
+    for file in [&a, &b] {
+        for more in [&[][..], &["--reread"][..]] {
+            let mut args = vec!["validate", "orders", "--from", file.to_str().unwrap()];
+            args.extend(more);
+            let (code, out, err) = run(tier_with(&env, &dir, &args));
+            assert_eq!(code, 0, "{}: {out}\n{err}", file.display());
+        }
+    }
+}
+
+#[test]
+fn a_split_log_merges_every_table_on_its_key() {
+    let env = Env::new("splitmerge");
+    let (lines, kinds) = mixed_log(140);
+    let dir = split_contract(&env, "hooks", "table", true);
+    let a = env.write("a.json", lines[..100].join("\n") + "\n");
+    let (code, _, err) = load(&env, &dir, "hooks", &["--from", a.to_str().unwrap(), "--mode", "merge"]);
+    assert_eq!(code, 0, "{err}");
+    // The same records again, some edited: each updated in its own table, children replaced.
+    let edited: Vec<String> = lines[50..140].iter().map(|l| l.replace("fix 0", "fixed").replace("\"l0\"", "\"bug\"")).collect();
+    let b = env.write("b.json", edited.join("\n") + "\n");
+    let (code, summary, err) = load(&env, &dir, "hooks", &["--from", b.to_str().unwrap(), "--mode", "merge"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(summary["merged"]["inserted"].as_u64(), Some(40), "{summary}");
+    assert_eq!(env.count("hooks_push"), kinds["push"] as i64);
+    let messages = env.query_strings("SELECT count(*)::text FROM {s}.hooks_push_commits WHERE message = 'fixed'");
+    let expected = lines[50..140].iter().filter(|l| l.contains("\"type\": \"push\"") && l.contains("fix 0")).count();
+    assert_eq!(messages, vec![vec![Some(expected.to_string())]]);
+    let labels = env.query_strings("SELECT count(*)::text FROM {s}.hooks_issues_labels WHERE label = 'l0'");
+    let old = lines[..50].iter().filter(|l| l.contains("\"l0\"")).count();
+    assert_eq!(labels, vec![vec![Some(old.to_string())]]);
+    for file in [&a, &b] {
+        for more in [&[][..], &["--reread"][..]] {
+            let mut args = vec!["validate", "hooks", "--from", file.to_str().unwrap()];
+            args.extend(more);
+            let (code, out, err) = run(tier_with(&env, &dir, &args));
+            assert_eq!(code, 0, "{}: {out}\n{err}", file.display());
+        }
+    }
 }
 
 #[test]
