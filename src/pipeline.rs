@@ -585,9 +585,10 @@ pub fn load_file(
     // chunks: room for two let a 16 M-event load peak at 219-224 MB when the server paused
     // (a checkpoint); with none, and none for the rules thread's, 202 MB, no slower.
     let (to_writer, from_main): (SyncSender<Sorted>, Receiver<Sorted>) = sync_channel(0);
-    let lake = match &opts.lake {
-        Some(root) => Some(LakeWriter::new(root, ds, opts.mode, &load_id.to_string())?),
-        None => None,
+    // One lake table per table of the load.
+    let lake: Vec<LakeWriter> = match &opts.lake {
+        Some(root) => ds.tables().into_iter().map(|t| LakeWriter::new(root, t, opts.mode, &load_id.to_string())).collect::<Result<_>>()?,
+        None => Vec::new(),
     };
     let source = input.clone();
     let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || write_batches(ds, &source, load, lake, from_main))?;
@@ -597,14 +598,14 @@ pub fn load_file(
     match (result, lake) {
         (Ok((load, mut stats)), lake) => {
             commit(ds, input, opts, load, &mut stats, after)?;
-            if let Some(l) = lake {
+            for l in lake {
                 l.publish().context("the database load is committed, but the lake could not be updated; load again to repair it")?;
             }
             stats.seconds = started.elapsed().as_secs_f64();
             Ok(stats)
         }
         (Err(e), lake) => {
-            if let Some(l) = lake {
+            for l in lake {
                 l.abandon();
             }
             Err(e)
@@ -618,10 +619,6 @@ fn refuse_unloadable(ds: &Dataset, input: &Input, opts: &LoadOptions) -> Result<
         if std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
             return Err(Failure::Input(format!("{}: is a directory, not an export file", input.name())).into());
         }
-    }
-    if ds.writes_many() && opts.lake.is_some() {
-        let which = if ds.split.is_some() { "a split log" } else { "a dataset with child tables" };
-        return Err(Failure::Input(format!("{}: --lake is not available for {which} yet", ds.name)).into());
     }
     // A merge needs a key in every table (a child's is its parent's and its position).
     if opts.mode == Mode::Merge {
@@ -686,9 +683,9 @@ fn write_batches(
     ds: &'static Dataset,
     source: &Input,
     mut load: TableLoad,
-    mut lake: Option<LakeWriter>,
+    mut lake: Vec<LakeWriter>,
     batches: Receiver<Sorted>,
-) -> (Result<Written>, Option<LakeWriter>) {
+) -> (Result<Written>, Vec<LakeWriter>) {
     let tables = ds.tables();
     // The figures of every row the file's checks accepted (what a re-read computes).
     let mut figures: Vec<Figures> = tables.iter().map(|_| Figures::default()).collect();
@@ -757,7 +754,7 @@ fn write_batches(
                 let rows = batch.retracted.iter().map(|r| (r.record, r.by)).collect();
                 write_late_rejects(&mut load, source, crate::quality::SUPERSEDED, rows, crate::dedupe::superseded_by)?;
             }
-            if let Some(l) = lake.as_mut() {
+            if let Some(l) = lake.get_mut(t) {
                 l.write(&accepted).context("writing the lake failed; nothing was loaded")?;
             }
         }
@@ -797,7 +794,7 @@ fn stream_rows(
     needs_connection: impl Fn(&Sorted) -> bool,
     spool: &mut crate::pg::spool::RejectSpool,
     figures: &mut Figures,
-    lake: &mut Option<LakeWriter>,
+    lake: &mut [LakeWriter],
 ) -> Result<Option<Sorted>> {
     let encoder = load.row_encoder(0);
     let (to_copy, pieces) = sync_channel::<Vec<u8>>(PIECES_IN_FLIGHT);
@@ -820,7 +817,7 @@ fn stream_rows(
                     }
                 }
                 spool.push(&batch.rejects)?;
-                if let Some(l) = lake.as_mut() {
+                if let Some(l) = lake.first_mut() {
                     l.write(&batch.accepted).context("writing the lake failed; nothing was loaded")?;
                 }
             }
@@ -841,15 +838,15 @@ fn stream_rows(
 /// Everything between the last chunk and the commit: the writer's result, the counts'
 /// verdicts (empty input, too many rejects), the lake files closed.
 fn finish_load(
-    writer: thread::JoinHandle<(Result<Written>, Option<LakeWriter>)>,
+    writer: thread::JoinHandle<(Result<Written>, Vec<LakeWriter>)>,
     checked: Result<LoadStats>,
     display: &str,
     file_checksum: Option<String>,
     opts: &LoadOptions,
-) -> (Result<(TableLoad, LoadStats)>, Option<LakeWriter>) {
+) -> (Result<(TableLoad, LoadStats)>, Vec<LakeWriter>) {
     let (written, mut lake) = match writer.join() {
         Ok(r) => r,
-        Err(_) => return (Err(anyhow!("the writer thread panicked")), None),
+        Err(_) => return (Err(anyhow!("the writer thread panicked")), Vec::new()),
     };
     let result = (|| {
         // The writer's error, if any, explains why the sink stopped: report it first.
@@ -878,7 +875,7 @@ fn finish_load(
             stats.checksum = sum;
         }
         verdicts(&stats, display, opts)?;
-        if let Some(l) = lake.as_mut() {
+        for l in lake.iter_mut() {
             l.finish()?;
         }
         Ok((written.load, stats))

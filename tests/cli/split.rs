@@ -210,6 +210,29 @@ fn a_split_log_loads_every_kind_into_its_own_table_in_one_load() {
     );
     assert_eq!(links, vec![vec![Some("1/0=u0".into())]]);
 
+    // The lake: a table per table, as the database has them (a replace writes it whole).
+    let lake = env.data().join("lake");
+    let (code, _, err) = load(&env, &dir, "hooks", &["--mode", "replace", "--lake", lake.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let query = env.data().join("lake.sql");
+    std::fs::write(
+        &query,
+        "select 'push' as t, count(*) as n from hooks_push union all select 'commits' as t, count(*) as n from hooks_push_commits \
+         union all select 'links' as t, count(*) as n from hooks_release_assets_links union all select 'other' as t, count(*) as n from hooks_other",
+    )
+    .unwrap();
+    let (code, out, err) =
+        run(tier_with(&env, &dir, &["query", query.to_str().unwrap(), "--lake", lake.to_str().unwrap(), "--format", "csv"]));
+    assert_eq!(code, 0, "{err}");
+    let expected = format!(
+        "t,n\npush,{}\ncommits,{}\nlinks,{}\nother,{}\n",
+        env.count("hooks_push"),
+        env.count("hooks_push_commits"),
+        env.count("hooks_release_assets_links"),
+        env.count("hooks_other")
+    );
+    assert_eq!(out, expected);
+
     // The same file again is refused by the log's ledger; a replace swaps every table.
     let (code, _, err) = load(&env, &dir, "hooks", &["--mode", "append"]);
     assert_eq!(code, 3, "{err}");
