@@ -290,16 +290,11 @@ pub fn parse_log(text: &str, file: &str, kinds: &[(String, String, String)]) -> 
     if raw.split_by.is_some() && !raw.children.is_empty() {
         errors.fail(raw.children[0].span(), "a split log's child tables go in its kinds' files".into());
     }
-    if on_new_key == OnNewKey::Evolve && !raw.children.is_empty() {
-        errors.fail(raw.children[0].span(), "on_new_key = \"evolve\" is not available with child tables yet".into());
-    }
     let children = child::read(raw.children, &name, &name, &mut fields, &unique, file, &mut errors);
     let split = match raw.split_by {
         Some(by) => {
-            if on_new_key == OnNewKey::Evolve {
-                errors.fail(by.span(), "on_new_key = \"evolve\" is not available for a split log yet: declare the kinds' columns".into());
-            }
             let spec = split::LogSplit {
+                on_new_key,
                 by,
                 unrouted: raw.unrouted,
                 log: &name,
@@ -332,7 +327,7 @@ pub fn parse_log(text: &str, file: &str, kinds: &[(String, String, String)]) -> 
     ds.mode = mode;
     ds.on_new_key = on_new_key;
     ds.split = split;
-    ds.children = children;
+    ds.set_children(children);
     Ok(ds)
 }
 

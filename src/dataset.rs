@@ -295,6 +295,8 @@ pub struct Dataset {
     pub log: Option<String>,
     /// Arrays kept as child tables (`[[child]]`).
     pub children: Vec<Child>,
+    /// Keys read though no column reads them (see `also_known`).
+    known: Vec<Key>,
     /// Every spelling of every top-level key -> field index.
     keys: HashMap<String, usize, ahash::RandomState>,
     /// Top-level keys that lead into nested objects -> the fields whose pointer starts there.
@@ -361,6 +363,7 @@ impl Dataset {
             split: None,
             log: None,
             children: Vec::new(),
+            known: Vec::new(),
             keys,
             heads,
         }
@@ -428,12 +431,21 @@ impl Dataset {
             Key::Pointer(parts) => parts[0].clone(),
             Key::Record | Key::Parent(_) | Key::Position => return,
         };
+        self.known.push(key.clone());
         if self.keys.contains_key(&head) {
             return;
         }
         for spelling in [format!("{}{head}", self.prefix), head] {
             self.heads.entry(spelling).or_default();
         }
+    }
+
+    /// Sets the child tables, whose arrays' keys are then no unknown keys of this one.
+    pub fn set_children(&mut self, children: Vec<Child>) {
+        for c in &children {
+            self.also_known(&c.array);
+        }
+        self.children = children;
     }
 
     /// The one-column dataset that reads a split log's kind: the text at `by`.
@@ -490,7 +502,11 @@ impl Dataset {
             self.source.clone(),
         );
         (ds.mode, ds.on_new_key) = (self.mode, self.on_new_key);
-        (ds.split, ds.log, ds.children) = (self.split.clone(), self.log.clone(), self.children.clone());
+        (ds.split, ds.log) = (self.split.clone(), self.log.clone());
+        ds.set_children(self.children.clone());
+        for key in &self.known {
+            ds.also_known(key);
+        }
         ds
     }
 

@@ -14,11 +14,44 @@ use crate::dataset::{Dataset, Field, Key, Kind, Rules};
 use crate::infer;
 use crate::source::Input;
 
-/// The new keys of `path` as columns: `table` is the table's columns and types (empty when
-/// there is none yet). Returns the grown dataset (leaked: it lives as long as the load's
-/// threads, as contracts do), or None when the file brings no new key.
-pub fn grow(ds: &'static Dataset, input: &Input, table: &[(String, String)]) -> Result<Option<&'static Dataset>> {
-    let profile = infer::profile_inputs(std::slice::from_ref(input), 0)?;
+/// The new keys of `input` as columns: `columns_of(table)` says a table's columns and
+/// types (empty when there is none yet). Returns the grown dataset (leaked: it lives as long
+/// as the load's threads, as contracts do), or None when the file brings no new key. A split
+/// log's records are grouped by kind as the load routes them, each kind's table grown by its
+/// own records' new keys (the catch-all keeps whole records: it has none).
+pub fn grow(
+    ds: &'static Dataset,
+    input: &Input,
+    mut columns_of: impl FnMut(&str) -> Result<Vec<(String, String)>>,
+) -> Result<Option<&'static Dataset>> {
+    let Some(split) = &ds.split else {
+        let profile = infer::profile_inputs(std::slice::from_ref(input), 0)?;
+        let added = new_fields(ds, &profile, &columns_of(&ds.name)?);
+        return Ok((!added.is_empty()).then(|| &*Box::leak(Box::new(ds.with_fields(added)))));
+    };
+    let profile = infer::split::profile(std::slice::from_ref(input), split.router, 0)?;
+    let mut grown = split.clone();
+    let mut any = false;
+    for (kind, records) in &profile.kinds {
+        let Some(&t) = split.routes.get(kind) else { continue };
+        let table = grown.tables[t];
+        let added = new_fields(table, records, &columns_of(&table.name)?);
+        if !added.is_empty() {
+            grown.tables[t] = Box::leak(Box::new(table.with_fields(added)));
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    let mut log = ds.with_fields(Vec::new());
+    log.split = Some(grown);
+    Ok(Some(Box::leak(Box::new(log))))
+}
+
+/// The top-level keys `profile` saw that `ds` does not read, as columns (`table`: its table's
+/// columns and types).
+fn new_fields(ds: &Dataset, profile: &infer::Profile, table: &[(String, String)]) -> Vec<Field> {
     let mut added: Vec<Field> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     for (key, column) in &profile.columns {
@@ -62,14 +95,19 @@ pub fn grow(ds: &'static Dataset, input: &Input, table: &[(String, String)]) -> 
             evolved: true,
         });
     }
-    if added.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Box::leak(Box::new(ds.with_fields(added)))))
+    added
 }
 
-/// The contract lines that declare a dataset's evolved columns (to paste into its file).
+/// The contract lines that declare a dataset's evolved columns (to paste into its file; a
+/// split log's, a comment naming each table's file first).
 pub fn contract_lines(ds: &Dataset) -> String {
+    if ds.split.is_some() {
+        let mut out = String::new();
+        for t in ds.tables_here().into_iter().filter(|t| t.fields.iter().any(|f| f.evolved)) {
+            out.push_str(&format!("\n# in {}:{}", t.source, contract_lines(t)));
+        }
+        return out;
+    }
     let mut out = String::new();
     for f in ds.fields.iter().filter(|f| f.evolved) {
         out.push_str(&format!("\n[[column]]\nname = {}\n", infer::toml_string(&f.name)));

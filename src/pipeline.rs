@@ -570,8 +570,8 @@ pub fn load_file(
     let mut client = client;
     let ds = match ds.on_new_key {
         OnNewKey::Evolve => {
-            let table = crate::pg::catalog::table_columns(&mut client, &opts.schema, &ds.name)?;
-            crate::evolve::grow(ds, input, &table)?.unwrap_or(ds)
+            let columns_of = |table: &str| crate::pg::catalog::table_columns(&mut client, &opts.schema, table);
+            crate::evolve::grow(ds, input, columns_of)?.unwrap_or(ds)
         }
         _ => ds,
     };
@@ -645,7 +645,11 @@ fn commit(ds: &Dataset, input: &Input, opts: &LoadOptions, mut load: TableLoad, 
     }
     after.start(load.commit(stats)?);
     if !stats.schema_changes.is_empty() {
-        let added: Vec<String> = stats.schema_changes.iter().map(|c| format!("{} ({})", c.column, c.kind)).collect();
+        let added: Vec<String> = stats
+            .schema_changes
+            .iter()
+            .map(|c| format!("{}{} ({})", c.table.as_ref().map(|t| format!("{t}.")).unwrap_or_default(), c.column, c.kind))
+            .collect();
         tracing::warn!(
             "{}: added {} for new keys; declare them in {} to keep them:\n{}",
             ds.name,

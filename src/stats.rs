@@ -58,6 +58,9 @@ pub struct TableStats {
 /// A column a load added to its table for a new key.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SchemaChange {
+    /// The table of a load of many (a split log's, a child table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
     pub column: String,
     #[serde(rename = "type")]
     pub kind: String,

@@ -52,7 +52,8 @@ pub fn run(args: &InferArgs, ctx: &Context) -> Result<()> {
 /// `infer --split-by`: the log's file and one file per kind, checked as one contract.
 fn split(args: &InferArgs, ctx: &Context, files: &[std::path::PathBuf], name: &str, by: &str) -> Result<()> {
     let inputs: Vec<crate::source::Input> = files.iter().map(|p| crate::source::Input::File(p.clone())).collect();
-    let profile = infer::split::profile(&inputs, by, args.max_depth)?;
+    let router: &'static crate::dataset::Dataset = Box::leak(Box::new(crate::dataset::Dataset::router(crate::dataset::Key::parse(by), "")));
+    let profile = infer::split::profile(&inputs, router, args.max_depth)?;
     if profile.records == 0 {
         return Err(Failure::Input(format!("{}: no records to infer a contract from", args.files.join(", "))).into());
     }

@@ -145,7 +145,7 @@ fn child(raw: RawChild, parent: &str, log: &str, key: &[Inherited], file: &str, 
     };
     let mut ds = Dataset::new(table, String::new(), String::new(), fields, None, unique, file.to_string());
     ds.log = Some(log.to_string());
-    ds.children = children;
+    ds.set_children(children);
     Some(Child { array, ds: Box::leak(Box::new(ds)) })
 }
 

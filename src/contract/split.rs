@@ -46,6 +46,8 @@ enum When {
 
 /// What the log's own contract says about its split.
 pub struct LogSplit<'a> {
+    /// The log's: its tables' too.
+    pub on_new_key: crate::dataset::OnNewKey,
     pub by: Spanned<String>,
     pub unrouted: Option<Spanned<String>>,
     pub log: &'a str,
@@ -129,6 +131,7 @@ fn table_dataset(spec: &LogSplit, name: String, fields: Vec<Field>, day: Option<
 /// A table of the split log: the log's, and its kind key is no unknown key to it.
 fn of_log(mut ds: Dataset, spec: &LogSplit) -> Dataset {
     ds.log = Some(spec.log.to_string());
+    ds.on_new_key = spec.on_new_key;
     ds.also_known(&Key::parse(spec.by.get_ref()));
     ds
 }
@@ -194,6 +197,6 @@ fn read_kind(
         return Err(errors.list);
     }
     let mut ds = Dataset::new(table.to_string(), String::new(), spec.prefix.to_string(), fields, day, unique, file.to_string());
-    ds.children = children;
+    ds.set_children(children);
     Ok(of_log(ds, spec))
 }

@@ -11,7 +11,7 @@ use anyhow::Result;
 use rayon::prelude::*;
 
 use super::{bare_columns, columns_text, header, key_prefix, percent, toml_string, Arrays, Columns, Profile};
-use crate::dataset::{Dataset, Key};
+use crate::dataset::Dataset;
 use crate::source::RecordReader;
 use crate::transform::record::{Cell, KeyHints};
 
@@ -40,9 +40,8 @@ impl SplitProfile {
 }
 
 /// Reads every record of `inputs` and profiles them kind by kind, the kind being the value
-/// at `by`.
-pub fn profile(inputs: &[crate::source::Input], by: &str, child_depth: usize) -> Result<SplitProfile> {
-    let router: &'static Dataset = Box::leak(Box::new(Dataset::router(Key::parse(by), "")));
+/// at `router`'s one field (see `Dataset::router`).
+pub fn profile(inputs: &[crate::source::Input], router: &'static Dataset, child_depth: usize) -> Result<SplitProfile> {
     let mut kinds: HashMap<Option<String>, Profile> = HashMap::new();
     let (mut records, mut malformed) = (0u64, 0u64);
     for input in inputs {

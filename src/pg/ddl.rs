@@ -113,7 +113,8 @@ pub fn add_evolved_columns(client: &mut Client, ds: &Dataset, schema: &str, mode
                 &format!("ALTER TABLE {}.{} ADD COLUMN {} {}", ident(schema), ident(&ds.name), ident(&f.name), f.kind.sql_type()),
             )?;
         }
-        changes.push(SchemaChange { column: f.name.clone(), kind: f.kind.name().to_string(), key: f.key.display() });
+        let table = ds.log.as_ref().map(|_| ds.name.clone());
+        changes.push(SchemaChange { table, column: f.name.clone(), kind: f.kind.name().to_string(), key: f.key.display() });
     }
     Ok(changes)
 }

@@ -219,7 +219,10 @@ impl TableLoad {
             let data = data_target(&mut client, t, i, schema, mode, probe_keys)?;
             targets.push(Target { ds: t, data, probe_keys });
         }
-        let schema_changes = add_evolved_columns(&mut client, ds, schema, mode)?;
+        let mut schema_changes = Vec::new();
+        for t in &targets {
+            schema_changes.extend(add_evolved_columns(&mut client, t.ds, schema, mode)?);
+        }
         let load_id = next_load_id(&mut client, schema)?;
         Ok(TableLoad {
             client,

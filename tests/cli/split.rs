@@ -738,3 +738,71 @@ fn child_table_mistakes_are_named_where_they_are() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok (orders, 2 columns; child tables orders_items)"), "{out}");
 }
+
+#[test]
+fn a_split_log_evolves_each_kind_by_its_own_new_keys() {
+    let env = Env::new("splitevolve");
+    let (lines, kinds) = mixed_log(140);
+    let dir = split_contract(&env, "hooks", "table", false);
+    let log = std::fs::read_to_string(dir.join("hooks.toml")).unwrap().replace("split_by", "on_new_key = \"evolve\"\nsplit_by");
+    std::fs::write(dir.join("hooks.toml"), log).unwrap();
+    // Pushes gain a flag, issues a score; the catch-all keeps whole records, as before.
+    let grown: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            l.replacen("\"type\": \"push\", ", "\"type\": \"push\", \"forced\": true, ", 1).replacen(
+                "\"type\": \"issues\", ",
+                "\"type\": \"issues\", \"score\": 1.5, ",
+                1,
+            )
+        })
+        .collect();
+    env.write("hooks.json", grown.join("\n") + "\n");
+    let (code, summary, err) = load(&env, &dir, "hooks", &[]);
+    assert_eq!(code, 0, "{err}");
+    let changes: Vec<String> =
+        summary["schema_changes"].as_array().unwrap().iter().map(|c| format!("{}.{} {}", c["table"], c["column"], c["type"])).collect();
+    assert_eq!(changes, ["\"hooks_issues\".\"score\" \"double\"", "\"hooks_push\".\"forced\" \"boolean\""], "{summary}");
+    assert!(err.contains("in ") && err.contains("issues.toml"), "{err}");
+    let pushes = env.query_strings("SELECT count(*)::text FROM {s}.hooks_push WHERE forced");
+    assert_eq!(pushes, vec![vec![Some(kinds["push"].to_string())]]);
+    let scores = env.query_strings("SELECT sum(score)::text FROM {s}.hooks_issues");
+    assert_eq!(scores, vec![vec![Some(format!("{}", kinds["issues"] as f64 * 1.5))]]);
+    // Until the kinds' files declare them, validate names the columns it does not know.
+    let (code, out, _) = run(tier_with(&env, &dir, &["validate", "hooks"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("undeclared forced") && out.contains("undeclared score"), "{out}");
+    for (file, column) in [("push.toml", "forced\"\ntype = \"boolean"), ("issues.toml", "score\"\ntype = \"double")] {
+        let path = dir.join("hooks").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (head, children) = text.split_once("[[child]]").unwrap();
+        std::fs::write(&path, format!("{head}[[column]]\nname = \"{column}\"\n\n[[child]]{children}")).unwrap();
+    }
+    for more in [&[][..], &["--reread"][..]] {
+        let mut args = vec!["validate", "hooks"];
+        args.extend(more);
+        let (code, out, err) = run(tier_with(&env, &dir, &args));
+        assert_eq!(code, 0, "{out}\n{err}");
+    }
+}
+
+#[test]
+fn a_dataset_with_child_tables_evolves_by_its_new_keys_not_its_arrays() {
+    let env = Env::new("childevolve");
+    let dir = contract(
+        &env,
+        "orders",
+        "name = \"orders\"\non_new_key = \"evolve\"\n\
+         [[column]]\nname = \"order_id\"\nkey = \"id\"\ntype = \"bigint\"\n\
+         [[child]]\nname = \"items\"\nkey = \"/cart/items\"\n[[child.column]]\nname = \"sku\"\ntype = \"text\"\n",
+    );
+    let lines: Vec<String> = (0..10)
+        .map(|i| format!("{{\"id\": {i}, \"channel\": \"web\", \"cart\": {{\"items\": [{{\"sku\": \"a\"}}, {{\"sku\": \"b\"}}]}}}}"))
+        .collect();
+    env.write("orders.json", lines.join("\n") + "\n");
+    let (code, summary, err) = load(&env, &dir, "orders", &[]);
+    assert_eq!(code, 0, "{err}");
+    let changes: Vec<String> = summary["schema_changes"].as_array().unwrap().iter().map(|c| c["column"].to_string()).collect();
+    assert_eq!(changes, ["\"channel\""], "{summary}");
+    assert_eq!((summary["extra_keys"].as_u64(), env.count("orders_items")), (Some(0), 20), "{summary}");
+}
