@@ -12,6 +12,9 @@
 # files are made for the load and deleted after it (a 16 M-event wide shape is 28 GB);
 # BENCH_SHAPES picks some of them (default "duplicates wide long").
 #
+# Each size also loads the events as a log split by event name (`infer --split-by`), a table
+# per kind, beside the same file into one table: what splitting costs.
+#
 # --peers also runs the same load done in Python with Polars + ADBC and with DuckDB + ADBC
 # (bench/peers/, installed into bench/peers/.venv with pinned versions on first use) and
 # prints their seconds, peak RSS and ratio to tier. EVENTS may be 16000000 (about 13 GB of
@@ -153,6 +156,23 @@ for EVENTS in "${SIZES[@]}"; do
         done
         psql_db -c "DROP SCHEMA IF EXISTS peer CASCADE"
     fi
+
+    # One log, many tables: the events split by their name (a table per kind, inferred from
+    # the file), against the same file into one table.
+    SPLIT="$BENCH_DIR/split-$EVENTS"
+    rm -rf "$SPLIT"
+    "$TIER" -q --datasets "$SPLIT" infer "$DATA/track_events.json" --name events --split-by segment_tracks.event_name --write
+    KINDS=$(ls "$SPLIT/events" | wc -l)
+    psql_db -c "DROP SCHEMA IF EXISTS bench_plain CASCADE" -c "DROP SCHEMA IF EXISTS bench_split CASCADE"
+    timed "$TIER" -q load track_events --from "$DATA/track_events.json" --schema bench_plain --max-reject-ratio 1 --database-url "$DB_URL"
+    ONE_TABLE=$SECS
+    row "$EVENTS" "events into one table" "$EVENTS" "$SECS" "$(awk -v r=$EVENTS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" ""
+    timed "$TIER" -q --datasets "$SPLIT" load events --from "$DATA/track_events.json" --schema bench_split --max-reject-ratio 1 --database-url "$DB_URL"
+    row "$EVENTS" "split by event name ($KINDS kinds)" "$EVENTS" "$SECS" "$(awk -v r=$EVENTS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" \
+        "split/one table $(awk -v a=$SECS -v b=$ONE_TABLE 'BEGIN{printf "%.2fx", a/b}')"
+    trace "$EVENTS" "split by event name"
+    psql_db -c "DROP SCHEMA bench_plain CASCADE" -c "DROP SCHEMA bench_split CASCADE"
+    rm -rf "$SPLIT"
 
     # Other shapes of data: peak and sampled memory of a load of each.
     if [ "$SHAPES" = 1 ]; then

@@ -464,6 +464,12 @@ fn column_field(c: RawColumn, fields: &[Field], key_owner: &mut Vec<(String, Str
             errors.fail(k.span(), "key must not be empty".into());
             Key::Plain(column_name.clone())
         }
+        Some(k) if k.get_ref() == "*" => {
+            if kind != Kind::Json {
+                errors.fail(k.span(), format!("key \"*\" (every key no other column reads) is a json column, not {}", kind.name()));
+            }
+            Key::Rest
+        }
         Some(k) => Key::parse(k.get_ref()),
         None => Key::Plain(column_name.clone()),
     };

@@ -94,6 +94,9 @@ pub enum Key {
     Parent(String),
     /// Set by tier: a child row's position in its array (0 for the first element).
     Position,
+    /// Every top-level key no other column reads, as one JSON object (`key = "*"`): the rare
+    /// keys of a wide log, kept without a column each.
+    Rest,
 }
 
 impl Key {
@@ -113,6 +116,7 @@ impl Key {
             Key::Parent(column) if column == crate::frame::COL_RECORD => "(the record's ordinal in its file)".to_string(),
             Key::Parent(column) => format!("(the parent's {column})"),
             Key::Position => "(the position in the array)".to_string(),
+            Key::Rest => "*".to_string(),
         }
     }
 }
@@ -323,7 +327,7 @@ impl Dataset {
                         keys.entry(spelling).or_insert(i);
                     }
                 }
-                Key::Record | Key::Parent(_) | Key::Position => {}
+                Key::Record | Key::Parent(_) | Key::Position | Key::Rest => {}
                 Key::Pointer(parts) => {
                     for spelling in [format!("{prefix}{}", parts[0]), parts[0].clone()] {
                         let list = heads.entry(spelling).or_default();
@@ -429,7 +433,7 @@ impl Dataset {
         let head = match key {
             Key::Plain(k) => k.clone(),
             Key::Pointer(parts) => parts[0].clone(),
-            Key::Record | Key::Parent(_) | Key::Position => return,
+            Key::Record | Key::Parent(_) | Key::Position | Key::Rest => return,
         };
         self.known.push(key.clone());
         if self.keys.contains_key(&head) {
@@ -466,6 +470,11 @@ impl Dataset {
     /// The field holding the whole record, if any (a catch-all table's).
     pub fn record_field(&self) -> Option<usize> {
         self.fields.iter().position(|f| f.key == Key::Record)
+    }
+
+    /// The field holding every key no other field reads, if any (`key = "*"`).
+    pub fn rest_field(&self) -> Option<usize> {
+        self.fields.iter().position(|f| f.key == Key::Rest)
     }
 
     /// Index of the field a top-level JSON key belongs to. Keys may carry the prefix or not.

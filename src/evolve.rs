@@ -53,6 +53,10 @@ pub fn grow(
 /// columns and types).
 fn new_fields(ds: &Dataset, profile: &infer::Profile, table: &[(String, String)]) -> Vec<Field> {
     let mut added: Vec<Field> = Vec::new();
+    // A column of the other keys keeps every key: none is new.
+    if ds.rest_field().is_some() {
+        return added;
+    }
     let mut seen: Vec<String> = Vec::new();
     for (key, column) in &profile.columns {
         // A pointer (`/context/app`) stands for its top-level key, which holds objects.

@@ -821,6 +821,7 @@ fn columns_text(columns: Columns, max_columns: usize, parsed: u64, taken: &[Stri
         })
         .collect();
     let columns: Columns = columns.into_iter().filter(|(k, _)| !children.iter().any(|(c, _, _)| c == k)).collect();
+    let (columns, rest) = keys_folded(columns, max_columns);
     // The columns tier sets in this table's children: no column of its own may take them.
     let mut taken = taken.to_vec();
     if !children.is_empty() && arrays.level == 0 {
@@ -844,10 +845,26 @@ fn columns_text(columns: Columns, max_columns: usize, parsed: u64, taken: &[Stri
             );
         }
     }
-    let over_budget = match columns.len() > max_columns {
+    if !rest.is_empty() {
+        let column = distinct_name("other_keys", |c| names.iter().chain(taken).any(|n| n == c));
+        let _ = writeln!(blocks, "\n[[{header}]]\nname = {}\nkey = \"*\"\ntype = \"json\"", toml_string(&column));
+        let most = rest.iter().map(|(_, present)| *present).max().unwrap_or(0);
+        let shown: Vec<String> = rest.iter().take(5).map(|(k, _)| toml_string(k)).collect();
+        let more = if rest.len() > 5 { format!(" and {} more", rest.len() - 5) } else { String::new() };
+        let _ = writeln!(
+            blocks,
+            "# every key no other column reads, as one json object: the {} keys in fewest records ({} at most), {}{more}, \
+             folded to stay within {max_columns} columns (--max-columns)",
+            rest.len(),
+            percent(most, parsed),
+            shown.join(", ")
+        );
+        names.push(column);
+    }
+    let over_budget = match names.len() > max_columns {
         true => format!(
-            "# {} columns, over the {max_columns} asked for: only nested objects fold, and these are top-level keys\n",
-            columns.len()
+            "# {} columns, over the {max_columns} asked for: only nested objects and top-level keys fold, and these are neither\n",
+            names.len()
         ),
         false => String::new(),
     };
@@ -866,6 +883,23 @@ fn columns_text(columns: Columns, max_columns: usize, parsed: u64, taken: &[Stri
         child_block(&mut blocks, &key, &name, elements, max_columns, arrays.level, taken);
     }
     ColumnsText { blocks, day, over_budget, names }
+}
+
+/// While there are more than `max_columns` columns, the top-level keys in fewest records
+/// (then by name) leave them, to be kept in one json column of every other key (`key = "*"`);
+/// returned beside the columns with the records each was in, fewest first.
+fn keys_folded(columns: Columns, max_columns: usize) -> (Columns, Vec<(String, u64)>) {
+    if columns.len() <= max_columns {
+        return (columns, Vec::new());
+    }
+    let mut plain: Vec<(&String, u64)> =
+        columns.iter().filter(|(k, _)| !k.starts_with('/') && k != ".").map(|(k, c)| (k, c.present + c.nulls + c.objects)).collect();
+    plain.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)));
+    // Room for the column of the rest, too.
+    let fold = (columns.len() + 1 - max_columns).min(plain.len());
+    let folded: Vec<(String, u64)> = plain.into_iter().take(fold).map(|(k, n)| (k.clone(), n)).collect();
+    let kept = columns.into_iter().filter(|(k, _)| !folded.iter().any(|(f, _)| f == k)).collect();
+    (kept, folded)
 }
 
 /// One `[[child]]`: an array's elements as a table of their own, with its columns (the
@@ -1321,10 +1355,21 @@ mod tests {
         let ds: &'static crate::dataset::Dataset = Box::leak(Box::new(crate::contract::parse(&text, "t.toml").unwrap()));
         assert!(rejects_under(ds, &lines).is_empty());
 
-        // Within 3: every object folds, rarest first; top-level keys cannot, and it says so.
+        // Within 3: every object folds, rarest first; then the top-level keys in fewest
+        // records go into one column of every other key.
         let text = contract(&profile, "t", "t.json", 3);
-        assert_eq!(columns_of(&text), ["id", "common", "rare", "mid"]);
-        assert!(text.contains("# 4 columns, over the 3 asked for"), "{text}");
+        assert_eq!(columns_of(&text), ["id", "common", "other_keys"]);
+        assert!(
+            text.contains("key = \"*\"\ntype = \"json\"\n# every key no other column reads, as one json object: the 2 keys in fewest records (10% at most), \"rare\", \"mid\""),
+            "{text}"
+        );
+        let ds: &'static crate::dataset::Dataset = Box::leak(Box::new(crate::contract::parse(&text, "t.toml").unwrap()));
+        assert!(rejects_under(ds, &lines).is_empty());
+        // Within 1: every key is one of the others.
+        let text = contract(&profile, "t", "t.json", 1);
+        assert_eq!(columns_of(&text), ["other_keys"]);
+        let ds: &'static crate::dataset::Dataset = Box::leak(Box::new(crate::contract::parse(&text, "t.toml").unwrap()));
+        assert!(rejects_under(ds, &lines).is_empty());
     }
 
     #[test]

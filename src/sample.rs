@@ -195,7 +195,7 @@ fn applicable_defects(ds: &Dataset, patterns: &[Option<regex::Regex>]) -> Vec<De
     let mut out = vec![Defect::Malformed, Defect::Duplicate];
     for (i, f) in ds.fields.iter().enumerate() {
         let r = &f.rules;
-        if f.key == Key::Record || f.is_set_by_tier() {
+        if f.key == Key::Record || f.key == Key::Rest || f.is_set_by_tier() {
             continue;
         }
         if f.required {
@@ -242,8 +242,9 @@ fn record(
     // defect is planted in it.
     let mut planted_in: Vec<&Key> = Vec::new();
     for (i, f) in ds.fields.iter().enumerate() {
-        // A catch-all's whole record is the other columns' values; tier sets some columns.
-        if f.key == Key::Record || f.is_set_by_tier() {
+        // A catch-all's whole record is the other columns' values; tier sets some columns;
+        // the rest of the keys are the keys no column reads (none here).
+        if f.key == Key::Record || f.key == Key::Rest || f.is_set_by_tier() {
             continue;
         }
         if ds.children.iter().any(|c| c.array == f.key) {
@@ -309,7 +310,7 @@ fn place(root: &mut Map<String, Value>, ds: &Dataset, key: &Key, v: Value) {
             root.insert(format!("{}{k}", ds.prefix), v);
         }
         // A catch-all table's whole record: the other columns make it; tier sets the others.
-        Key::Record | Key::Parent(_) | Key::Position => {}
+        Key::Record | Key::Parent(_) | Key::Position | Key::Rest => {}
         Key::Pointer(parts) => {
             let mut node = root;
             let head = format!("{}{}", ds.prefix, parts[0]);

@@ -95,8 +95,8 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
             Ok(extra) => {
                 b.issue.append_null();
                 b.detail.append_null();
-                // The whole record is kept: no key of it is unknown.
-                b.extra.append_value(if record_field.is_some() { 0 } else { extra });
+                // The whole record is kept, or every other key: no key of it is unknown.
+                b.extra.append_value(if record_field.is_some() || ds.rest_field().is_some() { 0 } else { extra });
                 for (j, ((builder, cell), field)) in b.fields.iter_mut().zip(cells.drain(..)).zip(&ds.fields).enumerate() {
                     let cell = match whole.take_if(|_| record_field == Some(j)) {
                         Some(w) => w,

@@ -47,11 +47,19 @@ pub fn parse_record<'a>(
             let extra = parse_json(ds, &patched, &mut owned_cells).map_err(|_| (MALFORMED, first_error))?;
             // Only numbers may be written as the bare tokens: in any other field they are
             // not JSON, and loading them as the text "NaN" would invent a value.
-            let offsets = value_offsets(ds, &patched);
-            for (field, offset) in ds.fields.iter().zip(offsets) {
+            let (offsets, rest_offsets) = value_offsets(ds, &patched);
+            for (field, offset) in ds.fields.iter().zip(&offsets) {
                 if let Some(at) = offset.filter(|at| quoted_at.contains(at) && !field.kind.is_numeric()) {
                     let token = patched[at + 1..].split(|&c| c == b'"').next().unwrap_or_default();
                     return Err((MALFORMED, bare_token_detail(&field.name, &String::from_utf8_lossy(token))));
+                }
+            }
+            // The other keys' values are kept as JSON, as a json column's are: no such token
+            // may be one of them.
+            if let Some(rest) = ds.rest_field() {
+                if let Some(&at) = quoted_at.iter().find(|at| rest_offsets.contains(at)) {
+                    let token = patched[at + 1..].split(|&c| c == b'"').next().unwrap_or_default();
+                    return Err((MALFORMED, bare_token_detail(&ds.fields[rest].name, &String::from_utf8_lossy(token))));
                 }
             }
             check_cells(ds, &owned_cells)?;
@@ -177,6 +185,8 @@ pub fn parse_flat<'a>(
                             }
                         }
                     }
+                    // Kept whole in a column of the other keys: serde_json writes it.
+                    None if ds.rest_field().is_some() => return None,
                     None => extra += 1,
                 },
             }
@@ -329,25 +339,40 @@ pub fn check_cells(ds: &Dataset, cells: &[Cell]) -> Result<(), (&'static str, St
 
 pub fn parse_json<'a>(ds: &'static Dataset, bytes: &'a [u8], cells: &mut Vec<Cell<'a>>) -> Result<u32, String> {
     cells.clear();
-    let (raw, extra) = resolve(ds, bytes)?;
+    let (raw, extra, rest) = resolve(ds, bytes)?;
     for (value, field) in raw.into_iter().zip(&ds.fields) {
         cells.push(match value {
             None => Cell::Null,
             Some(v) => cell_of(v, field.kind).map_err(|e| describe_json_error(&e))?,
         });
     }
-    Ok(extra)
+    // The keys no column reads, as one object, in the record's order (none: null).
+    if let (Some(i), false) = (ds.rest_field(), rest.is_empty()) {
+        let entries: Vec<String> =
+            rest.iter().map(|(k, v)| format!("{}: {}", serde_json::to_string(k.as_ref()).unwrap_or_default(), v.get())).collect();
+        cells[i] = Cell::Text(Cow::Owned(format!("{{{}}}", entries.join(", "))));
+    }
+    Ok(if ds.rest_field().is_some() { 0 } else { extra })
 }
 
 /// Each declared field's raw value in a record (top-level keys, then JSON Pointers into
 /// nested objects), and how many top-level keys no field reads.
-fn resolve<'a>(ds: &'static Dataset, bytes: &'a [u8]) -> Result<(Vec<Option<&'a RawValue>>, u32), String> {
+/// Each declared field's raw value in a record (top-level keys, then JSON Pointers into
+/// nested objects), how many top-level keys no field reads, and those keys with their values
+/// when a field keeps them (`key = "*"`).
+#[allow(clippy::type_complexity)]
+fn resolve<'a>(
+    ds: &'static Dataset,
+    bytes: &'a [u8],
+) -> Result<(Vec<Option<&'a RawValue>>, u32, Vec<(Cow<'a, str>, &'a RawValue)>), String> {
     let mut raw: Vec<Option<&'a RawValue>> = vec![None; ds.fields.len()];
     let mut heads: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::new();
+    let mut rest: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::new();
     let mut extra = 0u32;
     let mut duplicate: Option<String> = None;
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    RecordSeed { ds, raw: &mut raw, heads: &mut heads, extra: &mut extra, duplicate: &mut duplicate }
+    let keep_rest = ds.rest_field().is_some();
+    RecordSeed { ds, raw: &mut raw, heads: &mut heads, extra: &mut extra, duplicate: &mut duplicate, rest: keep_rest.then_some(&mut rest) }
         .deserialize(&mut de)
         .and_then(|_| de.end())
         .map_err(|e| describe_json_error(&e))?;
@@ -362,7 +387,7 @@ fn resolve<'a>(ds: &'static Dataset, bytes: &'a [u8]) -> Result<(Vec<Option<&'a 
             }
         }
     }
-    Ok((raw, extra))
+    Ok((raw, extra, rest))
 }
 
 /// The value at `path` below `value`; `None` where an object or key is missing (absent).
@@ -431,6 +456,8 @@ struct RecordSeed<'s, 'a> {
     heads: &'s mut Vec<(Cow<'a, str>, &'a RawValue)>,
     extra: &'s mut u32,
     duplicate: &'s mut Option<String>,
+    /// The keys no field reads, with their values, when a field keeps them.
+    rest: Option<&'s mut Vec<(Cow<'a, str>, &'a RawValue)>>,
 }
 
 impl<'de, 's> DeserializeSeed<'de> for RecordSeed<'s, 'de> {
@@ -445,7 +472,7 @@ impl<'de, 's> Visitor<'de> for RecordSeed<'s, 'de> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+    fn visit_map<M: MapAccess<'de>>(mut self, mut map: M) -> Result<(), M::Error> {
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let value: &'de RawValue = map.next_value()?;
             let nested = self.ds.nested_fields(&key).is_some();
@@ -457,7 +484,18 @@ impl<'de, 's> Visitor<'de> for RecordSeed<'s, 'de> {
                 }
                 Some(i) => self.raw[i] = Some(value),
                 None if nested => {}
-                None => *self.extra += 1,
+                None => {
+                    *self.extra += 1;
+                    if let Some(rest) = self.rest.as_deref_mut() {
+                        if rest.iter().any(|(k, _)| *k == key) {
+                            if self.duplicate.is_none() {
+                                *self.duplicate = Some(key.clone().into_owned());
+                            }
+                        } else {
+                            rest.push((key.clone(), value));
+                        }
+                    }
+                }
             }
             if nested {
                 if self.heads.iter().any(|(k, _)| *k == key) {
@@ -500,10 +538,11 @@ fn bare_token_detail(field: &str, token: &str) -> String {
 }
 
 /// Where each declared field's value starts in a record serde_json accepts (byte offset).
-fn value_offsets(ds: &'static Dataset, bytes: &[u8]) -> Vec<Option<usize>> {
+fn value_offsets(ds: &'static Dataset, bytes: &[u8]) -> (Vec<Option<usize>>, Vec<usize>) {
+    let at = |v: &RawValue| v.get().as_ptr() as usize - bytes.as_ptr() as usize;
     match resolve(ds, bytes) {
-        Ok((raw, _)) => raw.iter().map(|v| v.map(|v| v.get().as_ptr() as usize - bytes.as_ptr() as usize)).collect(),
-        Err(_) => vec![None; ds.fields.len()],
+        Ok((raw, _, rest)) => (raw.iter().map(|v| v.map(at)).collect(), rest.iter().map(|(_, v)| at(v)).collect()),
+        Err(_) => (vec![None; ds.fields.len()], Vec::new()),
     }
 }
 
@@ -611,9 +650,17 @@ mod tests {
             )
             .unwrap(),
         ));
+        // A column of every other key: the fast path takes records without any.
+        let with_rest: &'static crate::dataset::Dataset = Box::leak(Box::new(
+            crate::contract::parse(
+                "name = \"r\"\n[[column]]\nname = \"city\"\ntype = \"text\"\n[[column]]\nname = \"o\"\nkey = \"*\"\ntype = \"json\"\n",
+                "r.toml",
+            )
+            .unwrap(),
+        ));
         let mut fast_hits = 0;
         for bytes in &samples {
-            for ds in [crate::contract::example("track_events"), crate::contract::example("weather"), with_json, with_pointers] {
+            for ds in [crate::contract::example("track_events"), crate::contract::example("weather"), with_json, with_pointers, with_rest] {
                 let mut fast = Vec::new();
                 let Some(f) = parse_flat(ds, bytes, &mut fast, &mut KeyHints::default()) else { continue };
                 fast_hits += 1;

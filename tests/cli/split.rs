@@ -806,3 +806,51 @@ fn a_dataset_with_child_tables_evolves_by_its_new_keys_not_its_arrays() {
     assert_eq!(changes, ["\"channel\""], "{summary}");
     assert_eq!((summary["extra_keys"].as_u64(), env.count("orders_items")), (Some(0), 20), "{summary}");
 }
+
+#[test]
+fn keys_in_few_records_fold_into_one_column_of_every_other_key() {
+    let env = Env::new("restkeys");
+    // An API log: a few keys in every record, 400 keys of one endpoint or another, each in
+    // a handful of records (one with a bare NaN, as the exports write them).
+    let lines: Vec<String> = (0..800)
+        .map(|i| {
+            let rare: Vec<String> = (0..3).map(|j| format!("\"k{}\": {}", (i * 3 + j) % 400, i + j)).collect();
+            let nan = if i == 5 { ", \"ratio\": NaN" } else { "" };
+            format!("{{\"id\": {i}, \"path\": \"/v1/x{}\", \"status\": 200, {}{nan}}}", i % 7, rare.join(", "))
+        })
+        .collect();
+    let file = env.write("api.json", lines.join("\n") + "\n");
+    let dir = env.data().join("contracts");
+    let mut infer = env.tier_plain(&["infer", file.to_str().unwrap(), "--name", "api", "--write"]);
+    infer.env("TIER_DATASETS", &dir);
+    let (code, _, err) = run(infer);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(dir.join("api.toml")).unwrap();
+    assert_eq!(text.matches("[[column]]").count(), 200, "{text}");
+    assert!(text.contains("name = \"other_keys\"\nkey = \"*\"\ntype = \"json\"\n# every key no other column reads"), "{text}");
+    let (code, summary, err) = load(&env, &dir, "api", &[]);
+    assert_eq!(code, 0, "{err}");
+    // Every record loads but the one whose other key is a bare NaN (JSON has none).
+    assert_eq!((summary["loaded"].as_u64(), summary["extra_keys"].as_u64()), (Some(799), Some(0)), "{summary}");
+    let detail = env.query_strings("SELECT reason, detail FROM {s}.api_rejects");
+    assert_eq!(
+        detail,
+        vec![vec![Some("malformed".into()), Some("other_keys: bare NaN is not JSON (read only where a number belongs)".into())]]
+    );
+    // Each folded key is in the object, with its value as sent.
+    let folded: Vec<&str> = text.lines().filter(|l| l.starts_with("# every key")).collect();
+    assert_eq!(folded.len(), 1);
+    let sum =
+        env.query_strings("SELECT sum(v::bigint)::text FROM {s}.api, jsonb_each_text(other_keys) AS e(k, v) WHERE other_keys IS NOT NULL");
+    let kept: std::collections::BTreeSet<String> =
+        text.lines().filter_map(|l| l.strip_prefix("name = \"").map(|k| k.trim_end_matches('"').to_string())).collect();
+    let expected: i64 = (0..800)
+        .filter(|&i| i != 5)
+        .flat_map(|i: i64| (0..3).map(move |j| ((i * 3 + j) % 400, i + j)))
+        .filter(|(k, _)| !kept.contains(&format!("k{k}")))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(sum, vec![vec![Some(expected.to_string())]]);
+    let (code, out, err) = run(tier_with(&env, &dir, &["validate", "api", "--reread"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+}
