@@ -157,14 +157,15 @@ for EVENTS in "${SIZES[@]}"; do
         psql_db -c "DROP SCHEMA IF EXISTS peer CASCADE"
     fi
 
-    # One log, many tables: the events split by their name (a table per kind, inferred from
-    # the file), against the same file into one table.
+    # One log, many tables: the events split by their name (a table per kind), against the
+    # same file into one table, both contracts inferred from the file.
     SPLIT="$BENCH_DIR/split-$EVENTS"
-    rm -rf "$SPLIT"
+    rm -rf "$SPLIT" "$SPLIT-one"
     "$TIER" -q --datasets "$SPLIT" infer "$DATA/track_events.json" --name events --split-by segment_tracks.event_name --write
+    "$TIER" -q --datasets "$SPLIT-one" infer "$DATA/track_events.json" --name events --write
     KINDS=$(ls "$SPLIT/events" | wc -l)
     psql_db -c "DROP SCHEMA IF EXISTS bench_plain CASCADE" -c "DROP SCHEMA IF EXISTS bench_split CASCADE"
-    timed "$TIER" -q load track_events --from "$DATA/track_events.json" --schema bench_plain --max-reject-ratio 1 --database-url "$DB_URL"
+    timed "$TIER" -q --datasets "$SPLIT-one" load events --from "$DATA/track_events.json" --schema bench_plain --max-reject-ratio 1 --database-url "$DB_URL"
     ONE_TABLE=$SECS
     row "$EVENTS" "events into one table" "$EVENTS" "$SECS" "$(awk -v r=$EVENTS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" ""
     timed "$TIER" -q --datasets "$SPLIT" load events --from "$DATA/track_events.json" --schema bench_split --max-reject-ratio 1 --database-url "$DB_URL"
@@ -172,7 +173,7 @@ for EVENTS in "${SIZES[@]}"; do
         "split/one table $(awk -v a=$SECS -v b=$ONE_TABLE 'BEGIN{printf "%.2fx", a/b}')"
     trace "$EVENTS" "split by event name"
     psql_db -c "DROP SCHEMA bench_plain CASCADE" -c "DROP SCHEMA bench_split CASCADE"
-    rm -rf "$SPLIT"
+    rm -rf "$SPLIT" "$SPLIT-one"
 
     # Other shapes of data: peak and sampled memory of a load of each.
     if [ "$SHAPES" = 1 ]; then

@@ -707,14 +707,11 @@ fn write_batches(
         let mut spool = load.reject_spool()?;
         let keyed = load.looks_up_keys();
         loop {
-            // A split log's tables take a statement per batch: one connection, one COPY at a time.
-            let stopped_at = match tables.len() {
-                1 => {
-                    let needs_connection = |b: &Sorted| (keyed && b.accepted.height() > 0) || !b.retracted.is_empty();
-                    stream_rows(ds, &mut load, &mut batches, needs_connection, &mut spool, &mut figures[0], &mut lake)?
-                }
-                _ => batches.next(),
-            };
+            // Child rows of a record turned away must go with it: they take a statement each
+            // once the first is (keyed appends only).
+            let needs_connection =
+                |b: &Sorted| (keyed && b.accepted.height() > 0) || !b.retracted.is_empty() || (b.child && !turned_away.is_empty());
+            let stopped_at = stream_rows(&tables, &mut load, &mut batches, needs_connection, &mut spool, &mut figures, &mut lake)?;
             let Some(mut batch) = stopped_at else { break };
             let (t, table) = (batch.table, tables[batch.table]);
             figures[t].add(table, &batch.accepted)?;
@@ -786,22 +783,28 @@ fn write_batches(
 const PIECE_ROWS: usize = 4096;
 /// Pieces waiting for the COPY thread.
 const PIECES_IN_FLIGHT: usize = 2;
+/// The same, for a load of many tables (a few MB more).
+const PIECES_IN_FLIGHT_MANY: usize = 16;
 
 /// Streams batches' rows into the table through one COPY, sent by a thread of its own while
 /// this one encodes the next piece (and adds up the figures, spools the rejects, writes the
 /// lake), until the batches end or one `needs_connection` for other statements: that one
 /// is returned, untouched, once the COPY is over.
+#[allow(clippy::too_many_arguments)]
 fn stream_rows(
-    ds: &'static Dataset,
+    tables: &[&'static Dataset],
     load: &mut TableLoad,
     batches: &mut impl Iterator<Item = Sorted>,
     needs_connection: impl Fn(&Sorted) -> bool,
     spool: &mut crate::pg::spool::RejectSpool,
-    figures: &mut Figures,
+    figures: &mut [Figures],
     lake: &mut [LakeWriter],
 ) -> Result<Option<Sorted>> {
-    let encoder = load.row_encoder(0);
-    let (to_copy, pieces) = sync_channel::<Vec<u8>>(PIECES_IN_FLIGHT);
+    let encoders: Vec<crate::pg::load::RowEncoder> = (0..tables.len()).map(|t| load.row_encoder(t)).collect();
+    // Many tables: each switch waits for the server to end a COPY; more pieces in flight
+    // keep the encoding going meanwhile.
+    let in_flight = if tables.len() > 1 { PIECES_IN_FLIGHT_MANY } else { PIECES_IN_FLIGHT };
+    let (to_copy, pieces) = sync_channel::<(usize, Vec<u8>)>(in_flight);
     let (give_back, spent) = std::sync::mpsc::channel::<Vec<u8>>();
     let (copied, fed) = thread::scope(|scope| {
         let copier = thread::Builder::new().name("tier-copy-send".into()).spawn_scoped(scope, move || load.copy_stream(pieces, give_back));
@@ -811,17 +814,18 @@ fn stream_rows(
                 if needs_connection(&batch) {
                     return Ok(Some(batch));
                 }
-                figures.add(ds, &batch.accepted)?;
+                let t = batch.table;
+                figures[t].add(tables[t], &batch.accepted)?;
                 let rows = batch.accepted.height();
                 for start in (0..rows).step_by(PIECE_ROWS) {
                     let mut piece = spent.try_recv().unwrap_or_default();
-                    encoder.encode(&batch.accepted.slice(start as i64, PIECE_ROWS), &mut piece)?;
-                    if to_copy.send(piece).is_err() {
+                    encoders[t].encode(&batch.accepted.slice(start as i64, PIECE_ROWS), &mut piece)?;
+                    if to_copy.send((t, piece)).is_err() {
                         return copier_gone();
                     }
                 }
                 spool.push(&batch.rejects)?;
-                if let Some(l) = lake.first_mut() {
+                if let Some(l) = lake.get_mut(t) {
                     l.write(&batch.accepted).context("writing the lake failed; nothing was loaded")?;
                 }
             }

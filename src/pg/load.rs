@@ -282,29 +282,43 @@ impl TableLoad {
     /// A COPY per chunk made the server wait while the next chunk was encoded, and this side
     /// wait while the server ingested (the statement ends only once every row is in): the
     /// two took turns. Here the server ingests one piece while the next is encoded.
-    pub fn copy_stream(&mut self, pieces: Receiver<Vec<u8>>, spent: Sender<Vec<u8>>) -> Result<()> {
-        let Ok(mut piece) = pieces.recv() else { return Ok(()) };
-        let sql = self.rows_copy_sql(0);
-        let failed = || format!("COPY into {} failed", self.ds.name);
-        let mut w = self.client.copy_in(&sql).map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
-        let mut header = Vec::new();
+    ///
+    /// Pieces come with their table (`Dataset::tables`): a piece of another table ends the
+    /// open COPY and starts one into that table (a split log's chunk holds each kind's rows
+    /// together, so that is a few times a chunk).
+    pub fn copy_stream(&mut self, pieces: Receiver<(usize, Vec<u8>)>, spent: Sender<Vec<u8>>) -> Result<()> {
+        let (mut header, mut trailer) = (Vec::new(), Vec::new());
         copy::header(&mut header);
-        w.write_all(&header).map_err(copy_failed).with_context(failed)?;
-        loop {
-            // Flushed piece by piece: the write returns once the connection took the piece,
-            // so the socket is kept busy for as long as pieces come.
-            w.write_all(&piece).and_then(|()| w.flush()).map_err(copy_failed).with_context(failed)?;
-            piece.clear();
-            let _ = spent.send(piece);
-            match pieces.recv() {
-                Ok(next) => piece = next,
-                Err(_) => break,
-            }
-        }
-        let mut trailer = Vec::new();
         copy::trailer(&mut trailer);
-        w.write_all(&trailer).map_err(copy_failed).with_context(failed)?;
-        w.finish().map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
+        let statements: Vec<String> = (0..self.targets.len()).map(|t| self.rows_copy_sql(t)).collect();
+        let names: Vec<String> = self.targets.iter().map(|t| t.ds.name.clone()).collect();
+        let mut next = pieces.recv().ok();
+        // One COPY per run of pieces of one table.
+        while let Some((table, first)) = next.take() {
+            let failed = || format!("COPY into {} failed", names[table]);
+            let mut w = self.client.copy_in(&statements[table]).map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
+            w.write_all(&header).map_err(copy_failed).with_context(failed)?;
+            let mut piece = first;
+            loop {
+                // Flushed piece by piece: the write returns once the connection took the
+                // piece, so the socket is kept busy for as long as pieces come.
+                w.write_all(&piece).and_then(|()| w.flush()).map_err(copy_failed).with_context(failed)?;
+                piece.clear();
+                let _ = spent.send(piece);
+                match pieces.recv() {
+                    Ok((t, p)) if t == table => piece = p,
+                    Ok(other) => {
+                        next = Some(other);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            w.write_all(&trailer).map_err(copy_failed).with_context(failed)?;
+            let clock = std::time::Instant::now();
+            w.finish().map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
+            tracing::debug!("COPY into {} ended in {:.2?}", names[table], clock.elapsed());
+        }
         Ok(())
     }
 

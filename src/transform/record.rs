@@ -106,6 +106,8 @@ pub fn parse_flat<'a>(
     hints.clear_seen(ds.fields.len());
     let mut extra = 0u32;
     let mut duplicate: Option<&str> = None;
+    // Keys read though no column reads them, seen so far (more: the slow path decides).
+    let mut known_seen: [Option<&str>; 4] = [None; 4];
     let mut i = ws(0);
     if b.get(i) != Some(&b'{') {
         return None;
@@ -175,9 +177,17 @@ pub fn parse_flat<'a>(
                 // it are absent, one whose pointer names the key itself (`/type`) takes it.
                 None => match ds.nested_fields(key) {
                     Some(nested) => {
-                        // Seen twice, a key is a duplicate, wherever its columns are.
-                        if nested.first().is_some_and(|&f| !hints.see(f)) {
-                            duplicate.get_or_insert(key);
+                        // Seen twice, a key is a duplicate, wherever its columns are (a key
+                        // no column reads, such as a split log's kind, too).
+                        match nested.first() {
+                            Some(&f) if !hints.see(f) => {
+                                duplicate.get_or_insert(key);
+                            }
+                            Some(_) => {}
+                            None if known_seen.contains(&Some(key)) => {
+                                duplicate.get_or_insert(key);
+                            }
+                            None => *known_seen.iter_mut().find(|k| k.is_none())? = Some(key),
                         }
                         for &f in nested {
                             if matches!(&ds.fields[f].key, dataset::Key::Pointer(parts) if parts.len() == 1) {
@@ -259,7 +269,7 @@ fn plain_str(text: &str, start: usize, end: usize, controls: bool) -> Option<&st
 }
 
 /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-fn is_json_number(t: &[u8]) -> bool {
+pub(crate) fn is_json_number(t: &[u8]) -> bool {
     let mut i = 0;
     let digits = |i: &mut usize| {
         let start = *i;

@@ -2,10 +2,17 @@
 //! log's `split_by`), the record handed to its kind's table, the catch-all, or the rejects.
 //! A record that is not a JSON object is a `malformed` reject here, as a table would say.
 
+use std::borrow::Cow;
+
+use rayon::prelude::*;
+
 use crate::dataset::{Dataset, Split};
 use crate::reasons::{BAD_VALUE, MALFORMED, UNROUTED};
 use crate::source::{Chunk, Span};
 use crate::transform::record::{parse_record, Cell, KeyHints};
+
+/// Records per parallel task, as in `parse`.
+const TASK_RECORDS: usize = 2048;
 
 /// A record no table takes: its place in the chunk, the reason and what it says.
 pub struct Refused {
@@ -27,58 +34,71 @@ pub struct Routed {
 
 /// Routes the records of `chunk` to the tables of `split`.
 pub fn route(ds: &Dataset, split: &Split, chunk: Chunk) -> Routed {
-    let mut cells: Vec<Cell> = Vec::with_capacity(1);
-    let mut hints = KeyHints::default();
-    let mut table_of: Vec<Option<usize>> = Vec::with_capacity(chunk.spans.len());
-    let mut refused = Vec::new();
-    for (i, span) in chunk.spans.iter().enumerate() {
-        let routed = match span.damage {
-            Some(d) => Err((MALFORMED, d.describe().to_string())),
-            None => kind_of(split.router, chunk.bytes(span), &mut cells, &mut hints),
-        };
-        let table = match routed {
-            Ok(kind) => match split.route(kind.as_deref()) {
-                Some(t) => Some(t),
-                None => {
-                    let detail = match kind {
-                        Some(k) => format!("{} is {k:?}: no table of {} takes it", split.by.display(), ds.name),
-                        None => format!("no {} (a text) to route it by", split.by.display()),
+    // A top-level kind is found by scanning the keys up to it; the spellings it may have.
+    let head = match &split.by {
+        crate::dataset::Key::Plain(k) => Some(k.clone()),
+        crate::dataset::Key::Pointer(parts) if parts.len() == 1 => Some(parts[0].clone()),
+        _ => None,
+    };
+    let spellings: Vec<Vec<u8>> = head.iter().flat_map(|h| [format!("{}{h}", ds.prefix).into_bytes(), h.clone().into_bytes()]).collect();
+    // Each record's table, read on every core (as records are parsed).
+    let routes: Vec<Result<usize, (&'static str, String)>> = chunk
+        .spans
+        .par_chunks(TASK_RECORDS)
+        .flat_map_iter(|spans| {
+            let mut cells: Vec<Cell> = Vec::with_capacity(1);
+            let mut hints = KeyHints::default();
+            spans
+                .iter()
+                .map(|span| {
+                    let kind = match span.damage {
+                        Some(d) => return Err((MALFORMED, d.describe().to_string())),
+                        None => match scan_kind(chunk.bytes(span), &spellings) {
+                            Some(kind) => kind,
+                            None => kind_of(split.router, chunk.bytes(span), &mut cells, &mut hints)?.map(Cow::Owned),
+                        },
                     };
-                    refused.push(Refused { span: i, reason: UNROUTED, detail });
-                    None
-                }
-            },
-            Err((reason, detail)) => {
-                refused.push(Refused { span: i, reason, detail });
-                None
-            }
-        };
-        table_of.push(table);
-    }
-    let first = table_of.iter().flatten().next().copied();
+                    split.route(kind.as_deref()).ok_or_else(|| {
+                        let detail = match kind {
+                            Some(k) => format!("{} is {k:?}: no table of {} takes it", split.by.display(), ds.name),
+                            None => format!("no {} (a text) to route it by", split.by.display()),
+                        };
+                        (UNROUTED, detail)
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let first = routes.first().and_then(|r| r.as_ref().ok()).copied();
     // All to one table: the chunk is that table's as it is.
-    if refused.is_empty() {
-        if let Some(only) = first.filter(|&t| table_of.iter().all(|x| *x == Some(t))) {
-            let empty = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end: chunk.offset_end };
-            return Routed { parts: vec![(only, chunk)], refused, spare: None, refused_chunk: empty };
-        }
+    if let Some(only) = first.filter(|&t| routes.iter().all(|r| r.as_ref().is_ok_and(|x| *x == t))) {
+        let empty = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end: chunk.offset_end };
+        return Routed { parts: vec![(only, chunk)], refused: Vec::new(), spare: None, refused_chunk: empty };
     }
+    // Each table's records copied out, into buffers sized first.
     let tables = split.tables.len();
-    let mut parts: Vec<Option<Chunk>> = (0..tables).map(|_| None).collect();
-    let mut refused_chunk = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end: chunk.offset_end };
-    let mut refused_at = refused.iter_mut().peekable();
-    for (i, (span, table)) in chunk.spans.iter().zip(&table_of).enumerate() {
-        let into = match table {
-            Some(t) => parts[*t].get_or_insert_with(|| Chunk { buf: Vec::new(), spans: Vec::new(), offset_end: chunk.offset_end }),
-            None => {
-                let r = refused_at.next().filter(|r| r.span == i).expect("every unrouted record is refused, in order");
-                r.span = refused_chunk.spans.len();
-                &mut refused_chunk
+    let (mut bytes, mut counts) = (vec![0usize; tables + 1], vec![0usize; tables + 1]);
+    for (span, r) in chunk.spans.iter().zip(&routes) {
+        let t = *r.as_ref().unwrap_or(&tables);
+        bytes[t] += span.end - span.start + 1;
+        counts[t] += 1;
+    }
+    let mut parts: Vec<Chunk> = (0..=tables)
+        .map(|t| Chunk { buf: Vec::with_capacity(bytes[t]), spans: Vec::with_capacity(counts[t]), offset_end: chunk.offset_end })
+        .collect();
+    let mut refused = Vec::new();
+    for (span, r) in chunk.spans.iter().zip(routes) {
+        let t = match r {
+            Ok(t) => t,
+            Err((reason, detail)) => {
+                refused.push(Refused { span: parts[tables].spans.len(), reason, detail });
+                tables
             }
         };
-        copy_record(into, &chunk, span);
+        copy_record(&mut parts[t], &chunk, span);
     }
-    let parts = parts.into_iter().enumerate().filter_map(|(t, c)| c.map(|c| (t, c))).collect();
+    let refused_chunk = parts.pop().expect("the refused records' part");
+    let parts = parts.into_iter().enumerate().filter(|(_, c)| !c.spans.is_empty()).collect();
     Routed { parts, refused, spare: Some(chunk.buf), refused_chunk }
 }
 
@@ -87,6 +107,126 @@ fn copy_record(into: &mut Chunk, from: &Chunk, span: &Span) {
     into.buf.extend_from_slice(from.bytes(span));
     into.spans.push(Span { start, end: into.buf.len(), ..*span });
     into.buf.push(b'\n');
+}
+
+/// A record's kind found by scanning its top-level keys up to the first of `spellings`,
+/// values skipped unparsed: `Some(None)` when it has none (or not a text there: no kind),
+/// `None` when the scan cannot tell (an escape in a key, a token it does not know, bytes that
+/// are not JSON): the full parse decides then. Whether the rest of the record is JSON, and
+/// the key not there twice, its table's parse decides, as for any record.
+fn scan_kind<'a>(b: &'a [u8], spellings: &[Vec<u8>]) -> Option<Option<Cow<'a, str>>> {
+    if spellings.is_empty() {
+        return None;
+    }
+    let ws = |mut i: usize| {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+            i += 1;
+        }
+        i
+    };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = ws(i + 1);
+    if b.get(i) == Some(&b'}') {
+        return Some(None);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let end = i + 1 + memchr::memchr2(b'"', b'\\', &b[i + 1..])?;
+        if b[end] != b'"' {
+            return None;
+        }
+        let key = &b[i + 1..end];
+        i = ws(end + 1);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = ws(i + 1);
+        if spellings.iter().any(|s| s.as_slice() == key) {
+            return kind_value(b, i);
+        }
+        i = ws(skip_value(b, i)?);
+        match b.get(i) {
+            Some(b',') => i = ws(i + 1),
+            Some(b'}') => return Some(None),
+            _ => return None,
+        }
+    }
+}
+
+/// The kind a value at `i` gives: a text's own (unescaped), a number's or a boolean's as
+/// written; none for null, an object or an array. `None`: the scan cannot tell.
+fn kind_value(b: &[u8], i: usize) -> Option<Option<Cow<'_, str>>> {
+    match *b.get(i)? {
+        b'"' => {
+            let end = string_end(b, i)?;
+            let text = std::str::from_utf8(&b[i..end]).ok()?;
+            let kind = match text.contains('\\') {
+                false => Cow::Borrowed(&text[1..text.len() - 1]),
+                true => Cow::Owned(serde_json::from_str::<String>(text).ok()?),
+            };
+            // A NUL is no text PostgreSQL stores: no kind, as the full parse says.
+            Some((!kind.contains('\0')).then_some(kind))
+        }
+        b'{' | b'[' => Some(None),
+        _ => {
+            let end = i + b[i..].iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))?;
+            let token = std::str::from_utf8(&b[i..end]).ok()?;
+            match token {
+                "null" => Some(None),
+                "true" | "false" => Some(Some(Cow::Borrowed(token))),
+                t if crate::transform::record::is_json_number(t.as_bytes()) => Some(Some(Cow::Borrowed(t))),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Just past the string that starts at `i` (its closing quote), escapes skipped.
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        j += memchr::memchr2(b'"', b'\\', &b[j..])?;
+        match b[j] {
+            b'"' => return Some(j + 1),
+            _ => j += 2,
+        }
+    }
+}
+
+/// Just past the value that starts at `i`: a string, a container (its brackets counted,
+/// strings in it skipped), or a token up to the next delimiter.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => string_end(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => Some(i + b[i..].iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))?),
+    }
 }
 
 /// A record's kind: the text at the router's one field (`None` when absent, null, or not
@@ -105,5 +245,66 @@ pub fn kind_of<'a>(
         // An object or array (or a NUL) where the kind belongs: the record has no kind.
         Err((reason, _)) if reason == BAD_VALUE => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::Key;
+
+    /// The scan gives the kind the full parse gives, wherever that parse reads one.
+    #[test]
+    fn the_scan_and_the_parse_agree_on_a_record_s_kind() {
+        let router: &'static Dataset = Box::leak(Box::new(Dataset::router(Key::parse("/type"), "e.")));
+        let spellings = vec![b"e.type".to_vec(), b"type".to_vec()];
+        let records = [
+            r#"{"type": "push", "a": 1}"#,
+            r#"{"a": {"type": "x", "b": [1, {"c": "}"}]}, "e.type": "issues"}"#,
+            r#"{"a": "q\"uote", "type": "p\u00fcsh"}"#,
+            r#"{"type": 12}"#,
+            r#"{"type": -1.5e3}"#,
+            r#"{"type": true}"#,
+            r#"{"type": null}"#,
+            r#"{"type": {"name": "x"}}"#,
+            r#"{"type": ["x"]}"#,
+            r#"{"type": "nul\u0000"}"#,
+            r#"{"type": NaN}"#,
+            r#"{"type": tru}"#,
+            r#"{"other": 1}"#,
+            r#"{}"#,
+            r#"{"ty\u0070e": "escaped key"}"#,
+            r#"{"a": [1, 2, "]", {"x": "\\"}], "type": "after"}"#,
+            r#"{"a": 1,, "type": "x"}"#,
+            r#"[1, 2]"#,
+            r#"{"type": "a", "type": "b"}"#,
+            "{\"type\"\t:\n\"spaced\"\r}",
+            r#"{"type": "unfinished"#,
+        ];
+        let mut scanned = 0;
+        for r in records {
+            let mut cells = Vec::new();
+            let full = kind_of(router, r.as_bytes(), &mut cells, &mut KeyHints::default());
+            let scan = scan_kind(r.as_bytes(), &spellings);
+            if let (Ok(kind), Some(seen)) = (&full, &scan) {
+                assert_eq!(kind.as_deref(), seen.as_deref(), "{r}");
+            }
+            scanned += scan.is_some() as usize;
+        }
+        assert!(scanned > 12, "{scanned}");
+        assert_eq!(scan_kind(br#"{"a": 1, "type": "b"}"#, &spellings), Some(Some(Cow::Borrowed("b"))));
+    }
+
+    /// A kind key twice is a malformed record in its table, whichever path reads it.
+    #[test]
+    fn a_kind_key_twice_is_malformed_in_the_table() {
+        let mut ds = Dataset::router(Key::parse("a"), "");
+        ds.also_known(&Key::parse("/type"));
+        let ds: &'static Dataset = Box::leak(Box::new(ds));
+        for r in [r#"{"type": "x", "a": 1, "type": "y"}"#, r#"{"type": "x", "a": {"b": 1}, "type": "y"}"#] {
+            let mut cells = Vec::new();
+            let parsed = crate::transform::record::parse_record(ds, r.as_bytes(), &mut cells, &mut KeyHints::default());
+            assert_eq!(parsed.map_err(|e| e.0), Err(MALFORMED), "{r}");
+        }
     }
 }
