@@ -58,27 +58,41 @@ fn text_check(table: &str, check: &str, expected: &str, actual: &str) -> Check {
 
 /// Reads a file as its load did (`superseding`: as a merge), reduced to figures.
 pub fn read_source(ds: &'static Dataset, input: &crate::source::Input, superseding: bool, progress: &dyn Progress) -> Result<SourceSide> {
+    let mut figures = Figures::default();
+    let stats = read_with(ds, input, superseding, progress, |checked| {
+        figures.add(ds, &checked.accepted)?;
+        figures.remove(checked.retracted.iter().map(|r| (r.day, r.row_hash)));
+        Ok(())
+    })?;
+    Ok(SourceSide { records: stats.records, rejected: stats.rejected, checksum: stats.checksum, loaded: figures })
+}
+
+/// Reads a file with the load's own code, each checked batch handed to `sink` (the first
+/// error stops the reading and is returned).
+fn read_with(
+    ds: &'static Dataset,
+    input: &crate::source::Input,
+    superseding: bool,
+    progress: &dyn Progress,
+    mut sink: impl FnMut(crate::pipeline::Sorted) -> polars::prelude::PolarsResult<()>,
+) -> Result<crate::stats::LoadStats> {
     if let crate::source::Input::File(path) = input {
         if !path.exists() {
             return Err(Failure::Input(format!("{}: no such file", path.display())).into());
         }
     }
-    let mut figures = Figures::default();
     let mut failure = None;
-    let stats = check_file(ds, input, superseding, progress, |checked| match figures.add(ds, &checked.accepted) {
-        Ok(()) => {
-            figures.remove(checked.retracted.iter().map(|r| (r.day, r.row_hash)));
-            true
-        }
+    let stats = check_file(ds, input, superseding, progress, |checked| match sink(checked) {
+        Ok(()) => true,
         Err(e) => {
             failure = Some(e);
             false
         }
     })?;
-    if let Some(e) = failure {
-        return Err(e.into());
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(stats),
     }
-    Ok(SourceSide { records: stats.records, rejected: stats.rejected, checksum: stats.checksum, loaded: figures })
 }
 
 /// Reads the file of a dataset of many tables (a split log, child tables) as its load did
@@ -90,18 +104,12 @@ pub fn read_split_source(
     superseding: bool,
     progress: &dyn Progress,
 ) -> Result<SplitSource> {
-    if let crate::source::Input::File(path) = input {
-        if !path.exists() {
-            return Err(Failure::Input(format!("{}: no such file", path.display())).into());
-        }
-    }
     let tables = log.tables();
     let mut figures: Vec<Figures> = tables.iter().map(|_| Figures::default()).collect();
     // A merge's file: each record's rows, by table, day and row hash, to take back should a
     // later record supersede it.
     let mut rows_of: std::collections::HashMap<u64, Vec<(usize, i64, u64)>> = Default::default();
-    let mut failure = None;
-    let mut sink = |checked: crate::pipeline::Sorted| -> polars::prelude::PolarsResult<()> {
+    let sink = |checked: crate::pipeline::Sorted| -> polars::prelude::PolarsResult<()> {
         let (t, ds) = (checked.table, tables[checked.table]);
         figures[t].add(ds, &checked.accepted)?;
         if superseding && checked.accepted.height() > 0 {
@@ -119,16 +127,7 @@ pub fn read_split_source(
         }
         Ok(())
     };
-    let stats = check_file(log, input, superseding, progress, |checked| match sink(checked) {
-        Ok(()) => true,
-        Err(e) => {
-            failure = Some(e);
-            false
-        }
-    })?;
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
+    let stats = read_with(log, input, superseding, progress, sink)?;
     Ok(SplitSource { records: stats.records, rejected: stats.rejected, checksum: stats.checksum, tables: figures })
 }
 

@@ -126,6 +126,28 @@ fn load(env: &Env, dir: &Path, log: &str, more: &[&str]) -> (i32, serde_json::Va
     run_load(tier_with(env, dir, &args))
 }
 
+/// `validate` of each file (none: the contract's), from the ledger and read again: all match.
+fn validates(env: &Env, dir: &Path, log: &str, files: &[&PathBuf]) -> String {
+    let mut out = String::new();
+    let files: Vec<Option<&PathBuf>> = match files.is_empty() {
+        true => vec![None],
+        false => files.iter().map(|f| Some(*f)).collect(),
+    };
+    for file in files {
+        for more in [&[][..], &["--reread"][..]] {
+            let mut args = vec!["validate", log];
+            if let Some(f) = file {
+                args.extend(["--from", f.to_str().unwrap()]);
+            }
+            args.extend(more);
+            let (code, stdout, err) = run(tier_with(env, dir, &args));
+            assert_eq!(code, 0, "{file:?} {more:?}: {stdout}\n{err}");
+            out = err;
+        }
+    }
+    out
+}
+
 fn loaded(summary: &serde_json::Value, table: &str) -> u64 {
     summary["tables"].as_array().unwrap().iter().find(|t| t["table"] == table).unwrap_or_else(|| panic!("{table} in {summary}"))["loaded"]
         .as_u64()
@@ -322,14 +344,7 @@ fn a_keyed_split_log_turns_away_keys_each_table_holds() {
     let detail = env.query_strings("SELECT detail FROM {s}.hooks_rejects WHERE reason = 'duplicate' AND record = 1");
     assert_eq!(detail, vec![vec![Some("id already in hooks_push (load 1)".into())]]);
     // Validate counts the keys each table turned away as the file's duplicates.
-    for file in [&a, &b] {
-        for more in [&[][..], &["--reread"][..]] {
-            let mut args = vec!["validate", "hooks", "--from", file.to_str().unwrap()];
-            args.extend(more);
-            let (code, out, err) = run(tier_with(&env, &dir, &args));
-            assert_eq!(code, 0, "{out}\n{err}");
-        }
-    }
+    validates(&env, &dir, "hooks", &[&a, &b]);
 }
 
 #[test]
@@ -665,14 +680,7 @@ fn a_merge_replaces_the_children_of_the_parents_it_updates() {
     let held = env.query_strings("SELECT string_agg(DISTINCT load_id::text, ',') FROM {s}.orders_items WHERE order_id = 5");
     assert_eq!(held, vec![vec![Some("1".into())]]);
     // Both files validate: the first less what the second took, the second as merged.
-    for file in [&a, &b] {
-        for more in [&[][..], &["--reread"][..]] {
-            let mut args = vec!["validate", "orders", "--from", file.to_str().unwrap()];
-            args.extend(more);
-            let (code, out, err) = run(tier_with(&env, &dir, &args));
-            assert_eq!(code, 0, "{}: {out}\n{err}", file.display());
-        }
-    }
+    validates(&env, &dir, "orders", &[&a, &b]);
 }
 
 #[test]
@@ -696,14 +704,7 @@ fn a_split_log_merges_every_table_on_its_key() {
     let labels = env.query_strings("SELECT count(*)::text FROM {s}.hooks_issues_labels WHERE label = 'l0'");
     let old = lines[..50].iter().filter(|l| l.contains("\"l0\"")).count();
     assert_eq!(labels, vec![vec![Some(old.to_string())]]);
-    for file in [&a, &b] {
-        for more in [&[][..], &["--reread"][..]] {
-            let mut args = vec!["validate", "hooks", "--from", file.to_str().unwrap()];
-            args.extend(more);
-            let (code, out, err) = run(tier_with(&env, &dir, &args));
-            assert_eq!(code, 0, "{}: {out}\n{err}", file.display());
-        }
-    }
+    validates(&env, &dir, "hooks", &[&a, &b]);
 }
 
 #[test]
@@ -778,12 +779,7 @@ fn a_split_log_evolves_each_kind_by_its_own_new_keys() {
         let (head, children) = text.split_once("[[child]]").unwrap();
         std::fs::write(&path, format!("{head}[[column]]\nname = \"{column}\"\n\n[[child]]{children}")).unwrap();
     }
-    for more in [&[][..], &["--reread"][..]] {
-        let mut args = vec!["validate", "hooks"];
-        args.extend(more);
-        let (code, out, err) = run(tier_with(&env, &dir, &args));
-        assert_eq!(code, 0, "{out}\n{err}");
-    }
+    validates(&env, &dir, "hooks", &[]);
 }
 
 #[test]
