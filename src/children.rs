@@ -23,8 +23,15 @@ pub type Failure = Option<(String, String)>;
 
 /// The rows of every child table (and theirs, depth first) of the records of `chunk`, whose
 /// parsed text frame is `parsed`; and per parent row, the failure of a descendant, if any.
-pub fn child_rows(parent: &'static Dataset, chunk: &Chunk, parsed: &DataFrame) -> PolarsResult<(Vec<ChildRows>, Vec<Failure>)> {
-    let mut failures: Vec<Failure> = vec![None; chunk.spans.len()];
+/// (`spans` in `buf`: a chunk's records, or some of them.)
+pub fn child_rows(
+    parent: &'static Dataset,
+    buf: &[u8],
+    spans: &[Span],
+    offset_end: u64,
+    parsed: &DataFrame,
+) -> PolarsResult<(Vec<ChildRows>, Vec<Failure>)> {
+    let mut failures: Vec<Failure> = vec![None; spans.len()];
     let mut out = Vec::new();
     if parent.children.is_empty() {
         return Ok((out, failures));
@@ -33,13 +40,13 @@ pub fn child_rows(parent: &'static Dataset, chunk: &Chunk, parsed: &DataFrame) -
     for child in &parent.children {
         let name = child_name(parent, child.ds);
         // The elements, as records of their own, and where each came from.
-        let mut elements = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end: chunk.offset_end };
+        let mut elements = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end };
         let (mut parent_row, mut position): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
-        for (i, span) in chunk.spans.iter().enumerate() {
+        for (i, span) in spans.iter().enumerate() {
             if issues.get(i).is_some() || span.damage.is_some() {
                 continue;
             }
-            match array_elements(chunk.bytes(span), &child.array, &parent.prefix, &name) {
+            match array_elements(&buf[span.start..span.end], &child.array, &parent.prefix, &name) {
                 Ok(None) => {}
                 Ok(Some(items)) => {
                     for (j, item) in items.into_iter().enumerate() {
@@ -58,7 +65,7 @@ pub fn child_rows(parent: &'static Dataset, chunk: &Chunk, parsed: &DataFrame) -
         }
         let mut text = parse::parse_chunk(child.ds, &elements)?;
         set_by_tier(child.ds, &mut text, parsed, &parent_row, &position)?;
-        let (grandchildren, below) = child_rows(child.ds, &elements, &text)?;
+        let (grandchildren, below) = child_rows(child.ds, &elements.buf, &elements.spans, offset_end, &text)?;
         let checked = crate::quality::check(child.ds, text)?;
         let checked = fail_rows(checked, &below)?;
         // A failing element fails its record.

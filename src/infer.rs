@@ -1299,7 +1299,7 @@ mod tests {
         assert_eq!(scan.spans.len(), lines.len());
         let chunk = crate::source::Chunk { buf: text.as_bytes().to_vec(), spans: scan.spans, offset_end: text.len() as u64 };
         let parsed = crate::transform::parse::parse_chunk(ds, &chunk).unwrap();
-        let (_, failures) = crate::children::child_rows(ds, &chunk, &parsed).unwrap();
+        let (_, failures) = crate::children::child_rows(ds, &chunk.buf, &chunk.spans, chunk.offset_end, &parsed).unwrap();
         let checked = crate::quality::check(ds, parsed).unwrap();
         let checked = crate::children::fail_rows(checked, &failures).unwrap();
         let reasons = checked.column(crate::quality::COL_REASON).unwrap().str().unwrap().clone();

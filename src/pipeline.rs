@@ -107,14 +107,15 @@ struct Ruled {
     records: u64,
     offset_end: u64,
     first_line: u64,
-    /// The chunk's buffer, to hand back to the reader, when no part holds it.
-    spare: Option<Vec<u8>>,
+    /// The chunk's buffer: the parts' records are in it (then it goes back to the reader).
+    buf: Vec<u8>,
 }
 
 /// One table's records of a chunk, checked, with their child tables' rows.
 struct Part {
     table: usize,
-    chunk: Chunk,
+    /// Its records, in the chunk's buffer.
+    spans: Vec<crate::source::Span>,
     checked: DataFrame,
     extra_keys: u64,
     children: Vec<ChildRows>,
@@ -124,43 +125,49 @@ struct Part {
 fn rule_routed(ds: &'static Dataset, chunk: Chunk, t: &mut StageTimes) -> PolarsResult<Ruled> {
     let (records, offset_end) = (chunk.spans.len() as u64, chunk.offset_end);
     let first_line = chunk.spans.first().map_or(0, |s| s.line);
+    let Chunk { buf, spans, .. } = chunk;
     let Some(split) = &ds.split else {
-        let (checked, extra_keys, children) = rule_chunk(ds, &chunk, t)?;
-        let parts = vec![Part { table: 0, chunk, checked, extra_keys, children }];
-        return Ok(Ruled { parts, refused: Vec::new(), records, offset_end, first_line, spare: None });
+        let (checked, extra_keys, children) = rule_chunk(ds, &buf, &spans, offset_end, t)?;
+        let parts = vec![Part { table: 0, spans, checked, extra_keys, children }];
+        return Ok(Ruled { parts, refused: Vec::new(), records, offset_end, first_line, buf });
     };
     let clock = Instant::now();
-    let routed = crate::transform::route::route(ds, split, chunk);
+    let routed = crate::transform::route::route(ds, split, &buf, spans);
     t.parse += clock.elapsed();
     let refused = routed
         .refused
-        .iter()
+        .into_iter()
         .map(|r| {
-            let span = &routed.refused_chunk.spans[r.span];
-            let raw = routed.refused_chunk.bytes(span).to_vec();
-            Reject { line: span.line, record: span.record, reason: r.reason.to_string(), detail: Some(r.detail.clone()), raw }
+            let (span, raw) = (r.span, buf[r.span.start..r.span.end].to_vec());
+            Reject { line: span.line, record: span.record, reason: r.reason.to_string(), detail: Some(r.detail), raw }
         })
         .collect();
     let mut parts = Vec::with_capacity(routed.parts.len());
     let tables = ds.tables();
-    for (kind, chunk) in routed.parts {
+    for (kind, spans) in routed.parts {
         let table = table_index(&tables, split.tables[kind]);
-        let (checked, extra_keys, children) = rule_chunk(split.tables[kind], &chunk, t)?;
-        parts.push(Part { table, chunk, checked, extra_keys, children });
+        let (checked, extra_keys, children) = rule_chunk(split.tables[kind], &buf, &spans, offset_end, t)?;
+        parts.push(Part { table, spans, checked, extra_keys, children });
     }
-    Ok(Ruled { parts, refused, records, offset_end, first_line, spare: routed.spare })
+    Ok(Ruled { parts, refused, records, offset_end, first_line, buf })
 }
 
 /// Parses and checks one chunk (everything but duplicates, which need the rows before it),
 /// and its child tables' rows (a failing one fails its record), adding its time per stage
 /// to `t`.
-fn rule_chunk(ds: &'static Dataset, chunk: &Chunk, t: &mut StageTimes) -> PolarsResult<(DataFrame, u64, Vec<ChildRows>)> {
+fn rule_chunk(
+    ds: &'static Dataset,
+    buf: &[u8],
+    spans: &[crate::source::Span],
+    offset_end: u64,
+    t: &mut StageTimes,
+) -> PolarsResult<(DataFrame, u64, Vec<ChildRows>)> {
     let clock = Instant::now();
-    let parsed = parse::parse_chunk(ds, chunk)?;
+    let parsed = parse::parse_records(ds, buf, spans)?;
     let parsed_at = Instant::now();
     t.parse += parsed_at - clock;
     let extra_keys = parsed.column(COL_EXTRA)?.u32()?.sum().unwrap_or(0) as u64;
-    let (children, failures) = crate::children::child_rows(ds, chunk, &parsed)?;
+    let (children, failures) = crate::children::child_rows(ds, buf, spans, offset_end, &parsed)?;
     let checked = quality::check(ds, parsed)?;
     let mut checked = crate::children::fail_rows(checked, &failures)?;
     if !ds.children.is_empty() {
@@ -200,11 +207,11 @@ fn child_batches(tables: &[&'static Dataset], parent: &DataFrame, children: Vec<
 /// the chunk's buffer comes back for the reader to fill again.
 fn finish_chunk(tables: &[&'static Dataset], ruled: Ruled, dedupe: &mut Dedupe, t: &mut StageTimes) -> Result<(Vec<Sorted>, Vec<u8>)> {
     let mut sorted = Vec::with_capacity(ruled.parts.len() + 1);
-    let mut buf = ruled.spare;
+    let buf = ruled.buf;
     for part in ruled.parts {
         let clock = Instant::now();
-        let (ds, chunk) = (tables[part.table], &part.chunk);
-        let raw = |row: usize| chunk.bytes(&chunk.spans[row]).to_vec();
+        let (ds, spans) = (tables[part.table], &part.spans);
+        let raw = |row: usize| buf[spans[row].start..spans[row].end].to_vec();
         let checked = dedupe.mark_in(ds, part.table, part.checked, raw)?;
         let marked_at = Instant::now();
         t.dedupe += marked_at - clock;
@@ -214,14 +221,11 @@ fn finish_chunk(tables: &[&'static Dataset], ruled: Ruled, dedupe: &mut Dedupe, 
         t.split += marked_at.elapsed();
         sorted.push(out);
         sorted.extend(children);
-        if buf.is_none() {
-            buf = Some(part.chunk.buf);
-        }
     }
     if !ruled.refused.is_empty() {
         sorted.push(Sorted::rejects(ruled.refused));
     }
-    Ok((sorted, buf.unwrap_or_default()))
+    Ok((sorted, buf))
 }
 
 impl Sorted {
@@ -276,8 +280,8 @@ fn check_held(
             let ruled = rule_routed(ds, chunk, t)?;
             batches.push(Sorted::rejects(ruled.refused));
             for part in ruled.parts {
-                let c = &part.chunk;
-                let mut sorted = split(tables[part.table], part.checked, |row| c.bytes(&c.spans[row]).to_vec())?;
+                let (buf, spans) = (&ruled.buf, &part.spans);
+                let mut sorted = split(tables[part.table], part.checked, |row| buf[spans[row].start..spans[row].end].to_vec())?;
                 sorted.table = part.table;
                 let children = child_batches(&tables, &sorted.accepted, part.children)?;
                 batches.push(sorted);

@@ -23,11 +23,15 @@ const TASK_RECORDS: usize = 2048;
 /// non-text fields are trimmed of PostgreSQL's whitespace; blank ones, and blank values of
 /// required fields, become null.
 pub fn parse_chunk(ds: &'static Dataset, chunk: &Chunk) -> PolarsResult<DataFrame> {
-    let parts: Vec<DataFrame> = chunk
-        .spans
+    parse_records(ds, &chunk.buf, &chunk.spans)
+}
+
+/// `parse_chunk` of the records at `spans` in `buf` (some of a chunk's: a split log's kind).
+pub fn parse_records(ds: &'static Dataset, buf: &[u8], spans: &[Span]) -> PolarsResult<DataFrame> {
+    let parts: Vec<DataFrame> = spans
         .par_chunks(TASK_RECORDS)
         .enumerate()
-        .map(|(i, spans)| parse_spans(ds, &chunk.buf, spans, i * TASK_RECORDS))
+        .map(|(i, spans)| parse_spans(ds, buf, spans, i * TASK_RECORDS))
         .collect::<PolarsResult<_>>()?;
     let mut parts = parts.into_iter();
     let mut frame = parts.next().unwrap_or_else(|| empty_frame(ds));

@@ -1,5 +1,6 @@
-//! A split log's chunk -> one chunk per table: each record's kind read (the value at the
+//! A split log's chunk -> its records by table: each record's kind read (the value at the
 //! log's `split_by`), the record handed to its kind's table, the catch-all, or the rejects.
+//! Nothing is copied: each table's records are spans in the chunk's buffer.
 //! A record that is not a JSON object is a `malformed` reject here, as a table would say.
 
 use std::borrow::Cow;
@@ -8,32 +9,28 @@ use rayon::prelude::*;
 
 use crate::dataset::{Dataset, Split};
 use crate::reasons::{BAD_VALUE, MALFORMED, UNROUTED};
-use crate::source::{Chunk, Span};
+use crate::source::Span;
 use crate::transform::record::{parse_record, Cell, KeyHints};
 
 /// Records per parallel task, as in `parse`.
 const TASK_RECORDS: usize = 2048;
 
-/// A record no table takes: its place in the chunk, the reason and what it says.
+/// A record no table takes: where it is, the reason and what it says.
 pub struct Refused {
-    pub span: usize,
+    pub span: Span,
     pub reason: &'static str,
     pub detail: String,
 }
 
-/// A chunk's records by table.
+/// A chunk's records by table (their spans, in the chunk's buffer).
 pub struct Routed {
     /// `(table, its records)` for each table that takes some, in table order.
-    pub parts: Vec<(usize, Chunk)>,
+    pub parts: Vec<(usize, Vec<Span>)>,
     pub refused: Vec<Refused>,
-    /// The chunk's own buffer, when its records were copied out (else it is the one part's).
-    pub spare: Option<Vec<u8>>,
-    /// The refused records' bytes (`Refused::span` indexes these spans).
-    pub refused_chunk: Chunk,
 }
 
-/// Routes the records of `chunk` to the tables of `split`.
-pub fn route(ds: &Dataset, split: &Split, chunk: Chunk) -> Routed {
+/// Routes the records at `spans` in `buf` to the tables of `split`.
+pub fn route(ds: &Dataset, split: &Split, buf: &[u8], spans: Vec<Span>) -> Routed {
     // A top-level kind is found by scanning the keys up to it; the spellings it may have.
     let head = match &split.by {
         crate::dataset::Key::Plain(k) => Some(k.clone()),
@@ -41,9 +38,9 @@ pub fn route(ds: &Dataset, split: &Split, chunk: Chunk) -> Routed {
         _ => None,
     };
     let spellings: Vec<Vec<u8>> = head.iter().flat_map(|h| [format!("{}{h}", ds.prefix).into_bytes(), h.clone().into_bytes()]).collect();
+    let bytes = |span: &Span| &buf[span.start..span.end];
     // Each record's table, read on every core (as records are parsed).
-    let routes: Vec<Result<usize, (&'static str, String)>> = chunk
-        .spans
+    let routes: Vec<Result<usize, (&'static str, String)>> = spans
         .par_chunks(TASK_RECORDS)
         .flat_map_iter(|spans| {
             let mut cells: Vec<Cell> = Vec::with_capacity(1);
@@ -53,9 +50,9 @@ pub fn route(ds: &Dataset, split: &Split, chunk: Chunk) -> Routed {
                 .map(|span| {
                     let kind = match span.damage {
                         Some(d) => return Err((MALFORMED, d.describe().to_string())),
-                        None => match scan_kind(chunk.bytes(span), &spellings) {
+                        None => match scan_kind(bytes(span), &spellings) {
                             Some(kind) => kind,
-                            None => kind_of(split.router, chunk.bytes(span), &mut cells, &mut hints)?.map(Cow::Owned),
+                            None => kind_of(split.router, bytes(span), &mut cells, &mut hints)?.map(Cow::Owned),
                         },
                     };
                     split.route(kind.as_deref()).ok_or_else(|| {
@@ -69,44 +66,21 @@ pub fn route(ds: &Dataset, split: &Split, chunk: Chunk) -> Routed {
                 .collect::<Vec<_>>()
         })
         .collect();
+    // All to one table: the spans are that table's as they are.
     let first = routes.first().and_then(|r| r.as_ref().ok()).copied();
-    // All to one table: the chunk is that table's as it is.
     if let Some(only) = first.filter(|&t| routes.iter().all(|r| r.as_ref().is_ok_and(|x| *x == t))) {
-        let empty = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end: chunk.offset_end };
-        return Routed { parts: vec![(only, chunk)], refused: Vec::new(), spare: None, refused_chunk: empty };
+        return Routed { parts: vec![(only, spans)], refused: Vec::new() };
     }
-    // Each table's records copied out, into buffers sized first.
-    let tables = split.tables.len();
-    let (mut bytes, mut counts) = (vec![0usize; tables + 1], vec![0usize; tables + 1]);
-    for (span, r) in chunk.spans.iter().zip(&routes) {
-        let t = *r.as_ref().unwrap_or(&tables);
-        bytes[t] += span.end - span.start + 1;
-        counts[t] += 1;
-    }
-    let mut parts: Vec<Chunk> = (0..=tables)
-        .map(|t| Chunk { buf: Vec::with_capacity(bytes[t]), spans: Vec::with_capacity(counts[t]), offset_end: chunk.offset_end })
-        .collect();
+    let mut parts: Vec<Vec<Span>> = (0..split.tables.len()).map(|_| Vec::new()).collect();
     let mut refused = Vec::new();
-    for (span, r) in chunk.spans.iter().zip(routes) {
-        let t = match r {
-            Ok(t) => t,
-            Err((reason, detail)) => {
-                refused.push(Refused { span: parts[tables].spans.len(), reason, detail });
-                tables
-            }
-        };
-        copy_record(&mut parts[t], &chunk, span);
+    for (span, r) in spans.into_iter().zip(routes) {
+        match r {
+            Ok(t) => parts[t].push(span),
+            Err((reason, detail)) => refused.push(Refused { span, reason, detail }),
+        }
     }
-    let refused_chunk = parts.pop().expect("the refused records' part");
-    let parts = parts.into_iter().enumerate().filter(|(_, c)| !c.spans.is_empty()).collect();
-    Routed { parts, refused, spare: Some(chunk.buf), refused_chunk }
-}
-
-fn copy_record(into: &mut Chunk, from: &Chunk, span: &Span) {
-    let start = into.buf.len();
-    into.buf.extend_from_slice(from.bytes(span));
-    into.spans.push(Span { start, end: into.buf.len(), ..*span });
-    into.buf.push(b'\n');
+    let parts = parts.into_iter().enumerate().filter(|(_, s)| !s.is_empty()).collect();
+    Routed { parts, refused }
 }
 
 /// A record's kind found by scanning its top-level keys up to the first of `spellings`,
@@ -136,7 +110,7 @@ fn scan_kind<'a>(b: &'a [u8], spellings: &[Vec<u8>]) -> Option<Option<Cow<'a, st
         if b.get(i) != Some(&b'"') {
             return None;
         }
-        let end = i + 1 + memchr::memchr2(b'"', b'\\', &b[i + 1..])?;
+        let end = i + 1 + quote_or_escape(&b[i + 1..])?;
         if b[end] != b'"' {
             return None;
         }
@@ -186,11 +160,17 @@ fn kind_value(b: &[u8], i: usize) -> Option<Option<Cow<'_, str>>> {
     }
 }
 
+/// Where the first `"` or `\` is: keys and values are short, where a plain loop beats a
+/// vectorised search's setup.
+fn quote_or_escape(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'"' || c == b'\\')
+}
+
 /// Just past the string that starts at `i` (its closing quote), escapes skipped.
 fn string_end(b: &[u8], i: usize) -> Option<usize> {
     let mut j = i + 1;
     loop {
-        j += memchr::memchr2(b'"', b'\\', &b[j..])?;
+        j += quote_or_escape(&b[j..])?;
         match b[j] {
             b'"' => return Some(j + 1),
             _ => j += 2,
