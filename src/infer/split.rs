@@ -61,7 +61,8 @@ pub fn profile(inputs: &[crate::source::Input], router: &'static Dataset, child_
                                 Some(_) => Err(()),
                                 None => crate::transform::route::kind_of(router, bytes, &mut cells, &mut hints).map_err(drop),
                             };
-                            match kind {
+                            // A blank kind names no table: such records go to the catch-all.
+                            match kind.map(|k| k.filter(|k| !k.trim().is_empty())) {
                                 Ok(kind) => by_kind.entry(kind).or_insert_with(|| Profile::with_depth(child_depth)).add_record(bytes),
                                 Err(()) => bad += 1,
                             }

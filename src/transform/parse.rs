@@ -41,6 +41,19 @@ pub fn parse_records(ds: &'static Dataset, buf: &[u8], spans: &[Span]) -> Polars
     Ok(frame)
 }
 
+/// Asks for `bytes` to be brought into the cache (a hint: nothing where there is no such
+/// instruction).
+#[inline]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch only hints the cache; the address is in a live slice.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr() as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
 fn empty_frame(ds: &'static Dataset) -> DataFrame {
     parse_spans(ds, &[], &[], 0).expect("an empty frame always builds")
 }
@@ -73,6 +86,12 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
     let record_field = ds.record_field();
     let element_only = record_field.is_some() && ds.fields.iter().all(|f| f.key == Key::Record || f.is_set_by_tier());
     for (i, span) in spans.iter().enumerate() {
+        // A split log's kind has its records scattered among the other kinds': the next one
+        // is fetched into the cache while this one is parsed (contiguous records the
+        // hardware prefetcher finds on its own).
+        if let Some(next) = spans.get(i + 1).filter(|n| n.start != span.end + 1) {
+            prefetch(&buf[next.start..next.end]);
+        }
         b.row.append_value((first_row + i) as u32);
         b.line.append_value(span.line);
         b.record.append_value(span.record);
