@@ -22,7 +22,8 @@ pub struct ChildRows {
 pub type Failure = Option<(String, String)>;
 
 /// The rows of every child table (and theirs, depth first) of the records of `chunk`, whose
-/// parsed text frame is `parsed`; and per parent row, the failure of a descendant, if any.
+/// parsed text frame is `parsed`; and per parent row, the failure of a descendant, if any
+/// (none at all without children).
 /// (`spans` in `buf`: a chunk's records, or some of them.)
 pub fn child_rows(
     parent: &'static Dataset,
@@ -31,11 +32,12 @@ pub fn child_rows(
     offset_end: u64,
     parsed: &DataFrame,
 ) -> PolarsResult<(Vec<ChildRows>, Vec<Failure>)> {
-    let mut failures: Vec<Failure> = vec![None; spans.len()];
+    // Without children (most datasets) nothing is allocated: no failures is none failing.
     let mut out = Vec::new();
     if parent.children.is_empty() {
-        return Ok((out, failures));
+        return Ok((out, Vec::new()));
     }
+    let mut failures: Vec<Failure> = vec![None; spans.len()];
     let issues = parsed.column(COL_ISSUE)?.str()?.clone();
     for child in &parent.children {
         let name = child_name(parent, child.ds);
@@ -132,6 +134,7 @@ fn set_by_tier(child: &Dataset, text: &mut DataFrame, parent: &DataFrame, parent
 }
 
 /// `checked` with the rows that `failures` names failed (where no rule failed them first).
+/// (`failures` is empty, or one per row.)
 pub fn fail_rows(checked: DataFrame, failures: &[Failure]) -> PolarsResult<DataFrame> {
     if failures.iter().all(Option::is_none) {
         return Ok(checked);

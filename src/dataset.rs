@@ -301,6 +301,9 @@ pub struct Dataset {
     pub children: Vec<Child>,
     /// Keys read though no column reads them (see `also_known`).
     known: Vec<Key>,
+    /// The fields holding the whole record, and every other key (looked up per record).
+    record: Option<usize>,
+    rest: Option<usize>,
     /// Every spelling of every top-level key -> field index.
     keys: HashMap<String, usize, ahash::RandomState>,
     /// Top-level keys that lead into nested objects -> the fields whose pointer starts there.
@@ -351,6 +354,8 @@ impl Dataset {
         // A key column cannot be empty: a row without its key matches nothing (and a NULL
         // never conflicts in a unique index, so a merge would insert it again every time).
         let mut fields = fields;
+        let record = fields.iter().position(|f| f.key == Key::Record);
+        let rest = fields.iter().position(|f| f.key == Key::Rest);
         for f in fields.iter_mut().filter(|f| unique.contains(&f.name)) {
             f.required = true;
         }
@@ -368,6 +373,8 @@ impl Dataset {
             log: None,
             children: Vec::new(),
             known: Vec::new(),
+            record,
+            rest,
             keys,
             heads,
         }
@@ -469,12 +476,12 @@ impl Dataset {
 
     /// The field holding the whole record, if any (a catch-all table's).
     pub fn record_field(&self) -> Option<usize> {
-        self.fields.iter().position(|f| f.key == Key::Record)
+        self.record
     }
 
     /// The field holding every key no other field reads, if any (`key = "*"`).
     pub fn rest_field(&self) -> Option<usize> {
-        self.fields.iter().position(|f| f.key == Key::Rest)
+        self.rest
     }
 
     /// Index of the field a top-level JSON key belongs to. Keys may carry the prefix or not.

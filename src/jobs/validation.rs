@@ -147,7 +147,11 @@ fn validate_split(
     reread: bool,
 ) -> Result<Vec<Check>> {
     let mut client = connect::connect(target, 3)?;
+    let merges = has_merges(log, &mut client, schema)?;
+    // The input's checksum, when it is needed before the file is read (to find the ledger's
+    // figures, or whether a merge read it): a file's computed, an object's as its load recorded.
     let checksum = match input {
+        Input::File(_) if reread && !merges => None,
         Input::File(path) => Some(crate::pipeline::checksum_file(path)?),
         Input::Object(o) => object_checksum(log, &mut client, schema, &o.url, o.etag.as_deref(), o.size)?,
     };
@@ -166,7 +170,7 @@ fn validate_split(
         }
         None => {
             // A merged file is read as the merge read it.
-            let superseding = match (&checksum, has_merges(log, &mut client, schema)?) {
+            let superseding = match (&checksum, merges) {
                 (Some(sum), true) => merged_file(log, &mut client, schema, sum)?,
                 _ => false,
             };

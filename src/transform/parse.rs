@@ -84,6 +84,7 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
     // A catch-all table's column of whole records, or a child's of whole elements; a child
     // of an array of scalars reads nothing else (its elements are not objects).
     let record_field = ds.record_field();
+    let keeps_every_key = record_field.is_some() || ds.rest_field().is_some();
     let element_only = record_field.is_some() && ds.fields.iter().all(|f| f.key == Key::Record || f.is_set_by_tier());
     for (i, span) in spans.iter().enumerate() {
         // A split log's kind has its records scattered among the other kinds': the next one
@@ -119,7 +120,7 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
                 b.issue.append_null();
                 b.detail.append_null();
                 // The whole record is kept, or every other key: no key of it is unknown.
-                b.extra.append_value(if record_field.is_some() || ds.rest_field().is_some() { 0 } else { extra });
+                b.extra.append_value(if keeps_every_key { 0 } else { extra });
                 for (j, ((builder, cell), field)) in b.fields.iter_mut().zip(cells.drain(..)).zip(&ds.fields).enumerate() {
                     let cell = match whole.take_if(|_| record_field == Some(j)) {
                         Some(w) => w,
