@@ -7,6 +7,22 @@ use clap::{Args, Parser, Subcommand};
 use crate::error::EXIT_CODES_HELP;
 use crate::pg::load::Mode;
 
+/// `--lake-format` (clap stays in this module).
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum LakeFormatArg {
+    Hive,
+    Iceberg,
+}
+
+impl From<LakeFormatArg> for crate::lake::Format {
+    fn from(f: LakeFormatArg) -> crate::lake::Format {
+        match f {
+            LakeFormatArg::Hive => crate::lake::Format::Hive,
+            LakeFormatArg::Iceberg => crate::lake::Format::Iceberg,
+        }
+    }
+}
+
 /// `--mode`, mapped onto the loader's `Mode` (clap stays in this module).
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
 pub enum ModeArg {
@@ -173,6 +189,11 @@ pub struct LoadArgs {
     /// (DIR/<table>/date=YYYY-MM-DD/part-<load>.parquet), once the database load commits.
     #[arg(long, value_name = "DIR")]
     pub lake: Option<PathBuf>,
+    /// The lake's layout: `hive` (Parquet by day, published after the database commit) or
+    /// `iceberg` (an Apache Iceberg table per table, its catalog in the database, each load
+    /// one snapshot committed in the load's own transaction).
+    #[arg(long, value_enum, default_value = "hive", requires = "lake")]
+    pub lake_format: LakeFormatArg,
     /// Print the inputs --from names (paths, object URLs), one per line, and load nothing:
     /// what an orchestrator maps one load task over.
     #[arg(long, requires = "from")]

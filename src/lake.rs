@@ -20,6 +20,8 @@
 //! whole loads only; a plain listing of the prefix can see a load's files appear one by one
 //! while it publishes, and a replaced table's old files until they are deleted.
 
+pub mod iceberg_table;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -35,7 +37,8 @@ const STAGING: &str = "_tier_staging";
 /// The commit records of a lake in object storage.
 const LOG: &str = "_tier_log";
 
-pub struct LakeWriter {
+/// One load's Hive-layout files of one table.
+pub struct HiveWriter {
     root: PathBuf,
     /// A lake in object storage: where the files go once the database has committed (they
     /// are written under a local temporary `root` first).
@@ -61,13 +64,80 @@ type Writer = polars::io::parquet::write::BatchedWriter<File>;
 /// closed; its partition gets a second file if more of its rows come.
 const OPEN_FILES: usize = 64;
 
+/// The lake's layout: Hive-partitioned Parquet, or an Apache Iceberg table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Hive,
+    Iceberg,
+}
+
+/// One table's writes to the lake in one load.
+pub enum LakeWriter {
+    /// Published after the database commit (`publish`).
+    Hive(Box<HiveWriter>),
+    /// Committed inside the database's transaction (`commit`).
+    Iceberg(Box<iceberg_table::IcebergTable>),
+}
+
+impl LakeWriter {
+    /// Adds accepted rows (the table's typed columns).
+    pub fn write(&mut self, accepted: &DataFrame) -> Result<()> {
+        match self {
+            LakeWriter::Hive(w) => w.write(accepted),
+            LakeWriter::Iceberg(t) => t.write(accepted),
+        }
+    }
+
+    /// Closes the files, before the database commit.
+    pub fn finish(&mut self) -> Result<()> {
+        match self {
+            LakeWriter::Hive(w) => w.finish(),
+            LakeWriter::Iceberg(t) => t.finish(),
+        }
+    }
+
+    /// The table it writes.
+    pub fn table(&self) -> &str {
+        match self {
+            LakeWriter::Hive(w) => &w.ds.name,
+            LakeWriter::Iceberg(t) => t.table(),
+        }
+    }
+
+    /// Commits an Iceberg table's snapshot in the load's open transaction (`catalog`, the
+    /// table's row): its id. A Hive lake has nothing to do until `publish`.
+    pub fn commit(&mut self, catalog: &mut crate::pg::lake_catalog::CatalogRow) -> Result<Option<i64>> {
+        match self {
+            LakeWriter::Hive(_) => Ok(None),
+            LakeWriter::Iceberg(t) => t.commit(catalog).map(Some),
+        }
+    }
+
+    /// After the database commit: a Hive lake's files moved (or uploaded) into place.
+    pub fn publish(self) -> Result<()> {
+        match self {
+            LakeWriter::Hive(w) => w.publish(),
+            LakeWriter::Iceberg(_) => Ok(()),
+        }
+    }
+
+    /// The database load failed: what this load wrote is dropped (an Iceberg table's data
+    /// files too; no snapshot names them).
+    pub fn abandon(self) {
+        match self {
+            LakeWriter::Hive(w) => w.abandon(),
+            LakeWriter::Iceberg(t) => t.abandon(),
+        }
+    }
+}
+
 /// A lake write that failed (a full disk, a permission): bad input for the command's exit
 /// code, naming the directory, never an internal error.
 fn write_failed(dir: &Path, e: impl std::fmt::Display) -> anyhow::Error {
     crate::error::Failure::Input(format!("lake: cannot write in {}: {e}", dir.display())).into()
 }
 
-impl LakeWriter {
+impl HiveWriter {
     /// Starts writing one load. `tag` makes the file names of this load unique.
     pub fn new(root: &Path, ds: &'static Dataset, mode: Mode, tag: &str) -> Result<Self> {
         if mode == Mode::Merge {
@@ -92,7 +162,7 @@ impl LakeWriter {
             std::fs::remove_dir_all(&staging).ok();
         }
         std::fs::create_dir_all(&staging).with_context(|| format!("lake: cannot create {}", staging.display()))?;
-        Ok(LakeWriter {
+        Ok(HiveWriter {
             root,
             remote,
             tag: tag.to_string(),

@@ -45,6 +45,7 @@ pub struct LoadOptions {
     pub max_reject_ratio: f64,
     /// Also write accepted rows to this lake (see `lake`).
     pub lake: Option<std::path::PathBuf>,
+    pub lake_format: crate::lake::Format,
 }
 
 /// Progress callbacks (a terminal bar, or nothing).
@@ -590,17 +591,34 @@ pub fn load_file(
     // (a checkpoint); with none, and none for the rules thread's, 202 MB, no slower.
     let (to_writer, from_main): (SyncSender<Sorted>, Receiver<Sorted>) = sync_channel(0);
     // One lake table per table of the load.
-    let lake: Vec<LakeWriter> = match &opts.lake {
-        Some(root) => ds.tables().into_iter().map(|t| LakeWriter::new(root, t, opts.mode, &load_id.to_string())).collect::<Result<_>>()?,
-        None => Vec::new(),
-    };
+    let mut lake: Vec<LakeWriter> = Vec::new();
+    for table in ds.tables().into_iter().filter(|_| opts.lake.is_some()) {
+        let root = opts.lake.as_deref().expect("filtered");
+        lake.push(match opts.lake_format {
+            crate::lake::Format::Hive => {
+                LakeWriter::Hive(Box::new(crate::lake::HiveWriter::new(root, table, opts.mode, &load_id.to_string())?))
+            }
+            crate::lake::Format::Iceberg => {
+                let mut row = load.catalog_row(&table.name)?;
+                let begun = crate::lake::iceberg_table::IcebergTable::begin(table, root, &opts.schema, opts.mode, load_id, &mut row)?;
+                LakeWriter::Iceberg(Box::new(begun))
+            }
+        });
+    }
     let source = input.clone();
     let writer = thread::Builder::new().name("tier-copy".into()).spawn(move || write_batches(ds, &source, load, lake, from_main))?;
     let checked = check_file(ds, input, opts.mode == Mode::Merge, progress, |c| to_writer.send(c).is_ok());
     drop(to_writer);
     let (result, lake) = finish_load(writer, checked, &display, file_checksum, opts);
     match (result, lake) {
-        (Ok((load, mut stats)), lake) => {
+        (Ok((mut load, mut stats)), mut lake) => {
+            // An Iceberg lake's snapshots, in the load's transaction: committed with it.
+            for l in lake.iter_mut() {
+                let table = l.table().to_string();
+                if let Some(snapshot) = l.commit(&mut load.catalog_row(&table)?)? {
+                    stats.lake_snapshots.push(crate::stats::LakeSnapshot { table, snapshot });
+                }
+            }
             commit(ds, input, opts, load, &mut stats, after)?;
             for l in lake {
                 l.publish().context("the database load is committed, but the lake could not be updated; load again to repair it")?;

@@ -37,6 +37,16 @@ pub struct LoadStats {
     /// A split log's tables: what each was given (empty for a dataset of one table).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableStats>,
+    /// The lake's snapshot of each table this load committed (an Iceberg lake).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lake_snapshots: Vec<LakeSnapshot>,
+}
+
+/// One table's snapshot in the Iceberg lake, committed with the load.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LakeSnapshot {
+    pub table: String,
+    pub snapshot: i64,
 }
 
 /// One table of a split log's load.

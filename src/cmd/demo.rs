@@ -37,6 +37,7 @@ pub fn run(args: &DemoArgs, ctx: &Context) -> Result<()> {
         allow_empty: false,
         max_reject_ratio: 0.5,
         lake: None,
+        lake_format: crate::lake::Format::Hive,
     };
     let (done, failed) = crate::jobs::load::load_all(datasets, data_dir, &opts, None, target, quiet, 2);
     if !done.is_empty() {

@@ -29,6 +29,7 @@ pub fn run(args: &LoadArgs, ctx: &Context) -> Result<()> {
         allow_empty: args.allow_empty,
         max_reject_ratio: args.max_reject_ratio,
         lake: args.lake.clone(),
+        lake_format: args.lake_format.into(),
     };
     let files = if args.from.is_empty() { Vec::new() } else { expand_inputs(&args.from)? };
     if args.list {

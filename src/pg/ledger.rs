@@ -66,6 +66,8 @@ pub fn ensure_ledger(client: &mut Client, schema: &str) -> Result<()> {
              ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS etag text;
              -- A split log's tables: what each was given, with its figures.
              ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS tables jsonb;
+             -- The Iceberg snapshot of each table the load committed to the lake.
+             ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS lake_snapshots jsonb;
              COMMIT;"
         ),
     )
@@ -120,9 +122,10 @@ pub fn insert_ledger(
     let warnings = stats.warnings_json().to_string();
     let sql = format!(
         "INSERT INTO {s}.{LEDGER} (id, table_name, file, file_size, checksum, started_at, finished_at, records, loaded, rejected,
-            rejected_by_reason, warnings, mode, tool_version, status, error, figures, inserted, updated, unchanged, schema_changes, etag, tables)
+            rejected_by_reason, warnings, mode, tool_version, status, error, figures, inserted, updated, unchanged, schema_changes, etag, tables,
+            lake_snapshots)
          VALUES (COALESCE($1, nextval(pg_get_serial_sequence('{q}.{LEDGER}', 'id'))), $2, $3, $4, $5, to_timestamp($6), clock_timestamp(), $7, $8, $9,
-            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19, $20::text::jsonb, $21, $22::text::jsonb)",
+            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19, $20::text::jsonb, $21, $22::text::jsonb, $23::text::jsonb)",
         q = s.replace('\'', "''")
     );
     client
@@ -151,6 +154,8 @@ pub fn insert_ledger(
                 &(!stats.schema_changes.is_empty()).then(|| serde_json::to_string(&stats.schema_changes)).transpose()?,
                 &stats.etag,
                 &stats.tables_json(),
+                // A failed load's snapshots were never committed.
+                &(status == "ok" && !stats.lake_snapshots.is_empty()).then(|| serde_json::to_string(&stats.lake_snapshots)).transpose()?,
             ],
         )
         .map_err(|e| Failure::Database(format!("cannot record the load in {LEDGER}: {}", describe(&e))))?;

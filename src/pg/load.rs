@@ -275,6 +275,13 @@ impl TableLoad {
         self.targets.iter().any(|t| t.probe_keys)
     }
 
+    /// The lake's catalog row of `table` (namespace: the load's schema, whose catalog tables
+    /// are there too), in the load's transaction.
+    pub fn catalog_row(&mut self, table: &str) -> Result<crate::pg::lake_catalog::CatalogRow<'_>> {
+        let catalog = crate::pg::lake_catalog::DEFAULT_CATALOG;
+        crate::pg::lake_catalog::CatalogRow::open(&mut self.client, &self.schema, catalog, &self.schema, table)
+    }
+
     /// Rows encoded by `row_encoder` on another thread, streamed into the data table through
     /// one COPY that stays open while `pieces` arrive, each sent as it comes; ends when the
     /// sender hangs up. Each piece's buffer goes back through `spent` to be filled again.

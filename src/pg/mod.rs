@@ -10,6 +10,7 @@ pub mod ddl;
 pub mod embedded;
 pub mod export;
 pub mod frames;
+pub mod lake_catalog;
 pub mod ledger;
 pub mod load;
 pub mod merge;

@@ -52,8 +52,9 @@ impl std::fmt::Debug for ObjectRef {
     }
 }
 
-/// The runtime that drives object_store's futures for the blocking reader threads.
-fn runtime() -> &'static tokio::runtime::Runtime {
+/// The runtime that drives object_store's futures (and the lake's Iceberg files) for the
+/// blocking threads that wait on them.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()

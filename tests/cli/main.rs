@@ -13,6 +13,7 @@ mod evolve;
 mod exports;
 mod faults;
 mod hostile;
+mod iceberg;
 mod lake;
 mod load;
 mod many;

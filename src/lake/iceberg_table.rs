@@ -1,0 +1,506 @@
+//! One table of the lake as an Apache Iceberg table (format v2): the load's rows go to
+//! Parquet data files while they stream (one file per day partition, few and large), and at
+//! the end one snapshot is committed by moving the table's row in the catalog, inside the
+//! load's own transaction (`commit`): the database table and the lake change together or not
+//! at all. A failed or killed load leaves only files no snapshot names.
+//!
+//! Layout under the warehouse (what Iceberg's JDBC catalog writes):
+//!
+//! ```text
+//! WAREHOUSE/<namespace>/<table>/metadata/00003-<uuid>.metadata.json  (+ manifests, lists)
+//! WAREHOUSE/<namespace>/<table>/data/<day>_day=2019-05-13/<load>-<n>-<uuid>.parquet
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use iceberg::io::FileIO;
+use iceberg::spec::{
+    DataContentType, DataFile, FormatVersion, Literal, ManifestFile, ManifestList, ManifestListWriter, ManifestWriterBuilder, NestedField,
+    Operation, PartitionSpec, PrimitiveType, Schema, SchemaRef, Snapshot, SnapshotReference, SnapshotRetention, SortOrder, Struct, Summary,
+    TableMetadata, TableMetadataBuilder, Transform, Type, UnboundPartitionSpec, MAIN_BRANCH,
+};
+use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriter, ParquetWriterBuilder};
+use polars::prelude::*;
+
+use crate::dataset::{Dataset, Kind};
+use crate::error::Failure;
+use crate::pg::lake_catalog::CatalogRow;
+use crate::pg::load::Mode;
+
+/// Files a load keeps open at once (as the Hive lake: a load spanning 1,500 days must not
+/// run out of descriptors). Past it the least recently written is closed; its partition
+/// gets another file if more of its rows come.
+const OPEN_FILES: usize = 64;
+
+/// The summary property naming the tier load a snapshot holds.
+pub const LOAD_ID_PROPERTY: &str = "tier.load-id";
+
+/// A lake write that failed: bad input for the command's exit code, naming the place.
+fn failed(place: &str, e: impl std::fmt::Display) -> anyhow::Error {
+    Failure::Input(format!("lake: cannot write in {place}: {e}")).into()
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    crate::source::object::runtime().block_on(f)
+}
+
+/// The Iceberg type of a contract column: exact where Iceberg has the type; a `numeric`
+/// without a declared precision, and `jsonb`, as their text.
+fn iceberg_type(kind: Kind) -> Type {
+    Type::Primitive(match kind {
+        Kind::Text | Kind::Numeric | Kind::Json => PrimitiveType::String,
+        Kind::Integer => PrimitiveType::Int,
+        Kind::Bigint => PrimitiveType::Long,
+        Kind::Double => PrimitiveType::Double,
+        Kind::Boolean => PrimitiveType::Boolean,
+        Kind::Timestamp => PrimitiveType::Timestamptz,
+        Kind::Date => PrimitiveType::Date,
+    })
+}
+
+/// The table's schema for this load: the contract's columns, each keeping the field id the
+/// table gave it, a new column a new id (Iceberg's schema evolution); columns the table has
+/// and the contract no longer does stay, empty in this load's files.
+fn schema_for(ds: &Dataset, current: Option<&TableMetadata>) -> Result<Schema> {
+    let mut next_id = current.map_or(0, |m| m.last_column_id());
+    let mut fields = Vec::new();
+    for f in &ds.fields {
+        let wanted = iceberg_type(f.kind);
+        let id = match current.and_then(|m| m.current_schema().field_by_name(&f.name)) {
+            Some(had) if *had.field_type != wanted => {
+                return Err(Failure::Input(format!(
+                    "lake: {}.{} is {} in the lake table but {} in {}; a column's type cannot change",
+                    ds.name, f.name, had.field_type, wanted, ds.source
+                ))
+                .into())
+            }
+            Some(had) => had.id,
+            None => {
+                next_id += 1;
+                next_id
+            }
+        };
+        fields.push(Arc::new(NestedField::optional(id, &f.name, wanted)));
+    }
+    if let Some(m) = current {
+        for had in m.current_schema().as_struct().fields() {
+            if ds.field(&had.name).is_none() {
+                fields.push(had.clone());
+            }
+        }
+    }
+    let schema_id = current.map_or(0, |m| m.current_schema_id());
+    let schema = Schema::builder().with_schema_id(schema_id).with_fields(fields).build()?;
+    Ok(match current {
+        // Unchanged: the table's own schema (its id).
+        Some(m) if m.current_schema().as_struct() == schema.as_struct() => m.current_schema().as_ref().clone(),
+        Some(m) => Schema::builder()
+            .with_schema_id(m.schemas_iter().map(|s| s.schema_id()).max().unwrap_or(0) + 1)
+            .with_fields(schema.as_struct().fields().iter().cloned())
+            .build()?,
+        None => schema,
+    })
+}
+
+/// Partitioned by the day of the contract's `day` column (Iceberg's `day` transform).
+fn partition_spec(ds: &Dataset, schema: &Schema) -> Result<UnboundPartitionSpec> {
+    let mut spec = UnboundPartitionSpec::builder().with_spec_id(0);
+    if let Some(day) = &ds.day_field {
+        let source = schema.field_by_name(day).ok_or_else(|| anyhow!("the day column {day} is not in the lake schema"))?;
+        spec = spec.add_partition_field(source.id, format!("{day}_day"), Transform::Day)?;
+    }
+    Ok(spec.build())
+}
+
+/// One load's writes to one Iceberg table.
+pub struct IcebergTable {
+    ds: &'static Dataset,
+    mode: Mode,
+    load_id: i64,
+    file_io: FileIO,
+    /// The table's location (`file:///...`).
+    location: String,
+    /// The table as it was when the load began (None: it has no row yet), and where.
+    base: Option<(TableMetadata, String)>,
+    /// For a new table, its metadata before any snapshot.
+    fresh: Option<TableMetadata>,
+    schema: SchemaRef,
+    spec: PartitionSpec,
+    arrow: Arc<arrow_schema::Schema>,
+    /// Open files, by day (None: unpartitioned, or no day), with when each was last written.
+    writers: BTreeMap<Option<i32>, (ParquetWriter, u64)>,
+    files_per_day: BTreeMap<Option<i32>, u32>,
+    writes: u64,
+    done: Vec<DataFile>,
+}
+
+impl IcebergTable {
+    /// Starts a load's writes to table `ds` of `namespace` in the warehouse directory, the
+    /// table's current metadata read from `catalog` (no lock yet: `commit` takes it).
+    pub fn begin(
+        ds: &'static Dataset,
+        warehouse: &std::path::Path,
+        namespace: &str,
+        mode: Mode,
+        load_id: i64,
+        catalog: &mut CatalogRow,
+    ) -> Result<Self> {
+        if mode == Mode::Merge {
+            return Err(Failure::Input(format!(
+                "{}: --lake with --mode merge is not supported yet; load the lake with --mode append or replace",
+                ds.name
+            ))
+            .into());
+        }
+        std::fs::create_dir_all(warehouse).map_err(|e| failed(&warehouse.display().to_string(), e))?;
+        let root = warehouse.canonicalize().map_err(|e| failed(&warehouse.display().to_string(), e))?;
+        let file_io = FileIO::new_with_fs();
+        let base = match catalog.current(false)? {
+            Some(at) => Some((read_metadata(&file_io, &at)?, at)),
+            None => None,
+        };
+        let location = match &base {
+            Some((m, _)) => m.location().to_string(),
+            None => format!("file://{}/{namespace}/{}", root.display(), ds.name),
+        };
+        let schema = schema_for(ds, base.as_ref().map(|(m, _)| m))?;
+        let (fresh, spec) = match &base {
+            Some((m, _)) => {
+                let spec = m.default_partition_spec().as_ref().clone();
+                let wanted = partition_spec(ds, &schema)?;
+                let same = spec.fields().len() == wanted.fields().len()
+                    && spec.fields().iter().zip(wanted.fields()).all(|(a, b)| a.source_id == b.source_id && a.transform == b.transform);
+                if !same {
+                    return Err(Failure::Input(format!(
+                        "lake: {} is partitioned otherwise than {} says (its `day`); load into a new lake, or keep the day column",
+                        ds.name, ds.source
+                    ))
+                    .into());
+                }
+                (None, spec)
+            }
+            None => {
+                let spec = partition_spec(ds, &schema)?;
+                let props = HashMap::from([("write.parquet.compression-codec".to_string(), "zstd".to_string())]);
+                let built = TableMetadataBuilder::new(
+                    schema.clone(),
+                    spec,
+                    SortOrder::unsorted_order(),
+                    location.clone(),
+                    FormatVersion::V2,
+                    props,
+                )?
+                .build()?
+                .metadata;
+                // A new table's ids are assigned afresh: in column order, as `schema_for` did.
+                if built.current_schema().as_struct() != schema.as_struct() {
+                    return Err(anyhow!("lake: the new table's field ids differ from the contract's order"));
+                }
+                let spec = built.default_partition_spec().as_ref().clone();
+                (Some(built), spec)
+            }
+        };
+        let schema: SchemaRef = Arc::new(schema);
+        let arrow = Arc::new(iceberg::arrow::schema_to_arrow_schema(&schema)?);
+        Ok(IcebergTable {
+            ds,
+            mode,
+            load_id,
+            file_io,
+            location,
+            base,
+            fresh,
+            schema,
+            spec,
+            arrow,
+            writers: BTreeMap::new(),
+            files_per_day: BTreeMap::new(),
+            writes: 0,
+            done: Vec::new(),
+        })
+    }
+
+    /// Adds accepted rows (the dataset's typed columns), split by day.
+    pub fn write(&mut self, accepted: &DataFrame) -> Result<()> {
+        if accepted.height() == 0 {
+            return Ok(());
+        }
+        let Some(day_field) = self.ds.day_field.as_ref().filter(|_| !self.spec.fields().is_empty()) else {
+            return self.write_day(None, accepted);
+        };
+        const MICROS_PER_DAY: i64 = 86_400_000_000;
+        let column = accepted.column(day_field)?;
+        let days: Int32Chunked = match column.dtype() {
+            DataType::Date => column.date()?.physical().clone(),
+            _ => column.datetime()?.physical().into_iter().map(|us| us.map(|us| us.div_euclid(MICROS_PER_DAY) as i32)).collect(),
+        };
+        // A chunk spans a day or two: one filter per day beats a general group-by here.
+        let distinct: std::collections::BTreeSet<Option<i32>> = days.into_iter().collect();
+        if distinct.len() == 1 {
+            return self.write_day(distinct.into_iter().next().flatten(), accepted);
+        }
+        for day in distinct {
+            let mask = match day {
+                Some(d) => days.equal(d),
+                None => days.is_null(),
+            };
+            self.write_day(day, &accepted.filter(&mask)?)?;
+        }
+        Ok(())
+    }
+
+    fn write_day(&mut self, day: Option<i32>, rows: &DataFrame) -> Result<()> {
+        let batch = record_batch(self.ds, rows, &self.arrow)?;
+        self.writes += 1;
+        let writes = self.writes;
+        if !self.writers.contains_key(&day) {
+            if self.writers.len() >= OPEN_FILES {
+                let oldest = *self.writers.iter().min_by_key(|(_, (_, at))| *at).map(|(d, _)| d).expect("open files");
+                self.close(oldest)?;
+            }
+            let n = self.files_per_day.entry(day).or_default();
+            *n += 1;
+            let dir = match (day, &self.ds.day_field) {
+                (Some(d), Some(name)) if !self.spec.fields().is_empty() => {
+                    format!("{name}_day={}", crate::values::timestamp::day_of_micros(d as i64 * 86_400_000_000))
+                }
+                (None, Some(name)) if !self.spec.fields().is_empty() => format!("{name}_day=null"),
+                _ => String::new(),
+            };
+            let path = format!(
+                "{}/data/{dir}{}{}-{n}-{}.parquet",
+                self.location,
+                if dir.is_empty() { "" } else { "/" },
+                self.load_id,
+                uuid::Uuid::new_v4()
+            );
+            let output = self.file_io.new_output(&path)?;
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                .build();
+            let writer = block_on(ParquetWriterBuilder::new(props, self.schema.clone()).build(output)).map_err(|e| failed(&path, e))?;
+            self.writers.insert(day, (writer, writes));
+        }
+        let (writer, at) = self.writers.get_mut(&day).expect("opened above");
+        *at = writes;
+        block_on(writer.write(&batch)).map_err(|e| failed(&self.location, e))?;
+        Ok(())
+    }
+
+    fn close(&mut self, day: Option<i32>) -> Result<()> {
+        let Some((writer, _)) = self.writers.remove(&day) else { return Ok(()) };
+        let built = block_on(writer.close()).map_err(|e| failed(&self.location, e))?;
+        for mut file in built {
+            file.content(DataContentType::Data);
+            if !self.spec.fields().is_empty() {
+                file.partition(Struct::from_iter([day.map(Literal::date)]));
+            }
+            file.partition_spec_id(self.spec.spec_id());
+            self.done.push(file.build().map_err(|e| anyhow!("lake: a data file's entry: {e}"))?);
+        }
+        Ok(())
+    }
+
+    pub fn table(&self) -> &str {
+        &self.ds.name
+    }
+
+    /// Deletes the load's data files (the load failed before its snapshot).
+    pub fn abandon(mut self) {
+        let open: Vec<Option<i32>> = self.writers.keys().copied().collect();
+        for day in open {
+            let _ = self.close(day);
+        }
+        for file in &self.done {
+            let _ = block_on(self.file_io.delete(file.file_path()));
+        }
+    }
+
+    /// Closes the data files (before the database commit).
+    pub fn finish(&mut self) -> Result<()> {
+        let days: Vec<Option<i32>> = self.writers.keys().copied().collect();
+        for day in days {
+            self.close(day)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the load's snapshot: the table's row is locked, the snapshot written on top of
+    /// the table as it is now (an append keeps its files, a replace does not), and the row
+    /// moved to the new metadata, all in `catalog`'s open transaction, which the caller then
+    /// commits. Returns the snapshot's id.
+    pub fn commit(&mut self, catalog: &mut CatalogRow) -> Result<i64> {
+        self.finish()?;
+        let at = catalog.current(true)?;
+        let (metadata, previous) = match (&at, &self.base, &self.fresh) {
+            (Some(at), Some((m, base_at)), _) if at == base_at => (m.clone(), Some(at.clone())),
+            (Some(at), _, _) => (read_metadata(&self.file_io, at)?, Some(at.clone())),
+            (None, _, Some(fresh)) => (fresh.clone(), None),
+            (None, Some(_), None) => {
+                return Err(Failure::Input(format!("lake: {} was dropped from the catalog during this load", self.ds.name)).into())
+            }
+            (None, None, None) => unreachable!("a table without a row starts fresh"),
+        };
+        // Another writer's commit since the load began is fine if the schema is the same.
+        let schema_now = metadata.current_schema();
+        let ours = self.schema.as_struct();
+        let evolves = schema_now.as_struct() != ours;
+        if evolves && self.schema.schema_id() <= schema_now.schema_id() {
+            return Err(Failure::Input(format!(
+                "lake: {}'s schema changed during this load; nothing was loaded, load again",
+                self.ds.name
+            ))
+            .into());
+        }
+        let snapshot_id = loop {
+            let id = (uuid::Uuid::new_v4().as_u64_pair().0 >> 1) as i64;
+            if metadata.snapshot_by_id(id).is_none() && id > 0 {
+                break id;
+            }
+        };
+        let sequence = metadata.next_sequence_number();
+        let commit = uuid::Uuid::new_v4();
+        let mut manifests: Vec<ManifestFile> = match (self.mode, metadata.current_snapshot()) {
+            (Mode::Replace, _) | (_, None) => Vec::new(),
+            (_, Some(parent)) => {
+                let bytes = block_on(self.file_io.new_input(parent.manifest_list())?.read())?;
+                ManifestList::parse_with_version(&bytes, metadata.format_version())?.consume_entries().into_iter().collect()
+            }
+        };
+        if !self.done.is_empty() {
+            let path = format!("{}/metadata/{commit}-m0.avro", self.location);
+            let mut writer =
+                ManifestWriterBuilder::new(self.file_io.new_output(&path)?, Some(snapshot_id), self.schema.clone(), self.spec.clone())
+                    .build_v2_data();
+            for file in &self.done {
+                writer.add_file(file.clone(), sequence)?;
+            }
+            manifests.push(block_on(writer.write_manifest_file()).map_err(|e| failed(&path, e))?);
+        }
+        let list_path = format!("{}/metadata/snap-{snapshot_id}-0-{commit}.avro", self.location);
+        let mut list = ManifestListWriter::v2(
+            block_on(self.file_io.new_output(&list_path)?.writer())?,
+            snapshot_id,
+            metadata.current_snapshot_id(),
+            sequence,
+        );
+        list.add_manifests(manifests.into_iter())?;
+        block_on(list.close()).map_err(|e| failed(&list_path, e))?;
+        let summary = self.summary(&metadata);
+        let snapshot = Snapshot::builder()
+            .with_manifest_list(list_path)
+            .with_snapshot_id(snapshot_id)
+            .with_parent_snapshot_id(metadata.current_snapshot_id())
+            .with_sequence_number(sequence)
+            .with_summary(summary)
+            .with_schema_id(self.schema.schema_id())
+            .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
+            .build();
+        let version = previous.as_deref().and_then(metadata_version).map_or(0, |v| v + 1);
+        let mut builder = TableMetadataBuilder::new_from_metadata(metadata, previous.clone());
+        if evolves {
+            builder = builder.add_current_schema(self.schema.as_ref().clone())?;
+        }
+        let built = builder
+            .add_snapshot(snapshot)?
+            .set_ref(MAIN_BRANCH, SnapshotReference::new(snapshot_id, SnapshotRetention::branch(None, None, None)))?
+            .build()?
+            .metadata;
+        let path = format!("{}/metadata/{version:05}-{commit}.metadata.json", self.location);
+        let json = serde_json::to_vec(&built)?;
+        block_on(self.file_io.new_output(&path)?.write(json.into())).map_err(|e| failed(&path, e))?;
+        catalog.swap(previous.as_deref(), &path)?;
+        Ok(snapshot_id)
+    }
+
+    /// The snapshot's summary: what it added, the table's totals after it, and the load.
+    fn summary(&self, metadata: &TableMetadata) -> Summary {
+        let added_records: u64 = self.done.iter().map(|f| f.record_count()).sum();
+        let added_size: u64 = self.done.iter().map(|f| f.file_size_in_bytes()).sum();
+        let before = |key: &str| -> u64 {
+            match self.mode {
+                Mode::Replace => 0,
+                _ => metadata
+                    .current_snapshot()
+                    .and_then(|s| s.summary().additional_properties.get(key))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            }
+        };
+        let mut props = HashMap::from([
+            ("added-data-files".to_string(), self.done.len().to_string()),
+            ("added-records".to_string(), added_records.to_string()),
+            ("added-files-size".to_string(), added_size.to_string()),
+            ("total-data-files".to_string(), (before("total-data-files") + self.done.len() as u64).to_string()),
+            ("total-records".to_string(), (before("total-records") + added_records).to_string()),
+            ("total-files-size".to_string(), (before("total-files-size") + added_size).to_string()),
+            ("total-delete-files".to_string(), "0".to_string()),
+            ("total-position-deletes".to_string(), "0".to_string()),
+            ("total-equality-deletes".to_string(), "0".to_string()),
+            (LOAD_ID_PROPERTY.to_string(), self.load_id.to_string()),
+        ]);
+        if self.mode == Mode::Replace {
+            props.insert("replace-partitions".to_string(), "false".to_string());
+        }
+        let operation = match self.mode {
+            Mode::Replace => Operation::Overwrite,
+            _ => Operation::Append,
+        };
+        Summary { operation, additional_properties: props }
+    }
+}
+
+/// The version in a metadata file's name (`00003-<uuid>.metadata.json`).
+fn metadata_version(path: &str) -> Option<u64> {
+    path.rsplit('/').next()?.split('-').next()?.parse().ok()
+}
+
+fn read_metadata(file_io: &FileIO, at: &str) -> Result<TableMetadata> {
+    let bytes = block_on(file_io.new_input(at)?.read()).with_context(|| format!("lake: cannot read the table's metadata at {at}"))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("lake: {at} is not Iceberg table metadata"))
+}
+
+/// A frame's rows as an Arrow batch of the table's schema (columns the contract no longer
+/// has, empty).
+fn record_batch(ds: &Dataset, frame: &DataFrame, schema: &Arc<arrow_schema::Schema>) -> Result<arrow_array::RecordBatch> {
+    use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let Some(f) = ds.field(field.name()) else {
+            columns.push(arrow_array::new_null_array(field.data_type(), frame.height()));
+            continue;
+        };
+        let c = frame.column(&f.name)?.as_materialized_series();
+        let array: ArrayRef = match f.kind {
+            Kind::Text | Kind::Numeric | Kind::Json => Arc::new(c.str()?.iter().collect::<StringArray>()),
+            Kind::Integer => Arc::new(c.i32()?.iter().collect::<Int32Array>()),
+            Kind::Bigint => Arc::new(c.i64()?.iter().collect::<Int64Array>()),
+            Kind::Double => Arc::new(c.f64()?.iter().collect::<Float64Array>()),
+            Kind::Boolean => Arc::new(c.bool()?.iter().collect::<BooleanArray>()),
+            Kind::Date => Arc::new(c.date()?.physical().iter().collect::<Date32Array>()),
+            Kind::Timestamp => {
+                let tz = match field.data_type() {
+                    arrow_schema::DataType::Timestamp(_, tz) => tz.clone(),
+                    _ => None,
+                };
+                Arc::new(c.datetime()?.physical().iter().collect::<TimestampMicrosecondArray>().with_timezone_opt(tz))
+            }
+        };
+        columns.push(array);
+    }
+    Ok(arrow_array::RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_versions_are_read_from_file_names() {
+        assert_eq!(metadata_version("file:///w/ns/t/metadata/00003-1b2c.metadata.json"), Some(3));
+        assert_eq!(metadata_version("s3://b/w/ns/t/metadata/00000-x-y.metadata.json"), Some(0));
+        assert_eq!(metadata_version("v1.metadata.json"), None);
+    }
+}

@@ -1,0 +1,125 @@
+//! The lake's Iceberg catalog: the two tables of Iceberg's JDBC / SQL catalog
+//! (`iceberg_tables`, `iceberg_namespace_properties`, as pyiceberg's `SqlCatalog` and
+//! Iceberg's `JdbcCatalog` lay them out, in their v1 schema with `iceberg_type`), in the database tier loads into, read and moved
+//! inside the load's own transaction: the table and the lake commit together or not at all.
+
+use anyhow::Result;
+use postgres::Client;
+
+use crate::error::Failure;
+use crate::pg::connect::{describe, ident};
+
+/// The catalog's name in its tables (`catalog_name`) unless told otherwise.
+pub const DEFAULT_CATALOG: &str = "tier";
+
+/// One Iceberg table's row in the catalog, seen through an open transaction.
+pub struct CatalogRow<'a> {
+    client: &'a mut Client,
+    /// The PostgreSQL schema holding the catalog's tables.
+    schema: String,
+    catalog: String,
+    namespace: String,
+    table: String,
+}
+
+fn failed(what: &str, e: &postgres::Error) -> anyhow::Error {
+    Failure::Database(format!("lake catalog: {what}: {}", describe(e))).into()
+}
+
+impl<'a> CatalogRow<'a> {
+    /// The row of `namespace.table` in catalog `catalog`, whose tables are in `schema`
+    /// (created if missing, as pyiceberg creates them).
+    pub fn open(client: &'a mut Client, schema: &str, catalog: &str, namespace: &str, table: &str) -> Result<CatalogRow<'a>> {
+        let s = ident(schema);
+        let ddl = format!(
+            "CREATE TABLE IF NOT EXISTS {s}.iceberg_tables (
+               catalog_name varchar(255) NOT NULL,
+               table_namespace varchar(255) NOT NULL,
+               table_name varchar(255) NOT NULL,
+               metadata_location varchar(1000),
+               previous_metadata_location varchar(1000),
+               iceberg_type varchar(5),
+               PRIMARY KEY (catalog_name, table_namespace, table_name));
+             CREATE TABLE IF NOT EXISTS {s}.iceberg_namespace_properties (
+               catalog_name varchar(255) NOT NULL,
+               namespace varchar(255) NOT NULL,
+               property_key varchar(255) NOT NULL,
+               property_value varchar(1000),
+               PRIMARY KEY (catalog_name, namespace, property_key));"
+        );
+        // Two first loads at once would both create them: one waits for the other.
+        client
+            .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("tier:lake-catalog:{schema}")])
+            .map_err(|e| failed("cannot lock the catalog", &e))?;
+        client.batch_execute(&ddl).map_err(|e| failed("cannot create its tables", &e))?;
+        // A namespace exists for the catalogs when it has a property (pyiceberg's "exists").
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {s}.iceberg_namespace_properties VALUES ($1, $2, 'exists', 'true')
+                     ON CONFLICT DO NOTHING"
+                ),
+                &[&catalog, &namespace],
+            )
+            .map_err(|e| failed("cannot record the namespace", &e))?;
+        Ok(CatalogRow {
+            client,
+            schema: schema.to_string(),
+            catalog: catalog.to_string(),
+            namespace: namespace.to_string(),
+            table: table.to_string(),
+        })
+    }
+
+    /// Where the table's current metadata is, if the table exists. `lock`: the row stays
+    /// locked until the transaction ends, so no other commit moves it meanwhile (tier's
+    /// own loads wait; other writers' compare-and-swap fails and they retry).
+    pub fn current(&mut self, lock: bool) -> Result<Option<String>> {
+        if lock {
+            // A table without a row yet has nothing to lock: two first loads take turns here.
+            let key = format!("tier:lake:{}:{}.{}", self.catalog, self.namespace, self.table);
+            self.client
+                .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key])
+                .map_err(|e| failed("cannot lock the table's row", &e))?;
+        }
+        let sql = format!(
+            "SELECT metadata_location FROM {}.iceberg_tables
+             WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3{}",
+            ident(&self.schema),
+            if lock { " FOR UPDATE" } else { "" }
+        );
+        let row = self
+            .client
+            .query_opt(&sql, &[&self.catalog, &self.namespace, &self.table])
+            .map_err(|e| failed("cannot read the table's row", &e))?;
+        Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+    }
+
+    /// Moves the table to `new` metadata: a compare-and-swap from `old` (exactly one row
+    /// changes), or the table's first row.
+    pub fn swap(&mut self, old: Option<&str>, new: &str) -> Result<()> {
+        let s = ident(&self.schema);
+        let changed = match old {
+            Some(old) => self.client.execute(
+                &format!(
+                    "UPDATE {s}.iceberg_tables SET metadata_location = $4, previous_metadata_location = $5
+                     WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3 AND metadata_location = $5"
+                ),
+                &[&self.catalog, &self.namespace, &self.table, &new, &old],
+            ),
+            None => self.client.execute(
+                &format!("INSERT INTO {s}.iceberg_tables VALUES ($1, $2, $3, $4, NULL, 'TABLE') ON CONFLICT DO NOTHING"),
+                &[&self.catalog, &self.namespace, &self.table, &new],
+            ),
+        }
+        .map_err(|e| failed("cannot move the table's row", &e))?;
+        if changed != 1 {
+            return Err(Failure::Database(format!(
+                "lake catalog: {}.{} was changed by another writer during this load; nothing was loaded, load again",
+                self.namespace, self.table
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,170 @@
+//! `load --lake DIR --lake-format iceberg`: an Apache Iceberg table per table, its catalog
+//! in the load's database, each load one snapshot committed in the load's own transaction.
+//! Read back by pyiceberg (its SqlCatalog on the same PostgreSQL) and DuckDB's iceberg
+//! extension, never by tier.
+
+use crate::common::*;
+
+/// What the readers saw of one lake table (tests/iceberg_read.py).
+struct Seen {
+    per_day: Vec<(String, i64)>,
+    sum: f64,
+    duckdb_per_day: Vec<(String, i64)>,
+    duckdb_sum: f64,
+    /// (snapshot id, operation, tier load id), oldest first.
+    snapshots: Vec<(i64, String, i64)>,
+}
+
+fn read_lake(env: &Env, table: &str, day: &str, measure: &str) -> Seen {
+    let venv = python_venv("requirements-iceberg.txt");
+    let (url, _, _, _) = url_with_password();
+    let (base, _) = url.split_once('?').unwrap_or((&url, ""));
+    // The catalog's tables are in the load's schema: the connection looks there first.
+    let catalog_url = format!("{}?options=-csearch_path%3D{}", base.replacen("postgresql://", "postgresql+psycopg2://", 1), env.schema);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iceberg_read.py");
+    let out = std::process::Command::new(venv.join("bin/python"))
+        .arg(script)
+        .args([&catalog_url, &env.schema, table, day, measure])
+        .output()
+        .expect("run the Iceberg readers");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let days = |m: &serde_json::Value| {
+        let mut d: Vec<(String, i64)> = m.as_object().unwrap().iter().map(|(k, n)| (k.clone(), n.as_i64().unwrap())).collect();
+        d.sort();
+        d
+    };
+    Seen {
+        per_day: days(&v["pyiceberg"]["per_day"]),
+        sum: v["pyiceberg"]["sum"].as_f64().unwrap_or(0.0),
+        duckdb_per_day: days(&v["duckdb"]["per_day"]),
+        duckdb_sum: v["duckdb"]["sum"].as_f64().unwrap_or(0.0),
+        snapshots: v["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (s["id"].as_i64().unwrap(), s["operation"].as_str().unwrap().to_string(), s["load"].as_str().unwrap().parse().unwrap())
+            })
+            .collect(),
+    }
+}
+
+/// The table's rows per UTC day and a column's sum, as PostgreSQL has them.
+fn pg_side(env: &Env, table: &str, day: &str, measure: &str) -> (Vec<(String, i64)>, f64) {
+    let per_day = crate::lake::pg_per_day(env, table, day);
+    let sum: Option<f64> = client().query_one(&format!("SELECT sum({measure})::float8 FROM {}.{table}", env.schema), &[]).unwrap().get(0);
+    (per_day, sum.unwrap_or(0.0))
+}
+
+/// The ledger's loads of a table that committed (those a later replace superseded too),
+/// with the snapshot each recorded.
+fn ledger_snapshots(env: &Env, table: &str) -> Vec<(i64, i64)> {
+    let sql = format!(
+        "SELECT id, (s->>'snapshot')::bigint FROM {}.tier_loads, jsonb_array_elements(lake_snapshots) s
+         WHERE status IN ('ok', 'replaced') AND s->>'table' = $1 ORDER BY id",
+        env.schema
+    );
+    client().query(&sql, &[&table]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+fn assert_lake_is_the_table(env: &Env, table: &str, day: &str, measure: &str) -> Seen {
+    let seen = read_lake(env, table, day, measure);
+    let (per_day, sum) = pg_side(env, table, day, measure);
+    assert_eq!(seen.per_day, per_day, "pyiceberg's rows per day");
+    assert_eq!(seen.duckdb_per_day, per_day, "DuckDB's rows per day");
+    for (engine, s) in [("pyiceberg", seen.sum), ("DuckDB", seen.duckdb_sum)] {
+        assert!((s - sum).abs() <= sum.abs() * 1e-9, "{engine}'s sum of {measure}: {s} against {sum}");
+    }
+    // One snapshot per load the ledger calls ok, each naming its load.
+    let ledger = ledger_snapshots(env, table);
+    let snapshots: Vec<(i64, i64)> = seen.snapshots.iter().map(|(id, _, load)| (*load, *id)).collect();
+    assert_eq!(snapshots, ledger, "snapshots (load, id) against the ledger");
+    seen
+}
+
+#[test]
+fn the_iceberg_lake_is_the_table_through_replace_append_and_failure() {
+    let env = Env::new("ice");
+    let lake = env.data().join("lake");
+    let lake_s = lake.to_str().unwrap().to_string();
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "3000", "--weather", "800", "--seed", "4", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    let iceberg = ["--lake", &lake_s, "--lake-format", "iceberg"];
+
+    // Replace twice: each load an overwrite snapshot, the lake one copy like the table.
+    for _ in 0..2 {
+        let (code, _, err) = run(env.tier(&[&["load"][..], &iceberg].concat()));
+        assert_eq!(code, 0, "{err}");
+    }
+    let seen = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
+    assert_eq!(seen.snapshots.iter().map(|s| s.1.as_str()).collect::<Vec<_>>(), ["overwrite", "overwrite"]);
+    assert_lake_is_the_table(&env, "track_events", "original_timestamp", "properties_rating");
+    // Partitioned by day: the files of a day are under its partition's directory.
+    let data_dirs: Vec<String> = std::fs::read_dir(lake.join(&env.schema).join("weather").join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(!data_dirs.is_empty() && data_dirs.iter().all(|d| d.starts_with("date_time_day=20")), "{data_dirs:?}");
+
+    // Appends add a snapshot each, on top of the table.
+    let more = env.data().join("more");
+    let (code, _, err) =
+        run(env.tier_plain(&["gen", "--events", "10", "--weather", "300", "--seed", "9", "--out", more.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let from = more.join("weather.json");
+    let (code, _, err) = run(env.tier(&[&["load", "weather", "--from", from.to_str().unwrap()][..], &iceberg].concat()));
+    assert_eq!(code, 0, "{err}");
+    let seen = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
+    assert_eq!(seen.snapshots.last().unwrap().1, "append");
+
+    // A failing load (too many rejects) leaves the table and the lake as they were, and
+    // none of its data files.
+    let files_before = data_files(&lake);
+    let bad = env.write("bad.json", "[{\"weather_data.city\": \"X\", \"weather_data.date_time\": \"not a time\"},\n{\"nope\": 1}]\n");
+    let (code, _, _) =
+        run(env.tier(&[&["load", "weather", "--from", bad.to_str().unwrap(), "--max-reject-ratio", "0.1"][..], &iceberg].concat()));
+    assert_eq!(code, 3);
+    let after = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
+    assert_eq!(after.snapshots, seen.snapshots);
+    assert_eq!(data_files(&lake), files_before, "the failed load's data files are gone");
+}
+
+#[test]
+fn two_appends_at_once_each_commit_a_snapshot() {
+    let env = Env::new("ice2");
+    let lake = env.data().join("lake");
+    let lake_s = lake.to_str().unwrap().to_string();
+    let mut children = Vec::new();
+    for (i, city) in ["Oslo", "Lima"].iter().enumerate() {
+        let lines: Vec<String> =
+            (0..500).map(|n| weather_line(city, &format!("2019-06-{:02} {:02}:00:00", 1 + n / 24, n % 24), "0.5")).collect();
+        let file = env.write(&format!("w{i}.json"), format!("[{}]\n", lines.join(",\n")));
+        let mut c = env.tier(&["load", "weather", "--from", file.to_str().unwrap(), "--lake", &lake_s, "--lake-format", "iceberg"]);
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        children.push(c.spawn().unwrap());
+    }
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let seen = assert_lake_is_the_table(&env, "weather", "date_time", "humidity");
+    assert_eq!(seen.snapshots.len(), 2);
+    assert_eq!(seen.per_day.iter().map(|(_, n)| n).sum::<i64>(), 1000);
+}
+
+/// Every Parquet file under the lake.
+fn data_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(data_files(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
