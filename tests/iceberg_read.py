@@ -34,16 +34,23 @@ for extension in ("avro", "iceberg"):
     duckdb_extensions.import_extension(extension, con=con)
     con.sql(f"LOAD {extension}")
 scan = f"iceberg_scan('{t.metadata_location}')"
+qday, qmeasure = '"%s"' % day, '"%s"' % measure  # DuckDB keywords (at) as names
 if pa.types.is_timestamp(rows[day].type):
-    day_of = f"epoch_us({day}) // 86400000000"
+    day_of = f"epoch_us({qday}) // 86400000000"
     name = lambda d: str(datetime.date(1970, 1, 1) + datetime.timedelta(days=d)) if d is not None else None
 else:
-    day_of = f"strftime({day}, '%Y-%m-%d')"
+    day_of = f"strftime({qday}, '%Y-%m-%d')"
     name = lambda d: d
 duck_days = {name(d): n for d, n in con.sql(f"SELECT {day_of} AS d, count(*) FROM {scan} GROUP BY d").fetchall()}
 
+fields = [[f.field_id, f.name, str(f.field_type)] for f in t.schema().fields]
+files = sorted(task.file.file_path for task in t.scan().plan_files())
+
 print(json.dumps({
+    "fields": fields,
+    "schemas": len(t.metadata.schemas),
+    "files": files,
     "pyiceberg": {"per_day": per_day, "sum": pc.sum(rows[measure]).as_py(), "rows": rows.num_rows},
-    "duckdb": {"per_day": duck_days, "sum": con.sql(f"SELECT sum({measure}) FROM {scan}").fetchone()[0]},
+    "duckdb": {"per_day": duck_days, "sum": con.sql(f"SELECT sum({qmeasure}) FROM {scan}").fetchone()[0]},
     "snapshots": snapshots,
 }, default=str))

@@ -13,6 +13,11 @@ struct Seen {
     duckdb_sum: f64,
     /// (snapshot id, operation, tier load id), oldest first.
     snapshots: Vec<(i64, String, i64)>,
+    /// The current schema's (field id, name), and how many schemas the table has had.
+    fields: Vec<(i64, String)>,
+    schemas: i64,
+    /// The data files of the current snapshot.
+    files: Vec<String>,
 }
 
 fn read_lake(env: &Env, table: &str, day: &str, measure: &str) -> Seen {
@@ -47,6 +52,9 @@ fn read_lake(env: &Env, table: &str, day: &str, measure: &str) -> Seen {
                 (s["id"].as_i64().unwrap(), s["operation"].as_str().unwrap().to_string(), s["load"].as_str().unwrap().parse().unwrap())
             })
             .collect(),
+        fields: v["fields"].as_array().unwrap().iter().map(|f| (f[0].as_i64().unwrap(), f[1].as_str().unwrap().to_string())).collect(),
+        schemas: v["schemas"].as_i64().unwrap(),
+        files: v["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect(),
     }
 }
 
@@ -167,4 +175,89 @@ fn data_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out.sort();
     out
+}
+
+#[test]
+fn a_killed_load_leaves_files_no_snapshot_names() {
+    let env = Env::new("icekill");
+    let lake = env.data().join("lake");
+    let lake_s = lake.to_str().unwrap().to_string();
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "10", "--weather", "600", "--seed", "5", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(env.tier(&["load", "weather", "--lake", &lake_s, "--lake-format", "iceberg"]));
+    assert_eq!(code, 0, "{err}");
+    let before = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
+    // Hold the table's catalog lock, so the next load stops at its last step, with its data
+    // files written, just before its commit; kill it there.
+    let mut holder = client();
+    let key = format!("tier:lake:tier:{}.weather", env.schema);
+    holder.execute("SELECT pg_advisory_lock(hashtext($1))", &[&key]).unwrap();
+    let mut c = env.tier(&["load", "weather", "--lake", &lake_s, "--lake-format", "iceberg"]);
+    c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while holder.query_one(waiting, &[]).unwrap().get::<_, i64>(0) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the load never reached its commit");
+        assert!(child.try_wait().unwrap().is_none(), "the load ended before its commit");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    holder.execute("SELECT pg_advisory_unlock(hashtext($1))", &[&key]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
+    assert_eq!(after.snapshots, before.snapshots);
+    assert_eq!(after.files, before.files);
+    // Its files are there, named by no snapshot.
+    let on_disk: Vec<String> = data_files(&lake).iter().map(|p| format!("file://{}", p.canonicalize().unwrap().display())).collect();
+    let orphans: Vec<&String> = on_disk.iter().filter(|f| !before.files.contains(f)).collect();
+    assert!(!orphans.is_empty(), "the killed load had written its data files");
+    // The next load commits on top of the table as the catalog has it.
+    let (code, _, err) = run(env.tier(&["load", "weather", "--lake", &lake_s, "--lake-format", "iceberg"]));
+    assert_eq!(code, 0, "{err}");
+    let last = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
+    assert_eq!(last.snapshots.len(), before.snapshots.len() + 1);
+}
+
+#[test]
+fn a_new_column_is_a_new_field_of_the_lake_table() {
+    let env = Env::new("iceevolve");
+    std::fs::create_dir_all(env.data().join("contracts")).unwrap();
+    env.write(
+        "contracts/pings.toml",
+        "name = \"pings\"\nday = \"at\"\non_new_key = \"evolve\"\n[[column]]\nname = \"sensor\"\ntype = \"text\"\n\
+         [[column]]\nname = \"at\"\ntype = \"timestamp\"\n[[column]]\nname = \"value\"\ntype = \"double\"\n",
+    );
+    let contracts = env.data().join("contracts").display().to_string();
+    let lake = env.data().join("lake").display().to_string();
+    let ping = |i: u32, extra: &str| {
+        format!("{{\"sensor\": \"s{}\", \"at\": \"2024-05-0{} 10:{:02}:00\", \"value\": {i}.5{extra}}}", i % 4, 1 + i % 3, i % 60)
+    };
+    for (file, lines) in [
+        ("1.json", (0..20).map(|i| ping(i, "")).collect::<Vec<_>>()),
+        ("2.json", (20..40).map(|i| ping(i, &format!(", \"battery\": {i}"))).collect()),
+    ] {
+        let path = env.write(file, lines.join("\n") + "\n");
+        let (code, _, err) = run(env.tier(&[
+            "--datasets",
+            &contracts,
+            "load",
+            "pings",
+            "--from",
+            path.to_str().unwrap(),
+            "--lake",
+            &lake,
+            "--lake-format",
+            "iceberg",
+        ]));
+        assert_eq!(code, 0, "{err}");
+    }
+    let seen = assert_lake_is_the_table(&env, "pings", "at", "battery");
+    assert_lake_is_the_table(&env, "pings", "at", "value");
+    // The table's ids stay; the new column gets the next one, in a second schema.
+    let names: Vec<(i64, &str)> = seen.fields.iter().map(|(id, n)| (*id, n.as_str())).collect();
+    assert_eq!(names, [(1, "sensor"), (2, "at"), (3, "value"), (4, "battery")]);
+    assert_eq!(seen.schemas, 2);
 }
