@@ -105,6 +105,14 @@ pub enum Command {
     ///   tier db status
     #[command(verbatim_doc_comment)]
     Db(DbArgs),
+    /// Look after the Iceberg lake (`load --lake-format iceberg`): snapshots, expiry, unused files.
+    ///
+    /// Examples:
+    ///   tier lake show
+    ///   tier lake expire track_events --older-than 30d
+    ///   tier lake gc --grace 1h --dry-run
+    #[command(verbatim_doc_comment)]
+    Lake(LakeArgs),
     /// Compare the source files with what PostgreSQL holds (counts, reasons, days, contents).
     ///
     /// Examples:
@@ -295,6 +303,83 @@ pub enum DbAction {
     Status,
     /// Print the local cluster's URL.
     Url,
+}
+
+#[derive(Args, Debug)]
+pub struct LakeArgs {
+    #[command(subcommand)]
+    pub action: LakeAction,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum LakeAction {
+    /// The snapshots of each lake table of the schema (or TABLE), oldest first, with the tier
+    /// load that committed each.
+    Show {
+        /// One lake table (default: every one in the catalog for the schema).
+        table: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the snapshots committed longer ago than --older-than (never the current one,
+    /// nor the --retain-last newest); their files go at the next `gc`.
+    Expire {
+        /// One lake table (default: every one).
+        table: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Age, as 90s, 45m, 12h or 30d.
+        #[arg(long, value_parser = duration)]
+        older_than: std::time::Duration,
+        /// Snapshots kept whatever their age, newest first.
+        #[arg(long, default_value_t = 1)]
+        retain_last: usize,
+    },
+    /// Delete the files under a lake table that no kept snapshot uses (a killed load's, an
+    /// expired snapshot's), once older than --grace.
+    Gc {
+        /// One lake table (default: every one).
+        table: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Files younger than this are left (a load may still be writing them).
+        #[arg(long, value_parser = duration, default_value = "1h")]
+        grace: std::time::Duration,
+        /// List what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+impl LakeAction {
+    pub fn conn(&self) -> &ConnArgs {
+        match self {
+            LakeAction::Show { conn, .. } | LakeAction::Expire { conn, .. } | LakeAction::Gc { conn, .. } => conn,
+        }
+    }
+
+    pub fn table(&self) -> Option<&str> {
+        match self {
+            LakeAction::Show { table, .. } | LakeAction::Expire { table, .. } | LakeAction::Gc { table, .. } => table.as_deref(),
+        }
+    }
+}
+
+/// A duration as 90s, 45m, 12h or 30d.
+pub fn duration(s: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = s.trim().split_at(s.trim().len().saturating_sub(1));
+    let n: u64 = number.parse().map_err(|_| format!("{s:?}: a number and a unit (s, m, h or d), as 30d"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?}: the unit is s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Args, Debug)]

@@ -21,6 +21,7 @@
 //! while it publishes, and a replaced table's old files until they are deleted.
 
 pub mod iceberg_table;
+pub mod maintenance;
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Query(args) => Some(&args.conn),
         Command::Report(args) => Some(&args.conn),
         Command::Demo(args) => Some(&args.conn),
+        Command::Lake(args) => Some(args.action.conn()),
         _ => None,
     };
     if let Some(conn) = conn {
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
         Command::Infer(args) => cmd::infer::run(args, &ctx),
         Command::Gen(args) => cmd::gen::run(args, &ctx),
         Command::Db(args) => cmd::db::run(args.action, &ctx),
+        Command::Lake(args) => cmd::lake::run(&args.action, &ctx),
         Command::Validate(args) => cmd::validate::run(args, &ctx),
         Command::Query(args) => cmd::query::run(args, &ctx),
         Command::Report(args) => cmd::report::run(args, &ctx),

@@ -7,6 +7,7 @@ pub mod db;
 pub mod demo;
 pub mod gen;
 pub mod infer;
+pub mod lake;
 pub mod load;
 pub mod man;
 pub mod query;

@@ -42,7 +42,7 @@ fn failed(place: &str, e: impl std::fmt::Display) -> anyhow::Error {
     Failure::Input(format!("lake: cannot write in {place}: {e}")).into()
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     crate::source::object::runtime().block_on(f)
 }
 
@@ -398,7 +398,6 @@ impl IcebergTable {
             .with_schema_id(self.schema.schema_id())
             .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
             .build();
-        let version = previous.as_deref().and_then(metadata_version).map_or(0, |v| v + 1);
         let mut builder = TableMetadataBuilder::new_from_metadata(metadata, previous.clone());
         if evolves {
             builder = builder.add_current_schema(self.schema.as_ref().clone())?;
@@ -408,9 +407,7 @@ impl IcebergTable {
             .set_ref(MAIN_BRANCH, SnapshotReference::new(snapshot_id, SnapshotRetention::branch(None, None, None)))?
             .build()?
             .metadata;
-        let path = format!("{}/metadata/{version:05}-{commit}.metadata.json", self.location);
-        let json = serde_json::to_vec(&built)?;
-        block_on(self.file_io.new_output(&path)?.write(json.into())).map_err(|e| failed(&path, e))?;
+        let path = write_metadata(&self.file_io, &built, previous.as_deref())?;
         catalog.swap(previous.as_deref(), &path)?;
         Ok(snapshot_id)
     }
@@ -452,12 +449,21 @@ impl IcebergTable {
     }
 }
 
+/// Writes a table's new metadata file (the version after `previous`'s): its location.
+pub(super) fn write_metadata(file_io: &FileIO, metadata: &TableMetadata, previous: Option<&str>) -> Result<String> {
+    let version = previous.and_then(metadata_version).map_or(0, |v| v + 1);
+    let path = format!("{}/metadata/{version:05}-{}.metadata.json", metadata.location(), uuid::Uuid::new_v4());
+    let json = serde_json::to_vec(metadata)?;
+    block_on(file_io.new_output(&path)?.write(json.into())).map_err(|e| failed(&path, e))?;
+    Ok(path)
+}
+
 /// The version in a metadata file's name (`00003-<uuid>.metadata.json`).
 fn metadata_version(path: &str) -> Option<u64> {
     path.rsplit('/').next()?.split('-').next()?.parse().ok()
 }
 
-fn read_metadata(file_io: &FileIO, at: &str) -> Result<TableMetadata> {
+pub(super) fn read_metadata(file_io: &FileIO, at: &str) -> Result<TableMetadata> {
     let bytes = block_on(file_io.new_input(at)?.read()).with_context(|| format!("lake: cannot read the table's metadata at {at}"))?;
     serde_json::from_slice(&bytes).with_context(|| format!("lake: {at} is not Iceberg table metadata"))
 }

@@ -6,5 +6,6 @@ pub mod checks;
 pub mod export;
 pub mod notebook;
 pub mod report;
+pub mod snapshots;
 pub mod summary;
 pub mod table;

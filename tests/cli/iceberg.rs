@@ -212,13 +212,42 @@ fn a_killed_load_leaves_files_no_snapshot_names() {
     assert_eq!(after.files, before.files);
     // Its files are there, named by no snapshot.
     let on_disk: Vec<String> = data_files(&lake).iter().map(|p| format!("file://{}", p.canonicalize().unwrap().display())).collect();
-    let orphans: Vec<&String> = on_disk.iter().filter(|f| !before.files.contains(f)).collect();
+    let orphans: Vec<String> = on_disk.into_iter().filter(|f| !before.files.contains(f)).collect();
     assert!(!orphans.is_empty(), "the killed load had written its data files");
     // The next load commits on top of the table as the catalog has it.
     let (code, _, err) = run(env.tier(&["load", "weather", "--lake", &lake_s, "--lake-format", "iceberg"]));
     assert_eq!(code, 0, "{err}");
     let last = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
     assert_eq!(last.snapshots.len(), before.snapshots.len() + 1);
+
+    // `lake show` lists the snapshots with their loads.
+    let (code, out, err) = run(env.tier(&["lake", "show", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let listed: Vec<(i64, i64)> =
+        shown[0]["snapshots"].as_array().unwrap().iter().map(|s| (s["load"].as_i64().unwrap(), s["snapshot"].as_i64().unwrap())).collect();
+    assert_eq!(listed, ledger_snapshots(&env, "weather"));
+    // `lake gc` deletes the killed load's files, and nothing a snapshot uses.
+    let (code, out, err) = run(env.tier(&["lake", "gc", "weather", "--grace", "0s"]));
+    assert_eq!(code, 0, "{err}");
+    let mut deleted: Vec<&str> = out.lines().collect();
+    deleted.sort();
+    let mut orphans: Vec<&str> = orphans.iter().map(|s| s.as_str()).collect();
+    orphans.sort();
+    assert_eq!(deleted, orphans);
+    assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
+    // Expired snapshots' files go at the next gc; the current snapshot reads the same.
+    let (code, _, err) = run(env.tier(&["lake", "expire", "weather", "--older-than", "0s"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(env.tier(&["lake", "gc", "weather", "--grace", "0s"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|f| before.files.iter().any(|b| b == f)), "the replaced load's files went: {out}");
+    let seen = read_lake(&env, "weather", "date_time", "temperature");
+    assert_eq!(seen.snapshots, last.snapshots[last.snapshots.len() - 1..]);
+    assert_eq!(seen.files, last.files);
+    assert_eq!(seen.per_day, pg_side(&env, "weather", "date_time", "temperature").0);
+    let remaining: Vec<String> = data_files(&lake).iter().map(|p| format!("file://{}", p.canonicalize().unwrap().display())).collect();
+    assert_eq!(remaining, last.files, "only the current snapshot's data files are left");
 }
 
 #[test]

@@ -1,0 +1,53 @@
+//! `tier lake`: the Iceberg lake's snapshots, expiry and unused files, table by table.
+
+use anyhow::Result;
+
+use crate::cli::LakeAction;
+use crate::context::Context;
+use crate::error::Failure;
+use crate::lake::maintenance;
+use crate::pg::lake_catalog;
+
+pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
+    let mut client = crate::pg::connect::connect(ctx.target()?, 3)?;
+    let tables = match action.table() {
+        Some(t) => vec![t.to_string()],
+        None => lake_catalog::tables(&mut client, &ctx.schema)?,
+    };
+    if tables.is_empty() {
+        return Err(Failure::Input(format!("no lake tables in schema {} (load with --lake DIR --lake-format iceberg)", ctx.schema)).into());
+    }
+    let mut shown = Vec::new();
+    for table in &tables {
+        match action {
+            LakeAction::Show { json, .. } => {
+                let (at, snapshots) = lake_catalog::in_transaction(&mut client, &ctx.schema, table, maintenance::snapshots)?;
+                match json {
+                    true => shown.push(serde_json::json!({"table": table, "metadata": at, "snapshots": snapshots})),
+                    false => println!("{}", crate::render::snapshots::table(table, &snapshots)),
+                }
+            }
+            LakeAction::Expire { older_than, retain_last, .. } => {
+                let before = chrono::Utc::now().timestamp_millis() - older_than.as_millis() as i64;
+                let gone =
+                    lake_catalog::in_transaction(&mut client, &ctx.schema, table, |row| maintenance::expire(row, before, *retain_last))?;
+                eprintln!("{table}: {} snapshot(s) expired", gone.len());
+                for id in gone {
+                    println!("{table}\t{id}");
+                }
+            }
+            LakeAction::Gc { grace, dry_run, .. } => {
+                let gone = lake_catalog::in_transaction(&mut client, &ctx.schema, table, |row| maintenance::gc(row, *grace, *dry_run))?;
+                let verb = if *dry_run { "would delete" } else { "deleted" };
+                eprintln!("{table}: {verb} {} file(s) no snapshot uses", gone.len());
+                for file in gone {
+                    println!("{file}");
+                }
+            }
+        }
+    }
+    if !shown.is_empty() {
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+    }
+    Ok(())
+}
