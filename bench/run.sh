@@ -13,7 +13,8 @@
 # BENCH_SHAPES picks some of them (default "duplicates wide long").
 #
 # Each size also loads the events as a log split by event name (`infer --split-by`), a table
-# per kind, beside the same file into one table: what splitting costs.
+# per kind, beside the same file into one table: what splitting costs. And the events with a
+# lake (Hive Parquet, then Iceberg) beside the same load without one: what the lake costs.
 #
 # --peers also runs the same load done in Python with Polars + ADBC and with DuckDB + ADBC
 # (bench/peers/, installed into bench/peers/.venv with pinned versions on first use) and
@@ -174,6 +175,24 @@ for EVENTS in "${SIZES[@]}"; do
     trace "$EVENTS" "split by event name"
     psql_db -c "DROP SCHEMA bench_plain CASCADE" -c "DROP SCHEMA bench_split CASCADE"
     rm -rf "$SPLIT" "$SPLIT-one"
+
+    # The lake beside the table: the events loaded with a Hive lake and with an Iceberg lake
+    # (its catalog in the same database), against the same load without one.
+    LAKE="$BENCH_DIR/lake-$EVENTS"
+    psql_db -c "DROP SCHEMA IF EXISTS bench_lake CASCADE"
+    timed "$TIER" -q --data-dir "$DATA" load track_events --schema bench_lake --database-url "$DB_URL"
+    NO_LAKE=$SECS
+    row "$EVENTS" "events, no lake" "$EVENTS" "$SECS" "$(awk -v r=$EVENTS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" ""
+    for FORMAT in hive iceberg; do
+        rm -rf "$LAKE"
+        psql_db -c "DROP SCHEMA IF EXISTS bench_lake CASCADE"
+        timed "$TIER" -q --data-dir "$DATA" load track_events --schema bench_lake --lake "$LAKE" --lake-format $FORMAT --database-url "$DB_URL"
+        row "$EVENTS" "events + $FORMAT lake" "$EVENTS" "$SECS" "$(awk -v r=$EVENTS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" \
+            "lake/no lake $(awk -v a=$SECS -v b=$NO_LAKE 'BEGIN{printf "%.2fx", a/b}')"
+        trace "$EVENTS" "events + $FORMAT lake"
+    done
+    psql_db -c "DROP SCHEMA bench_lake CASCADE"
+    rm -rf "$LAKE"
 
     # Other shapes of data: peak and sampled memory of a load of each.
     if [ "$SHAPES" = 1 ]; then

@@ -111,6 +111,7 @@ pub enum Command {
     ///   tier lake show
     ///   tier lake expire track_events --older-than 30d
     ///   tier lake gc --grace 1h --dry-run
+    ///   tier lake compact weather
     #[command(verbatim_doc_comment)]
     Lake(LakeArgs),
     /// Compare the source files with what PostgreSQL holds (counts, reasons, days, contents).
@@ -352,18 +353,32 @@ pub enum LakeAction {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Rewrite each partition (day) that has several data files as one, in one snapshot
+    /// (appends of small files add up); the old files go at the next `gc` after `expire`.
+    Compact {
+        /// One lake table (default: every one).
+        table: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
 }
 
 impl LakeAction {
     pub fn conn(&self) -> &ConnArgs {
         match self {
-            LakeAction::Show { conn, .. } | LakeAction::Expire { conn, .. } | LakeAction::Gc { conn, .. } => conn,
+            LakeAction::Show { conn, .. }
+            | LakeAction::Expire { conn, .. }
+            | LakeAction::Gc { conn, .. }
+            | LakeAction::Compact { conn, .. } => conn,
         }
     }
 
     pub fn table(&self) -> Option<&str> {
         match self {
-            LakeAction::Show { table, .. } | LakeAction::Expire { table, .. } | LakeAction::Gc { table, .. } => table.as_deref(),
+            LakeAction::Show { table, .. }
+            | LakeAction::Expire { table, .. }
+            | LakeAction::Gc { table, .. }
+            | LakeAction::Compact { table, .. } => table.as_deref(),
         }
     }
 }
@@ -452,6 +467,14 @@ pub struct QueryArgs {
     /// Run the SQL over a lake written by `load --lake DIR` with Polars, no PostgreSQL needed.
     #[arg(long, value_name = "DIR")]
     pub lake: Option<PathBuf>,
+    /// Run the SQL with Polars over the schema's Iceberg lake tables (`load --lake-format
+    /// iceberg`), found through their catalog in the database.
+    #[arg(long, conflicts_with = "lake")]
+    pub iceberg: bool,
+    /// With --iceberg: each table as of this load (the ledger's id): the snapshot that load
+    /// committed, or the latest before it.
+    #[arg(long, value_name = "LOAD", requires = "iceberg")]
+    pub as_of: Option<i64>,
 }
 
 impl Cli {

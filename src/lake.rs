@@ -20,6 +20,8 @@
 //! whole loads only; a plain listing of the prefix can see a load's files appear one by one
 //! while it publishes, and a replaced table's old files until they are deleted.
 
+pub mod files;
+pub mod iceberg_read;
 pub mod iceberg_table;
 pub mod maintenance;
 
@@ -106,11 +108,12 @@ impl LakeWriter {
     }
 
     /// Commits an Iceberg table's snapshot in the load's open transaction (`catalog`, the
-    /// table's row): its id. A Hive lake has nothing to do until `publish`.
-    pub fn commit(&mut self, catalog: &mut crate::pg::lake_catalog::CatalogRow) -> Result<Option<i64>> {
+    /// table's row; `taken`, the days a merge took earlier rows from): its id. A Hive lake
+    /// has nothing to do until `publish`.
+    pub fn commit(&mut self, catalog: &mut crate::pg::lake_catalog::CatalogRow, taken: &[Option<i32>]) -> Result<Option<i64>> {
         match self {
             LakeWriter::Hive(_) => Ok(None),
-            LakeWriter::Iceberg(t) => t.commit(catalog).map(Some),
+            LakeWriter::Iceberg(t) => t.commit(catalog, taken).map(Some),
         }
     }
 
@@ -340,6 +343,27 @@ impl HiveWriter {
 }
 
 /// The URL of a lake in object storage, if `root` names one.
+/// Refuses an Iceberg lake where a Hive lake is (its `_tier_log/` in object storage, its
+/// `_tier_staging/` on disk): the two layouts do not share a directory, and tier does not
+/// convert one into the other. The message says what to do instead.
+pub fn refuse_hive_lake(root: &Path) -> Result<()> {
+    let (hive, mark) = match remote_url(root) {
+        Some(url) => (!crate::source::object::prefix(&url)?.list(&format!("{LOG}/"))?.is_empty(), LOG),
+        None => (root.join(STAGING).is_dir(), STAGING),
+    };
+    if hive {
+        return Err(crate::error::Failure::Input(format!(
+            "{}: holds a Hive lake ({mark}/), which tier does not convert to Iceberg. Give the Iceberg lake a \
+             location of its own (--lake OTHER --lake-format iceberg); a table's first load there writes the \
+             whole table, rows of earlier loads included. The Hive lake stays readable with `tier query --lake {}`",
+            root.display(),
+            root.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 fn remote_url(root: &Path) -> Option<String> {
     let text = root.to_string_lossy();
     crate::source::object::is_url(&text).then(|| text.to_string())

@@ -599,6 +599,7 @@ pub fn load_file(
                 LakeWriter::Hive(Box::new(crate::lake::HiveWriter::new(root, table, opts.mode, &load_id.to_string())?))
             }
             crate::lake::Format::Iceberg => {
+                crate::lake::refuse_hive_lake(root)?;
                 let mut row = load.catalog_row(&table.name)?;
                 let begun = crate::lake::iceberg_table::IcebergTable::begin(table, root, &opts.schema, opts.mode, load_id, &mut row)?;
                 LakeWriter::Iceberg(Box::new(begun))
@@ -612,10 +613,15 @@ pub fn load_file(
     let (result, lake) = finish_load(writer, checked, &display, file_checksum, opts);
     match (result, lake) {
         (Ok((mut load, mut stats)), mut lake) => {
-            // An Iceberg lake's snapshots, in the load's transaction: committed with it.
-            for l in lake.iter_mut() {
+            // An Iceberg lake's snapshots, in the load's transaction: committed with it. A
+            // merge's lake rows are read from the table, so the merge comes first.
+            if opts.mode == Mode::Merge && !lake.is_empty() {
+                load.merge(&mut stats)?;
+            }
+            for (i, l) in lake.iter_mut().enumerate() {
                 let table = l.table().to_string();
-                if let Some(snapshot) = l.commit(&mut load.catalog_row(&table)?)? {
+                let taken = stats.merged_of(i).map(|m| m.taken_days()).unwrap_or_default();
+                if let Some(snapshot) = l.commit(&mut load.catalog_row(&table)?, &taken)? {
                     stats.lake_snapshots.push(crate::stats::LakeSnapshot { table, snapshot });
                 }
             }

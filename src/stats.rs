@@ -93,7 +93,26 @@ pub struct Merged {
     pub taken: Vec<(i64, i64, crate::figures::Day)>,
 }
 
+impl Merged {
+    /// The days the merge took earlier rows from (None: rows without a day).
+    pub fn taken_days(&self) -> Vec<Option<i32>> {
+        let mut days: Vec<Option<i32>> =
+            self.taken.iter().map(|(_, day, _)| (*day != crate::figures::NO_DAY).then_some(*day as i32)).collect();
+        days.sort_unstable();
+        days.dedup();
+        days
+    }
+}
+
 impl LoadStats {
+    /// What a merge did to the `i`th table of the load (`Dataset::tables`).
+    pub fn merged_of(&self, i: usize) -> Option<&Merged> {
+        match self.tables.len() {
+            0 | 1 => self.merged.as_ref(),
+            _ => self.tables.get(i).and_then(|t| t.merged.as_ref()),
+        }
+    }
+
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
     }

@@ -3,9 +3,11 @@ each saw as JSON: pyiceberg (its SqlCatalog on the load's PostgreSQL) and DuckDB
 extension (given the metadata file the catalog points at). Days are UTC days.
 
 usage: iceberg_read.py CATALOG_URL NAMESPACE TABLE DAY_COLUMN SUM_COLUMN
+A lake in object storage: S3_ENDPOINT (http://host:port), with the key id and secret `test`.
 """
 import datetime
 import json
+import os
 import sys
 
 import duckdb
@@ -15,7 +17,9 @@ import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 
 url, namespace, table, day, measure = sys.argv[1:6]
-catalog = SqlCatalog("tier", uri=url)
+endpoint = os.environ.get("S3_ENDPOINT")
+s3 = {"s3.endpoint": endpoint, "s3.access-key-id": "test", "s3.secret-access-key": "test", "s3.region": "us-east-1"} if endpoint else {}
+catalog = SqlCatalog("tier", uri=url, **s3)
 t = catalog.load_table(f"{namespace}.{table}")
 rows = t.scan().to_arrow()
 days = rows[day]
@@ -30,9 +34,12 @@ snapshots = [
 ]
 
 con = duckdb.connect()
-for extension in ("avro", "iceberg"):
+for extension in ("avro", "iceberg", "httpfs"):
     duckdb_extensions.import_extension(extension, con=con)
     con.sql(f"LOAD {extension}")
+if endpoint:
+    con.sql(f"""CREATE SECRET (TYPE s3, KEY_ID 'test', SECRET 'test', REGION 'us-east-1',
+                ENDPOINT '{endpoint.removeprefix("http://")}', URL_STYLE 'path', USE_SSL false)""")
 scan = f"iceberg_scan('{t.metadata_location}')"
 qday, qmeasure = '"%s"' % day, '"%s"' % measure  # DuckDB keywords (at) as names
 if pa.types.is_timestamp(rows[day].type):

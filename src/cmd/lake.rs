@@ -1,4 +1,5 @@
-//! `tier lake`: the Iceberg lake's snapshots, expiry and unused files, table by table.
+//! `tier lake`: the Iceberg lake's snapshots, expiry, unused files and compaction, table by
+//! table.
 
 use anyhow::Result;
 
@@ -35,6 +36,10 @@ pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
                 for id in gone {
                     println!("{table}\t{id}");
                 }
+            }
+            LakeAction::Compact { .. } => {
+                let done = lake_catalog::in_transaction(&mut client, &ctx.schema, table, maintenance::compact)?;
+                eprintln!("{table}: {} partition(s) compacted, {} file(s) into {}", done.partitions, done.files_before, done.files_after);
             }
             LakeAction::Gc { grace, dry_run, .. } => {
                 let gone = lake_catalog::in_transaction(&mut client, &ctx.schema, table, |row| maintenance::gc(row, *grace, *dry_run))?;

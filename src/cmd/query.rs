@@ -62,16 +62,36 @@ pub fn prepare(path: &Path, params: &[String], ctx: &Context, partition_on: Opti
     Ok(Prepared { sql: filled, target, bounds })
 }
 
-/// The query over the lake. Parameters become standard SQL string literals (quotes
-/// doubled): Polars' SQL has no bound parameters, and nothing here can write.
-fn lake_frame(args: &QueryArgs, root: &Path) -> Result<polars::prelude::DataFrame> {
+/// The query over the lake (a Hive lake's directory, else the Iceberg lake through its
+/// catalog). Parameters become standard SQL string literals (quotes doubled): Polars' SQL
+/// has no bound parameters, and nothing here can write.
+fn lake_frame(args: &QueryArgs, root: Option<&Path>, ctx: &Context) -> Result<polars::prelude::DataFrame> {
     let text = std::fs::read_to_string(&args.file).map_err(|e| Failure::Input(format!("{}: cannot read: {e}", args.file.display())))?;
     let params = sql::parse_params(&args.param).map_err(Failure::Input)?;
     if let Some(p) = sql::placeholders(&text).into_iter().find(|p| !params.contains_key(&p.name)) {
         return Err(Failure::Input(format!("{}: needs --param for :{}", args.file.display(), p.name)).into());
     }
     let filled = sql::substitute(&text, |name| format!("'{}'", params[name].replace('\'', "''")));
-    crate::lake::query(root, &filled).map_err(|e| Failure::Input(format!("{}: {e:#}", args.file.display())).into())
+    let frame = match root {
+        Some(root) => crate::lake::query(root, &filled),
+        None => {
+            let mut client = connect::connect(ctx.target()?, 3)?;
+            let tables = pg::lake_catalog::tables(&mut client, &ctx.schema)?;
+            if tables.is_empty() {
+                let why = format!("no lake tables in schema {} (load with --lake DIR --lake-format iceberg)", ctx.schema);
+                return Err(Failure::Input(why).into());
+            }
+            let mut lake = crate::lake::iceberg_read::LakeQuery::new()?;
+            for table in &tables {
+                pg::lake_catalog::in_transaction(&mut client, &ctx.schema, table, |row| lake.add(row, args.as_of))?;
+            }
+            lake.run(&filled)
+        }
+    };
+    frame.map_err(|e| match e.downcast_ref::<Failure>() {
+        Some(Failure::Database(_)) => e,
+        _ => Failure::Input(format!("{}: {e:#}", args.file.display())).into(),
+    })
 }
 
 /// 1-based line and column of a 1-based character position.
@@ -85,7 +105,8 @@ fn line_col(text: &str, position: usize) -> (usize, usize) {
 pub fn run(args: &QueryArgs, ctx: &Context) -> Result<()> {
     let format = args.format.into();
     let mut df = match &args.lake {
-        Some(root) => lake_frame(args, root)?,
+        Some(root) => lake_frame(args, Some(root), ctx)?,
+        None if args.iceberg => lake_frame(args, None, ctx)?,
         None => {
             let (prepared, sqls) = prepare_args(args, ctx)?;
             let read_only = !args.write;

@@ -26,7 +26,7 @@ use polars::prelude::*;
 
 use crate::dataset::{Dataset, Kind};
 use crate::error::Failure;
-use crate::pg::lake_catalog::CatalogRow;
+use crate::pg::lake_catalog::{CatalogRow, TableRows};
 use crate::pg::load::Mode;
 
 /// Files a load keeps open at once (as the Hive lake: a load spanning 1,500 days must not
@@ -120,7 +120,7 @@ pub struct IcebergTable {
     mode: Mode,
     load_id: i64,
     file_io: FileIO,
-    /// The table's location (`file:///...`).
+    /// The table's location (`file:///...`, `s3://...`).
     location: String,
     /// The table as it was when the load began (None: it has no row yet), and where.
     base: Option<(TableMetadata, String)>,
@@ -147,23 +147,23 @@ impl IcebergTable {
         load_id: i64,
         catalog: &mut CatalogRow,
     ) -> Result<Self> {
-        if mode == Mode::Merge {
-            return Err(Failure::Input(format!(
-                "{}: --lake with --mode merge is not supported yet; load the lake with --mode append or replace",
-                ds.name
-            ))
-            .into());
-        }
-        std::fs::create_dir_all(warehouse).map_err(|e| failed(&warehouse.display().to_string(), e))?;
-        let root = warehouse.canonicalize().map_err(|e| failed(&warehouse.display().to_string(), e))?;
-        let file_io = FileIO::new_with_fs();
+        // A warehouse in object storage (`s3://bucket/prefix`), else a local directory.
+        let root = match warehouse.to_str().filter(|w| w.starts_with("s3://")) {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                std::fs::create_dir_all(warehouse).map_err(|e| failed(&warehouse.display().to_string(), e))?;
+                let dir = warehouse.canonicalize().map_err(|e| failed(&warehouse.display().to_string(), e))?;
+                format!("file://{}", dir.display())
+            }
+        };
+        let file_io = super::files::file_io(&root)?;
         let base = match catalog.current(false)? {
             Some(at) => Some((read_metadata(&file_io, &at)?, at)),
             None => None,
         };
         let location = match &base {
             Some((m, _)) => m.location().to_string(),
-            None => format!("file://{}/{namespace}/{}", root.display(), ds.name),
+            None => format!("{root}/{namespace}/{}", ds.name),
         };
         let schema = schema_for(ds, base.as_ref().map(|(m, _)| m))?;
         let (fresh, spec) = match &base {
@@ -222,8 +222,17 @@ impl IcebergTable {
         })
     }
 
-    /// Adds accepted rows (the dataset's typed columns), split by day.
+    /// Adds accepted rows (the dataset's typed columns), split by day. A merge's accepted
+    /// rows are not what the table ends up with (equal rows stay under their earlier load):
+    /// its lake rows are read from the merged table at the commit.
     pub fn write(&mut self, accepted: &DataFrame) -> Result<()> {
+        match self.mode {
+            Mode::Merge => Ok(()),
+            _ => self.add(accepted),
+        }
+    }
+
+    fn add(&mut self, accepted: &DataFrame) -> Result<()> {
         if accepted.height() == 0 {
             return Ok(());
         }
@@ -328,11 +337,11 @@ impl IcebergTable {
     }
 
     /// Commits the load's snapshot: the table's row is locked, the snapshot written on top of
-    /// the table as it is now (an append keeps its files, a replace does not), and the row
-    /// moved to the new metadata, all in `catalog`'s open transaction, which the caller then
-    /// commits. Returns the snapshot's id.
-    pub fn commit(&mut self, catalog: &mut CatalogRow) -> Result<i64> {
-        self.finish()?;
+    /// the table as it is now (an append keeps its files, a replace does not, a merge
+    /// rewrites the days it touched), and the row moved to the new metadata, all in
+    /// `catalog`'s open transaction, which the caller then commits. `taken`: the days a
+    /// merge took earlier rows from (an updated row's old day). Returns the snapshot's id.
+    pub fn commit(&mut self, catalog: &mut CatalogRow, taken: &[Option<i32>]) -> Result<i64> {
         let at = catalog.current(true)?;
         let (metadata, previous) = match (&at, &self.base, &self.fresh) {
             (Some(at), Some((m, base_at)), _) if at == base_at => (m.clone(), Some(at.clone())),
@@ -354,99 +363,278 @@ impl IcebergTable {
             ))
             .into());
         }
-        let snapshot_id = loop {
-            let id = (uuid::Uuid::new_v4().as_u64_pair().0 >> 1) as i64;
-            if metadata.snapshot_by_id(id).is_none() && id > 0 {
-                break id;
-            }
-        };
+        let rewrite = self.merged_rows(catalog, &metadata, taken)?;
+        self.finish()?;
+        let snapshot_id = new_snapshot_id(&metadata);
         let sequence = metadata.next_sequence_number();
         let commit = uuid::Uuid::new_v4();
-        let mut manifests: Vec<ManifestFile> = match (self.mode, metadata.current_snapshot()) {
-            (Mode::Replace, _) | (_, None) => Vec::new(),
-            (_, Some(parent)) => {
-                let bytes = block_on(self.file_io.new_input(parent.manifest_list())?.read())?;
-                ManifestList::parse_with_version(&bytes, metadata.format_version())?.consume_entries().into_iter().collect()
+        let parent = parent_manifests(&self.file_io, &metadata)?;
+        let mut removed = Removed::default();
+        let files = Files { file_io: &self.file_io, location: &self.location, schema: &self.schema, spec: &self.spec, commit };
+        let mut manifests = match &rewrite {
+            Rewrite::Nothing => parent,
+            Rewrite::All => {
+                removed = Removed::all_of(&metadata);
+                Vec::new()
             }
+            Rewrite::Days(days) => files.without(parent, |e| days.contains(&partition_day(e.data_file())), snapshot_id, &mut removed)?,
         };
         if !self.done.is_empty() {
-            let path = format!("{}/metadata/{commit}-m0.avro", self.location);
-            let mut writer =
-                ManifestWriterBuilder::new(self.file_io.new_output(&path)?, Some(snapshot_id), self.schema.clone(), self.spec.clone())
-                    .build_v2_data();
-            for file in &self.done {
-                writer.add_file(file.clone(), sequence)?;
-            }
-            manifests.push(block_on(writer.write_manifest_file()).map_err(|e| failed(&path, e))?);
+            manifests.push(files.added(&self.done, snapshot_id, sequence)?);
         }
-        let list_path = format!("{}/metadata/snap-{snapshot_id}-0-{commit}.avro", self.location);
-        let mut list = ManifestListWriter::v2(
-            block_on(self.file_io.new_output(&list_path)?.writer())?,
-            snapshot_id,
-            metadata.current_snapshot_id(),
-            sequence,
-        );
-        list.add_manifests(manifests.into_iter())?;
-        block_on(list.close()).map_err(|e| failed(&list_path, e))?;
-        let summary = self.summary(&metadata);
-        let snapshot = Snapshot::builder()
-            .with_manifest_list(list_path)
-            .with_snapshot_id(snapshot_id)
-            .with_parent_snapshot_id(metadata.current_snapshot_id())
-            .with_sequence_number(sequence)
-            .with_summary(summary)
-            .with_schema_id(self.schema.schema_id())
-            .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
-            .build();
-        let mut builder = TableMetadataBuilder::new_from_metadata(metadata, previous.clone());
-        if evolves {
-            builder = builder.add_current_schema(self.schema.as_ref().clone())?;
-        }
-        let built = builder
-            .add_snapshot(snapshot)?
-            .set_ref(MAIN_BRANCH, SnapshotReference::new(snapshot_id, SnapshotRetention::branch(None, None, None)))?
-            .build()?
-            .metadata;
-        let path = write_metadata(&self.file_io, &built, previous.as_deref())?;
-        catalog.swap(previous.as_deref(), &path)?;
+        let summary = self.summary(&metadata, &removed);
+        let evolve = evolves.then(|| self.schema.as_ref().clone());
+        let new = NewSnapshot { id: snapshot_id, sequence, manifests, summary, schema_id: self.schema.schema_id(), evolve };
+        commit_snapshot(catalog, &files, metadata, previous, new)?;
         Ok(snapshot_id)
     }
 
-    /// The snapshot's summary: what it added, the table's totals after it, and the load.
-    fn summary(&self, metadata: &TableMetadata) -> Summary {
+    /// What the snapshot replaces of the table, and for a merge its new data files, read
+    /// from the merged database table: the rows of every day the merge touched (the days
+    /// of the rows it wrote, and those it took earlier rows from), or all rows when the
+    /// lake table is not partitioned or has no snapshot yet. Copy-on-write by partition,
+    /// which every Iceberg reader reads (row-level deletes are not read by all of them).
+    /// An append that is the lake table's first also writes the table's earlier rows.
+    fn merged_rows(&mut self, catalog: &mut CatalogRow, metadata: &TableMetadata, taken: &[Option<i32>]) -> Result<Rewrite> {
+        let first = metadata.current_snapshot().is_none();
+        match self.mode {
+            Mode::Replace => return Ok(Rewrite::All),
+            Mode::Merge => {}
+            // The lake table's first load adds the rows earlier loads left in the table: the
+            // lake holds what the table does from the start.
+            _ if first => {
+                catalog.table_rows(self.ds, TableRows::NotOfLoad(self.load_id), |rows| self.add(&rows))?;
+                return Ok(Rewrite::Nothing);
+            }
+            _ => return Ok(Rewrite::Nothing),
+        }
+        if self.spec.fields().is_empty() || first {
+            catalog.table_rows(self.ds, TableRows::All, |rows| self.add(&rows))?;
+            return Ok(Rewrite::All);
+        }
+        let mut days: std::collections::BTreeSet<Option<i32>> = catalog.days_of_load(self.ds, self.load_id)?.into_iter().collect();
+        days.extend(taken.iter().copied());
+        if !days.is_empty() {
+            let listed: Vec<Option<i32>> = days.iter().copied().collect();
+            catalog.table_rows(self.ds, TableRows::Days(&listed), |rows| self.add(&rows))?;
+        }
+        Ok(Rewrite::Days(days))
+    }
+
+    /// The snapshot's summary: what it added and removed, the table's totals after it, and
+    /// the load.
+    fn summary(&self, metadata: &TableMetadata, removed: &Removed) -> Summary {
         let added_records: u64 = self.done.iter().map(|f| f.record_count()).sum();
         let added_size: u64 = self.done.iter().map(|f| f.file_size_in_bytes()).sum();
-        let before = |key: &str| -> u64 {
-            match self.mode {
-                Mode::Replace => 0,
-                _ => metadata
-                    .current_snapshot()
-                    .and_then(|s| s.summary().additional_properties.get(key))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-            }
+        let total = |key: &str, removed: u64, added: u64| -> String {
+            let before = parent_total(metadata, key);
+            (before.saturating_sub(removed) + added).to_string()
         };
         let mut props = HashMap::from([
             ("added-data-files".to_string(), self.done.len().to_string()),
             ("added-records".to_string(), added_records.to_string()),
             ("added-files-size".to_string(), added_size.to_string()),
-            ("total-data-files".to_string(), (before("total-data-files") + self.done.len() as u64).to_string()),
-            ("total-records".to_string(), (before("total-records") + added_records).to_string()),
-            ("total-files-size".to_string(), (before("total-files-size") + added_size).to_string()),
+            ("total-data-files".to_string(), total("total-data-files", removed.files, self.done.len() as u64)),
+            ("total-records".to_string(), total("total-records", removed.records, added_records)),
+            ("total-files-size".to_string(), total("total-files-size", removed.bytes, added_size)),
             ("total-delete-files".to_string(), "0".to_string()),
             ("total-position-deletes".to_string(), "0".to_string()),
             ("total-equality-deletes".to_string(), "0".to_string()),
             (LOAD_ID_PROPERTY.to_string(), self.load_id.to_string()),
         ]);
-        if self.mode == Mode::Replace {
-            props.insert("replace-partitions".to_string(), "false".to_string());
+        if removed.files > 0 {
+            props.insert("deleted-data-files".to_string(), removed.files.to_string());
+            props.insert("deleted-records".to_string(), removed.records.to_string());
+            props.insert("removed-files-size".to_string(), removed.bytes.to_string());
         }
         let operation = match self.mode {
-            Mode::Replace => Operation::Overwrite,
-            _ => Operation::Append,
+            Mode::Append => Operation::Append,
+            _ => {
+                props.insert("replace-partitions".to_string(), "false".to_string());
+                Operation::Overwrite
+            }
         };
         Summary { operation, additional_properties: props }
     }
+}
+
+/// What a snapshot takes out of its table.
+enum Rewrite {
+    /// Nothing: an append.
+    Nothing,
+    /// Every data file: a replace, or a merge into a table without partitions.
+    All,
+    /// The data files of these days: a merge.
+    Days(std::collections::BTreeSet<Option<i32>>),
+}
+
+/// The data files a snapshot removes, counted for its summary.
+#[derive(Default)]
+pub(super) struct Removed {
+    pub files: u64,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+impl Removed {
+    /// All of the table as its current snapshot sums it up.
+    fn all_of(metadata: &TableMetadata) -> Removed {
+        Removed {
+            files: parent_total(metadata, "total-data-files"),
+            records: parent_total(metadata, "total-records"),
+            bytes: parent_total(metadata, "total-files-size"),
+        }
+    }
+}
+
+/// A total of the table's current snapshot's summary (0 without one).
+pub(super) fn parent_total(metadata: &TableMetadata, key: &str) -> u64 {
+    metadata.current_snapshot().and_then(|s| s.summary().additional_properties.get(key)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// The day a data file's partition holds (None: unpartitioned, or rows without a day).
+pub(super) fn partition_day(file: &DataFile) -> Option<i32> {
+    match file.partition().fields().first() {
+        Some(Some(Literal::Primitive(iceberg::spec::PrimitiveLiteral::Int(day)))) => Some(*day),
+        _ => None,
+    }
+}
+
+/// A snapshot id the table has not used.
+pub(super) fn new_snapshot_id(metadata: &TableMetadata) -> i64 {
+    loop {
+        let id = (uuid::Uuid::new_v4().as_u64_pair().0 >> 1) as i64;
+        if metadata.snapshot_by_id(id).is_none() && id > 0 {
+            return id;
+        }
+    }
+}
+
+/// The manifests of the table's current snapshot (none without one).
+pub(super) fn parent_manifests(file_io: &FileIO, metadata: &TableMetadata) -> Result<Vec<ManifestFile>> {
+    match metadata.current_snapshot() {
+        None => Ok(Vec::new()),
+        Some(parent) => {
+            let bytes = block_on(file_io.new_input(parent.manifest_list())?.read())?;
+            Ok(ManifestList::parse_with_version(&bytes, metadata.format_version())?.consume_entries().into_iter().collect())
+        }
+    }
+}
+
+/// Where one commit writes its manifests, and the table's schema and spec they follow.
+pub(super) struct Files<'a> {
+    pub file_io: &'a FileIO,
+    pub location: &'a str,
+    pub schema: &'a SchemaRef,
+    pub spec: &'a PartitionSpec,
+    /// Names this commit's manifests and manifest list.
+    pub commit: uuid::Uuid,
+}
+
+impl Files<'_> {
+    fn writer(&self, path: &str, snapshot_id: i64) -> Result<iceberg::spec::ManifestWriter> {
+        Ok(ManifestWriterBuilder::new(self.file_io.new_output(path)?, Some(snapshot_id), self.schema.clone(), self.spec.clone())
+            .build_v2_data())
+    }
+
+    /// A manifest adding `files` in snapshot `snapshot_id`.
+    pub fn added(&self, files: &[DataFile], snapshot_id: i64, sequence: i64) -> Result<ManifestFile> {
+        let path = format!("{}/metadata/{}-m0.avro", self.location, self.commit);
+        let mut writer = self.writer(&path, snapshot_id)?;
+        for file in files {
+            writer.add_file(file.clone(), sequence)?;
+        }
+        block_on(writer.write_manifest_file()).map_err(|e| failed(&path, e))
+    }
+
+    /// The parent snapshot's manifests less the data files `drop` picks: a manifest holding
+    /// none is kept as it is; one holding some is written anew, those files marked deleted
+    /// and the rest existing.
+    pub fn without(
+        &self,
+        manifests: Vec<ManifestFile>,
+        drop: impl Fn(&iceberg::spec::ManifestEntry) -> bool,
+        snapshot_id: i64,
+        removed: &mut Removed,
+    ) -> Result<Vec<ManifestFile>> {
+        let mut kept = Vec::with_capacity(manifests.len());
+        for (n, listed) in manifests.into_iter().enumerate() {
+            let manifest = block_on(listed.load_manifest(self.file_io))?;
+            let hit = |e: &iceberg::spec::ManifestEntry| e.is_alive() && drop(e);
+            if !manifest.entries().iter().any(|e| hit(e)) {
+                kept.push(listed);
+                continue;
+            }
+            let path = format!("{}/metadata/{}-m{}.avro", self.location, self.commit, n + 1);
+            let mut writer = self.writer(&path, snapshot_id)?;
+            for e in manifest.entries().iter().filter(|e| e.is_alive()) {
+                let sequence = e.sequence_number().ok_or_else(|| anyhow!("lake: {} has no sequence number", e.file_path()))?;
+                if hit(e) {
+                    removed.files += 1;
+                    removed.records += e.record_count();
+                    removed.bytes += e.file_size_in_bytes();
+                    writer.add_delete_file(e.data_file().clone(), sequence, e.file_sequence_number)?;
+                } else {
+                    let added_by = e.snapshot_id().ok_or_else(|| anyhow!("lake: {} has no snapshot", e.file_path()))?;
+                    writer.add_existing_file(e.data_file().clone(), added_by, sequence, e.file_sequence_number)?;
+                }
+            }
+            kept.push(block_on(writer.write_manifest_file()).map_err(|e| failed(&path, e))?);
+        }
+        Ok(kept)
+    }
+}
+
+/// A snapshot about to be committed.
+pub(super) struct NewSnapshot {
+    pub id: i64,
+    pub sequence: i64,
+    pub manifests: Vec<ManifestFile>,
+    pub summary: Summary,
+    pub schema_id: i32,
+    /// A new current schema it brings (schema evolution).
+    pub evolve: Option<Schema>,
+}
+
+/// Writes the snapshot's manifest list and the table's next metadata on top of `metadata`
+/// (at `previous`), and moves the catalog row there by compare-and-swap, in the row's open
+/// transaction.
+pub(super) fn commit_snapshot(
+    catalog: &mut CatalogRow,
+    files: &Files,
+    metadata: TableMetadata,
+    previous: Option<String>,
+    new: NewSnapshot,
+) -> Result<()> {
+    let list_path = format!("{}/metadata/snap-{}-0-{}.avro", files.location, new.id, files.commit);
+    let mut list = ManifestListWriter::v2(
+        block_on(files.file_io.new_output(&list_path)?.writer())?,
+        new.id,
+        metadata.current_snapshot_id(),
+        new.sequence,
+    );
+    list.add_manifests(new.manifests.into_iter())?;
+    block_on(list.close()).map_err(|e| failed(&list_path, e))?;
+    let snapshot = Snapshot::builder()
+        .with_manifest_list(list_path)
+        .with_snapshot_id(new.id)
+        .with_parent_snapshot_id(metadata.current_snapshot_id())
+        .with_sequence_number(new.sequence)
+        .with_summary(new.summary)
+        .with_schema_id(new.schema_id)
+        .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
+        .build();
+    let mut builder = TableMetadataBuilder::new_from_metadata(metadata, previous.clone());
+    if let Some(schema) = new.evolve {
+        builder = builder.add_current_schema(schema)?;
+    }
+    let built = builder
+        .add_snapshot(snapshot)?
+        .set_ref(MAIN_BRANCH, SnapshotReference::new(new.id, SnapshotRetention::branch(None, None, None)))?
+        .build()?
+        .metadata;
+    let path = write_metadata(files.file_io, &built, previous.as_deref())?;
+    catalog.swap(previous.as_deref(), &path)
 }
 
 /// Writes a table's new metadata file (the version after `previous`'s): its location.

@@ -5,13 +5,16 @@
 //! transaction of its own.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use iceberg::io::FileIO;
 use iceberg::spec::{ManifestList, TableMetadata, TableMetadataBuilder};
 
-use super::iceberg_table::{block_on, read_metadata, write_metadata, LOAD_ID_PROPERTY};
+use super::iceberg_table::{
+    block_on, commit_snapshot, new_snapshot_id, parent_manifests, parent_total, partition_day, read_metadata, write_metadata, Files,
+    NewSnapshot, Removed, LOAD_ID_PROPERTY,
+};
 use crate::error::Failure;
 use crate::pg::lake_catalog::CatalogRow;
 
@@ -81,31 +84,128 @@ pub fn expire(catalog: &mut CatalogRow, before_ms: i64, retain_last: usize) -> R
 pub fn gc(catalog: &mut CatalogRow, grace: std::time::Duration, dry_run: bool) -> Result<Vec<String>> {
     let (file_io, at, metadata) = current(catalog, true)?;
     let used = used_files(&file_io, &metadata, &at)?;
-    let root = local_path(metadata.location())?;
     let cutoff = std::time::SystemTime::now() - grace;
     let mut gone = Vec::new();
-    for file in walk(&root)? {
-        let url = format!("file://{}", file.display());
-        if used.contains(&url) {
-            continue;
-        }
-        let modified = std::fs::metadata(&file).and_then(|m| m.modified()).with_context(|| format!("lake: {}", file.display()))?;
-        if modified > cutoff {
+    for (url, modified) in super::files::list(metadata.location())? {
+        if used.contains(&url) || modified > cutoff {
             continue;
         }
         if !dry_run {
-            std::fs::remove_file(&file).with_context(|| format!("lake: cannot delete {}", file.display()))?;
+            block_on(file_io.delete(&url)).with_context(|| format!("lake: cannot delete {url}"))?;
         }
         gone.push(url);
     }
     Ok(gone)
 }
 
+/// What `compact` did: partitions rewritten, and their files before and after.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Compacted {
+    pub partitions: usize,
+    pub files_before: u64,
+    pub files_after: u64,
+}
+
+/// Rewrites each partition (day) whose current snapshot has several data files as one file,
+/// in one `replace` snapshot (the rows and the schema stay as they are). Files of an older
+/// schema get the columns added since as nulls.
+pub fn compact(catalog: &mut CatalogRow) -> Result<Compacted> {
+    use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriterBuilder};
+    let (file_io, at, metadata) = current(catalog, true)?;
+    let mut by_day: std::collections::BTreeMap<Option<i32>, Vec<iceberg::spec::DataFile>> = Default::default();
+    for listed in parent_manifests(&file_io, &metadata)? {
+        for e in block_on(listed.load_manifest(&file_io))?.entries().iter().filter(|e| e.is_alive()) {
+            by_day.entry(partition_day(e.data_file())).or_default().push(e.data_file().clone());
+        }
+    }
+    by_day.retain(|_, files| files.len() > 1);
+    let mut done = Compacted::default();
+    if by_day.is_empty() {
+        return Ok(done);
+    }
+    let schema = metadata.current_schema().clone();
+    let spec = metadata.default_partition_spec().as_ref().clone();
+    let arrow = Arc::new(iceberg::arrow::schema_to_arrow_schema(&schema)?);
+    let files = Files { file_io: &file_io, location: metadata.location(), schema: &schema, spec: &spec, commit: uuid::Uuid::new_v4() };
+    let mut written = Vec::new();
+    for sources in by_day.values() {
+        let dir = sources[0].file_path().rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+        let path = format!("{dir}/compacted-{}.parquet", uuid::Uuid::new_v4());
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+            .build();
+        let mut writer = block_on(ParquetWriterBuilder::new(props, schema.clone()).build(file_io.new_output(&path)?))?;
+        for source in sources {
+            let bytes = block_on(file_io.new_input(source.file_path())?.read())?;
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.with_batch_size(64 * 1024).build())
+                .with_context(|| format!("lake: cannot read {}", source.file_path()))?;
+            for batch in reader {
+                let batch = batch.with_context(|| format!("lake: cannot read {}", source.file_path()))?;
+                block_on(writer.write(&conform(&batch, &arrow)?))?;
+            }
+        }
+        for mut file in block_on(writer.close())? {
+            file.content(iceberg::spec::DataContentType::Data).partition(sources[0].partition().clone()).partition_spec_id(spec.spec_id());
+            written.push(file.build().map_err(|e| anyhow::anyhow!("lake: a data file's entry: {e}"))?);
+        }
+        done.partitions += 1;
+        done.files_before += sources.len() as u64;
+    }
+    done.files_after = written.len() as u64;
+    let rewritten: HashSet<&str> = by_day.values().flatten().map(|f| f.file_path()).collect();
+    let snapshot_id = new_snapshot_id(&metadata);
+    let sequence = metadata.next_sequence_number();
+    let mut removed = Removed::default();
+    let mut manifests =
+        files.without(parent_manifests(&file_io, &metadata)?, |e| rewritten.contains(e.file_path()), snapshot_id, &mut removed)?;
+    manifests.push(files.added(&written, snapshot_id, sequence)?);
+    let added_records: u64 = written.iter().map(|f| f.record_count()).sum();
+    let added_bytes: u64 = written.iter().map(|f| f.file_size_in_bytes()).sum();
+    let total = |key: &str, gone: u64, added: u64| (parent_total(&metadata, key).saturating_sub(gone) + added).to_string();
+    let props = std::collections::HashMap::from([
+        ("added-data-files".to_string(), written.len().to_string()),
+        ("added-records".to_string(), added_records.to_string()),
+        ("added-files-size".to_string(), added_bytes.to_string()),
+        ("deleted-data-files".to_string(), removed.files.to_string()),
+        ("deleted-records".to_string(), removed.records.to_string()),
+        ("removed-files-size".to_string(), removed.bytes.to_string()),
+        ("total-data-files".to_string(), total("total-data-files", removed.files, written.len() as u64)),
+        ("total-records".to_string(), total("total-records", removed.records, added_records)),
+        ("total-files-size".to_string(), total("total-files-size", removed.bytes, added_bytes)),
+        ("total-delete-files".to_string(), "0".to_string()),
+        ("total-position-deletes".to_string(), "0".to_string()),
+        ("total-equality-deletes".to_string(), "0".to_string()),
+    ]);
+    if removed.records != added_records {
+        return Err(anyhow::anyhow!("lake: compaction read {} rows where the files hold {}", added_records, removed.records));
+    }
+    let summary = iceberg::spec::Summary { operation: iceberg::spec::Operation::Replace, additional_properties: props };
+    let schema_id = schema.schema_id();
+    let new = NewSnapshot { id: snapshot_id, sequence, manifests, summary, schema_id, evolve: None };
+    commit_snapshot(catalog, &files, metadata.clone(), Some(at), new)?;
+    Ok(done)
+}
+
+/// A batch read from a data file as the table's current schema has it: its columns by
+/// name, those added since as nulls.
+fn conform(batch: &arrow_array::RecordBatch, schema: &Arc<arrow_schema::Schema>) -> Result<arrow_array::RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) => c.clone(),
+            None => arrow_array::new_null_array(f.data_type(), batch.num_rows()),
+        })
+        .collect();
+    Ok(arrow_array::RecordBatch::try_new(schema.clone(), columns)?)
+}
+
 /// The table's file IO, current metadata location and metadata (`lock`: its row locked).
 fn current(catalog: &mut CatalogRow, lock: bool) -> Result<(FileIO, String, TableMetadata)> {
     let at =
         catalog.current(lock)?.ok_or_else(|| Failure::Input(format!("lake: {} has no Iceberg table in the catalog", catalog.table())))?;
-    let file_io = FileIO::new_with_fs();
+    let file_io = super::files::file_io(&at)?;
     let metadata = read_metadata(&file_io, &at)?;
     Ok((file_io, at, metadata))
 }
@@ -126,27 +226,4 @@ fn used_files(file_io: &FileIO, metadata: &TableMetadata, at: &str) -> Result<Ha
         }
     }
     Ok(used)
-}
-
-fn local_path(location: &str) -> Result<PathBuf> {
-    match location.strip_prefix("file://") {
-        Some(path) => Ok(PathBuf::from(path)),
-        None => Err(Failure::Input(format!("lake: {location} is not a local directory; only local lakes can be collected yet")).into()),
-    }
-}
-
-/// Every file under `dir` (none if it does not exist).
-fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(out) };
-    for entry in entries {
-        let path = entry?.path();
-        if path.is_dir() {
-            out.extend(walk(&path)?);
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    Ok(out)
 }

@@ -354,6 +354,42 @@ pub fn copy_frames(target: &Target, sql: &str, read_only: bool, schema: &str, mu
     Ok(())
 }
 
+/// Streams `sql`'s result as frames of up to `BATCH_ROWS` rows through `client`, on this
+/// thread and inside whatever transaction it has open: a load's Iceberg lake reads the rows
+/// its merge wrote before they are committed. Every column must be of a type `Decode` reads
+/// (the caller casts the rest to text).
+pub fn copy_frames_in(client: &mut postgres::Client, sql: &str, mut each: impl FnMut(DataFrame) -> Result<()>) -> Result<()> {
+    let statement = client.prepare(sql).map_err(|e| Failure::Database(describe(&e)))?;
+    let mut columns = Vec::with_capacity(statement.columns().len());
+    for c in statement.columns() {
+        let decode =
+            Decode::of(c.type_()).ok_or_else(|| anyhow::anyhow!("column {} is of type {}, which is not read here", c.name(), c.type_()))?;
+        columns.push(Decoder::new(c.name(), decode, BATCH_ROWS));
+    }
+    let copy = format!("COPY ({sql}) TO STDOUT (FORMAT binary)");
+    let stream = client.copy_out(&copy).map_err(|e| Failure::Database(describe(&e)))?;
+    let mut stream = Stream { inner: stream, buf: vec![0; 1 << 20], start: 0, end: 0 };
+    let mut failed = None;
+    let outcome = decode_rows(&mut stream, &mut columns, |columns| match frame(columns).map_err(anyhow::Error::from).and_then(&mut each) {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            failed = Some(e);
+            Ok(false)
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(ReadError::Io(e)) => {
+            let message = e.get_ref().and_then(|inner| inner.downcast_ref::<postgres::Error>()).map(describe).unwrap_or(e.to_string());
+            Err(Failure::Database(format!("the rows could not be read: {message}")).into())
+        }
+        Err(ReadError::Format(m)) => Err(Failure::Database(format!("the rows could not be read: {m}")).into()),
+    }
+}
+
 /// The query with every column of a type `Decode` does not read cast to text (by name:
 /// the names must be distinct, as a frame's are).
 fn with_text_casts(sql: &str, statement: &postgres::Statement) -> Result<String> {

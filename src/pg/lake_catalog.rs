@@ -3,9 +3,11 @@
 //! Iceberg's `JdbcCatalog` lay them out, in their v1 schema with `iceberg_type`), in the database tier loads into, read and moved
 //! inside the load's own transaction: the table and the lake commit together or not at all.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use polars::prelude::DataFrame;
 use postgres::Client;
 
+use crate::dataset::Dataset;
 use crate::error::Failure;
 use crate::pg::connect::{describe, ident};
 
@@ -126,6 +128,51 @@ impl<'a> CatalogRow<'a> {
         }
         Ok(())
     }
+}
+
+impl CatalogRow<'_> {
+    /// The days (`catalog::day_sql`; None: no day) of the database table's rows that load
+    /// `load_id` wrote: what a merge inserted or updated, seen before its commit.
+    pub fn days_of_load(&mut self, ds: &Dataset, load_id: i64) -> Result<Vec<Option<i32>>> {
+        let sql = format!(
+            "SELECT DISTINCT {} FROM {}.{} t WHERE t.load_id = $1",
+            super::catalog::day_sql(ds, "t"),
+            ident(&self.schema),
+            ident(&ds.name)
+        );
+        let rows = self.client.query(&sql, &[&load_id]).map_err(|e| failed("cannot find the merged rows' days", &e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// The database table's rows as frames of the contract's columns, streamed through the
+    /// load's transaction (a merge's rows included): those `which` says.
+    pub fn table_rows(&mut self, ds: &Dataset, which: TableRows, each: impl FnMut(DataFrame) -> Result<()>) -> Result<()> {
+        let columns: Vec<String> = ds.fields.iter().map(|f| format!("t.{}", ident(&f.name))).collect();
+        let mut sql = format!("SELECT {} FROM {}.{} t", columns.join(", "), ident(&self.schema), ident(&ds.name));
+        match which {
+            TableRows::All => {}
+            TableRows::Days(days) => {
+                let day = super::catalog::day_sql(ds, "t");
+                let listed: Vec<String> = days.iter().flatten().map(|d| d.to_string()).collect();
+                let mut or = vec![format!("({day}) IN ({})", if listed.is_empty() { "NULL".to_string() } else { listed.join(", ") })];
+                if days.contains(&None) {
+                    or.push(format!("({day}) IS NULL"));
+                }
+                sql.push_str(&format!(" WHERE {}", or.join(" OR ")));
+            }
+            TableRows::NotOfLoad(load_id) => sql.push_str(&format!(" WHERE t.load_id <> {load_id}")),
+        }
+        super::frames::copy_frames_in(self.client, &sql, each).with_context(|| format!("lake: cannot read {}'s rows", ds.name))
+    }
+}
+
+/// Which of a table's rows `CatalogRow::table_rows` reads.
+pub enum TableRows<'d> {
+    All,
+    /// Those of these days (`catalog::day_sql`; None: without a day).
+    Days(&'d [Option<i32>]),
+    /// Those other loads wrote.
+    NotOfLoad(i64),
 }
 
 /// Runs `work` on a table's catalog row in a transaction of its own (`tier lake`'s

@@ -181,6 +181,8 @@ pub struct TableLoad {
     buf: Vec<u8>,
     /// Columns this load adds for new keys.
     schema_changes: Vec<SchemaChange>,
+    /// A merge's staged rows are in the tables (`merge`).
+    merged: bool,
 }
 
 impl TableLoad {
@@ -236,6 +238,7 @@ impl TableLoad {
             rejects_target,
             buf: Vec::new(),
             schema_changes,
+            merged: false,
         })
     }
 
@@ -471,7 +474,11 @@ impl TableLoad {
     /// Merges each table's staged rows: a table on its key; a child table on its parent's key
     /// and position, after deleting the rows of the merged parents' arrays that are no more
     /// (children of an updated parent are replaced with it).
-    fn merge(&mut self, stats: &mut LoadStats) -> Result<()> {
+    /// Once only: the commit merges unless this was called before it.
+    pub fn merge(&mut self, stats: &mut LoadStats) -> Result<()> {
+        if std::mem::replace(&mut self.merged, true) {
+            return Ok(());
+        }
         let mut root = 0;
         let mut total = crate::stats::Merged::default();
         for (i, t) in self.targets.iter().enumerate() {

@@ -198,7 +198,7 @@ fn unaddressable(e: &object_store::Error) -> Option<String> {
 }
 
 /// An S3 client for a bucket, configured from the AWS environment variables.
-fn s3(bucket: &str, spec: &str) -> Result<Arc<AmazonS3>> {
+pub fn s3(bucket: &str, spec: &str) -> Result<Arc<AmazonS3>> {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(RetryConfig {
         backoff: BackoffConfig { init_backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(10), base: 2.0 },
         max_retries: RETRIES,

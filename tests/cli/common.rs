@@ -288,3 +288,29 @@ pub fn run_load(cmd: std::process::Command) -> (i32, serde_json::Value, String) 
     let summary = serde_json::from_str::<serde_json::Value>(&out).map(|v| v[0].clone()).unwrap_or_default();
     (code, summary, err)
 }
+
+/// A jar from Maven Central (`group:artifact:version`), fetched once with curl, checked
+/// against the SHA-1 Maven Central publishes for it, cached under the target directory.
+pub fn maven_jar(group: &str, artifact: &str, version: &str) -> PathBuf {
+    static FETCHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("maven");
+    let name = format!("{artifact}-{version}.jar");
+    let jar = dir.join(&name);
+    if jar.exists() {
+        return jar;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("https://repo1.maven.org/maven2/{}/{artifact}/{version}/{name}", group.replace('.', "/"));
+    let part = dir.join(format!("{name}.part"));
+    let fetched = Command::new("curl").args(["-fsSL", "--retry", "3", "-o"]).arg(&part).arg(&url).status();
+    assert!(fetched.is_ok_and(|s| s.success()), "cannot fetch {url}");
+    let published = Command::new("curl").args(["-fsSL", "--retry", "3", &format!("{url}.sha1")]).output().unwrap();
+    assert!(published.status.success(), "cannot fetch {url}.sha1");
+    let expected = String::from_utf8_lossy(&published.stdout).split_whitespace().next().unwrap_or_default().to_string();
+    let sum = Command::new("sha1sum").arg(&part).output().unwrap();
+    let actual = String::from_utf8_lossy(&sum.stdout).split_whitespace().next().unwrap_or_default().to_string();
+    assert_eq!(actual, expected, "{url}: the download does not match its published SHA-1");
+    std::fs::rename(&part, &jar).unwrap();
+    jar
+}

@@ -11,7 +11,7 @@ struct Seen {
     sum: f64,
     duckdb_per_day: Vec<(String, i64)>,
     duckdb_sum: f64,
-    /// (snapshot id, operation, tier load id), oldest first.
+    /// (snapshot id, operation, tier load id: -1 for none), oldest first.
     snapshots: Vec<(i64, String, i64)>,
     /// The current schema's (field id, name), and how many schemas the table has had.
     fields: Vec<(i64, String)>,
@@ -21,17 +21,22 @@ struct Seen {
 }
 
 fn read_lake(env: &Env, table: &str, day: &str, measure: &str) -> Seen {
+    read_lake_at(env, None, table, day, measure)
+}
+
+/// `s3`: the endpoint of the object storage holding the lake.
+fn read_lake_at(env: &Env, s3: Option<&str>, table: &str, day: &str, measure: &str) -> Seen {
     let venv = python_venv("requirements-iceberg.txt");
     let (url, _, _, _) = url_with_password();
     let (base, _) = url.split_once('?').unwrap_or((&url, ""));
     // The catalog's tables are in the load's schema: the connection looks there first.
     let catalog_url = format!("{}?options=-csearch_path%3D{}", base.replacen("postgresql://", "postgresql+psycopg2://", 1), env.schema);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iceberg_read.py");
-    let out = std::process::Command::new(venv.join("bin/python"))
-        .arg(script)
-        .args([&catalog_url, &env.schema, table, day, measure])
-        .output()
-        .expect("run the Iceberg readers");
+    let mut reader = std::process::Command::new(venv.join("bin/python"));
+    if let Some(endpoint) = s3 {
+        reader.env("S3_ENDPOINT", endpoint);
+    }
+    let out = reader.arg(script).args([&catalog_url, &env.schema, table, day, measure]).output().expect("run the Iceberg readers");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let days = |m: &serde_json::Value| {
@@ -49,13 +54,48 @@ fn read_lake(env: &Env, table: &str, day: &str, measure: &str) -> Seen {
             .unwrap()
             .iter()
             .map(|s| {
-                (s["id"].as_i64().unwrap(), s["operation"].as_str().unwrap().to_string(), s["load"].as_str().unwrap().parse().unwrap())
+                let load = s["load"].as_str().map_or(-1, |l| l.parse().unwrap());
+                (s["id"].as_i64().unwrap(), s["operation"].as_str().unwrap().to_string(), load)
             })
             .collect(),
         fields: v["fields"].as_array().unwrap().iter().map(|f| (f[0].as_i64().unwrap(), f[1].as_str().unwrap().to_string())).collect(),
         schemas: v["schemas"].as_i64().unwrap(),
         files: v["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect(),
     }
+}
+
+/// What Apache Spark with Iceberg's runtime (a JdbcCatalog on the same PostgreSQL) reads of
+/// a lake table, checked against PostgreSQL and the ledger (tests/iceberg_read_spark.py).
+fn assert_spark_reads_the_table(env: &Env, table: &str, day: &str, measure: &str) {
+    let venv = python_venv("requirements-spark.txt");
+    let jars =
+        [maven_jar("org.apache.iceberg", "iceberg-spark-runtime-3.5_2.12", "1.10.0"), maven_jar("org.postgresql", "postgresql", "42.7.8")];
+    let jars: Vec<String> = jars.iter().map(|j| j.display().to_string()).collect();
+    let (url, password, host, port) = url_with_password();
+    let database = url.rsplit('/').next().unwrap_or("postgres").to_string();
+    let jdbc = format!("jdbc:postgresql://{host}:{port}/{database}?currentSchema={}", env.schema);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iceberg_read_spark.py");
+    let out = std::process::Command::new(venv.join("bin/python"))
+        .arg(script)
+        .args([&jars.join(","), &jdbc, "postgres", password.as_deref().unwrap_or(""), &env.schema, table, day, measure])
+        .output()
+        .expect("run Spark");
+    assert!(out.status.success(), "Spark: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let mut per_day: Vec<(String, i64)> = v["per_day"].as_object().unwrap().iter().map(|(k, n)| (k.clone(), n.as_i64().unwrap())).collect();
+    per_day.sort();
+    let (pg_days, pg_sum) = pg_side(env, table, day, measure);
+    assert_eq!(per_day, pg_days, "Spark's rows per day");
+    let sum = v["sum"].as_f64().unwrap_or(0.0);
+    assert!((sum - pg_sum).abs() <= pg_sum.abs() * 1e-9, "Spark's sum of {measure}: {sum} against {pg_sum}");
+    let snapshots: Vec<(i64, i64)> = v["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["load"].as_str().unwrap().parse().unwrap(), s["id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(snapshots, ledger_snapshots(env, table), "Spark's snapshots (load, id) against the ledger");
 }
 
 /// The table's rows per UTC day and a column's sum, as PostgreSQL has them.
@@ -77,16 +117,21 @@ fn ledger_snapshots(env: &Env, table: &str) -> Vec<(i64, i64)> {
 }
 
 fn assert_lake_is_the_table(env: &Env, table: &str, day: &str, measure: &str) -> Seen {
-    let seen = read_lake(env, table, day, measure);
+    assert_lake_at_is_the_table(env, None, table, day, measure)
+}
+
+fn assert_lake_at_is_the_table(env: &Env, s3: Option<&str>, table: &str, day: &str, measure: &str) -> Seen {
+    let seen = read_lake_at(env, s3, table, day, measure);
     let (per_day, sum) = pg_side(env, table, day, measure);
     assert_eq!(seen.per_day, per_day, "pyiceberg's rows per day");
     assert_eq!(seen.duckdb_per_day, per_day, "DuckDB's rows per day");
     for (engine, s) in [("pyiceberg", seen.sum), ("DuckDB", seen.duckdb_sum)] {
         assert!((s - sum).abs() <= sum.abs() * 1e-9, "{engine}'s sum of {measure}: {s} against {sum}");
     }
-    // One snapshot per load the ledger calls ok, each naming its load.
+    // One snapshot per load the ledger calls ok, each naming its load (and those of `lake
+    // compact`, naming none).
     let ledger = ledger_snapshots(env, table);
-    let snapshots: Vec<(i64, i64)> = seen.snapshots.iter().map(|(id, _, load)| (*load, *id)).collect();
+    let snapshots: Vec<(i64, i64)> = seen.snapshots.iter().filter(|s| s.2 >= 0).map(|(id, _, load)| (*load, *id)).collect();
     assert_eq!(snapshots, ledger, "snapshots (load, id) against the ledger");
     seen
 }
@@ -137,6 +182,7 @@ fn the_iceberg_lake_is_the_table_through_replace_append_and_failure() {
     let after = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
     assert_eq!(after.snapshots, seen.snapshots);
     assert_eq!(data_files(&lake), files_before, "the failed load's data files are gone");
+    assert_spark_reads_the_table(&env, "weather", "date_time", "temperature");
 }
 
 #[test]
@@ -289,4 +335,209 @@ fn a_new_column_is_a_new_field_of_the_lake_table() {
     let names: Vec<(i64, &str)> = seen.fields.iter().map(|(id, n)| (*id, n.as_str())).collect();
     assert_eq!(names, [(1, "sensor"), (2, "at"), (3, "value"), (4, "battery")]);
     assert_eq!(seen.schemas, 2);
+
+    // `lake compact`: each day's two files (one without `battery`) become one, in a
+    // `replace` snapshot; the rows read the same.
+    assert_eq!(seen.files.len(), 6);
+    let (code, _, err) = run(env.tier(&["--datasets", &contracts, "lake", "compact", "pings"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("3 partition(s) compacted, 6 file(s) into 3"), "{err}");
+    let compacted = assert_lake_is_the_table(&env, "pings", "at", "battery");
+    assert_lake_is_the_table(&env, "pings", "at", "value");
+    assert_eq!(compacted.files.len(), 3);
+    assert_eq!(compacted.snapshots.last().map(|s| (s.1.as_str(), s.2)), Some(("replace", -1)));
+    // Nothing left to compact: no snapshot.
+    let (code, _, err) = run(env.tier(&["--datasets", &contracts, "lake", "compact", "pings"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read_lake(&env, "pings", "at", "value").snapshots, compacted.snapshots);
+}
+
+#[test]
+fn a_merge_rewrites_the_days_it_touched_and_no_other() {
+    let env = Env::new("icemerge");
+    std::fs::create_dir_all(env.data().join("contracts")).unwrap();
+    env.write(
+        "contracts/readings.toml",
+        "name = \"readings\"\nday = \"at\"\nunique = [\"sensor\", \"at\"]\n[[column]]\nname = \"sensor\"\ntype = \"text\"\n\
+         [[column]]\nname = \"at\"\ntype = \"timestamp\"\n[[column]]\nname = \"value\"\ntype = \"double\"\n",
+    );
+    let contracts = env.data().join("contracts").display().to_string();
+    let lake = env.data().join("lake").display().to_string();
+    let reading = |sensor: u32, day: u32, hour: u32, value: f64| {
+        format!("{{\"sensor\": \"s{sensor}\", \"at\": \"2024-03-{day:02} {hour:02}:00:00\", \"value\": {value}}}")
+    };
+    let merge = |name: &str, lines: Vec<String>| {
+        let path = env.write(name, lines.join("\n") + "\n");
+        let (code, out, err) = run(env.tier(&[
+            "--datasets",
+            &contracts,
+            "load",
+            "readings",
+            "--from",
+            path.to_str().unwrap(),
+            "--mode",
+            "merge",
+            "--json",
+            "--lake",
+            &lake,
+            "--lake-format",
+            "iceberg",
+        ]));
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let m = &v[0]["merged"];
+        (m["inserted"].as_u64().unwrap(), m["updated"].as_u64().unwrap(), m["unchanged"].as_u64().unwrap())
+    };
+    // Three days of readings: the lake's first snapshot holds them all.
+    let first: Vec<String> =
+        (1..=3).flat_map(|d| (0..4).flat_map(move |s| (0..6).map(move |h| (s, d, h)))).map(|(s, d, h)| reading(s, d, h, 1.0)).collect();
+    assert_eq!(merge("1.json", first.clone()), (72, 0, 0));
+    let one = assert_lake_is_the_table(&env, "readings", "at", "value");
+    let day_files =
+        |seen: &Seen, day: &str| -> Vec<String> { seen.files.iter().filter(|f| f.contains(&format!("at_day={day}/"))).cloned().collect() };
+
+    // Day 1 again unchanged, day 2 with new values, day 4 new: days 2 and 4 are rewritten,
+    // days 1 and 3 keep their files.
+    let mut second: Vec<String> = first[..24].to_vec();
+    second.extend((0..4).flat_map(|s| (0..6).map(move |h| (s, h))).map(|(s, h)| reading(s, 2, h, 2.5)));
+    second.extend((0..3).map(|s| reading(s, 4, 9, 7.0)));
+    assert_eq!(merge("2.json", second), (3, 24, 24));
+    let two = assert_lake_is_the_table(&env, "readings", "at", "value");
+    assert_eq!(two.snapshots.last().unwrap().1, "overwrite");
+    for day in ["2024-03-01", "2024-03-03"] {
+        assert_eq!(day_files(&two, day), day_files(&one, day), "{day} is untouched");
+    }
+    assert!(day_files(&two, "2024-03-02").iter().all(|f| !day_files(&one, "2024-03-02").contains(f)), "day 2 is rewritten");
+    assert_eq!(day_files(&two, "2024-03-04").len(), 1);
+
+    // Nothing new: a snapshot for the load, and the same files.
+    assert_eq!(merge("3.json", first[..6].to_vec()), (0, 0, 6));
+    let three = assert_lake_is_the_table(&env, "readings", "at", "value");
+    assert_eq!(three.files, two.files);
+    assert_eq!(three.snapshots.len(), 3);
+
+    // `query --iceberg --as-of LOAD`: the lake as each load left it, through the catalog.
+    let q = env.write("q.sql", "SELECT count(*) AS n, sum(value) AS total FROM readings");
+    let loads: Vec<i64> = three.snapshots.iter().map(|s| s.2).collect();
+    let as_of = |load: Option<i64>| -> String {
+        let mut args = vec!["--datasets".to_string(), contracts.clone(), "query".into(), q.display().to_string(), "--iceberg".into()];
+        args.extend(["--format".into(), "csv".into()]);
+        if let Some(l) = load {
+            args.extend(["--as-of".into(), l.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+        let (code, out, err) = run(env.tier(&args));
+        assert_eq!(code, 0, "{err}");
+        out.lines().nth(1).unwrap_or_default().to_string()
+    };
+    assert_eq!(as_of(Some(loads[0])), "72,72.0");
+    assert_eq!(as_of(Some(loads[1])), "75,129.0");
+    assert_eq!(as_of(Some(loads[2])), "75,129.0");
+    assert_eq!(as_of(None), "75,129.0");
+    assert_eq!(as_of(Some(loads[0] - 1)), "0,0.0", "before the first load the table has no rows");
+    assert_spark_reads_the_table(&env, "readings", "at", "value");
+}
+
+#[test]
+fn an_iceberg_lake_in_object_storage_is_the_table() {
+    let env = Env::new("ices3");
+    let moto = crate::objects::Moto::start(env.data());
+    moto.python("s3.create_bucket(Bucket='lake')");
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "10", "--weather", "700", "--seed", "6", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    let tier = |args: &[&str]| {
+        let mut c = env.tier(args);
+        c.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", crate::objects::SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &moto.url);
+        run(c)
+    };
+    let iceberg = ["--lake", "s3://lake/warehouse", "--lake-format", "iceberg"];
+    // A replace, then an append of other days: two snapshots, read from object storage.
+    let (code, _, err) = tier(&[&["load", "weather"][..], &iceberg].concat());
+    assert_eq!(code, 0, "{err}");
+    let first = assert_lake_at_is_the_table(&env, Some(&moto.url), "weather", "date_time", "temperature");
+    assert!(
+        first.files.iter().all(|f| f.starts_with(&format!("s3://lake/warehouse/{}/weather/data/date_time_day=", env.schema))),
+        "{:?}",
+        first.files
+    );
+    let lines: Vec<String> =
+        (0..48).map(|n| weather_line("Oslo", &format!("2030-01-{:02} {:02}:00:00", 1 + n / 24, n % 24), "0.5")).collect();
+    let more = env.write("more.json", format!("[{}]\n", lines.join(",\n")));
+    let (code, _, err) = tier(&[&["load", "weather", "--from", more.to_str().unwrap()][..], &iceberg].concat());
+    assert_eq!(code, 0, "{err}");
+    let second = assert_lake_at_is_the_table(&env, Some(&moto.url), "weather", "date_time", "temperature");
+    assert_eq!(second.snapshots.len(), 2);
+    // A replace again; then the old snapshots expire and gc deletes their objects, only.
+    let (code, _, err) = tier(&[&["load", "weather"][..], &iceberg].concat());
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = tier(&["lake", "expire", "weather", "--older-than", "0s"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = tier(&["lake", "gc", "weather", "--grace", "0s"]);
+    assert_eq!(code, 0, "{err}");
+    let deleted: Vec<&str> = out.lines().collect();
+    for f in first.files.iter().chain(&second.files) {
+        assert!(deleted.contains(&f.as_str()), "{f} is deleted");
+    }
+    let last = read_lake_at(&env, Some(&moto.url), "weather", "date_time", "temperature");
+    assert_eq!(last.per_day, pg_side(&env, "weather", "date_time", "temperature").0);
+    assert_eq!(last.duckdb_per_day, last.per_day);
+    assert_eq!(last.snapshots.len(), 1);
+    assert!(last.files.iter().all(|f| !deleted.contains(&f.as_str())));
+}
+
+#[test]
+fn a_lake_begun_on_a_loaded_table_holds_its_earlier_rows_and_a_hive_lake_is_left_alone() {
+    let env = Env::new("icefirst");
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "10", "--weather", "500", "--seed", "8", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    // Loaded without a lake, then an append with one: the lake's first snapshot holds both.
+    let (code, _, err) = run(env.tier(&["load", "weather"]));
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<String> =
+        (0..30).map(|n| weather_line("Lima", &format!("2031-02-{:02} {:02}:00:00", 1 + n / 24, n % 24), "0.25")).collect();
+    let more = env.write("more.json", format!("[{}]\n", lines.join(",\n")));
+    let lake = env.data().join("lake").display().to_string();
+    let (code, _, err) = run(env.tier(&[
+        "load",
+        "weather",
+        "--from",
+        more.to_str().unwrap(),
+        "--mode",
+        "append",
+        "--lake",
+        &lake,
+        "--lake-format",
+        "iceberg",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let seen = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
+    assert_eq!(seen.snapshots.len(), 1);
+
+    // Where a Hive lake is, an Iceberg lake is refused, saying what to do; nothing loads.
+    let hive = env.data().join("hive").display().to_string();
+    let (code, _, err) =
+        run(env.tier(&["load", "weather", "--from", more.to_str().unwrap(), "--mode", "append", "--force", "--lake", &hive]));
+    assert_eq!(code, 0, "{err}");
+    let rows = env.query_strings("SELECT count(*)::text FROM {s}.weather");
+    let (code, _, err) = run(env.tier(&[
+        "load",
+        "weather",
+        "--from",
+        more.to_str().unwrap(),
+        "--mode",
+        "append",
+        "--force",
+        "--lake",
+        &hive,
+        "--lake-format",
+        "iceberg",
+    ]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("holds a Hive lake") && err.contains("--lake OTHER --lake-format iceberg"), "{err}");
+    assert_eq!(env.query_strings("SELECT count(*)::text FROM {s}.weather"), rows);
 }
