@@ -194,14 +194,14 @@ pub struct LoadArgs {
     /// append, recorded by checksum, so a re-run after a crash loads only what is missing.
     #[arg(long = "from", value_name = "PATH|GLOB", requires = "table")]
     pub from: Vec<String>,
-    /// Also write the accepted rows as Parquet under DIR, partitioned by day
-    /// (DIR/<table>/date=YYYY-MM-DD/part-<load>.parquet), once the database load commits.
+    /// Also write the accepted rows to a lake under DIR (or s3://bucket/prefix): an Apache
+    /// Iceberg table per table, committed with the load (see --lake-format).
     #[arg(long, value_name = "DIR")]
     pub lake: Option<PathBuf>,
-    /// The lake's layout: `hive` (Parquet by day, published after the database commit) or
-    /// `iceberg` (an Apache Iceberg table per table, its catalog in the database, each load
-    /// one snapshot committed in the load's own transaction).
-    #[arg(long, value_enum, default_value = "hive", requires = "lake")]
+    /// The lake's layout: `iceberg` (an Apache Iceberg table per table, its catalog in the
+    /// database, each load one snapshot committed in the load's own transaction) or `hive`
+    /// (DIR/<table>/date=YYYY-MM-DD/part-<load>.parquet, published after the database commit).
+    #[arg(long, value_enum, default_value = "iceberg", requires = "lake")]
     pub lake_format: LakeFormatArg,
     /// Print the inputs --from names (paths, object URLs), one per line, and load nothing:
     /// what an orchestrator maps one load task over.

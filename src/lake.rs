@@ -148,8 +148,8 @@ impl HiveWriter {
             // Parquet files are written once: a merge's updates would need the files holding
             // the old rows rewritten, or readers that pick the latest row per key.
             return Err(crate::error::Failure::Input(format!(
-                "{}: --lake with --mode merge is not supported (the lake's files are append-only); \
-                 load the lake with --mode append or replace",
+                "{}: --lake with --mode merge is not supported by the Hive lake (its files are append-only); \
+                 the Iceberg lake (--lake-format iceberg) takes merges",
                 ds.name
             ))
             .into());
@@ -450,6 +450,15 @@ pub fn tables(root: &Path) -> Result<Vec<(String, LazyFrame)>> {
         .filter(|(name, _)| !name.starts_with('_') && !name.starts_with('.'))
         .collect();
     dirs.sort();
+    // An Iceberg warehouse (DIR/<schema>/<table>/metadata/) is read through its catalog.
+    let iceberg = |dir: &Path| std::fs::read_dir(dir).into_iter().flatten().flatten().any(|t| t.path().join("metadata").is_dir());
+    if let Some((schema, _)) = dirs.iter().find(|(_, dir)| iceberg(dir)) {
+        return Err(crate::error::Failure::Input(format!(
+            "{}: holds an Iceberg lake; read it through its catalog: tier query --iceberg --schema {schema} FILE.sql",
+            root.display()
+        ))
+        .into());
+    }
     for (name, dir) in dirs {
         let args = ScanArgsParquet {
             hive_options: polars::io::HiveOptions { enabled: Some(true), hive_start_idx: 0, schema: None, try_parse_dates: false },

@@ -3,15 +3,30 @@ through Iceberg's JdbcCatalog on the load's PostgreSQL, and prints what it saw a
 tests/iceberg_read.py does). Days are UTC days.
 
 usage: iceberg_read_spark.py JARS JDBC_URL USER PASSWORD NAMESPACE TABLE DAY_COLUMN SUM_COLUMN
+A lake in object storage: S3_ENDPOINT (http://host:port), with the key id and secret `test`
+(Iceberg's S3FileIO, from its AWS bundle among JARS).
 """
 import json
+import os
 import sys
 
 from pyspark.sql import SparkSession
 
 jars, jdbc, user, password, namespace, table, day, measure = sys.argv[1:9]
+builder = SparkSession.builder
+endpoint = os.environ.get("S3_ENDPOINT")
+if endpoint:
+    for key, value in {
+        "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        "s3.endpoint": endpoint,
+        "s3.path-style-access": "true",
+        "s3.access-key-id": "test",
+        "s3.secret-access-key": "test",
+        "client.region": "us-east-1",
+    }.items():
+        builder = builder.config(f"spark.sql.catalog.tier.{key}", value)
 spark = (
-    SparkSession.builder.master("local[1]")
+    builder.master("local[1]")
     .config("spark.jars", jars)
     .config("spark.sql.session.timeZone", "UTC")
     .config("spark.ui.enabled", "false")

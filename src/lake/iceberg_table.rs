@@ -151,6 +151,11 @@ impl IcebergTable {
         let root = match warehouse.to_str().filter(|w| w.starts_with("s3://")) {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => {
+                // `file:///srv/lake` is the directory /srv/lake.
+                let warehouse = match warehouse.to_str().and_then(|w| w.strip_prefix("file://")) {
+                    Some(path) => std::path::Path::new(path),
+                    None => warehouse,
+                };
                 std::fs::create_dir_all(warehouse).map_err(|e| failed(&warehouse.display().to_string(), e))?;
                 let dir = warehouse.canonicalize().map_err(|e| failed(&warehouse.display().to_string(), e))?;
                 format!("file://{}", dir.display())
@@ -342,6 +347,8 @@ impl IcebergTable {
     /// `catalog`'s open transaction, which the caller then commits. `taken`: the days a
     /// merge took earlier rows from (an updated row's old day). Returns the snapshot's id.
     pub fn commit(&mut self, catalog: &mut CatalogRow, taken: &[Option<i32>]) -> Result<i64> {
+        // The streamed rows' files are complete before the lock is waited for.
+        self.finish()?;
         let at = catalog.current(true)?;
         let (metadata, previous) = match (&at, &self.base, &self.fresh) {
             (Some(at), Some((m, base_at)), _) if at == base_at => (m.clone(), Some(at.clone())),
@@ -364,7 +371,7 @@ impl IcebergTable {
             .into());
         }
         let rewrite = self.merged_rows(catalog, &metadata, taken)?;
-        self.finish()?;
+        self.finish()?; // the files of rows read back from the table
         let snapshot_id = new_snapshot_id(&metadata);
         let sequence = metadata.next_sequence_number();
         let commit = uuid::Uuid::new_v4();

@@ -286,7 +286,19 @@ fn a_third_dataset_end_to_end() {
     let (code, out, err) = run(tier_with(
         &env,
         &datasets,
-        &["load", "cdp_events", "--from", one.to_str().unwrap(), "--mode", "replace", "--lake", lake.to_str().unwrap(), "--json"],
+        &[
+            "load",
+            "cdp_events",
+            "--from",
+            one.to_str().unwrap(),
+            "--mode",
+            "replace",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--lake-format",
+            "hive",
+            "--json",
+        ],
     ));
     assert_eq!(code, 0, "{err}");
     let loaded = serde_json::from_str::<serde_json::Value>(&out).unwrap()[0]["loaded"].as_u64().unwrap();
@@ -506,7 +518,7 @@ fn a_dataset_without_a_day_is_one_group_and_an_unpartitioned_lake() {
     .unwrap();
     env.write("things.json", "{\"id\": 1, \"label\": \"a\"}\n{\"id\": 2}\n{\"id\": \"x\"}\n");
     let lake = env.data().join("lake");
-    let (code, _, err) = run(tier_with(&env, &datasets, &["load", "things", "--lake", lake.to_str().unwrap()]));
+    let (code, _, err) = run(tier_with(&env, &datasets, &["load", "things", "--lake", lake.to_str().unwrap(), "--lake-format", "hive"]));
     assert_eq!(code, 0, "{err}");
     let parts: Vec<_> =
         std::fs::read_dir(lake.join("things")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();

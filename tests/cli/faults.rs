@@ -477,6 +477,8 @@ fn a_full_lake_disk_is_bad_input_naming_the_lake() {
         file.to_str().unwrap(),
         "--lake",
         lake.to_str().unwrap(),
+        "--lake-format",
+        "hive",
     ]);
     limited(&mut cmd, 4 << 20, 1024);
     let (code, _, err) = run(cmd);
@@ -497,7 +499,7 @@ fn a_lake_of_many_days_keeps_few_files_open() {
         .collect();
     env.write("weather.json", format!("[{}", records.join(",\n")));
     let lake = env.data().join("lake");
-    let mut cmd = env.tier(&["load", "weather", "--lake", lake.to_str().unwrap()]);
+    let mut cmd = env.tier(&["load", "weather", "--lake", lake.to_str().unwrap(), "--lake-format", "hive"]);
     limited(&mut cmd, u64::MAX, 256);
     let (code, _, err) = run(cmd);
     assert_eq!(code, 0, "{err}");

@@ -67,15 +67,29 @@ fn read_lake_at(env: &Env, s3: Option<&str>, table: &str, day: &str, measure: &s
 /// What Apache Spark with Iceberg's runtime (a JdbcCatalog on the same PostgreSQL) reads of
 /// a lake table, checked against PostgreSQL and the ledger (tests/iceberg_read_spark.py).
 fn assert_spark_reads_the_table(env: &Env, table: &str, day: &str, measure: &str) {
+    assert_spark_reads_the_table_at(env, None, table, day, measure)
+}
+
+/// `s3`: the endpoint of the object storage holding the lake (read with Iceberg's S3FileIO).
+fn assert_spark_reads_the_table_at(env: &Env, s3: Option<&str>, table: &str, day: &str, measure: &str) {
     let venv = python_venv("requirements-spark.txt");
-    let jars =
-        [maven_jar("org.apache.iceberg", "iceberg-spark-runtime-3.5_2.12", "1.10.0"), maven_jar("org.postgresql", "postgresql", "42.7.8")];
+    let mut jars = vec![
+        maven_jar("org.apache.iceberg", "iceberg-spark-runtime-3.5_2.12", "1.10.0"),
+        maven_jar("org.postgresql", "postgresql", "42.7.8"),
+    ];
+    if s3.is_some() {
+        jars.push(maven_jar("org.apache.iceberg", "iceberg-aws-bundle", "1.10.0"));
+    }
     let jars: Vec<String> = jars.iter().map(|j| j.display().to_string()).collect();
     let (url, password, host, port) = url_with_password();
     let database = url.rsplit('/').next().unwrap_or("postgres").to_string();
     let jdbc = format!("jdbc:postgresql://{host}:{port}/{database}?currentSchema={}", env.schema);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iceberg_read_spark.py");
-    let out = std::process::Command::new(venv.join("bin/python"))
+    let mut spark = std::process::Command::new(venv.join("bin/python"));
+    if let Some(endpoint) = s3 {
+        spark.env("S3_ENDPOINT", endpoint);
+    }
+    let out = spark
         .arg(script)
         .args([&jars.join(","), &jdbc, "postgres", password.as_deref().unwrap_or(""), &env.schema, table, day, measure])
         .output()
@@ -306,7 +320,8 @@ fn a_new_column_is_a_new_field_of_the_lake_table() {
          [[column]]\nname = \"at\"\ntype = \"timestamp\"\n[[column]]\nname = \"value\"\ntype = \"double\"\n",
     );
     let contracts = env.data().join("contracts").display().to_string();
-    let lake = env.data().join("lake").display().to_string();
+    // The warehouse as a URL, as Iceberg's catalogs write it.
+    let lake = format!("file://{}", env.data().join("lake").display());
     let ping = |i: u32, extra: &str| {
         format!("{{\"sensor\": \"s{}\", \"at\": \"2024-05-0{} 10:{:02}:00\", \"value\": {i}.5{extra}}}", i % 4, 1 + i % 3, i % 60)
     };
@@ -471,6 +486,47 @@ fn an_iceberg_lake_in_object_storage_is_the_table() {
     assert_eq!(code, 0, "{err}");
     let second = assert_lake_at_is_the_table(&env, Some(&moto.url), "weather", "date_time", "temperature");
     assert_eq!(second.snapshots.len(), 2);
+    assert_spark_reads_the_table_at(&env, Some(&moto.url), "weather", "date_time", "temperature");
+    let orphans = || {
+        let (code, out, err) = tier(&["lake", "gc", "weather", "--grace", "0s", "--dry-run"]);
+        assert_eq!(code, 0, "{err}");
+        out.lines().map(str::to_string).collect::<Vec<String>>()
+    };
+    assert_eq!(orphans(), Vec::<String>::new());
+
+    // A failing load: no snapshot, and none of its objects left.
+    let bad = env.write("bad.json", "[{\"weather_data.city\": \"X\", \"weather_data.date_time\": \"not a time\"},\n{\"nope\": 1}]\n");
+    let (code, _, _) = tier(&[&["load", "weather", "--from", bad.to_str().unwrap(), "--max-reject-ratio", "0.1"][..], &iceberg].concat());
+    assert_eq!(code, 3);
+    assert_eq!(read_lake_at(&env, Some(&moto.url), "weather", "date_time", "temperature").snapshots, second.snapshots);
+    assert_eq!(orphans(), Vec::<String>::new());
+
+    // Killed just before its commit (held at the catalog's lock): its objects are named by
+    // no snapshot, and are what gc lists.
+    let mut holder = client();
+    let key = format!("tier:lake:tier:{}.weather", env.schema);
+    holder.execute("SELECT pg_advisory_lock(hashtext($1))", &[&key]).unwrap();
+    let mut c = env.tier(&[&["load", "weather", "--from", more.to_str().unwrap(), "--mode", "append", "--force"][..], &iceberg].concat());
+    c.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", crate::objects::SECRET)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while holder.query_one(waiting, &[]).unwrap().get::<_, i64>(0) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the load never reached its commit");
+        assert!(child.try_wait().unwrap().is_none(), "the load ended before its commit");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    holder.execute("SELECT pg_advisory_unlock(hashtext($1))", &[&key]).unwrap();
+    let killed = orphans();
+    assert!(!killed.is_empty() && killed.iter().all(|f| f.contains("/weather/data/")), "{killed:?}");
+    assert_eq!(read_lake_at(&env, Some(&moto.url), "weather", "date_time", "temperature").snapshots, second.snapshots);
     // A replace again; then the old snapshots expire and gc deletes their objects, only.
     let (code, _, err) = tier(&[&["load", "weather"][..], &iceberg].concat());
     assert_eq!(code, 0, "{err}");
@@ -479,7 +535,7 @@ fn an_iceberg_lake_in_object_storage_is_the_table() {
     let (code, out, err) = tier(&["lake", "gc", "weather", "--grace", "0s"]);
     assert_eq!(code, 0, "{err}");
     let deleted: Vec<&str> = out.lines().collect();
-    for f in first.files.iter().chain(&second.files) {
+    for f in first.files.iter().chain(&second.files).chain(&killed) {
         assert!(deleted.contains(&f.as_str()), "{f} is deleted");
     }
     let last = read_lake_at(&env, Some(&moto.url), "weather", "date_time", "temperature");
@@ -487,6 +543,32 @@ fn an_iceberg_lake_in_object_storage_is_the_table() {
     assert_eq!(last.duckdb_per_day, last.per_day);
     assert_eq!(last.snapshots.len(), 1);
     assert!(last.files.iter().all(|f| !deleted.contains(&f.as_str())));
+
+    // Merges in object storage: the touched day's objects are rewritten, the others kept.
+    std::fs::create_dir_all(env.data().join("contracts")).unwrap();
+    env.write(
+        "contracts/readings.toml",
+        "name = \"readings\"\nday = \"at\"\nunique = [\"sensor\", \"at\"]\n[[column]]\nname = \"sensor\"\ntype = \"text\"\n\
+         [[column]]\nname = \"at\"\ntype = \"timestamp\"\n[[column]]\nname = \"value\"\ntype = \"double\"\n",
+    );
+    let contracts = env.data().join("contracts").display().to_string();
+    let reading = |s: u32, d: u32, v: f64| format!("{{\"sensor\": \"s{s}\", \"at\": \"2024-03-{d:02} 10:00:00\", \"value\": {v}}}");
+    let first_merge: Vec<String> = (0..4).flat_map(|s| (1..=3).map(move |d| reading(s, d, 1.0))).collect();
+    let second_merge: Vec<String> = (0..4).map(|s| reading(s, 2, 5.0)).collect();
+    let mut merged = Vec::new();
+    for (name, lines) in [("m1.json", first_merge), ("m2.json", second_merge)] {
+        let f = env.write(name, lines.join("\n") + "\n");
+        let (code, _, err) = tier(
+            &[&["--datasets", &contracts, "load", "readings", "--from", f.to_str().unwrap(), "--mode", "merge"][..], &iceberg].concat(),
+        );
+        assert_eq!(code, 0, "{err}");
+        merged.push(assert_lake_at_is_the_table(&env, Some(&moto.url), "readings", "at", "value"));
+    }
+    let day =
+        |seen: &Seen, d: &str| -> Vec<String> { seen.files.iter().filter(|f| f.contains(&format!("at_day={d}/"))).cloned().collect() };
+    assert_eq!(day(&merged[1], "2024-03-01"), day(&merged[0], "2024-03-01"));
+    assert_ne!(day(&merged[1], "2024-03-02"), day(&merged[0], "2024-03-02"));
+    assert_spark_reads_the_table_at(&env, Some(&moto.url), "readings", "at", "value");
 }
 
 #[test]
@@ -517,11 +599,27 @@ fn a_lake_begun_on_a_loaded_table_holds_its_earlier_rows_and_a_hive_lake_is_left
     assert_eq!(code, 0, "{err}");
     let seen = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
     assert_eq!(seen.snapshots.len(), 1);
+    // `query --lake` reads Hive lakes; an Iceberg one is named, with the way to read it.
+    let q = env.write("q.sql", "select count(*) from weather");
+    let (code, _, err) = run(env.tier_plain(&["query", "--lake", &lake, q.to_str().unwrap()]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("holds an Iceberg lake") && err.contains("tier query --iceberg"), "{err}");
 
     // Where a Hive lake is, an Iceberg lake is refused, saying what to do; nothing loads.
     let hive = env.data().join("hive").display().to_string();
-    let (code, _, err) =
-        run(env.tier(&["load", "weather", "--from", more.to_str().unwrap(), "--mode", "append", "--force", "--lake", &hive]));
+    let (code, _, err) = run(env.tier(&[
+        "load",
+        "weather",
+        "--from",
+        more.to_str().unwrap(),
+        "--mode",
+        "append",
+        "--force",
+        "--lake",
+        &hive,
+        "--lake-format",
+        "hive",
+    ]));
     assert_eq!(code, 0, "{err}");
     let rows = env.query_strings("SELECT count(*)::text FROM {s}.weather");
     let (code, _, err) = run(env.tier(&[

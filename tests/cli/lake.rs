@@ -33,7 +33,7 @@ fn the_lake_follows_the_database_through_replace_append_and_failure() {
     assert_eq!(code, 0, "{err}");
     for _ in 0..2 {
         // Replace twice: the lake holds one copy, like the table.
-        let (code, _, err) = run(env.tier(&["load", "--lake", &lake_s]));
+        let (code, _, err) = run(env.tier(&["load", "--lake", &lake_s, "--lake-format", "hive"]));
         assert_eq!(code, 0, "{err}");
         assert_eq!(per_day(&env, &lake_s, "track_events"), pg_per_day(&env, "track_events", "original_timestamp"));
         assert_eq!(per_day(&env, &lake_s, "weather"), pg_per_day(&env, "weather", "date_time"));
@@ -48,7 +48,7 @@ fn the_lake_follows_the_database_through_replace_append_and_failure() {
     env.write("garbage/weather.json", "not\nan\nexport\n");
     let mut c = std::process::Command::new(tier_bin());
     c.arg("--data-dir").arg(env.data().join("garbage"));
-    c.args(["load", "weather", "--lake", &lake_s, "--database-url", server_url(), "--schema", &env.schema]);
+    c.args(["load", "weather", "--lake", &lake_s, "--lake-format", "hive", "--database-url", server_url(), "--schema", &env.schema]);
     assert_eq!(run(c).0, 3);
     assert_eq!(per_day(&env, &lake_s, "weather"), before);
 
@@ -57,7 +57,16 @@ fn the_lake_follows_the_database_through_replace_append_and_failure() {
     let (code, _, err) =
         run(env.tier_plain(&["gen", "--events", "10", "--weather", "300", "--seed", "9", "--out", more.to_str().unwrap()]));
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = run(env.tier(&["load", "weather", "--from", more.join("weather.json").to_str().unwrap(), "--lake", &lake_s]));
+    let (code, _, err) = run(env.tier(&[
+        "load",
+        "weather",
+        "--from",
+        more.join("weather.json").to_str().unwrap(),
+        "--lake",
+        &lake_s,
+        "--lake-format",
+        "hive",
+    ]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(per_day(&env, &lake_s, "weather"), pg_per_day(&env, "weather", "date_time"));
     let staging: Vec<_> = std::fs::read_dir(lake.join("_tier_staging")).unwrap().collect();
@@ -72,7 +81,7 @@ fn lake_queries_need_no_database_and_take_parameters_as_data() {
         "weather.json",
         format!("[{},\n{}", weather_line("Oslo", "2019-06-04 10:00:00", "0.5"), weather_line("O'Brien", "2019-06-05 10:00:00", "0.6")),
     );
-    let (code, _, err) = run(env.tier(&["load", "weather", "--lake", lake.to_str().unwrap()]));
+    let (code, _, err) = run(env.tier(&["load", "weather", "--lake", lake.to_str().unwrap(), "--lake-format", "hive"]));
     assert_eq!(code, 0, "{err}");
     let q = env.write("q.sql", "select count(*) as n from weather where city = :city");
     for (city, n) in [("Oslo", "1"), ("O'Brien", "1"), ("x' or '1'='1", "0")] {

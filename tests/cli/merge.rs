@@ -194,7 +194,20 @@ fn merge_needs_a_key_and_a_database_only_target() {
     // The lake's files are append-only: a merge into it is refused, naming the way out.
     env.write("contracts/readings.toml", CONTRACT);
     let lake = env.data().join("lake").display().to_string();
-    let (code, _, err) = run(env.tier(&["--datasets", &contracts, "load", "readings", "--from", &f, "--mode", "merge", "--lake", &lake]));
+    let (code, _, err) = run(env.tier(&[
+        "--datasets",
+        &contracts,
+        "load",
+        "readings",
+        "--from",
+        &f,
+        "--mode",
+        "merge",
+        "--lake",
+        &lake,
+        "--lake-format",
+        "hive",
+    ]));
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("--lake with --mode merge is not supported"), "{err}");
     assert_eq!(env.query_strings("SELECT count(*)::text FROM {s}.readings")[0][0].as_deref(), Some("0"));
@@ -320,6 +333,8 @@ fn keyed_appends_turn_away_keys_already_in_the_table() {
             file,
             "--lake",
             &lake,
+            "--lake-format",
+            "hive",
             "--json",
             "--max-reject-ratio",
             "0.9",

@@ -355,7 +355,11 @@ fn a_lake_in_object_storage_follows_the_database_and_other_readers_agree() {
     let files = gz_exports(&env.data().join("local"), 4, 3_000);
     let lake = "s3://lake/warehouse";
     let load = |file: &std::path::Path, mode: &str| {
-        run(moto.tier(&env, &contracts, &["load", "pings", "--from", file.to_str().unwrap(), "--mode", mode, "--lake", lake]))
+        run(moto.tier(
+            &env,
+            &contracts,
+            &["load", "pings", "--from", file.to_str().unwrap(), "--mode", mode, "--lake", lake, "--lake-format", "hive"],
+        ))
     };
     for f in &files[..2] {
         let (code, _, err) = load(f, "append");
@@ -378,7 +382,8 @@ fn a_lake_in_object_storage_follows_the_database_and_other_readers_agree() {
     assert_eq!(lake_days(), pg_days(&env));
     // A failed load adds nothing to the lake: no commit record, no files.
     let bad = env.write("bad.json", "{\"at\": 1}\n{\"at\": 2}\n");
-    let (code, _, _) = run(moto.tier(&env, &contracts, &["load", "pings", "--from", bad.to_str().unwrap(), "--lake", lake]));
+    let (code, _, _) =
+        run(moto.tier(&env, &contracts, &["load", "pings", "--from", bad.to_str().unwrap(), "--lake", lake, "--lake-format", "hive"]));
     assert_eq!(code, 3);
     assert_eq!(lake_days(), pg_days(&env));
     let keys = |prefix: &str| {

@@ -232,7 +232,8 @@ fn a_split_log_loads_every_kind_into_its_own_table_in_one_load() {
     );
     assert_eq!(links, vec![vec![Some("1/0=u0".into())]]);
 
-    // The lake: a table per table, as the database has them (a replace writes it whole).
+    // The lake: an Iceberg table per table, as the database has them (a replace writes it
+    // whole), read through the catalog.
     let lake = env.data().join("lake");
     let (code, _, err) = load(&env, &dir, "hooks", &["--mode", "replace", "--lake", lake.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
@@ -243,8 +244,7 @@ fn a_split_log_loads_every_kind_into_its_own_table_in_one_load() {
          union all select 'links' as t, count(*) as n from hooks_release_assets_links union all select 'other' as t, count(*) as n from hooks_other",
     )
     .unwrap();
-    let (code, out, err) =
-        run(tier_with(&env, &dir, &["query", query.to_str().unwrap(), "--lake", lake.to_str().unwrap(), "--format", "csv"]));
+    let (code, out, err) = run(tier_with(&env, &dir, &["query", query.to_str().unwrap(), "--iceberg", "--format", "csv"]));
     assert_eq!(code, 0, "{err}");
     let expected = format!(
         "t,n\npush,{}\ncommits,{}\nlinks,{}\nother,{}\n",
