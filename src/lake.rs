@@ -82,6 +82,59 @@ pub enum LakeWriter {
     Iceberg(Box<iceberg_table::IcebergTable>),
 }
 
+/// The lake's writes on a thread of their own, beside the COPY's encoding: the writer
+/// thread hands each table's accepted rows over (a frame's clone shares its columns) and
+/// goes on. Two frames wait at most.
+pub struct LakeFeed {
+    to_lake: Option<std::sync::mpsc::SyncSender<(usize, DataFrame)>>,
+    worker: Option<std::thread::JoinHandle<(Result<()>, Vec<LakeWriter>)>>,
+    /// No lake: nothing is handed over.
+    idle: Vec<LakeWriter>,
+}
+
+impl LakeFeed {
+    pub fn start(writers: Vec<LakeWriter>) -> Result<LakeFeed> {
+        if writers.is_empty() {
+            return Ok(LakeFeed { to_lake: None, worker: None, idle: writers });
+        }
+        let (to_lake, frames) = std::sync::mpsc::sync_channel::<(usize, DataFrame)>(2);
+        let worker = std::thread::Builder::new().name("tier-lake".into()).spawn(move || {
+            let mut writers = writers;
+            let written = (|| {
+                for (table, rows) in frames {
+                    if let Some(w) = writers.get_mut(table) {
+                        w.write(&rows)?;
+                    }
+                }
+                Ok(())
+            })();
+            (written, writers)
+        })?;
+        Ok(LakeFeed { to_lake: Some(to_lake), worker: Some(worker), idle: Vec::new() })
+    }
+
+    /// Hands table `table`'s accepted rows to the lake. An error means the lake stopped; its
+    /// own error comes from `close`.
+    pub fn write(&mut self, table: usize, rows: &DataFrame) -> Result<()> {
+        match &self.to_lake {
+            Some(to_lake) if rows.height() > 0 => {
+                to_lake.send((table, rows.clone())).map_err(|_| anyhow::anyhow!("the lake writer stopped"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits for the lake to take every frame: its result, and the writers (to be
+    /// committed, published or abandoned, whatever the result).
+    pub fn close(mut self) -> (Result<()>, Vec<LakeWriter>) {
+        drop(self.to_lake.take());
+        match self.worker.take() {
+            Some(worker) => worker.join().unwrap_or_else(|_| (Err(anyhow::anyhow!("the lake writer thread panicked")), Vec::new())),
+            None => (Ok(()), std::mem::take(&mut self.idle)),
+        }
+    }
+}
+
 impl LakeWriter {
     /// Adds accepted rows (the table's typed columns).
     pub fn write(&mut self, accepted: &DataFrame) -> Result<()> {

@@ -715,7 +715,7 @@ fn write_batches(
     ds: &'static Dataset,
     source: &Input,
     mut load: TableLoad,
-    mut lake: Vec<LakeWriter>,
+    lake: Vec<LakeWriter>,
     batches: Receiver<Sorted>,
 ) -> (Result<Written>, Vec<LakeWriter>) {
     let tables = ds.tables();
@@ -730,6 +730,10 @@ fn write_batches(
     let mut dropped: Vec<u64> = tables.iter().map(|_| 0).collect();
     // Per table, the rows a merge took back (superseded, or a superseded record's children).
     let mut retracted: Vec<u64> = tables.iter().map(|_| 0).collect();
+    let mut lake = match crate::lake::LakeFeed::start(lake) {
+        Ok(feed) => feed,
+        Err(e) => return (Err(e), Vec::new()),
+    };
     let mut run = || -> Result<()> {
         let mut batches = batches.iter();
         let mut spool = load.reject_spool()?;
@@ -783,9 +787,7 @@ fn write_batches(
                 let rows = batch.retracted.iter().map(|r| (r.record, r.by)).collect();
                 write_late_rejects(&mut load, source, crate::quality::SUPERSEDED, rows, crate::dedupe::superseded_by)?;
             }
-            if let Some(l) = lake.get_mut(t) {
-                l.write(&accepted).context("writing the lake failed; nothing was loaded")?;
-            }
+            lake.write(t, &accepted)?;
         }
         load.write_spooled_rejects(spool)?;
         for (table, repeats) in tables.iter().zip(repeats.iter_mut()) {
@@ -802,6 +804,12 @@ fn write_batches(
         Ok(())
     };
     let outcome = run();
+    // The lake's own error explains a stop of the rows it was handed.
+    let (lake_written, lake) = lake.close();
+    let outcome = match lake_written {
+        Ok(()) => outcome,
+        Err(e) => Err(e.context("writing the lake failed; nothing was loaded")),
+    };
     tracing::info!("COPY writer: done in {:.2?}", started.elapsed());
     (outcome.map(|()| Written { load, figures, key_repeats, dropped, retracted }), lake)
 }
@@ -826,7 +834,7 @@ fn stream_rows(
     needs_connection: impl Fn(&Sorted) -> bool,
     spool: &mut crate::pg::spool::RejectSpool,
     figures: &mut [Figures],
-    lake: &mut [LakeWriter],
+    lake: &mut crate::lake::LakeFeed,
 ) -> Result<Option<Sorted>> {
     let encoders: Vec<crate::pg::load::RowEncoder> = (0..tables.len()).map(|t| load.row_encoder(t)).collect();
     // Many tables: each switch waits for the server to end a COPY; more pieces in flight
@@ -853,9 +861,7 @@ fn stream_rows(
                     }
                 }
                 spool.push(&batch.rejects)?;
-                if let Some(l) = lake.get_mut(t) {
-                    l.write(&batch.accepted).context("writing the lake failed; nothing was loaded")?;
-                }
+                lake.write(t, &batch.accepted)?;
             }
             Ok(None)
         })();

@@ -131,10 +131,9 @@ pub fn compact(catalog: &mut CatalogRow) -> Result<Compacted> {
     for sources in by_day.values() {
         let dir = sources[0].file_path().rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
         let path = format!("{dir}/compacted-{}.parquet", uuid::Uuid::new_v4());
-        let props = parquet::file::properties::WriterProperties::builder()
-            .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-            .build();
-        let mut writer = block_on(ParquetWriterBuilder::new(props, schema.clone()).build(file_io.new_output(&path)?))?;
+        let mut writer = block_on(
+            ParquetWriterBuilder::new(super::iceberg_table::writer_properties(), schema.clone()).build(file_io.new_output(&path)?),
+        )?;
         for source in sources {
             let bytes = block_on(file_io.new_input(source.file_path())?.read())?;
             let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)

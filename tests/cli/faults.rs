@@ -509,4 +509,17 @@ fn a_lake_of_many_days_keeps_few_files_open() {
     let lake_s = lake.to_str().unwrap();
     let rows: i64 = crate::lake::per_day(&env, lake_s, "weather").iter().map(|(_, n)| n).sum();
     assert_eq!(rows, 1500);
+
+    // The Iceberg lake too: a file per day, every row in its snapshot.
+    let iceberg = env.data().join("iceberg");
+    let mut cmd = env.tier(&["load", "weather", "--lake", iceberg.to_str().unwrap()]);
+    limited(&mut cmd, u64::MAX, 256);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    let data = iceberg.join(&env.schema).join("weather").join("data");
+    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 1500);
+    let (code, out, err) = run(env.tier(&["lake", "show", "weather", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown[0]["snapshots"][0]["total_records"], 1500);
 }
