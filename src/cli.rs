@@ -178,6 +178,15 @@ pub struct ConnArgs {
     pub schema: String,
 }
 
+/// The Iceberg lake's catalog name (`catalog_name` in the catalog's tables).
+#[derive(Args, Debug, Clone)]
+pub struct LakeCatalogArg {
+    /// The Iceberg lake's catalog name, as other engines are told it (catalog_name in
+    /// iceberg_tables).
+    #[arg(long = "lake-catalog", value_name = "NAME", env = "TIER_LAKE_CATALOG", default_value = "tier")]
+    pub name: String,
+}
+
 #[derive(Args, Debug)]
 pub struct LoadArgs {
     /// Which dataset to load (a declared name). Default: every declared dataset.
@@ -203,6 +212,8 @@ pub struct LoadArgs {
     /// (DIR/<table>/date=YYYY-MM-DD/part-<load>.parquet, published after the database commit).
     #[arg(long, value_enum, default_value = "iceberg", requires = "lake")]
     pub lake_format: LakeFormatArg,
+    #[command(flatten)]
+    pub lake_catalog: LakeCatalogArg,
     /// Print the inputs --from names (paths, object URLs), one per line, and load nothing:
     /// what an orchestrator maps one load task over.
     #[arg(long, requires = "from")]
@@ -321,6 +332,8 @@ pub enum LakeAction {
         table: Option<String>,
         #[command(flatten)]
         conn: ConnArgs,
+        #[command(flatten)]
+        catalog: LakeCatalogArg,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -332,6 +345,8 @@ pub enum LakeAction {
         table: Option<String>,
         #[command(flatten)]
         conn: ConnArgs,
+        #[command(flatten)]
+        catalog: LakeCatalogArg,
         /// Age, as 90s, 45m, 12h or 30d.
         #[arg(long, value_parser = duration)]
         older_than: std::time::Duration,
@@ -346,6 +361,8 @@ pub enum LakeAction {
         table: Option<String>,
         #[command(flatten)]
         conn: ConnArgs,
+        #[command(flatten)]
+        catalog: LakeCatalogArg,
         /// Files younger than this are left (a load may still be writing them).
         #[arg(long, value_parser = duration, default_value = "1h")]
         grace: std::time::Duration,
@@ -360,6 +377,8 @@ pub enum LakeAction {
         table: Option<String>,
         #[command(flatten)]
         conn: ConnArgs,
+        #[command(flatten)]
+        catalog: LakeCatalogArg,
     },
 }
 
@@ -370,6 +389,15 @@ impl LakeAction {
             | LakeAction::Expire { conn, .. }
             | LakeAction::Gc { conn, .. }
             | LakeAction::Compact { conn, .. } => conn,
+        }
+    }
+
+    pub fn catalog(&self) -> &str {
+        match self {
+            LakeAction::Show { catalog, .. }
+            | LakeAction::Expire { catalog, .. }
+            | LakeAction::Gc { catalog, .. }
+            | LakeAction::Compact { catalog, .. } => &catalog.name,
         }
     }
 
@@ -475,6 +503,8 @@ pub struct QueryArgs {
     /// committed, or the latest before it.
     #[arg(long, value_name = "LOAD", requires = "iceberg")]
     pub as_of: Option<i64>,
+    #[command(flatten)]
+    pub lake_catalog: LakeCatalogArg,
 }
 
 impl Cli {

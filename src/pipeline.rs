@@ -46,6 +46,8 @@ pub struct LoadOptions {
     /// Also write accepted rows to this lake (see `lake`).
     pub lake: Option<std::path::PathBuf>,
     pub lake_format: crate::lake::Format,
+    /// The Iceberg lake's catalog name.
+    pub lake_catalog: String,
 }
 
 /// Progress callbacks (a terminal bar, or nothing).
@@ -600,7 +602,7 @@ pub fn load_file(
             }
             crate::lake::Format::Iceberg => {
                 crate::lake::refuse_hive_lake(root)?;
-                let mut row = load.catalog_row(&table.name)?;
+                let mut row = load.catalog_row(&opts.lake_catalog, &table.name)?;
                 let begun = crate::lake::iceberg_table::IcebergTable::begin(table, root, &opts.schema, opts.mode, load_id, &mut row)?;
                 LakeWriter::Iceberg(Box::new(begun))
             }
@@ -621,7 +623,7 @@ pub fn load_file(
             for (i, l) in lake.iter_mut().enumerate() {
                 let table = l.table().to_string();
                 let taken = stats.merged_of(i).map(|m| m.taken_days()).unwrap_or_default();
-                if let Some(snapshot) = l.commit(&mut load.catalog_row(&table)?, &taken)? {
+                if let Some(snapshot) = l.commit(&mut load.catalog_row(&opts.lake_catalog, &table)?, &taken)? {
                     stats.lake_snapshots.push(crate::stats::LakeSnapshot { table, snapshot });
                 }
             }

@@ -3,7 +3,8 @@ each saw as JSON: pyiceberg (its SqlCatalog on the load's PostgreSQL) and DuckDB
 extension (given the metadata file the catalog points at). Days are UTC days.
 
 usage: iceberg_read.py CATALOG_URL NAMESPACE TABLE DAY_COLUMN SUM_COLUMN
-A lake in object storage: S3_ENDPOINT (http://host:port), with the key id and secret `test`.
+A lake in object storage: S3_ENDPOINT (http://host:port), with the key id and secret `test`;
+another catalog name than `tier`: CATALOG.
 """
 import datetime
 import json
@@ -19,7 +20,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 url, namespace, table, day, measure = sys.argv[1:6]
 endpoint = os.environ.get("S3_ENDPOINT")
 s3 = {"s3.endpoint": endpoint, "s3.access-key-id": "test", "s3.secret-access-key": "test", "s3.region": "us-east-1"} if endpoint else {}
-catalog = SqlCatalog("tier", uri=url, **s3)
+catalog = SqlCatalog(os.environ.get("CATALOG", "tier"), uri=url, **s3)
 t = catalog.load_table(f"{namespace}.{table}")
 rows = t.scan().to_arrow()
 days = rows[day]

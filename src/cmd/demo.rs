@@ -38,6 +38,7 @@ pub fn run(args: &DemoArgs, ctx: &Context) -> Result<()> {
         max_reject_ratio: 0.5,
         lake: None,
         lake_format: crate::lake::Format::Hive,
+        lake_catalog: crate::pg::lake_catalog::DEFAULT_CATALOG.to_string(),
     };
     let (done, failed) = crate::jobs::load::load_all(datasets, data_dir, &opts, None, target, quiet, 2);
     if !done.is_empty() {

@@ -13,7 +13,7 @@ pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
     let mut client = crate::pg::connect::connect(ctx.target()?, 3)?;
     let tables = match action.table() {
         Some(t) => vec![t.to_string()],
-        None => lake_catalog::tables(&mut client, &ctx.schema)?,
+        None => lake_catalog::tables(&mut client, &ctx.schema, action.catalog())?,
     };
     if tables.is_empty() {
         return Err(Failure::Input(format!("no lake tables in schema {} (load with --lake DIR --lake-format iceberg)", ctx.schema)).into());
@@ -22,7 +22,8 @@ pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
     for table in &tables {
         match action {
             LakeAction::Show { json, .. } => {
-                let (at, snapshots) = lake_catalog::in_transaction(&mut client, &ctx.schema, table, maintenance::snapshots)?;
+                let (at, snapshots) =
+                    lake_catalog::in_transaction(&mut client, &ctx.schema, action.catalog(), table, maintenance::snapshots)?;
                 match json {
                     true => shown.push(serde_json::json!({"table": table, "metadata": at, "snapshots": snapshots})),
                     false => println!("{}", crate::render::snapshots::table(table, &snapshots)),
@@ -30,19 +31,22 @@ pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
             }
             LakeAction::Expire { older_than, retain_last, .. } => {
                 let before = chrono::Utc::now().timestamp_millis() - older_than.as_millis() as i64;
-                let gone =
-                    lake_catalog::in_transaction(&mut client, &ctx.schema, table, |row| maintenance::expire(row, before, *retain_last))?;
+                let gone = lake_catalog::in_transaction(&mut client, &ctx.schema, action.catalog(), table, |row| {
+                    maintenance::expire(row, before, *retain_last)
+                })?;
                 eprintln!("{table}: {} snapshot(s) expired", gone.len());
                 for id in gone {
                     println!("{table}\t{id}");
                 }
             }
             LakeAction::Compact { .. } => {
-                let done = lake_catalog::in_transaction(&mut client, &ctx.schema, table, maintenance::compact)?;
+                let done = lake_catalog::in_transaction(&mut client, &ctx.schema, action.catalog(), table, maintenance::compact)?;
                 eprintln!("{table}: {} partition(s) compacted, {} file(s) into {}", done.partitions, done.files_before, done.files_after);
             }
             LakeAction::Gc { grace, dry_run, .. } => {
-                let gone = lake_catalog::in_transaction(&mut client, &ctx.schema, table, |row| maintenance::gc(row, *grace, *dry_run))?;
+                let gone = lake_catalog::in_transaction(&mut client, &ctx.schema, action.catalog(), table, |row| {
+                    maintenance::gc(row, *grace, *dry_run)
+                })?;
                 let verb = if *dry_run { "would delete" } else { "deleted" };
                 eprintln!("{table}: {verb} {} file(s) no snapshot uses", gone.len());
                 for file in gone {

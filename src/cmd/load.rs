@@ -30,6 +30,7 @@ pub fn run(args: &LoadArgs, ctx: &Context) -> Result<()> {
         max_reject_ratio: args.max_reject_ratio,
         lake: args.lake.clone(),
         lake_format: args.lake_format.into(),
+        lake_catalog: args.lake_catalog.name.clone(),
     };
     let files = if args.from.is_empty() { Vec::new() } else { expand_inputs(&args.from)? };
     if args.list {

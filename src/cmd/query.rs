@@ -76,14 +76,16 @@ fn lake_frame(args: &QueryArgs, root: Option<&Path>, ctx: &Context) -> Result<po
         Some(root) => crate::lake::query(root, &filled),
         None => {
             let mut client = connect::connect(ctx.target()?, 3)?;
-            let tables = pg::lake_catalog::tables(&mut client, &ctx.schema)?;
+            let tables = pg::lake_catalog::tables(&mut client, &ctx.schema, &args.lake_catalog.name)?;
             if tables.is_empty() {
                 let why = format!("no lake tables in schema {} (load with --lake DIR --lake-format iceberg)", ctx.schema);
                 return Err(Failure::Input(why).into());
             }
             let mut lake = crate::lake::iceberg_read::LakeQuery::new()?;
             for table in &tables {
-                pg::lake_catalog::in_transaction(&mut client, &ctx.schema, table, |row| lake.add(row, args.as_of))?;
+                pg::lake_catalog::in_transaction(&mut client, &ctx.schema, &args.lake_catalog.name, table, |row| {
+                    lake.add(row, args.as_of)
+                })?;
             }
             lake.run(&filled)
         }

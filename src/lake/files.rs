@@ -20,6 +20,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Failure;
 
+/// Runs one of the iceberg crate's file operations (async) to its end on tier's runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    crate::source::object::runtime().block_on(f)
+}
+
 /// The file access for a table at `location` (a `file://` or `s3://` URL).
 pub fn file_io(location: &str) -> Result<FileIO> {
     match location.strip_prefix("s3://") {
@@ -43,7 +48,7 @@ pub fn list(location: &str) -> Result<Vec<(String, SystemTime)>> {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let store = crate::source::object::s3(bucket, location)?;
             let prefix = ObjectPath::from(prefix);
-            let metas: Vec<object_store::ObjectMeta> = super::iceberg_table::block_on(async {
+            let metas: Vec<object_store::ObjectMeta> = block_on(async {
                 let mut found = Vec::new();
                 let mut listing = store.list(Some(&prefix));
                 while let Some(meta) = listing.next().await {

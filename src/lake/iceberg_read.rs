@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use iceberg::spec::{ManifestList, PrimitiveType, Schema, TableMetadata, Type};
 use polars::prelude::*;
 
-use super::iceberg_table::{block_on, read_metadata, LOAD_ID_PROPERTY};
+use super::files::block_on;
+use super::iceberg_table::{read_metadata, LOAD_ID_PROPERTY};
 use crate::error::Failure;
 use crate::pg::lake_catalog::CatalogRow;
 

@@ -24,6 +24,7 @@ use iceberg::spec::{
 use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriter, ParquetWriterBuilder};
 use polars::prelude::*;
 
+use super::files::block_on;
 use crate::dataset::{Dataset, Kind};
 use crate::error::Failure;
 use crate::pg::lake_catalog::{CatalogRow, TableRows};
@@ -44,10 +45,6 @@ pub const LOAD_ID_PROPERTY: &str = "tier.load-id";
 /// A lake write that failed: bad input for the command's exit code, naming the place.
 fn failed(place: &str, e: impl std::fmt::Display) -> anyhow::Error {
     Failure::Input(format!("lake: cannot write in {place}: {e}")).into()
-}
-
-pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    crate::source::object::runtime().block_on(f)
 }
 
 /// The Iceberg type of a contract column: exact where Iceberg has the type; a `numeric`

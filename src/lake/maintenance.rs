@@ -11,9 +11,10 @@ use anyhow::{Context, Result};
 use iceberg::io::FileIO;
 use iceberg::spec::{ManifestList, TableMetadata, TableMetadataBuilder};
 
+use super::files::block_on;
 use super::iceberg_table::{
-    block_on, commit_snapshot, new_snapshot_id, parent_manifests, parent_total, partition_day, read_metadata, write_metadata, Files,
-    NewSnapshot, Removed, LOAD_ID_PROPERTY,
+    commit_snapshot, new_snapshot_id, parent_manifests, parent_total, partition_day, read_metadata, write_metadata, Files, NewSnapshot,
+    Removed, LOAD_ID_PROPERTY,
 };
 use crate::error::Failure;
 use crate::pg::lake_catalog::CatalogRow;

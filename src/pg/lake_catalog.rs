@@ -177,16 +177,22 @@ pub enum TableRows<'d> {
 
 /// Runs `work` on a table's catalog row in a transaction of its own (`tier lake`'s
 /// commands), committed if it succeeds.
-pub fn in_transaction<T>(client: &mut Client, schema: &str, table: &str, work: impl FnOnce(&mut CatalogRow) -> Result<T>) -> Result<T> {
+pub fn in_transaction<T>(
+    client: &mut Client,
+    schema: &str,
+    catalog: &str,
+    table: &str,
+    work: impl FnOnce(&mut CatalogRow) -> Result<T>,
+) -> Result<T> {
     client.batch_execute("BEGIN").map_err(|e| failed("cannot begin", &e))?;
-    let out = CatalogRow::open(client, schema, DEFAULT_CATALOG, schema, table).and_then(|mut row| work(&mut row));
+    let out = CatalogRow::open(client, schema, catalog, schema, table).and_then(|mut row| work(&mut row));
     let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
     client.batch_execute(end).map_err(|e| failed("cannot end its transaction", &e))?;
     out
 }
 
 /// The tables of a namespace (the schema) in the catalog, by name.
-pub fn tables(client: &mut Client, schema: &str) -> Result<Vec<String>> {
+pub fn tables(client: &mut Client, schema: &str, catalog: &str) -> Result<Vec<String>> {
     let exists: bool = client
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{}.iceberg_tables", ident(schema))])
         .map_err(|e| failed("cannot look for its tables", &e))?
@@ -196,6 +202,6 @@ pub fn tables(client: &mut Client, schema: &str) -> Result<Vec<String>> {
     }
     let sql =
         format!("SELECT table_name FROM {}.iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 ORDER BY 1", ident(schema));
-    let rows = client.query(&sql, &[&DEFAULT_CATALOG, &schema]).map_err(|e| failed("cannot list its tables", &e))?;
+    let rows = client.query(&sql, &[&catalog, &schema]).map_err(|e| failed("cannot list its tables", &e))?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -280,8 +280,7 @@ impl TableLoad {
 
     /// The lake's catalog row of `table` (namespace: the load's schema, whose catalog tables
     /// are there too), in the load's transaction.
-    pub fn catalog_row(&mut self, table: &str) -> Result<crate::pg::lake_catalog::CatalogRow<'_>> {
-        let catalog = crate::pg::lake_catalog::DEFAULT_CATALOG;
+    pub fn catalog_row(&mut self, catalog: &str, table: &str) -> Result<crate::pg::lake_catalog::CatalogRow<'_>> {
         crate::pg::lake_catalog::CatalogRow::open(&mut self.client, &self.schema, catalog, &self.schema, table)
     }
 

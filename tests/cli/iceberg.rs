@@ -26,6 +26,12 @@ fn read_lake(env: &Env, table: &str, day: &str, measure: &str) -> Seen {
 
 /// `s3`: the endpoint of the object storage holding the lake.
 fn read_lake_at(env: &Env, s3: Option<&str>, table: &str, day: &str, measure: &str) -> Seen {
+    let vars: Vec<(&str, &str)> = s3.map(|e| ("S3_ENDPOINT", e)).into_iter().collect();
+    read_lake_with(env, &vars, table, day, measure)
+}
+
+/// The readers with these environment variables (tests/iceberg_read.py).
+fn read_lake_with(env: &Env, vars: &[(&str, &str)], table: &str, day: &str, measure: &str) -> Seen {
     let venv = python_venv("requirements-iceberg.txt");
     let (url, _, _, _) = url_with_password();
     let (base, _) = url.split_once('?').unwrap_or((&url, ""));
@@ -33,9 +39,7 @@ fn read_lake_at(env: &Env, s3: Option<&str>, table: &str, day: &str, measure: &s
     let catalog_url = format!("{}?options=-csearch_path%3D{}", base.replacen("postgresql://", "postgresql+psycopg2://", 1), env.schema);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iceberg_read.py");
     let mut reader = std::process::Command::new(venv.join("bin/python"));
-    if let Some(endpoint) = s3 {
-        reader.env("S3_ENDPOINT", endpoint);
-    }
+    reader.envs(vars.iter().copied());
     let out = reader.arg(script).args([&catalog_url, &env.schema, table, day, measure]).output().expect("run the Iceberg readers");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -222,6 +226,26 @@ fn two_appends_at_once_each_commit_a_snapshot() {
     assert_eq!(seen.per_day.iter().map(|(_, n)| n).sum::<i64>(), 1000);
 }
 
+/// Runs a load of `weather` and kills it (SIGKILL) at its last step, its data files
+/// written, just before its commit: the test holds the table's catalog lock meanwhile.
+fn kill_before_commit(env: &Env, mut load: std::process::Command) {
+    let mut holder = client();
+    let key = format!("tier:lake:tier:{}.weather", env.schema);
+    holder.execute("SELECT pg_advisory_lock(hashtext($1))", &[&key]).unwrap();
+    load.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = load.spawn().unwrap();
+    let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while holder.query_one(waiting, &[]).unwrap().get::<_, i64>(0) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the load never reached its commit");
+        assert!(child.try_wait().unwrap().is_none(), "the load ended before its commit");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    holder.execute("SELECT pg_advisory_unlock(hashtext($1))", &[&key]).unwrap();
+}
+
 /// Every Parquet file under the lake.
 fn data_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -250,22 +274,7 @@ fn a_killed_load_leaves_files_no_snapshot_names() {
     let before = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
     // Hold the table's catalog lock, so the next load stops at its last step, with its data
     // files written, just before its commit; kill it there.
-    let mut holder = client();
-    let key = format!("tier:lake:tier:{}.weather", env.schema);
-    holder.execute("SELECT pg_advisory_lock(hashtext($1))", &[&key]).unwrap();
-    let mut c = env.tier(&["load", "weather", "--lake", &lake_s, "--lake-format", "iceberg"]);
-    c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while holder.query_one(waiting, &[]).unwrap().get::<_, i64>(0) == 0 {
-        assert!(std::time::Instant::now() < deadline, "the load never reached its commit");
-        assert!(child.try_wait().unwrap().is_none(), "the load ended before its commit");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    holder.execute("SELECT pg_advisory_unlock(hashtext($1))", &[&key]).unwrap();
+    kill_before_commit(&env, env.tier(&["load", "weather", "--lake", &lake_s, "--lake-format", "iceberg"]));
     std::thread::sleep(std::time::Duration::from_millis(500));
     let after = assert_lake_is_the_table(&env, "weather", "date_time", "temperature");
     assert_eq!(after.snapshots, before.snapshots);
@@ -367,16 +376,21 @@ fn a_new_column_is_a_new_field_of_the_lake_table() {
     assert_eq!(read_lake(&env, "pings", "at", "value").snapshots, compacted.snapshots);
 }
 
-#[test]
-fn a_merge_rewrites_the_days_it_touched_and_no_other() {
-    let env = Env::new("icemerge");
+/// A contract of sensor readings keyed on (sensor, at), by day of `at`: its directory.
+fn readings_contract(env: &Env) -> String {
     std::fs::create_dir_all(env.data().join("contracts")).unwrap();
     env.write(
         "contracts/readings.toml",
         "name = \"readings\"\nday = \"at\"\nunique = [\"sensor\", \"at\"]\n[[column]]\nname = \"sensor\"\ntype = \"text\"\n\
          [[column]]\nname = \"at\"\ntype = \"timestamp\"\n[[column]]\nname = \"value\"\ntype = \"double\"\n",
     );
-    let contracts = env.data().join("contracts").display().to_string();
+    env.data().join("contracts").display().to_string()
+}
+
+#[test]
+fn a_merge_rewrites_the_days_it_touched_and_no_other() {
+    let env = Env::new("icemerge");
+    let contracts = readings_contract(&env);
     let lake = env.data().join("lake").display().to_string();
     let reading = |sensor: u32, day: u32, hour: u32, value: f64| {
         format!("{{\"sensor\": \"s{sensor}\", \"at\": \"2024-03-{day:02} {hour:02}:00:00\", \"value\": {value}}}")
@@ -503,27 +517,12 @@ fn an_iceberg_lake_in_object_storage_is_the_table() {
 
     // Killed just before its commit (held at the catalog's lock): its objects are named by
     // no snapshot, and are what gc lists.
-    let mut holder = client();
-    let key = format!("tier:lake:tier:{}.weather", env.schema);
-    holder.execute("SELECT pg_advisory_lock(hashtext($1))", &[&key]).unwrap();
     let mut c = env.tier(&[&["load", "weather", "--from", more.to_str().unwrap(), "--mode", "append", "--force"][..], &iceberg].concat());
     c.env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", crate::objects::SECRET)
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while holder.query_one(waiting, &[]).unwrap().get::<_, i64>(0) == 0 {
-        assert!(std::time::Instant::now() < deadline, "the load never reached its commit");
-        assert!(child.try_wait().unwrap().is_none(), "the load ended before its commit");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    holder.execute("SELECT pg_advisory_unlock(hashtext($1))", &[&key]).unwrap();
+        .env("AWS_ENDPOINT_URL", &moto.url);
+    kill_before_commit(&env, c);
     let killed = orphans();
     assert!(!killed.is_empty() && killed.iter().all(|f| f.contains("/weather/data/")), "{killed:?}");
     assert_eq!(read_lake_at(&env, Some(&moto.url), "weather", "date_time", "temperature").snapshots, second.snapshots);
@@ -545,13 +544,7 @@ fn an_iceberg_lake_in_object_storage_is_the_table() {
     assert!(last.files.iter().all(|f| !deleted.contains(&f.as_str())));
 
     // Merges in object storage: the touched day's objects are rewritten, the others kept.
-    std::fs::create_dir_all(env.data().join("contracts")).unwrap();
-    env.write(
-        "contracts/readings.toml",
-        "name = \"readings\"\nday = \"at\"\nunique = [\"sensor\", \"at\"]\n[[column]]\nname = \"sensor\"\ntype = \"text\"\n\
-         [[column]]\nname = \"at\"\ntype = \"timestamp\"\n[[column]]\nname = \"value\"\ntype = \"double\"\n",
-    );
-    let contracts = env.data().join("contracts").display().to_string();
+    let contracts = readings_contract(&env);
     let reading = |s: u32, d: u32, v: f64| format!("{{\"sensor\": \"s{s}\", \"at\": \"2024-03-{d:02} 10:00:00\", \"value\": {v}}}");
     let first_merge: Vec<String> = (0..4).flat_map(|s| (1..=3).map(move |d| reading(s, d, 1.0))).collect();
     let second_merge: Vec<String> = (0..4).map(|s| reading(s, 2, 5.0)).collect();
@@ -607,35 +600,41 @@ fn a_lake_begun_on_a_loaded_table_holds_its_earlier_rows_and_a_hive_lake_is_left
 
     // Where a Hive lake is, an Iceberg lake is refused, saying what to do; nothing loads.
     let hive = env.data().join("hive").display().to_string();
-    let (code, _, err) = run(env.tier(&[
-        "load",
-        "weather",
-        "--from",
-        more.to_str().unwrap(),
-        "--mode",
-        "append",
-        "--force",
-        "--lake",
-        &hive,
-        "--lake-format",
-        "hive",
-    ]));
+    let append_with = |format: &str| {
+        let from = more.to_str().unwrap();
+        run(env.tier(&["load", "weather", "--from", from, "--mode", "append", "--force", "--lake", &hive, "--lake-format", format]))
+    };
+    let (code, _, err) = append_with("hive");
     assert_eq!(code, 0, "{err}");
     let rows = env.query_strings("SELECT count(*)::text FROM {s}.weather");
-    let (code, _, err) = run(env.tier(&[
-        "load",
-        "weather",
-        "--from",
-        more.to_str().unwrap(),
-        "--mode",
-        "append",
-        "--force",
-        "--lake",
-        &hive,
-        "--lake-format",
-        "iceberg",
-    ]));
+    let (code, _, err) = append_with("iceberg");
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("holds a Hive lake") && err.contains("--lake OTHER --lake-format iceberg"), "{err}");
     assert_eq!(env.query_strings("SELECT count(*)::text FROM {s}.weather"), rows);
+}
+
+#[test]
+fn the_catalog_can_have_another_name() {
+    let env = Env::new("icecat");
+    let lines: Vec<String> =
+        (0..40).map(|n| weather_line("Oslo", &format!("2032-03-{:02} {:02}:00:00", 1 + n / 24, n % 24), "0.5")).collect();
+    let file = env.write("w.json", format!("[{}]\n", lines.join(",\n")));
+    let lake = env.data().join("lake").display().to_string();
+    let (code, _, err) =
+        run(env.tier(&["load", "weather", "--from", file.to_str().unwrap(), "--lake", &lake, "--lake-catalog", "lakehouse"]));
+    assert_eq!(code, 0, "{err}");
+    let names = env.query_strings("SELECT catalog_name || '.' || table_namespace || '.' || table_name FROM {s}.iceberg_tables");
+    assert_eq!(names, vec![vec![Some(format!("lakehouse.{}.weather", env.schema))]]);
+    let seen = read_lake_with(&env, &[("CATALOG", "lakehouse")], "weather", "date_time", "humidity");
+    assert_eq!(seen.per_day, pg_side(&env, "weather", "date_time", "humidity").0);
+    // The lake commands look in the catalog they are told (TIER_LAKE_CATALOG or the flag).
+    let (code, _, err) = run(env.tier(&["lake", "show"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no lake tables"), "{err}");
+    let mut show = env.tier(&["lake", "show", "--json"]);
+    show.env("TIER_LAKE_CATALOG", "lakehouse");
+    let (code, out, err) = run(show);
+    assert_eq!(code, 0, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown[0]["snapshots"].as_array().map(|s| s.len()), Some(1));
 }
