@@ -643,7 +643,9 @@ fn a_merge_replaces_the_children_of_the_parents_it_updates() {
     );
     let first: Vec<String> = (0..20).map(|i| order(i, &[(1, &[1, 2]), (2, &[3])])).collect();
     let a = env.write("a.json", first.join("\n") + "\n");
-    let (code, _, err) = load(&env, &dir, "orders", &["--from", a.to_str().unwrap(), "--mode", "merge"]);
+    // With an Iceberg lake: a table per table, merged as the database is.
+    let lake = env.data().join("lake").display().to_string();
+    let (code, _, err) = load(&env, &dir, "orders", &["--from", a.to_str().unwrap(), "--mode", "merge", "--lake", &lake]);
     assert_eq!(code, 0, "{err}");
     assert_eq!((env.count("orders"), env.count("orders_items"), env.count("orders_items_codes")), (20, 40, 60));
 
@@ -658,7 +660,7 @@ fn a_merge_replaces_the_children_of_the_parents_it_updates() {
         order(6, &[(9, &[9])]),
     ];
     let b = env.write("b.json", second.join("\n") + "\n");
-    let (code, summary, err) = load(&env, &dir, "orders", &["--from", b.to_str().unwrap(), "--mode", "merge"]);
+    let (code, summary, err) = load(&env, &dir, "orders", &["--from", b.to_str().unwrap(), "--mode", "merge", "--lake", &lake]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(summary["rejected"]["superseded"].as_u64(), Some(1), "{summary}");
     assert_eq!(summary["merged"]["inserted"].as_u64(), Some(1), "{summary}");
@@ -683,6 +685,24 @@ fn a_merge_replaces_the_children_of_the_parents_it_updates() {
     assert_eq!(held, vec![vec![Some("1".into())]]);
     // Both files validate: the first less what the second took, the second as merged.
     validates(&env, &dir, "orders", &[&a, &b]);
+    // The lake's tables hold the same rows (read through the catalog).
+    let q = env.data().join("lake.sql");
+    std::fs::write(
+        &q,
+        "select 'orders' as t, count(*) as n, sum(order_id) as s from orders union all \
+         select 'items' as t, count(*) as n, sum(qty) as s from orders_items union all \
+         select 'codes' as t, count(*) as n, sum(code) as s from orders_items_codes",
+    )
+    .unwrap();
+    let (code, out, err) = run(tier_with(&env, &dir, &["query", q.to_str().unwrap(), "--iceberg", "--format", "csv"]));
+    assert_eq!(code, 0, "{err}");
+    let pg = env.query_strings(
+        "SELECT 'orders,' || count(*) || ',' || sum(order_id) FROM {s}.orders UNION ALL \
+         SELECT 'items,' || count(*) || ',' || sum(qty) FROM {s}.orders_items UNION ALL \
+         SELECT 'codes,' || count(*) || ',' || sum(code) FROM {s}.orders_items_codes",
+    );
+    let pg: Vec<String> = pg.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    assert_eq!(out.lines().skip(1).collect::<Vec<_>>(), pg);
 }
 
 #[test]
