@@ -1,21 +1,26 @@
-//! The lake: each table's accepted rows as Parquet, partitioned by day in the Hive layout
-//! that Spark, Trino, Athena and Polars read natively:
+//! The lake beside the database: each table's accepted rows as Parquet, by day. Two
+//! layouts, one writer interface (`LakeWriter`, fed on a thread of its own by `LakeFeed`):
+//!
+//! - an Apache Iceberg table per table (`lake/`, the default): its catalog in the load's
+//!   database, each load one snapshot committed inside the load's own transaction;
+//! - the older Hive layout (`--lake-format hive`, below): plain files that Spark, Trino,
+//!   Athena and Polars read natively, published after the database commit.
 //!
 //! ```text
 //! LAKE/<table>/date=2019-05-13/part-<load_id>.parquet      (by the contract's `day`)
 //! LAKE/<table>/part-<load_id>.parquet                      (a contract without one)
 //! ```
 //!
-//! Files are written under `LAKE/_tier_staging/` (a leading `_` hides it from those
+//! Hive files are written under `LAKE/_tier_staging/` (a leading `_` hides it from those
 //! engines) and moved into place only after the database load has committed, so the
 //! lake never shows a load the database does not have. Replace swaps the table's
 //! directory; append adds one file per day per load.
 //!
-//! A lake in object storage (`--lake s3://bucket/lake`) has no atomic rename: the files are
-//! written locally, uploaded after the database commit, and only then is the load's commit
-//! record written (`LAKE/_tier_log/<table>/<load id>.json`, one PUT, atomic): the files it
-//! lists, and whether the load replaced the table. The table is the files of the records from
-//! the last replace on; files no record names (an upload cut short) are not part of it.
+//! A Hive lake in object storage (`--lake s3://bucket/lake`) has no atomic rename: the files
+//! are written locally, uploaded after the database commit, and only then is the load's
+//! commit record written (`LAKE/_tier_log/<table>/<load id>.json`, one PUT, atomic): the files
+//! it lists, and whether the load replaced the table. The table is the files of the records
+//! from the last replace on; files no record names (an upload cut short) are not part of it.
 //! Readers that follow the log (`tier query --lake`, or any reader given those files) see
 //! whole loads only; a plain listing of the prefix can see a load's files appear one by one
 //! while it publishes, and a replaced table's old files until they are deleted.
