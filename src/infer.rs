@@ -585,36 +585,48 @@ pub fn profile(files: &[PathBuf], child_depth: usize) -> Result<Profile> {
 /// Reads every record of `inputs` (files or objects) and profiles them, arrays
 /// `child_depth` levels down.
 pub fn profile_inputs(inputs: &[crate::source::Input], child_depth: usize) -> Result<Profile> {
-    let mut total = Profile::with_depth(child_depth);
+    fold_records(
+        inputs,
+        || Profile::with_depth(child_depth),
+        |p, chunk, spans| {
+            for span in spans {
+                if span.damage.is_some() {
+                    p.records += 1;
+                    p.malformed += 1;
+                } else {
+                    p.add_record(chunk.bytes(span));
+                }
+            }
+        },
+        |a, b| a.merge(b),
+    )
+}
+
+/// Folds every record of `inputs` into one `A`: each chunk's records on all cores, in
+/// blocks of 2,048 (`add` takes a block), one accumulator per rayon split (not per task:
+/// merging is the costly part), then merged into the total.
+pub(crate) fn fold_records<A: Send>(
+    inputs: &[crate::source::Input],
+    new: impl Fn() -> A + Sync + Send,
+    add: impl Fn(&mut A, &crate::source::Chunk, &[crate::source::Span]) + Sync + Send,
+    merge: impl Fn(&mut A, A) + Sync + Send,
+) -> Result<A> {
+    let mut total = new();
     for input in inputs {
         let mut reader = RecordReader::open_input(input)?;
         while let Some(chunk) = reader.next_chunk()? {
-            // One profile per rayon split (not per task): merging is the costly part.
             let part = chunk
                 .spans
                 .par_chunks(2048)
-                .fold(
-                    || Profile::with_depth(child_depth),
-                    |mut p, spans| {
-                        for span in spans {
-                            if span.damage.is_some() {
-                                p.records += 1;
-                                p.malformed += 1;
-                            } else {
-                                p.add_record(chunk.bytes(span));
-                            }
-                        }
-                        p
-                    },
-                )
-                .reduce(
-                    || Profile::with_depth(child_depth),
-                    |mut a, b| {
-                        a.merge(b);
-                        a
-                    },
-                );
-            total.merge(part);
+                .fold(&new, |mut acc, spans| {
+                    add(&mut acc, &chunk, spans);
+                    acc
+                })
+                .reduce(&new, |mut a, b| {
+                    merge(&mut a, b);
+                    a
+                });
+            merge(&mut total, part);
         }
     }
     Ok(total)

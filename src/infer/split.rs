@@ -8,11 +8,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use rayon::prelude::*;
 
 use super::{bare_columns, columns_text, header, key_prefix, percent, toml_string, Arrays, Columns, Profile};
 use crate::dataset::Dataset;
-use crate::source::RecordReader;
 use crate::transform::record::{Cell, KeyHints};
 
 /// A log's records by kind.
@@ -42,50 +40,41 @@ impl SplitProfile {
 /// Reads every record of `inputs` and profiles them kind by kind, the kind being the value
 /// at `router`'s one field (see `Dataset::router`).
 pub fn profile(inputs: &[crate::source::Input], router: &'static Dataset, child_depth: usize) -> Result<SplitProfile> {
-    let mut kinds: HashMap<Option<String>, Profile> = HashMap::new();
-    let (mut records, mut malformed) = (0u64, 0u64);
-    for input in inputs {
-        let mut reader = RecordReader::open_input(input)?;
-        while let Some(chunk) = reader.next_chunk()? {
-            let part = chunk
-                .spans
-                .par_chunks(2048)
-                .fold(
-                    || (HashMap::<Option<String>, Profile>::new(), 0u64),
-                    |(mut by_kind, mut bad), spans| {
-                        let mut cells: Vec<Cell> = Vec::with_capacity(1);
-                        let mut hints = KeyHints::default();
-                        for span in spans {
-                            let bytes = chunk.bytes(span);
-                            let kind = match span.damage {
-                                Some(_) => Err(()),
-                                None => crate::transform::route::kind_of(router, bytes, &mut cells, &mut hints).map_err(drop),
-                            };
-                            // A blank kind names no table: such records go to the catch-all.
-                            match kind.map(|k| k.filter(|k| !k.trim().is_empty())) {
-                                Ok(kind) => by_kind.entry(kind).or_insert_with(|| Profile::with_depth(child_depth)).add_record(bytes),
-                                Err(()) => bad += 1,
-                            }
-                        }
-                        (by_kind, bad)
-                    },
-                )
-                .reduce(
-                    || (HashMap::new(), 0),
-                    |(mut a, x), (b, y)| {
-                        for (k, p) in b {
-                            a.entry(k).or_insert_with(|| Profile::with_depth(child_depth)).merge(p);
-                        }
-                        (a, x + y)
-                    },
-                );
-            records += chunk.spans.len() as u64;
-            malformed += part.1;
-            for (k, p) in part.0 {
-                kinds.entry(k).or_insert_with(|| Profile::with_depth(child_depth)).merge(p);
-            }
-        }
+    /// Profiles by kind, the records, and those the kind's reader could not take.
+    struct ByKind {
+        kinds: HashMap<Option<String>, Profile>,
+        records: u64,
+        bad: u64,
     }
+    let folded = super::fold_records(
+        inputs,
+        || ByKind { kinds: HashMap::new(), records: 0, bad: 0 },
+        |acc, chunk, spans| {
+            let mut cells: Vec<Cell> = Vec::with_capacity(1);
+            let mut hints = KeyHints::default();
+            acc.records += spans.len() as u64;
+            for span in spans {
+                let bytes = chunk.bytes(span);
+                let kind = match span.damage {
+                    Some(_) => Err(()),
+                    None => crate::transform::route::kind_of(router, bytes, &mut cells, &mut hints).map_err(drop),
+                };
+                // A blank kind names no table: such records go to the catch-all.
+                match kind.map(|k| k.filter(|k| !k.trim().is_empty())) {
+                    Ok(kind) => acc.kinds.entry(kind).or_insert_with(|| Profile::with_depth(child_depth)).add_record(bytes),
+                    Err(()) => acc.bad += 1,
+                }
+            }
+        },
+        |a, b| {
+            a.records += b.records;
+            a.bad += b.bad;
+            for (k, p) in b.kinds {
+                a.kinds.entry(k).or_insert_with(|| Profile::with_depth(child_depth)).merge(p);
+            }
+        },
+    )?;
+    let (mut kinds, records, mut malformed) = (folded.kinds, folded.records, folded.bad);
     let unrouted = kinds.remove(&None).unwrap_or_default();
     let mut kinds: Vec<(String, Profile)> = kinds.into_iter().filter_map(|(k, p)| k.map(|k| (k, p))).collect();
     kinds.sort_by(|(a, p), (b, q)| q.records.cmp(&p.records).then(a.cmp(b)));
