@@ -562,6 +562,51 @@ fn an_iceberg_lake_in_object_storage_is_the_table() {
     assert_eq!(day(&merged[1], "2024-03-01"), day(&merged[0], "2024-03-01"));
     assert_ne!(day(&merged[1], "2024-03-02"), day(&merged[0], "2024-03-02"));
     assert_spark_reads_the_table_at(&env, Some(&moto.url), "readings", "at", "value");
+
+    // Two appends at once: both commit, one on top of the other.
+    let before = read_lake_at(&env, Some(&moto.url), "weather", "date_time", "temperature").snapshots.len();
+    let mut children = Vec::new();
+    for (i, city) in ["Oslo", "Lima"].iter().enumerate() {
+        let lines: Vec<String> =
+            (0..100).map(|n| weather_line(city, &format!("2033-04-{:02} {:02}:00:00", 1 + n / 24, n % 24), "0.5")).collect();
+        let file = env.write(&format!("at-once-{i}.json"), format!("[{}]\n", lines.join(",\n")));
+        let mut c = env.tier(&[&["load", "weather", "--from", file.to_str().unwrap(), "--mode", "append"][..], &iceberg].concat());
+        c.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", crate::objects::SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        children.push(c.spawn().unwrap());
+    }
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let both = read_lake_at(&env, Some(&moto.url), "weather", "date_time", "temperature");
+    assert_eq!(both.snapshots.len(), before + 2);
+    assert_eq!(both.per_day, pg_side(&env, "weather", "date_time", "temperature").0);
+
+    // An evolving load: the new key is a new field of the lake table, in object storage too.
+    env.write(
+        "contracts/pings.toml",
+        "name = \"pings\"\nday = \"at\"\non_new_key = \"evolve\"\n[[column]]\nname = \"sensor\"\ntype = \"text\"\n\
+         [[column]]\nname = \"at\"\ntype = \"timestamp\"\n[[column]]\nname = \"value\"\ntype = \"double\"\n",
+    );
+    for (name, extra) in [("p1.json", ""), ("p2.json", ", \"battery\": 7")] {
+        let lines: Vec<String> =
+            (0..10).map(|i| format!("{{\"sensor\": \"s{i}\", \"at\": \"2024-05-01 10:0{i}:00\", \"value\": {i}.5{extra}}}")).collect();
+        let f = env.write(name, lines.join("\n") + "\n");
+        let (code, _, err) =
+            tier(&[&["--datasets", &contracts, "load", "pings", "--from", f.to_str().unwrap(), "--mode", "append"][..], &iceberg].concat());
+        assert_eq!(code, 0, "{err}");
+    }
+    let pings = assert_lake_at_is_the_table(&env, Some(&moto.url), "pings", "at", "battery");
+    assert_eq!(
+        pings.fields.iter().map(|(id, n)| (*id, n.as_str())).collect::<Vec<_>>(),
+        [(1, "sensor"), (2, "at"), (3, "value"), (4, "battery")]
+    );
+    assert_eq!(pings.schemas, 2);
 }
 
 #[test]
