@@ -164,39 +164,61 @@ pub fn insert_ledger(
 
 // What validate reads from the ledger.
 
-/// The source side as the load of a file with this checksum recorded it (its records,
-/// rejects per reason and per-day figures), if the ledger has such a load; `validate` then
-/// need not parse the file again (`--reread` does). The load computed these figures from
-/// the rows it sent, with the same functions a re-read uses.
-pub fn ledger_source(ds: &Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<Option<(i64, SourceSide)>> {
+/// The latest `ok` load of `table` of a file with `checksum` that recorded its `column`
+/// (figures or tables) as a JSON `kind`: its id, records, rejects per reason, and that
+/// column's text.
+struct RecordedLoad {
+    id: i64,
+    records: i64,
+    rejected: BTreeMap<String, u64>,
+    recorded: String,
+}
+
+fn recorded_load(client: &mut Client, schema: &str, table: &str, checksum: &str, column: &str, kind: &str) -> Result<Option<RecordedLoad>> {
     if !exists(client, schema, LEDGER)? {
         return Ok(None);
     }
     let sql = format!(
         // Through to_jsonb: a ledger from before loads recorded figures has no such column
         // (a load adds it), and simply has no figures.
-        "SELECT id, records, rejected_by_reason::text, (to_jsonb(l) -> 'figures')::text FROM {}.{LEDGER} l
-         WHERE table_name = $1 AND checksum = $2 AND status = 'ok' AND jsonb_typeof(to_jsonb(l) -> 'figures') = 'object'
+        "SELECT id, records, rejected_by_reason::text, (to_jsonb(l) -> $3::text)::text FROM {}.{LEDGER} l
+         WHERE table_name = $1 AND checksum = $2 AND status = 'ok' AND jsonb_typeof(to_jsonb(l) -> $3::text) = $4::text
          ORDER BY id DESC LIMIT 1",
         ident(schema)
     );
-    let Some(row) = client.query_opt(&sql, &[&ds.name, &checksum]).map_err(db)? else { return Ok(None) };
-    let (id, records, rejected, figures): (i64, i64, Option<String>, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let Some(row) = client.query_opt(&sql, &[&table, &checksum, &column, &kind]).map_err(db)? else { return Ok(None) };
+    let (id, records, rejected, recorded): (i64, i64, Option<String>, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let rejected = serde_json::from_str(rejected.as_deref().unwrap_or("{}"))
+        .map_err(|_| Failure::Database(format!("{LEDGER} load {id}: unreadable rejected_by_reason")))?;
+    Ok(Some(RecordedLoad { id, records, rejected, recorded }))
+}
+
+/// The rejects as the file alone says: without the rows turned away for keys loaded before
+/// (compare adds those back from the ledger, for a re-read's figures too).
+fn without_turned_away(rejected: &mut BTreeMap<String, u64>, turned_away: u64) {
+    if let Some(n) = rejected.get_mut(crate::reasons::DUPLICATE) {
+        *n -= turned_away.min(*n);
+    }
+}
+
+/// The source side as the load of a file with this checksum recorded it (its records,
+/// rejects per reason and per-day figures), if the ledger has such a load; `validate` then
+/// need not parse the file again (`--reread` does). The load computed these figures from
+/// the rows it sent, with the same functions a re-read uses.
+pub fn ledger_source(ds: &Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<Option<(i64, SourceSide)>> {
+    let Some(RecordedLoad { id, records, mut rejected, recorded: figures }) =
+        recorded_load(client, schema, &ds.name, checksum, "figures", "object")?
+    else {
+        return Ok(None);
+    };
     let bad = |what: &str| Failure::Database(format!("{LEDGER} load {id}: unreadable {what}"));
-    let rejected: BTreeMap<String, u64> =
-        serde_json::from_str(rejected.as_deref().unwrap_or("{}")).map_err(|_| bad("rejected_by_reason"))?;
     let figures: LedgerFigures = serde_json::from_str(&figures).map_err(|_| bad("figures"))?;
     if figures.columns != Figures::columns_of(ds) {
         // Recorded under another contract: the file is read again.
         return Ok(None);
     }
-    let mut rejected = rejected;
-    // As the file alone says: without the rows turned away for keys loaded before (compare
-    // adds those back from the ledger, for a re-read's figures too).
     let turned_away: u64 = figures.turned_away.iter().flatten().map(|(_, rows, _)| rows).sum();
-    if let Some(n) = rejected.get_mut(crate::reasons::DUPLICATE) {
-        *n -= turned_away.min(*n);
-    }
+    without_turned_away(&mut rejected, turned_away);
     let loaded = LedgerFigures::figures(&figures.days, &figures.columns).ok_or_else(|| bad("figures"))?;
     Ok(Some((id, SourceSide { records: records as u64, rejected, checksum: checksum.to_string(), loaded })))
 }
@@ -312,20 +334,12 @@ fn figures_of(ds: &Dataset) -> String {
 /// its records and rejects, and each table's figures (in `Dataset::tables` order); none
 /// when the ledger has no such load, or one recorded under other tables or columns.
 pub fn ledger_split_source(log: &'static Dataset, client: &mut Client, schema: &str, checksum: &str) -> Result<Option<(i64, SplitSource)>> {
-    if !exists(client, schema, LEDGER)? {
+    let Some(RecordedLoad { id, records, mut rejected, recorded: tables }) =
+        recorded_load(client, schema, &log.name, checksum, "tables", "array")?
+    else {
         return Ok(None);
-    }
-    let sql = format!(
-        "SELECT id, records, rejected_by_reason::text, (to_jsonb(l) -> 'tables')::text FROM {}.{LEDGER} l
-         WHERE table_name = $1 AND checksum = $2 AND status = 'ok' AND jsonb_typeof(to_jsonb(l) -> 'tables') = 'array'
-         ORDER BY id DESC LIMIT 1",
-        ident(schema)
-    );
-    let Some(row) = client.query_opt(&sql, &[&log.name, &checksum]).map_err(db)? else { return Ok(None) };
-    let (id, records, rejected, tables): (i64, i64, Option<String>, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    };
     let bad = |what: &str| Failure::Database(format!("{LEDGER} load {id}: unreadable {what}"));
-    let mut rejected: BTreeMap<String, u64> =
-        serde_json::from_str(rejected.as_deref().unwrap_or("{}")).map_err(|_| bad("rejected_by_reason"))?;
     #[derive(serde::Deserialize)]
     struct Entry {
         table: String,
@@ -345,9 +359,7 @@ pub fn ledger_split_source(log: &'static Dataset, client: &mut Client, schema: &
         }
         figures.push(LedgerFigures::figures(&f.days, &f.columns).ok_or_else(|| bad("tables"))?);
     }
-    if let Some(n) = rejected.get_mut(crate::reasons::DUPLICATE) {
-        *n -= turned_away.min(*n);
-    }
+    without_turned_away(&mut rejected, turned_away);
     Ok(Some((id, SplitSource { records: records as u64, rejected, checksum: checksum.to_string(), tables: figures })))
 }
 
