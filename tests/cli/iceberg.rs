@@ -586,6 +586,19 @@ fn an_iceberg_lake_in_object_storage_is_the_table() {
     let both = read_lake_at(&env, Some(&moto.url), "weather", "date_time", "temperature");
     assert_eq!(both.snapshots.len(), before + 2);
     assert_eq!(both.per_day, pg_side(&env, "weather", "date_time", "temperature").0);
+    // Their days have two files each: `lake compact` makes them one, read from S3 and
+    // written back there; `query --iceberg` fetches the files and counts the same rows.
+    let (code, _, err) = tier(&["lake", "compact", "weather"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("5 partition(s) compacted, 10 file(s) into 5"), "{err}");
+    let compacted = read_lake_at(&env, Some(&moto.url), "weather", "date_time", "temperature");
+    assert_eq!(compacted.per_day, both.per_day);
+    assert_eq!(compacted.duckdb_per_day, both.per_day);
+    assert_eq!(compacted.files.len(), both.files.len() - 5);
+    let q = env.write("count.sql", "select count(*) as n from weather");
+    let (code, out, err) = tier(&["query", q.to_str().unwrap(), "--iceberg", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("n\n{}\n", env.count("weather")));
 
     // An evolving load: the new key is a new field of the lake table, in object storage too.
     env.write(
