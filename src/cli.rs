@@ -112,6 +112,7 @@ pub enum Command {
     ///   tier lake expire track_events --older-than 30d
     ///   tier lake gc --grace 1h --dry-run
     ///   tier lake compact weather
+    ///   tier lake check
     #[command(verbatim_doc_comment)]
     Lake(LakeArgs),
     /// Compare the source files with what PostgreSQL holds (counts, reasons, days, contents).
@@ -370,6 +371,19 @@ pub enum LakeAction {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Compare each lake table's rows per day (as its current snapshot counts them) with the
+    /// database table's; exit 1 where they differ.
+    Check {
+        /// One lake table (default: every one).
+        table: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        catalog: LakeCatalogArg,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Rewrite each partition (day) that has several data files as one, in one snapshot
     /// (appends of small files add up); the old files go at the next `gc` after `expire`.
     Compact {
@@ -388,6 +402,7 @@ impl LakeAction {
             LakeAction::Show { conn, .. }
             | LakeAction::Expire { conn, .. }
             | LakeAction::Gc { conn, .. }
+            | LakeAction::Check { conn, .. }
             | LakeAction::Compact { conn, .. } => conn,
         }
     }
@@ -397,6 +412,7 @@ impl LakeAction {
             LakeAction::Show { catalog, .. }
             | LakeAction::Expire { catalog, .. }
             | LakeAction::Gc { catalog, .. }
+            | LakeAction::Check { catalog, .. }
             | LakeAction::Compact { catalog, .. } => &catalog.name,
         }
     }
@@ -406,6 +422,7 @@ impl LakeAction {
             LakeAction::Show { table, .. }
             | LakeAction::Expire { table, .. }
             | LakeAction::Gc { table, .. }
+            | LakeAction::Check { table, .. }
             | LakeAction::Compact { table, .. } => table.as_deref(),
         }
     }

@@ -19,6 +19,7 @@ pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
         return Err(Failure::Input(format!("no lake tables in schema {} (load with --lake DIR --lake-format iceberg)", ctx.schema)).into());
     }
     let mut shown = Vec::new();
+    let mut differing = 0;
     for table in &tables {
         match action {
             LakeAction::Show { json, .. } => {
@@ -39,6 +40,14 @@ pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
                     println!("{table}\t{id}");
                 }
             }
+            LakeAction::Check { json, .. } => {
+                let days = lake_catalog::in_transaction(&mut client, &ctx.schema, action.catalog(), table, maintenance::check)?;
+                differing += days.iter().filter(|d| !d.agrees()).count();
+                match json {
+                    true => shown.push(serde_json::json!({"table": table, "days": days})),
+                    false => println!("{}", crate::render::snapshots::days(table, &days)),
+                }
+            }
             LakeAction::Compact { .. } => {
                 let done = lake_catalog::in_transaction(&mut client, &ctx.schema, action.catalog(), table, maintenance::compact)?;
                 eprintln!("{table}: {} partition(s) compacted, {} file(s) into {}", done.partitions, done.files_before, done.files_after);
@@ -57,6 +66,9 @@ pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
     }
     if !shown.is_empty() {
         println!("{}", serde_json::to_string_pretty(&shown)?);
+    }
+    if differing > 0 {
+        return Err(Failure::Differences(format!("{differing} day(s) of the lake differ from the database tables")).into());
     }
     Ok(())
 }

@@ -99,6 +99,46 @@ pub fn gc(catalog: &mut CatalogRow, grace: std::time::Duration, dry_run: bool) -
     Ok(gone)
 }
 
+/// One day of a lake table against the database table (`tier lake check`).
+#[derive(Debug, serde::Serialize)]
+pub struct DayCheck {
+    /// The day (YYYY-MM-DD), or none: rows without a day, or an unpartitioned table.
+    pub day: Option<String>,
+    pub lake_rows: u64,
+    pub table_rows: u64,
+}
+
+impl DayCheck {
+    pub fn agrees(&self) -> bool {
+        self.lake_rows == self.table_rows
+    }
+}
+
+/// The lake table's rows per day as its current snapshot's manifests count them (no data
+/// file is read), beside the database table's own, day by day.
+pub fn check(catalog: &mut CatalogRow) -> Result<Vec<DayCheck>> {
+    let (file_io, _, metadata) = current(catalog, false)?;
+    let mut lake: std::collections::BTreeMap<Option<i32>, u64> = Default::default();
+    for listed in parent_manifests(&file_io, &metadata)? {
+        for e in block_on(listed.load_manifest(&file_io))?.entries().iter().filter(|e| e.is_alive()) {
+            *lake.entry(partition_day(e.data_file())).or_default() += e.record_count();
+        }
+    }
+    // The day column is the partition's source; without one, the table is one group.
+    let spec = metadata.default_partition_spec();
+    let day_column = spec.fields().first().and_then(|f| metadata.current_schema().field_by_id(f.source_id)).map(|f| f.name.clone());
+    let table = catalog.rows_per_day(day_column.as_deref())?;
+    let days: std::collections::BTreeSet<Option<i32>> = lake.keys().chain(table.keys()).copied().collect();
+    Ok(days
+        .into_iter()
+        .map(|d| DayCheck {
+            day: d.map(|d| crate::values::timestamp::day_of_micros(d as i64 * 86_400_000_000)),
+            lake_rows: lake.get(&d).copied().unwrap_or(0),
+            table_rows: table.get(&d).copied().unwrap_or(0),
+        })
+        .collect())
+}
+
 /// What `compact` did: partitions rewritten, and their files before and after.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Compacted {

@@ -144,6 +144,33 @@ impl CatalogRow<'_> {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    /// The database table's rows per UTC day of `day_column` (None: all in one group, as
+    /// are rows without a day).
+    pub fn rows_per_day(&mut self, day_column: Option<&str>) -> Result<std::collections::BTreeMap<Option<i32>, u64>> {
+        let table = format!("{}.{}", ident(&self.schema), ident(&self.table));
+        let day = match day_column {
+            None => "NULL::int".to_string(),
+            Some(c) => {
+                let is_date: bool = self
+                    .client
+                    .query_one(
+                        "SELECT coalesce(bool_or(data_type = 'date'), false) FROM information_schema.columns
+                         WHERE table_schema = $1 AND table_name = $2 AND column_name = $3",
+                        &[&self.schema, &self.table, &c],
+                    )
+                    .map_err(|e| failed("cannot read the table's columns", &e))?
+                    .get(0);
+                match is_date {
+                    true => format!("{} - date '1970-01-01'", ident(c)),
+                    false => format!("(timezone('UTC', {}))::date - date '1970-01-01'", ident(c)),
+                }
+            }
+        };
+        let sql = format!("SELECT {day}, count(*) FROM {table} GROUP BY 1");
+        let rows = self.client.query(&sql, &[]).map_err(|e| failed(&format!("cannot count the rows of {}", self.table), &e))?;
+        Ok(rows.iter().map(|r| (r.get::<_, Option<i32>>(0), r.get::<_, i64>(1) as u64)).collect())
+    }
+
     /// The database table's rows as frames of the contract's columns, streamed through the
     /// load's transaction (a merge's rows included): those `which` says.
     pub fn table_rows(&mut self, ds: &Dataset, which: TableRows, each: impl FnMut(DataFrame) -> Result<()>) -> Result<()> {

@@ -1,8 +1,9 @@
-//! A lake table's snapshots as a terminal table (`tier lake show`).
+//! A lake table's snapshots (`tier lake show`) and its days against the database's (`tier
+//! lake check`) as terminal tables.
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
-use crate::lake::maintenance::SnapshotInfo;
+use crate::lake::maintenance::{DayCheck, SnapshotInfo};
 
 pub fn table(name: &str, snapshots: &[SnapshotInfo]) -> String {
     let mut t = Table::new();
@@ -19,6 +20,23 @@ pub fn table(name: &str, snapshots: &[SnapshotInfo]) -> String {
             number(s.added_records),
             number(s.total_records),
             Cell::new(if s.current { "current" } else { "" }),
+        ]);
+    }
+    t.to_string()
+}
+
+pub fn days(name: &str, days: &[DayCheck]) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["table", "day", "lake rows", "table rows", ""]);
+    let number = |n: u64| Cell::new(n).set_alignment(CellAlignment::Right);
+    for d in days {
+        t.add_row([
+            Cell::new(name),
+            Cell::new(d.day.as_deref().unwrap_or("-")),
+            number(d.lake_rows),
+            number(d.table_rows),
+            Cell::new(if d.agrees() { "ok" } else { "DIFFERS" }),
         ]);
     }
     t.to_string()

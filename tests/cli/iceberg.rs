@@ -464,7 +464,20 @@ fn a_merge_rewrites_the_days_it_touched_and_no_other() {
     assert_eq!(as_of(Some(loads[2])), "75,129.0");
     assert_eq!(as_of(None), "75,129.0");
     assert_eq!(as_of(Some(loads[0] - 1)), "0,0.0", "before the first load the table has no rows");
+
+    // `lake check`: the lake's rows per day (from its manifests) against the table's.
+    let (code, out, err) = run(env.tier(&["--datasets", &contracts, "lake", "check", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let checked: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let days = checked[0]["days"].as_array().unwrap();
+    assert_eq!(days.len(), 4);
+    assert!(days.iter().all(|d| d["lake_rows"] == d["table_rows"]), "{out}");
     assert_spark_reads_the_table(&env, "readings", "at", "value");
+    // A row deleted behind tier's back is a difference on its day (exit 1).
+    client().execute(&format!("DELETE FROM {}.readings WHERE sensor = 's0' AND at = '2024-03-04 09:00:00+00'", env.schema), &[]).unwrap();
+    let (code, out, _) = run(env.tier(&["--datasets", &contracts, "lake", "check"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.lines().any(|l| l.contains("2024-03-04") && l.contains("DIFFERS")), "{out}");
 }
 
 #[test]
