@@ -329,12 +329,8 @@ pub enum LakeAction {
     /// The snapshots of each lake table of the schema (or TABLE), oldest first, with the tier
     /// load that committed each.
     Show {
-        /// One lake table (default: every one in the catalog for the schema).
-        table: Option<String>,
         #[command(flatten)]
-        conn: ConnArgs,
-        #[command(flatten)]
-        catalog: LakeCatalogArg,
+        lake: LakeTables,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -342,12 +338,8 @@ pub enum LakeAction {
     /// Remove the snapshots committed longer ago than --older-than (never the current one,
     /// nor the --retain-last newest); their files go at the next `gc`.
     Expire {
-        /// One lake table (default: every one).
-        table: Option<String>,
         #[command(flatten)]
-        conn: ConnArgs,
-        #[command(flatten)]
-        catalog: LakeCatalogArg,
+        lake: LakeTables,
         /// Age, as 90s, 45m, 12h or 30d.
         #[arg(long, value_parser = duration)]
         older_than: std::time::Duration,
@@ -358,12 +350,8 @@ pub enum LakeAction {
     /// Delete the files under a lake table that no kept snapshot uses (a killed load's, an
     /// expired snapshot's), once older than --grace.
     Gc {
-        /// One lake table (default: every one).
-        table: Option<String>,
         #[command(flatten)]
-        conn: ConnArgs,
-        #[command(flatten)]
-        catalog: LakeCatalogArg,
+        lake: LakeTables,
         /// Files younger than this are left (a load may still be writing them).
         #[arg(long, value_parser = duration, default_value = "1h")]
         grace: std::time::Duration,
@@ -374,12 +362,8 @@ pub enum LakeAction {
     /// Compare each lake table's rows per day (as its current snapshot counts them) with the
     /// database table's; exit 1 where they differ.
     Check {
-        /// One lake table (default: every one).
-        table: Option<String>,
         #[command(flatten)]
-        conn: ConnArgs,
-        #[command(flatten)]
-        catalog: LakeCatalogArg,
+        lake: LakeTables,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -387,43 +371,30 @@ pub enum LakeAction {
     /// Rewrite each partition (day) that has several data files as one, in one snapshot
     /// (appends of small files add up); the old files go at the next `gc` after `expire`.
     Compact {
-        /// One lake table (default: every one).
-        table: Option<String>,
         #[command(flatten)]
-        conn: ConnArgs,
-        #[command(flatten)]
-        catalog: LakeCatalogArg,
+        lake: LakeTables,
     },
 }
 
+/// Which lake tables a `tier lake` command works on, and where their catalog is.
+#[derive(Args, Debug, Clone)]
+pub struct LakeTables {
+    /// One lake table (default: every one in the catalog for the schema).
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub catalog: LakeCatalogArg,
+}
+
 impl LakeAction {
-    pub fn conn(&self) -> &ConnArgs {
+    pub fn tables(&self) -> &LakeTables {
         match self {
-            LakeAction::Show { conn, .. }
-            | LakeAction::Expire { conn, .. }
-            | LakeAction::Gc { conn, .. }
-            | LakeAction::Check { conn, .. }
-            | LakeAction::Compact { conn, .. } => conn,
-        }
-    }
-
-    pub fn catalog(&self) -> &str {
-        match self {
-            LakeAction::Show { catalog, .. }
-            | LakeAction::Expire { catalog, .. }
-            | LakeAction::Gc { catalog, .. }
-            | LakeAction::Check { catalog, .. }
-            | LakeAction::Compact { catalog, .. } => &catalog.name,
-        }
-    }
-
-    pub fn table(&self) -> Option<&str> {
-        match self {
-            LakeAction::Show { table, .. }
-            | LakeAction::Expire { table, .. }
-            | LakeAction::Gc { table, .. }
-            | LakeAction::Check { table, .. }
-            | LakeAction::Compact { table, .. } => table.as_deref(),
+            LakeAction::Show { lake, .. }
+            | LakeAction::Expire { lake, .. }
+            | LakeAction::Gc { lake, .. }
+            | LakeAction::Check { lake, .. }
+            | LakeAction::Compact { lake } => lake,
         }
     }
 }

@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         Command::Query(args) => Some(&args.conn),
         Command::Report(args) => Some(&args.conn),
         Command::Demo(args) => Some(&args.conn),
-        Command::Lake(args) => Some(args.action.conn()),
+        Command::Lake(args) => Some(&args.action.tables().conn),
         _ => None,
     };
     if let Some(conn) = conn {

@@ -11,9 +11,10 @@ use crate::pg::lake_catalog;
 
 pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
     let mut client = crate::pg::connect::connect(ctx.target()?, 3)?;
-    let tables = match action.table() {
+    let catalog = action.tables().catalog.name.as_str();
+    let tables = match action.tables().table.as_deref() {
         Some(t) => vec![t.to_string()],
-        None => lake_catalog::tables(&mut client, &ctx.schema, action.catalog())?,
+        None => lake_catalog::tables(&mut client, &ctx.schema, catalog)?,
     };
     if tables.is_empty() {
         return Err(Failure::Input(format!("no lake tables in schema {} (load with --lake DIR --lake-format iceberg)", ctx.schema)).into());
@@ -23,8 +24,7 @@ pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
     for table in &tables {
         match action {
             LakeAction::Show { json, .. } => {
-                let (at, snapshots) =
-                    lake_catalog::in_transaction(&mut client, &ctx.schema, action.catalog(), table, maintenance::snapshots)?;
+                let (at, snapshots) = lake_catalog::in_transaction(&mut client, &ctx.schema, catalog, table, maintenance::snapshots)?;
                 match json {
                     true => shown.push(serde_json::json!({"table": table, "metadata": at, "snapshots": snapshots})),
                     false => println!("{}", crate::render::snapshots::table(table, &snapshots)),
@@ -32,7 +32,7 @@ pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
             }
             LakeAction::Expire { older_than, retain_last, .. } => {
                 let before = chrono::Utc::now().timestamp_millis() - older_than.as_millis() as i64;
-                let gone = lake_catalog::in_transaction(&mut client, &ctx.schema, action.catalog(), table, |row| {
+                let gone = lake_catalog::in_transaction(&mut client, &ctx.schema, catalog, table, |row| {
                     maintenance::expire(row, before, *retain_last)
                 })?;
                 eprintln!("{table}: {} snapshot(s) expired", gone.len());
@@ -41,7 +41,7 @@ pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
                 }
             }
             LakeAction::Check { json, .. } => {
-                let days = lake_catalog::in_transaction(&mut client, &ctx.schema, action.catalog(), table, maintenance::check)?;
+                let days = lake_catalog::in_transaction(&mut client, &ctx.schema, catalog, table, maintenance::check)?;
                 differing += days.iter().filter(|d| !d.agrees()).count();
                 match json {
                     true => shown.push(serde_json::json!({"table": table, "days": days})),
@@ -49,13 +49,12 @@ pub fn run(action: &LakeAction, ctx: &Context) -> Result<()> {
                 }
             }
             LakeAction::Compact { .. } => {
-                let done = lake_catalog::in_transaction(&mut client, &ctx.schema, action.catalog(), table, maintenance::compact)?;
+                let done = lake_catalog::in_transaction(&mut client, &ctx.schema, catalog, table, maintenance::compact)?;
                 eprintln!("{table}: {} partition(s) compacted, {} file(s) into {}", done.partitions, done.files_before, done.files_after);
             }
             LakeAction::Gc { grace, dry_run, .. } => {
-                let gone = lake_catalog::in_transaction(&mut client, &ctx.schema, action.catalog(), table, |row| {
-                    maintenance::gc(row, *grace, *dry_run)
-                })?;
+                let gone =
+                    lake_catalog::in_transaction(&mut client, &ctx.schema, catalog, table, |row| maintenance::gc(row, *grace, *dry_run))?;
                 let verb = if *dry_run { "would delete" } else { "deleted" };
                 eprintln!("{table}: {verb} {} file(s) no snapshot uses", gone.len());
                 for file in gone {
