@@ -42,7 +42,7 @@ pub fn child_rows(
     for child in &parent.children {
         let name = child_name(parent, child.ds);
         // The elements, as records of their own, and where each came from.
-        let mut elements = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end };
+        let mut elements = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end, messages: None };
         let (mut parent_row, mut position): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
         for (i, span) in spans.iter().enumerate() {
             if issues.get(i).is_some() || span.damage.is_some() {

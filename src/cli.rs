@@ -200,10 +200,21 @@ pub struct LoadArgs {
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
     /// Load these into TABLE instead of DATA_DIR/TABLE.json: files, directories (their
-    /// *.json and *.json.gz) or globs ('data/events/*.json.gz'). Each file is its own
-    /// append, recorded by checksum, so a re-run after a crash loads only what is missing.
-    #[arg(long = "from", value_name = "PATH|GLOB", requires = "table")]
+    /// *.json and *.json.gz) or globs ('data/events/*.json.gz'), objects (s3://bucket/prefix/),
+    /// or a Kafka topic (kafka://HOST:PORT/TOPIC[?partitions=0,1]). Each file is its own
+    /// append, recorded by checksum, so a re-run after a crash loads only what is missing;
+    /// a topic's batches are recorded by partition and offsets, each message loaded once.
+    #[arg(long = "from", value_name = "PATH|GLOB|URL", requires = "table")]
     pub from: Vec<String>,
+    /// Where a topic's partition begins when the ledger has loaded none of it: `earliest`,
+    /// `latest`, or a time (RFC 3339: the first message at or after it). After that, each
+    /// load starts after the last offset loaded.
+    #[arg(long, value_name = "earliest|latest|TIME", default_value = "earliest", value_parser = crate::jobs::stream::parse_start)]
+    pub start: crate::source::kafka::Start,
+    /// The most messages a batch from a topic holds: each batch is one transaction and one
+    /// ledger entry with its offsets.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_rows: u64,
     /// Also write the accepted rows to a lake under DIR (or s3://bucket/prefix): an Apache
     /// Iceberg table per table, committed with the load (see --lake-format).
     #[arg(long, value_name = "DIR")]

@@ -239,6 +239,8 @@ struct RawColumn {
     max_length: Option<Spanned<i64>>,
     timezone: Option<Spanned<String>>,
     format: Option<Spanned<String>>,
+    /// What of the Kafka message the column holds instead of a key of its value.
+    message: Option<Spanned<String>>,
 }
 
 /// The longest dataset name: the longest table tier derives from it, `<name>_rejects__tier_new`,
@@ -459,19 +461,32 @@ fn column_field(c: RawColumn, fields: &[Field], key_owner: &mut Vec<(String, Str
         errors.fail(c.kind.span(), format!("unknown type {:?} (one of {})", c.kind.get_ref(), names.join(", ")));
         return None;
     };
-    let key = match &c.key {
-        Some(k) if k.get_ref().is_empty() => {
+    let key = match (&c.key, &c.message) {
+        (_, Some(m)) => {
+            if let Some(k) = &c.key {
+                errors.fail(k.span(), "a column reads a key of the record or a part of its message, not both".into());
+            }
+            match crate::dataset::MessagePart::from_name(m.get_ref()) {
+                Some(part) => Key::Message(part),
+                None => {
+                    let names: Vec<&str> = crate::dataset::MessagePart::ALL.iter().map(|p| p.name()).collect();
+                    errors.fail(m.span(), format!("unknown message part {:?} (one of {})", m.get_ref(), names.join(", ")));
+                    Key::Plain(column_name.clone())
+                }
+            }
+        }
+        (None, None) => Key::Plain(column_name.clone()),
+        (Some(k), None) if k.get_ref().is_empty() => {
             errors.fail(k.span(), "key must not be empty".into());
             Key::Plain(column_name.clone())
         }
-        Some(k) if k.get_ref() == "*" => {
+        (Some(k), None) if k.get_ref() == "*" => {
             if kind != Kind::Json {
                 errors.fail(k.span(), format!("key \"*\" (every key no other column reads) is a json column, not {}", kind.name()));
             }
             Key::Rest
         }
-        Some(k) => Key::parse(k.get_ref()),
-        None => Key::Plain(column_name.clone()),
+        (Some(k), None) => Key::parse(k.get_ref()),
     };
     let shown_key = key.display();
     if let Some((_, owner)) = key_owner.iter().find(|(k, _)| *k == shown_key) {
@@ -637,6 +652,8 @@ mod tests {
             ("name = \"rides\"\ncolour = 1\n[[column]]\nname = \"a\"\ntype = \"text\"\n", "d.toml:2:1: unknown field `colour`"),
             ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"text\"\n[[column]]\nname = \"a\"\ntype = \"text\"\n", "d.toml:6:8: duplicate column \"a\""),
             ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"text\"\nmin = 1\n", "d.toml:5:7: min / max apply to number columns, not text"),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"text\"\nmessage = \"headers\"\n", "d.toml:5:11: unknown message part \"headers\" (one of topic, partition, offset, key, timestamp)"),
+            ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"text\"\nkey = \"k\"\nmessage = \"key\"\n", "d.toml:5:7: a column reads a key of the record or a part of its message, not both"),
             ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"integer\"\npattern = \"x\"\n", "d.toml:5:11: pattern applies to text columns"),
             ("name = \"rides\"\n[[column]]\nname = \"a\"\ntype = \"text\"\npattern = \"(\"\n", "d.toml:5:11: pattern is not a valid regular expression"),
             ("name = \"rides\"\nday = \"a\"\n[[column]]\nname = \"a\"\ntype = \"text\"\n", "d.toml:2:7: day must name a timestamp or date column"),

@@ -97,6 +97,41 @@ pub enum Key {
     /// Every top-level key no other column reads, as one JSON object (`key = "*"`): the rare
     /// keys of a wide log, kept without a column each.
     Rest,
+    /// Set by tier from the Kafka message a record came in (`message = "offset"`); null for
+    /// a record read from a file.
+    Message(MessagePart),
+}
+
+/// What of a Kafka message a column can hold besides its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessagePart {
+    Topic,
+    Partition,
+    Offset,
+    /// The message's key, as text (a key that is not UTF-8 as `\x` and its bytes in hex,
+    /// PostgreSQL's text form of bytea).
+    Key,
+    /// The message's timestamp (RFC 3339, UTC, milliseconds).
+    Timestamp,
+}
+
+impl MessagePart {
+    pub const ALL: [MessagePart; 5] =
+        [MessagePart::Topic, MessagePart::Partition, MessagePart::Offset, MessagePart::Key, MessagePart::Timestamp];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MessagePart::Topic => "topic",
+            MessagePart::Partition => "partition",
+            MessagePart::Offset => "offset",
+            MessagePart::Key => "key",
+            MessagePart::Timestamp => "timestamp",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<MessagePart> {
+        MessagePart::ALL.into_iter().find(|p| p.name() == name)
+    }
 }
 
 impl Key {
@@ -117,6 +152,7 @@ impl Key {
             Key::Parent(column) => format!("(the parent's {column})"),
             Key::Position => "(the position in the array)".to_string(),
             Key::Rest => "*".to_string(),
+            Key::Message(part) => format!("(the message's {})", part.name()),
         }
     }
 }
@@ -163,7 +199,7 @@ impl Field {
 
     /// Whether tier sets this column rather than reading it from the record.
     pub fn is_set_by_tier(&self) -> bool {
-        matches!(self.key, Key::Parent(_) | Key::Position)
+        matches!(self.key, Key::Parent(_) | Key::Position | Key::Message(_))
     }
 }
 
@@ -330,7 +366,7 @@ impl Dataset {
                         keys.entry(spelling).or_insert(i);
                     }
                 }
-                Key::Record | Key::Parent(_) | Key::Position | Key::Rest => {}
+                Key::Record | Key::Parent(_) | Key::Position | Key::Rest | Key::Message(_) => {}
                 Key::Pointer(parts) => {
                     for spelling in [format!("{prefix}{}", parts[0]), parts[0].clone()] {
                         let list = heads.entry(spelling).or_default();
@@ -440,7 +476,7 @@ impl Dataset {
         let head = match key {
             Key::Plain(k) => k.clone(),
             Key::Pointer(parts) => parts[0].clone(),
-            Key::Record | Key::Parent(_) | Key::Position | Key::Rest => return,
+            Key::Record | Key::Parent(_) | Key::Position | Key::Rest | Key::Message(_) => return,
         };
         self.known.push(key.clone());
         if self.keys.contains_key(&head) {

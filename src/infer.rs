@@ -1309,7 +1309,8 @@ mod tests {
         let text = lines.join("\n");
         let scan = crate::source::framing::scan(text.as_bytes(), 1, true);
         assert_eq!(scan.spans.len(), lines.len());
-        let chunk = crate::source::Chunk { buf: text.as_bytes().to_vec(), spans: scan.spans, offset_end: text.len() as u64 };
+        let chunk =
+            crate::source::Chunk { buf: text.as_bytes().to_vec(), spans: scan.spans, offset_end: text.len() as u64, messages: None };
         let parsed = crate::transform::parse::parse_chunk(ds, &chunk).unwrap();
         let (_, failures) = crate::children::child_rows(ds, &chunk.buf, &chunk.spans, chunk.offset_end, &parsed).unwrap();
         let checked = crate::quality::check(ds, parsed).unwrap();

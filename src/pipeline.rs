@@ -32,7 +32,7 @@ use crate::lake::LakeWriter;
 use crate::pg::copy::Reject;
 use crate::pg::load::{AfterCommit, Mode, TableLoad};
 use crate::quality::{self, COL_NAN, COL_REASON};
-use crate::source::{Chunk, RecordReader};
+use crate::source::{Chunk, ChunkSource};
 use crate::stats::LoadStats;
 use crate::transform::parse::{self, COL_DETAIL, COL_EXTRA, COL_LINE, COL_RECORD, COL_ROW};
 
@@ -128,9 +128,10 @@ struct Part {
 fn rule_routed(ds: &'static Dataset, chunk: Chunk, t: &mut StageTimes) -> PolarsResult<Ruled> {
     let (records, offset_end) = (chunk.spans.len() as u64, chunk.offset_end);
     let first_line = chunk.spans.first().map_or(0, |s| s.line);
-    let Chunk { buf, spans, .. } = chunk;
+    let Chunk { buf, spans, messages, .. } = chunk;
+    let messages = messages.as_ref();
     let Some(split) = &ds.split else {
-        let (checked, extra_keys, children) = rule_chunk(ds, &buf, &spans, offset_end, t)?;
+        let (checked, extra_keys, children) = rule_chunk(ds, &buf, &spans, messages, offset_end, t)?;
         let parts = vec![Part { table: 0, spans, checked, extra_keys, children }];
         return Ok(Ruled { parts, refused: Vec::new(), records, offset_end, first_line, buf });
     };
@@ -149,7 +150,7 @@ fn rule_routed(ds: &'static Dataset, chunk: Chunk, t: &mut StageTimes) -> Polars
     let tables = ds.tables();
     for (kind, spans) in routed.parts {
         let table = table_index(&tables, split.tables[kind]);
-        let (checked, extra_keys, children) = rule_chunk(split.tables[kind], &buf, &spans, offset_end, t)?;
+        let (checked, extra_keys, children) = rule_chunk(split.tables[kind], &buf, &spans, messages, offset_end, t)?;
         parts.push(Part { table, spans, checked, extra_keys, children });
     }
     Ok(Ruled { parts, refused, records, offset_end, first_line, buf })
@@ -162,11 +163,15 @@ fn rule_chunk(
     ds: &'static Dataset,
     buf: &[u8],
     spans: &[crate::source::Span],
+    messages: Option<&crate::source::Messages>,
     offset_end: u64,
     t: &mut StageTimes,
 ) -> PolarsResult<(DataFrame, u64, Vec<ChildRows>)> {
     let clock = Instant::now();
-    let parsed = parse::parse_records(ds, buf, spans)?;
+    let mut parsed = parse::parse_records(ds, buf, spans)?;
+    if let Some(messages) = messages {
+        parse::set_message_columns(ds, &mut parsed, messages)?;
+    }
     let parsed_at = Instant::now();
     t.parse += parsed_at - clock;
     let extra_keys = parsed.column(COL_EXTRA)?.u32()?.sum().unwrap_or(0) as u64;
@@ -262,7 +267,7 @@ fn check_held(
             return Ok(());
         }
         let mut rejects = Vec::new();
-        let mut chunk = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end: 0 };
+        let mut chunk = Chunk { buf: Vec::new(), spans: Vec::new(), offset_end: 0, messages: None };
         for (at, raw, verdict) in batch {
             match verdict.reject() {
                 Some((reason, detail)) => {
@@ -353,7 +358,7 @@ pub fn check_file(
     let started = Instant::now();
     let file_size = input.size();
     let display = input.name();
-    let reader = RecordReader::open_input(input)?;
+    let reader = crate::source::open_chunks(input)?;
     // Reader thread: framing and hashing overlap with parsing.
     let (to_rules, from_reader) = sync_channel::<Result<Chunk>>(1);
     let (recycle, used_buffers) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -420,7 +425,7 @@ fn sort_chunks(
         times.wait_rules += waited.elapsed();
         let ruled = ruled?;
         let (records, offset_end, first_line) = (ruled.records, ruled.offset_end, ruled.first_line);
-        if stats.records == 0 && offset_end > 0 && !input.compressed() {
+        if stats.records == 0 && offset_end > 0 && stats.file_size > 0 && !input.compressed() {
             // Size the duplicate filter from the first chunk's records per byte.
             let estimate = stats.file_size as f64 * records as f64 / offset_end as f64;
             dedupe.expect((estimate * 1.02) as usize);
@@ -442,11 +447,7 @@ fn sort_chunks(
 
 /// The reader thread: the file's chunks, one after another, into `to_rules`, in at most
 /// `BLOCKS` buffers (handed back through `used`); returns the file's checksum.
-fn read_blocks(
-    mut reader: RecordReader<Box<dyn std::io::Read + Send>>,
-    to_rules: SyncSender<Result<Chunk>>,
-    used_buffers: Receiver<Vec<u8>>,
-) -> String {
+fn read_blocks(mut reader: Box<dyn ChunkSource>, to_rules: SyncSender<Result<Chunk>>, used_buffers: Receiver<Vec<u8>>) -> String {
     // The reader's own block, then one per chunk it handed on and got no block back for.
     let mut blocks = 1;
     loop {
@@ -667,6 +668,11 @@ fn refuse_unloadable(ds: &Dataset, input: &Input, opts: &LoadOptions) -> Result<
 /// Commits a load whose rows are all in (an object whose bytes were loaded under another
 /// name is refused first, as a file is); its after-commit work goes to `after`.
 fn commit(ds: &Dataset, input: &Input, opts: &LoadOptions, mut load: TableLoad, stats: &mut LoadStats, after: &AfterCommits) -> Result<()> {
+    if let Input::Kafka(range) = input {
+        // Claimed in the transaction, with the rows (`pg::ledger::claim_offsets`).
+        let (first, last) = (range.first, range.read_to() - 1);
+        stats.offsets = Some(crate::stats::OffsetRange { topic: range.url.topic.clone(), partition: range.partition, first, last });
+    }
     if let Input::Object(object) = input {
         if opts.mode.keeps_rows() && !opts.force {
             load.refuse_loaded_checksum(&stats.checksum)?;

@@ -310,7 +310,7 @@ fn place(root: &mut Map<String, Value>, ds: &Dataset, key: &Key, v: Value) {
             root.insert(format!("{}{k}", ds.prefix), v);
         }
         // A catch-all table's whole record: the other columns make it; tier sets the others.
-        Key::Record | Key::Parent(_) | Key::Position | Key::Rest => {}
+        Key::Record | Key::Parent(_) | Key::Position | Key::Rest | Key::Message(_) => {}
         Key::Pointer(parts) => {
             let mut node = root;
             let head = format!("{}{}", ds.prefix, parts[0]);

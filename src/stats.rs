@@ -40,6 +40,19 @@ pub struct LoadStats {
     /// The lake's snapshot of each table this load committed (an Iceberg lake).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lake_snapshots: Vec<LakeSnapshot>,
+    /// The Kafka offsets this load read (a load from a topic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offsets: Option<OffsetRange>,
+}
+
+/// A range of one Kafka partition's offsets, both ends included, as a load read it and the
+/// ledger records it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OffsetRange {
+    pub topic: String,
+    pub partition: i32,
+    pub first: i64,
+    pub last: i64,
 }
 
 /// One table's snapshot in the Iceberg lake, committed with the load.

@@ -32,6 +32,21 @@ pub fn run(args: &LoadArgs, ctx: &Context) -> Result<()> {
         lake_format: args.lake_format.into(),
         lake_catalog: args.lake_catalog.name.clone(),
     };
+    if let Some(url) = args.from.iter().find(|f| crate::source::kafka::is_url(f)) {
+        if args.from.len() > 1 {
+            return Err(Failure::Input(format!("{url}: a topic is loaded on its own (one --from)")).into());
+        }
+        let url = crate::source::kafka::TopicUrl::parse(url)?;
+        if args.list {
+            for name in crate::jobs::stream::partition_names(&url)? {
+                println!("{name}");
+            }
+            return Ok(());
+        }
+        let stream = crate::jobs::stream::StreamOptions { start: args.start, batch_rows: args.batch_rows };
+        let (done, failed) = crate::jobs::stream::load_topic(datasets[0], &url, &opts, stream, ctx.target()?, args.jobs as usize);
+        return finish(args, &done, failed);
+    }
     let files = if args.from.is_empty() { Vec::new() } else { expand_inputs(&args.from)? };
     if args.list {
         for f in &files {
@@ -49,10 +64,15 @@ pub fn run(args: &LoadArgs, ctx: &Context) -> Result<()> {
     } else {
         load_many(datasets[0], &files, &opts, target, args.jobs as usize)
     };
+    finish(args, &done, failed)
+}
+
+/// The loads' summary on stdout, the failures as the command's error.
+fn finish(args: &LoadArgs, done: &[crate::stats::LoadStats], failed: Vec<anyhow::Error>) -> Result<()> {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&done)?);
+        println!("{}", serde_json::to_string_pretty(done)?);
     } else if !done.is_empty() {
-        println!("{}", summary::table(&done));
+        println!("{}", summary::table(done));
     }
     report_failures(failed)
 }

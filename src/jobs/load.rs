@@ -104,7 +104,7 @@ fn load_one(
 }
 
 /// Puts a failed load on record in the ledger, if the database can still be reached.
-fn record_failure(ds: &Dataset, file: &str, opts: &LoadOptions, target: &connect::Target, err: &anyhow::Error) {
+pub fn record_failure(ds: &Dataset, file: &str, opts: &LoadOptions, target: &connect::Target, err: &anyhow::Error) {
     let stats = LoadStats { table: ds.name.clone(), file: file.to_string(), ..Default::default() };
     let attempt = connect::connect(target, 1).and_then(|mut c| {
         pg::ledger::ensure_ledger(&mut c, &opts.schema)?;

@@ -81,12 +81,12 @@ fn validate_table(
     // the object is read).
     let recorded_sum = match input {
         Input::Object(o) => object_checksum(ds, &mut client, schema, &o.url, o.etag.as_deref(), o.size)?,
-        Input::File(_) => None,
+        Input::File(_) | Input::Kafka(_) => None,
     };
     let checksum = || -> Result<Option<String>> {
         match input {
             Input::File(path) => Ok(Some(crate::pipeline::checksum_file(path)?)),
-            Input::Object(_) => Ok(recorded_sum.clone()),
+            Input::Object(_) | Input::Kafka(_) => Ok(recorded_sum.clone()),
         }
     };
     let superseding = match merges {
@@ -154,6 +154,7 @@ fn validate_split(
         Input::File(_) if reread && !merges => None,
         Input::File(path) => Some(crate::pipeline::checksum_file(path)?),
         Input::Object(o) => object_checksum(log, &mut client, schema, &o.url, o.etag.as_deref(), o.size)?,
+        Input::Kafka(_) => None,
     };
     let recorded = match (&checksum, reread) {
         (Some(sum), false) => ledger_split_source(log, &mut client, schema, sum)?,

@@ -68,6 +68,10 @@ pub fn ensure_ledger(client: &mut Client, schema: &str) -> Result<()> {
              ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS tables jsonb;
              -- The Iceberg snapshot of each table the load committed to the lake.
              ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS lake_snapshots jsonb;
+             -- A load from a Kafka topic: the partition and the offsets it read, both ends included.
+             ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS topic text,
+               ADD COLUMN IF NOT EXISTS topic_partition integer, ADD COLUMN IF NOT EXISTS first_offset bigint,
+               ADD COLUMN IF NOT EXISTS last_offset bigint;
              COMMIT;"
         ),
     )
@@ -123,9 +127,10 @@ pub fn insert_ledger(
     let sql = format!(
         "INSERT INTO {s}.{LEDGER} (id, table_name, file, file_size, checksum, started_at, finished_at, records, loaded, rejected,
             rejected_by_reason, warnings, mode, tool_version, status, error, figures, inserted, updated, unchanged, schema_changes, etag, tables,
-            lake_snapshots)
+            lake_snapshots, topic, topic_partition, first_offset, last_offset)
          VALUES (COALESCE($1, nextval(pg_get_serial_sequence('{q}.{LEDGER}', 'id'))), $2, $3, $4, $5, to_timestamp($6), clock_timestamp(), $7, $8, $9,
-            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19, $20::text::jsonb, $21, $22::text::jsonb, $23::text::jsonb)",
+            $10::text::jsonb, $11::text::jsonb, $12, $13, $14, $15, $16::text::jsonb, $17, $18, $19, $20::text::jsonb, $21, $22::text::jsonb, $23::text::jsonb,
+            $24, $25, $26, $27)",
         q = s.replace('\'', "''")
     );
     client
@@ -156,6 +161,10 @@ pub fn insert_ledger(
                 &stats.tables_json(),
                 // A failed load's snapshots were never committed.
                 &(status == "ok" && !stats.lake_snapshots.is_empty()).then(|| serde_json::to_string(&stats.lake_snapshots)).transpose()?,
+                &stats.offsets.as_ref().map(|o| o.topic.clone()),
+                &stats.offsets.as_ref().map(|o| o.partition),
+                &stats.offsets.as_ref().map(|o| o.first),
+                &stats.offsets.as_ref().map(|o| o.last),
             ],
         )
         .map_err(|e| Failure::Database(format!("cannot record the load in {LEDGER}: {}", describe(&e))))?;
@@ -389,5 +398,63 @@ pub fn mark_replaced(client: &mut Client, schema: &str, table: &str) -> Result<(
     client
         .execute(&format!("UPDATE {}.{LEDGER} SET status = 'replaced' WHERE table_name = $1 AND status = 'ok'", ident(schema)), &[&table])
         .map_err(|e| Failure::Database(format!("cannot update {LEDGER}: {}", describe(&e))))?;
+    Ok(())
+}
+
+/// The offset after the last one loaded into `table` from a Kafka partition, if any was.
+pub fn next_offset(client: &mut Client, schema: &str, table: &str, topic: &str, partition: i32) -> Result<Option<i64>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT max(last_offset) + 1 FROM {}.{LEDGER} WHERE table_name = $1 AND topic = $2 AND topic_partition = $3 AND status = 'ok'",
+        ident(schema)
+    );
+    Ok(client.query_one(&sql, &[&table, &topic, &partition]).map_err(db)?.get(0))
+}
+
+/// Claims a load's offsets in its transaction: they must start right after the last ones
+/// loaded from the partition (none loaded twice, none skipped), whatever other process
+/// loaded them. Under a lock per table and partition, held to the commit, so of two loads
+/// of the same offsets at once, the second finds the first's and is refused.
+pub fn claim_offsets(client: &mut Client, schema: &str, table: &str, range: &crate::stats::OffsetRange) -> Result<()> {
+    let key = format!("{schema}.{table}/{}/{}", range.topic, range.partition);
+    client.execute("SELECT pg_advisory_xact_lock(hashtext('tier:offsets'), hashtext($1))", &[&key]).map_err(db)?;
+    let next = next_offset(client, schema, table, &range.topic, range.partition)?;
+    let partition = format!("{}/{}", range.topic, range.partition);
+    match next {
+        Some(next) if next > range.first => Err(Failure::AlreadyLoaded(format!(
+            "{partition}: offsets {}..{} overlap those loaded into {table} already (up to {}); nothing of this batch was loaded",
+            range.first,
+            range.last,
+            next - 1
+        ))
+        .into()),
+        Some(next) if next < range.first => Err(Failure::Input(format!(
+            "{partition}: offsets {next}..{} would be skipped (loaded into {table} up to {}, this batch starts at {}); nothing of it was loaded",
+            range.first - 1,
+            next - 1,
+            range.first
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Holds a partition for this session (the loader's own connection) while it loads
+/// batches from it: another tier process waits for it, or takes other partitions first.
+/// `wait` false: only if it is free now. Released by `release_partition` or the session's end.
+pub fn hold_partition(client: &mut Client, schema: &str, table: &str, topic: &str, partition: i32, wait: bool) -> Result<bool> {
+    let key = format!("{schema}.{table}/{topic}/{partition}");
+    let sql = match wait {
+        true => "SELECT pg_advisory_lock(hashtext('tier:partition'), hashtext($1)), true",
+        false => "SELECT 0, pg_try_advisory_lock(hashtext('tier:partition'), hashtext($1))",
+    };
+    Ok(client.query_one(sql, &[&key]).map_err(db)?.get(1))
+}
+
+pub fn release_partition(client: &mut Client, schema: &str, table: &str, topic: &str, partition: i32) -> Result<()> {
+    let key = format!("{schema}.{table}/{topic}/{partition}");
+    client.execute("SELECT pg_advisory_unlock(hashtext('tier:partition'), hashtext($1))", &[&key]).map_err(db)?;
     Ok(())
 }

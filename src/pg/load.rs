@@ -549,6 +549,9 @@ impl TableLoad {
             }
             mark_replaced(&mut self.client, &self.schema, &self.ds.name)?;
         }
+        if let Some(range) = &stats.offsets {
+            super::ledger::claim_offsets(&mut self.client, &self.schema, &self.ds.name, range)?;
+        }
         insert_ledger(&mut self.client, &self.schema, Some(self.load_id), stats, self.mode, self.started, "ok", None)?;
         exec(&mut self.client, "commit failed", "COMMIT")?;
         let mut tidy = AfterCommit { client: self.client, table: self.ds.name.clone(), analyze: None, drop: None };

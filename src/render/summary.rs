@@ -24,7 +24,11 @@ pub fn table(all: &[LoadStats]) -> String {
         let num = |v: String| Cell::new(v).set_alignment(CellAlignment::Right);
         t.add_row(vec![
             Cell::new(&s.table),
-            Cell::new(std::path::Path::new(&s.file).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()),
+            Cell::new(match &s.offsets {
+                // A topic's batch: its partition and offsets.
+                Some(o) => format!("{}/{} @{}..{}", o.topic, o.partition, o.first, o.last),
+                None => std::path::Path::new(&s.file).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+            }),
             num(s.records.to_string()),
             // A merge's loaded rows, split by what they did to the table.
             num(match &s.merged {

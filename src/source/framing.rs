@@ -40,6 +40,8 @@ pub enum Damage {
     TrailingText,
     /// Longer than `--max-record-bytes`: only its start is kept.
     TooLong,
+    /// A message with no value (a Kafka tombstone) or only whitespace.
+    Empty,
 }
 
 impl Damage {
@@ -52,6 +54,7 @@ impl Damage {
             Damage::StrayCloser => "a closing bracket that matches no open one",
             Damage::TrailingText => "text after the record's closing brace",
             Damage::TooLong => "record longer than --max-record-bytes (only its first 64 KB are kept here)",
+            Damage::Empty => "an empty message (no value)",
         }
     }
 }

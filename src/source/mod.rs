@@ -2,6 +2,7 @@
 //! block size whatever the file's size, and hashes every byte on the way for the ledger.
 
 pub mod framing;
+pub mod kafka;
 pub mod object;
 
 use std::fs::File;
@@ -42,6 +43,20 @@ pub struct Chunk {
     pub spans: Vec<Span>,
     /// File offset just past this chunk, for progress.
     pub offset_end: u64,
+    /// The Kafka messages the records came in (none for a file's).
+    pub messages: Option<Messages>,
+}
+
+/// What a chunk's Kafka messages carry besides their values, one entry per record in
+/// order (the first is record `first_record`'s): what `message = "..."` columns hold.
+#[derive(Debug, Clone)]
+pub struct Messages {
+    pub topic: std::sync::Arc<str>,
+    pub partition: i32,
+    pub first_record: u64,
+    pub keys: Vec<Option<Vec<u8>>>,
+    /// Milliseconds since the epoch.
+    pub timestamps: Vec<i64>,
 }
 
 impl Chunk {
@@ -50,11 +65,34 @@ impl Chunk {
     }
 }
 
-/// Where an export comes from: a local file, or an object in object storage.
+/// What hands a load its records, chunk after chunk: a file's or object's reader, or a
+/// Kafka partition's.
+pub trait ChunkSource: Send {
+    /// The next chunk, or `None` at the end.
+    fn next_chunk(&mut self) -> Result<Option<Chunk>>;
+    /// Hands back a chunk's buffer for a later chunk.
+    fn reuse(&mut self, buf: Vec<u8>);
+    /// Whether a buffer handed back waits to be filled.
+    fn has_spare(&self) -> bool;
+    /// BLAKE3 of what was read so far, as the ledger records it.
+    fn checksum(&self) -> String;
+}
+
+/// Where an export comes from: a local file, an object in object storage, or a range of
+/// a Kafka partition's offsets.
 #[derive(Clone, Debug)]
 pub enum Input {
     File(PathBuf),
     Object(object::ObjectRef),
+    Kafka(kafka::PartitionRange),
+}
+
+/// Opens an input's records.
+pub fn open_chunks(input: &Input) -> Result<Box<dyn ChunkSource>> {
+    match input {
+        Input::Kafka(range) => range.open(),
+        _ => Ok(Box::new(RecordReader::open_input(input)?)),
+    }
 }
 
 impl Input {
@@ -63,14 +101,17 @@ impl Input {
         match self {
             Input::File(p) => p.display().to_string(),
             Input::Object(o) => o.url.clone(),
+            Input::Kafka(r) => r.name(),
         }
     }
 
-    /// Bytes as stored (0 when a file cannot be read; opening it then says why).
+    /// Bytes as stored (0 when a file cannot be read, opening it then says why; 0 for a
+    /// stream, whose size is known once it is read).
     pub fn size(&self) -> u64 {
         match self {
             Input::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
             Input::Object(o) => o.size,
+            Input::Kafka(_) => 0,
         }
     }
 
@@ -90,6 +131,7 @@ impl Input {
                 Ok(Box::new(File::open(path).with_context(|| format!("{}: cannot open", path.display()))?))
             }
             Input::Object(o) => o.open(),
+            Input::Kafka(r) => Err(anyhow::anyhow!("{}: a stream is read as chunks, not bytes", r.name())),
         }
     }
 }
@@ -116,7 +158,7 @@ fn compression(name: &str) -> Option<Compression> {
 /// turned away. One pass; memory holds one chunk, however many records are asked for.
 pub fn records_at(input: &Input, records: &[u64], mut each: impl FnMut(&Span, &[u8]) -> Result<()>) -> Result<()> {
     let mut wanted = records.iter().copied().peekable();
-    let mut reader = RecordReader::open_input(input)?;
+    let mut reader = open_chunks(input)?;
     while wanted.peek().is_some() {
         let Some(chunk) = reader.next_chunk()? else { break };
         for span in &chunk.spans {
@@ -306,8 +348,26 @@ impl<R: Read> RecordReader<R> {
                 self.records += 1;
                 span.record = self.records;
             }
-            return Ok(Some(Chunk { buf, spans: scan.spans, offset_end }));
+            return Ok(Some(Chunk { buf, spans: scan.spans, offset_end, messages: None }));
         }
+    }
+}
+
+impl<R: Read + Send> ChunkSource for RecordReader<R> {
+    fn next_chunk(&mut self) -> Result<Option<Chunk>> {
+        RecordReader::next_chunk(self)
+    }
+
+    fn reuse(&mut self, buf: Vec<u8>) {
+        RecordReader::reuse(self, buf)
+    }
+
+    fn has_spare(&self) -> bool {
+        RecordReader::has_spare(self)
+    }
+
+    fn checksum(&self) -> String {
+        RecordReader::checksum(self)
     }
 }
 
@@ -345,7 +405,7 @@ impl<R: Read> RecordReader<R> {
             self.fill(want).with_context(|| format!("{}: read failed near line {}", self.path.display(), line + newlines))?;
         }
         self.line = line + newlines;
-        Ok(Chunk { buf: raw, spans: vec![span], offset_end: self.offset - self.carry.len() as u64 })
+        Ok(Chunk { buf: raw, spans: vec![span], offset_end: self.offset - self.carry.len() as u64, messages: None })
     }
 }
 

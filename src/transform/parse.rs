@@ -8,8 +8,8 @@
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::dataset::{Dataset, Key, Kind};
-use crate::source::{Chunk, Span};
+use crate::dataset::{Dataset, Key, Kind, MessagePart};
+use crate::source::{Chunk, Messages, Span};
 use crate::transform::record::{parse_record, whole_cell, Cell, KeyHints};
 pub use crate::transform::record::{BAD_VALUE, MALFORMED};
 use crate::values::number;
@@ -39,6 +39,53 @@ pub fn parse_records(ds: &'static Dataset, buf: &[u8], spans: &[Span]) -> Polars
         frame.vstack_mut_owned(p)?;
     }
     Ok(frame)
+}
+
+/// Sets the columns that hold a part of each record's Kafka message (`message = "..."`),
+/// as text for their casts: the values of the records' messages in `messages`.
+pub fn set_message_columns(ds: &Dataset, frame: &mut DataFrame, messages: &Messages) -> PolarsResult<()> {
+    let parts: Vec<(&str, MessagePart)> = ds
+        .fields
+        .iter()
+        .filter_map(|f| match f.key {
+            Key::Message(part) => Some((f.name.as_str(), part)),
+            _ => None,
+        })
+        .collect();
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let records: Vec<u64> = frame.column(COL_RECORD)?.u64()?.into_no_null_iter().collect();
+    // A record's line is its message's offset.
+    let offsets: Vec<u64> = frame.column(COL_LINE)?.u64()?.into_no_null_iter().collect();
+    for (name, part) in parts {
+        let values: StringChunked = records
+            .iter()
+            .zip(&offsets)
+            .map(|(record, offset)| {
+                let at = record.checked_sub(messages.first_record).map(|i| i as usize);
+                let text = match part {
+                    MessagePart::Topic => messages.topic.to_string(),
+                    MessagePart::Partition => messages.partition.to_string(),
+                    MessagePart::Offset => offset.to_string(),
+                    MessagePart::Key => match at.and_then(|i| messages.keys.get(i)).and_then(|k| k.as_deref()) {
+                        None => return None,
+                        Some(bytes) => match std::str::from_utf8(bytes) {
+                            Ok(text) => text.to_string(),
+                            Err(_) => std::iter::once("\\x".to_string()).chain(bytes.iter().map(|b| format!("{b:02x}"))).collect(),
+                        },
+                    },
+                    MessagePart::Timestamp => {
+                        let ms = at.and_then(|i| messages.timestamps.get(i)).copied()?;
+                        chrono::DateTime::from_timestamp_millis(ms)?.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                    }
+                };
+                Some(text)
+            })
+            .collect();
+        frame.with_column(values.with_name(name.into()).into_column())?;
+    }
+    Ok(())
 }
 
 /// Asks for `bytes` to be brought into the cache (a hint: nothing where there is no such
@@ -172,7 +219,7 @@ mod tests {
 
     fn parse(ds: &'static Dataset, input: &str) -> DataFrame {
         let scan = framing::scan(input.as_bytes(), 1, true);
-        let chunk = Chunk { buf: input.as_bytes().to_vec(), spans: scan.spans, offset_end: input.len() as u64 };
+        let chunk = Chunk { buf: input.as_bytes().to_vec(), spans: scan.spans, offset_end: input.len() as u64, messages: None };
         parse_chunk(ds, &chunk).unwrap()
     }
 

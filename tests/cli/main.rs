@@ -14,6 +14,7 @@ mod exports;
 mod faults;
 mod hostile;
 mod iceberg;
+mod kafka;
 mod lake;
 mod load;
 mod many;
