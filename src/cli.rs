@@ -211,10 +211,21 @@ pub struct LoadArgs {
     /// load starts after the last offset loaded.
     #[arg(long, value_name = "earliest|latest|TIME", default_value = "earliest", value_parser = crate::jobs::stream::parse_start)]
     pub start: crate::source::kafka::Start,
+    /// Keep reading the topic as messages come, a batch whenever a partition has new ones,
+    /// until SIGTERM or Ctrl-C (which commit the batch in flight, then stop).
+    #[arg(long)]
+    pub follow: bool,
     /// The most messages a batch from a topic holds: each batch is one transaction and one
     /// ledger entry with its offsets.
     #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_rows: u64,
+    /// A batch from a topic ends once its messages' values reach this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_bytes: u64,
+    /// With --follow, a batch ends this many seconds after it began even if messages keep
+    /// coming (it ends sooner once it has read all there is).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub batch_wait: f64,
     /// Also write the accepted rows to a lake under DIR (or s3://bucket/prefix): an Apache
     /// Iceberg table per table, committed with the load (see --lake-format).
     #[arg(long, value_name = "DIR")]
@@ -576,7 +587,9 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub reread: bool,
     /// Check these inputs of TABLE instead of its default ones: files, directories, globs,
-    /// or objects (s3://bucket/prefix/, a glob, an object), as `load --from` takes them.
+    /// or objects (s3://bucket/prefix/, a glob, an object), as `load --from` takes them; or
+    /// a Kafka topic (kafka://HOST:PORT/TOPIC): each batch the ledger records read again
+    /// from the topic, and each partition's offsets checked for gaps and overlaps.
     #[arg(long = "from", value_name = "PATH|GLOB|URL", requires = "table")]
     pub from: Vec<String>,
 }

@@ -43,7 +43,15 @@ pub fn run(args: &LoadArgs, ctx: &Context) -> Result<()> {
             }
             return Ok(());
         }
-        let stream = crate::jobs::stream::StreamOptions { start: args.start, batch_rows: args.batch_rows };
+        if !(args.batch_wait.is_finite() && args.batch_wait > 0.0) {
+            return Err(Failure::Input(format!("--batch-wait {}: a number of seconds above 0", args.batch_wait)).into());
+        }
+        let limits = crate::source::kafka::BatchLimits {
+            rows: args.batch_rows,
+            bytes: args.batch_bytes,
+            wait: Some(std::time::Duration::from_secs_f64(args.batch_wait)),
+        };
+        let stream = crate::jobs::stream::StreamOptions { start: args.start, limits, follow: args.follow };
         let (done, failed) = crate::jobs::stream::load_topic(datasets[0], &url, &opts, stream, ctx.target()?, args.jobs as usize);
         return finish(args, &done, failed);
     }

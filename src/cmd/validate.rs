@@ -15,10 +15,20 @@ pub fn run(args: &ValidateArgs, ctx: &Context) -> Result<()> {
     };
     let checks = match args.from.is_empty() {
         true => validate_all(&datasets, data_dir, ctx.target()?, &ctx.schema, quiet, args.reread)?,
-        false => {
-            let work = crate::jobs::load::expand_inputs(&args.from)?.into_iter().map(|input| (datasets[0], input)).collect();
-            validate_work(work, ctx.target()?, &ctx.schema, quiet, args.reread)?
-        }
+        false => match args.from.iter().find(|f| crate::source::kafka::is_url(f)) {
+            // A topic: each batch of the ledger read again, and its offsets checked.
+            Some(url) => {
+                let url = crate::source::kafka::TopicUrl::parse(url)?;
+                let (inputs, mut checks) = crate::jobs::stream::validation_inputs(datasets[0], &url, ctx.target()?, &ctx.schema)?;
+                let work = inputs.into_iter().map(|input| (datasets[0], input)).collect();
+                checks.extend(validate_work(work, ctx.target()?, &ctx.schema, quiet, true)?);
+                checks
+            }
+            None => {
+                let work = crate::jobs::load::expand_inputs(&args.from)?.into_iter().map(|input| (datasets[0], input)).collect();
+                validate_work(work, ctx.target()?, &ctx.schema, quiet, args.reread)?
+            }
+        },
     };
     if args.format == CheckFormat::Json {
         println!("{}", serde_json::to_string_pretty(&checks)?);

@@ -458,3 +458,17 @@ pub fn release_partition(client: &mut Client, schema: &str, table: &str, topic: 
     client.execute("SELECT pg_advisory_unlock(hashtext('tier:partition'), hashtext($1))", &[&key]).map_err(db)?;
     Ok(())
 }
+
+/// The offset ranges loaded into `table` from a topic, per partition in order: (partition,
+/// first, last), both ends included (a partition's first load may read none: last < first).
+pub fn offset_ranges(client: &mut Client, schema: &str, table: &str, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT topic_partition, first_offset, last_offset FROM {}.{LEDGER}
+         WHERE table_name = $1 AND topic = $2 AND status = 'ok' ORDER BY topic_partition, first_offset, id",
+        ident(schema)
+    );
+    Ok(client.query(&sql, &[&table, &topic]).map_err(db)?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+}

@@ -101,12 +101,30 @@ pub struct Offsets {
 pub struct Topic {
     url: TopicUrl,
     client: Client,
+    /// A client per partition, kept: making one asks the brokers who leads the partition.
+    partitions: std::sync::Mutex<std::collections::HashMap<i32, Arc<PartitionClient>>>,
 }
 
 impl Topic {
     pub fn connect(url: &TopicUrl) -> Result<Topic> {
         let client = block_on(client(url))?;
-        Ok(Topic { url: url.clone(), client })
+        Ok(Topic { url: url.clone(), client, partitions: Default::default() })
+    }
+
+    fn partition(&self, partition: i32) -> Result<Arc<PartitionClient>> {
+        let mut known = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = known.get(&partition) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(block_on(partition_client(&self.client, &self.url, partition))?);
+        known.insert(partition, p.clone());
+        Ok(p)
+    }
+
+    /// The next offset the partition will write (its end now).
+    pub fn end(&self, partition: i32) -> Result<i64> {
+        let p = self.partition(partition)?;
+        block_on(p.get_offset(OffsetAt::Latest)).map_err(|e| kafka_error(&self.url.partition_name(partition), e))
     }
 
     /// The partitions to read: those the URL names (each must exist), else all of them.
@@ -132,7 +150,7 @@ impl Topic {
     }
 
     pub fn offsets(&self, partition: i32) -> Result<Offsets> {
-        let p = block_on(partition_client(&self.client, &self.url, partition))?;
+        let p = self.partition(partition)?;
         let name = self.url.partition_name(partition);
         let earliest = block_on(p.get_offset(OffsetAt::Earliest)).map_err(|e| kafka_error(&name, e))?;
         let end = block_on(p.get_offset(OffsetAt::Latest)).map_err(|e| kafka_error(&name, e))?;
@@ -146,7 +164,7 @@ impl Topic {
             Start::Earliest => Ok(offsets.earliest),
             Start::Latest => Ok(offsets.end),
             Start::At(ms) => {
-                let p = block_on(partition_client(&self.client, &self.url, partition))?;
+                let p = self.partition(partition)?;
                 let at =
                     chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| Failure::Input(format!("--start: {ms} ms is no time")))?;
                 // No message at or after the time: the partition's end.
@@ -158,22 +176,41 @@ impl Topic {
     }
 }
 
-/// One load's share of a partition: offsets from `first`, below `bound`, at most
-/// `max_records` messages. What was read is in `read_to` (the offset after the last
-/// message read), for the ledger and for reading the same messages again.
+/// Where a batch ends: at most `rows` messages and about `bytes` of their values; following
+/// a partition (`wait` set), also once it has read all the partition holds, or `wait` after
+/// it began, whichever comes first.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchLimits {
+    pub rows: u64,
+    pub bytes: u64,
+    pub wait: Option<Duration>,
+}
+
+/// One load's share of a partition: offsets from `first`, below `bound`, within `limits`.
+/// What was read is in `read_to` (the offset after the last message read), for the ledger
+/// and for reading the same messages again. `stop` set (SIGTERM) ends the batch where it is.
 #[derive(Clone, Debug)]
 pub struct PartitionRange {
     pub url: TopicUrl,
     pub partition: i32,
     pub first: i64,
     pub bound: i64,
-    pub max_records: u64,
+    pub limits: BatchLimits,
     pub read_to: Arc<AtomicI64>,
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PartitionRange {
-    pub fn new(url: &TopicUrl, partition: i32, first: i64, bound: i64, max_records: u64) -> Self {
-        PartitionRange { url: url.clone(), partition, first, bound, max_records, read_to: Arc::new(AtomicI64::new(first)) }
+    pub fn new(
+        url: &TopicUrl,
+        partition: i32,
+        first: i64,
+        bound: i64,
+        limits: BatchLimits,
+        stop: &Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        let read_to = Arc::new(AtomicI64::new(first));
+        PartitionRange { url: url.clone(), partition, first, bound, limits, read_to, stop: stop.clone() }
     }
 
     pub fn name(&self) -> String {
@@ -193,18 +230,20 @@ impl PartitionRange {
             partition_client(&client, &self.url, self.partition).await
         })?;
         let read_before = self.read_to();
-        let bound = if read_before > self.first { read_before } else { self.bound };
+        let first_reading = read_before == self.first;
         Ok(Box::new(PartitionChunks {
             range: self.clone(),
             client,
             next: self.first,
-            bound,
+            bound: if first_reading { self.bound } else { read_before },
+            high_watermark: i64::MAX,
+            deadline: self.limits.wait.filter(|_| first_reading).map(|w| std::time::Instant::now() + w),
             pending: std::collections::VecDeque::new(),
             records: 0,
             hasher: blake3::Hasher::new(),
             spare: Vec::new(),
             bytes: 0,
-            first_reading: read_before == self.first,
+            first_reading,
         }))
     }
 }
@@ -216,6 +255,10 @@ struct PartitionChunks {
     /// The next offset to read.
     next: i64,
     bound: i64,
+    /// The partition's end, as the last fetch saw it (unknown before one: `i64::MAX`).
+    high_watermark: i64,
+    /// Following: when the batch ends even if more is coming.
+    deadline: Option<std::time::Instant>,
     /// Messages fetched but not yet in a chunk (a fetch returns what fits in its bytes).
     pending: std::collections::VecDeque<rskafka::record::RecordAndOffset>,
     records: u64,
@@ -227,8 +270,23 @@ struct PartitionChunks {
 }
 
 impl PartitionChunks {
+    fn following(&self) -> bool {
+        self.deadline.is_some()
+    }
+
     fn done(&self) -> bool {
-        self.next >= self.bound || self.records >= self.range.max_records
+        let limits = &self.range.limits;
+        if self.next >= self.bound || self.records >= limits.rows || self.bytes >= limits.bytes {
+            return true;
+        }
+        if !self.first_reading {
+            return false;
+        }
+        // A batch that read something ends when asked to stop, or, following, once it has
+        // all the partition holds or its time is up.
+        let caught_up = self.pending.is_empty() && self.next >= self.high_watermark;
+        let late = self.deadline.is_some_and(|d| std::time::Instant::now() >= d);
+        (self.records > 0 || self.following()) && (self.range.stop.load(Ordering::SeqCst) || (self.following() && (caught_up || late)))
     }
 
     /// Fetches from `next` into `pending`: at least one message unless the range is done.
@@ -237,7 +295,11 @@ impl PartitionChunks {
         while self.pending.is_empty() && !self.done() {
             let fetched = block_on(self.client.fetch_records(self.next, 1..FETCH_BYTES, FETCH_WAIT_MS));
             let (records, high_watermark) = fetched.map_err(|e| kafka_error(&self.range.name(), e))?;
+            self.high_watermark = high_watermark;
             if records.is_empty() {
+                if self.following() {
+                    continue;
+                }
                 if self.next >= high_watermark {
                     // The partition holds no more (it may have been truncated under us).
                     return Err(Failure::Input(format!(

@@ -302,6 +302,26 @@ fn a_topic_loads_every_message_once_with_its_partition_offset_and_key() {
     assert!(batches.iter().all(|b| b["offsets"]["first"] == 300 && b["offsets"]["last"] == 399), "{out}");
     assert_each_message_once(&env, 4, 400);
     assert_ranges_tile(&env, 4, 400);
+
+    // validate reads each batch again from the topic and compares it with its load's rows.
+    let validate = |env: &Env| {
+        let args = ["--datasets", contracts.to_str().unwrap(), "validate", "pings", "--from", &url, "--format", "json"];
+        let (code, out, err) = run(env.tier(&args));
+        let checks: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}\n{err}"));
+        (code, checks, err)
+    };
+    broker.produce("events", &messages(4, 400, 410), None, "none");
+    let (code, checks, err) = validate(&env);
+    assert_eq!(code, 0, "{checks:?}\n{err}");
+    let offsets: Vec<&serde_json::Value> = checks.iter().filter(|c| c["check"].as_str().unwrap().ends_with("offsets")).collect();
+    assert_eq!(offsets.len(), 4, "{checks:?}");
+    assert_eq!(offsets[2]["expected"], "0..399 in 4 batches");
+    assert_eq!(offsets[2]["diff"], "10 newer not loaded yet");
+    // A row changed behind tier's back is found.
+    client().batch_execute(&format!("UPDATE {}.pings SET n = n + 1 WHERE part = 1 AND off = 350", env.schema)).unwrap();
+    let (code, checks, _) = validate(&env);
+    assert_eq!(code, 1, "{checks:?}");
+    assert!(checks.iter().any(|c| c["ok"] == false), "{checks:?}");
 }
 
 #[test]
@@ -415,4 +435,65 @@ impl SpawnOutput for Command {
             (code, err)
         })
     }
+}
+
+/// Waits until the table and its rejects hold `n` messages between them.
+fn wait_for_messages(env: &Env, n: i64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let sql = format!("SELECT (SELECT count(*) FROM {s}.pings) + (SELECT count(*) FROM {s}.pings_rejects)", s = env.schema);
+        let seen = client().query_one(&sql, &[]).ok().map_or(0, |r| r.get::<_, i64>(0));
+        if seen == n {
+            return;
+        }
+        assert!(seen < n, "{what}: {seen} messages in the table and rejects, more than the {n} written");
+        assert!(Instant::now() < deadline, "{what}: {seen} of {n} messages loaded after two minutes");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill -{name} failed");
+}
+
+#[test]
+fn followers_load_messages_as_they_come_take_over_a_killed_one_and_stop_on_sigterm() {
+    let (env, contracts, broker) = setup("kafka_follow");
+    broker.produce("events", &messages(4, 0, 200), Some(4), "zstd");
+    let url = broker.url("events");
+    let follower = || {
+        let mut cmd = load_topic(&env, &contracts, &url, &["--follow", "--batch-wait", "0.5"]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let mut a = follower();
+    let mut b = follower();
+    wait_for_messages(&env, 4 * 200, "two followers, the topic's first messages");
+    // Messages as they come, in rounds.
+    for round in 0..3 {
+        broker.produce("events", &messages(4, 200 + round * 100, 300 + round * 100), None, "snappy");
+        wait_for_messages(&env, 4 * (300 + round * 100), "two followers, new messages");
+    }
+    // A follower killed: the other takes its partitions over.
+    a.kill().unwrap();
+    a.wait().unwrap();
+    broker.produce("events", &messages(4, 500, 700), None, "lz4");
+    wait_for_messages(&env, 4 * 700, "the follower left");
+    // SIGTERM: the follower ends its batch, commits it and exits 0 with its summary.
+    signal(&b, "TERM");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = b.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the follower did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = b.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!summary.is_empty() && summary.iter().all(|p| p["offsets"]["last"].as_i64().is_some()), "{summary:?}");
+    assert_each_message_once(&env, 4, 700);
+    assert_ranges_tile(&env, 4, 700);
 }
