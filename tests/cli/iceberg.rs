@@ -6,13 +6,13 @@
 use crate::common::*;
 
 /// What the readers saw of one lake table (tests/iceberg_read.py).
-struct Seen {
+pub struct Seen {
     per_day: Vec<(String, i64)>,
     sum: f64,
     duckdb_per_day: Vec<(String, i64)>,
     duckdb_sum: f64,
     /// (snapshot id, operation, tier load id: -1 for none), oldest first.
-    snapshots: Vec<(i64, String, i64)>,
+    pub snapshots: Vec<(i64, String, i64)>,
     /// The current schema's (field id, name), and how many schemas the table has had.
     fields: Vec<(i64, String)>,
     schemas: i64,
@@ -136,7 +136,7 @@ fn ledger_snapshots(env: &Env, table: &str) -> Vec<(i64, i64)> {
     client().query(&sql, &[&table]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect()
 }
 
-fn assert_lake_is_the_table(env: &Env, table: &str, day: &str, measure: &str) -> Seen {
+pub fn assert_lake_is_the_table(env: &Env, table: &str, day: &str, measure: &str) -> Seen {
     assert_lake_at_is_the_table(env, None, table, day, measure)
 }
 
