@@ -2,6 +2,7 @@
 # The benchmark: tier load against PostgreSQL's own COPY, in one run, on this machine.
 #
 #   bench/run.sh [--peers] [--shapes] [--loads] [EVENTS ...]     default: 1000000 4000000
+#   bench/run.sh --stream [EVENTS]                                the Kafka benchmark (bench/stream.sh)
 #
 # --shapes also loads the events reshaped three ways, to show memory stays flat on data that
 # `tier gen` does not make: a tenth of the records repeated (duplicates), every record 1 KB
@@ -40,6 +41,7 @@ LOADS_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --peers) PEERS=1; shift ;;
+        --stream) shift; exec bench/stream.sh "$@" ;;
         --shapes) SHAPES=1; shift ;;
         --loads) LOADS_ONLY=1; shift ;;
         *) break ;;

@@ -211,10 +211,14 @@ pub struct LoadArgs {
     /// load starts after the last offset loaded.
     #[arg(long, value_name = "earliest|latest|TIME", default_value = "earliest", value_parser = crate::jobs::stream::parse_start)]
     pub start: crate::source::kafka::Start,
-    /// Keep reading the topic as messages come, a batch whenever a partition has new ones,
-    /// until SIGTERM or Ctrl-C (which commit the batch in flight, then stop).
-    #[arg(long)]
+    /// Keep loading until SIGTERM or Ctrl-C: a topic's messages as they come (a batch
+    /// whenever a partition has new ones; a stop commits the batch in flight), or the new
+    /// exports of --from's directories, prefixes and globs, listed every --every seconds.
+    #[arg(long, requires = "from")]
     pub follow: bool,
+    /// With --follow on directories, prefixes or globs: seconds between listings.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, requires = "follow")]
+    pub every: f64,
     /// The most messages a batch from a topic holds: each batch is one transaction and one
     /// ledger entry with its offsets.
     #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]

@@ -16,7 +16,11 @@ pub fn init(verbose: u8, quiet: bool, data_dir: &Path) -> Option<WorkerGuard> {
         (false, 2) => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("tier={level},warn")));
+    // Other crates' warnings, except the Kafka client's: it warns at each retry of a broker
+    // it cannot reach (a restart), and tier says so itself if the retries run out. The log
+    // file keeps them.
+    let others = if quiet { "error" } else { "warn,rskafka=error" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("tier={level},{others}")));
     let stderr =
         fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).with_target(false).with_filter(filter);
 

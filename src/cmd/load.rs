@@ -55,6 +55,17 @@ pub fn run(args: &LoadArgs, ctx: &Context) -> Result<()> {
         let (done, failed) = crate::jobs::stream::load_topic(datasets[0], &url, &opts, stream, ctx.target()?, args.jobs as usize);
         return finish(args, &done, failed);
     }
+    if args.follow {
+        if opts.mode == Mode::Replace {
+            return Err(Failure::Input("--follow appends or merges each new export; it does not replace".into()).into());
+        }
+        if !(args.every.is_finite() && args.every > 0.0) {
+            return Err(Failure::Input(format!("--every {}: a number of seconds above 0", args.every)).into());
+        }
+        let every = std::time::Duration::from_secs_f64(args.every);
+        let (done, failed) = follow_inputs(datasets[0], &args.from, &opts, ctx.target()?, args.jobs as usize, every);
+        return finish(args, &done, failed);
+    }
     let files = if args.from.is_empty() { Vec::new() } else { expand_inputs(&args.from)? };
     if args.list {
         for f in &files {

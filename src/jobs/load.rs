@@ -144,6 +144,11 @@ const EXPORT_ENDINGS: [&str; 6] = [".json", ".json.gz", ".ndjson", ".ndjson.gz",
 /// Files from `--from` arguments: files, directories (their export files: .json, .ndjson,
 /// .jsonl, each maybe .gz; sorted) and globs. An argument that matches nothing is an error.
 pub fn expand(specs: &[String]) -> Result<Vec<std::path::PathBuf>> {
+    expand_found(specs, false)
+}
+
+/// `expand`; a directory or glob with no export yet is none when `none_ok`.
+fn expand_found(specs: &[String], none_ok: bool) -> Result<Vec<std::path::PathBuf>> {
     let mut files = Vec::new();
     for spec in specs {
         let path = Path::new(spec);
@@ -165,7 +170,7 @@ pub fn expand(specs: &[String]) -> Result<Vec<std::path::PathBuf>> {
         } else {
             vec![path.to_path_buf()]
         };
-        if found.is_empty() {
+        if found.is_empty() && !(none_ok && (path.is_dir() || spec.contains(['*', '?', '[']))) {
             return Err(Failure::Input(format!("{spec}: no export files there")).into());
         }
         found.sort();
@@ -178,16 +183,78 @@ pub fn expand(specs: &[String]) -> Result<Vec<std::path::PathBuf>> {
 /// Inputs from `--from` arguments: object URLs (`s3://bucket/prefix/`, a glob, an object;
 /// see `source::object`) and local files, directories and globs (see `expand`).
 pub fn expand_inputs(specs: &[String]) -> Result<Vec<Input>> {
+    expand_inputs_found(specs, false)
+}
+
+/// `expand_inputs`; a prefix, directory or glob with no export yet is none when `none_ok`.
+fn expand_inputs_found(specs: &[String], none_ok: bool) -> Result<Vec<Input>> {
     let mut inputs = Vec::new();
     let (urls, paths): (Vec<&String>, Vec<&String>) = specs.iter().partition(|s| object::is_url(s));
     for url in urls {
-        inputs.extend(object::list(url, &EXPORT_ENDINGS_ANY)?.into_iter().map(Input::Object));
+        inputs.extend(object::list(url, &EXPORT_ENDINGS_ANY, none_ok)?.into_iter().map(Input::Object));
     }
     if !paths.is_empty() {
         let paths: Vec<String> = paths.into_iter().cloned().collect();
-        inputs.extend(expand(&paths)?.into_iter().map(Input::File));
+        inputs.extend(expand_found(&paths, none_ok)?.into_iter().map(Input::File));
     }
     Ok(inputs)
+}
+
+/// Follows landing places (`--from` directories, S3 prefixes or globs, with `--follow`):
+/// lists them every `every` and loads what the ledger does not hold yet, each export its
+/// own append as a re-run loads it, until SIGTERM or Ctrl-C (the loads under way finish).
+/// An export that fails, or whose bytes were loaded under another name, is not tried
+/// again until the next start (the ledger has its failure; the log says which); the others
+/// go on.
+pub fn follow_inputs(
+    ds: &'static Dataset,
+    specs: &[String],
+    opts: &LoadOptions,
+    target: &connect::Target,
+    jobs: usize,
+    every: std::time::Duration,
+) -> (Vec<LoadStats>, Vec<anyhow::Error>) {
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    let result = (|| -> Result<()> {
+        let stop = crate::jobs::stop_on_signals()?;
+        let stopped = || stop.load(std::sync::atomic::Ordering::SeqCst);
+        let mut client = connect::connect(target, 5)?;
+        pg::ledger::ensure_ledger(&mut client, &opts.schema)?;
+        let mut gave_up: std::collections::HashSet<String> = Default::default();
+        while !stopped() {
+            let loaded = pg::ledger::loaded_files(&mut client, &opts.schema, &ds.name)?;
+            let new: Vec<Input> = expand_inputs_found(specs, true)?
+                .into_iter()
+                .filter(|i| !loaded.contains(&i.name()) && !gave_up.contains(&i.name()))
+                .collect();
+            // A few at a time, so that a stop waits for the loads under way only.
+            for group in new.chunks(jobs.max(1)) {
+                if stopped() {
+                    break;
+                }
+                let (d, f) = load_many(ds, group, opts, target, jobs);
+                if d.len() < group.len() {
+                    let now = pg::ledger::loaded_files(&mut client, &opts.schema, &ds.name)?;
+                    gave_up.extend(group.iter().map(Input::name).filter(|n| !now.contains(n)));
+                }
+                for e in &f {
+                    tracing::error!("{e:#}");
+                }
+                done.extend(d);
+                failed.extend(f);
+            }
+            let listed = std::time::Instant::now();
+            while !stopped() && listed.elapsed() < every {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        failed.push(e);
+    }
+    (done, failed)
 }
 
 /// What an export object's name ends in: plain, gzipped or zstd-compressed.

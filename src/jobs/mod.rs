@@ -7,3 +7,17 @@ pub mod report;
 pub mod stream;
 pub mod validation;
 pub mod watch;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Sets the flag on SIGTERM or SIGINT; a second one while it is set ends the process (exit
+/// 1: the batch in flight rolls back, as the database does with a connection that closes).
+pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, stop.clone())?;
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    Ok(stop)
+}

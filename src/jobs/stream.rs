@@ -73,7 +73,7 @@ pub fn load_topic(
         pg::ledger::ensure_ledger(&mut client, &opts.schema)?;
         let topic = Topic::connect(url)?;
         let partitions = topic.partitions()?;
-        Ok((topic, partitions, stop_on_signals()?))
+        Ok((topic, partitions, crate::jobs::stop_on_signals()?))
     })();
     let (topic, partitions, stop) = match prepared {
         Ok(p) => p,
@@ -101,17 +101,6 @@ pub fn load_topic(
     let messages: u64 = done.iter().map(|s| s.records).sum();
     eprintln!("{}: {} messages from {} partitions", url.topic, messages, partitions.len());
     (done, failed)
-}
-
-/// Sets the flag on SIGTERM or SIGINT; a second one while it is set ends the process (exit
-/// 1: the batch in flight rolls back, as the database does with a connection that closes).
-fn stop_on_signals() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register_conditional_shutdown(signal, 1, stop.clone())?;
-        signal_hook::flag::register(signal, stop.clone())?;
-    }
-    Ok(stop)
 }
 
 /// One command's work on a topic.

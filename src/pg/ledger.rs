@@ -472,3 +472,12 @@ pub fn offset_ranges(client: &mut Client, schema: &str, table: &str, topic: &str
     );
     Ok(client.query(&sql, &[&table, &topic]).map_err(db)?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
+
+/// The inputs (paths, object URLs) loaded into `table`, as the ledger names them.
+pub fn loaded_files(client: &mut Client, schema: &str, table: &str) -> Result<std::collections::HashSet<String>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(Default::default());
+    }
+    let sql = format!("SELECT DISTINCT file FROM {}.{LEDGER} WHERE table_name = $1 AND status = 'ok'", ident(schema));
+    Ok(client.query(&sql, &[&table]).map_err(db)?.iter().map(|r| r.get(0)).collect())
+}

@@ -67,8 +67,9 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// The objects a spec names, sorted by key: every export under a prefix (one ending in `/`,
-/// or a bucket), those matching a glob, or the one object.
-pub fn list(spec: &str, endings: &[&str]) -> Result<Vec<ObjectRef>> {
+/// or a bucket), those matching a glob, or the one object. None is an error, unless
+/// `none_ok` (a landing prefix followed before anything lands).
+pub fn list(spec: &str, endings: &[&str], none_ok: bool) -> Result<Vec<ObjectRef>> {
     let rest = spec.strip_prefix("s3://").ok_or_else(|| Failure::Input(format!("{spec}: not an s3:// URL")))?;
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
@@ -104,7 +105,7 @@ pub fn list(spec: &str, endings: &[&str]) -> Result<Vec<ObjectRef>> {
             Err(e) => return Err(failure(spec, e)),
         }
     };
-    if found.is_empty() && bad.is_empty() {
+    if found.is_empty() && bad.is_empty() && !none_ok {
         return Err(Failure::Input(format!("{spec}: no export objects there")).into());
     }
     let shared: Arc<dyn ObjectStore> = store.clone();

@@ -508,3 +508,87 @@ fn a_badly_named_object_fails_alone() {
     let sensors = env.query_strings("SELECT sensor FROM {s}.pings ORDER BY 1");
     assert_eq!(sensors, vec![vec![Some("a".to_string())], vec![Some("b".to_string())], vec![Some("c".to_string())]]);
 }
+
+/// Waits until the ledger has `n` loads that committed.
+fn wait_for_loads(env: &Env, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let sql = format!("SELECT count(*) FROM {}.tier_loads WHERE status = 'ok'", env.schema);
+        let done = client().query_opt(&sql, &[]).ok().flatten().map_or(0, |r| r.get::<_, i64>(0));
+        if done >= n {
+            assert_eq!(done, n, "more loads than objects");
+            return;
+        }
+        assert!(Instant::now() < deadline, "{done} of {n} objects loaded after 90 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_followed_prefix_loads_each_new_object_once_across_a_kill_and_stops_on_sigterm() {
+    let (env, contracts, moto) = setup("s3_follow");
+    let follower = || {
+        let args = ["load", "pings", "--from", "s3://lake/raw/", "--follow", "--every", "0.3", "--json"];
+        let mut cmd = moto.tier(&env, &contracts, &args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    // Following before anything has landed.
+    let mut first = follower();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(first.try_wait().unwrap().is_none(), "a follower of an empty prefix stopped");
+    let mut rows = 0;
+    for (round, (prefix, n, per)) in [("raw/a-", 3, 200), ("raw/b-", 3, 201)].into_iter().enumerate() {
+        upload(&moto, &gz_exports(&env.data().join(format!("r{round}")), n, per), prefix);
+        rows += n * per;
+    }
+    wait_for_loads(&env, 6);
+    // Killed, objects land meanwhile, then a new follower: each loaded once.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    upload(&moto, &gz_exports(&env.data().join("r2"), 2, 202), "raw/c-");
+    rows += 2 * 202;
+    let mut second = follower();
+    wait_for_loads(&env, 8);
+    let killed = Command::new("kill").args(["-TERM", &second.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while second.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the follower did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = second.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.count("pings") as usize, rows);
+    let once = env.query_strings("SELECT count(DISTINCT file)::text, count(*)::text FROM {s}.tier_loads WHERE status = 'ok'");
+    assert_eq!(once[0], [Some("8".to_string()), Some("8".to_string())]);
+}
+
+#[test]
+fn a_followed_directory_loads_files_as_they_land() {
+    let env = Env::new("dir_follow");
+    let contracts = contract(&env, "pings", CONTRACT);
+    let landing = env.data().join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    let args =
+        ["--datasets", contracts.to_str().unwrap(), "load", "pings", "--from", landing.to_str().unwrap(), "--follow", "--every", "0.2"];
+    let mut cmd = env.tier(&args);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut follower = cmd.spawn().unwrap();
+    // Written elsewhere and moved in whole, as a landing directory should be filled.
+    let staged = gz_exports(&env.data().join("staging"), 4, 50);
+    for (i, file) in staged.iter().enumerate() {
+        std::fs::rename(file, landing.join(file.file_name().unwrap())).unwrap();
+        wait_for_loads(&env, i as i64 + 1);
+    }
+    Command::new("kill").args(["-TERM", &follower.id().to_string()]).status().unwrap();
+    let status = follower.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(env.count("pings"), 4 * 50);
+    // The mode that replaces is refused for a follower.
+    let mut args = args.to_vec();
+    args.extend(["--mode", "replace"]);
+    let (code, _, err) = run(env.tier(&args));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("--follow"), "{err}");
+}
