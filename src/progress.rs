@@ -63,3 +63,31 @@ impl Progress for FileBar {
         self.bar.set_message(format!("{:.0} rows/s", records as f64 / secs));
     }
 }
+
+/// One line saying how a long job is doing (a topic's messages per second and lag),
+/// redrawn in place on stderr; nothing unless stderr is a terminal.
+pub struct StatusLine {
+    bar: ProgressBar,
+}
+
+impl StatusLine {
+    pub fn new(quiet: bool) -> Self {
+        let bar = if quiet || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            b.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            b
+        };
+        StatusLine { bar }
+    }
+
+    pub fn set(&self, text: String) {
+        self.bar.set_message(text);
+        self.bar.tick();
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -52,7 +52,7 @@ pub fn run(args: &LoadArgs, ctx: &Context) -> Result<()> {
             wait: Some(std::time::Duration::from_secs_f64(args.batch_wait)),
         };
         let stream = crate::jobs::stream::StreamOptions { start: args.start, limits, follow: args.follow };
-        let (done, failed) = crate::jobs::stream::load_topic(datasets[0], &url, &opts, stream, ctx.target()?, args.jobs as usize);
+        let (done, failed) = crate::jobs::stream::load_topic(datasets[0], &url, &opts, stream, ctx.target()?, args.jobs as usize, quiet);
         return finish(args, &done, failed);
     }
     if args.follow {

@@ -6,7 +6,7 @@
 //! and stops (a second one stops at once: the batch rolls back).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,6 +63,7 @@ pub fn load_topic(
     stream: StreamOptions,
     target: &connect::Target,
     jobs: usize,
+    quiet: bool,
 ) -> (Vec<LoadStats>, Vec<anyhow::Error>) {
     if opts.mode == Mode::Replace {
         let why = format!("{}: a topic is loaded in append or merge mode (each batch adds to the table), not replace", ds.name);
@@ -90,6 +91,9 @@ pub fn load_topic(
         target,
         stop,
         after: AfterCommits::default(),
+        line: crate::progress::StatusLine::new(quiet),
+        started: Instant::now(),
+        messages: AtomicU64::new(0),
     };
     // Merges one batch after another: with a key in two partitions, the later batch wins.
     let jobs = if opts.mode == Mode::Merge { 1 } else { jobs.max(1) };
@@ -98,6 +102,7 @@ pub fn load_topic(
         true => job.follow(&partitions, jobs),
     };
     job.after.wait();
+    job.line.finish();
     let messages: u64 = done.iter().map(|s| s.records).sum();
     eprintln!("{}: {} messages from {} partitions", url.topic, messages, partitions.len());
     (done, failed)
@@ -113,6 +118,11 @@ struct TopicJob<'a> {
     target: &'a connect::Target,
     stop: Arc<AtomicBool>,
     after: AfterCommits,
+    /// Messages per second and lag, on a terminal.
+    line: crate::progress::StatusLine,
+    started: Instant,
+    /// Messages loaded or rejected so far, by every batch.
+    messages: AtomicU64,
 }
 
 impl TopicJob<'_> {
@@ -214,6 +224,9 @@ impl TopicJob<'_> {
             Ok(stats) => {
                 let last = stats.offsets.as_ref().map_or(first - 1, |o| o.last);
                 tracing::info!("{name}: offsets {first}..{last}: {} loaded, {} rejected", stats.loaded, stats.rejected_total());
+                let messages = self.messages.fetch_add(stats.records, Ordering::SeqCst) + stats.records;
+                let rate = messages as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+                self.line.set(format!("{}: {messages} messages, {rate:.0}/s; partition {partition} at {}", self.url.topic, last + 1));
                 Ok(Some(stats))
             }
             Err(e) if e.chain().any(|c| matches!(c.downcast_ref::<Failure>(), Some(Failure::AlreadyLoaded(_)))) => {
@@ -262,7 +275,7 @@ impl TopicJob<'_> {
                 }
                 lag.insert(p, end - next.unwrap_or(end));
             }
-            status.show(totals, &lag);
+            status.show(totals, &lag, &self.line);
             if work.is_empty() {
                 std::thread::sleep(POLL);
                 continue;
@@ -339,14 +352,15 @@ impl Status {
         Status { topic: topic.to_string(), said_at: Instant::now(), records_then: 0 }
     }
 
-    fn show(&mut self, totals: &BTreeMap<i32, LoadStats>, lag: &BTreeMap<i32, i64>) {
+    fn show(&mut self, totals: &BTreeMap<i32, LoadStats>, lag: &BTreeMap<i32, i64>, line: &crate::progress::StatusLine) {
         let elapsed = self.said_at.elapsed();
+        let records: u64 = totals.values().map(|t| t.records).sum();
+        let rate = (records - self.records_then) as f64 / elapsed.as_secs_f64().max(1e-3);
+        let lags: Vec<String> = lag.iter().map(|(p, n)| format!("{p}:{n}")).collect();
+        line.set(format!("{}: {records} messages, {rate:.0}/s; lag by partition {}", self.topic, lags.join(" ")));
         if elapsed < STATUS_EVERY {
             return;
         }
-        let records: u64 = totals.values().map(|t| t.records).sum();
-        let rate = (records - self.records_then) as f64 / elapsed.as_secs_f64();
-        let lags: Vec<String> = lag.iter().map(|(p, n)| format!("{p}:{n}")).collect();
         tracing::info!("{}: {rate:.0} messages/s; lag by partition {}", self.topic, lags.join(" "));
         (self.said_at, self.records_then) = (Instant::now(), records);
     }

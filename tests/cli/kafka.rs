@@ -522,3 +522,20 @@ fn a_topic_into_the_iceberg_lake_keeps_lake_ledger_and_table_equal() {
     let seen = crate::iceberg::assert_lake_is_the_table(&env, "pings", "sent", "n");
     assert_eq!(seen.snapshots.len(), 4 * 3 + 4, "{:?}", seen.snapshots);
 }
+
+#[test]
+fn a_start_at_a_time_loads_the_messages_written_from_then_on() {
+    let (env, contracts, broker) = setup("kafka_start_time");
+    broker.produce("events", &messages(1, 0, 40), Some(1), "none");
+    std::thread::sleep(Duration::from_millis(1500));
+    let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::thread::sleep(Duration::from_millis(500));
+    broker.produce("events", &messages(1, 40, 70), None, "none");
+    let (code, _, err) = run(load_topic(&env, &contracts, &broker.url("events"), &["--start", &since]));
+    assert_eq!(code, 0, "{err}");
+    let loaded = env.query_strings("SELECT min(off)::text, max(off)::text FROM {s}.pings");
+    assert_eq!(loaded[0], [Some("40".to_string()), Some("69".to_string())], "since {since}");
+    let (code, _, err) = run(load_topic(&env, &contracts, &broker.url("events"), &["--start", "yesterday"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("earliest, latest, or a time"), "{err}");
+}
