@@ -122,6 +122,15 @@ pub enum Command {
     ///   tier validate events --from 'exports/*.ndjson.gz' --reread
     #[command(after_help = EXIT_CODES_HELP, verbatim_doc_comment)]
     Validate(ValidateArgs),
+    /// Run the contracts' declared checks ([[check]]) over what the tables hold now: each
+    /// measure, per day or whole, against its thresholds and its own past; every evaluation
+    /// kept in tier_checks. Exit 1 when a check fails (--strict: or warns).
+    ///
+    /// Examples:
+    ///   tier check
+    ///   tier check track_events --format json
+    #[command(after_help = EXIT_CODES_HELP, verbatim_doc_comment)]
+    Check(CheckArgs),
     /// Run a saved query and print the result (table, CSV, JSON, NDJSON or Parquet).
     ///
     /// Examples:
@@ -596,6 +605,21 @@ pub struct ValidateArgs {
     /// from the topic, and each partition's offsets checked for gaps and overlaps.
     #[arg(long = "from", value_name = "PATH|GLOB|URL", requires = "table")]
     pub from: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Which dataset's checks to run (a declared name). Default: every declared dataset's.
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// table (for people: what warned or failed, and how many groups passed) or json (every
+    /// evaluation).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: CheckFormat,
+    /// Exit 1 when a check warns, too.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

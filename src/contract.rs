@@ -12,6 +12,7 @@ use crate::dataset::{Dataset, Field, Key, Kind, Mode, OnNewKey, Rules};
 use crate::error::Failure;
 use crate::values::{number, timestamp};
 
+mod check;
 mod child;
 mod split;
 pub use child::{POSITION, RECORD_ID};
@@ -221,6 +222,9 @@ struct RawContract {
     /// Arrays kept as child tables.
     #[serde(rename = "child", default)]
     children: Vec<Spanned<child::RawChild>>,
+    /// Declared checks of the table.
+    #[serde(rename = "check", default)]
+    checks: Vec<Spanned<check::RawCheck>>,
 }
 
 #[derive(Deserialize)]
@@ -293,6 +297,7 @@ pub fn parse_log(text: &str, file: &str, kinds: &[(String, String, String)]) -> 
         errors.fail(raw.children[0].span(), "a split log's child tables go in its kinds' files".into());
     }
     let children = child::read(raw.children, &name, &name, &mut fields, &unique, file, &mut errors);
+    let checks = check::read(raw.checks, &fields, day.as_deref(), &mut errors);
     let split = match raw.split_by {
         Some(by) => {
             let spec = split::LogSplit {
@@ -330,6 +335,7 @@ pub fn parse_log(text: &str, file: &str, kinds: &[(String, String, String)]) -> 
     ds.on_new_key = on_new_key;
     ds.split = split;
     ds.set_children(children);
+    ds.checks = checks;
     Ok(ds)
 }
 

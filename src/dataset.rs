@@ -335,6 +335,8 @@ pub struct Dataset {
     pub log: Option<String>,
     /// Arrays kept as child tables (`[[child]]`).
     pub children: Vec<Child>,
+    /// Declared checks (`[[check]]`): measures of the table judged by thresholds or the past.
+    pub checks: Vec<crate::checks::DeclaredCheck>,
     /// Keys read though no column reads them (see `also_known`).
     known: Vec<Key>,
     /// The fields holding the whole record, and every other key (looked up per record).
@@ -408,6 +410,7 @@ impl Dataset {
             split: None,
             log: None,
             children: Vec::new(),
+            checks: Vec::new(),
             known: Vec::new(),
             record,
             rest,

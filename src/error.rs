@@ -14,7 +14,8 @@ pub const EXIT_INTERNAL: u8 = 70;
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
-  1  validate: source and database differ; lake check: the lake and the database differ
+  1  validate: source and database differ; lake check: the lake and the database differ;
+     check: a declared check failed (--strict: or warned)
   2  bad command line
   3  bad input: a file missing, unreadable or empty, a directory where a file belongs, an
      unwritable temporary directory, too many rejected rows, already loaded

@@ -6,6 +6,7 @@
 //! swap). `pipeline` runs those stages side by side for one file; `cmd` holds one file
 //! per command.
 
+pub mod checks;
 pub mod children;
 pub mod cli;
 pub mod cmd;

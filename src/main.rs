@@ -48,6 +48,7 @@ fn main() -> ExitCode {
     let conn = match &cli.command {
         Command::Load(args) => Some(&args.conn),
         Command::Validate(args) => Some(&args.conn),
+        Command::Check(args) => Some(&args.conn),
         Command::Query(args) => Some(&args.conn),
         Command::Report(args) => Some(&args.conn),
         Command::Demo(args) => Some(&args.conn),
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
     ctx.only = match &cli.command {
         Command::Load(args) => args.table.clone(),
         Command::Validate(args) => args.table.clone(),
+        Command::Check(args) => args.table.clone(),
         _ => None,
     };
     let result = match &cli.command {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Db(args) => cmd::db::run(args.action, &ctx),
         Command::Lake(args) => cmd::lake::run(&args.action, &ctx),
         Command::Validate(args) => cmd::validate::run(args, &ctx),
+        Command::Check(args) => cmd::check::run(args, &ctx),
         Command::Query(args) => cmd::query::run(args, &ctx),
         Command::Report(args) => cmd::report::run(args, &ctx),
         Command::Demo(args) => cmd::demo::run(args, &ctx),

@@ -1,6 +1,7 @@
 //! One file per command: each takes its parsed arguments and returns a result; `main`
 //! turns that into an exit code.
 
+pub mod check;
 pub mod completions;
 pub mod datasets;
 pub mod db;

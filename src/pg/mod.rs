@@ -4,6 +4,7 @@
 //! connectorx, in `read`.)
 
 pub mod catalog;
+pub mod checks;
 pub mod connect;
 pub mod copy;
 pub mod ddl;

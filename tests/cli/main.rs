@@ -3,6 +3,7 @@
 
 mod airflow;
 mod attacks;
+mod checks;
 mod common;
 mod contracts;
 mod correctness;

@@ -1,0 +1,192 @@
+//! Declared checks (`checks`) measured in SQL over what a table holds, judged, and kept:
+//! every evaluation is appended to `tier_checks`, the history anomaly checks of a whole
+//! table compare with.
+
+use anyhow::Result;
+use postgres::Client;
+
+use super::connect::{describe, exec, ident, table_exists};
+use crate::checks::{is_anomaly, judge, DeclaredCheck, Evaluation, Measure, Metric, Outcome};
+use crate::dataset::{Dataset, Kind};
+use crate::error::Failure;
+
+/// The history of evaluations.
+pub const HISTORY: &str = "tier_checks";
+
+/// The query measuring a check: rows of (group, value), a group per day of the table's
+/// first to last day (days with no row included) or one row for the whole table.
+pub fn measure_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str) -> String {
+    let s = ident(schema);
+    let table = format!("{s}.{}", ident(&ds.name));
+    let col = |c: &str| format!("t.{}", ident(c));
+    // A per-day check's days with no row still get a row: every aggregate skips the row
+    // the outer join makes up for them.
+    let only_rows = if check.per_day { " FILTER (WHERE t.ctid IS NOT NULL)" } else { "" };
+    let aggregate = match &check.measure {
+        Measure::Sql(sql) => {
+            let sql = sql.replace("{table}", &table);
+            return format!("SELECT NULL::text, count(*)::float8 FROM ({sql}) q");
+        }
+        Measure::Metric(Metric::RejectShare(reason)) => {
+            let rejects = format!("{s}.{}", ident(&ds.rejects_table()));
+            let which = match reason {
+                Some(r) => format!("WHERE reason = '{}'", r.replace('\'', "''")),
+                None => String::new(),
+            };
+            return format!(
+                "SELECT NULL::text, (SELECT count(*) FROM {rejects} {which})::float8 / \
+                 nullif((SELECT count(*) FROM {rejects}) + (SELECT count(*) FROM {table}), 0)"
+            );
+        }
+        Measure::Metric(m) => {
+            // An aggregate, over the table's rows only, as a double.
+            let agg = |call: String| format!("({call}{only_rows})::float8");
+            match m {
+                Metric::RowCount => agg("count(t.ctid)".into()),
+                Metric::MissingShare(c) => agg(format!("avg(({} IS NULL)::int)", col(c))),
+                Metric::DuplicateShare(cols) => {
+                    let row: Vec<String> = cols.iter().map(|c| col(c)).collect();
+                    format!("1 - {} / nullif({}, 0)", agg(format!("count(DISTINCT ROW({}))", row.join(", "))), agg("count(t.ctid)".into()))
+                }
+                Metric::Distinct(c) => agg(format!("count(DISTINCT {})", col(c))),
+                Metric::Min(c) => agg(format!("min({})", col(c))),
+                Metric::Max(c) => agg(format!("max({})", col(c))),
+                Metric::Avg(c) => agg(format!("avg({})", col(c))),
+                Metric::Sum(c) => agg(format!("sum({})", col(c))),
+                Metric::Freshness(c) => format!("extract(epoch FROM now() - (max({}){only_rows})::timestamptz)::float8", col(c)),
+                Metric::UnmatchedShare { column, table: other, other: other_column } => agg(format!(
+                    "avg(({c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {s}.{} o WHERE o.{} = {c}))::int)",
+                    ident(other),
+                    ident(other_column),
+                    c = col(column)
+                )),
+                Metric::RejectShare(_) => unreachable!("measured above"),
+            }
+        }
+    };
+    let day_column = ds.day_field.as_deref().filter(|_| check.per_day);
+    match day_column {
+        None => format!("SELECT NULL::text, {aggregate} FROM {table} t"),
+        Some(day) => {
+            let day_of = match ds.field(day).map(|f| f.kind) {
+                Some(Kind::Date) => col(day),
+                _ => format!("({} AT TIME ZONE 'UTC')::date", col(day)),
+            };
+            format!(
+                "WITH days AS (SELECT generate_series(min({day_of}), max({day_of}), interval '1 day')::date AS day FROM {table} t)
+                 SELECT to_char(days.day, 'YYYY-MM-DD'), {aggregate} FROM days LEFT JOIN {table} t ON {day_of} = days.day
+                 GROUP BY days.day ORDER BY days.day"
+            )
+        }
+    }
+}
+
+/// Every check of `ds`, measured over what its table holds now and judged (anomalies
+/// against the days before, or the whole table's history), read-only.
+pub fn evaluate(client: &mut Client, ds: &Dataset, schema: &str) -> Result<Vec<Evaluation>> {
+    if !table_exists(client, schema, &ds.name)? {
+        return Err(Failure::Input(format!("{}: no such table in schema {schema} (load it first)", ds.name)).into());
+    }
+    let mut out = Vec::new();
+    for check in &ds.checks {
+        // The contract's own SQL runs where it cannot change anything.
+        let sql = measure_sql(ds, check, schema);
+        let mut tx = client.build_transaction().read_only(true).start().map_err(db)?;
+        let rows = tx.query(&sql, &[]).map_err(|e| Failure::Input(format!("{}: check {:?}: {}", ds.source, check.name, describe(&e))))?;
+        tx.commit().map_err(db)?;
+        let measured: Vec<(Option<String>, Option<f64>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let history = match (check.anomaly, check.per_day) {
+            (Some(a), false) => past_values(client, schema, &ds.name, &check.name, a.window)?,
+            _ => Vec::new(),
+        };
+        for (i, (group, value)) in measured.iter().enumerate() {
+            let mut outcome = value.map_or(Outcome::Pass, |v| judge(check, v));
+            let mut detail = crossed(check, *value);
+            if let (Some(a), Some(v)) = (check.anomaly, value) {
+                // A day against the days before it; the whole table against its history.
+                let past: Vec<f64> = match check.per_day {
+                    true => measured[..i].iter().rev().filter_map(|(_, v)| *v).take(a.window).collect(),
+                    false => history.clone(),
+                };
+                if is_anomaly(*v, &past, a.sensitivity) {
+                    outcome = outcome.max(Outcome::Warn);
+                    let mut sorted = past.clone();
+                    sorted.sort_by(|x, y| x.total_cmp(y));
+                    detail = format!("anomaly: {v} against a median of {} over the {} values before", sorted[sorted.len() / 2], past.len());
+                }
+            }
+            out.push(Evaluation {
+                dataset: ds.name.clone(),
+                check: check.name.clone(),
+                group: group.clone(),
+                value: *value,
+                warn: check.warn.as_ref().map(|t| t.text.clone()),
+                fail: check.fail.as_ref().map(|t| t.text.clone()),
+                outcome,
+                detail,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The threshold a value crosses, said.
+fn crossed(check: &DeclaredCheck, value: Option<f64>) -> String {
+    let Some(v) = value else { return String::new() };
+    for (what, t) in [("fail", &check.fail), ("warn", &check.warn)] {
+        if let Some(t) = t.as_ref().filter(|t| t.crossed(v)) {
+            return format!("{v} is {what} {}", t.text);
+        }
+    }
+    String::new()
+}
+
+/// The last `n` whole-table values of a check, newest first.
+fn past_values(client: &mut Client, schema: &str, dataset: &str, check: &str, n: usize) -> Result<Vec<f64>> {
+    if !table_exists(client, schema, HISTORY)? {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT value FROM {}.{HISTORY} WHERE dataset = $1 AND check_name = $2 AND grp IS NULL AND value IS NOT NULL ORDER BY id DESC LIMIT $3",
+        ident(schema)
+    );
+    Ok(client.query(&sql, &[&dataset, &check, &(n as i64)]).map_err(db)?.iter().map(|r| r.get(0)).collect())
+}
+
+/// Appends evaluations to the history (made if missing), with the load they judged, if any.
+pub fn record(client: &mut Client, schema: &str, evaluations: &[Evaluation], load: Option<i64>) -> Result<()> {
+    let s = ident(schema);
+    exec(
+        client,
+        "cannot keep the checks' history",
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {s}.{HISTORY} (
+               id bigserial PRIMARY KEY,
+               checked_at timestamptz NOT NULL DEFAULT now(),
+               dataset text NOT NULL,
+               check_name text NOT NULL,
+               load_id bigint,
+               grp text,
+               value double precision,
+               warn text,
+               fail text,
+               outcome text NOT NULL,
+               detail text
+             )"
+        ),
+    )?;
+    let sql = format!(
+        "INSERT INTO {s}.{HISTORY} (dataset, check_name, load_id, grp, value, warn, fail, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    );
+    let insert = client.prepare(&sql).map_err(db)?;
+    for e in evaluations {
+        client
+            .execute(&insert, &[&e.dataset, &e.check, &load, &e.group, &e.value, &e.warn, &e.fail, &e.outcome.name(), &e.detail])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+fn db(e: postgres::Error) -> anyhow::Error {
+    Failure::Database(describe(&e)).into()
+}

@@ -1,0 +1,241 @@
+//! Declared checks (`[[check]]`): each metric against the same figure computed in SQL by
+//! hand, an anomaly found on a planted drop and not on normal days, the history kept, exit
+//! codes for fail and warn.
+
+use crate::common::*;
+
+const SALES: &str = r#"name = "sales"
+day = "at"
+
+[[column]]
+name = "id"
+type = "bigint"
+required = true
+
+[[column]]
+name = "at"
+type = "timestamp"
+
+[[column]]
+name = "device"
+type = "text"
+
+[[column]]
+name = "code"
+type = "text"
+
+[[column]]
+name = "amount"
+type = "integer"
+
+[[column]]
+name = "city"
+type = "text"
+
+[[check]]
+name = "rows per day"
+metric = "row_count"
+per = "day"
+fail = "< 5"
+anomaly = { window = 28, sensitivity = 3 }
+
+[[check]]
+name = "device missing"
+metric = "missing_share(device)"
+warn = "> 0.05"
+fail = "> 0.5"
+
+[[check]]
+name = "codes repeated"
+metric = "duplicate_share(code, city)"
+fail = "> 0.999"
+
+[[check]]
+name = "codes"
+metric = "distinct(code)"
+fail = "< 2"
+
+[[check]]
+name = "smallest"
+metric = "min(amount)"
+fail = "< 0"
+
+[[check]]
+name = "largest"
+metric = "max(amount)"
+fail = "> 1000"
+
+[[check]]
+name = "mean"
+metric = "avg(amount)"
+per = "day"
+fail = "> 1000"
+
+[[check]]
+name = "total"
+metric = "sum(amount)"
+fail = "< 0"
+
+[[check]]
+name = "rejected"
+metric = "reject_share"
+fail = "> 0.5"
+
+[[check]]
+name = "bad numbers"
+metric = "reject_share(bad_number)"
+warn = "> 0"
+
+[[check]]
+name = "fresh"
+metric = "freshness(at)"
+warn = "> 3650d"
+
+[[check]]
+name = "cities known"
+metric = "unmatched_share(city)"
+references = "cities(city)"
+fail = "> 0.5"
+
+[[check]]
+name = "no amount over 98"
+sql = "select * from {table} where amount > 98"
+fail = "> 1000"
+"#;
+
+const CITIES: &str = "name = \"cities\"\n[[column]]\nname = \"city\"\ntype = \"text\"\n";
+
+/// 30 days of sales, 100 a day but 20 on the last (a planted drop), some without a device,
+/// some in a city the cities table lacks, and 5 with an amount that is not a number.
+fn sales() -> String {
+    let mut out = String::new();
+    let mut id = 0;
+    for day in 1..=30 {
+        let n = if day == 30 { 20 } else { 100 };
+        for i in 0..n {
+            id += 1;
+            let device = if id % 9 == 0 { "null".to_string() } else { format!("\"d{}\"", id % 7) };
+            let city = ["Berlin", "Paris", "Nowhere"][id % 3];
+            out.push_str(&format!(
+                "{{\"id\": {id}, \"at\": \"2026-11-{day:02} {:02}:{:02}:00\", \"device\": {device}, \"code\": \"c{}\", \"amount\": {}, \"city\": \"{city}\"}}\n",
+                i / 60,
+                i % 60,
+                id % 50,
+                id % 100
+            ));
+        }
+    }
+    for i in 0..5 {
+        out.push_str(&format!("{{\"id\": {}, \"at\": \"2026-11-02 01:00:00\", \"amount\": \"x{i}\"}}\n", 10_000 + i));
+    }
+    out
+}
+
+fn setup(name: &str) -> (Env, std::path::PathBuf) {
+    let env = Env::new(name);
+    let dir = contract(&env, "sales", SALES);
+    contract(&env, "cities", CITIES);
+    env.write("sales.json", sales());
+    env.write("cities.json", "{\"city\": \"Berlin\"}\n{\"city\": \"Paris\"}\n");
+    let (code, _, err) = run(env.tier(&["--datasets", dir.to_str().unwrap(), "load"]));
+    assert_eq!(code, 0, "{err}");
+    (env, dir)
+}
+
+fn check(env: &Env, dir: &std::path::Path, more: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let mut args = vec!["--datasets", dir.to_str().unwrap(), "check", "--format", "json"];
+    args.extend_from_slice(more);
+    let (code, out, err) = run(env.tier(&args));
+    (code, serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}\n{err}")), err)
+}
+
+fn one_value(env: &Env, sql: &str) -> f64 {
+    let sql = sql.replace("{s}", &env.schema);
+    client().query_one(&format!("SELECT ({sql})::float8"), &[]).unwrap().get(0)
+}
+
+#[test]
+fn each_metric_is_the_figure_sql_computes_and_an_anomaly_is_the_planted_drop() {
+    let (env, dir) = setup("checks_metrics");
+    let (code, evaluations, err) = check(&env, &dir, &[]);
+    assert_eq!(code, 0, "{evaluations:?}\n{err}");
+    let whole = |name: &str| -> f64 {
+        let e = evaluations.iter().find(|e| e["check"] == name && e["group"].is_null()).unwrap_or_else(|| panic!("{name}"));
+        e["value"].as_f64().unwrap()
+    };
+    let by_hand = [
+        ("device missing", "SELECT avg((device IS NULL)::int) FROM {s}.sales"),
+        ("codes repeated", "SELECT 1 - count(DISTINCT (code, city))::float8 / count(*) FROM {s}.sales"),
+        ("codes", "SELECT count(DISTINCT code) FROM {s}.sales"),
+        ("smallest", "SELECT min(amount) FROM {s}.sales"),
+        ("largest", "SELECT max(amount) FROM {s}.sales"),
+        ("total", "SELECT sum(amount) FROM {s}.sales"),
+        ("rejected", "SELECT (SELECT count(*) FROM {s}.sales_rejects)::float8 / ((SELECT count(*) FROM {s}.sales_rejects) + (SELECT count(*) FROM {s}.sales))"),
+        ("bad numbers", "SELECT (SELECT count(*) FROM {s}.sales_rejects WHERE reason = 'bad_number')::float8 / ((SELECT count(*) FROM {s}.sales_rejects) + (SELECT count(*) FROM {s}.sales))"),
+        ("cities known", "SELECT avg((city IS NOT NULL AND city NOT IN (SELECT city FROM {s}.cities))::int) FROM {s}.sales"),
+        ("no amount over 98", "SELECT count(*) FROM {s}.sales WHERE amount > 98"),
+    ];
+    for (name, sql) in by_hand {
+        let (measured, expected) = (whole(name), one_value(&env, sql));
+        assert!((measured - expected).abs() <= 1e-9 * expected.abs().max(1.0), "{name}: {measured} against {expected} by hand");
+    }
+    let age = one_value(&env, "SELECT extract(epoch FROM now() - max(at)) FROM {s}.sales");
+    assert!((whole("fresh") - age).abs() < 60.0, "freshness {} against {age}", whole("fresh"));
+    // Per day: every day, its rows and mean as SQL has them.
+    let days: Vec<&serde_json::Value> = evaluations.iter().filter(|e| e["check"] == "rows per day").collect();
+    assert_eq!(days.len(), 30);
+    for day in &days {
+        let d = day["group"].as_str().unwrap();
+        let n = one_value(&env, &format!("SELECT count(*) FROM {{s}}.sales WHERE (at AT TIME ZONE 'UTC')::date = '{d}'"));
+        assert_eq!(day["value"].as_f64().unwrap(), n, "{d}");
+        let mean = evaluations.iter().find(|e| e["check"] == "mean" && e["group"] == d).unwrap()["value"].as_f64().unwrap();
+        let expected = one_value(&env, &format!("SELECT avg(amount) FROM {{s}}.sales WHERE (at AT TIME ZONE 'UTC')::date = '{d}'"));
+        assert!((mean - expected).abs() < 1e-9, "{d}: mean {mean} against {expected}");
+    }
+    // The drop on the last day is an anomaly (a warning); no other day is.
+    let flagged: Vec<&str> = days.iter().filter(|d| d["outcome"] != "pass").map(|d| d["group"].as_str().unwrap()).collect();
+    assert_eq!(flagged, ["2026-11-30"], "{days:?}");
+    assert!(days[29]["detail"].as_str().unwrap().starts_with("anomaly"), "{:?}", days[29]);
+    // Warnings: the missing devices (11%) and the bad numbers; exit 0, or 1 with --strict.
+    let warned: Vec<&str> = evaluations.iter().filter(|e| e["outcome"] == "warn").map(|e| e["check"].as_str().unwrap()).collect();
+    assert_eq!(warned, ["rows per day", "device missing", "bad numbers"]);
+    let (code, _, _) = check(&env, &dir, &["--strict"]);
+    assert_eq!(code, 1);
+    // Every evaluation is kept, run after run.
+    let kept = one_value(&env, "SELECT count(*) FROM {s}.tier_checks");
+    assert_eq!(kept as usize, 2 * evaluations.len());
+}
+
+#[test]
+fn a_failing_check_exits_1_and_says_why() {
+    let env = Env::new("checks_fail");
+    let text = SALES.replace(
+        "name = \"device missing\"\nmetric = \"missing_share(device)\"\nwarn = \"> 0.05\"\nfail = \"> 0.5\"",
+        "name = \"device missing\"\nmetric = \"missing_share(device)\"\nfail = \"> 0.05\"",
+    );
+    let dir = contract(&env, "sales", &text);
+    contract(&env, "cities", CITIES);
+    env.write("sales.json", sales());
+    env.write("cities.json", "{\"city\": \"Berlin\"}\n");
+    let (code, _, err) = run(env.tier(&["--datasets", dir.to_str().unwrap(), "load"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(env.tier(&["--datasets", dir.to_str().unwrap(), "check", "sales"]));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("FAIL") && out.contains("is fail > 0.05"), "{out}");
+    assert!(err.contains("checks failed"), "{err}");
+}
+
+#[test]
+fn mistakes_in_checks_are_located_before_anything_runs() {
+    let env = Env::new("checks_mistakes");
+    let bad = format!(
+        "{}\n[[check]]\nname = \"x\"\nmetric = \"avg(city)\"\nfail = \"> 1\"\n\n[[check]]\nname = \"y\"\nmetric = \"row_count\"\nfail = \"about 3\"\n",
+        SALES
+    );
+    let dir = contract(&env, "sales", &bad);
+    let (code, out, err) = run(env.tier_plain(&["--datasets", dir.to_str().unwrap(), "datasets", "check"]));
+    assert_eq!(code, 3, "{err}");
+    let said = format!("{out}{err}");
+    assert!(said.contains("sales.toml:101:10: city is text: this metric measures number columns"), "{said}");
+    assert!(said.contains("sales.toml:107:8: \"about 3\": a comparison and a number"), "{said}");
+}
