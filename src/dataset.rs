@@ -559,6 +559,7 @@ impl Dataset {
         (ds.mode, ds.on_new_key) = (self.mode, self.on_new_key);
         (ds.split, ds.log) = (self.split.clone(), self.log.clone());
         ds.set_children(self.children.clone());
+        ds.checks = self.checks.clone();
         for key in &self.known {
             ds.also_known(key);
         }

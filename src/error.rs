@@ -18,7 +18,8 @@ Exit codes:
      check: a declared check failed (--strict: or warned)
   2  bad command line
   3  bad input: a file missing, unreadable or empty, a directory where a file belongs, an
-     unwritable temporary directory, too many rejected rows, already loaded
+     unwritable temporary directory, too many rejected rows, a declared check failing at
+     load, already loaded
   4  database error: cannot connect, COPY or SQL failed (the previous tables are kept)
   5  no PostgreSQL configured or reachable, and none could be started locally
   70 internal error (a bug: please report it)";

@@ -40,6 +40,9 @@ pub struct LoadStats {
     /// The lake's snapshot of each table this load committed (an Iceberg lake).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lake_snapshots: Vec<LakeSnapshot>,
+    /// The declared checks that warned on this load's table (each `check: why`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub check_warnings: Vec<String>,
     /// The Kafka offsets this load read (a load from a topic).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offsets: Option<OffsetRange>,
@@ -160,7 +163,10 @@ impl LoadStats {
     }
 
     pub fn warnings_json(&self) -> serde_json::Value {
-        serde_json::json!({ "nan_as_null": self.nan_as_null, "extra_keys": self.extra_keys })
+        match self.check_warnings.is_empty() {
+            true => serde_json::json!({ "nan_as_null": self.nan_as_null, "extra_keys": self.extra_keys }),
+            false => serde_json::json!({ "nan_as_null": self.nan_as_null, "extra_keys": self.extra_keys, "checks": self.check_warnings }),
+        }
     }
 
     pub fn rows_per_second(&self) -> f64 {

@@ -82,52 +82,101 @@ pub fn measure_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str) -> String 
 }
 
 /// Every check of `ds`, measured over what its table holds now and judged (anomalies
-/// against the days before, or the whole table's history), read-only.
+/// against the days before, or the whole table's history). The contract's own SQL runs in
+/// a read-only transaction, where it cannot change anything.
 pub fn evaluate(client: &mut Client, ds: &Dataset, schema: &str) -> Result<Vec<Evaluation>> {
     if !table_exists(client, schema, &ds.name)? {
         return Err(Failure::Input(format!("{}: no such table in schema {schema} (load it first)", ds.name)).into());
     }
     let mut out = Vec::new();
     for check in &ds.checks {
-        // The contract's own SQL runs where it cannot change anything.
-        let sql = measure_sql(ds, check, schema);
         let mut tx = client.build_transaction().read_only(true).start().map_err(db)?;
-        let rows = tx.query(&sql, &[]).map_err(|e| Failure::Input(format!("{}: check {:?}: {}", ds.source, check.name, describe(&e))))?;
+        let rows = tx.query(&measure_sql(ds, check, schema), &[]).map_err(|e| check_error(ds, check, e))?;
         tx.commit().map_err(db)?;
-        let measured: Vec<(Option<String>, Option<f64>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        let history = match (check.anomaly, check.per_day) {
-            (Some(a), false) => past_values(client, schema, &ds.name, &check.name, a.window)?,
-            _ => Vec::new(),
-        };
-        for (i, (group, value)) in measured.iter().enumerate() {
-            let mut outcome = value.map_or(Outcome::Pass, |v| judge(check, v));
-            let mut detail = crossed(check, *value);
-            if let (Some(a), Some(v)) = (check.anomaly, value) {
-                // A day against the days before it; the whole table against its history.
-                let past: Vec<f64> = match check.per_day {
-                    true => measured[..i].iter().rev().filter_map(|(_, v)| *v).take(a.window).collect(),
-                    false => history.clone(),
-                };
-                if is_anomaly(*v, &past, a.sensitivity) {
-                    outcome = outcome.max(Outcome::Warn);
-                    let mut sorted = past.clone();
-                    sorted.sort_by(|x, y| x.total_cmp(y));
-                    detail = format!("anomaly: {v} against a median of {} over the {} values before", sorted[sorted.len() / 2], past.len());
-                }
-            }
-            out.push(Evaluation {
-                dataset: ds.name.clone(),
-                check: check.name.clone(),
-                group: group.clone(),
-                value: *value,
-                warn: check.warn.as_ref().map(|t| t.text.clone()),
-                fail: check.fail.as_ref().map(|t| t.text.clone()),
-                outcome,
-                detail,
-            });
-        }
+        let history = history_of(client, ds, schema, check)?;
+        out.extend(judge_all(ds, check, &measured(&rows), &history));
     }
     Ok(out)
+}
+
+/// A load's gate, in its transaction (`load` is the load's id): every check over the table
+/// as the load leaves it, a per-day check on the days the load's rows are on only (a bad
+/// day of long ago does not stop every load after it). The contract's SQL runs under a
+/// savepoint that is rolled back, so it cannot change what the load commits.
+pub fn evaluate_gate(client: &mut Client, ds: &Dataset, schema: &str, load: i64) -> Result<Vec<Evaluation>> {
+    let days: Vec<String> = match &ds.day_field {
+        Some(day) if ds.checks.iter().any(|c| c.per_day) => {
+            let day_of = match ds.field(day).map(|f| f.kind) {
+                Some(Kind::Date) => ident(day),
+                _ => format!("({} AT TIME ZONE 'UTC')::date", ident(day)),
+            };
+            let sql =
+                format!("SELECT DISTINCT to_char({day_of}, 'YYYY-MM-DD') FROM {}.{} WHERE load_id = $1", ident(schema), ident(&ds.name));
+            client.query(&sql, &[&load]).map_err(db)?.iter().filter_map(|r| r.get::<_, Option<String>>(0)).collect()
+        }
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for check in &ds.checks {
+        exec(client, "a check's savepoint", "SAVEPOINT tier_check")?;
+        let rows = client.query(&measure_sql(ds, check, schema), &[]);
+        exec(client, "a check's savepoint", "ROLLBACK TO SAVEPOINT tier_check")?;
+        let rows = rows.map_err(|e| check_error(ds, check, e))?;
+        let history = history_of(client, ds, schema, check)?;
+        let judged = judge_all(ds, check, &measured(&rows), &history);
+        out.extend(judged.into_iter().filter(|e| e.group.as_ref().is_none_or(|day| days.contains(day))));
+    }
+    Ok(out)
+}
+
+fn check_error(ds: &Dataset, check: &DeclaredCheck, e: postgres::Error) -> anyhow::Error {
+    Failure::Input(format!("{}: check {:?}: {}", ds.source, check.name, describe(&e))).into()
+}
+
+/// A measuring query's (group, value) rows.
+fn measured(rows: &[postgres::Row]) -> Vec<(Option<String>, Option<f64>)> {
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+/// The past a whole-table anomaly check compares with (none for others).
+fn history_of(client: &mut Client, ds: &Dataset, schema: &str, check: &DeclaredCheck) -> Result<Vec<f64>> {
+    match (check.anomaly, check.per_day) {
+        (Some(a), false) => past_values(client, schema, &ds.name, &check.name, a.window),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Each measured group judged by the thresholds and, for an anomaly check, its past: the
+/// days before it (per day), or `history` (the whole table's earlier values).
+fn judge_all(ds: &Dataset, check: &DeclaredCheck, measured: &[(Option<String>, Option<f64>)], history: &[f64]) -> Vec<Evaluation> {
+    let mut out = Vec::new();
+    for (i, (group, value)) in measured.iter().enumerate() {
+        let mut outcome = value.map_or(Outcome::Pass, |v| judge(check, v));
+        let mut detail = crossed(check, *value);
+        if let (Some(a), Some(v)) = (check.anomaly, value) {
+            let past: Vec<f64> = match check.per_day {
+                true => measured[..i].iter().rev().filter_map(|(_, v)| *v).take(a.window).collect(),
+                false => history.to_vec(),
+            };
+            if is_anomaly(*v, &past, a.sensitivity) {
+                outcome = outcome.max(Outcome::Warn);
+                let mut sorted = past.clone();
+                sorted.sort_by(|x, y| x.total_cmp(y));
+                detail = format!("anomaly: {v} against a median of {} over the {} values before", sorted[sorted.len() / 2], past.len());
+            }
+        }
+        out.push(Evaluation {
+            dataset: ds.name.clone(),
+            check: check.name.clone(),
+            group: group.clone(),
+            value: *value,
+            warn: check.warn.as_ref().map(|t| t.text.clone()),
+            fail: check.fail.as_ref().map(|t| t.text.clone()),
+            outcome,
+            detail,
+        });
+    }
+    out
 }
 
 /// The threshold a value crosses, said.

@@ -511,6 +511,37 @@ impl TableLoad {
     /// started before the commit and waits on the swap's lock then reads the old table
     /// instead of failing on a dropped one. They are dropped after the commit (and, should
     /// that not happen, at the start of the next load), by the `AfterCommit` returned.
+    /// The contract's declared checks over the table as this load leaves it: a failing one
+    /// undoes the load (its evaluations are kept, after the rollback), a warning goes into
+    /// the summary and the ledger.
+    fn gate(&mut self, stats: &mut LoadStats) -> Result<()> {
+        use crate::checks::Outcome;
+        if self.ds.checks.is_empty() || self.ds.writes_many() {
+            return Ok(());
+        }
+        let evaluations = super::checks::evaluate_gate(&mut self.client, self.ds, &self.schema, self.load_id)?;
+        let said = |e: &crate::checks::Evaluation| match &e.group {
+            Some(day) => format!("{:?} on {day}: {}", e.check, e.detail),
+            None => format!("{:?}: {}", e.check, e.detail),
+        };
+        let failed: Vec<String> = evaluations.iter().filter(|e| e.outcome == Outcome::Fail).map(said).collect();
+        if !failed.is_empty() {
+            exec(&mut self.client, "cannot roll the load back", "ROLLBACK")?;
+            if let Err(e) = super::checks::record(&mut self.client, &self.schema, &evaluations, Some(self.load_id)) {
+                tracing::warn!("the failed checks could not be kept in {}: {e:#}", super::checks::HISTORY);
+            }
+            return Err(Failure::Input(format!(
+                "{}: check {} failed; the table is left as it was{}",
+                self.ds.name,
+                failed[0],
+                if failed.len() > 1 { format!(" ({} more failed)", failed.len() - 1) } else { String::new() }
+            ))
+            .into());
+        }
+        stats.check_warnings = evaluations.iter().filter(|e| e.outcome == Outcome::Warn).map(said).collect();
+        super::checks::record(&mut self.client, &self.schema, &evaluations, Some(self.load_id))
+    }
+
     pub fn commit(mut self, stats: &mut LoadStats) -> Result<AfterCommit> {
         let s = ident(&self.schema);
         let mut aside = Vec::new();
@@ -552,6 +583,7 @@ impl TableLoad {
         if let Some(range) = &stats.offsets {
             super::ledger::claim_offsets(&mut self.client, &self.schema, &self.ds.name, range)?;
         }
+        self.gate(stats)?;
         insert_ledger(&mut self.client, &self.schema, Some(self.load_id), stats, self.mode, self.started, "ok", None)?;
         exec(&mut self.client, "commit failed", "COMMIT")?;
         let mut tidy = AfterCommit { client: self.client, table: self.ds.name.clone(), analyze: None, drop: None };

@@ -21,6 +21,9 @@ pub fn table(all: &[LoadStats]) -> String {
         if s.extra_keys > 0 {
             warnings.push(format!("unknown keys {}", s.extra_keys));
         }
+        for w in &s.check_warnings {
+            warnings.push(format!("check {w}"));
+        }
         let num = |v: String| Cell::new(v).set_alignment(CellAlignment::Right);
         t.add_row(vec![
             Cell::new(&s.table),

@@ -202,8 +202,14 @@ fn each_metric_is_the_figure_sql_computes_and_an_anomaly_is_the_planted_drop() {
     let (code, _, _) = check(&env, &dir, &["--strict"]);
     assert_eq!(code, 1);
     // Every evaluation is kept, run after run.
-    let kept = one_value(&env, "SELECT count(*) FROM {s}.tier_checks");
+    let kept = one_value(&env, "SELECT count(*) FROM {s}.tier_checks WHERE load_id IS NULL");
     assert_eq!(kept as usize, 2 * evaluations.len());
+    // And the load's own gate: each whole-table check once, each per-day check on its days.
+    let gate = one_value(
+        &env,
+        "SELECT count(*) FROM {s}.tier_checks WHERE load_id = (SELECT max(id) FROM {s}.tier_loads WHERE table_name = 'sales')",
+    );
+    assert_eq!(gate as usize, 11 + 2 * 30);
 }
 
 #[test]
@@ -213,12 +219,13 @@ fn a_failing_check_exits_1_and_says_why() {
         "name = \"device missing\"\nmetric = \"missing_share(device)\"\nwarn = \"> 0.05\"\nfail = \"> 0.5\"",
         "name = \"device missing\"\nmetric = \"missing_share(device)\"\nfail = \"> 0.05\"",
     );
-    let dir = contract(&env, "sales", &text);
-    contract(&env, "cities", CITIES);
+    // Loaded under the contract as it was; its stricter successor is run on the table.
+    let (_, _) = (contract(&env, "cities", CITIES), env.write("cities.json", "{\"city\": \"Berlin\"}\n{\"city\": \"Paris\"}\n"));
+    let dir = contract(&env, "sales", SALES);
     env.write("sales.json", sales());
-    env.write("cities.json", "{\"city\": \"Berlin\"}\n");
     let (code, _, err) = run(env.tier(&["--datasets", dir.to_str().unwrap(), "load"]));
     assert_eq!(code, 0, "{err}");
+    contract(&env, "sales", &text);
     let (code, out, err) = run(env.tier(&["--datasets", dir.to_str().unwrap(), "check", "sales"]));
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("FAIL") && out.contains("is fail > 0.05"), "{out}");
@@ -238,4 +245,37 @@ fn mistakes_in_checks_are_located_before_anything_runs() {
     let said = format!("{out}{err}");
     assert!(said.contains("sales.toml:101:10: city is text: this metric measures number columns"), "{said}");
     assert!(said.contains("sales.toml:107:8: \"about 3\": a comparison and a number"), "{said}");
+}
+
+#[test]
+fn a_failing_check_stops_the_load_and_leaves_the_previous_table() {
+    let env = Env::new("checks_gate");
+    let gate = "name = \"pings\"\nday = \"at\"\nmode = \"append\"\n\
+        [[column]]\nname = \"at\"\ntype = \"timestamp\"\n[[column]]\nname = \"v\"\ntype = \"integer\"\n\
+        [[check]]\nname = \"v present\"\nmetric = \"missing_share(v)\"\nwarn = \"> 0\"\nfail = \"> 0.5\"\n\
+        [[check]]\nname = \"rows per day\"\nmetric = \"row_count\"\nper = \"day\"\nwarn = \"< 3\"\n";
+    let dir = contract(&env, "pings", gate);
+    let d = dir.to_str().unwrap();
+    let good = env.write(
+        "good.json",
+        "{\"at\": \"2026-11-01 10:00:00\", \"v\": 1}\n{\"at\": \"2026-11-01 11:00:00\", \"v\": 2}\n{\"at\": \"2026-11-01 12:00:00\"}\n",
+    );
+    let (code, out, err) = run(env.tier(&["--datasets", d, "load", "pings", "--from", good.to_str().unwrap(), "--json"]));
+    assert_eq!(code, 0, "{err}");
+    // Warnings pass the gate, and are said: a third of v missing, a day of 3 rows is fine.
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let warned = summary[0]["check_warnings"].as_array().map(|w| w.len()).unwrap_or(0);
+    assert_eq!(warned, 1, "{summary}");
+    let before = env.fingerprint("pings");
+    // Mostly missing: the gate fails, the append is undone, and the evaluation is kept.
+    let bad = env.write("bad.json", "{\"at\": \"2026-11-02 10:00:00\"}\n{\"at\": \"2026-11-02 11:00:00\"}\n{\"at\": \"2026-11-02 12:00:00\"}\n{\"at\": \"2026-11-02 12:30:00\"}\n");
+    let (code, _, err) = run(env.tier(&["--datasets", d, "load", "pings", "--from", bad.to_str().unwrap()]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("check \"v present\": ") && err.contains("the table is left as it was"), "{err}");
+    assert_eq!(env.fingerprint("pings"), before);
+    let kept = env.query_strings("SELECT outcome, load_id::text FROM {s}.tier_checks WHERE check_name = 'v present' ORDER BY id");
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept[1][0].as_deref(), Some("fail"));
+    let ledger = env.query_strings("SELECT status FROM {s}.tier_loads ORDER BY id");
+    assert_eq!(ledger.last().unwrap()[0].as_deref(), Some("failed"));
 }
