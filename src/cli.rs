@@ -613,13 +613,20 @@ pub struct CheckArgs {
     pub table: Option<String>,
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// table (for people: what warned or failed, and how many groups passed) or json (every
-    /// evaluation).
+    /// table (for people: what warned or failed, and how many groups passed), json (every
+    /// evaluation) or junit (JUnit XML, a test case per evaluation, for CI systems).
     #[arg(long, value_enum, default_value = "table")]
-    pub format: CheckFormat,
+    pub format: DeclaredCheckFormat,
     /// Exit 1 when a check warns, too.
     #[arg(long)]
     pub strict: bool,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclaredCheckFormat {
+    Table,
+    Json,
+    Junit,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::checks::Outcome;
-use crate::cli::{CheckArgs, CheckFormat};
+use crate::cli::{CheckArgs, DeclaredCheckFormat};
 use crate::context::Context;
 use crate::error::Failure;
 use crate::pg::{checks, connect};
@@ -28,8 +28,9 @@ pub fn run(args: &CheckArgs, ctx: &Context) -> Result<()> {
         all.extend(evaluations);
     }
     match args.format {
-        CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&all)?),
-        CheckFormat::Table => println!("{}", crate::render::checks::evaluations(&all)),
+        DeclaredCheckFormat::Json => println!("{}", serde_json::to_string_pretty(&all)?),
+        DeclaredCheckFormat::Table => println!("{}", crate::render::checks::evaluations(&all)),
+        DeclaredCheckFormat::Junit => print!("{}", crate::render::checks::junit(&all)),
     }
     let worst = all.iter().map(|e| e.outcome).max().unwrap_or(Outcome::Pass);
     let count = |o: Outcome| all.iter().filter(|e| e.outcome == o).count();

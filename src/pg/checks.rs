@@ -205,6 +205,11 @@ fn past_values(client: &mut Client, schema: &str, dataset: &str, check: &str, n:
 /// Appends evaluations to the history (made if missing), with the load they judged, if any.
 pub fn record(client: &mut Client, schema: &str, evaluations: &[Evaluation], load: Option<i64>) -> Result<()> {
     let s = ident(schema);
+    if !table_exists(client, schema, HISTORY)? {
+        // Made by the first evaluation of a schema's checks, under the lock tier's other DDL
+        // takes (held to the commit in a load's gate): two loads at once cannot both make it.
+        exec(client, "cannot keep the checks' history", "SELECT pg_advisory_xact_lock(hashtext('tier:ddl'))")?;
+    }
     exec(
         client,
         "cannot keep the checks' history",

@@ -69,20 +69,6 @@ pub fn ensure_ledger(client: &mut Client, schema: &str) -> Result<()> {
              -- The Iceberg snapshot of each table the load committed to the lake.
              ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS lake_snapshots jsonb;
              -- A load from a Kafka topic: the partition and the offsets it read, both ends included.
-             -- Every evaluation of a declared check (`tier check`, and each load's gate).
-             CREATE TABLE IF NOT EXISTS {s}.tier_checks (
-               id bigserial PRIMARY KEY,
-               checked_at timestamptz NOT NULL DEFAULT now(),
-               dataset text NOT NULL,
-               check_name text NOT NULL,
-               load_id bigint,
-               grp text,
-               value double precision,
-               warn text,
-               fail text,
-               outcome text NOT NULL,
-               detail text
-             );
              ALTER TABLE {s}.{LEDGER} ADD COLUMN IF NOT EXISTS topic text,
                ADD COLUMN IF NOT EXISTS topic_partition integer, ADD COLUMN IF NOT EXISTS first_offset bigint,
                ADD COLUMN IF NOT EXISTS last_offset bigint;

@@ -65,3 +65,61 @@ pub fn evaluations(all: &[crate::checks::Evaluation]) -> String {
     }
     t.to_string()
 }
+
+/// Declared checks' evaluations as JUnit XML: a test suite per dataset, a test case per
+/// evaluation (`check [day]`); a failed check is a `<failure>`, a warning a passing case
+/// saying so in `<system-out>` (JUnit has no warnings).
+pub fn junit(all: &[crate::checks::Evaluation]) -> String {
+    use crate::checks::Outcome;
+    let mut datasets: Vec<&str> = all.iter().map(|e| e.dataset.as_str()).collect();
+    datasets.dedup();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    for ds in datasets {
+        let cases: Vec<&crate::checks::Evaluation> = all.iter().filter(|e| e.dataset == ds).collect();
+        let failures = cases.iter().filter(|e| e.outcome == Outcome::Fail).count();
+        out.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">\n",
+            xml(&format!("tier checks: {ds}")),
+            cases.len()
+        ));
+        for e in cases {
+            let name = match &e.group {
+                Some(day) => format!("{} [{day}]", e.check),
+                None => e.check.clone(),
+            };
+            let value = e.value.map_or("none".to_string(), |v| v.to_string());
+            out.push_str(&format!("    <testcase classname=\"{}\" name=\"{}\">\n", xml(ds), xml(&name)));
+            match e.outcome {
+                Outcome::Fail => {
+                    out.push_str(&format!("      <failure type=\"fail\" message=\"{}\">value {}</failure>\n", xml(&e.detail), xml(&value)))
+                }
+                Outcome::Warn => {
+                    out.push_str(&format!("      <system-out>warn: {} (value {})</system-out>\n", xml(&e.detail), xml(&value)))
+                }
+                Outcome::Pass => {}
+            }
+            out.push_str("    </testcase>\n");
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// Text as XML character data or an attribute value.
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 cannot hold at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}

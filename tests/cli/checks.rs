@@ -279,3 +279,36 @@ fn a_failing_check_stops_the_load_and_leaves_the_previous_table() {
     let ledger = env.query_strings("SELECT status FROM {s}.tier_loads ORDER BY id");
     assert_eq!(ledger.last().unwrap()[0].as_deref(), Some("failed"));
 }
+
+#[test]
+fn the_junit_output_is_valid_against_the_junit_schema() {
+    let env = Env::new("checks_junit");
+    let dir = contract(&env, "sales", SALES);
+    contract(&env, "cities", CITIES);
+    env.write("sales.json", sales());
+    env.write("cities.json", "{\"city\": \"Berlin\"}\n{\"city\": \"Paris\"}\n");
+    let (code, _, err) = run(env.tier(&["--datasets", dir.to_str().unwrap(), "load"]));
+    assert_eq!(code, 0, "{err}");
+    // A failing check too (a threshold the table crosses), with text XML must escape.
+    contract(
+        &env,
+        "sales",
+        &SALES.replace(
+            "name = \"largest\"\nmetric = \"max(amount)\"\nfail = \"> 1000\"",
+            "name = \"largest <& \\\"'\"\nmetric = \"max(amount)\"\nfail = \"> 10\"",
+        ),
+    );
+    let (code, out, err) = run(env.tier(&["--datasets", dir.to_str().unwrap(), "check", "--format", "junit"]));
+    assert_eq!(code, 1, "{err}");
+    let report = env.write("checks.xml", &out);
+    let venv = python_venv("requirements-junit.txt");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/junit_valid.py");
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("junit-schema");
+    let checked = std::process::Command::new(venv.join("bin/python")).arg(script).arg(&report).arg(&cache).output().unwrap();
+    assert!(checked.status.success(), "not valid JUnit: {}\n{out}", String::from_utf8_lossy(&checked.stderr));
+    let (json_code, evaluations, _) = check(&env, &dir, &[]);
+    assert_eq!(json_code, 1);
+    let fails = evaluations.iter().filter(|e| e["outcome"] == "fail").count();
+    assert_eq!(String::from_utf8_lossy(&checked.stdout).trim(), format!("{} {fails}", evaluations.len()));
+    assert_eq!(fails, 1);
+}
