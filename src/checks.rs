@@ -209,7 +209,14 @@ pub struct Evaluation {
     pub outcome: Outcome,
     /// Why it warned or failed: the threshold crossed, or the past it strays from.
     pub detail: String,
+    /// Of a row-level check that warned or failed (sql, missing_share, unmatched_share): up
+    /// to `FAILING_ROWS` of the rows at fault, as JSON (their `unique` key, else the row).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failing_rows: Vec<String>,
 }
+
+/// The most rows at fault kept per evaluation.
+pub const FAILING_ROWS: usize = 100;
 
 /// What the thresholds say of a value (no value: an empty table or day, which passes
 /// unless a threshold is crossed by 0 for counts).

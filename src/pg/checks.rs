@@ -12,6 +12,8 @@ use crate::error::Failure;
 
 /// The history of evaluations.
 pub const HISTORY: &str = "tier_checks";
+/// The rows at fault of row-level checks that warned or failed, per evaluation, appended.
+pub const FAILURES: &str = "tier_check_failures";
 
 /// The query measuring a check: rows of (group, value), a group per day of the table's
 /// first to last day (days with no row included) or one row for the whole table.
@@ -94,9 +96,56 @@ pub fn evaluate(client: &mut Client, ds: &Dataset, schema: &str) -> Result<Vec<E
         let rows = tx.query(&measure_sql(ds, check, schema), &[]).map_err(|e| check_error(ds, check, e))?;
         tx.commit().map_err(db)?;
         let history = history_of(client, ds, schema, check)?;
-        out.extend(judge_all(ds, check, &measured(&rows), &history));
+        let mut judged = judge_all(ds, check, &measured(&rows), &history);
+        for e in judged.iter_mut().filter(|e| e.outcome != Outcome::Pass) {
+            if let Some(sql) = failing_rows_sql(ds, check, schema, e.group.as_deref()) {
+                let mut tx = client.build_transaction().read_only(true).start().map_err(db)?;
+                let rows = tx.query(&sql, &[]).map_err(|err| check_error(ds, check, err))?;
+                tx.commit().map_err(db)?;
+                e.failing_rows = rows.iter().map(|r| r.get(0)).collect();
+            }
+        }
+        out.extend(judged);
     }
     Ok(out)
+}
+
+/// The query for a row-level check's rows at fault (in a day's group, for a per-day one),
+/// each as JSON text: the table's `unique` columns, else the whole row.
+fn failing_rows_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str, day: Option<&str>) -> Option<String> {
+    let s = ident(schema);
+    let table = format!("{s}.{}", ident(&ds.name));
+    let limit = crate::checks::FAILING_ROWS;
+    let col = |c: &str| format!("t.{}", ident(c));
+    let key = match ds.unique.is_empty() {
+        true => "to_jsonb(t)::text".to_string(),
+        false => {
+            let pairs: Vec<String> = ds.unique.iter().map(|c| format!("'{}', {}", c.replace('\'', "''"), col(c))).collect();
+            format!("jsonb_build_object({})::text", pairs.join(", "))
+        }
+    };
+    let at_fault = match &check.measure {
+        Measure::Sql(sql) => return Some(format!("SELECT to_jsonb(q)::text FROM ({}) q LIMIT {limit}", sql.replace("{table}", &table))),
+        Measure::Metric(Metric::MissingShare(c)) => format!("{} IS NULL", col(c)),
+        Measure::Metric(Metric::UnmatchedShare { column, table: other, other: other_column }) => format!(
+            "{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {s}.{} o WHERE o.{} = {c})",
+            ident(other),
+            ident(other_column),
+            c = col(column)
+        ),
+        _ => return None,
+    };
+    let in_day = match (day, &ds.day_field) {
+        (Some(d), Some(day_column)) => {
+            let day_of = match ds.field(day_column).map(|f| f.kind) {
+                Some(Kind::Date) => col(day_column),
+                _ => format!("({} AT TIME ZONE 'UTC')::date", col(day_column)),
+            };
+            format!(" AND {day_of} = '{}'", d.replace('\'', "''"))
+        }
+        _ => String::new(),
+    };
+    Some(format!("SELECT {key} FROM {table} t WHERE {at_fault}{in_day} LIMIT {limit}"))
 }
 
 /// A load's gate, in its transaction (`load` is the load's id): every check over the table
@@ -124,7 +173,15 @@ pub fn evaluate_gate(client: &mut Client, ds: &Dataset, schema: &str, load: i64)
         let rows = rows.map_err(|e| check_error(ds, check, e))?;
         let history = history_of(client, ds, schema, check)?;
         let judged = judge_all(ds, check, &measured(&rows), &history);
-        out.extend(judged.into_iter().filter(|e| e.group.as_ref().is_none_or(|day| days.contains(day))));
+        for mut e in judged.into_iter().filter(|e| e.group.as_ref().is_none_or(|day| days.contains(day))) {
+            if let Some(sql) = failing_rows_sql(ds, check, schema, e.group.as_deref()).filter(|_| e.outcome != Outcome::Pass) {
+                exec(client, "a check's savepoint", "SAVEPOINT tier_check")?;
+                let rows = client.query(&sql, &[]);
+                exec(client, "a check's savepoint", "ROLLBACK TO SAVEPOINT tier_check")?;
+                e.failing_rows = rows.map_err(|err| check_error(ds, check, err))?.iter().map(|r| r.get(0)).collect();
+            }
+            out.push(e);
+        }
     }
     Ok(out)
 }
@@ -174,6 +231,7 @@ fn judge_all(ds: &Dataset, check: &DeclaredCheck, measured: &[(Option<String>, O
             fail: check.fail.as_ref().map(|t| t.text.clone()),
             outcome,
             detail,
+            failing_rows: Vec::new(),
         });
     }
     out
@@ -229,14 +287,37 @@ pub fn record(client: &mut Client, schema: &str, evaluations: &[Evaluation], loa
              )"
         ),
     )?;
+    exec(
+        client,
+        "cannot keep the checks' history",
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {s}.{FAILURES} (
+               evaluation_id bigint NOT NULL,
+               dataset text NOT NULL,
+               check_name text NOT NULL,
+               grp text,
+               row_at_fault jsonb NOT NULL
+             )"
+        ),
+    )?;
     let sql = format!(
-        "INSERT INTO {s}.{HISTORY} (dataset, check_name, load_id, grp, value, warn, fail, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        "INSERT INTO {s}.{HISTORY} (dataset, check_name, load_id, grp, value, warn, fail, outcome, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
     );
     let insert = client.prepare(&sql).map_err(db)?;
+    let at_fault = client
+        .prepare(&format!(
+            "INSERT INTO {s}.{FAILURES} (evaluation_id, dataset, check_name, grp, row_at_fault) VALUES ($1, $2, $3, $4, $5::text::jsonb)"
+        ))
+        .map_err(db)?;
     for e in evaluations {
-        client
-            .execute(&insert, &[&e.dataset, &e.check, &load, &e.group, &e.value, &e.warn, &e.fail, &e.outcome.name(), &e.detail])
-            .map_err(db)?;
+        let id: i64 = client
+            .query_one(&insert, &[&e.dataset, &e.check, &load, &e.group, &e.value, &e.warn, &e.fail, &e.outcome.name(), &e.detail])
+            .map_err(db)?
+            .get(0);
+        for row in &e.failing_rows {
+            client.execute(&at_fault, &[&id, &e.dataset, &e.check, &e.group, row]).map_err(db)?;
+        }
     }
     Ok(())
 }

@@ -199,8 +199,19 @@ fn each_metric_is_the_figure_sql_computes_and_an_anomaly_is_the_planted_drop() {
     // Warnings: the missing devices (11%) and the bad numbers; exit 0, or 1 with --strict.
     let warned: Vec<&str> = evaluations.iter().filter(|e| e["outcome"] == "warn").map(|e| e["check"].as_str().unwrap()).collect();
     assert_eq!(warned, ["rows per day", "device missing", "bad numbers"]);
+    // The rows at fault of a row-level check: up to 100, the rows missing a device.
+    let missing = evaluations.iter().find(|e| e["check"] == "device missing").unwrap();
+    let rows = missing["failing_rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 100);
+    assert!(rows.iter().all(|r| serde_json::from_str::<serde_json::Value>(r.as_str().unwrap()).unwrap()["device"].is_null()), "{rows:?}");
     let (code, _, _) = check(&env, &dir, &["--strict"]);
     assert_eq!(code, 1);
+    // Kept per evaluation, appended, never replaced (the load's gate's, then two runs').
+    let kept = one_value(
+        &env,
+        "SELECT count(*) FROM {s}.tier_check_failures WHERE check_name = 'device missing' AND row_at_fault->>'device' IS NULL",
+    );
+    assert_eq!(kept, 300.0);
     // Every evaluation is kept, run after run.
     let kept = one_value(&env, "SELECT count(*) FROM {s}.tier_checks WHERE load_id IS NULL");
     assert_eq!(kept as usize, 2 * evaluations.len());
