@@ -766,6 +766,7 @@ pub fn contract(profile: &Profile, name: &str, file: &str, max_columns: usize) -
     out.push_str(&written.over_budget);
     out.push_str(&written.day);
     out.push_str(&written.blocks);
+    out.push_str(&written.checks);
     out
 }
 
@@ -796,6 +797,8 @@ struct ColumnsText {
     over_budget: String,
     /// The columns' names, in order.
     names: Vec<String>,
+    /// Checks worth declaring, as comments.
+    checks: String,
 }
 
 /// Where a table's arrays are, for child tables: the profiles of their elements (keys as
@@ -881,6 +884,7 @@ fn columns_text(columns: Columns, max_columns: usize, parsed: u64, taken: &[Stri
         false => String::new(),
     };
     let day = day_line(&columns, &names, parsed);
+    let checks = checks_text(&columns, &names, parsed);
     let mut child_names: Vec<String> = Vec::new();
     for (key, elements, in_records) in children {
         let name = distinct_name(&column_name(&key), |c| child_names.iter().any(|n| n == c));
@@ -894,7 +898,7 @@ fn columns_text(columns: Columns, max_columns: usize, parsed: u64, taken: &[Stri
         );
         child_block(&mut blocks, &key, &name, elements, max_columns, arrays.level, taken);
     }
-    ColumnsText { blocks, day, over_budget, names }
+    ColumnsText { blocks, day, over_budget, names, checks }
 }
 
 /// While there are more than `max_columns` columns, the top-level keys in fewest records
@@ -932,6 +936,52 @@ fn child_block(blocks: &mut String, key: &str, name: &str, elements: &Profile, m
     let text = columns_text(own, max_columns, elements.records - elements.malformed, &inherited, below);
     blocks.push_str(&text.over_budget);
     blocks.push_str(&text.blocks);
+}
+
+/// Checks worth declaring, as comments to uncomment: the rows per day (when a day is
+/// suggested; against this sample's daily average, and its own past), and the share missing
+/// of the (up to three) columns nearly every record has but some lack.
+fn checks_text(columns: &[(String, ColumnProfile)], names: &[String], parsed: u64) -> String {
+    let mut out = String::new();
+    let times = columns.iter().zip(names).filter(|((_, col), _)| matches!(col.kind(), Kind::Timestamp | Kind::Date));
+    let day =
+        times.rev().max_by_key(|((_, col), _)| col.present).filter(|((_, col), _)| col.present as f64 >= DAY_COVERAGE * parsed as f64);
+    if let Some(((_, col), _)) = day {
+        let days = match (col.min_time, col.max_time) {
+            (Some(lo), Some(hi)) if hi >= lo => (hi - lo) / 86_400_000_000 + 1,
+            _ => 1,
+        };
+        let per_day = parsed / days.max(1) as u64;
+        let _ = write!(
+            out,
+            "\n# Checks worth declaring (uncomment them; the thresholds come from this sample: set what is normal):\n\
+             # [[check]]\n# name = \"rows per day\"\n# metric = \"row_count\"\n# per = \"day\"\n\
+             # warn = \"< {}\"   # {per_day} a day here, over {days} day{}\n# anomaly = {{ window = 28, sensitivity = 3 }}\n",
+            (per_day / 2).max(1),
+            if days == 1 { "" } else { "s" }
+        );
+    }
+    let mut missing: Vec<(f64, &String)> = columns
+        .iter()
+        .zip(names)
+        .filter(|((_, col), _)| col.objects == 0 && parsed > 0)
+        .map(|((_, col), name)| (1.0 - col.present as f64 / parsed as f64, name))
+        .filter(|(share, _)| *share > 0.0 && *share < 0.5)
+        .collect();
+    missing.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (share, name) in missing.into_iter().take(3) {
+        if out.is_empty() {
+            out.push_str("\n# Checks worth declaring (uncomment them; the thresholds come from this sample: set what is normal):\n");
+        }
+        let bound = ((share * 2.0 * 1000.0).ceil() / 1000.0).min(1.0);
+        let _ = write!(
+            out,
+            "# [[check]]\n# name = {}\n# metric = \"missing_share({name})\"\n# warn = \"> {bound}\"   # missing in {} of records here\n",
+            toml_string(&format!("{name} missing")),
+            percent((share * parsed as f64).round() as u64, parsed)
+        );
+    }
+    out
 }
 
 /// The `day` suggestion: the timestamp or date column with a value in the most records, if

@@ -293,13 +293,7 @@ fn a_failing_check_stops_the_load_and_leaves_the_previous_table() {
 
 #[test]
 fn the_junit_output_is_valid_against_the_junit_schema() {
-    let env = Env::new("checks_junit");
-    let dir = contract(&env, "sales", SALES);
-    contract(&env, "cities", CITIES);
-    env.write("sales.json", sales());
-    env.write("cities.json", "{\"city\": \"Berlin\"}\n{\"city\": \"Paris\"}\n");
-    let (code, _, err) = run(env.tier(&["--datasets", dir.to_str().unwrap(), "load"]));
-    assert_eq!(code, 0, "{err}");
+    let (env, dir) = setup("checks_junit");
     // A failing check too (a threshold the table crosses), with text XML must escape.
     contract(
         &env,
@@ -322,4 +316,30 @@ fn the_junit_output_is_valid_against_the_junit_schema() {
     let fails = evaluations.iter().filter(|e| e["outcome"] == "fail").count();
     assert_eq!(String::from_utf8_lossy(&checked.stdout).trim(), format!("{} {fails}", evaluations.len()));
     assert_eq!(fails, 1);
+}
+
+#[test]
+fn infer_suggests_checks_that_run_once_uncommented() {
+    let env = Env::new("checks_infer");
+    let data = env.data().to_str().unwrap().to_string();
+    let (code, _, err) = run(env.tier_plain(&["gen", "--events", "3000", "--weather", "10", "--seed", "3", "--out", &data]));
+    assert_eq!(code, 0, "{err}");
+    let events = env.data().join("track_events.json");
+    let (code, out, err) = run(env.tier_plain(&["infer", events.to_str().unwrap(), "--name", "ev"]));
+    assert_eq!(code, 0, "{err}");
+    let at = out.find("# Checks worth declaring").unwrap_or_else(|| panic!("no checks suggested:\n{out}"));
+    let (head, tail) = out.split_at(at);
+    let uncommented: String = tail.lines().skip(1).map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l))).collect();
+    assert!(uncommented.contains("metric = \"row_count\"\nper = \"day\""), "{uncommented}");
+    let dir = contract(&env, "ev", &format!("{head}{uncommented}"));
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = run(env.tier_plain(&["--datasets", d, "datasets", "check"]));
+    assert_eq!(code, 0, "{out}{err}\n{uncommented}");
+    let (code, _, err) = run(env.tier(&["--datasets", d, "load", "ev", "--from", events.to_str().unwrap(), "--max-reject-ratio", "1"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, evaluations, err) = check(&env, &dir, &[]);
+    assert_eq!(code, 0, "{evaluations:?}\n{err}");
+    let suggested = uncommented.matches("[[check]]").count();
+    let names: std::collections::BTreeSet<&str> = evaluations.iter().map(|e| e["check"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), suggested, "{names:?}");
 }
