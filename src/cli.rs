@@ -620,6 +620,22 @@ pub struct CheckArgs {
     /// Exit 1 when a check warns, too.
     #[arg(long)]
     pub strict: bool,
+    /// Only the rows on this day (YYYY-MM-DD) or after (the contract's `day` column).
+    #[arg(long, value_name = "DAY", value_parser = parse_day)]
+    pub since: Option<String>,
+    /// Only the rows on this day (YYYY-MM-DD) or before.
+    #[arg(long, value_name = "DAY", value_parser = parse_day)]
+    pub until: Option<String>,
+    /// Only the rows of each table's latest load (rejects too, for reject_share).
+    #[arg(long)]
+    pub latest_load: bool,
+}
+
+/// A day as `YYYY-MM-DD`.
+fn parse_day(text: &str) -> Result<String, String> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.to_string())
+        .map_err(|e| format!("{text:?}: a day such as 2026-11-30 ({e})"))
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,25 @@ pub fn run(args: &CheckArgs, ctx: &Context) -> Result<()> {
             tracing::warn!("{}: no checks declared in {} ([[check]])", ds.name, ds.source);
             continue;
         }
-        let evaluations = checks::evaluate(&mut client, ds, &ctx.schema)?;
+        if (args.since.is_some() || args.until.is_some()) && ds.day_field.is_none() {
+            return Err(Failure::Input(format!("{}: --since / --until need the contract's `day` column", ds.name)).into());
+        }
+        let load = match args.latest_load {
+            true => match crate::pg::ledger::latest_load(&mut client, &ctx.schema, &ds.name)? {
+                Some(id) => Some(id),
+                None => return Err(Failure::Input(format!("{}: no load in the ledger (--latest-load)", ds.name)).into()),
+            },
+            false => None,
+        };
+        let scope = checks::Scope { since: args.since.clone(), until: args.until.clone(), load };
+        let mut evaluations = checks::evaluate(&mut client, ds, &ctx.schema, &scope)?;
+        // A whole-table value of some rows only is named by its scope, and is no part of
+        // the whole table's history (what anomaly checks compare with).
+        if let Some(label) = scope.label() {
+            for e in evaluations.iter_mut().filter(|e| e.group.is_none()) {
+                e.group = Some(label.clone());
+            }
+        }
         checks::record(&mut client, &ctx.schema, &evaluations, None)?;
         all.extend(evaluations);
     }

@@ -15,12 +15,63 @@ pub const HISTORY: &str = "tier_checks";
 /// The rows at fault of row-level checks that warned or failed, per evaluation, appended.
 pub const FAILURES: &str = "tier_check_failures";
 
+/// Which rows checks measure: all of them, those of a day range (both ends included), or
+/// those of one load. A `sql` check's query says for itself which rows it reads.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Days as `YYYY-MM-DD` (checked by the command line).
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub load: Option<i64>,
+}
+
+impl Scope {
+    /// How a scope other than the whole table is named (`load 7`, `2026-11-01..2026-11-30`).
+    pub fn label(&self) -> Option<String> {
+        let days = match (&self.since, &self.until) {
+            (None, None) => None,
+            (since, until) => Some(format!("{}..{}", since.as_deref().unwrap_or(""), until.as_deref().unwrap_or(""))),
+        };
+        match (self.load, days) {
+            (None, days) => days,
+            (Some(load), None) => Some(format!("load {load}")),
+            (Some(load), Some(days)) => Some(format!("load {load}, {days}")),
+        }
+    }
+}
+
+/// A row's day (as a date) in SQL, `t` naming the row.
+fn day_of(ds: &Dataset, day: &str) -> String {
+    match ds.field(day).map(|f| f.kind) {
+        Some(Kind::Date) => format!("t.{}", ident(day)),
+        _ => format!("(t.{} AT TIME ZONE 'UTC')::date", ident(day)),
+    }
+}
+
+/// The condition on a row (`t`) that keeps it in `scope`.
+fn in_scope(ds: &Dataset, scope: &Scope) -> String {
+    let mut terms = vec!["TRUE".to_string()];
+    if let Some(load) = scope.load {
+        terms.push(format!("t.load_id = {load}"));
+    }
+    if let Some(day) = &ds.day_field {
+        for (bound, op) in [(&scope.since, ">="), (&scope.until, "<=")] {
+            if let Some(b) = bound {
+                terms.push(format!("{} {op} date '{}'", day_of(ds, day), b.replace('\'', "''")));
+            }
+        }
+    }
+    terms.join(" AND ")
+}
+
 /// The query measuring a check: rows of (group, value), a group per day of the table's
-/// first to last day (days with no row included) or one row for the whole table.
-pub fn measure_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str) -> String {
+/// first to last day (days with no row included) or one row for the whole table, over the
+/// rows in `scope`.
+pub fn measure_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str, scope: &Scope) -> String {
     let s = ident(schema);
     let table = format!("{s}.{}", ident(&ds.name));
     let col = |c: &str| format!("t.{}", ident(c));
+    let kept = in_scope(ds, scope);
     // A per-day check's days with no row still get a row: every aggregate skips the row
     // the outer join makes up for them.
     let only_rows = if check.per_day { " FILTER (WHERE t.ctid IS NOT NULL)" } else { "" };
@@ -31,13 +82,15 @@ pub fn measure_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str) -> String 
         }
         Measure::Metric(Metric::RejectShare(reason)) => {
             let rejects = format!("{s}.{}", ident(&ds.rejects_table()));
+            // A reject has no day: a load's scope only.
+            let load = scope.load.map_or("TRUE".to_string(), |l| format!("load_id = {l}"));
             let which = match reason {
-                Some(r) => format!("WHERE reason = '{}'", r.replace('\'', "''")),
-                None => String::new(),
+                Some(r) => format!("reason = '{}'", r.replace('\'', "''")),
+                None => "TRUE".to_string(),
             };
             return format!(
-                "SELECT NULL::text, (SELECT count(*) FROM {rejects} {which})::float8 / \
-                 nullif((SELECT count(*) FROM {rejects}) + (SELECT count(*) FROM {table}), 0)"
+                "SELECT NULL::text, (SELECT count(*) FROM {rejects} WHERE {which} AND {load})::float8 / \
+                 nullif((SELECT count(*) FROM {rejects} WHERE {load}) + (SELECT count(*) FROM {table} WHERE {load}), 0)"
             );
         }
         Measure::Metric(m) => {
@@ -68,15 +121,12 @@ pub fn measure_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str) -> String 
     };
     let day_column = ds.day_field.as_deref().filter(|_| check.per_day);
     match day_column {
-        None => format!("SELECT NULL::text, {aggregate} FROM {table} t"),
+        None => format!("SELECT NULL::text, {aggregate} FROM {table} t WHERE {kept}"),
         Some(day) => {
-            let day_of = match ds.field(day).map(|f| f.kind) {
-                Some(Kind::Date) => col(day),
-                _ => format!("({} AT TIME ZONE 'UTC')::date", col(day)),
-            };
+            let day_of = day_of(ds, day);
             format!(
-                "WITH days AS (SELECT generate_series(min({day_of}), max({day_of}), interval '1 day')::date AS day FROM {table} t)
-                 SELECT to_char(days.day, 'YYYY-MM-DD'), {aggregate} FROM days LEFT JOIN {table} t ON {day_of} = days.day
+                "WITH days AS (SELECT generate_series(min({day_of}), max({day_of}), interval '1 day')::date AS day FROM {table} t WHERE {kept})
+                 SELECT to_char(days.day, 'YYYY-MM-DD'), {aggregate} FROM days LEFT JOIN {table} t ON {day_of} = days.day AND {kept}
                  GROUP BY days.day ORDER BY days.day"
             )
         }
@@ -86,19 +136,19 @@ pub fn measure_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str) -> String 
 /// Every check of `ds`, measured over what its table holds now and judged (anomalies
 /// against the days before, or the whole table's history). The contract's own SQL runs in
 /// a read-only transaction, where it cannot change anything.
-pub fn evaluate(client: &mut Client, ds: &Dataset, schema: &str) -> Result<Vec<Evaluation>> {
+pub fn evaluate(client: &mut Client, ds: &Dataset, schema: &str, scope: &Scope) -> Result<Vec<Evaluation>> {
     if !table_exists(client, schema, &ds.name)? {
         return Err(Failure::Input(format!("{}: no such table in schema {schema} (load it first)", ds.name)).into());
     }
     let mut out = Vec::new();
     for check in &ds.checks {
         let mut tx = client.build_transaction().read_only(true).start().map_err(db)?;
-        let rows = tx.query(&measure_sql(ds, check, schema), &[]).map_err(|e| check_error(ds, check, e))?;
+        let rows = tx.query(&measure_sql(ds, check, schema, scope), &[]).map_err(|e| check_error(ds, check, e))?;
         tx.commit().map_err(db)?;
         let history = history_of(client, ds, schema, check)?;
         let mut judged = judge_all(ds, check, &measured(&rows), &history);
         for e in judged.iter_mut().filter(|e| e.outcome != Outcome::Pass) {
-            if let Some(sql) = failing_rows_sql(ds, check, schema, e.group.as_deref()) {
+            if let Some(sql) = failing_rows_sql(ds, check, schema, e.group.as_deref(), scope) {
                 let mut tx = client.build_transaction().read_only(true).start().map_err(db)?;
                 let rows = tx.query(&sql, &[]).map_err(|err| check_error(ds, check, err))?;
                 tx.commit().map_err(db)?;
@@ -112,7 +162,7 @@ pub fn evaluate(client: &mut Client, ds: &Dataset, schema: &str) -> Result<Vec<E
 
 /// The query for a row-level check's rows at fault (in a day's group, for a per-day one),
 /// each as JSON text: the table's `unique` columns, else the whole row.
-fn failing_rows_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str, day: Option<&str>) -> Option<String> {
+fn failing_rows_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str, day: Option<&str>, scope: &Scope) -> Option<String> {
     let s = ident(schema);
     let table = format!("{s}.{}", ident(&ds.name));
     let limit = crate::checks::FAILING_ROWS;
@@ -145,7 +195,7 @@ fn failing_rows_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str, day: Opti
         }
         _ => String::new(),
     };
-    Some(format!("SELECT {key} FROM {table} t WHERE {at_fault}{in_day} LIMIT {limit}"))
+    Some(format!("SELECT {key} FROM {table} t WHERE {at_fault}{in_day} AND {} LIMIT {limit}", in_scope(ds, scope)))
 }
 
 /// A load's gate, in its transaction (`load` is the load's id): every check over the table
@@ -168,13 +218,15 @@ pub fn evaluate_gate(client: &mut Client, ds: &Dataset, schema: &str, load: i64)
     let mut out = Vec::new();
     for check in &ds.checks {
         exec(client, "a check's savepoint", "SAVEPOINT tier_check")?;
-        let rows = client.query(&measure_sql(ds, check, schema), &[]);
+        let rows = client.query(&measure_sql(ds, check, schema, &Scope::default()), &[]);
         exec(client, "a check's savepoint", "ROLLBACK TO SAVEPOINT tier_check")?;
         let rows = rows.map_err(|e| check_error(ds, check, e))?;
         let history = history_of(client, ds, schema, check)?;
         let judged = judge_all(ds, check, &measured(&rows), &history);
         for mut e in judged.into_iter().filter(|e| e.group.as_ref().is_none_or(|day| days.contains(day))) {
-            if let Some(sql) = failing_rows_sql(ds, check, schema, e.group.as_deref()).filter(|_| e.outcome != Outcome::Pass) {
+            if let Some(sql) =
+                failing_rows_sql(ds, check, schema, e.group.as_deref(), &Scope::default()).filter(|_| e.outcome != Outcome::Pass)
+            {
                 exec(client, "a check's savepoint", "SAVEPOINT tier_check")?;
                 let rows = client.query(&sql, &[]);
                 exec(client, "a check's savepoint", "ROLLBACK TO SAVEPOINT tier_check")?;

@@ -481,3 +481,12 @@ pub fn loaded_files(client: &mut Client, schema: &str, table: &str) -> Result<st
     let sql = format!("SELECT DISTINCT file FROM {}.{LEDGER} WHERE table_name = $1 AND status = 'ok'", ident(schema));
     Ok(client.query(&sql, &[&table]).map_err(db)?.iter().map(|r| r.get(0)).collect())
 }
+
+/// The latest load of `table` that committed, if any.
+pub fn latest_load(client: &mut Client, schema: &str, table: &str) -> Result<Option<i64>> {
+    if !exists(client, schema, LEDGER)? {
+        return Ok(None);
+    }
+    let sql = format!("SELECT max(id) FROM {}.{LEDGER} WHERE table_name = $1 AND status = 'ok'", ident(schema));
+    Ok(client.query_one(&sql, &[&table]).map_err(db)?.get(0))
+}

@@ -206,15 +206,28 @@ fn each_metric_is_the_figure_sql_computes_and_an_anomaly_is_the_planted_drop() {
     assert!(rows.iter().all(|r| serde_json::from_str::<serde_json::Value>(r.as_str().unwrap()).unwrap()["device"].is_null()), "{rows:?}");
     let (code, _, _) = check(&env, &dir, &["--strict"]);
     assert_eq!(code, 1);
-    // Kept per evaluation, appended, never replaced (the load's gate's, then two runs').
+    // A day range: the per-day checks on those days, the others over their rows only.
+    let (code, ranged, err) = check(&env, &dir, &["--since", "2026-11-28", "--until", "2026-11-30"]);
+    assert_eq!(code, 0, "{err}");
+    let days: Vec<&str> = ranged.iter().filter(|e| e["check"] == "rows per day").map(|e| e["group"].as_str().unwrap()).collect();
+    assert_eq!(days, ["2026-11-28", "2026-11-29", "2026-11-30"]);
+    let missing = ranged.iter().find(|e| e["check"] == "device missing").unwrap();
+    assert_eq!(missing["group"], "2026-11-28..2026-11-30");
+    let expected = one_value(
+        &env,
+        "SELECT avg((device IS NULL)::int) FROM {s}.sales WHERE (at AT TIME ZONE 'UTC')::date BETWEEN '2026-11-28' AND '2026-11-30'",
+    );
+    assert!((missing["value"].as_f64().unwrap() - expected).abs() < 1e-12, "{missing}");
+    // Kept per evaluation, appended, never replaced (the load's gate's, then three runs').
     let kept = one_value(
         &env,
         "SELECT count(*) FROM {s}.tier_check_failures WHERE check_name = 'device missing' AND row_at_fault->>'device' IS NULL",
     );
-    assert_eq!(kept, 300.0);
+    let in_range = one_value(&env, "SELECT count(*) FROM {s}.sales WHERE device IS NULL AND (at AT TIME ZONE 'UTC')::date >= '2026-11-28'");
+    assert_eq!(kept, 300.0 + in_range.min(100.0));
     // Every evaluation is kept, run after run.
     let kept = one_value(&env, "SELECT count(*) FROM {s}.tier_checks WHERE load_id IS NULL");
-    assert_eq!(kept as usize, 2 * evaluations.len());
+    assert_eq!(kept as usize, 2 * evaluations.len() + ranged.len());
     // And the load's own gate: each whole-table check once, each per-day check on its days.
     let gate = one_value(
         &env,
@@ -289,6 +302,18 @@ fn a_failing_check_stops_the_load_and_leaves_the_previous_table() {
     assert_eq!(kept[1][0].as_deref(), Some("fail"));
     let ledger = env.query_strings("SELECT status FROM {s}.tier_loads ORDER BY id");
     assert_eq!(ledger.last().unwrap()[0].as_deref(), Some("failed"));
+    // The latest load alone: its rows, not the table's.
+    let more = env.write("more.json", "{\"at\": \"2026-11-03 10:00:00\", \"v\": 5}\n{\"at\": \"2026-11-03 11:00:00\", \"v\": 6}\n");
+    let (code, _, err) = run(env.tier(&["--datasets", d, "load", "pings", "--from", more.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(env.tier(&["--datasets", d, "check", "pings", "--latest-load", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let evaluations: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let present = evaluations.iter().find(|e| e["check"] == "v present").unwrap();
+    assert_eq!(present["value"].as_f64(), Some(0.0), "the latest load has v in every row: {present}");
+    assert!(present["group"].as_str().unwrap().starts_with("load "), "{present}");
+    let days: Vec<&str> = evaluations.iter().filter(|e| e["check"] == "rows per day").map(|e| e["group"].as_str().unwrap()).collect();
+    assert_eq!(days, ["2026-11-03"]);
 }
 
 #[test]
