@@ -368,3 +368,34 @@ fn infer_suggests_checks_that_run_once_uncommented() {
     let names: std::collections::BTreeSet<&str> = evaluations.iter().map(|e| e["check"].as_str().unwrap()).collect();
     assert_eq!(names.len(), suggested, "{names:?}");
 }
+
+#[test]
+fn daily_loads_find_the_planted_drop_on_its_day_and_no_other() {
+    let env = Env::new("checks_daily");
+    let text = "name = \"pings\"\nday = \"at\"\nmode = \"append\"\n\
+        [[column]]\nname = \"at\"\ntype = \"timestamp\"\n[[column]]\nname = \"n\"\ntype = \"integer\"\n\
+        [[check]]\nname = \"rows per day\"\nmetric = \"row_count\"\nper = \"day\"\nanomaly = { window = 28, sensitivity = 3 }\n";
+    let dir = contract(&env, "pings", text);
+    let d = dir.to_str().unwrap();
+    // A month of daily loads of 100-104 rows, then a day of 30.
+    for day in 1..=31u32 {
+        let (month, dom) = if day <= 30 { (11, day) } else { (12, 1) };
+        let rows = if day == 31 { 30 } else { 100 + day % 5 };
+        let text: String =
+            (0..rows).map(|i| format!("{{\"at\": \"2026-{month:02}-{dom:02} {:02}:{:02}:00\", \"n\": {i}}}\n", i / 60, i % 60)).collect();
+        let file = env.write(&format!("day-{day:02}.json"), text);
+        let (code, out, err) = run(env.tier(&["--datasets", d, "load", "pings", "--from", file.to_str().unwrap(), "--json"]));
+        assert_eq!(code, 0, "day {day}: {err}");
+        let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let warned = summary[0]["check_warnings"].as_array().cloned().unwrap_or_default();
+        match day {
+            31 => assert!(warned.len() == 1 && warned[0].as_str().unwrap().contains("anomaly"), "day {day}: {summary}"),
+            _ => assert!(warned.is_empty(), "day {day} warned: {summary}"),
+        }
+    }
+    // Each load's gate judged its own day, once: the history holds one evaluation a load.
+    let history = env.query_strings(
+        "SELECT count(*)::text, count(DISTINCT load_id)::text, count(*) FILTER (WHERE outcome = 'warn')::text FROM {s}.tier_checks",
+    );
+    assert_eq!(history[0], [Some("31".to_string()), Some("31".to_string()), Some("1".to_string())]);
+}
