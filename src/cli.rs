@@ -609,7 +609,7 @@ pub struct ValidateArgs {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Which dataset's checks to run (a declared name). Default: every declared dataset's.
+    /// Which dataset's checks to run (a declared name, or one table of a split log such as hooks_push). Default: every declared dataset's.
     pub table: Option<String>,
     #[command(flatten)]
     pub conn: ConnArgs,

@@ -86,6 +86,8 @@ pub fn declared_names(dir: &Path, explicit: bool) -> Vec<String> {
 /// command parses the contracts it needs). `explicit` says the directory was asked for (flag
 /// or environment): then a missing one is an error, else the built-in examples stand in.
 pub fn load(dir: &Path, explicit: bool, only: Option<&str>) -> Result<Catalog, Failure> {
+    // A name with no file of its own may be a table of a split log (`<log>_<kind>`): all.
+    let only = only.filter(|name| !dir.is_dir() || dir.join(format!("{name}.toml")).is_file());
     let mut results = check_dir_only(dir, explicit, only)?;
     if let Some(name) = only {
         results.files.retain(|(_, r)| r.as_ref().map_or(true, |ds| ds.name == name));
@@ -297,7 +299,19 @@ pub fn parse_log(text: &str, file: &str, kinds: &[(String, String, String)]) -> 
         errors.fail(raw.children[0].span(), "a split log's child tables go in its kinds' files".into());
     }
     let children = child::read(raw.children, &name, &name, &mut fields, &unique, file, &mut errors);
-    let checks = check::read(raw.checks, &fields, day.as_deref(), &mut errors);
+    let mut checks = check::read(raw.checks, &[], &fields, day.as_deref(), check::Rejects::Own, &mut errors);
+    // A split log's own checks check each of its tables (on the envelope's columns), but
+    // reject_share, which measures the log's one rejects table, once for the log.
+    let every_table: Vec<crate::checks::DeclaredCheck> = match raw.split_by.is_some() {
+        true => {
+            let (log, tables) = checks
+                .into_iter()
+                .partition(|c| matches!(c.measure, crate::checks::Measure::Metric(crate::checks::Metric::RejectShare(_))));
+            checks = log;
+            tables
+        }
+        false => Vec::new(),
+    };
     let split = match raw.split_by {
         Some(by) => {
             let spec = split::LogSplit {
@@ -310,6 +324,7 @@ pub fn parse_log(text: &str, file: &str, kinds: &[(String, String, String)]) -> 
                 envelope: &fields,
                 day: day.as_deref(),
                 unique: &unique,
+                checks: &every_table,
             };
             split::read(spec, kinds, &mut errors).map(|(split, e)| {
                 kind_errors = e;

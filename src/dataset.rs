@@ -447,6 +447,13 @@ impl Dataset {
         }
     }
 
+    /// What has checks to evaluate: a split log itself (its reject_share, over the whole
+    /// log), then each of its tables (or this table and its children) that declares any.
+    pub fn checked(&'static self) -> Vec<&'static Dataset> {
+        let log = Some(self).filter(|d| d.split.is_some() && !d.checks.is_empty());
+        log.into_iter().chain(self.tables().into_iter().filter(|t| !t.checks.is_empty())).collect()
+    }
+
     /// `tables`, for a dataset that need not live forever.
     pub fn tables_here(&self) -> Vec<&Dataset> {
         let mut out: Vec<&Dataset> = Vec::new();

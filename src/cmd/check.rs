@@ -12,9 +12,19 @@ use crate::pg::{checks, connect};
 /// `--strict`, a warning) is exit code 1.
 pub fn run(args: &CheckArgs, ctx: &Context) -> Result<()> {
     let catalog = ctx.catalog()?;
-    let datasets = match &args.table {
-        Some(name) => vec![catalog.get(name)?],
-        None => catalog.datasets.iter().copied().filter(|d| !d.checks.is_empty()).collect(),
+    // A dataset's checks, a split log's tables' too; or one table of a log by its name.
+    let datasets: Vec<_> = match &args.table {
+        Some(name) => match catalog.datasets.iter().flat_map(|d| d.tables()).find(|t| t.name == *name && t.log.is_some()) {
+            Some(table) => vec![table],
+            None => {
+                let ds = catalog.get(name)?;
+                if ds.checked().is_empty() {
+                    tracing::warn!("{}: no checks declared in {} ([[check]])", ds.name, ds.source);
+                }
+                ds.checked()
+            }
+        },
+        None => catalog.datasets.iter().flat_map(|d| d.checked()).collect(),
     };
     let mut client = connect::connect(ctx.target()?, 3)?;
     let mut all = Vec::new();
@@ -23,11 +33,11 @@ pub fn run(args: &CheckArgs, ctx: &Context) -> Result<()> {
             tracing::warn!("{}: no checks declared in {} ([[check]])", ds.name, ds.source);
             continue;
         }
-        if (args.since.is_some() || args.until.is_some()) && ds.day_field.is_none() {
+        if (args.since.is_some() || args.until.is_some()) && ds.day_field.is_none() && ds.split.is_none() {
             return Err(Failure::Input(format!("{}: --since / --until need the contract's `day` column", ds.name)).into());
         }
         let load = match args.latest_load {
-            true => match crate::pg::ledger::latest_load(&mut client, &ctx.schema, &ds.name)? {
+            true => match crate::pg::ledger::latest_load(&mut client, &ctx.schema, ds.ledger_name())? {
                 Some(id) => Some(id),
                 None => return Err(Failure::Input(format!("{}: no load in the ledger (--latest-load)", ds.name)).into()),
             },

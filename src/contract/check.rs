@@ -43,15 +43,36 @@ struct RawAnomaly {
     sensitivity: f64,
 }
 
+/// Whose rejects a table's `reject_share` would measure.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Rejects {
+    /// Its own: a dataset's table, or a split log's file (measured once, for the log).
+    Own,
+    /// Its log's, which keeps one rejects table for all its tables: a kind's or a child's
+    /// file cannot say which of them are its own.
+    OfTheLog,
+}
+
 /// The checks of a table with these columns and day column, every mistake in `errors`.
-pub(super) fn read(raw: Vec<Spanned<RawCheck>>, fields: &[Field], day: Option<&str>, errors: &mut Errors) -> Vec<DeclaredCheck> {
-    let mut checks: Vec<DeclaredCheck> = Vec::new();
+/// `inherited` are checks declared for it elsewhere (its log's file), listed first; a check
+/// here of the same name is a mistake.
+pub(super) fn read(
+    raw: Vec<Spanned<RawCheck>>,
+    inherited: &[DeclaredCheck],
+    fields: &[Field],
+    day: Option<&str>,
+    rejects: Rejects,
+    errors: &mut Errors,
+) -> Vec<DeclaredCheck> {
+    let mut checks: Vec<DeclaredCheck> = inherited.to_vec();
     for spanned in raw {
         let whole = spanned.span();
         let c = spanned.into_inner();
         let name = c.name.get_ref().trim().to_string();
         if name.is_empty() {
             errors.fail(c.name.span(), "a check's name must not be empty".into());
+        } else if inherited.iter().any(|k| k.name == name) {
+            errors.fail(c.name.span(), format!("check {name:?} is declared in the log's file too (it checks every table of the log)"));
         } else if checks.iter().any(|k| k.name == name) {
             errors.fail(c.name.span(), format!("duplicate check {name:?}"));
         }
@@ -66,6 +87,13 @@ pub(super) fn read(raw: Vec<Spanned<RawCheck>>, fields: &[Field], day: Option<&s
             (Some(m), None) => {
                 let pair = references.as_ref().map(|(t, col)| (t.as_str(), col.as_str()));
                 match Metric::parse(m.get_ref(), pair) {
+                    Ok(Metric::RejectShare(_)) if rejects == Rejects::OfTheLog => {
+                        errors.fail(
+                            m.span(),
+                            "reject_share measures the whole load's rejects, which name no table: declare it in the log's (or the dataset's) own checks".into(),
+                        );
+                        None
+                    }
                     Ok(metric) => {
                         check_columns(&metric, m, fields, errors);
                         Some(Measure::Metric(metric))

@@ -37,6 +37,8 @@ pub(super) struct RawChild {
     columns: Vec<Spanned<RawColumn>>,
     #[serde(rename = "child", default)]
     children: Vec<Spanned<RawChild>>,
+    #[serde(rename = "check", default)]
+    checks: Vec<Spanned<super::check::RawCheck>>,
 }
 
 /// A column every child of a table inherits: its name in the child, type, and where the
@@ -137,6 +139,8 @@ fn child(raw: RawChild, parent: &str, log: &str, key: &[Inherited], file: &str, 
         .collect();
     below.push(Inherited { name: format!("{name}_{POSITION}"), kind: Kind::Integer, from: Key::Parent(POSITION.into()) });
     let children: Vec<Child> = raw.children.into_iter().filter_map(|c| child(c.into_inner(), &table, log, &below, file, errors)).collect();
+    // A child table has no day; its rejects are its record's, in the parent's rejects.
+    let checks = super::check::read(raw.checks, &[], &fields, None, super::check::Rejects::OfTheLog, errors);
     // Under a keyed parent, a row is its parent's key and its position (the unique index a
     // merge replaces children by); under `tier_record`, rows are only ever added.
     let unique: Vec<String> = match key.iter().any(|k| k.name == RECORD_ID) {
@@ -146,6 +150,7 @@ fn child(raw: RawChild, parent: &str, log: &str, key: &[Inherited], file: &str, 
     let mut ds = Dataset::new(table, String::new(), String::new(), fields, None, unique, file.to_string());
     ds.log = Some(log.to_string());
     ds.set_children(children);
+    ds.checks = checks;
     Some(Child { array, ds: Box::leak(Box::new(ds)) })
 }
 

@@ -35,6 +35,8 @@ struct RawKind {
     columns: Vec<Spanned<RawColumn>>,
     #[serde(rename = "child", default)]
     children: Vec<Spanned<super::child::RawChild>>,
+    #[serde(rename = "check", default)]
+    checks: Vec<Spanned<super::check::RawCheck>>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +59,8 @@ pub struct LogSplit<'a> {
     pub envelope: &'a [Field],
     pub day: Option<&'a str>,
     pub unique: &'a [String],
+    /// The log's checks that check every table (all but reject_share).
+    pub checks: &'a [crate::checks::DeclaredCheck],
 }
 
 /// The split of a log: its kinds' files (`(file shown, stem, text)`, in name order) read
@@ -124,7 +128,8 @@ pub fn read(spec: LogSplit, kinds: &[(String, String, String)], errors: &mut Err
 }
 
 fn table_dataset(spec: &LogSplit, name: String, fields: Vec<Field>, day: Option<String>, unique: Vec<String>) -> &'static Dataset {
-    let ds = Dataset::new(name, String::new(), spec.prefix.to_string(), fields, day, unique, spec.file.to_string());
+    let mut ds = Dataset::new(name, String::new(), spec.prefix.to_string(), fields, day, unique, spec.file.to_string());
+    ds.checks = spec.checks.to_vec();
     Box::leak(Box::new(of_log(ds, spec)))
 }
 
@@ -192,11 +197,13 @@ fn read_kind(
         Some(u) => unique_columns(u, &fields, &mut errors),
         None => spec.unique.to_vec(),
     };
+    let checks = super::check::read(raw.checks, spec.checks, &fields, day.as_deref(), super::check::Rejects::OfTheLog, &mut errors);
     let children = super::child::read(raw.children, table, spec.log, &mut fields, &unique, file, &mut errors);
     if !errors.list.is_empty() {
         return Err(errors.list);
     }
     let mut ds = Dataset::new(table.to_string(), String::new(), spec.prefix.to_string(), fields, day, unique, file.to_string());
     ds.set_children(children);
+    ds.checks = checks;
     Ok(of_log(ds, spec))
 }

@@ -88,9 +88,15 @@ pub fn measure_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str, scope: &Sc
                 Some(r) => format!("reason = '{}'", r.replace('\'', "''")),
                 None => "TRUE".to_string(),
             };
+            // The records loaded: a split log's are in its tables, one each.
+            let loaded: Vec<String> = match &ds.split {
+                Some(split) => split.tables.iter().map(|t| format!("(SELECT count(*) FROM {s}.{} WHERE {load})", ident(&t.name))).collect(),
+                None => vec![format!("(SELECT count(*) FROM {table} WHERE {load})")],
+            };
             return format!(
                 "SELECT NULL::text, (SELECT count(*) FROM {rejects} WHERE {which} AND {load})::float8 / \
-                 nullif((SELECT count(*) FROM {rejects} WHERE {load}) + (SELECT count(*) FROM {table} WHERE {load}), 0)"
+                 nullif((SELECT count(*) FROM {rejects} WHERE {load}) + {}, 0)",
+                loaded.join(" + ")
             );
         }
         Measure::Metric(m) => {
@@ -137,8 +143,10 @@ pub fn measure_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str, scope: &Sc
 /// against the days before, or the whole table's history). The contract's own SQL runs in
 /// a read-only transaction, where it cannot change anything.
 pub fn evaluate(client: &mut Client, ds: &Dataset, schema: &str, scope: &Scope) -> Result<Vec<Evaluation>> {
-    if !table_exists(client, schema, &ds.name)? {
-        return Err(Failure::Input(format!("{}: no such table in schema {schema} (load it first)", ds.name)).into());
+    // A split log itself has no table: its checks measure its rejects table.
+    let table = if ds.split.is_some() { ds.rejects_table() } else { ds.name.clone() };
+    if !table_exists(client, schema, &table)? {
+        return Err(Failure::Input(format!("{}: no such table in schema {schema} (load it first)", table)).into());
     }
     let mut out = Vec::new();
     for check in &ds.checks {

@@ -872,3 +872,103 @@ fn keys_in_few_records_fold_into_one_column_of_every_other_key() {
     let (code, out, err) = run(tier_with(&env, &dir, &["validate", "api", "--reread"]));
     assert_eq!(code, 0, "{out}\n{err}");
 }
+
+#[test]
+fn checks_gate_every_table_of_a_split_log_and_its_children_in_one_load() {
+    let env = Env::new("splitchecks");
+    let (lines, kinds) = mixed_log(700);
+    env.write("hooks.json", lines.join("\n") + "\n");
+    let dir = split_contract(&env, "hooks", "table", false);
+    let append = |file: &Path, text: &str| {
+        let mut all = std::fs::read_to_string(file).unwrap();
+        all.push_str(text);
+        std::fs::write(file, all).unwrap();
+    };
+    // The log's checks: one of the envelope on every table, and its rejects once.
+    append(
+        &dir.join("hooks.toml"),
+        "\n[[check]]\nname = \"ids present\"\nmetric = \"missing_share(id)\"\nfail = \"> 0\"\n\
+         [[check]]\nname = \"few rejects\"\nmetric = \"reject_share\"\nwarn = \"> 0\"\nfail = \"> 0.5\"\n",
+    );
+    // A kind's own check, and one of its child table.
+    append(
+        &dir.join("hooks/push.toml"),
+        "[[child.check]]\nname = \"commits have messages\"\nmetric = \"missing_share(message)\"\nwarn = \"> 0\"\n\
+         [[check]]\nname = \"small pushes\"\nmetric = \"max(size)\"\nfail = \"> 3\"\n\
+         [[check]]\nname = \"pushes per day\"\nmetric = \"row_count\"\nper = \"day\"\nwarn = \"< 1\"\n",
+    );
+    let (code, summary, err) = load(&env, &dir, "hooks", &[]);
+    assert_eq!(code, 0, "{err}");
+    // The damaged record is the log's one reject: a warning, naming the log.
+    let warnings: Vec<&str> = summary["check_warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    assert_eq!(warnings.len(), 1, "{summary}");
+    assert!(warnings[0].starts_with("hooks: \"few rejects\""), "{warnings:?}");
+    // Each table's evaluations in the history, under its own name.
+    let gated = env.query_strings("SELECT dataset, check_name, count(*)::text FROM {s}.tier_checks GROUP BY 1, 2 ORDER BY 1, 2");
+    let tables = ["hooks_create", "hooks_issues", "hooks_other", "hooks_push", "hooks_release"];
+    let mut expected: Vec<Vec<Option<String>>> = vec![vec![Some("hooks".into()), Some("few rejects".into()), Some("1".into())]];
+    for t in tables {
+        expected.push(vec![Some(t.into()), Some("ids present".into()), Some("1".into())]);
+        if t == "hooks_push" {
+            let days = env.query_strings("SELECT count(DISTINCT (created_at AT TIME ZONE 'UTC')::date)::text FROM {s}.hooks_push");
+            expected.push(vec![Some(t.into()), Some("pushes per day".into()), days[0][0].clone()]);
+            expected.push(vec![Some(t.into()), Some("small pushes".into()), Some("1".into())]);
+            expected.push(vec![Some("hooks_push_commits".into()), Some("commits have messages".into()), Some("1".into())]);
+            expected.sort();
+        }
+    }
+    expected.sort();
+    assert_eq!(gated, expected);
+
+    // On demand: the log's share of rejects as SQL computes it, every table's checks.
+    let (code, out, err) = run(tier_with(&env, &dir, &["check", "hooks", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let evaluations: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let share = evaluations.iter().find(|e| e["check"] == "few rejects").unwrap()["value"].as_f64().unwrap();
+    let by_hand: f64 = client()
+        .query_one(
+            &"SELECT (SELECT count(*) FROM {s}.hooks_rejects)::float8 / ((SELECT count(*) FROM {s}.hooks_rejects) + (SELECT count(*) FROM {s}.hooks_push)
+               + (SELECT count(*) FROM {s}.hooks_issues) + (SELECT count(*) FROM {s}.hooks_create) + (SELECT count(*) FROM {s}.hooks_release)
+               + (SELECT count(*) FROM {s}.hooks_other))"
+                .replace("{s}", &env.schema),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!((share, by_hand), (1.0 / 701.0, 1.0 / 701.0));
+    let max_size = evaluations.iter().find(|e| e["check"] == "small pushes").unwrap()["value"].as_f64();
+    assert_eq!(max_size, Some(3.0));
+    assert_eq!(evaluations.iter().filter(|e| e["check"] == "ids present").count(), tables.len());
+    // One table of the log by its name: its checks only (the log's on it, and its own).
+    let (code, out, err) = run(tier_with(&env, &dir, &["check", "hooks_push", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let own: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert!(own.iter().all(|e| e["dataset"] == "hooks_push"), "{out}");
+    assert!(own.iter().any(|e| e["check"] == "ids present") && own.iter().any(|e| e["check"] == "small pushes"), "{out}");
+
+    // A push too large fails its table's check: the whole load is rolled back, every table
+    // as it was, and the failure names the table and the check.
+    let before: Vec<String> =
+        ["hooks_push", "hooks_push_commits", "hooks_issues", "hooks_other", "hooks_rejects"].iter().map(|t| env.fingerprint(t)).collect();
+    let more = env.write(
+        "more.json",
+        "{\"type\": \"push\", \"id\": 5000, \"created_at\": \"2026-03-02T10:00:00Z\", \"payload\": {\"ref\": \"r\", \"size\": 9, \"commits\": []}}\n\
+         {\"type\": \"issues\", \"id\": 5001, \"created_at\": \"2026-03-02T11:00:00Z\", \"action\": \"opened\", \"issue\": {\"number\": 1, \"labels\": []}}\n",
+    );
+    let (code, _, err) = run(tier_with(&env, &dir, &["load", "hooks", "--from", more.to_str().unwrap(), "--mode", "append"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("hooks_push: \"small pushes\": 9 is fail > 3") && err.contains("left as it was"), "{err}");
+    let after: Vec<String> =
+        ["hooks_push", "hooks_push_commits", "hooks_issues", "hooks_other", "hooks_rejects"].iter().map(|t| env.fingerprint(t)).collect();
+    assert_eq!(before, after, "a failed gate changed a table");
+    assert_eq!(env.count("hooks_push"), kinds["push"] as i64);
+
+    // Mistakes: reject_share is the log's, a kind's check may not repeat the log's name.
+    append(&dir.join("hooks/issues.toml"), "[[check]]\nname = \"ids present\"\nmetric = \"row_count\"\nwarn = \"< 1\"\n[[check]]\nname = \"r\"\nmetric = \"reject_share\"\nwarn = \"> 0\"\n");
+    let mut cmd = env.tier_plain(&["datasets", "check"]);
+    cmd.env("TIER_DATASETS", &dir);
+    let (code, out, _) = run(cmd);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("issues.toml:22:8: check \"ids present\" is declared in the log's file too"), "{out}");
+    assert!(out.contains("issues.toml:27:10: reject_share measures the whole load's rejects"), "{out}");
+}
