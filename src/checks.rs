@@ -109,6 +109,40 @@ impl Metric {
     }
 }
 
+impl std::fmt::Display for Metric {
+    /// As a contract writes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Metric::RowCount => write!(f, "row_count"),
+            Metric::MissingShare(c) => write!(f, "missing_share({c})"),
+            Metric::DuplicateShare(cols) => write!(f, "duplicate_share({})", cols.join(", ")),
+            Metric::Distinct(c) => write!(f, "distinct({c})"),
+            Metric::Min(c) => write!(f, "min({c})"),
+            Metric::Max(c) => write!(f, "max({c})"),
+            Metric::Avg(c) => write!(f, "avg({c})"),
+            Metric::Sum(c) => write!(f, "sum({c})"),
+            Metric::RejectShare(None) => write!(f, "reject_share"),
+            Metric::RejectShare(Some(r)) => write!(f, "reject_share({r})"),
+            Metric::Freshness(c) => write!(f, "freshness({c})"),
+            Metric::UnmatchedShare { column, table, other } => write!(f, "unmatched_share({column}) in {table}({other})"),
+        }
+    }
+}
+
+impl DeclaredCheck {
+    /// What it measures, said: `row_count per day`, `sql: select ...`.
+    pub fn measure_text(&self) -> String {
+        let what = match &self.measure {
+            Measure::Metric(m) => m.to_string(),
+            Measure::Sql(sql) => format!("rows of: {}", sql.split_whitespace().collect::<Vec<_>>().join(" ")),
+        };
+        match self.per_day {
+            true => format!("{what} per day"),
+            false => what,
+        }
+    }
+}
+
 /// A bound the measured value must not cross: `< 1000`, `>= 0.01`, `> 6h` (durations in
 /// s, m, h or d, for freshness).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -2,6 +2,7 @@
 //! the report and its watcher. Commands (`cmd/`) parse nothing and call these; none calls
 //! another command.
 
+pub mod check_history;
 pub mod load;
 pub mod report;
 pub mod stream;

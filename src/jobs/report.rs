@@ -56,6 +56,12 @@ pub fn write_report(
         .filter(|ds| loaded.contains(&ds.name))
         .map(|ds| dataset_section(ds, target, schema))
         .collect();
+    let declared = crate::jobs::check_history::checks_section(
+        context.datasets,
+        target,
+        schema,
+        loaded.iter().any(|t| t == crate::pg::checks::HISTORY),
+    );
     let validation = match checks {
         Some(checks) => validation_of(checks),
         None => validation(context.datasets, data_dir, target, schema, quiet)?,
@@ -78,6 +84,7 @@ pub fn write_report(
         loads,
         datasets,
         validation,
+        checks: declared,
         queries,
     };
     let written = write_formats(&report, out_dir, formats)?;
@@ -264,7 +271,7 @@ fn histogram_sql(table: &str, column: &str, value: &str) -> String {
 }
 
 /// A string literal (the names are plain identifiers, checked by the contract).
-fn sql_text(s: &str) -> String {
+pub(super) fn sql_text(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

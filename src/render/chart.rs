@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Result};
 use plotters::prelude::*;
 use polars::prelude::*;
 
+use crate::checks::Outcome;
 use crate::render::table::value_text;
 use crate::sql::{Agg, ChartKind, ChartSpec};
 use crate::values::timestamp;
@@ -55,11 +56,7 @@ pub fn svg(spec: &ChartSpec, df: &DataFrame) -> Result<String> {
     let min = values().fold(0.0f64, f64::min);
     let top = if max > 0.0 { max * 1.1 } else { 1.0 };
     let n = plot.labels.len();
-    // x as a position: the label's index, or its day on a time axis.
-    let position: Vec<f64> = match &plot.days {
-        Some(days) => days.iter().map(|d| *d as f64).collect(),
-        None => (0..n).map(|i| i as f64).collect(),
-    };
+    let position = positions(&plot.labels, plot.days.as_deref());
     let (lo, hi) = (position[0] - 0.5, position[n - 1] + 0.5);
     let mut out = String::new();
     {
@@ -71,25 +68,8 @@ pub fn svg(spec: &ChartSpec, df: &DataFrame) -> Result<String> {
             .y_label_area_size(64)
             .build_cartesian_2d(lo..hi, min..top)
             .map_err(|e| anyhow!("{e}"))?;
-        let step = n.div_ceil(8).max(1);
-        let label_of = |x: &f64| -> String {
-            match &plot.days {
-                Some(_) => timestamp::day_of_micros(x.round() as i64 * 86_400_000_000),
-                None => {
-                    let i = x.round();
-                    let at = i as usize;
-                    if (x - i).abs() < 1e-6 && i >= 0.0 && at < n && at.is_multiple_of(step) {
-                        plot.labels[at].clone()
-                    } else {
-                        String::new()
-                    }
-                }
-            }
-        };
-        let x_labels = match &plot.days {
-            Some(_) => 8,
-            None => (n * 4).min(240),
-        };
+        let label_of = |x: &f64| x_label(&plot.labels, plot.days.as_deref(), *x);
+        let x_labels = x_label_count(n, plot.days.is_some());
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -135,10 +115,7 @@ pub fn svg(spec: &ChartSpec, df: &DataFrame) -> Result<String> {
     // Say what is drawn, for readers (screen readers) and tests alike.
     let names: Vec<&str> = plot.series.iter().map(|(n, _)| n.as_str()).collect();
     let desc = format!("<desc>{} series: {}</desc>", names.len(), xml_escape(&names.join(", ")));
-    Ok(match out.find('>') {
-        Some(end) => format!("{}{desc}{}", &out[..=end], &out[end + 1..]),
-        None => out,
-    })
+    Ok(with_desc(out, &desc))
 }
 
 /// Reduces a result to what the chart draws.
@@ -210,6 +187,163 @@ pub fn plot(spec: &ChartSpec, df: &DataFrame) -> Result<Plot> {
     })
 }
 
+/// Where each label sits on the x axis: its day on a time axis, else its index.
+fn positions(labels: &[String], days: Option<&[i64]>) -> Vec<f64> {
+    match days {
+        Some(days) => days.iter().map(|d| *d as f64).collect(),
+        None => (0..labels.len()).map(|i| i as f64).collect(),
+    }
+}
+
+/// How many x labels to ask plotters for: about eight dates, or every label (thinned by
+/// `x_label`).
+fn x_label_count(n: usize, time_axis: bool) -> usize {
+    match time_axis {
+        true => 8,
+        false => (n * 4).min(240),
+    }
+}
+
+/// The label at `x`: its date on a time axis; else the label of that index, every
+/// `n / 8`th one so that they do not overlap.
+fn x_label(labels: &[String], days: Option<&[i64]>, x: f64) -> String {
+    if days.is_some() {
+        return timestamp::day_of_micros(x.round() as i64 * 86_400_000_000);
+    }
+    let n = labels.len();
+    let step = n.div_ceil(8).max(1);
+    let i = x.round();
+    let at = i as usize;
+    if (x - i).abs() < 1e-6 && i >= 0.0 && at < n && at.is_multiple_of(step) {
+        labels[at].clone()
+    } else {
+        String::new()
+    }
+}
+
+/// A declared check's values over time (`history_svg`): per label (a day, or when the
+/// whole table was measured) its value and outcome, and the thresholds as (said, value).
+pub struct History<'a> {
+    pub check: &'a str,
+    pub labels: Vec<String>,
+    pub values: Vec<Option<f64>>,
+    pub outcomes: Vec<Outcome>,
+    pub thresholds: Vec<(String, f64)>,
+}
+
+/// Colours of outcomes and thresholds.
+const PASS: RGBColor = PALETTE[0];
+const WARN: RGBColor = PALETTE[1];
+const FAIL: RGBColor = PALETTE[2];
+
+/// A check's history as a chart: a line through its values, each point coloured by its
+/// outcome (pass, warn, fail), each threshold a dashed line in its outcome's colour, so a
+/// reader sees where the values went and how close they came. Days are a time axis.
+pub fn history_svg(h: &History) -> Result<String> {
+    let n = h.labels.len();
+    if n == 0 {
+        bail!("no evaluations to chart");
+    }
+    let days: Option<Vec<i64>> = h.labels.iter().map(|l| timestamp::parse_date(l).map(i64::from)).collect();
+    let position = positions(&h.labels, days.as_deref());
+    let all = || h.values.iter().flatten().copied().chain(h.thresholds.iter().map(|t| t.1));
+    let (min, max) = (all().fold(f64::INFINITY, f64::min), all().fold(f64::NEG_INFINITY, f64::max));
+    let (min, max) = if min.is_finite() { (min, max) } else { (0.0, 1.0) };
+    let pad = if max > min { (max - min) * 0.1 } else { min.abs().max(1.0) * 0.1 };
+    let (bottom, top) = (if min >= 0.0 { (min - pad).max(0.0) } else { min - pad }, max + pad);
+    let (lo, hi) = (position[0] - 0.5, position[n - 1] + 0.5);
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+        // The legend beside the plot, where it hides no point.
+        let (plot_area, legend_area) = root.split_horizontally(SIZE.0 - 150);
+        let mut chart = ChartBuilder::on(&plot_area)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(lo..hi, bottom..top)
+            .map_err(|e| anyhow!("{e}"))?;
+        let label_of = |x: &f64| x_label(&h.labels, days.as_deref(), *x);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(x_label_count(n, days.is_some()))
+            .x_label_formatter(&label_of)
+            .y_label_formatter(&|v: &f64| if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.3}") })
+            .light_line_style(WHITE.mix(0.0))
+            .x_desc(if days.is_some() { "day" } else { "evaluated (UTC)" })
+            .y_desc(h.check)
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+        let points: Vec<(f64, f64, Outcome)> =
+            position.iter().zip(&h.values).zip(&h.outcomes).filter_map(|((x, v), o)| v.map(|v| (*x, v, *o))).collect();
+        chart
+            .draw_series(LineSeries::new(points.iter().map(|(x, v, _)| (*x, *v)), PASS.mix(0.6).stroke_width(2)))
+            .map_err(|e| anyhow!("{e}"))?;
+        let mut legend: Vec<(String, RGBColor, bool)> = Vec::new();
+        for outcome in [Outcome::Pass, Outcome::Warn, Outcome::Fail] {
+            let color = outcome_color(outcome);
+            let of = points.iter().filter(|p| p.2 == outcome).map(|(x, v, _)| Circle::new((*x, *v), 4, color.filled()));
+            chart.draw_series(of).map_err(|e| anyhow!("{e}"))?;
+            if points.iter().any(|p| p.2 == outcome) {
+                legend.push((outcome.name().to_string(), color, true));
+            }
+        }
+        for (said, value) in &h.thresholds {
+            let color = if said.starts_with("fail") { FAIL } else { WARN };
+            chart
+                .draw_series(DashedLineSeries::new([(lo, *value), (hi, *value)], 6, 4, color.stroke_width(2)))
+                .map_err(|e| anyhow!("{e}"))?;
+            legend.push((said.clone(), color, false));
+        }
+        let font = ("sans-serif", 13).into_font().color(&RGBColor(31, 41, 55));
+        for (i, (said, color, point)) in legend.iter().enumerate() {
+            let y = 24 + 22 * i as i32;
+            match point {
+                true => legend_area.draw(&Circle::new((18, y), 4, color.filled())),
+                false => legend_area.draw(&PathElement::new([(10, y), (26, y)], color.stroke_width(2))),
+            }
+            .map_err(|e| anyhow!("{e}"))?;
+            legend_area.draw(&Text::new(said.as_str(), (34, y - 7), font.clone())).map_err(|e| anyhow!("{e}"))?;
+        }
+        root.present().map_err(|e| anyhow!("{e}"))?;
+    }
+    let count = |o: Outcome| h.outcomes.iter().filter(|x| **x == o).count();
+    let thresholds: Vec<String> = h.thresholds.iter().map(|(said, v)| format!("{said} (at {v})")).collect();
+    let desc = format!(
+        "<desc>{}: {} values, {} pass, {} warn, {} fail; thresholds: {}</desc>",
+        xml_escape(h.check),
+        points_of(&h.values),
+        count(Outcome::Pass),
+        count(Outcome::Warn),
+        count(Outcome::Fail),
+        xml_escape(&if thresholds.is_empty() { "none".to_string() } else { thresholds.join(", ") })
+    );
+    Ok(with_desc(out, &desc))
+}
+
+/// The SVG with a `<desc>` first inside it: what is drawn, said for readers (screen
+/// readers) and tests alike.
+fn with_desc(svg: String, desc: &str) -> String {
+    match svg.find('>') {
+        Some(end) => format!("{}{desc}{}", &svg[..=end], &svg[end + 1..]),
+        None => svg,
+    }
+}
+
+fn points_of(values: &[Option<f64>]) -> usize {
+    values.iter().flatten().count()
+}
+
+fn outcome_color(outcome: Outcome) -> RGBColor {
+    match outcome {
+        Outcome::Pass => PASS,
+        Outcome::Warn => WARN,
+        Outcome::Fail => FAIL,
+    }
+}
+
 /// The index of `value` in `list`, added at the end if new.
 fn position(list: &mut Vec<String>, value: &str) -> usize {
     match list.iter().position(|l| l == value) {
@@ -268,6 +402,34 @@ mod tests {
         // Named in the description and in the legend.
         assert!(svg.matches("Oslo").count() >= 2 && svg.matches("Rome").count() >= 2, "a legend names each series: {svg}");
         assert!(svg.contains("2019-05-02"), "the axis is in days");
+    }
+
+    #[test]
+    fn a_history_colours_each_outcome_and_draws_each_threshold() {
+        let h = History {
+            check: "events per day",
+            labels: vec!["2026-11-01".into(), "2026-11-02".into(), "2026-11-04".into()],
+            values: vec![Some(1200.0), Some(400.0), Some(50.0)],
+            outcomes: vec![Outcome::Pass, Outcome::Warn, Outcome::Fail],
+            thresholds: vec![("warn < 1000".into(), 1000.0), ("fail < 100".into(), 100.0)],
+        };
+        let svg = history_svg(&h).unwrap();
+        assert!(
+            svg.contains("<desc>events per day: 3 values, 1 pass, 1 warn, 1 fail; thresholds: warn &lt; 1000 (at 1000), fail &lt; 100 (at 100)</desc>"),
+            "{svg}"
+        );
+        assert!(svg.contains("2026-11-03"), "days are a time axis: {svg}");
+        for legend in ["pass", "warn", "fail", "warn &lt; 1000", "fail &lt; 100"] {
+            assert!(svg.contains(&format!(">{legend}<")) || svg.contains(&format!(">\n{legend}")), "legend {legend}: {svg}");
+        }
+        let whole = History {
+            labels: vec!["2026-11-01 10:00:00".into()],
+            values: vec![None],
+            outcomes: vec![Outcome::Pass],
+            thresholds: vec![],
+            ..h
+        };
+        assert!(history_svg(&whole).unwrap().contains("0 values"));
     }
 
     #[test]

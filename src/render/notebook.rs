@@ -49,6 +49,23 @@ pub fn notebook(report: &Report, table_html: &dyn Fn(&TableData) -> String) -> V
     }
 
     validation_cells(&mut cells, report);
+    if let Some(checks) = &report.checks {
+        let note = checks.note.as_deref().map(|n| format!("\n\n{n}")).unwrap_or_default();
+        cells.markdown(
+            "checks",
+            &format!(
+                "## Checks\n\nThe contracts' declared checks: where each stands now (the latest evaluation of each day, or of the \
+                 whole table), and each one's values over time with its thresholds, from `tier_checks`.{note}"
+            ),
+        );
+        cells.section("checks-summary", &checks.summary, table_html);
+        let outputs = checks.charts.iter().map(|c| chart_output(&c.svg, &format!("{}: {}", c.table, c.check))).collect();
+        cells.code(
+            "checks-history",
+            "%%sql\nSELECT dataset, check_name, grp, value, outcome, checked_at FROM tier_checks ORDER BY id",
+            outputs,
+        );
+    }
     for q in &report.queries {
         query_cells(&mut cells, q, table_html);
     }

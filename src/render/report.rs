@@ -40,7 +40,26 @@ pub struct Report {
     pub loads: Section,
     pub datasets: Vec<DatasetSection>,
     pub validation: Validation,
+    /// The declared checks, when a contract declares any.
+    pub checks: Option<ChecksSection>,
     pub queries: Vec<QuerySection>,
+}
+
+/// Every declared check: where it stands, and each one's values over time.
+#[derive(Serialize)]
+pub struct ChecksSection {
+    pub summary: Section,
+    pub charts: Vec<CheckChart>,
+    pub note: Option<String>,
+}
+
+/// One check's values over time with its thresholds, as inline SVG.
+#[derive(Serialize)]
+pub struct CheckChart {
+    pub table: String,
+    pub check: String,
+    pub measure: String,
+    pub svg: String,
 }
 
 /// One declared dataset: its rows and rejects per reason, and a profile of each column.

@@ -125,6 +125,20 @@ fn the_net_log_catches_a_page_that_fetches() {
     assert_eq!(external_requests(&format!("file://{}", page.display())), vec!["https://example.invalid/x.png".to_string()]);
 }
 
+/// Valid against the official nbformat 4.5 schema (vendored), by a real validator; returns
+/// the virtualenv that has it (and nbconvert).
+fn assert_valid_notebook(path: &Path) -> std::path::PathBuf {
+    let venv = python_venv("requirements-notebook.txt");
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nbformat/nbformat.v4.5.schema.json");
+    let check = "import json, sys, jsonschema\n\
+                 schema = json.load(open(sys.argv[1])); nb = json.load(open(sys.argv[2]))\n\
+                 jsonschema.Draft4Validator(schema).validate(nb)\n\
+                 import nbformat; nbformat.validate(nbformat.read(sys.argv[2], as_version=4))\nprint('valid')";
+    let out = Command::new(venv.join("bin/python")).args(["-c", check]).arg(&schema).arg(path).output().unwrap();
+    assert!(out.status.success(), "not valid nbformat: {}", String::from_utf8_lossy(&out.stderr));
+    venv
+}
+
 #[test]
 fn the_notebook_is_valid_nbformat_and_renders_with_nbconvert_and_in_a_browser() {
     let env = Env::new("notebook");
@@ -165,15 +179,7 @@ fn the_notebook_is_valid_nbformat_and_renders_with_nbconvert_and_in_a_browser() 
     let all = std::fs::read_to_string(&path).unwrap();
     assert!(!all.contains("00000000000") && !all.contains("99999999999"), "float noise in the notebook");
 
-    // Valid against the official nbformat 4.5 schema (vendored), by a real validator.
-    let venv = python_venv("requirements-notebook.txt");
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nbformat/nbformat.v4.5.schema.json");
-    let check = "import json, sys, jsonschema\n\
-                 schema = json.load(open(sys.argv[1])); nb = json.load(open(sys.argv[2]))\n\
-                 jsonschema.Draft4Validator(schema).validate(nb)\n\
-                 import nbformat; nbformat.validate(nbformat.read(sys.argv[2], as_version=4))\nprint('valid')";
-    let out = Command::new(venv.join("bin/python")).args(["-c", check]).arg(&schema).arg(&path).output().unwrap();
-    assert!(out.status.success(), "not valid nbformat: {}", String::from_utf8_lossy(&out.stderr));
+    let venv = assert_valid_notebook(&path);
 
     // A real notebook tool renders it (no kernel: the outputs are in the file), offline:
     // the HTML template's CDN scripts (require.js, MathJax) are left out.
@@ -288,4 +294,102 @@ fn watch_rewrites_the_report_when_a_query_changes_or_a_load_lands() {
     assert!(page().contains("Bergen"));
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn the_checks_section_draws_each_check_over_time_with_its_thresholds() {
+    let env = Env::new("report_checks");
+    let pings = "name = \"pings\"\nday = \"at\"\nmode = \"append\"\n\
+        [[column]]\nname = \"at\"\ntype = \"timestamp\"\n[[column]]\nname = \"v\"\ntype = \"integer\"\n\
+        [[check]]\nname = \"rows per day\"\nmetric = \"row_count\"\nper = \"day\"\nwarn = \"< 3\"\nfail = \"< 1\"\n\
+        [[check]]\nname = \"v missing\"\nmetric = \"missing_share(v)\"\nwarn = \"> 0.02\"\n";
+    let dir = contract(&env, "pings", pings);
+    let d = dir.to_str().unwrap();
+    // Ten daily loads, each gated on its day: the 6th day is short (a warning), a v goes
+    // missing on the 8th (the whole table's share then warns).
+    for day in 1..=10 {
+        let rows = if day == 6 { 2 } else { 4 };
+        let lines: Vec<String> = (0..rows)
+            .map(|h| match (day, h) {
+                (8, 0) => format!("{{\"at\": \"2026-11-{day:02} {h:02}:00:00\"}}"),
+                _ => format!("{{\"at\": \"2026-11-{day:02} {h:02}:00:00\", \"v\": {h}}}"),
+            })
+            .collect();
+        let file = env.write(&format!("day{day}.json"), lines.join("\n"));
+        let (code, _, err) = run(env.tier(&["--datasets", d, "load", "pings", "--from", file.to_str().unwrap()]));
+        assert_eq!(code, 0, "{err}");
+    }
+    // On demand too: every day again, and the latest load alone (a scope, drawn nowhere).
+    for more in [&[][..], &["--latest-load"][..]] {
+        let mut args = vec!["--datasets", d, "check", "pings"];
+        args.extend(more);
+        assert_eq!(run(env.tier(&args)).0, 0);
+    }
+    let out_dir = env.data().join("reports");
+    let queries = env.data().join("no-queries");
+    std::fs::create_dir_all(&queries).unwrap();
+    let (code, _, err) =
+        run(env.tier(&["--datasets", d, "report", "--queries", queries.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+
+    // Where each stands, as the history says: per day the latest evaluation of each day.
+    let history = env.query_strings("SELECT check_name, grp, outcome, id::text AS n FROM {s}.tier_checks ORDER BY id");
+    let mut latest: std::collections::BTreeMap<(String, Option<String>), String> = Default::default();
+    for row in &history {
+        let group = row[1].clone();
+        if group.as_deref().is_some_and(|g| g.starts_with("load ")) {
+            continue;
+        }
+        latest.insert((row[0].clone().unwrap(), group), row[2].clone().unwrap());
+    }
+    let count = |check: &str, outcome: &str| latest.iter().filter(|((c, _), o)| c == check && o.as_str() == outcome).count();
+    let evaluations = |check: &str| history.iter().filter(|r| r[0].as_deref() == Some(check)).count();
+    assert_eq!((count("rows per day", "pass"), count("rows per day", "warn")), (9, 1));
+    let row = format!("| pings | rows per day | row_count per day | < 3 | < 1 | warn | 9 | 1 | 0 | {} | ", evaluations("rows per day"));
+    assert!(md.contains(&row), "{row}\n{md}");
+    let now = latest[&("v missing".to_string(), None)].clone();
+    assert_eq!(now, "warn", "{history:?}");
+    assert!(md.contains("| pings | v missing | missing_share(v) | > 0.02 | "), "{md}");
+    let row = format!("| warn | 0 | 1 | 0 | {} | ", evaluations("v missing"));
+    assert!(md.lines().any(|l| l.contains("| v missing |") && l.contains(&row)), "{row}\n{md}");
+
+    // Each check's chart: a point per day (or per evaluation of the whole table), coloured by
+    // its outcome, its thresholds drawn.
+    assert!(html.contains("<section id=\"checks\">") && html.contains("href=\"#checks\""));
+    let desc = "<desc>rows per day: 10 values, 9 pass, 1 warn, 0 fail; thresholds: warn &lt; 3 (at 3), fail &lt; 1 (at 1)</desc>";
+    assert!(html.contains(desc), "{desc}");
+    let whole: Vec<&Vec<Option<String>>> = history.iter().filter(|r| r[0].as_deref() == Some("v missing") && r[1].is_none()).collect();
+    let of = |o: &str| whole.iter().filter(|r| r[2].as_deref() == Some(o)).count();
+    let desc = format!(
+        "<desc>v missing: {} values, {} pass, {} warn, 0 fail; thresholds: warn &gt; 0.02 (at 0.02)</desc>",
+        whole.len(),
+        of("pass"),
+        of("warn")
+    );
+    assert!(of("warn") >= 3 && of("pass") >= 7, "{whole:?}");
+    assert!(html.contains(&desc), "{desc}");
+
+    // A real browser: the section is in the page it draws, and each chart alone parses as
+    // SVG (an XML parser, unlike HTML's, refuses a broken one) and draws its points.
+    let url = format!("file://{}", out_dir.join("report.html").display());
+    let dom = String::from_utf8_lossy(&headless(&["--dump-dom", &url]).stdout).to_string();
+    assert!(dom.contains("id=\"checks\"") && dom.contains("rows per day: 10 values"), "{}", &dom[..dom.len().min(500)]);
+    for (i, svg) in html.split("<svg").skip(1).enumerate() {
+        let svg = format!("<svg{}</svg>", svg.split("</svg>").next().unwrap());
+        let file = env.write(&format!("chart{i}.svg"), &svg);
+        let drawn = String::from_utf8_lossy(&headless(&["--dump-dom", &format!("file://{}", file.display())]).stdout).to_string();
+        assert!(!drawn.contains("parsererror") && drawn.matches("<circle").count() >= 10, "chart {i}: {}", &drawn[..drawn.len().min(800)]);
+    }
+    // The notebook has the section too: the standing table and a chart per check, valid.
+    let nb_path = out_dir.join("report.ipynb");
+    let nb: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&nb_path).unwrap()).unwrap();
+    let cell = |id: &str| nb["cells"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no cell {id}")).clone();
+    assert_eq!(cell("checks-history")["outputs"].as_array().unwrap().len(), 2);
+    assert!(cell("checks-summary")["outputs"][0]["data"]["text/html"].to_string().contains("rows per day"));
+    assert_valid_notebook(&nb_path);
+    let shot = env.data().join("checks.png");
+    headless(&["--window-size=1200,3000", &format!("--screenshot={}", shot.display()), &url]);
+    assert!(std::fs::read(&shot).unwrap().len() > 30_000, "a blank page is tiny");
 }
