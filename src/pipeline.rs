@@ -320,10 +320,17 @@ const HELD_BATCH: usize = 8_192;
 /// Splits a checked frame into accepted rows and rejects (with their raw records).
 fn split(ds: &Dataset, checked: DataFrame, raw: impl Fn(usize) -> Vec<u8>) -> PolarsResult<Sorted> {
     let reason = checked.column(COL_REASON)?.str()?;
+    if reason.null_count() == reason.len() {
+        // Nothing rejected (most chunks): no frame to filter.
+        let nan_as_null = checked.column(COL_NAN)?.u32()?.sum().unwrap_or(0) as u64;
+        return Ok(Sorted { nan_as_null, ..Sorted::rows(checked) });
+    }
     let accepted_mask = reason.is_null();
     let nan_as_null = checked.column(COL_NAN)?.u32()?.filter(&accepted_mask)?.sum().unwrap_or(0) as u64;
-    let accepted = checked.filter(&accepted_mask)?;
-    let rejected = checked.filter(&!&accepted_mask)?;
+    // On this thread: polars' parallel filter would queue behind the rules stage's parse
+    // on the shared thread pool, once per table of a split log's chunk.
+    let accepted = checked._filter_seq(&accepted_mask)?;
+    let rejected = checked._filter_seq(&!&accepted_mask)?;
     let rows = rejected.column(COL_ROW)?.u32()?;
     let lines = rejected.column(COL_LINE)?.u64()?;
     let records = rejected.column(COL_RECORD)?.u64()?;
