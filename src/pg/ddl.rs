@@ -79,16 +79,29 @@ pub fn create_tables(client: &mut Client, ds: &Dataset, schema: &str) -> Result<
         &format!(
             "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tier:ddl'));
              CREATE TABLE IF NOT EXISTS {s}.{} (\n  {ddl}\n);
-             CREATE TABLE IF NOT EXISTS {s}.{} (\n  {REJECTS_DDL}\n);
-             ALTER TABLE {s}.{1} ADD COLUMN IF NOT EXISTS record bigint;",
+             CREATE TABLE IF NOT EXISTS {s}.{} (\n  {REJECTS_DDL}\n);",
             ident(&ds.name),
             ident(&ds.rejects_table())
         ),
     )?;
-    let mut added = add_declared_columns(client, ds, schema).map(drop);
+    // Each change only when it is missing: an ALTER or CREATE INDEX waits for the load in
+    // progress on the table (holding this lock meanwhile), and that load may be waiting
+    // for a table this transaction altered.
+    let mut added = match table_columns(client, schema, &ds.rejects_table()).map(|c| c.iter().any(|(name, _)| name == "record")) {
+        Ok(true) => Ok(()),
+        Ok(false) => exec(
+            client,
+            "cannot create the tables",
+            &format!("ALTER TABLE {s}.{} ADD COLUMN IF NOT EXISTS record bigint", ident(&ds.rejects_table())),
+        ),
+        Err(e) => Err(e),
+    };
+    if added.is_ok() {
+        added = add_declared_columns(client, ds, schema).map(drop);
+    }
     // Merges and keyed appends look keys up in the key's unique index (and two loads of one
     // new key at once cannot both commit it).
-    if added.is_ok() && !ds.unique.is_empty() {
+    if added.is_ok() && !ds.unique.is_empty() && !relation_exists(client, schema, &key_index(ds))? {
         added = ensure_key_index(client, ds, schema);
     }
     exec(client, "cannot create the tables", if added.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
@@ -119,13 +132,39 @@ pub fn add_evolved_columns(client: &mut Client, ds: &Dataset, schema: &str, mode
     Ok(changes)
 }
 
+/// Whether the schema has a table or index of this name (a load's uncommitted drop of it
+/// still shows it to others).
+fn relation_exists(client: &mut Client, schema: &str, name: &str) -> Result<bool> {
+    let row = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{}.{}", ident(schema), ident(name))])
+        .map_err(|e| Failure::Database(describe(&e)))?;
+    Ok(row.get(0))
+}
+
+/// The name of the key's unique index (`ensure_key_index`).
+pub fn key_index(ds: &Dataset) -> String {
+    let tag = blake3::hash(ds.unique.join(",").as_bytes()).to_hex();
+    let stem: String = ds.name.chars().take(40).collect();
+    format!("{stem}__key_{}", &tag[..12])
+}
+
+/// Drops the key's unique index inside a load's transaction, for a keyed append into an
+/// empty table: the server builds the index over the loaded rows at the end in a fraction of
+/// what inserting each row into it costs (`ensure_key_index` rebuilds it before the commit;
+/// the duplicate check keeps a file's keys unique, so the rebuild finds none twice).
+pub fn drop_key_index(client: &mut Client, ds: &Dataset, schema: &str) -> Result<()> {
+    exec(
+        client,
+        &format!("cannot set {}'s key index aside", ds.name),
+        &format!("DROP INDEX IF EXISTS {}.{}", ident(schema), ident(&key_index(ds))),
+    )
+}
+
 /// The unique index on the dataset's key that merges and keyed appends look keys up in (and
 /// that keeps two loads from both adding one new key), made once and kept.
 /// Named after the key's columns, so a contract whose key changed gets a new one.
 pub fn ensure_key_index(client: &mut Client, ds: &Dataset, schema: &str) -> Result<()> {
-    let tag = blake3::hash(ds.unique.join(",").as_bytes()).to_hex();
-    let stem: String = ds.name.chars().take(40).collect();
-    let index = format!("{stem}__key_{}", &tag[..12]);
+    let index = key_index(ds);
     let keys: Vec<String> = ds.unique.iter().map(|k| ident(k)).collect();
     let sql = format!("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {}.{} ({})", ident(&index), ident(schema), ident(&ds.name), keys.join(", "));
     client.batch_execute(&sql).map_err(|e| match e.code() {

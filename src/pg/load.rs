@@ -77,6 +77,12 @@ fn lock_table(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode) -> Re
     Ok(probes)
 }
 
+/// Whether a table holds no row (asked under the load's lock).
+fn is_empty(client: &mut Client, schema: &str, ds: &Dataset) -> Result<bool> {
+    let sql = format!("SELECT NOT EXISTS (SELECT FROM {}.{})", ident(schema), ident(&ds.name));
+    Ok(client.query_one(&sql, &[]).map_err(|e| Failure::Database(describe(&e)))?.get(0))
+}
+
 /// A keyed append's temporary table of one chunk's keys, for the `i`th table of the load.
 fn key_probe(i: usize) -> String {
     match i {
@@ -164,6 +170,8 @@ struct Target {
     data: String,
     /// A keyed append into a table that held rows: keys are looked up chunk by chunk.
     probe_keys: bool,
+    /// A keyed append into an empty table: its key index is built after the rows are in.
+    index_after: bool,
 }
 
 pub struct TableLoad {
@@ -204,6 +212,9 @@ impl TableLoad {
                 create_tables(&mut client, t, schema)?;
             }
         }
+        // A load's statements are short and many (a key probe per chunk): compiling each
+        // costs more than it saves.
+        exec(&mut client, "cannot set up the load's session", "SET jit = off")?;
         exec(&mut client, "cannot start the load transaction", "BEGIN")?;
         let probes = lock_table(&mut client, ds, schema, mode)?;
         if let (true, Some(sum)) = (mode.keeps_rows(), append_checksum) {
@@ -219,7 +230,11 @@ impl TableLoad {
         let mut targets = Vec::new();
         for (i, (t, probe_keys)) in tables.into_iter().zip(probes).enumerate() {
             let data = data_target(&mut client, t, i, schema, mode, probe_keys)?;
-            targets.push(Target { ds: t, data, probe_keys });
+            let index_after = mode == Mode::Append && !t.unique.is_empty() && !probe_keys && is_empty(&mut client, schema, t)?;
+            if index_after {
+                super::ddl::drop_key_index(&mut client, t, schema)?;
+            }
+            targets.push(Target { ds: t, data, probe_keys, index_after });
         }
         let mut schema_changes = Vec::new();
         for t in &targets {
@@ -407,11 +422,14 @@ impl TableLoad {
         let keys: Vec<String> = ds.unique.iter().map(|k| ident(k)).collect();
         copy_in(&mut self.client, &format!("COPY {probe} ({}, __record) FROM STDIN (FORMAT binary)", keys.join(", ")), &self.buf)?;
         let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = k.{k}")).collect();
+        // One index lookup per key, in key order (neighbouring keys share index pages). A
+        // scalar subquery in the select list and its filter ran the lookup twice per key.
         let sql = format!(
-            "SELECT __record, held FROM (SELECT k.__record, (SELECT t.load_id FROM {} t WHERE {} LIMIT 1) AS held FROM {probe} k) f
-             WHERE held IS NOT NULL",
+            "SELECT k.__record, h.load_id FROM (SELECT * FROM {probe} ORDER BY {keys}) k
+             CROSS JOIN LATERAL (SELECT t.load_id FROM {} t WHERE {} LIMIT 1) h",
             self.targets[table].data,
-            on.join(" AND ")
+            on.join(" AND "),
+            keys = keys.join(", ")
         );
         let rows = self.client.query(&sql, &[]).map_err(|e| Failure::Database(format!("cannot look up keys: {}", describe(&e))))?;
         exec(&mut self.client, "cannot clear the key probe", &format!("TRUNCATE {probe}"))?;
@@ -587,6 +605,9 @@ impl TableLoad {
                 aside.push(format!("{s}.{old}"));
             }
             mark_replaced(&mut self.client, &self.schema, &self.ds.name)?;
+        }
+        for t in self.targets.iter().filter(|t| t.index_after) {
+            super::ddl::ensure_key_index(&mut self.client, t.ds, &self.schema)?;
         }
         if let Some(range) = &stats.offsets {
             super::ledger::claim_offsets(&mut self.client, &self.schema, &self.ds.name, range)?;

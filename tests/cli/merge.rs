@@ -340,8 +340,20 @@ fn keyed_appends_turn_away_keys_already_in_the_table() {
             "0.9",
         ]))
     };
+    // Into the empty table the key index is built after the rows: a load that fails leaves
+    // it as it was, one that commits leaves it built.
+    let key_index = || env.query_strings("SELECT indexdef FROM pg_indexes WHERE schemaname = '{s}' AND tablename = 'readings'");
+    let bad =
+        env.write("bad.json", format!("{}\n{{\"sensor\": \"s0\", \"at\": \"not a time\", \"value\": 1}}\n", line(&day1[0].0, &day1[0].1)));
+    let (code, _, err) =
+        run(env.tier(&["--datasets", &contracts, "load", "readings", "--from", bad.to_str().unwrap(), "--max-reject-ratio", "0"]));
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(env.count("readings"), 0);
+    let before = key_index();
+    assert!(before.len() == 1 && before[0][0].as_deref().unwrap().starts_with("CREATE UNIQUE INDEX"), "{before:?}");
     let (code, _, err) = append(&f1);
     assert_eq!(code, 0, "{err}");
+    assert_eq!(key_index(), before);
     let (code, out, err) = append(&f2);
     assert_eq!(code, 0, "{err}");
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -353,8 +365,9 @@ fn keyed_appends_turn_away_keys_already_in_the_table() {
         expected.insert(k.clone(), r.clone());
     }
     assert_eq!(table(&env), expected);
-    let details = env.query_strings("SELECT DISTINCT detail FROM {s}.readings_rejects");
-    assert_eq!(details, vec![vec![Some("sensor, at already in the table (load 1)".into())]]);
+    let details = env.query_strings("SELECT DISTINCT detail FROM {s}.readings_rejects WHERE reason = 'duplicate'");
+    let first = env.query_strings("SELECT min(id)::text FROM {s}.tier_loads WHERE status = 'ok'")[0][0].clone().unwrap();
+    assert_eq!(details, vec![vec![Some(format!("sensor, at already in the table (load {first})"))]]);
     let raw = env.query_strings("SELECT raw FROM {s}.readings_rejects WHERE line = 1");
     assert_eq!(raw[0][0].as_deref(), Some(line(&day2[0].0, &day2[0].1).as_str()));
     // The lake holds what the table holds.
