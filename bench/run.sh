@@ -24,10 +24,14 @@
 #
 # For each size it generates the exports with `tier gen` (weather = EVENTS / 10), loads them
 # into a fresh database, then measures the floor: the loaded rows dumped with COPY TO and read
-# back with the server's own `COPY ... FROM` (CSV) into empty tables of the same shape. Then
+# back with the server's own `COPY ... FROM` into empty tables of the same shape, as CSV and
+# as binary (what tier sends: the least any client can cost the server). Then
 # `tier validate`, and a large `tier query` to Parquet and CSV against psql's `\copy`. Then a
 # merge: an export of EVENTS/4 events (half re-sent from the table, a fifth of those edited;
-# half new) merged on a key into the EVENTS-row table, against an append of the same file.
+# half new) merged on a key into the EVENTS-row table, against an append of the same file,
+# and the keyed floors: the accepted rows by CSV COPY into an empty copy of the keyed table
+# with its unique index, and the quarter by COPY into a stage then INSERT ... ON CONFLICT
+# DO NOTHING (a keyed append) or DO UPDATE (a merge) into a copy of the keyed table.
 # Prints seconds, rows/s, MB/s, peak RSS and the ratios. Not part of `cargo test`.
 #
 # Needs: a PostgreSQL superuser at BENCH_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
@@ -235,6 +239,18 @@ for EVENTS in "${SIZES[@]}"; do
     row "$EVENTS" "floor: COPY FROM csv (server)" "$LOADED" "$FLOOR" "$(awk -v r=$LOADED -v s=$FLOOR 'BEGIN{printf "%.0f", r/s}')" "" "" "" \
         "load/floor $(awk -v a=$LOAD -v b=$FLOOR 'BEGIN{printf "%.2fx", a/b}')  (CPU s: server $FLOOR_CPU)"
     rm -f "$BENCH_DIR"/floor_*.csv
+    # The binary floor: the same rows through the server's binary COPY (what tier sends),
+    # the least any client can cost the server.
+    BIN_FLOOR=0
+    for T in track_events weather; do
+        psql_db -c "TRUNCATE floor_$T"
+        psql_db -c "\\copy $T TO '$BENCH_DIR/floor_$T.bin' (FORMAT binary)"
+        S=$(server_secs "COPY floor_$T FROM '$BENCH_DIR/floor_$T.bin' (FORMAT binary)")
+        BIN_FLOOR=$(awk -v a=$BIN_FLOOR -v b=$S 'BEGIN{print a+b}')
+    done
+    row "$EVENTS" "floor: COPY FROM binary (server)" "$LOADED" "$BIN_FLOOR" "$(awk -v r=$LOADED -v s=$BIN_FLOOR 'BEGIN{printf "%.0f", r/s}')" "" "" "" \
+        "load/binary floor $(awk -v a=$LOAD -v b=$BIN_FLOOR 'BEGIN{printf "%.2fx", a/b}')"
+    rm -f "$BENCH_DIR"/floor_*.bin
     psql_db -c "DROP TABLE floor_track_events" -c "DROP TABLE floor_weather"
 
     timed "$TIER" -q --data-dir "$DATA" validate --database-url "$DB_URL"
@@ -280,8 +296,26 @@ for EVENTS in "${SIZES[@]}"; do
     rate() { awk -v r="$1" -v s="$2" 'BEGIN{printf "%.0f", r/s}'; }
     timed "${KEYED_LOAD[@]}" --from "$DATA/track_events.json" --mode merge --schema bench_merge
     row "$EVENTS" "merge into an empty keyed table" "$EVENTS" "$SECS" "$(rate $EVENTS $SECS)" "" "${RSS_MB}MB" "$CPU" ""
+    MERGE_EMPTY=$SECS
     timed "${KEYED_LOAD[@]}" --from "$DATA/track_events.json" --mode append --schema bench_keyed
-    row "$EVENTS" "append into an empty keyed table" "$EVENTS" "$SECS" "$(rate $EVENTS $SECS)" "" "${RSS_MB}MB" "$CPU" ""
+    KEYED_EMPTY=$SECS
+    # The keyed floor into an empty table: the accepted rows through the server's own CSV
+    # COPY into an empty copy of the table with its unique key index.
+    KEY_COLS="anonymous_id, original_timestamp, event_name"
+    psql_db -c "\\copy bench_keyed.track_events TO '$BENCH_DIR/keyed.csv' (FORMAT csv)"
+    psql_db -c "DROP TABLE IF EXISTS public.floor_keyed" -c "CREATE TABLE public.floor_keyed (LIKE bench_keyed.track_events)" \
+        -c "CREATE UNIQUE INDEX ON public.floor_keyed ($KEY_COLS)" -c "CHECKPOINT"
+    KEYED_FLOOR=$(server_secs "COPY public.floor_keyed FROM '$BENCH_DIR/keyed.csv' (FORMAT csv)")
+    rm -f "$BENCH_DIR/keyed.csv"
+    psql_db -c "DROP TABLE public.floor_keyed"
+    row "$EVENTS" "append into an empty keyed table" "$EVENTS" "$SECS" "$(rate $EVENTS $SECS)" "" "${RSS_MB}MB" "$CPU" \
+        "/keyed floor $(awk -v a=$SECS -v b=$KEYED_FLOOR 'BEGIN{printf "%.2fx", a/b}'), /merge into empty $(awk -v a=$SECS -v b=$MERGE_EMPTY 'BEGIN{printf "%.2fx", a/b}')"
+    row "$EVENTS" "floor: keyed COPY into empty (server)" "$EVENTS" "$KEYED_FLOOR" "$(rate $EVENTS $KEYED_FLOOR)" "" "" "" ""
+    # Copies of the keyed table as the quarter finds it, for the floors of the quarter below.
+    for F in floor_append floor_merge; do
+        psql_db -c "DROP TABLE IF EXISTS public.$F" -c "CREATE TABLE public.$F AS SELECT * FROM bench_keyed.track_events" \
+            -c "CREATE UNIQUE INDEX ON public.$F ($KEY_COLS)" -c "VACUUM ANALYZE public.$F"
+    done
     "$TIER" -q load track_events --from "$DATA/track_events.json" --mode append --schema bench_append --database-url "$DB_URL" >/dev/null
     # The same export of EVENTS/4 three ways: appended to the table without a key, appended
     # to the keyed table (re-sent keys turned away), merged into the keyed table.
@@ -290,12 +324,31 @@ for EVENTS in "${SIZES[@]}"; do
     row "$EVENTS" "1/4 more: append (no key)" "$MERGE_RECORDS" "$SECS" "$(rate $MERGE_RECORDS $SECS)" "" "${RSS_MB}MB" "$CPU" ""
     timed "${KEYED_LOAD[@]}" --from "$MERGE_FILE" --mode append --schema bench_keyed --max-reject-ratio 1
     KEYED_APPEND=$SECS
-    row "$EVENTS" "1/4 more: append (keyed)" "$MERGE_RECORDS" "$SECS" "$(rate $MERGE_RECORDS $SECS)" "" "${RSS_MB}MB" "$CPU" ""
     trace "$EVENTS" "1/4 more: append (keyed)"
     timed "${KEYED_LOAD[@]}" --from "$MERGE_FILE" --mode merge --schema bench_merge
-    row "$EVENTS" "1/4 more: merge (keyed)" "$MERGE_RECORDS" "$SECS" "$(rate $MERGE_RECORDS $SECS)" "" "${RSS_MB}MB" "$CPU" \
-        "merge/keyed append $(awk -v a=$SECS -v b=$KEYED_APPEND 'BEGIN{printf "%.2fx", a/b}'), /plain append $(awk -v a=$SECS -v b=$PLAIN 'BEGIN{printf "%.2fx", a/b}')  $(psql_db -c "SELECT format('+%s ~%s =%s', inserted, updated, unchanged) FROM bench_merge.tier_loads ORDER BY id DESC LIMIT 1")"
+    KEYED_MERGE=$SECS
     trace "$EVENTS" "1/4 more: merge (keyed)"
+    # The keyed floor of the quarter: its accepted rows (as the plain append took them)
+    # through CSV COPY into a staging table, then into the keyed table by the server alone:
+    # INSERT ... ON CONFLICT DO NOTHING (re-sent keys turned away) and DO UPDATE (a merge).
+    psql_db -c "\\copy (SELECT * FROM bench_append.track_events WHERE load_id = (SELECT max(load_id) FROM bench_append.track_events)) TO '$BENCH_DIR/quarter.csv' (FORMAT csv)"
+    COLS=$(psql_db -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'public.floor_append'::regclass AND attnum > 0 AND NOT attisdropped")
+    SETS=$(psql_db -c "SELECT string_agg(format('%1\$I = EXCLUDED.%1\$I', attname), ', ') FROM pg_attribute WHERE attrelid = 'public.floor_merge'::regclass AND attnum > 0 AND NOT attisdropped AND attname NOT IN ('anonymous_id', 'original_timestamp', 'event_name')")
+    for F in floor_append floor_merge; do
+        psql_db -c "DROP TABLE IF EXISTS public.floor_stage" -c "CREATE UNLOGGED TABLE public.floor_stage (LIKE public.$F)" -c "CHECKPOINT"
+        S1=$(server_secs "COPY public.floor_stage FROM '$BENCH_DIR/quarter.csv' (FORMAT csv)")
+        CONFLICT=$([ $F = floor_append ] && echo "DO NOTHING" || echo "DO UPDATE SET $SETS")
+        S2=$(server_secs "INSERT INTO public.$F ($COLS) SELECT DISTINCT ON ($KEY_COLS) $COLS FROM public.floor_stage ON CONFLICT ($KEY_COLS) $CONFLICT")
+        eval "${F^^}=$(awk -v a=$S1 -v b=$S2 'BEGIN{print a+b}')"
+        psql_db -c "DROP TABLE public.floor_stage" -c "DROP TABLE public.$F"
+    done
+    rm -f "$BENCH_DIR/quarter.csv"
+    row "$EVENTS" "1/4 more: append (keyed)" "$MERGE_RECORDS" "$KEYED_APPEND" "$(rate $MERGE_RECORDS $KEYED_APPEND)" "" "" "" \
+        "/keyed floor $(awk -v a=$KEYED_APPEND -v b=$FLOOR_APPEND 'BEGIN{printf "%.2fx", a/b}')"
+    row "$EVENTS" "1/4 more: merge (keyed)" "$MERGE_RECORDS" "$KEYED_MERGE" "$(rate $MERGE_RECORDS $KEYED_MERGE)" "" "" "" \
+        "/merge floor $(awk -v a=$KEYED_MERGE -v b=$FLOOR_MERGE 'BEGIN{printf "%.2fx", a/b}'), /keyed append $(awk -v a=$KEYED_MERGE -v b=$KEYED_APPEND 'BEGIN{printf "%.2fx", a/b}'), /plain append $(awk -v a=$KEYED_MERGE -v b=$PLAIN 'BEGIN{printf "%.2fx", a/b}')  $(psql_db -c "SELECT format('+%s ~%s =%s', inserted, updated, unchanged) FROM bench_merge.tier_loads ORDER BY id DESC LIMIT 1")"
+    row "$EVENTS" "floor: ON CONFLICT DO NOTHING" "$MERGE_RECORDS" "$FLOOR_APPEND" "$(rate $MERGE_RECORDS $FLOOR_APPEND)" "" "" "" "COPY into a stage, then INSERT (server)"
+    row "$EVENTS" "floor: ON CONFLICT DO UPDATE" "$MERGE_RECORDS" "$FLOOR_MERGE" "$(rate $MERGE_RECORDS $FLOOR_MERGE)" "" "" "" "COPY into a stage, then INSERT (server)"
     for S in bench_merge bench_keyed bench_append; do psql_db -c "DROP SCHEMA $S CASCADE"; done
 done
 

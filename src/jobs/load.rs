@@ -107,6 +107,9 @@ fn load_one(
 pub fn record_failure(ds: &Dataset, file: &str, opts: &LoadOptions, target: &connect::Target, err: &anyhow::Error) {
     let stats = LoadStats { table: ds.name.clone(), file: file.to_string(), ..Default::default() };
     let attempt = connect::connect(target, 1).and_then(|mut c| {
+        // The failed load's own session may still hold its locks (a link that went silent
+        // leaves it open on the server): the record waits for them a while, never for ever.
+        pg::connect::exec(&mut c, "cannot record the failure", "SET lock_timeout = '10s'; SET statement_timeout = '30s'")?;
         pg::ledger::ensure_ledger(&mut c, &opts.schema)?;
         pg::ledger::insert_ledger(
             &mut c,

@@ -133,7 +133,9 @@ pub fn is_transient(err: &postgres::Error) -> bool {
 
 /// How long an unacknowledged write or an unanswered link may last before the connection
 /// counts as lost (`TIER_NET_TIMEOUT` seconds): a proxy that stops forwarding mid-COPY
-/// would otherwise hang a load for ever.
+/// would otherwise hang a load for ever. A proxy that stalls once every byte sent was
+/// acknowledged, while tier waits for an answer, still answers the keepalives: that
+/// silence looks like a long statement, and is waited out.
 pub fn net_timeout() -> Duration {
     let seconds = std::env::var("TIER_NET_TIMEOUT").ok().and_then(|s| s.parse::<u64>().ok()).filter(|s| *s > 0).unwrap_or(60);
     Duration::from_secs(seconds)

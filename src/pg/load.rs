@@ -170,7 +170,8 @@ struct Target {
     data: String,
     /// A keyed append into a table that held rows: keys are looked up chunk by chunk.
     probe_keys: bool,
-    /// A keyed append into an empty table: its key index is built after the rows are in.
+    /// A keyed append or a merge into an empty table: its key index is built after the rows
+    /// are in.
     index_after: bool,
 }
 
@@ -230,7 +231,8 @@ impl TableLoad {
         let mut targets = Vec::new();
         for (i, (t, probe_keys)) in tables.into_iter().zip(probes).enumerate() {
             let data = data_target(&mut client, t, i, schema, mode, probe_keys)?;
-            let index_after = mode == Mode::Append && !t.unique.is_empty() && !probe_keys && is_empty(&mut client, schema, t)?;
+            let index_after =
+                matches!(mode, Mode::Append | Mode::Merge) && !t.unique.is_empty() && !probe_keys && is_empty(&mut client, schema, t)?;
             if index_after {
                 super::ddl::drop_key_index(&mut client, t, schema)?;
             }
@@ -503,8 +505,10 @@ impl TableLoad {
                 root = i;
             }
             let merged = match t.ds.is_child() {
-                false => super::merge::merge_staged(&mut self.client, t.ds, &self.schema, &t.data)?,
-                true => super::merge::merge_children(&mut self.client, t.ds, &self.schema, &t.data, &self.targets[root].data)?,
+                false => super::merge::merge_staged(&mut self.client, t.ds, &self.schema, &t.data, t.index_after)?,
+                true => {
+                    super::merge::merge_children(&mut self.client, t.ds, &self.schema, &t.data, &self.targets[root].data, t.index_after)?
+                }
             };
             match self.targets.len() {
                 1 => stats.merged = Some(merged),

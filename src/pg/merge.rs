@@ -28,15 +28,18 @@ pub const MERGE_STAGE: &str = "pg_temp.tier_merge";
 /// Cheaper than `INSERT ... ON CONFLICT DO UPDATE` here (each conflict check is a
 /// speculative insertion), and the join says what the upsert's RETURNING cannot: the old
 /// rows. The table's lock (exclusive among loads) keeps the rows still in between.
-pub fn merge_staged(client: &mut Client, ds: &Dataset, schema: &str, stage: &str) -> Result<Merged> {
-    merge_on(client, ds, schema, stage, Merged::default())
+///
+/// `unindexed`: the table's key index is set aside (a merge into an empty table, the index
+/// built after): the rows go in as they come, with no order to keep for it.
+pub fn merge_staged(client: &mut Client, ds: &Dataset, schema: &str, stage: &str, unindexed: bool) -> Result<Merged> {
+    merge_on(client, ds, schema, stage, Merged::default(), unindexed)
 }
 
 /// A child table's merge: first the rows of its merged parents' arrays that the staged rows
 /// do not replace (an array that got shorter, or went away) are deleted, and count as taken
 /// from the loads that held them; then the staged rows merge on the parent's key and the
 /// position, as `merge_staged` does. `parents`: the stage of the table the child's key is of.
-pub fn merge_children(client: &mut Client, ds: &Dataset, schema: &str, stage: &str, parents: &str) -> Result<Merged> {
+pub fn merge_children(client: &mut Client, ds: &Dataset, schema: &str, stage: &str, parents: &str, unindexed: bool) -> Result<Merged> {
     let table = format!("{}.{}", ident(schema), ident(&ds.name));
     let cols: Vec<String> = ds.column_names().map(|c| format!("t.{}", ident(c))).collect();
     // The parent's key: the inherited columns that are no position.
@@ -71,10 +74,10 @@ pub fn merge_children(client: &mut Client, ds: &Dataset, schema: &str, stage: &s
             Day { rows: rows as u64, digest: digest.parse().map_err(|_| anyhow::anyhow!("digest sum {digest:?}"))? },
         ));
     }
-    merge_on(client, ds, schema, stage, merged)
+    merge_on(client, ds, schema, stage, merged, unindexed)
 }
 
-fn merge_on(client: &mut Client, ds: &Dataset, schema: &str, stage: &str, mut merged: Merged) -> Result<Merged> {
+fn merge_on(client: &mut Client, ds: &Dataset, schema: &str, stage: &str, mut merged: Merged, unindexed: bool) -> Result<Merged> {
     let table = format!("{}.{}", ident(schema), ident(&ds.name));
     let cols: Vec<String> = ds.column_names().map(ident).collect();
     let row = |alias: &str| format!("ROW({})", cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", "));
@@ -128,11 +131,14 @@ fn merge_on(client: &mut Client, ds: &Dataset, schema: &str, stage: &str, mut me
         merged.updated = client.execute(&update, &[]).map_err(|e| db(&format!("cannot update {}", ds.name), e))?;
     }
     tracing::info!("merge: updated in {:.2?}", clock.elapsed());
+    let order = match unindexed {
+        true => String::new(),
+        false => format!(" ORDER BY {}", keys.join(", ")),
+    };
     let insert = format!(
         "INSERT INTO {table} ({cols}, load_id) SELECT {cols}, load_id FROM {stage} m
-         WHERE NOT EXISTS (SELECT FROM pg_temp.tier_matched x WHERE x.__row = m.__row) ORDER BY {keys}",
+         WHERE NOT EXISTS (SELECT FROM pg_temp.tier_matched x WHERE x.__row = m.__row){order}",
         cols = cols.join(", "),
-        keys = keys.join(", "),
     );
     merged.inserted = client.execute(&insert, &[]).map_err(|e| db(&format!("cannot insert into {}", ds.name), e))?;
     tracing::info!("merge: inserted in {:.2?}", clock.elapsed());
