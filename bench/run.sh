@@ -323,10 +323,10 @@ for EVENTS in "${SIZES[@]}"; do
     PLAIN=$SECS
     row "$EVENTS" "1/4 more: append (no key)" "$MERGE_RECORDS" "$SECS" "$(rate $MERGE_RECORDS $SECS)" "" "${RSS_MB}MB" "$CPU" ""
     timed "${KEYED_LOAD[@]}" --from "$MERGE_FILE" --mode append --schema bench_keyed --max-reject-ratio 1
-    KEYED_APPEND=$SECS
+    KEYED_APPEND=$SECS KEYED_APPEND_RSS=$RSS_MB KEYED_APPEND_CPU=$CPU
     trace "$EVENTS" "1/4 more: append (keyed)"
     timed "${KEYED_LOAD[@]}" --from "$MERGE_FILE" --mode merge --schema bench_merge
-    KEYED_MERGE=$SECS
+    KEYED_MERGE=$SECS KEYED_MERGE_RSS=$RSS_MB KEYED_MERGE_CPU=$CPU
     trace "$EVENTS" "1/4 more: merge (keyed)"
     # The keyed floor of the quarter: its accepted rows (as the plain append took them)
     # through CSV COPY into a staging table, then into the keyed table by the server alone:
@@ -343,9 +343,9 @@ for EVENTS in "${SIZES[@]}"; do
         psql_db -c "DROP TABLE public.floor_stage" -c "DROP TABLE public.$F"
     done
     rm -f "$BENCH_DIR/quarter.csv"
-    row "$EVENTS" "1/4 more: append (keyed)" "$MERGE_RECORDS" "$KEYED_APPEND" "$(rate $MERGE_RECORDS $KEYED_APPEND)" "" "" "" \
+    row "$EVENTS" "1/4 more: append (keyed)" "$MERGE_RECORDS" "$KEYED_APPEND" "$(rate $MERGE_RECORDS $KEYED_APPEND)" "" "${KEYED_APPEND_RSS}MB" "$KEYED_APPEND_CPU" \
         "/keyed floor $(awk -v a=$KEYED_APPEND -v b=$FLOOR_APPEND 'BEGIN{printf "%.2fx", a/b}')"
-    row "$EVENTS" "1/4 more: merge (keyed)" "$MERGE_RECORDS" "$KEYED_MERGE" "$(rate $MERGE_RECORDS $KEYED_MERGE)" "" "" "" \
+    row "$EVENTS" "1/4 more: merge (keyed)" "$MERGE_RECORDS" "$KEYED_MERGE" "$(rate $MERGE_RECORDS $KEYED_MERGE)" "" "${KEYED_MERGE_RSS}MB" "$KEYED_MERGE_CPU" \
         "/merge floor $(awk -v a=$KEYED_MERGE -v b=$FLOOR_MERGE 'BEGIN{printf "%.2fx", a/b}'), /keyed append $(awk -v a=$KEYED_MERGE -v b=$KEYED_APPEND 'BEGIN{printf "%.2fx", a/b}'), /plain append $(awk -v a=$KEYED_MERGE -v b=$PLAIN 'BEGIN{printf "%.2fx", a/b}')  $(psql_db -c "SELECT format('+%s ~%s =%s', inserted, updated, unchanged) FROM bench_merge.tier_loads ORDER BY id DESC LIMIT 1")"
     row "$EVENTS" "floor: ON CONFLICT DO NOTHING" "$MERGE_RECORDS" "$FLOOR_APPEND" "$(rate $MERGE_RECORDS $FLOOR_APPEND)" "" "" "" "COPY into a stage, then INSERT (server)"
     row "$EVENTS" "floor: ON CONFLICT DO UPDATE" "$MERGE_RECORDS" "$FLOOR_MERGE" "$(rate $MERGE_RECORDS $FLOOR_MERGE)" "" "" "" "COPY into a stage, then INSERT (server)"
