@@ -17,8 +17,9 @@
 # per kind, beside the same file into one table: what splitting costs. And the events with a
 # lake (Hive Parquet, then Iceberg) beside the same load without one: what the lake costs.
 #
-# --peers also runs the same load done in Python with Polars + ADBC and with DuckDB + ADBC
-# (bench/peers/, installed into bench/peers/.venv with pinned versions on first use) and
+# --peers also runs the same load done in Python with Polars + ADBC, with DuckDB + ADBC, with
+# dlt and with Sling's CLI (bench/peers/, installed into bench/peers/.venv with pinned
+# versions on first use; each file's docstring says what fix-ups the export needed) and
 # prints their seconds, peak RSS and ratio to tier. EVENTS may be 16000000 (about 13 GB of
 # exports, 15 GB of scratch space): rows/s per size shows whether time stays linear.
 #
@@ -111,9 +112,10 @@ growth() {
         "$(awk -v a="$RSS_MB" -v b="$first_rss" -v e="$first_events" 'BEGIN { printf "%+.0f%% over %s events", 100 * (a - b) / b, e }')")")
 }
 
-if [ "$PEERS" = 1 ] && [ ! -x bench/peers/.venv/bin/python ]; then
-    python3 -m venv bench/peers/.venv
+if [ "$PEERS" = 1 ] && { [ ! -x bench/peers/.venv/bin/python ] || [ bench/peers/requirements.txt -nt bench/peers/.venv/.installed ]; }; then
+    [ -x bench/peers/.venv/bin/python ] || python3 -m venv bench/peers/.venv
     bench/peers/.venv/bin/pip install --quiet --disable-pip-version-check -r bench/peers/requirements.txt
+    touch bench/peers/.venv/.installed
 fi
 
 # Seconds of wall time for a SQL statement run by the server (psql's \timing).
@@ -153,7 +155,7 @@ for EVENTS in "${SIZES[@]}"; do
 
     # The peers: the same two files loaded in Python (no rules, rejects, dedupe or ledger).
     if [ "$PEERS" = 1 ]; then
-        for PEER in polars_adbc duckdb_adbc; do
+        for PEER in polars_adbc duckdb_adbc dlt_postgres sling_cli; do
             psql_db -c "DROP SCHEMA IF EXISTS peer CASCADE"
             timed bench/peers/.venv/bin/python "bench/peers/$PEER.py" "$DB_URL" "$DATA" datasets peer
             row "$EVENTS" "peer: ${PEER/_/ + }" "$RECORDS" "$SECS" "$(awk -v r=$RECORDS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" \

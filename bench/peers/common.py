@@ -4,6 +4,7 @@ BI tool's export (`[`, one object per line followed by `,`, `]` maybe missing) -
 import os
 import tempfile
 import tomllib
+import urllib.parse
 
 DATASETS = ("track_events", "weather")
 
@@ -45,3 +46,24 @@ def create_table(cursor, schema, name, columns):
     cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     cursor.execute(f'DROP TABLE IF EXISTS "{schema}"."{name}"')
     cursor.execute(f'CREATE TABLE "{schema}"."{name}" ({cols})')
+
+
+def with_password(url):
+    """The URL with its password in it, from the libpq password file (PGPASSFILE or
+    ~/.pgpass) when it has none: dlt and Sling read no password file."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is not None:
+        return url
+    path = os.environ.get("PGPASSFILE", os.path.expanduser("~/.pgpass"))
+    host, port = parts.hostname or "localhost", str(parts.port or 5432)
+    user, db = parts.username or "postgres", parts.path.lstrip("/") or parts.username or "postgres"
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return url
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) == 5 and all(f in ("*", v) for f, v in zip(fields[:4], (host, port, db, user))):
+            netloc = f"{urllib.parse.quote(user)}:{urllib.parse.quote(fields[4], safe='')}@{host}:{port}"
+            return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return url
