@@ -7,12 +7,10 @@ use polars::prelude::*;
 use crate::checks::{DeclaredCheck, Outcome};
 use crate::dataset::Dataset;
 use crate::pg::checks::HISTORY;
-use crate::pg::connect::{self, ident};
+use crate::pg::connect::{self, ident, text_literal as text};
 use crate::pg::read;
 use crate::render::chart::{history_svg, History};
 use crate::render::report::{table_data, CheckChart, ChecksSection, Section};
-
-use super::report::sql_text as text;
 
 /// The most days (or whole-table evaluations) a check's chart draws, the latest ones.
 const DRAWN: usize = 366;

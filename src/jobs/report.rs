@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use crate::dataset::Dataset;
 use crate::error::Failure;
+use crate::pg::connect::text_literal;
 use crate::pg::read;
 use crate::pg::{self, connect};
 use crate::render::chart;
@@ -101,7 +102,7 @@ pub fn write_report(
 
 /// Every table of the schema (a declared dataset without one has nothing to show).
 fn loaded_tables(target: &connect::Target, schema: &str) -> Vec<String> {
-    let sql = format!("SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = {}", sql_text(schema));
+    let sql = format!("SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = {}", text_literal(schema));
     read::query_frame(target, &sql, true, schema)
         .ok()
         .and_then(|df| df.column("name").ok().and_then(|c| c.str().ok().map(|s| s.into_iter().flatten().map(str::to_string).collect())))
@@ -243,8 +244,8 @@ fn profile_sql(ds: &Dataset, schema: &str) -> String {
                  round(100.0 * count({c}) / greatest(count(*), 1), 1)::float8 AS present_pct, count(DISTINCT {c})::bigint AS distinct, \
                  {min} AS min, {max} AS max, {histogram} AS histogram, {top} AS top_values FROM {table}",
                 i = ds.fields.iter().position(|g| g.name == f.name).unwrap_or(0),
-                name = sql_text(&f.name),
-                kind = sql_text(f.kind.name()),
+                name = text_literal(&f.name),
+                kind = text_literal(f.kind.name()),
             )
         })
         .collect();
@@ -268,11 +269,6 @@ fn histogram_sql(table: &str, column: &str, value: &str) -> String {
                            GROUP BY 1) h ON h.b = g.b) s
           HAVING count(*) FILTER (WHERE n > 0) > 0)"
     )
-}
-
-/// A string literal (the names are plain identifiers, checked by the contract).
-pub(super) fn sql_text(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Validation when the source files are at hand; otherwise the reason it was not run.

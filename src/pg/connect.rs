@@ -293,9 +293,22 @@ pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// A text as an SQL string literal, for statements tier writes itself (names, a check's
+/// text): an escape string, whose backslashes mean the same whatever the server's
+/// `standard_conforming_strings` says.
+pub fn text_literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_literal_cannot_end_early() {
+        assert_eq!(text_literal("plain"), "E'plain'");
+        assert_eq!(text_literal(r"it's \' x"), r"E'it''s \\'' x'");
+    }
 
     #[test]
     fn passwords_never_survive_redaction() {
