@@ -508,8 +508,9 @@ pub struct QueryArgs {
     /// Rows shown in table format (0 = all).
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
-    /// Read the result over several connections at once, split into ranges of this integer
-    /// column of the result (rows then come back range by range).
+    /// Read the result split into ranges of this integer column of the result, rows coming
+    /// back range by range (over several connections at once for table and json; csv is one
+    /// COPY by the server whatever this says).
     #[arg(long, value_name = "COLUMN", value_parser = schema_name)]
     pub partition_on: Option<String>,
     /// How many ranges (and connections) with --partition-on.
