@@ -164,6 +164,31 @@ for EVENTS in "${SIZES[@]}"; do
             trace "$EVENTS" "peer: ${PEER/_/ + }"
         done
         psql_db -c "DROP SCHEMA IF EXISTS peer CASCADE"
+
+        # A clean NDJSON file every peer reads natively (no framing, no defects): the loaded
+        # events written by `tier query`, its contract inferred by `tier infer`; tier and
+        # each peer load it as it is.
+        CLEAN="$BENCH_DIR/clean-$EVENTS"
+        if [ ! -f "$CLEAN/data/clean_events.json" ]; then
+            rm -rf "$CLEAN" && mkdir -p "$CLEAN/data" "$CLEAN/datasets"
+            COLS=$(psql_db -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'track_events'::regclass AND attnum > 0 AND NOT attisdropped AND attname <> 'load_id'")
+            echo "SELECT $COLS FROM track_events" > "$CLEAN/events.sql"
+            "$TIER" -q query "$CLEAN/events.sql" --database-url "$DB_URL" --format ndjson --output "$CLEAN/data/clean_events.json"
+            "$TIER" -q --datasets "$CLEAN/datasets" infer "$CLEAN/data/clean_events.json" --name clean_events --write
+        fi
+        CLEAN_ROWS=$(wc -l < "$CLEAN/data/clean_events.json")
+        psql_db -c "DROP SCHEMA IF EXISTS clean CASCADE"
+        timed "$TIER" -q --datasets "$CLEAN/datasets" --data-dir "$CLEAN/data" load clean_events --schema clean --database-url "$DB_URL"
+        CLEAN_LOAD=$SECS
+        row "$EVENTS" "clean NDJSON: tier" "$CLEAN_ROWS" "$SECS" "$(awk -v r=$CLEAN_ROWS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" ""
+        psql_db -c "DROP SCHEMA IF EXISTS clean CASCADE"
+        for PEER in polars_adbc duckdb_adbc dlt_postgres sling_cli; do
+            psql_db -c "DROP SCHEMA IF EXISTS peer CASCADE"
+            PEER_DATASETS=clean_events PEER_CLEAN=1 timed bench/peers/.venv/bin/python "bench/peers/$PEER.py" "$DB_URL" "$CLEAN/data" "$CLEAN/datasets" peer
+            row "$EVENTS" "clean NDJSON: ${PEER/_/ + }" "$CLEAN_ROWS" "$SECS" "$(awk -v r=$CLEAN_ROWS -v s=$SECS 'BEGIN{printf "%.0f", r/s}')" "" "${RSS_MB}MB" "$CPU" \
+                "peer/tier $(awk -v a=$SECS -v b=$CLEAN_LOAD 'BEGIN{printf "%.2fx", a/b}') time"
+        done
+        psql_db -c "DROP SCHEMA IF EXISTS peer CASCADE"
     fi
 
     # One log, many tables: the events split by their name (a table per kind), against the
