@@ -101,8 +101,12 @@ pub fn create_tables(client: &mut Client, ds: &Dataset, schema: &str) -> Result<
     }
     // Merges and keyed appends look keys up in the key's unique index (and two loads of one
     // new key at once cannot both commit it).
-    if added.is_ok() && !ds.unique.is_empty() && !relation_exists(client, schema, &key_index(ds))? {
-        added = ensure_key_index(client, ds, schema);
+    if added.is_ok() && !ds.unique.is_empty() {
+        added = match relation_exists(client, schema, &key_index(ds)) {
+            Ok(true) => Ok(()),
+            Ok(false) => ensure_key_index(client, ds, schema),
+            Err(e) => Err(e),
+        };
     }
     exec(client, "cannot create the tables", if added.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
     added

@@ -231,8 +231,11 @@ impl TableLoad {
         let mut targets = Vec::new();
         for (i, (t, probe_keys)) in tables.into_iter().zip(probes).enumerate() {
             let data = data_target(&mut client, t, i, schema, mode, probe_keys)?;
-            let index_after =
-                matches!(mode, Mode::Append | Mode::Merge) && !t.unique.is_empty() && !probe_keys && is_empty(&mut client, schema, t)?;
+            // A keyed append's own tables were asked under the lock (`lock_table`); others here.
+            let probed = mode == Mode::Append && !t.unique.is_empty() && !t.is_child();
+            let index_after = matches!(mode, Mode::Append | Mode::Merge)
+                && !t.unique.is_empty()
+                && if probed { !probe_keys } else { is_empty(&mut client, schema, t)? };
             if index_after {
                 super::ddl::drop_key_index(&mut client, t, schema)?;
             }
