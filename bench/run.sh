@@ -32,7 +32,8 @@
 # half new) merged on a key into the EVENTS-row table, against an append of the same file,
 # and the keyed floors: the accepted rows by CSV COPY into an empty copy of the keyed table
 # with its unique index, and the quarter by COPY into a stage then INSERT ... ON CONFLICT
-# DO NOTHING (a keyed append) or DO UPDATE (a merge) into a copy of the keyed table.
+# DO NOTHING (a keyed append) or DO UPDATE (a merge) into a copy of the keyed table, plus the
+# COPY of the records each load turned away (its rejects).
 # Prints seconds, rows/s, MB/s, peak RSS and the ratios. Not part of `cargo test`.
 #
 # Needs: a PostgreSQL superuser at BENCH_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
@@ -370,12 +371,26 @@ for EVENTS in "${SIZES[@]}"; do
         psql_db -c "DROP TABLE public.floor_stage" -c "DROP TABLE public.$F"
     done
     rm -f "$BENCH_DIR/quarter.csv"
+    # The same work keeps the records each load turned away (re-sent keys, bad rows): its
+    # rejects, with their raw text, through the server's CSV COPY into an empty copy of the
+    # rejects table. The ratios are shown with and without them.
+    for L in APPEND:bench_keyed MERGE:bench_merge; do
+        S=${L#*:}
+        psql_db -c "\\copy (SELECT * FROM $S.track_events_rejects WHERE load_id = (SELECT max(id) FROM $S.tier_loads)) TO '$BENCH_DIR/rejects.csv' (FORMAT csv)"
+        psql_db -c "DROP TABLE IF EXISTS public.floor_rejects" -c "CREATE TABLE public.floor_rejects (LIKE $S.track_events_rejects)" -c "CHECKPOINT"
+        eval "REJECTS_${L%%:*}=$(server_secs "COPY public.floor_rejects FROM '$BENCH_DIR/rejects.csv' (FORMAT csv)")"
+        eval "REJECTED_${L%%:*}=$(psql_db -c "SELECT count(*) FROM public.floor_rejects")"
+        psql_db -c "DROP TABLE public.floor_rejects"
+    done
+    rm -f "$BENCH_DIR/rejects.csv"
+    WHOLE_APPEND=$(awk -v a=$FLOOR_APPEND -v b=$REJECTS_APPEND 'BEGIN{print a+b}')
+    WHOLE_MERGE=$(awk -v a=$FLOOR_MERGE -v b=$REJECTS_MERGE 'BEGIN{print a+b}')
     row "$EVENTS" "1/4 more: append (keyed)" "$MERGE_RECORDS" "$KEYED_APPEND" "$(rate $MERGE_RECORDS $KEYED_APPEND)" "" "${KEYED_APPEND_RSS}MB" "$KEYED_APPEND_CPU" \
-        "/keyed floor $(awk -v a=$KEYED_APPEND -v b=$FLOOR_APPEND 'BEGIN{printf "%.2fx", a/b}')"
+        "/keyed floor $(awk -v a=$KEYED_APPEND -v b=$WHOLE_APPEND 'BEGIN{printf "%.2fx", a/b}') ($(awk -v a=$KEYED_APPEND -v b=$FLOOR_APPEND 'BEGIN{printf "%.2fx", a/b}') without its rejects)"
     row "$EVENTS" "1/4 more: merge (keyed)" "$MERGE_RECORDS" "$KEYED_MERGE" "$(rate $MERGE_RECORDS $KEYED_MERGE)" "" "${KEYED_MERGE_RSS}MB" "$KEYED_MERGE_CPU" \
-        "/merge floor $(awk -v a=$KEYED_MERGE -v b=$FLOOR_MERGE 'BEGIN{printf "%.2fx", a/b}'), /keyed append $(awk -v a=$KEYED_MERGE -v b=$KEYED_APPEND 'BEGIN{printf "%.2fx", a/b}'), /plain append $(awk -v a=$KEYED_MERGE -v b=$PLAIN 'BEGIN{printf "%.2fx", a/b}')  $(psql_db -c "SELECT format('+%s ~%s =%s', inserted, updated, unchanged) FROM bench_merge.tier_loads ORDER BY id DESC LIMIT 1")"
-    row "$EVENTS" "floor: ON CONFLICT DO NOTHING" "$MERGE_RECORDS" "$FLOOR_APPEND" "$(rate $MERGE_RECORDS $FLOOR_APPEND)" "" "" "" "COPY into a stage, then INSERT (server)"
-    row "$EVENTS" "floor: ON CONFLICT DO UPDATE" "$MERGE_RECORDS" "$FLOOR_MERGE" "$(rate $MERGE_RECORDS $FLOOR_MERGE)" "" "" "" "COPY into a stage, then INSERT (server)"
+        "/merge floor $(awk -v a=$KEYED_MERGE -v b=$WHOLE_MERGE 'BEGIN{printf "%.2fx", a/b}') ($(awk -v a=$KEYED_MERGE -v b=$FLOOR_MERGE 'BEGIN{printf "%.2fx", a/b}') without its rejects), /keyed append $(awk -v a=$KEYED_MERGE -v b=$KEYED_APPEND 'BEGIN{printf "%.2fx", a/b}'), /plain append $(awk -v a=$KEYED_MERGE -v b=$PLAIN 'BEGIN{printf "%.2fx", a/b}')  $(psql_db -c "SELECT format('+%s ~%s =%s', inserted, updated, unchanged) FROM bench_merge.tier_loads ORDER BY id DESC LIMIT 1")"
+    row "$EVENTS" "floor: ON CONFLICT DO NOTHING" "$MERGE_RECORDS" "$WHOLE_APPEND" "$(rate $MERGE_RECORDS $WHOLE_APPEND)" "" "" "" "COPY into a stage, INSERT: $FLOOR_APPEND s; $REJECTED_APPEND rejects' COPY: $REJECTS_APPEND s (server)"
+    row "$EVENTS" "floor: ON CONFLICT DO UPDATE" "$MERGE_RECORDS" "$WHOLE_MERGE" "$(rate $MERGE_RECORDS $WHOLE_MERGE)" "" "" "" "COPY into a stage, INSERT: $FLOOR_MERGE s; $REJECTED_MERGE rejects' COPY: $REJECTS_MERGE s (server)"
     for S in bench_merge bench_keyed bench_append; do psql_db -c "DROP SCHEMA $S CASCADE"; done
 done
 

@@ -591,7 +591,7 @@ pub fn load_file(
         _ => ds,
     };
     // Writer thread: opens the transaction up front, so a lock wait or a refusal happens first.
-    let mut load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum, opts.force)?;
+    let mut load = TableLoad::begin(client, ds, &opts.schema, opts.mode, &display, append_checksum, opts.force, opts.lake.is_some())?;
     if let (Input::Object(object), true, false) = (input, opts.mode.keeps_rows(), opts.force) {
         load.refuse_loaded_object(&object.url, object.etag.as_deref(), object.size)?;
     }
@@ -804,6 +804,18 @@ fn write_batches(
             }
             lake.write(t, &accepted)?;
         }
+        // A staged keyed append's rows go in now, less the records whose key the table held.
+        let settled = load.settle()?;
+        for (t, (held, away)) in settled.repeats.into_iter().zip(settled.turned_away).enumerate() {
+            if away.rows() == 0 {
+                continue;
+            }
+            if tables[t].is_child() {
+                dropped[t] += away.rows();
+            }
+            repeats[t].extend(held);
+            key_repeats[t] = away;
+        }
         load.write_spooled_rejects(spool)?;
         for (table, repeats) in tables.iter().zip(repeats.iter_mut()) {
             if repeats.is_empty() {
@@ -974,24 +986,19 @@ fn write_late_rejects<T: Copy>(
     mut rows: Vec<(u64, T)>,
     detail: impl Fn(T) -> String,
 ) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     rows.sort_unstable_by_key(|(record, _)| *record);
     let records: Vec<u64> = rows.iter().map(|(record, _)| *record).collect();
     let mut about = rows.iter().map(|(_, n)| *n);
-    let mut batch: Vec<Reject> = Vec::with_capacity(LATE_REJECTS_BATCH);
-    crate::source::records_at(input, &records, |span, raw| {
-        let detail = about.next().map(&detail);
-        batch.push(Reject { line: span.line, record: span.record, reason: reason.to_string(), detail, raw: raw.to_vec() });
-        if batch.len() == LATE_REJECTS_BATCH {
-            load.write_rejects(&batch)?;
-            batch.clear();
-        }
-        Ok(())
-    })?;
-    load.write_rejects(&batch)
+    load.stream_rejects(|push| {
+        crate::source::records_at(input, &records, |span, raw| {
+            let detail = about.next().map(&detail);
+            push(Reject { line: span.line, record: span.record, reason: reason.to_string(), detail, raw: raw.to_vec() })
+        })
+    })
 }
-
-/// Rejects per COPY when they are written after the rows.
-const LATE_REJECTS_BATCH: usize = 10_000;
 
 /// BLAKE3 of a file, as the ledger records it.
 pub fn checksum_file(path: &Path) -> Result<String> {

@@ -27,6 +27,7 @@ use super::merge::MERGE_STAGE;
 use super::spool::RejectSpool;
 use crate::dataset::Dataset;
 use crate::error::Failure;
+use crate::figures::{Day, Figures};
 
 use crate::stats::{LoadStats, SchemaChange};
 
@@ -37,6 +38,10 @@ const STAGING_SUFFIX: &str = "__tier_new";
 const OLD_SUFFIX: &str = "__tier_old";
 /// A keyed append's keys of one chunk, looked up in the table (temporary, as above).
 const KEY_PROBE: &str = "pg_temp.tier_keys";
+/// A staged keyed append's rows of a table, until the file is in (`TableLoad::settle`).
+const KEYED_STAGE: &str = "pg_temp.tier_stage";
+/// The records a staged keyed append turns away: their key is in the table already.
+const HELD: &str = "pg_temp.tier_held";
 
 /// Takes the table's lock for this load; returns whether a keyed append must look its keys
 /// up in the table (it holds rows).
@@ -104,8 +109,9 @@ fn rejects_target(client: &mut Client, ds: &Dataset, schema: &str, mode: Mode) -
 }
 
 /// Where the `i`th table's rows go: a replace's staging table, the table itself for an
-/// append (and a temporary table of keys to look up), a merge's temporary stage.
-fn data_target(client: &mut Client, ds: &Dataset, i: usize, schema: &str, mode: Mode, probe_keys: bool) -> Result<String> {
+/// append (and a temporary table of keys to look up), a merge's or a staged keyed append's
+/// temporary stage.
+fn data_target(client: &mut Client, ds: &Dataset, i: usize, schema: &str, mode: Mode, probe_keys: bool, staged: bool) -> Result<String> {
     let s = ident(schema);
     let table = ds.name.as_str();
     let ddl = table_ddl(ds);
@@ -114,6 +120,16 @@ fn data_target(client: &mut Client, ds: &Dataset, i: usize, schema: &str, mode: 
             let t = format!("{s}.{}", ident(&format!("{table}{STAGING_SUFFIX}")));
             exec(client, "cannot create the staging tables", &format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (\n  {ddl}\n);"))?;
             t
+        }
+        Mode::Append if staged => {
+            let stage = numbered(KEYED_STAGE, i);
+            let bare = stage.trim_start_matches("pg_temp.");
+            exec(
+                client,
+                "cannot create the load's staging table",
+                &format!("DROP TABLE IF EXISTS {stage}; CREATE TEMP TABLE {bare} (\n  {ddl},\n  __record bigint\n) ON COMMIT DROP"),
+            )?;
+            stage
         }
         Mode::Append => {
             if probe_keys {
@@ -149,10 +165,23 @@ fn data_target(client: &mut Client, ds: &Dataset, i: usize, schema: &str, mode: 
 
 /// A merge's staging table for the `i`th table of the load.
 fn merge_stage(i: usize) -> String {
+    numbered(MERGE_STAGE, i)
+}
+
+/// A temporary table's name for the `i`th table of the load.
+fn numbered(name: &str, i: usize) -> String {
     match i {
-        0 => MERGE_STAGE.to_string(),
-        _ => format!("{MERGE_STAGE}_{i}"),
+        0 => name.to_string(),
+        _ => format!("{name}_{i}"),
     }
+}
+
+/// What a staged keyed append turned away (`TableLoad::settle`), per table: the records whose
+/// key the table held, with the load that holds it, and the figures of the rows turned away
+/// (a child table's: those of the records turned away).
+pub struct Settled {
+    pub repeats: Vec<Vec<(u64, i64)>>,
+    pub turned_away: Vec<Figures>,
 }
 
 /// What a merge's retraction took back from the stages: the superseded records' table, and
@@ -168,8 +197,11 @@ struct Target {
     ds: &'static Dataset,
     /// Where its rows go (see `data_target`).
     data: String,
-    /// A keyed append into a table that held rows: keys are looked up chunk by chunk.
+    /// A keyed append into a table that held rows, with a lake: keys are looked up chunk by
+    /// chunk (the lake is written as the rows go).
     probe_keys: bool,
+    /// A staged keyed append into a table that held rows: its keys are looked up at the end.
+    held_keys: bool,
     /// A keyed append or a merge into an empty table: its key index is built after the rows
     /// are in.
     index_after: bool,
@@ -192,11 +224,17 @@ pub struct TableLoad {
     schema_changes: Vec<SchemaChange>,
     /// A merge's staged rows are in the tables (`merge`).
     merged: bool,
+    /// A keyed append into a table that held rows, without a lake: every table's rows are
+    /// staged and go in at the end (`settle`).
+    stages_append: bool,
 }
 
 impl TableLoad {
     /// Opens the load's transaction and takes the table's lock. In append mode, refuses
     /// a file whose checksum the ledger already holds for this table, unless `force`.
+    /// `lake`: the load writes a lake as its rows go (a keyed append then looks its keys up
+    /// chunk by chunk rather than staging the file).
+    #[allow(clippy::too_many_arguments)]
     pub fn begin(
         mut client: Client,
         ds: &'static Dataset,
@@ -205,6 +243,7 @@ impl TableLoad {
         source_file: &str,
         append_checksum: Option<&str>,
         force: bool,
+        lake: bool,
     ) -> Result<Self> {
         ensure_ledger(&mut client, schema)?;
         let tables = ds.tables_here();
@@ -217,7 +256,11 @@ impl TableLoad {
         // costs more than it saves.
         exec(&mut client, "cannot set up the load's session", "SET jit = off")?;
         exec(&mut client, "cannot start the load transaction", "BEGIN")?;
-        let probes = lock_table(&mut client, ds, schema, mode)?;
+        let held = lock_table(&mut client, ds, schema, mode)?;
+        // A keyed append into tables that hold rows: staging the file and looking its keys up
+        // in one pass, in key order, costs a third of looking each chunk's up at random in an
+        // index beyond the server's buffers (docs/performance.md).
+        let stages_append = mode == Mode::Append && !lake && held.iter().any(|h| *h);
         if let (true, Some(sum)) = (mode.keeps_rows(), append_checksum) {
             // The file too: the same file never loads twice at once.
             client
@@ -229,17 +272,18 @@ impl TableLoad {
         }
         let rejects_target = rejects_target(&mut client, ds, schema, mode)?;
         let mut targets = Vec::new();
-        for (i, (t, probe_keys)) in tables.into_iter().zip(probes).enumerate() {
-            let data = data_target(&mut client, t, i, schema, mode, probe_keys)?;
+        for (i, (t, held)) in tables.into_iter().zip(held).enumerate() {
+            let probe_keys = held && !stages_append;
+            let data = data_target(&mut client, t, i, schema, mode, probe_keys, stages_append)?;
             // A keyed append's own tables were asked under the lock (`lock_table`); others here.
-            let probed = mode == Mode::Append && !t.unique.is_empty() && !t.is_child();
+            let asked = mode == Mode::Append && !t.unique.is_empty() && !t.is_child();
             let index_after = matches!(mode, Mode::Append | Mode::Merge)
                 && !t.unique.is_empty()
-                && if probed { !probe_keys } else { is_empty(&mut client, schema, t)? };
+                && if asked { !held } else { is_empty(&mut client, schema, t)? };
             if index_after {
                 super::ddl::drop_key_index(&mut client, t, schema)?;
             }
-            targets.push(Target { ds: t, data, probe_keys, index_after });
+            targets.push(Target { ds: t, data, probe_keys, held_keys: held && stages_append, index_after });
         }
         let mut schema_changes = Vec::new();
         for t in &targets {
@@ -259,6 +303,7 @@ impl TableLoad {
             buf: Vec::new(),
             schema_changes,
             merged: false,
+            stages_append,
         })
     }
 
@@ -281,7 +326,7 @@ impl TableLoad {
     fn rows_copy_sql(&self, table: usize) -> String {
         let target = &self.targets[table];
         let mut columns: Vec<String> = target.ds.column_names().map(ident).chain(["load_id".to_string()]).collect();
-        if self.mode == Mode::Merge {
+        if self.stages() {
             columns.push("__record".into());
         }
         format!("COPY {} ({}) FROM STDIN (FORMAT binary)", target.data, columns.join(", "))
@@ -289,7 +334,13 @@ impl TableLoad {
 
     /// What turns this load's rows of a table into binary COPY rows, for another thread.
     pub fn row_encoder(&self, table: usize) -> RowEncoder {
-        RowEncoder { ds: self.targets[table].ds, load_id: self.load_id, staged: self.mode == Mode::Merge }
+        RowEncoder { ds: self.targets[table].ds, load_id: self.load_id, staged: self.stages() }
+    }
+
+    /// Whether rows go to a temporary stage first, with their record (a merge, a staged
+    /// keyed append).
+    fn stages(&self) -> bool {
+        self.mode == Mode::Merge || self.stages_append
     }
 
     /// Whether the load looks keys up in a table between chunks (a keyed append into a
@@ -441,6 +492,112 @@ impl TableLoad {
         Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect())
     }
 
+    /// A staged keyed append, once every row of the file is staged: each table's keys looked
+    /// up in it in one statement (the planner's choice: a hash join over the table for a big
+    /// file, index lookups for a small one), the records whose key the table holds turned
+    /// away with their child rows, and the rest inserted, in key order (the unique index then
+    /// fills page by page, as a merge's insert does). Nothing to do for other loads.
+    pub fn settle(&mut self) -> Result<Settled> {
+        let mut settled = Settled {
+            repeats: self.targets.iter().map(|_| Vec::new()).collect(),
+            turned_away: self.targets.iter().map(|t| Figures { columns: Figures::columns_of(t.ds), ..Figures::default() }).collect(),
+        };
+        if !self.stages_append {
+            return Ok(settled);
+        }
+        let db = |what: String, e: postgres::Error| Failure::Database(format!("{what}: {}", describe(&e)));
+        let clock = std::time::Instant::now();
+        let bare = HELD.trim_start_matches("pg_temp.");
+        exec(
+            &mut self.client,
+            "cannot look up keys",
+            &format!(
+                "DROP TABLE IF EXISTS {HELD};
+                 CREATE TEMP TABLE {bare} (__record bigint, tbl int, load_id bigint, day int, hash bigint) ON COMMIT DROP"
+            ),
+        )?;
+        // The rows' figures (validate's: by day, the server's row hash is tier's), and the
+        // statement that looks their keys up.
+        let figures = |t: &Target, alias: &str| {
+            let cols: Vec<String> = t.ds.column_names().map(|c| format!("{alias}.{}", ident(c))).collect();
+            format!(
+                "{}, hash_record_extended(ROW({}), {})",
+                super::catalog::day_sql(t.ds, alias),
+                cols.join(", "),
+                crate::figures::ROW_HASH_SEED
+            )
+        };
+        for (i, t) in self.targets.iter().enumerate() {
+            // Its size, for the planner's choice of join (a temporary table has no statistics).
+            exec(&mut self.client, "cannot look up keys", &format!("ANALYZE {}", t.data))?;
+            if !t.held_keys {
+                continue;
+            }
+            let on: Vec<String> = t.ds.unique.iter().map(|k| format!("t.{k} = m.{k}", k = ident(k))).collect();
+            let sql = format!(
+                "INSERT INTO {HELD} SELECT m.__record, {i}, t.load_id, {} FROM {} m JOIN {}.{} t ON {}",
+                figures(t, "m"),
+                t.data,
+                ident(&self.schema),
+                ident(&t.ds.name),
+                on.join(" AND ")
+            );
+            self.client.execute(&sql, &[]).map_err(|e| db(format!("cannot look up the keys of {}", t.ds.name), e))?;
+        }
+        exec(&mut self.client, "cannot look up keys", &format!("ANALYZE {HELD}"))?;
+        for r in self
+            .client
+            .query(&format!("SELECT __record, tbl, load_id FROM {HELD}"), &[])
+            .map_err(|e| db("cannot look up keys".into(), e))?
+        {
+            let (record, table, load): (i64, i32, i64) = (r.get(0), r.get(1), r.get(2));
+            settled.repeats[table as usize].push((record as u64, load));
+        }
+        tracing::info!(
+            "keyed append: {} keys held, looked up in {:.2?}",
+            settled.repeats.iter().map(Vec::len).sum::<usize>(),
+            clock.elapsed()
+        );
+        let any_held = settled.repeats.iter().any(|r| !r.is_empty());
+        let held = format!("EXISTS (SELECT FROM {HELD} h WHERE h.__record = m.__record)");
+        for (i, (t, away)) in self.targets.iter().zip(settled.turned_away.iter_mut()).enumerate() {
+            // The figures of the rows turned away: a table's were kept with their keys, a
+            // child table's are those of the records turned away.
+            let sql = match t.ds.is_child() {
+                false => format!("SELECT day, count(*), sum(hash)::text FROM {HELD} WHERE tbl = {i} GROUP BY 1"),
+                true => format!(
+                    "SELECT day, count(*), sum(hash)::text FROM (SELECT {} FROM {} m WHERE {held}) x(day, hash) GROUP BY 1",
+                    figures(t, "m"),
+                    t.data
+                ),
+            };
+            if any_held {
+                for r in self.client.query(&sql, &[]).map_err(|e| db(format!("cannot look up the keys of {}", t.ds.name), e))? {
+                    let (day, rows, digest): (Option<i32>, i64, String) = (r.get(0), r.get(1), r.get(2));
+                    let day = day.map_or(crate::figures::NO_DAY, i64::from);
+                    let digest = digest.parse().map_err(|_| anyhow::anyhow!("digest sum {digest:?}"))?;
+                    away.days.insert(day, Day { rows: rows as u64, digest });
+                }
+            }
+            let order = match t.index_after || t.ds.unique.is_empty() {
+                true => String::new(),
+                false => format!(" ORDER BY {}", t.ds.unique.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ")),
+            };
+            let cols: Vec<String> = t.ds.column_names().map(ident).collect();
+            let insert = format!(
+                "INSERT INTO {}.{} ({cols}, load_id) SELECT {cols}, load_id FROM {} m{}{order}",
+                ident(&self.schema),
+                ident(&t.ds.name),
+                t.data,
+                if any_held { format!(" WHERE NOT {held}") } else { String::new() },
+                cols = cols.join(", "),
+            );
+            self.client.execute(&insert, &[]).map_err(|e| db(format!("cannot insert into {}", t.ds.name), e))?;
+        }
+        tracing::info!("keyed append: inserted in {:.2?}", clock.elapsed());
+        Ok(settled)
+    }
+
     /// Takes back staged rows a later row with their key superseded (by record), and their
     /// child rows; the caller keeps them as rejects.
     pub fn retract(&mut self, records: &[u64]) -> Result<Retracted> {
@@ -483,6 +640,31 @@ impl TableLoad {
             let sql = self.rejects_copy_sql();
             copy_in(&mut self.client, &sql, &self.buf).with_context(|| format!("COPY into {} failed", self.ds.rejects_table()))?;
         }
+        Ok(())
+    }
+
+    /// Rejects found after the rows (a keyed append's repeats, a merge's superseded rows),
+    /// through one COPY as `produce` hands them over: the server stores them while the next
+    /// are read (a COPY per batch made the two take turns).
+    pub fn stream_rejects(&mut self, produce: impl FnOnce(&mut dyn FnMut(Reject) -> Result<()>) -> Result<()>) -> Result<()> {
+        let sql = self.rejects_copy_sql();
+        let failed = || format!("COPY into {} failed", self.ds.rejects_table());
+        let (load_id, source_file) = (self.load_id, self.source_file.clone());
+        let mut w = self.client.copy_in(&sql).map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
+        let mut buf = Vec::with_capacity(1 << 20);
+        copy::header(&mut buf);
+        let mut push = |reject: Reject| -> Result<()> {
+            copy::encode_rejects(std::slice::from_ref(&reject), load_id, &source_file, &mut buf);
+            if buf.len() >= 1 << 20 {
+                w.write_all(&buf).map_err(copy_failed)?;
+                buf.clear();
+            }
+            Ok(())
+        };
+        produce(&mut push).with_context(failed)?;
+        copy::trailer(&mut buf);
+        w.write_all(&buf).map_err(copy_failed).with_context(failed)?;
+        w.finish().map_err(|e| Failure::Database(describe(&e))).with_context(failed)?;
         Ok(())
     }
 
