@@ -46,20 +46,21 @@ pub fn parse_record<'a>(
             let mut owned_cells = Vec::with_capacity(ds.fields.len());
             let extra = parse_json(ds, &patched, &mut owned_cells).map_err(|_| (MALFORMED, first_error))?;
             // Only numbers may be written as the bare tokens: in any other field they are
-            // not JSON, and loading them as the text "NaN" would invent a value.
-            let (offsets, rest_offsets) = value_offsets(ds, &patched);
-            for (field, offset) in ds.fields.iter().zip(&offsets) {
-                if let Some(at) = offset.filter(|at| quoted_at.contains(at) && !field.kind.is_numeric()) {
+            // not JSON, and loading them as the text "NaN" would invent a value. Nor may they
+            // be inside a value kept as JSON (a `json` column's, the other keys'): the
+            // server's json input refuses them, and the text "NaN" would change the type.
+            let (spans, rest_spans) = value_spans(ds, &patched);
+            let inside = |(start, end): (usize, usize)| quoted_at.iter().copied().find(|&at| at >= start && at < end);
+            let fields = ds.fields.iter().zip(spans).filter_map(|(f, span)| Some((f, span?)));
+            let rest = rest_spans.into_iter().filter_map(|span| ds.rest_field().map(|r| (&ds.fields[r], span)));
+            for (field, span) in fields.chain(rest) {
+                let at = match field.kind.is_numeric() {
+                    true => inside((span.0 + 1, span.1)),
+                    false => inside(span),
+                };
+                if let Some(at) = at {
                     let token = patched[at + 1..].split(|&c| c == b'"').next().unwrap_or_default();
                     return Err((MALFORMED, bare_token_detail(&field.name, &String::from_utf8_lossy(token))));
-                }
-            }
-            // The other keys' values are kept as JSON, as a json column's are: no such token
-            // may be one of them.
-            if let Some(rest) = ds.rest_field() {
-                if let Some(&at) = quoted_at.iter().find(|at| rest_offsets.contains(at)) {
-                    let token = patched[at + 1..].split(|&c| c == b'"').next().unwrap_or_default();
-                    return Err((MALFORMED, bare_token_detail(&ds.fields[rest].name, &String::from_utf8_lossy(token))));
                 }
             }
             check_cells(ds, &owned_cells)?;
@@ -547,11 +548,16 @@ fn bare_token_detail(field: &str, token: &str) -> String {
     format!("{field}: bare {token} is not JSON (read only where a number belongs)")
 }
 
-/// Where each declared field's value starts in a record serde_json accepts (byte offset).
-fn value_offsets(ds: &'static Dataset, bytes: &[u8]) -> (Vec<Option<usize>>, Vec<usize>) {
-    let at = |v: &RawValue| v.get().as_ptr() as usize - bytes.as_ptr() as usize;
+/// Where each declared field's value is in a record serde_json accepts (byte offsets, from
+/// its first byte to just past its last), and each of the other keys' values.
+type ValueSpan = (usize, usize);
+fn value_spans(ds: &'static Dataset, bytes: &[u8]) -> (Vec<Option<ValueSpan>>, Vec<ValueSpan>) {
+    let span = |v: &RawValue| {
+        let start = v.get().as_ptr() as usize - bytes.as_ptr() as usize;
+        (start, start + v.get().len())
+    };
     match resolve(ds, bytes) {
-        Ok((raw, _, rest)) => (raw.iter().map(|v| v.map(at)).collect(), rest.iter().map(|(_, v)| at(v)).collect()),
+        Ok((raw, _, rest)) => (raw.iter().map(|v| v.map(span)).collect(), rest.iter().map(|(_, v)| span(v)).collect()),
         Err(_) => (vec![None; ds.fields.len()], Vec::new()),
     }
 }
@@ -738,5 +744,30 @@ mod tests {
         }
         // An undeclared key may hold them: it is not loaded.
         assert!(parse(b"{\"city\": \"Oslo\", \"other\": NaN}").is_ok());
+    }
+
+    /// A value kept as JSON holds none of them, however deep: the server's json input refuses
+    /// them, and quoted they would be texts the export never wrote.
+    #[test]
+    fn bare_tokens_inside_json_values_reject_the_record() {
+        let text = "name = \"j\"\n[[column]]\nname = \"id\"\ntype = \"bigint\"\n\
+                    [[column]]\nname = \"p\"\ntype = \"json\"\n[[column]]\nname = \"n\"\nkey = \"/q/n\"\ntype = \"double\"\n\
+                    [[column]]\nname = \"other\"\nkey = \"*\"\ntype = \"json\"\n";
+        let ds: &'static Dataset = Box::leak(Box::new(crate::contract::parse(text, "j.toml").unwrap()));
+        let parse = |bytes: &str| {
+            let mut cells = Vec::new();
+            parse_record(ds, bytes.as_bytes(), &mut cells, &mut KeyHints::default()).map(|_| format!("{cells:?}"))
+        };
+        for (record, column, token) in [
+            ("{\"id\": 1, \"p\": {\"x\": NaN}}", "p", "NaN"),
+            ("{\"id\": 1, \"p\": [1, [-Infinity]]}", "p", "-Infinity"),
+            ("{\"id\": 1, \"extra\": {\"x\": -NaN}}", "other", "-NaN"),
+            ("{\"id\": 1, \"extra\": [Infinity]}", "other", "Infinity"),
+        ] {
+            let err = parse(record).unwrap_err();
+            assert_eq!(err, (MALFORMED, bare_token_detail(column, token)), "{record}");
+        }
+        // A number read from inside an object may be one; a text that says so is a text.
+        assert!(parse("{\"id\": 1, \"q\": {\"n\": NaN}, \"p\": {\"x\": \"NaN\"}}").is_ok());
     }
 }
