@@ -91,6 +91,12 @@ pub fn check(ds: &'static Dataset, parsed: DataFrame) -> PolarsResult<DataFrame>
             nan_count[row as usize] += 1;
         }
     }
+    // And the NaN the parse stored as JSON `null` inside values kept as JSON.
+    if let Ok(parsed_nan) = parsed.column(COL_NAN) {
+        for (count, n) in nan_count.iter_mut().zip(parsed_nan.u32()?) {
+            *count += n.unwrap_or(0);
+        }
+    }
     let issues = parsed.column(COL_ISSUE)?.str()?;
     let issue_details = parsed.column(COL_DETAIL)?.str()?;
     // on_new_key = "reject": a record with a key no column reads, when nothing else is wrong

@@ -10,11 +10,11 @@ use rayon::prelude::*;
 
 use crate::dataset::{Dataset, Key, Kind, MessagePart};
 use crate::source::{Chunk, Messages, Span};
-use crate::transform::record::{parse_record, whole_cell, Cell, KeyHints};
+use crate::transform::record::{parse_record, whole_cell, Cell, KeyHints, Parsed};
 pub use crate::transform::record::{BAD_VALUE, MALFORMED};
 use crate::values::number;
 
-pub use crate::frame::{COL_DETAIL, COL_EXTRA, COL_ISSUE, COL_LINE, COL_RECORD, COL_ROW};
+pub use crate::frame::{COL_DETAIL, COL_EXTRA, COL_ISSUE, COL_LINE, COL_NAN, COL_RECORD, COL_ROW};
 
 /// Records per parallel task: big enough to amortise a task, small enough to balance.
 const TASK_RECORDS: usize = 2048;
@@ -113,6 +113,7 @@ struct Builders {
     issue: StringChunkedBuilder,
     detail: StringChunkedBuilder,
     extra: PrimitiveChunkedBuilder<UInt32Type>,
+    nan: PrimitiveChunkedBuilder<UInt32Type>,
 }
 
 fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usize) -> PolarsResult<DataFrame> {
@@ -125,6 +126,7 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
         issue: StringChunkedBuilder::new(COL_ISSUE.into(), n),
         detail: StringChunkedBuilder::new(COL_DETAIL.into(), n),
         extra: PrimitiveChunkedBuilder::new(COL_EXTRA.into(), n),
+        nan: PrimitiveChunkedBuilder::new(COL_NAN.into(), n),
     };
     let mut cells: Vec<Cell> = Vec::with_capacity(ds.fields.len());
     let mut hints = KeyHints::default();
@@ -149,7 +151,7 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
             None if element_only => {
                 cells.clear();
                 cells.resize_with(ds.fields.len(), || Cell::Null);
-                Ok(0)
+                Ok(Parsed::default())
             }
             None => parse_record(ds, bytes, &mut cells, &mut hints),
         };
@@ -159,15 +161,16 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
         };
         let (outcome, mut whole) = match whole {
             Some(Err(e)) => (Err(e), None),
-            Some(Ok(cell)) => (outcome, Some(cell)),
+            Some(Ok((cell, nan))) => (outcome.map(|p| Parsed { nan: p.nan + nan, ..p }), Some(cell)),
             None => (outcome, None),
         };
         match outcome {
-            Ok(extra) => {
+            Ok(parsed) => {
                 b.issue.append_null();
                 b.detail.append_null();
                 // The whole record is kept, or every other key: no key of it is unknown.
-                b.extra.append_value(if keeps_every_key { 0 } else { extra });
+                b.extra.append_value(if keeps_every_key { 0 } else { parsed.extra });
+                b.nan.append_value(parsed.nan);
                 for (j, ((builder, cell), field)) in b.fields.iter_mut().zip(cells.drain(..)).zip(&ds.fields).enumerate() {
                     let cell = match whole.take_if(|_| record_field == Some(j)) {
                         Some(w) => w,
@@ -196,6 +199,7 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
                 b.issue.append_value(issue);
                 b.detail.append_value(&detail);
                 b.extra.append_value(0);
+                b.nan.append_value(0);
                 for builder in b.fields.iter_mut() {
                     builder.append_null();
                 }
@@ -209,6 +213,7 @@ fn parse_spans(ds: &'static Dataset, buf: &[u8], spans: &[Span], first_row: usiz
     columns.push(b.issue.finish().into_column());
     columns.push(b.detail.finish().into_column());
     columns.push(b.extra.finish().into_column());
+    columns.push(b.nan.finish().into_column());
     DataFrame::new(columns)
 }
 

@@ -23,19 +23,29 @@ pub enum Cell<'a> {
     Container(&'static str),
 }
 
-/// Parses one record into `cells` (one per declared field) and returns how many keys it
-/// had that the dataset does not declare. Errors carry a reason and a detail.
+/// What parsing a record says besides its cells.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Parsed {
+    /// Keys it had that the dataset does not declare.
+    pub extra: u32,
+    /// The export's bare `NaN` inside values kept as JSON, stored as JSON `null` (counted
+    /// with the NaN numbers stored as NULL).
+    pub nan: u32,
+}
+
+/// Parses one record into `cells` (one per declared field). Errors carry a reason and a
+/// detail.
 pub fn parse_record<'a>(
     ds: &'static Dataset,
     bytes: &'a [u8],
     cells: &mut Vec<Cell<'a>>,
     hints: &mut KeyHints,
-) -> Result<u32, (&'static str, String)> {
+) -> Result<Parsed, (&'static str, String)> {
     if let Some(result) = parse_flat(ds, bytes, cells, hints) {
-        return result;
+        return result.map(|extra| Parsed { extra, nan: 0 });
     }
     match parse_json(ds, bytes, cells) {
-        Ok(extra) => check_cells(ds, cells).map(|_| extra),
+        Ok(extra) => check_cells(ds, cells).map(|_| Parsed { extra, nan: 0 }),
         Err(first_error) => {
             cells.clear();
             // The export writes bare NaN (and hostile files Infinity): quote such tokens so
@@ -43,25 +53,33 @@ pub fn parse_record<'a>(
             let Some((patched, quoted_at)) = quote_bare_tokens(bytes) else {
                 return Err((MALFORMED, first_error));
             };
+            let nulls;
             let mut owned_cells = Vec::with_capacity(ds.fields.len());
-            let extra = parse_json(ds, &patched, &mut owned_cells).map_err(|_| (MALFORMED, first_error))?;
-            // Only numbers may be written as the bare tokens: in any other field they are
-            // not JSON, and loading them as the text "NaN" would invent a value. Nor may they
-            // be inside a value kept as JSON (a `json` column's, the other keys'): the
-            // server's json input refuses them, and the text "NaN" would change the type.
+            let extra = parse_json(ds, &patched, &mut owned_cells).map_err(|_| (MALFORMED, first_error.clone()))?;
+            // Numbers may be written as the bare tokens: a number column reads them (NaN is
+            // NULL). In a value kept as JSON (a `json` column's, the other keys'), however
+            // deep, a NaN is JSON `null`, as a NaN number is NULL. Anywhere else (a text, a
+            // timestamp, an Infinity in JSON) they are not JSON, and loading them as the text
+            // "NaN" would invent a value.
             let (spans, rest_spans) = value_spans(ds, &patched);
-            let inside = |(start, end): (usize, usize)| quoted_at.iter().copied().find(|&at| at >= start && at < end);
             let fields = ds.fields.iter().zip(spans).filter_map(|(f, span)| Some((f, span?)));
             let rest = rest_spans.into_iter().filter_map(|span| ds.rest_field().map(|r| (&ds.fields[r], span)));
-            for (field, span) in fields.chain(rest) {
-                let at = match field.kind.is_numeric() {
-                    true => inside((span.0 + 1, span.1)),
-                    false => inside(span),
-                };
-                if let Some(at) = at {
+            let mut nulled = Vec::new();
+            for (field, (start, end)) in fields.chain(rest) {
+                for &at in quoted_at.iter().filter(|&&at| at >= start && at < end) {
                     let token = patched[at + 1..].split(|&c| c == b'"').next().unwrap_or_default();
-                    return Err((MALFORMED, bare_token_detail(&field.name, &String::from_utf8_lossy(token))));
+                    match field.kind {
+                        k if k.is_numeric() && at == start => {}
+                        Kind::Json if matches!(token, b"NaN" | b"-NaN") => nulled.push((at, token.len() + 2)),
+                        _ => return Err((MALFORMED, bare_token_detail(&field.name, &String::from_utf8_lossy(token)))),
+                    }
                 }
+            }
+            if !nulled.is_empty() {
+                nulled.sort_unstable();
+                nulls = with_nulls(&patched, &nulled);
+                owned_cells.clear();
+                parse_json(ds, &nulls, &mut owned_cells).map_err(|_| (MALFORMED, first_error))?;
             }
             check_cells(ds, &owned_cells)?;
             cells.extend(owned_cells.into_iter().map(|c| match c {
@@ -69,7 +87,7 @@ pub fn parse_record<'a>(
                 Cell::Null => Cell::Null,
                 Cell::Container(k) => Cell::Container(k),
             }));
-            Ok(extra)
+            Ok(Parsed { extra, nan: nulled.len() as u32 })
         }
     }
 }
@@ -156,6 +174,8 @@ pub fn parse_flat<'a>(
                     let cell = match token {
                         "null" => Cell::Null,
                         "true" | "false" => Cell::Text(Cow::Borrowed(token)),
+                        // A NaN kept as JSON is `null`, counted: the slow path says so.
+                        "NaN" | "-NaN" if field.is_some_and(|f| ds.fields[f].kind == Kind::Json) => return None,
                         "NaN" | "-NaN" | "Infinity" | "-Infinity" => {
                             if let Some(f) = field.filter(|&f| !ds.fields[f].kind.is_numeric()) {
                                 cells.clear();
@@ -307,12 +327,38 @@ pub(crate) fn is_json_number(t: &[u8]) -> bool {
     i == t.len()
 }
 
-/// A whole record or element as one column's cell: the JSON text for a `json` column, else
-/// the scalar it is (a child's column of an array of scalars).
-pub fn whole_cell<'a>(field: &dataset::Field, bytes: &'a [u8]) -> Result<Cell<'a>, (&'static str, String)> {
+/// `patched` with each quoted token at `(offset, length)` (in order) replaced by `null`.
+fn with_nulls(patched: &[u8], tokens: &[(usize, usize)]) -> Vec<u8> {
+    let mut text = Vec::with_capacity(patched.len());
+    let mut from = 0;
+    for &(at, len) in tokens {
+        text.extend_from_slice(&patched[from..at]);
+        text.extend_from_slice(b"null");
+        from = at + len;
+    }
+    text.extend_from_slice(&patched[from..]);
+    text
+}
+
+/// A whole record or element as one column's cell: the JSON text for a `json` column (the
+/// export's bare NaN in it as `null`, counted, as in a record's JSON values), else the
+/// scalar it is (a child's column of an array of scalars).
+pub fn whole_cell<'a>(field: &dataset::Field, bytes: &'a [u8]) -> Result<(Cell<'a>, u32), (&'static str, String)> {
     let text = std::str::from_utf8(bytes).map_err(|e| (MALFORMED, format!("invalid UTF-8: {e}")))?.trim();
     if field.kind == Kind::Json {
-        return Ok(Cell::Text(Cow::Borrowed(text)));
+        let maybe_token = memchr::memmem::find(text.as_bytes(), b"NaN").or_else(|| memchr::memmem::find(text.as_bytes(), b"Infinity"));
+        let Some((patched, quoted_at)) = maybe_token.and_then(|_| quote_bare_tokens(text.as_bytes())) else {
+            return Ok((Cell::Text(Cow::Borrowed(text)), 0));
+        };
+        let mut nulled = Vec::with_capacity(quoted_at.len());
+        for at in quoted_at {
+            match patched[at + 1..].split(|&c| c == b'"').next().unwrap_or_default() {
+                token @ (b"NaN" | b"-NaN") => nulled.push((at, token.len() + 2)),
+                token => return Err((MALFORMED, bare_token_detail(&field.name, &String::from_utf8_lossy(token)))),
+            }
+        }
+        let text = String::from_utf8(with_nulls(&patched, &nulled)).map_err(|e| (MALFORMED, format!("invalid UTF-8: {e}")))?;
+        return Ok((Cell::Text(Cow::Owned(text)), nulled.len() as u32));
     }
     let cell = match serde_json::from_str::<&RawValue>(text) {
         Ok(raw) => cell_of(raw, field.kind).map_err(|e| (MALFORMED, describe_json_error(&e)))?,
@@ -327,7 +373,7 @@ pub fn whole_cell<'a>(field: &dataset::Field, bytes: &'a [u8]) -> Result<Cell<'a
         Cell::Text(t) if t.contains('\0') => {
             Err((BAD_VALUE, format!("{}: contains a NUL character, which PostgreSQL text cannot store", field.name)))
         }
-        _ => Ok(cell),
+        _ => Ok((cell, 0)),
     }
 }
 
@@ -746,28 +792,44 @@ mod tests {
         assert!(parse(b"{\"city\": \"Oslo\", \"other\": NaN}").is_ok());
     }
 
-    /// A value kept as JSON holds none of them, however deep: the server's json input refuses
-    /// them, and quoted they would be texts the export never wrote.
+    /// In a value kept as JSON, however deep, a NaN is JSON `null` (counted, as a NaN number
+    /// is NULL) and an Infinity rejects the record: the server's json input refuses both, and
+    /// quoted they would be texts the export never wrote.
     #[test]
-    fn bare_tokens_inside_json_values_reject_the_record() {
+    fn bare_tokens_inside_json_values_are_null_or_refused() {
         let text = "name = \"j\"\n[[column]]\nname = \"id\"\ntype = \"bigint\"\n\
                     [[column]]\nname = \"p\"\ntype = \"json\"\n[[column]]\nname = \"n\"\nkey = \"/q/n\"\ntype = \"double\"\n\
                     [[column]]\nname = \"other\"\nkey = \"*\"\ntype = \"json\"\n";
         let ds: &'static Dataset = Box::leak(Box::new(crate::contract::parse(text, "j.toml").unwrap()));
         let parse = |bytes: &str| {
             let mut cells = Vec::new();
-            parse_record(ds, bytes.as_bytes(), &mut cells, &mut KeyHints::default()).map(|_| format!("{cells:?}"))
+            parse_record(ds, bytes.as_bytes(), &mut cells, &mut KeyHints::default()).map(|parsed| (format!("{cells:?}"), parsed.nan))
         };
-        for (record, column, token) in [
-            ("{\"id\": 1, \"p\": {\"x\": NaN}}", "p", "NaN"),
-            ("{\"id\": 1, \"p\": [1, [-Infinity]]}", "p", "-Infinity"),
-            ("{\"id\": 1, \"extra\": {\"x\": -NaN}}", "other", "-NaN"),
-            ("{\"id\": 1, \"extra\": [Infinity]}", "other", "Infinity"),
+        let text = |t: &str| format!("Text({t:?})");
+        for (record, cells, nan) in [
+            (
+                "{\"id\": 1, \"p\": {\"x\": NaN, \"y\": [-NaN, \"NaN\"]}}",
+                [text("1"), text("{\"x\": null, \"y\": [null, \"NaN\"]}"), "Null".into(), "Null".into()],
+                2,
+            ),
+            ("{\"id\": 1, \"p\": NaN, \"q\": {\"n\": NaN}}", [text("1"), "Null".into(), text("NaN"), "Null".into()], 1),
+            (
+                "{\"id\": 1, \"extra\": {\"x\": NaN}, \"z\": NaN}",
+                [text("1"), "Null".into(), "Null".into(), text("{\"extra\": {\"x\": null}, \"z\": null}")],
+                2,
+            ),
         ] {
-            let err = parse(record).unwrap_err();
-            assert_eq!(err, (MALFORMED, bare_token_detail(column, token)), "{record}");
+            assert_eq!(parse(record), Ok((format!("[{}]", cells.join(", ")), nan)), "{record}");
         }
-        // A number read from inside an object may be one; a text that says so is a text.
-        assert!(parse("{\"id\": 1, \"q\": {\"n\": NaN}, \"p\": {\"x\": \"NaN\"}}").is_ok());
+        for (record, column, token) in
+            [("{\"id\": 1, \"p\": [1, [-Infinity]]}", "p", "-Infinity"), ("{\"id\": 1, \"extra\": [Infinity]}", "other", "Infinity")]
+        {
+            assert_eq!(parse(record), Err((MALFORMED, bare_token_detail(column, token))), "{record}");
+        }
+        // A whole record kept as JSON (a catch-all table's) likewise.
+        let whole = |text: &str| whole_cell(&ds.fields[1], text.as_bytes()).map(|(cell, nan)| (format!("{cell:?}"), nan));
+        assert_eq!(whole("{\"a\": -NaN, \"b\": \"NaN\"}"), Ok((text("{\"a\": null, \"b\": \"NaN\"}"), 1)));
+        assert_eq!(whole("{\"a\": [1, Infinity]}"), Err((MALFORMED, bare_token_detail("p", "Infinity"))));
+        assert_eq!(whole("{\"a\": \"Infinity\"}"), Ok((text("{\"a\": \"Infinity\"}"), 0)));
     }
 }
