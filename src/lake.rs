@@ -405,9 +405,13 @@ impl HiveWriter {
 /// `_tier_staging/` on disk): the two layouts do not share a directory, and tier does not
 /// convert one into the other. The message says what to do instead.
 pub fn refuse_hive_lake(root: &Path) -> Result<()> {
+    // A `file://` URL is a directory too: a Hive lake written there by its path has no log.
+    let text = root.to_string_lossy();
+    let directory = text.strip_prefix("file://").map(Path::new).unwrap_or(root);
     let (hive, mark) = match remote_url(root) {
+        _ if directory.join(STAGING).is_dir() => (true, STAGING),
         Some(url) => (!crate::source::object::prefix(&url)?.list(&format!("{LOG}/"))?.is_empty(), LOG),
-        None => (root.join(STAGING).is_dir(), STAGING),
+        None => (false, STAGING),
     };
     if hive {
         return Err(crate::error::Failure::Input(format!(

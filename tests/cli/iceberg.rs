@@ -686,6 +686,14 @@ fn a_lake_begun_on_a_loaded_table_holds_its_earlier_rows_and_a_hive_lake_is_left
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("holds a Hive lake") && err.contains("--lake OTHER --lake-format iceberg"), "{err}");
     assert_eq!(env.query_strings("SELECT count(*)::text FROM {s}.weather"), rows);
+    // The same directory named by a file:// URL.
+    let url = format!("file://{hive}");
+    let from = more.to_str().unwrap();
+    let (code, _, err) =
+        run(env.tier(&["load", "weather", "--from", from, "--mode", "append", "--force", "--lake", &url, "--lake-format", "iceberg"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("holds a Hive lake"), "{err}");
+    assert_eq!(env.query_strings("SELECT count(*)::text FROM {s}.weather"), rows);
 }
 
 #[test]
