@@ -238,32 +238,44 @@ fn big_exports(env: &Env) -> (String, String) {
 
 #[test]
 fn a_merge_killed_midway_leaves_the_table_as_it_was() {
-    let (env, contracts) = env_with_contract("merge_kill");
+    killed_midway_leaves_the_table_as_it_was("merge", "tier_matched");
+}
+
+/// A keyed append into a table with rows stages the file, then looks its keys up and inserts
+/// in statements of its own, as a merge does: killed in them, nothing changes either.
+#[test]
+fn a_keyed_append_killed_midway_leaves_the_table_as_it_was() {
+    killed_midway_leaves_the_table_as_it_was("append", "tier_held");
+}
+
+/// Loads the second big export in `mode`, kills tier once the server runs a statement that
+/// names `marker`, and checks that the table and its rejects are as they were, and that the
+/// next run loads the file.
+fn killed_midway_leaves_the_table_as_it_was(mode: &str, marker: &str) {
+    let (env, contracts) = env_with_contract(&format!("{mode}_kill"));
     let (f1, f2) = big_exports(&env);
     let (code, _, err) = merge(&env, &contracts, &f1);
     assert_eq!(code, 0, "{err}");
     let (before, rejects_before) = (env.fingerprint("readings"), env.fingerprint("readings_rejects"));
-    let mut child = env
-        .tier(&["--datasets", &contracts, "load", "readings", "--from", &f2, "--mode", "merge"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Killed while the merge's statements run (the comparison, the update, the insert).
+    let load =
+        || env.tier(&["--datasets", &contracts, "load", "readings", "--from", &f2, "--mode", mode, "--json", "--max-reject-ratio", "1"]);
+    let mut child = load().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Killed while the statements after the rows run (a merge's comparison, update and
+    // insert; a keyed append's lookup and insert).
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut c = client();
     loop {
-        assert!(child.try_wait().unwrap().is_none(), "the merge ended before it could be killed");
-        let merging = c
+        assert!(child.try_wait().unwrap().is_none(), "the {mode} ended before it could be killed");
+        let running = c
             .query(
-                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE '%tier_matched%' AND query LIKE '%' || $1 || '%'",
-                &[&env.schema],
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'tier' AND query LIKE '%' || $2 || '%' AND query LIKE '%' || $1 || '%'",
+                &[&env.schema, &marker],
             )
             .unwrap();
-        if !merging.is_empty() {
+        if !running.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "the merge never reached its statements");
+        assert!(Instant::now() < deadline, "the {mode} never reached its statements");
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
@@ -275,16 +287,29 @@ fn a_merge_killed_midway_leaves_the_table_as_it_was() {
         .unwrap()
         .is_empty()
     {
-        assert!(Instant::now() < deadline, "the killed merge's session lingers");
+        assert!(Instant::now() < deadline, "the killed {mode}'s session lingers");
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(env.fingerprint("readings"), before, "the table changed");
     assert_eq!(env.fingerprint("readings_rejects"), rejects_before, "the rejects changed");
-    // The next run merges the file.
-    let (code, out, err) = merge(&env, &contracts, &f2);
+    // The next run loads the file: a merge updates the 100,000 keys it shares, an append
+    // turns them away.
+    let (code, out, err) = run(load());
     assert_eq!(code, 0, "{err}");
-    assert_eq!(counts(&out), (100_000, 100_000, 0));
+    match mode {
+        "merge" => assert_eq!(counts(&out), (100_000, 100_000, 0)),
+        _ => {
+            let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(
+                (summary[0]["loaded"].as_u64(), summary[0]["rejected"]["duplicate"].as_u64()),
+                (Some(100_000), Some(100_000)),
+                "{out}"
+            );
+        }
+    }
     assert_eq!(env.count("readings"), 300_000);
+    let (code, out, err) = run(env.tier(&["--datasets", &contracts, "validate", "readings"]));
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]
