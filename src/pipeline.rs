@@ -719,13 +719,13 @@ struct Written {
     retracted: Vec<u64>,
 }
 
-/// The writer thread: each batch's rows, less those whose key the table already holds (a
-/// keyed append), go to the table (binary COPY) and the lake, and are reduced to the figures
-/// `validate` compares (rows and content digest per day, recorded in the ledger). Rows
-/// stream through one open COPY (`stream_rows`) except where the connection is needed
-/// between batches (a keyed append's key lookups, a merge's retractions), which take a
-/// statement per batch. The lake comes back with the result, whatever it is, to be
-/// published or abandoned.
+/// The writer thread: each batch's rows go to the table (binary COPY, or its stage: a
+/// merge's, a keyed append's whose rows less the keys the table holds go in at the end) and
+/// the lake, and are reduced to the figures `validate` compares (rows and content digest per
+/// day, recorded in the ledger). Rows stream through one open COPY (`stream_rows`) except
+/// where the connection is needed between batches (a keyed append's key lookups when it
+/// writes a lake, a merge's retractions), which take a statement per batch. The lake comes
+/// back with the result, whatever it is, to be published or abandoned.
 fn write_batches(
     ds: &'static Dataset,
     source: &Input,

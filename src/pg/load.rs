@@ -1,9 +1,12 @@
-//! One table's load as one transaction: binary COPY into a staging table (replace, merge)
-//! or the table itself (append), rejects beside it, a ledger row, then commit.
+//! One table's load as one transaction: binary COPY into a staging table (replace, merge,
+//! a keyed append into a table with rows) or the table itself (append), rejects beside it,
+//! a ledger row, then commit.
 //!
 //! A merge stages its rows in a temporary table, then merges them on the dataset's key
 //! (behind a unique index the load creates and keeps): new keys are inserted, changed rows
-//! updated (taking this load's id), equal rows left alone; nothing is deleted.
+//! updated (taking this load's id), equal rows left alone; nothing is deleted. A keyed
+//! append stages them likewise and inserts those whose key the table does not hold
+//! (`keyed`); with a lake, it looks each chunk's keys up before sending its rows instead.
 //!
 //! Readers see the old table until the commit; any failure before it (a bad file, a lost
 //! connection, the process killed) rolls everything back, so the previous table and its
@@ -22,12 +25,12 @@ use postgres::Client;
 use super::connect::{describe, exec, ident};
 use super::copy::{self, Reject};
 use super::ddl::{add_evolved_columns, create_tables, table_ddl, REJECTS_DDL};
+use super::keyed::Settled;
 use super::ledger::{ensure_ledger, insert_ledger, mark_replaced, next_load_id, object_load, refuse_loaded};
 use super::merge::MERGE_STAGE;
 use super::spool::RejectSpool;
 use crate::dataset::Dataset;
 use crate::error::Failure;
-use crate::figures::{Day, Figures};
 
 use crate::stats::{LoadStats, SchemaChange};
 
@@ -40,8 +43,6 @@ const OLD_SUFFIX: &str = "__tier_old";
 const KEY_PROBE: &str = "pg_temp.tier_keys";
 /// A staged keyed append's rows of a table, until the file is in (`TableLoad::settle`).
 const KEYED_STAGE: &str = "pg_temp.tier_stage";
-/// The records a staged keyed append turns away: their key is in the table already.
-const HELD: &str = "pg_temp.tier_held";
 
 /// Takes the table's lock for this load; returns whether a keyed append must look its keys
 /// up in the table (it holds rows).
@@ -174,14 +175,6 @@ fn numbered(name: &str, i: usize) -> String {
         0 => name.to_string(),
         _ => format!("{name}_{i}"),
     }
-}
-
-/// What a staged keyed append turned away (`TableLoad::settle`), per table: the records whose
-/// key the table held, with the load that holds it, and the figures of the rows turned away
-/// (a child table's: those of the records turned away).
-pub struct Settled {
-    pub repeats: Vec<Vec<(u64, i64)>>,
-    pub turned_away: Vec<Figures>,
 }
 
 /// What a merge's retraction took back from the stages: the superseded records' table, and
@@ -492,110 +485,18 @@ impl TableLoad {
         Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect())
     }
 
-    /// A staged keyed append, once every row of the file is staged: each table's keys looked
-    /// up in it in one statement (the planner's choice: a hash join over the table for a big
-    /// file, index lookups for a small one), the records whose key the table holds turned
-    /// away with their child rows, and the rest inserted, in key order (the unique index then
-    /// fills page by page, as a merge's insert does). Nothing to do for other loads.
+    /// A staged keyed append, once every row of the file is staged: the rows go in, less
+    /// the records whose key the table holds (`keyed::settle`). Nothing to do for other loads.
     pub fn settle(&mut self) -> Result<Settled> {
-        let mut settled = Settled {
-            repeats: self.targets.iter().map(|_| Vec::new()).collect(),
-            turned_away: self.targets.iter().map(|t| Figures { columns: Figures::columns_of(t.ds), ..Figures::default() }).collect(),
-        };
-        if !self.stages_append {
-            return Ok(settled);
+        let stages: Vec<super::keyed::Stage> = self
+            .targets
+            .iter()
+            .map(|t| super::keyed::Stage { ds: t.ds, stage: &t.data, held_keys: t.held_keys, ordered: !t.index_after })
+            .collect();
+        match self.stages_append {
+            true => super::keyed::settle(&mut self.client, &self.schema, &stages),
+            false => Ok(Settled::nothing(&stages)),
         }
-        let db = |what: String, e: postgres::Error| Failure::Database(format!("{what}: {}", describe(&e)));
-        let clock = std::time::Instant::now();
-        let bare = HELD.trim_start_matches("pg_temp.");
-        exec(
-            &mut self.client,
-            "cannot look up keys",
-            &format!(
-                "DROP TABLE IF EXISTS {HELD};
-                 CREATE TEMP TABLE {bare} (__record bigint, tbl int, load_id bigint, day int, hash bigint) ON COMMIT DROP"
-            ),
-        )?;
-        // The rows' figures (validate's: by day, the server's row hash is tier's), and the
-        // statement that looks their keys up.
-        let figures = |t: &Target, alias: &str| {
-            let cols: Vec<String> = t.ds.column_names().map(|c| format!("{alias}.{}", ident(c))).collect();
-            format!(
-                "{}, hash_record_extended(ROW({}), {})",
-                super::catalog::day_sql(t.ds, alias),
-                cols.join(", "),
-                crate::figures::ROW_HASH_SEED
-            )
-        };
-        for (i, t) in self.targets.iter().enumerate() {
-            // Its size, for the planner's choice of join (a temporary table has no statistics).
-            exec(&mut self.client, "cannot look up keys", &format!("ANALYZE {}", t.data))?;
-            if !t.held_keys {
-                continue;
-            }
-            let on: Vec<String> = t.ds.unique.iter().map(|k| format!("t.{k} = m.{k}", k = ident(k))).collect();
-            let sql = format!(
-                "INSERT INTO {HELD} SELECT m.__record, {i}, t.load_id, {} FROM {} m JOIN {}.{} t ON {}",
-                figures(t, "m"),
-                t.data,
-                ident(&self.schema),
-                ident(&t.ds.name),
-                on.join(" AND ")
-            );
-            self.client.execute(&sql, &[]).map_err(|e| db(format!("cannot look up the keys of {}", t.ds.name), e))?;
-        }
-        exec(&mut self.client, "cannot look up keys", &format!("ANALYZE {HELD}"))?;
-        for r in self
-            .client
-            .query(&format!("SELECT __record, tbl, load_id FROM {HELD}"), &[])
-            .map_err(|e| db("cannot look up keys".into(), e))?
-        {
-            let (record, table, load): (i64, i32, i64) = (r.get(0), r.get(1), r.get(2));
-            settled.repeats[table as usize].push((record as u64, load));
-        }
-        tracing::info!(
-            "keyed append: {} keys held, looked up in {:.2?}",
-            settled.repeats.iter().map(Vec::len).sum::<usize>(),
-            clock.elapsed()
-        );
-        let any_held = settled.repeats.iter().any(|r| !r.is_empty());
-        let held = format!("EXISTS (SELECT FROM {HELD} h WHERE h.__record = m.__record)");
-        for (i, (t, away)) in self.targets.iter().zip(settled.turned_away.iter_mut()).enumerate() {
-            // The figures of the rows turned away: a table's were kept with their keys, a
-            // child table's are those of the records turned away.
-            let sql = match t.ds.is_child() {
-                false => format!("SELECT day, count(*), sum(hash)::text FROM {HELD} WHERE tbl = {i} GROUP BY 1"),
-                true => format!(
-                    "SELECT day, count(*), sum(hash)::text FROM (SELECT {} FROM {} m WHERE {held}) x(day, hash) GROUP BY 1",
-                    figures(t, "m"),
-                    t.data
-                ),
-            };
-            if any_held {
-                for r in self.client.query(&sql, &[]).map_err(|e| db(format!("cannot look up the keys of {}", t.ds.name), e))? {
-                    let (day, rows, digest): (Option<i32>, i64, String) = (r.get(0), r.get(1), r.get(2));
-                    let day = day.map_or(crate::figures::NO_DAY, i64::from);
-                    let digest = digest.parse().map_err(|_| anyhow::anyhow!("digest sum {digest:?}"))?;
-                    away.days.insert(day, Day { rows: rows as u64, digest });
-                }
-            }
-            let order = match t.index_after || t.ds.unique.is_empty() {
-                true => String::new(),
-                false => format!(" ORDER BY {}", t.ds.unique.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ")),
-            };
-            let cols: Vec<String> = t.ds.column_names().map(ident).collect();
-            let insert = format!(
-                "INSERT INTO {}.{} ({cols}, load_id) SELECT {cols}, load_id FROM {} m{}{order}",
-                ident(&self.schema),
-                ident(&t.ds.name),
-                t.data,
-                if any_held { format!(" WHERE NOT {held}") } else { String::new() },
-                cols = cols.join(", "),
-            );
-            self.client.execute(&insert, &[]).map_err(|e| db(format!("cannot insert into {}", t.ds.name), e))?;
-        }
-        tracing::info!("keyed append: inserted in {:.2?}", clock.elapsed());
-        Ok(settled)
     }
 
     /// Takes back staged rows a later row with their key superseded (by record), and their

@@ -11,6 +11,7 @@ pub mod ddl;
 pub mod embedded;
 pub mod export;
 pub mod frames;
+pub mod keyed;
 pub mod lake_catalog;
 pub mod ledger;
 pub mod load;
