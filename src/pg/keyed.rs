@@ -1,8 +1,9 @@
 //! A keyed append into tables that hold rows: the file's rows are staged (one COPY, as a
 //! plain load streams), then the server looks their keys up in the tables in one pass,
 //! turns away the records whose key is there (with their child rows) and inserts the rest
-//! in key order. Looking each chunk's keys up before sending it cost three times as much
-//! over a table beyond the server's buffers (docs/performance.md).
+//! in key order. Looking each chunk's keys up at random before sending it, over a table
+//! beyond the server's buffers, took 14.0 s where this takes 9.0 s (a million events into
+//! four million, docs/performance.md).
 
 use anyhow::Result;
 use postgres::Client;

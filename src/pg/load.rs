@@ -250,9 +250,9 @@ impl TableLoad {
         exec(&mut client, "cannot set up the load's session", "SET jit = off")?;
         exec(&mut client, "cannot start the load transaction", "BEGIN")?;
         let held = lock_table(&mut client, ds, schema, mode)?;
-        // A keyed append into tables that hold rows: staging the file and looking its keys up
-        // in one pass, in key order, costs a third of looking each chunk's up at random in an
-        // index beyond the server's buffers (docs/performance.md).
+        // A keyed append into tables that hold rows stages the file and looks its keys up in
+        // one pass (`keyed`): looking each chunk's up at random in an index beyond the
+        // server's buffers took half as long again (docs/performance.md).
         let stages_append = mode == Mode::Append && !lake && held.iter().any(|h| *h);
         if let (true, Some(sum)) = (mode.keeps_rows(), append_checksum) {
             // The file too: the same file never loads twice at once.
