@@ -45,14 +45,20 @@ pub fn route(ds: &Dataset, split: &Split, buf: &[u8], spans: Vec<Span>) -> Route
         .flat_map_iter(|spans| {
             let mut cells: Vec<Cell> = Vec::with_capacity(1);
             let mut hints = KeyHints::default();
+            // Where the last record had its kind key: an export's records share their layout.
+            let mut last_at: Option<usize> = None;
             spans
                 .iter()
                 .map(|span| {
+                    let b = bytes(span);
                     let kind = match span.damage {
                         Some(d) => return Err((MALFORMED, d.describe().to_string())),
-                        None => match scan_kind(bytes(span), &spellings) {
+                        None => match last_at.and_then(|at| kind_at(b, at, &spellings)) {
                             Some(kind) => kind,
-                            None => kind_of(split.router, bytes(span), &mut cells, &mut hints)?.map(Cow::Owned),
+                            None => match scan_kind(b, &spellings, &mut last_at) {
+                                Some(kind) => kind,
+                                None => kind_of(split.router, b, &mut cells, &mut hints)?.map(Cow::Owned),
+                            },
                         },
                     };
                     split.route(kind.as_deref()).ok_or_else(|| {
@@ -88,7 +94,40 @@ pub fn route(ds: &Dataset, split: &Split, buf: &[u8], spans: Vec<Span>) -> Route
 /// `None` when the scan cannot tell (an escape in a key, a token it does not know, bytes that
 /// are not JSON): the full parse decides then. Whether the rest of the record is JSON, and
 /// the key not there twice, its table's parse decides, as for any record.
-fn scan_kind<'a>(b: &'a [u8], spellings: &[Vec<u8>]) -> Option<Option<Cow<'a, str>>> {
+/// The kind of a record whose key is at `at` (its opening quote), as the last record's was,
+/// if that can be told without scanning the keys before it: the record opens at its first
+/// byte, nothing before `at` opens a container (so `at` is at the top level, whatever the
+/// strings hold), the byte before the key (past blanks) is that `{` or a `,` (so `at` opens
+/// a key, not a string's end: a string's closing quote is followed by `:`, `,`, `}` or `]`,
+/// never by a spelling, which starts with a letter or a digit), and one of `spellings` is
+/// there whole. `None`: scan (`scan_kind`).
+fn kind_at<'a>(b: &'a [u8], at: usize, spellings: &[Vec<u8>]) -> Option<Option<Cow<'a, str>>> {
+    if b.first() != Some(&b'{') || b.get(at) != Some(&b'"') || memchr::memchr2(b'{', b'[', &b[1..at]).is_some() {
+        return None;
+    }
+    let before = b[..at].iter().rposition(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))?;
+    if !matches!(b[before], b'{' | b',') {
+        return None;
+    }
+    let key = spellings.iter().find(|s| {
+        s.first().is_some_and(u8::is_ascii_alphanumeric) && b[at + 1..].starts_with(s) && b.get(at + 1 + s.len()) == Some(&b'"')
+    })?;
+    let mut i = at + 2 + key.len();
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+        i += 1;
+    }
+    if b.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+        i += 1;
+    }
+    kind_value(b, i)
+}
+
+/// `found`: where the key that gave the kind starts (its opening quote), for `kind_at`.
+fn scan_kind<'a>(b: &'a [u8], spellings: &[Vec<u8>], found: &mut Option<usize>) -> Option<Option<Cow<'a, str>>> {
     if spellings.is_empty() {
         return None;
     }
@@ -110,6 +149,7 @@ fn scan_kind<'a>(b: &'a [u8], spellings: &[Vec<u8>]) -> Option<Option<Cow<'a, st
         if b.get(i) != Some(&b'"') {
             return None;
         }
+        let key_at = i;
         let end = i + 1 + quote_or_escape(&b[i + 1..])?;
         if b[end] != b'"' {
             return None;
@@ -121,6 +161,7 @@ fn scan_kind<'a>(b: &'a [u8], spellings: &[Vec<u8>]) -> Option<Option<Cow<'a, st
         }
         i = ws(i + 1);
         if spellings.iter().any(|s| s.as_slice() == key) {
+            *found = Some(key_at);
             return kind_value(b, i);
         }
         i = ws(skip_value(b, i)?);
@@ -260,19 +301,38 @@ mod tests {
             r#"{"type": "a", "type": "b"}"#,
             "{\"type\"\t:\n\"spaced\"\r}",
             r#"{"type": "unfinished"#,
+            r#"{"a": "x, \"type\": \"fake\"", "type": "real"}"#,
+            r#"{"a": "x ,", "type": "after a comma in a string"}"#,
+            r#"{"a": {"type": "nested"}, "type": "top"}"#,
+            r#"{"a": "{", "type": "after a brace in a string"}"#,
+            r#"{"a":"b","type":"tight"}"#,
+            r#" {"type": "leading blank"}"#,
         ];
-        let mut scanned = 0;
+        let (mut scanned, mut remembered) = (0, 0);
         for r in records {
             let mut cells = Vec::new();
             let full = kind_of(router, r.as_bytes(), &mut cells, &mut KeyHints::default());
-            let scan = scan_kind(r.as_bytes(), &spellings);
+            let mut found = None;
+            let scan = scan_kind(r.as_bytes(), &spellings, &mut found);
             if let (Ok(kind), Some(seen)) = (&full, &scan) {
                 assert_eq!(kind.as_deref(), seen.as_deref(), "{r}");
             }
             scanned += scan.is_some() as usize;
+            // Whatever offset a record before left: a kind read there is the record's own.
+            for at in 0..r.len() {
+                if let (Ok(kind), Some(seen)) = (&full, kind_at(r.as_bytes(), at, &spellings)) {
+                    assert_eq!(kind.as_deref(), seen.as_deref(), "{r} at {at}");
+                    remembered += 1;
+                }
+            }
         }
-        assert!(scanned > 12, "{scanned}");
-        assert_eq!(scan_kind(br#"{"a": 1, "type": "b"}"#, &spellings), Some(Some(Cow::Borrowed("b"))));
+        assert!(scanned > 12 && remembered > 12, "{scanned} {remembered}");
+        let mut found = None;
+        assert_eq!(scan_kind(br#"{"a": 1, "type": "b"}"#, &spellings, &mut found), Some(Some(Cow::Borrowed("b"))));
+        assert_eq!(found, Some(9));
+        // The next record laid out alike is read at that offset, without a scan.
+        assert_eq!(kind_at(br#"{"a": 2, "type": "c"}"#, 9, &spellings), Some(Some(Cow::Borrowed("c"))));
+        assert_eq!(kind_at(br#"{"a": {}, "type": "c"}"#, 10, &spellings), None);
     }
 
     /// A kind key twice is a malformed record in its table, whichever path reads it.
