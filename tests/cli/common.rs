@@ -28,7 +28,11 @@ pub fn server_url() -> &'static str {
         if connect(&default).is_ok() {
             return default;
         }
-        // Nothing answers: start a throwaway cluster the way users get one.
+        // Nothing answers: start a throwaway cluster the way users get one. A test binary
+        // ends without dropping it (statics are never dropped): the clusters of runs that
+        // are gone are stopped and removed first, or each run would leave a server and a
+        // gigabyte behind.
+        sweep_clusters_of_ended_runs();
         let dir = std::env::temp_dir().join(format!("tier-test-pg-{}", std::process::id()));
         let out = Command::cargo_bin("tier")
             .unwrap()
@@ -44,6 +48,27 @@ pub fn server_url() -> &'static str {
         );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     })
+}
+
+/// Stops and removes the throwaway clusters (`tier-test-pg-PID`) whose test run has ended.
+fn sweep_clusters_of_ended_runs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix("tier-test-pg-").and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let dir = entry.path();
+        let stopped = Command::cargo_bin("tier")
+            .unwrap()
+            .env("TIER_PG_DIR", dir.join("pg"))
+            .args(["--data-dir", dir.to_str().unwrap(), "-q", "db", "stop"])
+            .output();
+        if stopped.is_ok_and(|o| o.status.success()) {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }
 
 /// Connects to a URL as tier prints it: a local cluster's URL names its password file
