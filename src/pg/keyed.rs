@@ -72,12 +72,10 @@ pub fn settle(client: &mut Client, schema: &str, stages: &[Stage]) -> Result<Set
             crate::figures::ROW_HASH_SEED
         )
     };
-    for (i, t) in stages.iter().enumerate() {
-        // Its size, for the planner's choice of join (a temporary table has no statistics).
+    for (i, t) in stages.iter().enumerate().filter(|(_, t)| t.held_keys) {
+        // Its statistics, for the planner's choice of join (a temporary table has none; the
+        // other stages are only read whole).
         exec(client, "cannot look up keys", &format!("ANALYZE {}", t.stage))?;
-        if !t.held_keys {
-            continue;
-        }
         let on: Vec<String> = t.ds.unique.iter().map(|k| format!("t.{k} = m.{k}", k = ident(k))).collect();
         let sql = format!(
             "INSERT INTO {HELD} SELECT m.__record, {i}, t.load_id, {} FROM {} m JOIN {}.{} t ON {}",
