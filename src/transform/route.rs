@@ -178,14 +178,15 @@ fn scan_kind<'a>(b: &'a [u8], spellings: &[Vec<u8>], found: &mut Option<usize>) 
 fn kind_value(b: &[u8], i: usize) -> Option<Option<Cow<'_, str>>> {
     match *b.get(i)? {
         b'"' => {
+            // A plain text (no escape, no control character) is the bytes up to its quote.
+            let len = b[i + 1..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            if b[i + 1 + len] == b'"' {
+                return Some(Some(Cow::Borrowed(std::str::from_utf8(&b[i + 1..i + 1 + len]).ok()?)));
+            }
             let end = string_end(b, i)?;
-            let text = std::str::from_utf8(&b[i..end]).ok()?;
-            let kind = match text.contains('\\') {
-                false => Cow::Borrowed(&text[1..text.len() - 1]),
-                true => Cow::Owned(serde_json::from_str::<String>(text).ok()?),
-            };
+            let kind: String = serde_json::from_str(std::str::from_utf8(&b[i..end]).ok()?).ok()?;
             // A NUL is no text PostgreSQL stores: no kind, as the full parse says.
-            Some((!kind.contains('\0')).then_some(kind))
+            Some((!kind.contains('\0')).then_some(Cow::Owned(kind)))
         }
         b'{' | b'[' => Some(None),
         _ => {
@@ -307,6 +308,8 @@ mod tests {
             r#"{"a": "{", "type": "after a brace in a string"}"#,
             r#"{"a":"b","type":"tight"}"#,
             r#" {"type": "leading blank"}"#,
+            "{\"type\": \"raw\u{1}control\"}",
+            r#"{"type": "tab\tescaped"}"#,
         ];
         let (mut scanned, mut remembered) = (0, 0);
         for r in records {

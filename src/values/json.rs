@@ -56,10 +56,15 @@ pub fn parse(text: &str) -> Result<Jsonb, String> {
                 }
             }
             Some(b'"') => {
-                let end = string_end(b, i).ok_or("invalid JSON: a string that does not end")?;
-                let s: String = serde_json::from_str(&text[i..=end]).map_err(|e| format!("invalid JSON: {e}"))?;
+                let (end, escaped) = string_end(b, i).ok_or("invalid JSON: a string that does not end")?;
+                // Without escapes the text is the string (the syntax check refused raw
+                // control characters); with them, serde reads it.
+                let s: String = match escaped {
+                    false => text[i + 1..end].to_string(),
+                    true => serde_json::from_str(&text[i..=end]).map_err(|e| format!("invalid JSON: {e}"))?,
+                };
                 i = end + 1;
-                if s.contains('\0') {
+                if escaped && s.contains('\0') {
                     return Err("a \\u0000 escape, which jsonb cannot store".into());
                 }
                 if let Some(Open::Object(_, key @ None)) = open.last_mut() {
@@ -98,13 +103,13 @@ enum Open {
     Object(Vec<(String, Jsonb)>, Option<String>),
 }
 
-/// The closing quote of the string opening at `start`.
-fn string_end(b: &[u8], start: usize) -> Option<usize> {
-    let mut i = start + 1;
+/// The closing quote of the string opening at `start`, and whether the string has escapes.
+fn string_end(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    let (mut i, mut escaped) = (start + 1, false);
     while i < b.len() {
         match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i),
+            b'\\' => (i, escaped) = (i + 2, true),
+            b'"' => return Some((i, escaped)),
             _ => i += 1,
         }
     }
@@ -161,6 +166,12 @@ mod tests {
         assert!(parse(r#"{"a": "nul\u0000"}"#).unwrap_err().contains("u0000"));
         assert!(parse("1e100000").is_err());
         assert_eq!(parse("\"\\u00fc\"").unwrap(), Jsonb::String("ü".into()));
+        // Strings with escapes are read by serde, the others as written.
+        assert_eq!(
+            parse(r#"{"k\"": "a\tb", "plain": "ü x"}"#).unwrap(),
+            Jsonb::Object(vec![("k\"".into(), Jsonb::String("a\tb".into())), ("plain".into(), Jsonb::String("ü x".into()))])
+        );
+        assert!(parse("\"a\u{1}b\"").is_err(), "a raw control character is not JSON");
         assert_eq!(
             parse(r#" [ {"k" : "v,]}"} , -0.0 ] "#).unwrap(),
             Jsonb::Array(vec![Jsonb::Object(vec![("k".into(), Jsonb::String("v,]}".into()))]), Jsonb::Number("0.0".into())])
