@@ -134,6 +134,20 @@ impl MessagePart {
     }
 }
 
+/// The spellings of a top-level key in an export that puts `prefix` before its keys or not:
+/// with the prefix, and bare. A key written with the prefix (`split_by =
+/// "segment_tracks.event_name"`, as the export spells it) is the same key bare too, as a
+/// column's is: the records that drop the prefix are read alike.
+pub fn key_spellings(prefix: &str, key: &str) -> Vec<String> {
+    let bare = key.strip_prefix(prefix).filter(|bare| !prefix.is_empty() && !bare.is_empty()).unwrap_or(key);
+    let mut spellings = vec![format!("{prefix}{bare}"), bare.to_string()];
+    if key != bare && !spellings.iter().any(|s| s == key) {
+        spellings.push(key.to_string());
+    }
+    spellings.dedup();
+    spellings
+}
+
 impl Key {
     /// `"/a/b"` is a JSON Pointer (with `~1` for `/` and `~0` for `~`); anything else a plain key.
     pub fn parse(text: &str) -> Key {
@@ -364,13 +378,13 @@ impl Dataset {
         for (i, f) in fields.iter().enumerate() {
             match &f.key {
                 Key::Plain(k) => {
-                    for spelling in [format!("{prefix}{k}"), k.clone()] {
+                    for spelling in key_spellings(&prefix, k) {
                         keys.entry(spelling).or_insert(i);
                     }
                 }
                 Key::Record | Key::Parent(_) | Key::Position | Key::Rest | Key::Message(_) => {}
                 Key::Pointer(parts) => {
-                    for spelling in [format!("{prefix}{}", parts[0]), parts[0].clone()] {
+                    for spelling in key_spellings(&prefix, &parts[0]) {
                         let list = heads.entry(spelling).or_default();
                         if !list.contains(&i) {
                             list.push(i);
@@ -492,7 +506,7 @@ impl Dataset {
         if self.keys.contains_key(&head) {
             return;
         }
-        for spelling in [format!("{}{head}", self.prefix), head] {
+        for spelling in key_spellings(&self.prefix, &head) {
             self.heads.entry(spelling).or_default();
         }
     }
@@ -585,6 +599,15 @@ pub mod tests {
     /// A dataset for unit tests, from contract text (see `contract`).
     pub(crate) fn from_toml(text: &str) -> &'static Dataset {
         Box::leak(Box::new(crate::contract::parse(text, "test.toml").unwrap()))
+    }
+
+    #[test]
+    fn a_key_is_spelled_with_and_without_the_prefix_however_it_is_written() {
+        assert_eq!(key_spellings("e.", "type"), ["e.type", "type"]);
+        assert_eq!(key_spellings("e.", "e.type"), ["e.type", "type"]);
+        assert_eq!(key_spellings("", "type"), ["type"]);
+        // The prefix alone is a key of its own.
+        assert_eq!(key_spellings("e.", "e."), ["e.e.", "e."]);
     }
 
     #[test]

@@ -52,8 +52,17 @@ pub fn run(args: &InferArgs, ctx: &Context) -> Result<()> {
 /// `infer --split-by`: the log's file and one file per kind, checked as one contract.
 fn split(args: &InferArgs, ctx: &Context, files: &[std::path::PathBuf], name: &str, by: &str) -> Result<()> {
     let inputs: Vec<crate::source::Input> = files.iter().map(|p| crate::source::Input::File(p.clone())).collect();
-    let router: &'static crate::dataset::Dataset = Box::leak(Box::new(crate::dataset::Dataset::router(crate::dataset::Key::parse(by), "")));
-    let profile = infer::split::profile(&inputs, router, args.max_depth)?;
+    let router = |prefix: &str| -> &'static crate::dataset::Dataset {
+        Box::leak(Box::new(crate::dataset::Dataset::router(crate::dataset::Key::parse(by), prefix)))
+    };
+    let mut profile = infer::split::profile(&inputs, router(""), args.max_depth)?;
+    // The export's key prefix is known once its keys are read. Records that spell the kind's
+    // key the other way (bare, or with the prefix) are of their kind, as a load reads them:
+    // read again knowing it.
+    let prefix = profile.key_prefix();
+    if !prefix.is_empty() && profile.unrouted.records > 0 {
+        profile = infer::split::profile(&inputs, router(&prefix), args.max_depth)?;
+    }
     if profile.records == 0 {
         return Err(Failure::Input(format!("{}: no records to infer a contract from", args.files.join(", "))).into());
     }

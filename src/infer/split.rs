@@ -25,6 +25,11 @@ pub struct SplitProfile {
 }
 
 impl SplitProfile {
+    /// The prefix the log's keys carry (see `key_prefix`).
+    pub fn key_prefix(&self) -> String {
+        key_prefix(&self.all())
+    }
+
     /// The whole log's profile (every record that is an object).
     fn all(&self) -> Profile {
         let mut all = self.unrouted.clone();

@@ -37,7 +37,7 @@ pub fn route(ds: &Dataset, split: &Split, buf: &[u8], spans: Vec<Span>) -> Route
         crate::dataset::Key::Pointer(parts) if parts.len() == 1 => Some(parts[0].clone()),
         _ => None,
     };
-    let spellings: Vec<Vec<u8>> = head.iter().flat_map(|h| [format!("{}{h}", ds.prefix).into_bytes(), h.clone().into_bytes()]).collect();
+    let spellings: Vec<Vec<u8>> = head.iter().flat_map(|h| crate::dataset::key_spellings(&ds.prefix, h)).map(String::into_bytes).collect();
     let bytes = |span: &Span| &buf[span.start..span.end];
     // Each record's table, read on every core (as records are parsed).
     let routes: Vec<Result<usize, (&'static str, String)>> = spans

@@ -511,6 +511,48 @@ fn infer_split_by_writes_a_contract_per_kind_that_loads_what_it_read() {
     assert!(!differing.iter().any(|l| l.contains("hooks_issues")), "{out}");
 }
 
+/// An export that puts a prefix before its keys, and drops it in some records (as the
+/// events export does for 2% of its `event_name`s): the kind key written with the
+/// prefix is read in either spelling, by `infer` and by the load, as a column's key is.
+#[test]
+fn a_kind_key_written_with_the_export_s_prefix_reads_records_that_drop_it() {
+    let env = Env::new("splitprefix");
+    let mut lines = Vec::new();
+    for i in 0..300 {
+        let kind = ["click", "view", "buy"][i % 3];
+        let key = if i % 5 == 0 { "event" } else { "e.event" };
+        let own = match kind {
+            "click" => format!("\"e.x\": {i}"),
+            "view" => format!("\"e.page\": \"p{i}\""),
+            _ => format!("\"e.amount\": {}.5", i),
+        };
+        lines.push(format!("{{\"e.id\": {i}, \"{key}\": \"{kind}\", \"e.at\": \"2026-03-01T00:00:{:02}Z\", {own}}}", i % 60));
+    }
+    let file = env.write("events.json", lines.join("\n") + "\n");
+    let dir = env.data().join("contracts");
+    let mut infer = env.tier_plain(&["infer", file.to_str().unwrap(), "--name", "ev", "--split-by", "e.event", "--write"]);
+    infer.env("TIER_DATASETS", &dir);
+    let (code, _, err) = run(infer);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("(300 records: 3 kinds, 0 of no kind)"), "{err}");
+    let log = std::fs::read_to_string(dir.join("ev.toml")).unwrap();
+    assert!(log.contains("key_prefix = \"e.\"") && log.contains("split_by = \"e.event\"\n"), "{log}");
+    let (code, summary, err) = load(&env, &dir, "ev", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!((summary["loaded"].as_u64(), summary["rejected"].as_object().map(|r| r.len())), (Some(300), Some(0)), "{summary}");
+    for kind in ["click", "view", "buy"] {
+        assert_eq!(env.count(&format!("ev_{kind}")), 100, "{kind}: {summary}");
+    }
+    assert_eq!(env.count("ev_other"), 0, "{summary}");
+    // Bare in the contract, the key reads the prefixed spelling as before.
+    let bare = log.replace("split_by = \"e.event\"", "split_by = \"event\"");
+    std::fs::write(dir.join("ev.toml"), bare).unwrap();
+    let (code, summary, err) = load(&env, &dir, "ev", &["--mode", "replace"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(loaded(&summary, "ev_buy"), 100, "{summary}");
+    assert!(validates(&env, &dir, "ev", &[]).contains("checks match"));
+}
+
 #[test]
 fn gen_writes_sample_data_for_every_kind_and_the_report_has_a_section_per_table() {
     let env = Env::new("splitgen");
