@@ -66,16 +66,21 @@ fn in_scope(ds: &Dataset, scope: &Scope) -> String {
 
 /// The query measuring a check: rows of (group, value), a group per day of the table's
 /// first to last day (days with no row included) or one row for the whole table, over the
-/// rows in `scope`.
+/// rows in `scope`. A per-day check reads the table once, grouping its rows by day (days
+/// with no row get what the aggregate gives no rows: 0 for a count, else NULL).
 pub fn measure_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str, scope: &Scope) -> String {
     let s = ident(schema);
     let table = format!("{s}.{}", ident(&ds.name));
     let col = |c: &str| format!("t.{}", ident(c));
     let kept = in_scope(ds, scope);
-    // A per-day check's days with no row still get a row: every aggregate skips the row
-    // the outer join makes up for them.
-    let only_rows = if check.per_day { " FILTER (WHERE t.ctid IS NOT NULL)" } else { "" };
-    let aggregate = match &check.measure {
+    let day_column = ds.day_field.as_deref().filter(|_| check.per_day);
+    // (group, rows): the whole table's one group, or a day's.
+    let (group, by) = match day_column {
+        Some(day) => (format!("{} AS day", day_of(ds, day)), " GROUP BY 1"),
+        None => ("NULL::date AS day".to_string(), ""),
+    };
+    // The aggregate over a group's rows, as a double, and what a day with no row has.
+    let (aggregate, none) = match &check.measure {
         Measure::Sql(sql) => {
             let sql = sql.replace("{table}", &table);
             return format!("SELECT NULL::text, count(*)::float8 FROM ({sql}) q");
@@ -99,43 +104,60 @@ pub fn measure_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str, scope: &Sc
                 loaded.join(" + ")
             );
         }
+        Measure::Metric(Metric::DuplicateShare(cols)) => {
+            // Rows repeating others: the rows less their distinct values, counted by hashing
+            // (groups of equal values, NULLs equal, as DISTINCT has them) rather than a
+            // sort per group.
+            let cols: Vec<String> = cols.iter().map(|c| col(c)).collect();
+            let distinct = format!("SELECT {group}, count(*) AS n FROM {table} t WHERE {kept} GROUP BY 1, {}", cols.join(", "));
+            // (Without a day, no GROUP BY: an empty table still gives its one row.)
+            let (day, by_day) = match day_column {
+                Some(_) => ("day", " GROUP BY day"),
+                None => ("NULL::date AS day", ""),
+            };
+            let per = format!("SELECT {day}, (1 - count(*)::float8 / nullif(sum(n), 0))::float8 AS value FROM ({distinct}) g{by_day}");
+            return grouped(&per, day_column.is_some(), "NULL");
+        }
         Measure::Metric(m) => {
-            // An aggregate, over the table's rows only, as a double.
-            let agg = |call: String| format!("({call}{only_rows})::float8");
+            let agg = |call: String| format!("({call})::float8");
             match m {
-                Metric::RowCount => agg("count(t.ctid)".into()),
-                Metric::MissingShare(c) => agg(format!("avg(({} IS NULL)::int)", col(c))),
-                Metric::DuplicateShare(cols) => {
-                    let row: Vec<String> = cols.iter().map(|c| col(c)).collect();
-                    format!("1 - {} / nullif({}, 0)", agg(format!("count(DISTINCT ROW({}))", row.join(", "))), agg("count(t.ctid)".into()))
-                }
-                Metric::Distinct(c) => agg(format!("count(DISTINCT {})", col(c))),
-                Metric::Min(c) => agg(format!("min({})", col(c))),
-                Metric::Max(c) => agg(format!("max({})", col(c))),
-                Metric::Avg(c) => agg(format!("avg({})", col(c))),
-                Metric::Sum(c) => agg(format!("sum({})", col(c))),
-                Metric::Freshness(c) => format!("extract(epoch FROM now() - (max({}){only_rows})::timestamptz)::float8", col(c)),
-                Metric::UnmatchedShare { column, table: other, other: other_column } => agg(format!(
-                    "avg(({c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {s}.{} o WHERE o.{} = {c}))::int)",
-                    ident(other),
-                    ident(other_column),
-                    c = col(column)
-                )),
-                Metric::RejectShare(_) => unreachable!("measured above"),
+                Metric::RowCount => (agg("count(*)".into()), "0"),
+                Metric::MissingShare(c) => (agg(format!("avg(({} IS NULL)::int)", col(c))), "NULL"),
+                Metric::Distinct(c) => (agg(format!("count(DISTINCT {})", col(c))), "0"),
+                Metric::Min(c) => (agg(format!("min({})", col(c))), "NULL"),
+                Metric::Max(c) => (agg(format!("max({})", col(c))), "NULL"),
+                Metric::Avg(c) => (agg(format!("avg({})", col(c))), "NULL"),
+                Metric::Sum(c) => (agg(format!("sum({})", col(c))), "NULL"),
+                Metric::Freshness(c) => (format!("extract(epoch FROM now() - max({})::timestamptz)::float8", col(c)), "NULL"),
+                Metric::UnmatchedShare { column, table: other, other: other_column } => (
+                    agg(format!(
+                        "avg(({c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {s}.{} o WHERE o.{} = {c}))::int)",
+                        ident(other),
+                        ident(other_column),
+                        c = col(column)
+                    )),
+                    "NULL",
+                ),
+                Metric::RejectShare(_) | Metric::DuplicateShare(_) => unreachable!("measured above"),
             }
         }
     };
-    let day_column = ds.day_field.as_deref().filter(|_| check.per_day);
-    match day_column {
-        None => format!("SELECT NULL::text, {aggregate} FROM {table} t WHERE {kept}"),
-        Some(day) => {
-            let day_of = day_of(ds, day);
-            format!(
-                "WITH days AS (SELECT generate_series(min({day_of}), max({day_of}), interval '1 day')::date AS day FROM {table} t WHERE {kept})
-                 SELECT to_char(days.day, 'YYYY-MM-DD'), {aggregate} FROM days LEFT JOIN {table} t ON {day_of} = days.day AND {kept}
-                 GROUP BY days.day ORDER BY days.day"
-            )
-        }
+    let per = format!("SELECT {group}, {aggregate} AS value FROM {table} t WHERE {kept}{by}");
+    grouped(&per, day_column.is_some(), none)
+}
+
+/// The (group, value) rows of `per`, a query of (day, value) rows: one per day from its
+/// first to its last (a day it lacks has `none`), or its one row (`per_day` false; a whole
+/// table's aggregate always gives one).
+fn grouped(per: &str, per_day: bool, none: &str) -> String {
+    match per_day {
+        false => format!("SELECT NULL::text, value FROM ({per}) g"),
+        true => format!(
+            "WITH per AS ({per}),
+                  days AS (SELECT generate_series(min(day), max(day), interval '1 day')::date AS day FROM per)
+             SELECT to_char(days.day, 'YYYY-MM-DD'), coalesce(per.value, {none}) FROM days LEFT JOIN per ON per.day = days.day
+             ORDER BY days.day"
+        ),
     }
 }
 
@@ -208,11 +230,21 @@ fn failing_rows_sql(ds: &Dataset, check: &DeclaredCheck, schema: &str, day: Opti
 
 /// A load's gate, in its transaction (`load` is the load's id): every check over the table
 /// as the load leaves it, a per-day check on the days the load's rows are on only (a bad
-/// day of long ago does not stop every load after it). The contract's SQL runs under a
-/// savepoint that is rolled back, so it cannot change what the load commits.
-pub fn evaluate_gate(client: &mut Client, ds: &Dataset, schema: &str, load: i64) -> Result<Vec<Evaluation>> {
+/// day of long ago does not stop every load after it): `loaded_days` where the load knows
+/// them (`YYYY-MM-DD`), else the server finds them (a scan of the table for the load's id).
+/// The contract's SQL runs under a savepoint that is rolled back, so it cannot change what
+/// the load commits.
+pub fn evaluate_gate(
+    client: &mut Client,
+    ds: &Dataset,
+    schema: &str,
+    load: i64,
+    loaded_days: Option<Vec<String>>,
+) -> Result<Vec<Evaluation>> {
     let days: Vec<String> = match &ds.day_field {
-        Some(day) if ds.checks.iter().any(|c| c.per_day) => {
+        Some(_) if !ds.checks.iter().any(|c| c.per_day) => Vec::new(),
+        Some(_) if loaded_days.is_some() => loaded_days.unwrap_or_default(),
+        Some(day) => {
             let day_of = match ds.field(day).map(|f| f.kind) {
                 Some(Kind::Date) => ident(day),
                 _ => format!("({} AT TIME ZONE 'UTC')::date", ident(day)),

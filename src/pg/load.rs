@@ -622,11 +622,26 @@ impl TableLoad {
     /// The contract's declared checks over the table as this load leaves it: a failing one
     /// undoes the load (its evaluations are kept, after the rollback), a warning goes into
     /// the summary and the ledger.
+    /// The days (`YYYY-MM-DD`) of a table's rows this load wrote, where its figures are
+    /// exactly those rows (a replace, an append without a key: no row turned away, none
+    /// merged into rows already there); `None`: the server is asked.
+    fn days_loaded(&self, table: &Dataset, stats: &LoadStats) -> Option<Vec<String>> {
+        use crate::figures::{MICROS_PER_DAY, NO_DAY};
+        let exact = self.mode == Mode::Replace || (self.mode == Mode::Append && table.unique.is_empty());
+        let figures = match stats.tables.is_empty() {
+            true => stats.figures.as_ref(),
+            false => stats.tables.iter().find(|t| t.table == table.name)?.figures.as_ref(),
+        };
+        let days = figures.filter(|_| exact)?.days.keys().filter(|&&day| day != NO_DAY);
+        Some(days.map(|&day| crate::values::timestamp::day_of_micros(day * MICROS_PER_DAY)).collect())
+    }
+
     fn gate(&mut self, stats: &mut LoadStats) -> Result<()> {
         use crate::checks::Outcome;
         let mut evaluations = Vec::new();
         for table in self.ds.checked() {
-            evaluations.extend(super::checks::evaluate_gate(&mut self.client, table, &self.schema, self.load_id)?);
+            let days = self.days_loaded(table, stats);
+            evaluations.extend(super::checks::evaluate_gate(&mut self.client, table, &self.schema, self.load_id, days)?);
         }
         if evaluations.is_empty() {
             return Ok(());

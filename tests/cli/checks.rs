@@ -236,6 +236,89 @@ fn each_metric_is_the_figure_sql_computes_and_an_anomaly_is_the_planted_drop() {
     assert_eq!(gate as usize, 11 + 2 * 30);
 }
 
+/// A per-day check reads each day's rows once: a day with no row between the first and the
+/// last has a count of 0 and no mean or share, and each day's figures are SQL's by hand; a
+/// range with no row gives each whole-table check one row without a value.
+#[test]
+fn per_day_checks_give_empty_days_their_value_and_agree_with_sql() {
+    let env = Env::new("checks_days");
+    let contract_text = r#"name = "visits"
+day = "at"
+
+[[column]]
+name = "at"
+type = "timestamp"
+
+[[column]]
+name = "page"
+type = "text"
+
+[[column]]
+name = "ms"
+type = "integer"
+
+[[check]]
+name = "rows"
+metric = "row_count"
+per = "day"
+fail = "< -1"
+
+[[check]]
+name = "mean"
+metric = "avg(ms)"
+per = "day"
+fail = "< -1"
+
+[[check]]
+name = "repeats"
+metric = "duplicate_share(page, ms)"
+per = "day"
+fail = "< -1"
+
+[[check]]
+name = "repeats overall"
+metric = "duplicate_share(page, ms)"
+fail = "< -1"
+"#;
+    let dir = contract(&env, "visits", contract_text);
+    let mut rows = String::new();
+    // Days 1, 2 and 4 (none on the 3rd), pages and times repeating, a NULL among them.
+    for (day, n) in [(1, 40), (2, 25), (4, 30)] {
+        for i in 0..n {
+            let page = if i % 11 == 0 { "null".to_string() } else { format!("\"p{}\"", i % 6) };
+            rows.push_str(&format!("{{\"at\": \"2026-11-{day:02} 10:{:02}:00\", \"page\": {page}, \"ms\": {}}}\n", i % 60, i % 4));
+        }
+    }
+    env.write("visits.json", rows);
+    let (code, _, err) = run(env.tier(&["--datasets", dir.to_str().unwrap(), "load", "visits"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, evaluations, err) = check(&env, &dir, &[]);
+    assert_eq!(code, 0, "{evaluations:?}\n{err}");
+    let value = |name: &str, day: &str| -> Option<f64> {
+        evaluations.iter().find(|e| e["check"] == name && e["group"] == day).unwrap_or_else(|| panic!("{name} {day}"))["value"].as_f64()
+    };
+    for day in ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"] {
+        let of_day = format!("FROM {{s}}.visits WHERE (at AT TIME ZONE 'UTC')::date = '{day}'");
+        assert_eq!(value("rows", day), Some(one_value(&env, &format!("SELECT count(*) {of_day}"))), "{day}");
+        let by_hand = |sql: String| client().query_one(&sql.replace("{s}", &env.schema), &[]).unwrap().get::<_, Option<f64>>(0);
+        // (The values as printed: to 1e-12.)
+        let near = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or(a.is_none() && b.is_none(), |(a, b)| (a - b).abs() < 1e-12);
+        let mean = by_hand(format!("SELECT avg(ms)::float8 {of_day}"));
+        assert!(near(value("mean", day), mean), "{day}: {:?} against {mean:?}", value("mean", day));
+        let repeats = by_hand(format!("SELECT (1 - count(DISTINCT (page, ms))::float8 / nullif(count(*), 0))::float8 {of_day}"));
+        assert!(near(value("repeats", day), repeats), "{day}: {:?} against {repeats:?}", value("repeats", day));
+    }
+    assert_eq!((value("rows", "2026-11-03"), value("mean", "2026-11-03"), value("repeats", "2026-11-03")), (Some(0.0), None, None));
+    let overall = evaluations.iter().find(|e| e["check"] == "repeats overall").unwrap()["value"].as_f64().unwrap();
+    let by_hand = one_value(&env, "SELECT 1 - count(DISTINCT (page, ms))::float8 / count(*) FROM {s}.visits");
+    assert!((overall - by_hand).abs() < 1e-12, "{overall} against {by_hand}");
+    // A range without rows: no day, and the whole-table check's one row has no value.
+    let (code, empty, err) = check(&env, &dir, &["--since", "2026-12-01", "--until", "2026-12-05"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(empty.len(), 1, "{empty:?}");
+    assert!(empty[0]["check"] == "repeats overall" && empty[0]["value"].is_null(), "{empty:?}");
+}
+
 #[test]
 fn a_failing_check_exits_1_and_says_why() {
     let env = Env::new("checks_fail");
