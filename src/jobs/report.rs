@@ -49,13 +49,23 @@ pub fn write_report(
     files.sort();
     let loads = section(target, schema, pg::ledger::LATEST_LOADS.to_string(), ROWS_SHOWN);
     let loaded = loaded_tables(target, schema);
-    // A section per table: a split log's, one per table it splits into.
+    // A section per table: a split log's, one per table it splits into. A rejects table
+    // shared by several (a split log's, a dataset's and its child tables') is shown once,
+    // with the first of them.
+    let mut shown: Vec<(String, String)> = Vec::new();
     let datasets = context
         .datasets
         .iter()
         .flat_map(|ds| ds.tables())
         .filter(|ds| loaded.contains(&ds.name))
-        .map(|ds| dataset_section(ds, target, schema))
+        .map(|ds| {
+            let rejects = ds.rejects_table();
+            let first = shown.iter().find(|(r, _)| *r == rejects).map(|(_, t)| t.clone());
+            if first.is_none() {
+                shown.push((rejects, ds.name.clone()));
+            }
+            dataset_section(ds, target, schema, first.as_deref())
+        })
         .collect();
     let declared = crate::jobs::check_history::checks_section(
         context.datasets,
@@ -194,15 +204,28 @@ fn section(target: &pg::connect::Target, schema: &str, sql: String, rows: usize)
     }
 }
 
-/// A dataset's rejects per reason and column profile, each computed by the server in one query.
-fn dataset_section(ds: &Dataset, target: &pg::connect::Target, schema: &str) -> DatasetSection {
+/// A table's rejects per reason (unless they were shown with `shown_with`, a table sharing
+/// its rejects table) and its column profile, each computed by the server in one query.
+fn dataset_section(ds: &Dataset, target: &pg::connect::Target, schema: &str, shown_with: Option<&str>) -> DatasetSection {
     let section = |sql: String| section(target, schema, sql, 200);
-    let (s, rejects) = (connect::ident(schema), connect::ident(&ds.rejects_table()));
+    let rejects_table = ds.rejects_table();
+    let (s, rejects) = (connect::ident(schema), connect::ident(&rejects_table));
+    let lengths = "(for text, min and max are lengths)";
+    let about = match shown_with {
+        Some(first) => format!("Each column's values as loaded {lengths}; its rejects are with {first}'s, in {rejects_table}."),
+        None if rejects_table == format!("{}_rejects", ds.name) => format!("Rejects per reason, and each column's values as loaded {lengths}."),
+        None => format!(
+            "Rejects per reason of every table whose rejects are in {rejects_table}, and each column's values of this table as loaded {lengths}."
+        ),
+    };
     DatasetSection {
         name: ds.name.clone(),
         anchor: format!("d-{}", ds.name),
         source: ds.source.clone(),
-        rejects: section(format!("SELECT reason, count(*)::bigint AS rejected FROM {s}.{rejects} GROUP BY reason ORDER BY 2 DESC, 1")),
+        about,
+        rejects: shown_with
+            .is_none()
+            .then(|| section(format!("SELECT reason, count(*)::bigint AS rejected FROM {s}.{rejects} GROUP BY reason ORDER BY 2 DESC, 1"))),
         profile: section(profile_sql(ds, schema)),
     }
 }

@@ -36,15 +36,10 @@ pub fn notebook(report: &Report, table_html: &dyn Fn(&TableData) -> String) -> V
     cells.section("loads-sql", &report.loads, table_html);
 
     for d in &report.datasets {
-        cells.markdown(
-            &format!("{}-md", d.anchor),
-            &format!(
-                "## Dataset {}\n\nDeclared in `{}`. Rejects per reason, and each column's values as loaded (for text, \
-                 min and max are lengths).",
-                d.name, d.source
-            ),
-        );
-        cells.section(&format!("{}-rejects", d.anchor), &d.rejects, table_html);
+        cells.markdown(&format!("{}-md", d.anchor), &format!("## Dataset {}\n\nDeclared in `{}`. {}", d.name, d.source, d.about));
+        if let Some(rejects) = &d.rejects {
+            cells.section(&format!("{}-rejects", d.anchor), rejects, table_html);
+        }
         cells.section(&format!("{}-profile", d.anchor), &d.profile, table_html);
     }
 

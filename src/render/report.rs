@@ -62,13 +62,17 @@ pub struct CheckChart {
     pub svg: String,
 }
 
-/// One declared dataset: its rows and rejects per reason, and a profile of each column.
+/// One declared table: its rejects per reason (with the first table whose rejects table it
+/// is: a split log's tables and a dataset's child tables share one), and a profile of each
+/// column.
 #[derive(Serialize)]
 pub struct DatasetSection {
     pub name: String,
     pub anchor: String,
     pub source: String,
-    pub rejects: Section,
+    /// What the section shows, said in a sentence.
+    pub about: String,
+    pub rejects: Option<Section>,
     pub profile: Section,
 }
 

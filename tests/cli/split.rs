@@ -586,6 +586,10 @@ fn gen_writes_sample_data_for_every_kind_and_the_report_has_a_section_per_table(
         assert!(md.contains(&format!("## Dataset {table}\n")), "{table}:\n{md}");
         assert!(md.contains(&format!("| {table} | content digest |")), "{table}:\n{md}");
     }
+    // The log's one rejects table, once: with its first table, the others pointing there.
+    assert_eq!(md.matches("| reason (text) | rejected (bigint) |").count(), 1, "{md}");
+    assert!(md.contains("Rejects per reason of every table whose rejects are in hooks_rejects"), "{md}");
+    assert!(md.contains("its rejects are with hooks_create's, in hooks_rejects."), "{md}");
     assert!(md.contains("**All checks match.**"), "{md}");
 }
 
