@@ -241,6 +241,15 @@ pub fn evaluate_gate(
     load: i64,
     loaded_days: Option<Vec<String>>,
 ) -> Result<Vec<Evaluation>> {
+    // A per-day check without an anomaly judges each of the load's days by that day's rows
+    // alone: measured over the days from the load's first to its last, it gives them the
+    // same values (the table is still read; its other days' rows are not aggregated). One
+    // that compares with the days before reads every day. Only days the load knows itself,
+    // all of the years 1 to 9999, whose text orders as the days do.
+    let span = loaded_days.as_ref().filter(|days| days.iter().all(|d| is_plain_day(d))).and_then(|days| {
+        let (first, last) = (days.iter().min()?, days.iter().max()?);
+        Some(Scope { since: Some(first.clone()), until: Some(last.clone()), load: None })
+    });
     let days: Vec<String> = match &ds.day_field {
         Some(_) if !ds.checks.iter().any(|c| c.per_day) => Vec::new(),
         Some(_) if loaded_days.is_some() => loaded_days.unwrap_or_default(),
@@ -258,7 +267,8 @@ pub fn evaluate_gate(
     let mut out = Vec::new();
     for check in &ds.checks {
         exec(client, "a check's savepoint", "SAVEPOINT tier_check")?;
-        let rows = client.query(&measure_sql(ds, check, schema, &Scope::default()), &[]);
+        let scope = span.as_ref().filter(|_| check.per_day && check.anomaly.is_none()).cloned().unwrap_or_default();
+        let rows = client.query(&measure_sql(ds, check, schema, &scope), &[]);
         exec(client, "a check's savepoint", "ROLLBACK TO SAVEPOINT tier_check")?;
         let rows = rows.map_err(|e| check_error(ds, check, e))?;
         let history = history_of(client, ds, schema, check)?;
@@ -276,6 +286,14 @@ pub fn evaluate_gate(
         }
     }
     Ok(out)
+}
+
+/// A day as `YYYY-MM-DD` of the years 1 to 9999.
+fn is_plain_day(day: &str) -> bool {
+    let b = day.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && &day[..4] != "0000"
 }
 
 fn check_error(ds: &Dataset, check: &DeclaredCheck, e: postgres::Error) -> anyhow::Error {
@@ -416,4 +434,18 @@ pub fn record(client: &mut Client, schema: &str, evaluations: &[Evaluation], loa
 
 fn db(e: postgres::Error) -> anyhow::Error {
     Failure::Database(describe(&e)).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only days whose text orders as the days do bound a gate's measure.
+    #[test]
+    fn plain_days_are_four_digit_years_of_our_era() {
+        assert!(is_plain_day("2026-11-03") && is_plain_day("0001-01-01") && is_plain_day("9999-12-31"));
+        for odd in ["0000-01-01", "-001-01-01", "10000-01-01", "2026-1-03", "2026/11/03", ""] {
+            assert!(!is_plain_day(odd), "{odd}");
+        }
+    }
 }

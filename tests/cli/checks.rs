@@ -317,6 +317,27 @@ fail = "< -1"
     assert_eq!(code, 0, "{err}");
     assert_eq!(empty.len(), 1, "{empty:?}");
     assert!(empty[0]["check"] == "repeats overall" && empty[0]["value"].is_null(), "{empty:?}");
+    // An append on one day: the gate judges that day, over all of its rows (the earlier
+    // load's too), whatever days it measured.
+    let more: String = (0..3).map(|i| format!("{{\"at\": \"2026-11-02 23:0{i}:00\", \"page\": \"p1\", \"ms\": 7}}\n")).collect();
+    let more = env.write("more.json", more);
+    let (code, _, err) = run(env.tier(&["--datasets", dir.to_str().unwrap(), "load", "visits", "--from", more.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let gate = env.query_strings(
+        "SELECT check_name, grp, value::text FROM {s}.tier_checks WHERE load_id = (SELECT max(id) FROM {s}.tier_loads) AND grp IS NOT NULL ORDER BY 1",
+    );
+    let of_day = "FROM {s}.visits WHERE (at AT TIME ZONE 'UTC')::date = '2026-11-02'";
+    let expected = [
+        ("mean", format!("SELECT avg(ms)::float8 {of_day}")),
+        ("repeats", format!("SELECT 1 - count(DISTINCT (page, ms))::float8 / count(*) {of_day}")),
+        ("rows", format!("SELECT count(*) {of_day}")),
+    ];
+    assert_eq!(gate.len(), 3, "{gate:?}");
+    for (row, (name, sql)) in gate.iter().zip(expected) {
+        assert_eq!((row[0].as_deref(), row[1].as_deref()), (Some(name), Some("2026-11-02")), "{gate:?}");
+        let (kept, by_hand) = (row[2].as_deref().unwrap().parse::<f64>().unwrap(), one_value(&env, &sql));
+        assert!((kept - by_hand).abs() < 1e-12, "{name}: {kept} against {by_hand}");
+    }
 }
 
 #[test]
