@@ -276,6 +276,12 @@ per = "day"
 fail = "< -1"
 
 [[check]]
+name = "pages"
+metric = "distinct(page)"
+per = "day"
+fail = "< -1"
+
+[[check]]
 name = "repeats overall"
 metric = "duplicate_share(page, ms)"
 fail = "< -1"
@@ -307,8 +313,10 @@ fail = "< -1"
         assert!(near(value("mean", day), mean), "{day}: {:?} against {mean:?}", value("mean", day));
         let repeats = by_hand(format!("SELECT (1 - count(DISTINCT (page, ms))::float8 / nullif(count(*), 0))::float8 {of_day}"));
         assert!(near(value("repeats", day), repeats), "{day}: {:?} against {repeats:?}", value("repeats", day));
+        assert_eq!(value("pages", day), Some(one_value(&env, &format!("SELECT count(DISTINCT page) {of_day}"))), "{day}");
     }
-    assert_eq!((value("rows", "2026-11-03"), value("mean", "2026-11-03"), value("repeats", "2026-11-03")), (Some(0.0), None, None));
+    let gap = "2026-11-03";
+    assert_eq!((value("rows", gap), value("mean", gap), value("repeats", gap), value("pages", gap)), (Some(0.0), None, None, Some(0.0)));
     let overall = evaluations.iter().find(|e| e["check"] == "repeats overall").unwrap()["value"].as_f64().unwrap();
     let by_hand = one_value(&env, "SELECT 1 - count(DISTINCT (page, ms))::float8 / count(*) FROM {s}.visits");
     assert!((overall - by_hand).abs() < 1e-12, "{overall} against {by_hand}");
@@ -329,10 +337,11 @@ fail = "< -1"
     let of_day = "FROM {s}.visits WHERE (at AT TIME ZONE 'UTC')::date = '2026-11-02'";
     let expected = [
         ("mean", format!("SELECT avg(ms)::float8 {of_day}")),
+        ("pages", format!("SELECT count(DISTINCT page) {of_day}")),
         ("repeats", format!("SELECT 1 - count(DISTINCT (page, ms))::float8 / count(*) {of_day}")),
         ("rows", format!("SELECT count(*) {of_day}")),
     ];
-    assert_eq!(gate.len(), 3, "{gate:?}");
+    assert_eq!(gate.len(), 4, "{gate:?}");
     for (row, (name, sql)) in gate.iter().zip(expected) {
         assert_eq!((row[0].as_deref(), row[1].as_deref()), (Some(name), Some("2026-11-02")), "{gate:?}");
         let (kept, by_hand) = (row[2].as_deref().unwrap().parse::<f64>().unwrap(), one_value(&env, &sql));
