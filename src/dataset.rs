@@ -139,13 +139,25 @@ impl MessagePart {
 /// "segment_tracks.event_name"`, as the export spells it) is the same key bare too, as a
 /// column's is: the records that drop the prefix are read alike.
 pub fn key_spellings(prefix: &str, key: &str) -> Vec<String> {
-    let bare = key.strip_prefix(prefix).filter(|bare| !prefix.is_empty() && !bare.is_empty()).unwrap_or(key);
+    let bare = bare_of(prefix, key);
     let mut spellings = vec![format!("{prefix}{bare}"), bare.to_string()];
     if key != bare && !spellings.iter().any(|s| s == key) {
         spellings.push(key.to_string());
     }
     spellings.dedup();
     spellings
+}
+
+/// Whether a record's top-level `candidate` is one of `key`'s spellings (`key_spellings`,
+/// without building them: read for every record).
+pub fn spells(prefix: &str, key: &str, candidate: &str) -> bool {
+    let bare = bare_of(prefix, key);
+    candidate == key || candidate == bare || candidate.strip_prefix(prefix) == Some(bare)
+}
+
+/// A key without the prefix it was written with (the prefix alone stays a key).
+fn bare_of<'a>(prefix: &str, key: &'a str) -> &'a str {
+    key.strip_prefix(prefix).filter(|bare| !prefix.is_empty() && !bare.is_empty()).unwrap_or(key)
 }
 
 impl Key {
@@ -608,6 +620,13 @@ pub mod tests {
         assert_eq!(key_spellings("", "type"), ["type"]);
         // The prefix alone is a key of its own.
         assert_eq!(key_spellings("e.", "e."), ["e.e.", "e."]);
+        // The same rule read record by record.
+        for (prefix, key) in [("e.", "type"), ("e.", "e.type"), ("", "type"), ("e.", "e.")] {
+            for candidate in ["type", "e.type", "e.e.type", "e.", "e.e.", "", "x"] {
+                let listed = key_spellings(prefix, key).iter().any(|s| s == candidate);
+                assert_eq!(spells(prefix, key, candidate), listed, "{prefix:?} {key:?} {candidate:?}");
+            }
+        }
     }
 
     #[test]

@@ -27,8 +27,7 @@ pub fn array_elements(record: &[u8], array: &Key, prefix: &str, name: &str) -> R
         Key::Pointer(parts) => (parts[0].as_str(), &parts[1..]),
         _ => return Ok(None),
     };
-    let spellings = crate::dataset::key_spellings(prefix, head);
-    let Some((_, mut value)) = entries.iter().rev().find(|(k, _)| spellings.iter().any(|s| s == k)) else { return Ok(None) };
+    let Some((_, mut value)) = entries.iter().rev().find(|(k, _)| crate::dataset::spells(prefix, head, k)) else { return Ok(None) };
     for step in rest {
         if !value.get().starts_with('{') {
             return Ok(None);
